@@ -1,0 +1,47 @@
+// swift-tools-version:6.1
+// Rill: a replicated log cluster that speaks the Kafka wire protocol.
+// Module graph and import rules: docs/architecture.md.
+import PackageDescription
+
+let package = Package(
+    name: "rill",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "rill-sim", targets: ["rill-sim"]),
+        .library(name: "Raft", targets: ["Raft"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Shared id types and the project's own PRNG. Standard library only.
+        .target(name: "Primitives"),
+        // Pure Raft state machine (etcd-raft style). Standard library only: no clock, no I/O.
+        .target(name: "Raft", dependencies: ["Primitives"]),
+        // Deterministic cluster simulator: simulated network, disk and clock around the real Raft code.
+        .target(
+            name: "SimulationKit",
+            dependencies: ["Primitives", "Raft"],
+            path: "Simulation/Sources/SimulationKit"
+        ),
+        .executableTarget(
+            name: "rill-sim",
+            dependencies: [
+                "SimulationKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Simulation/Sources/rill-sim"
+        ),
+        .testTarget(
+            name: "RaftTests",
+            dependencies: ["Raft", "Primitives"],
+            exclude: ["testdata"]
+        ),
+        .testTarget(
+            name: "SimulationTests",
+            dependencies: ["SimulationKit", "Raft", "Primitives"],
+            path: "Tests/SimulationTests"
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
