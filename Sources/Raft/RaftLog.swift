@@ -138,7 +138,10 @@ struct RaftLog {
     }
 
     func checkInvariants() {
-        precondition(snapshot.index <= applied, "applied \(applied) < snapshot \(snapshot.index)")
+        // Between restoring a leader's snapshot and handing it out, applied still lags it.
+        precondition(
+            snapshot.index <= applied || unhandedSnapshot?.index == snapshot.index,
+            "applied \(applied) < snapshot \(snapshot.index)")
         precondition(applied <= committed, "applied \(applied) > committed \(committed)")
         precondition(committed <= lastIndex, "committed \(committed) > last \(lastIndex)")
         precondition(persisted <= handedOut, "persisted \(persisted) > handedOut \(handedOut)")

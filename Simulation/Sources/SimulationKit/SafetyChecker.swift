@@ -1,0 +1,163 @@
+import Primitives
+import Raft
+
+/// A global observer that sees every node's Raft state after every event and checks the Raft
+/// safety properties (Raft paper Fig. 3) plus "no committed entry lost" and identical applied
+/// prefixes. It holds the ground truth no single node has.
+struct SafetyChecker {
+    struct EntryKey: Hashable {
+        var group: GroupID
+        var index: LogIndex
+        var term: Term
+    }
+
+    struct LeaderKey: Hashable {
+        var group: GroupID
+        var term: Term
+    }
+
+    /// Election safety: (group, term) → the one leader.
+    private var leaders: [LeaderKey: NodeID] = [:]
+    /// Log matching: (group, index, term) → (entry hash, term of the entry before it).
+    private var entries: [EntryKey: (hash: UInt64, previousTerm: Term?)] = [:]
+    /// Committed entries per group, by index (index 0 unused): hash of the entry committed there.
+    private(set) var committed: [GroupID: [UInt64]] = [:]
+    /// Applied chain per group, by index (index 0 = initial chain).
+    private var chains: [GroupID: [UInt64]] = [:]
+    /// Leader append-only: per (node, group), the leader's term and last entry when last seen.
+    private var leaderTails: [NodeGroup: (term: Term, index: LogIndex, entryTerm: Term)] = [:]
+
+    struct NodeGroup: Hashable {
+        var node: NodeID
+        var group: GroupID
+    }
+
+    /// Per (node, group), the commit index already compared, so each entry is checked once.
+    private var commitSeen: [NodeGroup: LogIndex] = [:]
+
+    private(set) var failure: SimFailure?
+
+    /// A node restarted: compare its recovered committed prefix again.
+    mutating func forget(node: NodeID, group: GroupID) {
+        commitSeen[NodeGroup(node: node, group: group)] = nil
+        leaderTails[NodeGroup(node: node, group: group)] = nil
+    }
+
+    mutating func fail(_ property: String, _ detail: @autoclosure () -> String) {
+        if failure == nil { failure = .safety(property: property, detail: detail()) }
+    }
+
+    func committedIndex(_ group: GroupID) -> LogIndex { LogIndex(UInt64(max((committed[group]?.count ?? 1) - 1, 0))) }
+
+    /// Entries a node is about to persist (a Ready): log matching.
+    mutating func observeAppended(_ es: [Entry], node: NodeID, group: GroupID, raft: RaftNode) {
+        for e in es {
+            let hash = GroupStateMachine.entryHash(e)
+            let previousTerm = e.index > .zero ? raft.term(at: e.index.previous) : nil
+            let key = EntryKey(group: group, index: e.index, term: e.term)
+            if let known = entries[key] {
+                if known.hash != hash {
+                    fail("log-matching", "g\(group) entry \(e.term)/\(e.index) on n\(node) differs from another node's")
+                }
+                if let p = previousTerm, let q = known.previousTerm, p != q {
+                    fail("log-matching",
+                        "g\(group) entry \(e.term)/\(e.index) on n\(node) follows term \(p), elsewhere term \(q)")
+                }
+            } else {
+                entries[key] = (hash, previousTerm)
+            }
+        }
+    }
+
+    /// After every event: election safety, leader append-only, commit agreement, leader completeness.
+    mutating func observeState(node: NodeID, group: GroupID, raft: RaftNode, wasLeader: Bool) {
+        let ng = NodeGroup(node: node, group: group)
+        if raft.role == .leader {
+            let key = LeaderKey(group: group, term: raft.term)
+            if let other = leaders[key], other != node {
+                fail("election-safety", "g\(group) term \(raft.term) has two leaders: n\(other) and n\(node)")
+            }
+            leaders[key] = node
+            if !wasLeader { checkLeaderCompleteness(node: node, group: group, raft: raft) }
+            if let tail = leaderTails[ng], tail.term == raft.term {
+                if raft.lastIndex < tail.index {
+                    fail("leader-append-only", "g\(group) leader n\(node) log shrank from \(tail.index) to \(raft.lastIndex)")
+                } else if let t = raft.term(at: tail.index), t != tail.entryTerm {
+                    fail("leader-append-only", "g\(group) leader n\(node) overwrote entry \(tail.index)")
+                }
+            }
+            leaderTails[ng] = (raft.term, raft.lastIndex, raft.lastTerm)
+        } else {
+            leaderTails[ng] = nil
+        }
+        observeCommit(node: node, group: group, raft: raft)
+    }
+
+    /// Every node's committed prefix must agree with every other's, entry by entry.
+    mutating func observeCommit(node: NodeID, group: GroupID, raft: RaftNode) {
+        let ng = NodeGroup(node: node, group: group)
+        let commit = raft.commitIndex
+        let seen = commitSeen[ng] ?? .zero
+        guard commit > seen else { return }
+        commitSeen[ng] = commit
+        var known = committed[group] ?? [0]
+        var i = max(raft.firstIndex, seen.next)
+        // Compare or extend only beyond what this node compacted; entries it still holds.
+        let start = Int(i.value)
+        if start <= Int(commit.value) {
+            for k in start...Int(commit.value) {
+                i = LogIndex(UInt64(k))
+                guard let e = raft.entry(at: i) else { break }
+                let h = GroupStateMachine.entryHash(e)
+                if k < known.count {
+                    if known[k] != h {
+                        fail("committed-entry-lost",
+                            "g\(group) n\(node) has a different committed entry at \(k) (term \(e.term))")
+                        break
+                    }
+                } else if k == known.count {
+                    known.append(h)
+                } else {
+                    break  // a gap in what we know: others will fill it
+                }
+            }
+        }
+        committed[group] = known
+    }
+
+    /// Leader completeness: a new leader holds every entry committed so far.
+    mutating func checkLeaderCompleteness(node: NodeID, group: GroupID, raft: RaftNode) {
+        guard let known = committed[group], known.count > 1 else { return }
+        let lastCommitted = LogIndex(UInt64(known.count - 1))
+        if raft.lastIndex < lastCommitted {
+            fail("leader-completeness",
+                "g\(group) n\(node) became leader in term \(raft.term) with last index \(raft.lastIndex) < committed \(lastCommitted)")
+            return
+        }
+        var i = max(raft.firstIndex, LogIndex(1))
+        while i <= lastCommitted {
+            if let e = raft.entry(at: i), GroupStateMachine.entryHash(e) != known[Int(i.value)] {
+                fail("leader-completeness",
+                    "g\(group) n\(node) became leader in term \(raft.term) without committed entry \(i)")
+                return
+            }
+            i = i.next
+        }
+    }
+
+    /// State machine safety: every node applies the same entry at each index (same chain).
+    mutating func observeApplied(node: NodeID, group: GroupID, index: LogIndex, chain: UInt64) {
+        var c = chains[group] ?? [GroupStateMachine.initialChain]
+        let k = Int(index.value)
+        if k < c.count {
+            if c[k] != chain { fail("state-machine-safety", "g\(group) n\(node) applied a different entry at \(k)") }
+        } else if k == c.count {
+            c.append(chain)
+        } else {
+            fail("state-machine-safety", "g\(group) n\(node) applied \(k) before anyone applied \(c.count)")
+        }
+        chains[group] = c
+    }
+
+    func appliedCount(_ group: GroupID) -> Int { (chains[group]?.count ?? 1) - 1 }
+}

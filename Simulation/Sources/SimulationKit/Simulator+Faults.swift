@@ -1,0 +1,72 @@
+import Primitives
+import Raft
+
+extension Simulator {
+    /// One fault check of the safety phase: each enabled fault class fires with its own chance.
+    func injectFaults() {
+        if options.partitionPPM > 0, !partitionActive, faultRandom.chance(ppm: options.partitionPPM) {
+            startPartition()
+        }
+        if options.clogPPM > 0, faultRandom.chance(ppm: options.clogPPM) { clog() }
+        if options.crashPPM > 0, faultRandom.chance(ppm: options.crashPPM) {
+            let candidates = nodes.indices.filter { nodes[$0].up }
+            if !candidates.isEmpty {
+                let i = candidates[Int(faultRandom.below(UInt64(candidates.count)))]
+                crash(i)
+                queue.schedule(.restart(node: i), at: now + 1 + faultRandom.exponential(mean: options.restartMean))
+            }
+        }
+        if options.pausePPM > 0, faultRandom.chance(ppm: options.pausePPM) {
+            let candidates = nodes.indices.filter { nodes[$0].alive }
+            if !candidates.isEmpty {
+                let i = candidates[Int(faultRandom.below(UInt64(candidates.count)))]
+                pause(i)
+                queue.schedule(.unpause(node: i), at: now + 1 + faultRandom.exponential(mean: options.pauseMean))
+            }
+        }
+        if options.transferPPM > 0, faultRandom.chance(ppm: options.transferPPM) { transferSomeLeader() }
+    }
+
+    func transferSomeLeader() {
+        let g = Int(faultRandom.below(UInt64(options.groups)))
+        guard let i = nodes.indices.first(where: { nodes[$0].alive && nodes[$0].groups[g].raft.role == .leader })
+        else { return }
+        let voters = nodes[i].groups[g].raft.membership.voters.filter { $0 != nodes[i].id }
+        guard !voters.isEmpty else { return }
+        let target = voters[Int(faultRandom.below(UInt64(voters.count)))]
+        do {
+            try nodes[i].groups[g].raft.transferLeadership(to: target)
+            stats.transfers += 1
+            trace("n\(i + 1) g\(g + 1) transfers leadership to n\(target)")
+        } catch {
+            trace("n\(i + 1) g\(g + 1) transfer refused: \(error)")
+        }
+        flush(i)
+    }
+
+    // MARK: - Workload
+
+    /// A client proposes to the node it believes leads a random group, following not-leader hints.
+    func proposeRandom() {
+        let g = Int(workloadRandom.below(UInt64(options.groups)))
+        let i = clientLeaderGuess[g] ?? Int(workloadRandom.below(UInt64(nodes.count)))
+        guard nodes[i].alive else {
+            clientLeaderGuess[g] = nil
+            return
+        }
+        proposalSeq += 1
+        var payload = Array("g\(g + 1)-p\(proposalSeq)-".utf8)
+        let filler = Int(workloadRandom.below(UInt64(options.payloadBytesMax)))
+        for _ in 0..<filler { payload.append(UInt8(97 + workloadRandom.below(26))) }
+        do {
+            let at = try nodes[i].groups[g].raft.propose(payload)
+            stats.proposalsAccepted += 1
+            traceHash.add(at.index.value)
+            flush(i)
+        } catch RaftError.notLeader(let hint) {
+            clientLeaderGuess[g] = hint.isNone ? nil : Int(hint.value) - 1
+        } catch {
+            clientLeaderGuess[g] = nil
+        }
+    }
+}

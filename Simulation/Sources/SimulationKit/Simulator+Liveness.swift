@@ -1,0 +1,104 @@
+import Primitives
+import Raft
+
+extension Simulator {
+    /// End of the safety phase: heal a majority core (restart, resume, reconnect it) and stop
+    /// injecting faults. Nodes outside the core may stay crashed, isolated or one-way partitioned
+    /// forever. The core must then elect exactly one leader per group and commit new proposals.
+    func startLiveness() {
+        phase = .liveness
+        let n = nodes.count
+        let quorum = n / 2 + 1
+        var order = Array(0..<n)
+        faultRandom.shuffle(&order)
+        let size = faultRandom.int(in: quorum...n)
+        core = Array(order[0..<size]).sorted()
+        partitionSerial += 1  // pending heals of the safety phase no longer apply
+        partitionActive = false
+        for a in 0..<n {
+            for b in 0..<n {
+                blocked[a][b] = false
+                clogUntil[a][b] = 0
+            }
+        }
+        var outside: [String] = []
+        for i in order[size...] {
+            switch faultRandom.below(4) {
+            case 0:
+                if nodes[i].up { crash(i) }
+                outside.append("n\(i + 1) down")
+            case 1:
+                for j in 0..<n where j != i { blockBoth(i, j) }
+                outside.append("n\(i + 1) isolated")
+            case 2:
+                for j in 0..<n where j != i { blocked[j][i] = true }
+                outside.append("n\(i + 1) send-only")
+            default:
+                outside.append("n\(i + 1) connected")
+            }
+        }
+        for i in core {
+            if !nodes[i].up { restart(i) } else if nodes[i].paused { unpause(i) }
+        }
+        let electionMax = UInt64(2 * options.electionTicks) * SwarmOptions.tick
+        livenessDeadline = now + config.livenessElectionTimeouts * electionMax + 2 * SimDuration.second
+        trace("LIVENESS phase: core \(core.map { "n\($0 + 1)" }.joined(separator: ",")); \(outside.joined(separator: ", "))")
+        queue.schedule(.livenessCheck, at: now + 50 * SimDuration.millisecond)
+    }
+
+    /// Converged when, for every group, the core agrees on one leader and term and a probe entry
+    /// proposed after the heal is applied on every core node.
+    func checkLiveness() {
+        var pending: [String] = []
+        for g in 0..<options.groups {
+            if let why = groupNotConverged(g) { pending.append("g\(g + 1): \(why)") }
+        }
+        if pending.isEmpty {
+            trace("liveness: core converged")
+            finished = true
+            return
+        }
+        if now >= livenessDeadline {
+            failure = .liveness(detail: "core did not converge: " + pending.joined(separator: "; "))
+            return
+        }
+        queue.schedule(.livenessCheck, at: now + 50 * SimDuration.millisecond)
+    }
+
+    func groupNotConverged(_ g: Int) -> String? {
+        let leaders = core.filter { nodes[$0].alive && nodes[$0].groups[g].raft.role == .leader }
+        guard leaders.count == 1, let l = leaders.first else {
+            return "\(leaders.count) leaders in core (" + describeCore(g) + ")"
+        }
+        let leader = nodes[l].groups[g].raft
+        for i in core {
+            let r = nodes[i].groups[g].raft
+            if !nodes[i].alive || r.leader != leader.id || r.term != leader.term {
+                return "core disagrees on leader (" + describeCore(g) + ")"
+            }
+        }
+        if let probe = probes[g], leader.term(at: probe.index) == probe.term {
+            let applied = core.allSatisfy { nodes[$0].groups[g].stateMachine.appliedIndex >= probe.index }
+            return applied ? nil : "probe \(probe.index) not applied everywhere"
+        }
+        guard leader.commitIndex >= leader.lastIndex || probes[g] == nil || leader.term(at: probes[g]!.index) != probes[g]!.term else {
+            return "waiting"
+        }
+        do {
+            let at = try nodes[l].groups[g].raft.propose(Array("probe-g\(g + 1)-t\(leader.term)".utf8))
+            probes[g] = (at.index, at.term)
+            flush(l)
+        } catch {
+            return "probe refused: \(error)"
+        }
+        return "probe proposed"
+    }
+
+    func describeCore(_ g: Int) -> String {
+        core.map { i in
+            guard nodes[i].alive else { return "n\(i + 1) down" }
+            let r = nodes[i].groups[g].raft
+            return "n\(i + 1) \(r.role.rawValue) t\(r.term) lead \(r.leader) commit \(r.commitIndex)/\(r.lastIndex)"
+        }.joined(separator: ", ")
+    }
+}

@@ -1,0 +1,190 @@
+import Primitives
+import Raft
+
+extension Simulator {
+    /// Bring a node up from its disk through the same recovery path production uses.
+    func restart(_ i: Int) {
+        let recovery = RaftJournal.recover(nodes[i].disk.durable)
+        nodes[i].disk.truncate(to: recovery.validLength)
+        nodes[i].groups = []
+        for g in 0..<options.groups {
+            let gid = GroupID(UInt32(g + 1))
+            let state = recovery.states[gid] ?? RecoveredState()
+            let raft: RaftNode
+            do {
+                raft = try RaftNode(config: raftConfig(node: i, group: g), recovered: state)
+            } catch {
+                preconditionFailure("n\(i + 1) g\(gid) cannot start: \(error)")
+            }
+            var group = SimNode.Group(id: gid, raft: raft)
+            group.stateMachine.restore(raft.latestSnapshot)
+            if raft.snapshotIndex > .zero {
+                checker.observeApplied(
+                    node: nodes[i].id, group: gid, index: raft.snapshotIndex, chain: group.stateMachine.chain)
+            }
+            checker.forget(node: nodes[i].id, group: gid)
+            nodes[i].groups.append(group)
+        }
+        nodes[i].up = true
+        nodes[i].paused = false
+        nodes[i].incarnation += 1
+        nodes[i].tickEpoch += 1
+        trace("n\(i + 1) starts (journal: \(recovery.records) records, \(recovery.validLength) bytes)")
+        let firstTick = now + 1 + networkRandom.below(nodes[i].tickInterval)
+        queue.schedule(.tick(node: i, incarnation: nodes[i].tickEpoch), at: firstTick)
+        flush(i)
+    }
+
+    func crash(_ i: Int) {
+        precondition(nodes[i].up, "crashing n\(i + 1), which is down")
+        nodes[i].up = false
+        nodes[i].paused = false
+        nodes[i].incarnation += 1
+        nodes[i].disk.crash()
+        nodes[i].groups = []
+        nodes[i].deferred = []
+        nodes[i].inflightWrites = []
+        nodes[i].journalBacklog = ByteWriter()
+        stats.crashes += 1
+        trace("n\(i + 1) CRASHES (unsynced writes lost or torn)")
+    }
+
+    func pause(_ i: Int) {
+        nodes[i].paused = true
+        stats.pauses += 1
+        trace("n\(i + 1) pauses")
+    }
+
+    func unpause(_ i: Int) {
+        guard nodes[i].up, nodes[i].paused else { return }
+        nodes[i].paused = false
+        nodes[i].tickEpoch += 1  // restart the tick chain; the paused one ended
+        trace("n\(i + 1) resumes (\(nodes[i].deferred.count) deferred events)")
+        let deferred = nodes[i].deferred
+        nodes[i].deferred = []
+        for e in deferred {
+            switch e {
+            case .diskDone(_, _, let token): diskDone(i, token: token)
+            case .deliver(_, let bytes): deliver(to: i, bytes)
+            default: break
+            }
+        }
+        queue.schedule(.tick(node: i, incarnation: nodes[i].tickEpoch), at: now + nodes[i].tickInterval)
+    }
+
+    func deliver(to i: Int, _ bytes: [UInt8]) {
+        let envelopes: [PeerEnvelope]
+        do {
+            envelopes = try PeerMessageCodec.decode(bytes)
+        } catch {
+            preconditionFailure("n\(i + 1) received bytes the peer codec cannot decode: \(error)")
+        }
+        for env in envelopes {
+            precondition(env.message.to == nodes[i].id, "packet for \(env.message.to) delivered to n\(i + 1)")
+            guard let g = nodes[i].groupIndex(env.group) else { continue }
+            nodes[i].groups[g].raft.step(env.message)
+        }
+        flush(i)
+    }
+
+    func diskDone(_ i: Int, token: Int) {
+        guard let k = nodes[i].inflightWrites.firstIndex(where: { $0.token == token }) else { return }
+        // Completions are FIFO: everything up to this token is durable.
+        nodes[i].disk.completed(token)
+        let done = nodes[i].inflightWrites[...k]
+        nodes[i].inflightWrites.removeFirst(k + 1)
+        for w in done { completeReadies(i, w.groups) }
+        flush(i)
+    }
+
+    /// Collect each group's output: messages to send now, and a Ready whose writes go to disk as one
+    /// journal write with one fsync (group commit across all groups of the node).
+    func flush(_ i: Int) {
+        guard nodes[i].alive else { return }
+        for _ in 0..<64 {
+            var outgoing = Array(repeating: [PeerEnvelope](), count: nodes.count)
+            var journal = nodes[i].journalBacklog
+            nodes[i].journalBacklog = ByteWriter()
+            var readyGroups: [Int] = []
+            for g in nodes[i].groups.indices {
+                let gid = nodes[i].groups[g].id
+                for m in nodes[i].groups[g].raft.takeMessages() {
+                    outgoing[Int(m.to.value) - 1].append(PeerEnvelope(group: gid, message: m))
+                }
+                guard nodes[i].groups[g].outstanding == nil, nodes[i].groups[g].raft.hasReady else { continue }
+                let r = nodes[i].groups[g].raft.ready()
+                checker.observeAppended(r.entries, node: nodes[i].id, group: gid, raft: nodes[i].groups[g].raft)
+                if let s = r.snapshot { RaftJournal.appendSnapshot(s, installed: true, group: gid, to: &journal) }
+                if !r.entries.isEmpty { RaftJournal.appendEntries(r.entries, group: gid, to: &journal) }
+                if let hs = r.hardState { RaftJournal.appendHardState(hs, group: gid, to: &journal) }
+                nodes[i].groups[g].outstanding = r
+                readyGroups.append(g)
+            }
+            send(from: i, outgoing)
+            if readyGroups.isEmpty && journal.bytes.isEmpty { break }
+            if journal.bytes.isEmpty {
+                completeReadies(i, readyGroups)  // nothing to write: the after-persist work may run now
+                continue
+            }
+            let (token, done) = nodes[i].disk.writeAndSync(journal.bytes, now: now)
+            nodes[i].inflightWrites.append((token, readyGroups))
+            queue.schedule(.diskDone(node: i, incarnation: nodes[i].incarnation, token: token), at: done)
+            break
+        }
+        observe(i)
+    }
+
+    /// The writes of these groups' Readies are durable: send what waited for them, apply, advance.
+    func completeReadies(_ i: Int, _ groups: [Int]) {
+        var outgoing = Array(repeating: [PeerEnvelope](), count: nodes.count)
+        for g in groups {
+            guard let r = nodes[i].groups[g].outstanding else { continue }
+            nodes[i].groups[g].outstanding = nil
+            let gid = nodes[i].groups[g].id
+            for m in r.messagesAfterPersist {
+                outgoing[Int(m.to.value) - 1].append(PeerEnvelope(group: gid, message: m))
+            }
+            if let s = r.snapshot {
+                nodes[i].groups[g].stateMachine.restore(s)
+                checker.observeApplied(
+                    node: nodes[i].id, group: gid, index: s.index, chain: nodes[i].groups[g].stateMachine.chain)
+                trace("n\(i + 1) g\(gid) installs snapshot at \(s.index)")
+            }
+            for e in r.committedEntries {
+                nodes[i].groups[g].stateMachine.apply(e)
+                checker.observeApplied(
+                    node: nodes[i].id, group: gid, index: e.index, chain: nodes[i].groups[g].stateMachine.chain)
+            }
+            nodes[i].groups[g].raft.advance(r)
+            maybeCompact(i, g)
+        }
+        send(from: i, outgoing)
+    }
+
+    func maybeCompact(_ i: Int, _ g: Int) {
+        let sm = nodes[i].groups[g].stateMachine
+        let raft = nodes[i].groups[g].raft
+        guard sm.appliedIndex.value >= raft.snapshotIndex.value + UInt64(options.compactEvery),
+            sm.appliedIndex <= raft.persistedIndex, sm.appliedIndex <= raft.appliedIndex
+        else { return }
+        let snap = nodes[i].groups[g].raft.compact(through: sm.appliedIndex, data: sm.snapshotData)
+        RaftJournal.appendSnapshot(snap, installed: false, group: nodes[i].groups[g].id, to: &nodes[i].journalBacklog)
+    }
+
+    /// Let the checker see every group's state after an event; trace role changes.
+    func observe(_ i: Int) {
+        for g in nodes[i].groups.indices {
+            let raft = nodes[i].groups[g].raft
+            let wasLeader = nodes[i].groups[g].wasLeader
+            if raft.role == .leader && !wasLeader {
+                stats.leaderChanges += 1
+                traceHash.add(UInt64(i) << 32 | raft.term.value)
+                trace("n\(i + 1) g\(nodes[i].groups[g].id) becomes leader in term \(raft.term) (last \(raft.lastIndex), commit \(raft.commitIndex))")
+            } else if raft.role != .leader && wasLeader {
+                trace("n\(i + 1) g\(nodes[i].groups[g].id) steps down in term \(raft.term)")
+            }
+            checker.observeState(node: nodes[i].id, group: nodes[i].groups[g].id, raft: raft, wasLeader: wasLeader)
+            nodes[i].groups[g].wasLeader = raft.role == .leader
+        }
+    }
+}

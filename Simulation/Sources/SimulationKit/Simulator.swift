@@ -1,0 +1,200 @@
+import Primitives
+import Raft
+
+/// What to run.
+public struct SimConfig: Sendable {
+    public var seed: UInt64
+    /// Length of the safety phase (faults on); the liveness phase follows.
+    public var safetySeconds: UInt64 = 60
+    public var nodes: Int? = nil
+    public var groups: Int? = nil
+    public var plantedBug: PlantedBug? = nil
+    /// Budget for the healed core to converge, in multiples of the maximum election timeout.
+    public var livenessElectionTimeouts: UInt64 = 40
+
+    public init(seed: UInt64) { self.seed = seed }
+}
+
+/// Counters reported at the end of a run.
+public struct SimStats: Sendable {
+    public var events = 0
+    public var packetsSent = 0
+    public var packetsDropped = 0
+    public var proposalsAccepted = 0
+    public var entriesCommitted = 0
+    public var leaderChanges = 0
+    public var crashes = 0
+    public var pauses = 0
+    public var partitions = 0
+    public var snapshotsSent = 0
+    public var transfers = 0
+}
+
+public struct SimResult: Sendable {
+    public var seed: UInt64
+    public var options: SwarmOptions
+    public var failure: SimFailure?
+    public var traceHash: UInt64
+    public var simulatedTime: SimTime
+    public var stats: SimStats
+}
+
+/// One deterministic run of a whole cluster in one thread: the VOPR shape. A seed fixes the swarm
+/// options, every network, disk and fault decision, and the Raft nodes' own election jitter.
+public final class Simulator {
+    enum Phase { case safety, liveness }
+
+    let config: SimConfig
+    public let options: SwarmOptions
+    var queue = EventQueue<SimEvent>()
+    var now: SimTime = 0
+    var nodes: [SimNode] = []
+    var checker = SafetyChecker()
+    var stats = SimStats()
+    var phase = Phase.safety
+    var finished = false
+    var failure: SimFailure?
+    var traceHash = FNV64()
+    let traceSink: ((String) -> Void)?
+
+    // Random streams, one per subsystem (TigerBeetle's layout): a draw in one never shifts another.
+    var networkRandom: SeededRandom
+    var faultRandom: SeededRandom
+    var workloadRandom: SeededRandom
+    let raftSeeds: [UInt64]
+
+    // Network state.
+    var blocked: [[Bool]]
+    var clogUntil: [[SimTime]]
+    var clogExtra: [[SimTime]]
+    var partitionSerial = 0
+    var partitionActive = false
+
+    // Workload and liveness.
+    var clientLeaderGuess: [Int?]
+    var proposalSeq: UInt64 = 0
+    var core: [Int] = []
+    var livenessDeadline: SimTime = 0
+    var probes: [(index: LogIndex, term: Term)?] = []
+
+    public init(config: SimConfig, trace: ((String) -> Void)? = nil) {
+        self.config = config
+        self.traceSink = trace
+        var root = SeededRandom(seed: config.seed)
+        var swarmRandom = root.fork()
+        self.options = SwarmOptions.draw(&swarmRandom, nodes: config.nodes, groups: config.groups)
+        self.networkRandom = root.fork()
+        self.faultRandom = root.fork()
+        self.workloadRandom = root.fork()
+        var seeds: [UInt64] = []
+        var diskRandoms: [SeededRandom] = []
+        var skews: [Int64] = []
+        for _ in 0..<options.nodes {
+            seeds.append(root.next())
+            diskRandoms.append(root.fork())
+            let skew = options.clockSkewPPM == 0 ? 0 : Int64(root.below(UInt64(2 * options.clockSkewPPM + 1))) - Int64(options.clockSkewPPM)
+            skews.append(skew)
+        }
+        self.raftSeeds = seeds
+        let n = options.nodes
+        self.blocked = Array(repeating: Array(repeating: false, count: n), count: n)
+        self.clogUntil = Array(repeating: Array(repeating: 0, count: n), count: n)
+        self.clogExtra = Array(repeating: Array(repeating: 0, count: n), count: n)
+        self.clientLeaderGuess = Array(repeating: nil, count: options.groups)
+        self.probes = Array(repeating: nil, count: options.groups)
+        for i in 0..<n {
+            let disk = SimDisk(
+                random: diskRandoms[i], fsyncLatencyMin: options.fsyncMin, fsyncLatencyMean: options.fsyncMean,
+                tornWritePPM: options.tornWritePPM, slowFsyncPPM: options.slowFsyncPPM)
+            let interval = UInt64(Int64(SwarmOptions.tick) + Int64(SwarmOptions.tick) * skews[i] / 1_000_000)
+            nodes.append(SimNode(id: NodeID(UInt32(i + 1)), index: i, disk: disk, up: false, tickInterval: interval))
+        }
+    }
+
+    func raftConfig(node: Int, group: Int) -> RaftConfig {
+        var c = RaftConfig(id: NodeID(UInt32(node + 1)), initialMembership: Membership(voters: nodes.map(\.id)))
+        c.electionTicks = options.electionTicks
+        c.heartbeatTicks = options.heartbeatTicks
+        c.appendBytesMax = options.appendBytesMax
+        c.inflightMessagesMax = options.inflightMessagesMax
+        c.inflightBytesMax = max(c.inflightBytesMax, options.appendBytesMax)
+        c.randomSeed = raftSeeds[node] &+ UInt64(group) &* 0x2545_F491_4F6C_DD1D
+        c.plantedBug = config.plantedBug
+        return c
+    }
+
+    // MARK: - Tracing
+
+    func trace(_ line: @autoclosure () -> String) {
+        guard let sink = traceSink else { return }
+        let t = now / SimDuration.microsecond
+        let secs = t / 1_000_000
+        let micros = String(t % 1_000_000)
+        sink("[\(secs).\(String(repeating: "0", count: 6 - micros.count))\(micros)] \(line())")
+    }
+
+    // MARK: - Run
+
+    public func run() -> SimResult {
+        trace("seed \(config.seed): \(options)")
+        for i in nodes.indices { restart(i) }
+        queue.schedule(.propose, at: options.proposalInterval)
+        queue.schedule(.faultCheck, at: SwarmOptions.faultCheckInterval)
+        let safetyEnd = config.safetySeconds * SimDuration.second
+        while !finished, failure == nil, let (time, event) = queue.pop() {
+            precondition(time >= now, "time went back from \(now) to \(time)")
+            now = time
+            if phase == .safety && now >= safetyEnd { startLiveness() }
+            stats.events += 1
+            traceHash.add(now)
+            traceHash.add(event.code)
+            handle(event)
+            if failure == nil, let f = checker.failure { failure = f }
+        }
+        if let f = failure { trace("\(f)") }
+        traceHash.add(UInt64(stats.events))
+        return SimResult(
+            seed: config.seed, options: options, failure: failure, traceHash: traceHash.value, simulatedTime: now,
+            stats: stats)
+    }
+
+    func handle(_ event: SimEvent) {
+        switch event {
+        case .tick(let i, let epoch):
+            guard nodes[i].alive, nodes[i].tickEpoch == epoch else { return }
+            for g in nodes[i].groups.indices { nodes[i].groups[g].raft.tick() }
+            flush(i)
+            queue.schedule(.tick(node: i, incarnation: epoch), at: now + nodes[i].tickInterval)
+        case .deliver(let i, let bytes):
+            guard nodes[i].up else { return }
+            if nodes[i].paused {
+                nodes[i].deferred.append(event)
+                return
+            }
+            deliver(to: i, bytes)
+        case .diskDone(let i, let incarnation, let token):
+            guard nodes[i].up, nodes[i].incarnation == incarnation else { return }
+            if nodes[i].paused {
+                nodes[i].deferred.append(event)
+                return
+            }
+            diskDone(i, token: token)
+        case .propose:
+            guard phase == .safety else { return }
+            proposeRandom()
+            queue.schedule(.propose, at: now + 1 + workloadRandom.exponential(mean: options.proposalInterval))
+        case .faultCheck:
+            guard phase == .safety else { return }
+            injectFaults()
+            queue.schedule(.faultCheck, at: now + SwarmOptions.faultCheckInterval)
+        case .restart(let i):
+            if !nodes[i].up { restart(i) }
+        case .unpause(let i):
+            unpause(i)
+        case .heal(let serial):
+            if serial == partitionSerial && partitionActive { healPartition() }
+        case .livenessCheck:
+            checkLiveness()
+        }
+    }
+}

@@ -1,0 +1,123 @@
+import Primitives
+
+/// Everything a seed decides about a run, drawn per seed (swarm testing: each seed picks its own
+/// fault mix and switches some fault classes off entirely). Printed at the start of every run.
+public struct SwarmOptions: Sendable, CustomStringConvertible {
+    public var nodes: Int
+    public var groups: Int
+    // Network
+    public var latencyMin: SimTime
+    public var latencyMean: SimTime
+    /// Chance of a packet taking the heavy-tail path, and that path's mean extra delay.
+    public var tailPPM: UInt32
+    public var tailMean: SimTime
+    public var lossPPM: UInt32
+    public var duplicatePPM: UInt32
+    // Faults, as chances per fault check (one check every `faultCheckInterval`)
+    public var partitionPPM: UInt32
+    public var partitionMean: SimTime
+    public var clogPPM: UInt32
+    public var clogMean: SimTime
+    public var crashPPM: UInt32
+    public var restartMean: SimTime
+    public var pausePPM: UInt32
+    public var pauseMean: SimTime
+    /// Per node, the tick interval is stretched or shrunk by up to this many ppm (clock skew).
+    public var clockSkewPPM: UInt32
+    // Disk
+    public var fsyncMin: SimTime
+    public var fsyncMean: SimTime
+    public var slowFsyncPPM: UInt32
+    public var tornWritePPM: UInt32
+    // Workload
+    public var proposalInterval: SimTime
+    public var payloadBytesMax: Int
+    public var compactEvery: Int
+    public var transferPPM: UInt32
+    // Raft
+    public var electionTicks: Int
+    public var heartbeatTicks: Int
+    public var appendBytesMax: Int
+    public var inflightMessagesMax: Int
+
+    public static let tick: SimTime = 10 * SimDuration.millisecond
+    public static let faultCheckInterval: SimTime = 100 * SimDuration.millisecond
+
+    /// Draw a swarm configuration. `nodes`/`groups` override the draw when given.
+    public static func draw(_ rng: inout SeededRandom, nodes: Int? = nil, groups: Int? = nil) -> SwarmOptions {
+        func on(_ r: inout SeededRandom) -> Bool { r.chance(2, in: 3) }  // each fault class on in 2 of 3 seeds
+        let ms = SimDuration.millisecond
+        let us = SimDuration.microsecond
+        var o = SwarmOptions(
+            nodes: nodes ?? (rng.chance(1, in: 2) ? 3 : 5),
+            groups: groups ?? rng.int(in: 1...4),
+            latencyMin: UInt64(rng.int(in: 50...1000)) * us,
+            latencyMean: UInt64(rng.int(in: 100...5000)) * us,
+            tailPPM: 0, tailMean: 0, lossPPM: 0, duplicatePPM: 0,
+            partitionPPM: 0, partitionMean: 0, clogPPM: 0, clogMean: 0,
+            crashPPM: 0, restartMean: 0, pausePPM: 0, pauseMean: 0, clockSkewPPM: 0,
+            fsyncMin: UInt64(rng.int(in: 50...500)) * us,
+            fsyncMean: UInt64(rng.int(in: 100...5000)) * us,
+            slowFsyncPPM: 0, tornWritePPM: 0,
+            proposalInterval: UInt64(rng.int(in: 2...50)) * ms,
+            payloadBytesMax: rng.int(in: 8...512),
+            compactEvery: rng.int(in: 20...400),
+            transferPPM: 0,
+            electionTicks: rng.int(in: 10...30),
+            heartbeatTicks: rng.int(in: 1...3),
+            appendBytesMax: rng.int(in: 256...16384),
+            inflightMessagesMax: rng.int(in: 1...64))
+        if on(&rng) {
+            o.tailPPM = UInt32(rng.int(in: 1000...20000))
+            o.tailMean = UInt64(rng.int(in: 20...300)) * ms
+        }
+        if on(&rng) { o.lossPPM = UInt32(rng.int(in: 1000...100_000)) }
+        if on(&rng) { o.duplicatePPM = UInt32(rng.int(in: 1000...100_000)) }
+        if on(&rng) {
+            o.partitionPPM = UInt32(rng.int(in: 5000...60000))
+            o.partitionMean = UInt64(rng.int(in: 300...5000)) * ms
+        }
+        if on(&rng) {
+            o.clogPPM = UInt32(rng.int(in: 5000...50000))
+            o.clogMean = UInt64(rng.int(in: 100...3000)) * ms
+        }
+        if on(&rng) {
+            o.crashPPM = UInt32(rng.int(in: 2000...40000))
+            o.restartMean = UInt64(rng.int(in: 100...5000)) * ms
+        }
+        if on(&rng) {
+            o.pausePPM = UInt32(rng.int(in: 2000...30000))
+            o.pauseMean = UInt64(rng.int(in: 100...3000)) * ms
+        }
+        if on(&rng) { o.clockSkewPPM = UInt32(rng.int(in: 1000...50000)) }
+        if on(&rng) { o.slowFsyncPPM = UInt32(rng.int(in: 100...20000)) }
+        if on(&rng) { o.tornWritePPM = UInt32(rng.int(in: 100_000...1_000_000)) }
+        if on(&rng) { o.transferPPM = UInt32(rng.int(in: 1000...20000)) }
+        return o
+    }
+
+    public var description: String {
+        func ms(_ t: SimTime) -> String {
+            let tenths = t / (SimDuration.millisecond / 10)
+            return "\(tenths / 10).\(tenths % 10)ms"
+        }
+        func pct(_ p: UInt32) -> String { "\(p / 10000).\((p % 10000) / 1000)%" }
+        var parts = ["nodes=\(nodes) groups=\(groups)"]
+        parts.append("net: latency \(ms(latencyMin))+exp(\(ms(latencyMean)))")
+        parts.append(tailPPM == 0 ? "tail off" : "tail \(pct(tailPPM)) +\(ms(tailMean))")
+        parts.append(lossPPM == 0 ? "loss off" : "loss \(pct(lossPPM))")
+        parts.append(duplicatePPM == 0 ? "dup off" : "dup \(pct(duplicatePPM))")
+        parts.append(partitionPPM == 0 ? "partitions off" : "partitions \(pct(partitionPPM)) ~\(ms(partitionMean))")
+        parts.append(clogPPM == 0 ? "clogs off" : "clogs \(pct(clogPPM)) ~\(ms(clogMean))")
+        parts.append(crashPPM == 0 ? "crashes off" : "crashes \(pct(crashPPM)) restart ~\(ms(restartMean))")
+        parts.append(pausePPM == 0 ? "pauses off" : "pauses \(pct(pausePPM)) ~\(ms(pauseMean))")
+        parts.append(clockSkewPPM == 0 ? "skew off" : "skew ±\(pct(clockSkewPPM))")
+        parts.append("disk: fsync \(ms(fsyncMin))+exp(\(ms(fsyncMean)))")
+        parts.append(slowFsyncPPM == 0 ? "slow-fsync off" : "slow-fsync \(pct(slowFsyncPPM))")
+        parts.append(tornWritePPM == 0 ? "torn off" : "torn \(pct(tornWritePPM))")
+        parts.append("load: every \(ms(proposalInterval)) ≤\(payloadBytesMax)B compact/\(compactEvery)")
+        parts.append(transferPPM == 0 ? "transfers off" : "transfers \(pct(transferPPM))")
+        parts.append("raft: election \(electionTicks)t heartbeat \(heartbeatTicks)t msg \(appendBytesMax)B inflight \(inflightMessagesMax)")
+        return parts.joined(separator: ", ")
+    }
+}

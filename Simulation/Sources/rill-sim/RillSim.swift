@@ -1,0 +1,174 @@
+import ArgumentParser
+import Raft
+import SimulationKit
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// `rill-sim`: run the deterministic cluster simulator over many seeds, or replay one with a trace.
+///
+/// Exit codes (TigerBeetle's VOPR convention): 0 all seeds passed, 127 a node crashed (a
+/// precondition trapped), 128 liveness failure, 129 safety violation, 1 bad usage or a
+/// determinism mismatch.
+@main
+struct RillSim: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rill-sim",
+        abstract: "Deterministic simulation of a Rill cluster: real Raft code, simulated network, disk and clock.",
+        discussion: """
+            Replay a failure bit for bit with `rill-sim --seed S --trace`. Exit codes: 0 pass, \
+            127 crash, 128 liveness, 129 safety, 1 usage or nondeterminism.
+            """)
+
+    @Option(name: .long, help: "Run this many seeds, starting at --start.")
+    var seeds: Int?
+
+    @Option(name: .long, help: "First seed of a --seeds run.")
+    var start: UInt64 = 1
+
+    @Option(name: .long, help: "Run exactly this seed.")
+    var seed: UInt64?
+
+    @Option(name: .long, help: "Run the seeds listed in this file (one per line; '#' starts a comment).")
+    var regressions: String?
+
+    @Flag(name: .long, help: "Print a readable trace of the run (use with --seed).")
+    var trace = false
+
+    @Option(name: .long, help: "Simulated seconds of the safety phase, before the liveness phase.")
+    var seconds: UInt64 = 60
+
+    @Option(name: .long, help: "Fix the node count (3 or 5) instead of drawing it.")
+    var nodes: Int?
+
+    @Option(name: .long, help: "Fix the number of Raft groups instead of drawing it.")
+    var groups: Int?
+
+    @Option(name: .long, help: "Plant a classic bug: \(PlantedBug.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var plantBug: String?
+
+    @Flag(name: .long, help: "Run every seed twice and require identical trace hashes.")
+    var checkDeterminism = false
+
+    @Flag(name: .long, help: "Stop at the first failing seed.")
+    var stopOnFailure = false
+
+    mutating func run() throws {
+        var bug: PlantedBug? = nil
+        if let name = plantBug {
+            guard let b = PlantedBug(rawValue: name) else {
+                throw ValidationError("unknown bug '\(name)'; known: \(PlantedBug.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            bug = b
+        }
+        var list: [UInt64] = []
+        if let s = seed { list.append(s) }
+        if let n = seeds { list.append(contentsOf: (0..<UInt64(max(n, 0))).map { start + $0 }) }
+        if let path = regressions { list.append(contentsOf: try Self.readSeedList(path)) }
+        if list.isEmpty { throw ValidationError("give --seed S, --seeds N or --regressions FILE") }
+        if let n = nodes, n != 1 && n != 3 && n != 5 { throw ValidationError("--nodes must be 1, 3 or 5") }
+        if let g = groups, g < 1 || g > 64 { throw ValidationError("--groups must be in 1...64") }
+
+        installCrashReporter()
+        let clock = ContinuousClock()
+        let began = clock.now
+        var failures = 0
+        var firstFailure: (position: Int, seed: UInt64)? = nil
+        var worstExit: Int32 = 0
+        var simulatedNanos: UInt64 = 0
+        var lastReport = began
+        for (k, s) in list.enumerated() {
+            var config = SimConfig(seed: s)
+            config.safetySeconds = seconds
+            config.nodes = nodes
+            config.groups = groups
+            config.plantedBug = bug
+            CrashContext.set("seed \(s)\(bug.map { " (planted bug \($0.rawValue))" } ?? "")")
+            let sink: ((String) -> Void)? = trace ? { print($0) } : nil
+            let sim = Simulator(config: config, trace: sink)
+            CrashContext.set("seed \(s)\(bug.map { " (planted bug \($0.rawValue))" } ?? ""): \(sim.options)")
+            let result = sim.run()
+            simulatedNanos += result.simulatedTime
+            if checkDeterminism {
+                let again = Simulator(config: config).run()
+                if again.traceHash != result.traceHash {
+                    print("NONDETERMINISM: seed \(s) gave trace hashes \(hex(result.traceHash)) and \(hex(again.traceHash))")
+                    worstExit = max(worstExit, 1)
+                    failures += 1
+                    if stopOnFailure { break }
+                }
+            }
+            if list.count == 1 || trace {
+                print("seed \(s): \(result.options)")
+                print(
+                    "seed \(s): \(result.failure.map { "\($0)" } ?? "passed"); trace hash \(hex(result.traceHash)); "
+                        + "\(result.stats.events) events, \(result.simulatedTime / 1_000_000) ms simulated, "
+                        + "\(result.stats.proposalsAccepted) proposals, \(result.stats.leaderChanges) leader changes, "
+                        + "\(result.stats.crashes) crashes, \(result.stats.partitions) partitions")
+            }
+            if let f = result.failure {
+                failures += 1
+                worstExit = max(worstExit, f.exitCode)
+                if firstFailure == nil { firstFailure = (k + 1, s) }
+                if list.count > 1 {
+                    print("FAIL seed \(s): \(f)")
+                    print("     fault mix: \(result.options)")
+                    print("     replay: swift run -c release rill-sim --seed \(s) --trace --seconds \(seconds)"
+                        + (bug.map { " --plant-bug \($0.rawValue)" } ?? ""))
+                }
+                if stopOnFailure { break }
+            }
+            let t = clock.now
+            if list.count > 1 && (t - lastReport > .seconds(2) || k + 1 == list.count) {
+                lastReport = t
+                print(progressLine(done: k + 1, of: list.count, failures: failures, simNanos: simulatedNanos, wall: t - began))
+            }
+        }
+        if let ff = firstFailure, list.count > 1 {
+            print("first failure: seed \(ff.seed), after \(ff.position) seed(s)")
+        }
+        if worstExit != 0 { throw ExitCode(worstExit) }
+    }
+
+    func progressLine(done: Int, of total: Int, failures: Int, simNanos: UInt64, wall: Duration) -> String {
+        let wallMillis = max(Int64(wall.components.seconds) * 1000 + wall.components.attoseconds / 1_000_000_000_000_000, 1)
+        let ratio = Int64(simNanos / 1_000_000) / wallMillis
+        return "seeds \(done)/\(total), failures \(failures), simulated \(simNanos / 1_000_000_000)s "
+            + "in \(wallMillis / 1000).\((wallMillis % 1000) / 100)s wall (\(ratio)x)"
+    }
+
+    func hex(_ v: UInt64) -> String {
+        let s = String(v, radix: 16)
+        return String(repeating: "0", count: 16 - s.count) + s
+    }
+
+    static func readSeedList(_ path: String) throws -> [UInt64] {
+        guard let f = fopen(path, "r") else { throw ValidationError("cannot open \(path)") }
+        defer { fclose(f) }
+        var out: [UInt64] = []
+        var line: UnsafeMutablePointer<CChar>? = nil
+        var cap = 0
+        defer { free(line) }
+        while getline(&line, &cap, f) > 0 {
+            let text = String(cString: line!)
+            let code = text.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            let word = code.trimmingCharacters(in: " \t\r\n")
+            if word.isEmpty { continue }
+            guard let v = UInt64(word) else { throw ValidationError("\(path): '\(word)' is not a seed") }
+            out.append(v)
+        }
+        return out
+    }
+}
+
+extension Substring {
+    func trimmingCharacters(in set: String) -> String {
+        var s = self
+        while let c = s.first, set.contains(c) { s.removeFirst() }
+        while let c = s.last, set.contains(c) { s.removeLast() }
+        return String(s)
+    }
+}

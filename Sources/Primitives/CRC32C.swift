@@ -1,0 +1,46 @@
+// CRC-32C (Castagnoli), the checksum Kafka's RecordBatch v2 and Rill's on-disk records use.
+// Portable table-driven version; the storage issue adds the CPU instruction path beside it.
+
+public enum CRC32C {
+    static let table: [UInt32] = {
+        var t = [UInt32](repeating: 0, count: 256)
+        for i in 0..<256 {
+            var c = UInt32(i)
+            for _ in 0..<8 { c = (c & 1) != 0 ? (c >> 1) ^ 0x82F6_3B78 : c >> 1 }
+            t[i] = c
+        }
+        return t
+    }()
+
+    /// Continue a checksum over more bytes (start from 0).
+    public static func update(_ crc: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        var c = ~crc
+        table.withUnsafeBufferPointer { t in
+            for b in bytes { c = t[Int((c ^ UInt32(b)) & 0xFF)] ^ (c >> 8) }
+        }
+        return ~c
+    }
+
+    public static func checksum<C: Collection>(_ bytes: C) -> UInt32 where C.Element == UInt8 {
+        if let r = bytes.withContiguousStorageIfAvailable({ update(0, UnsafeRawBufferPointer($0)) }) { return r }
+        return Array(bytes).withUnsafeBytes { update(0, $0) }
+    }
+}
+
+/// FNV-1a 64-bit, for cheap content fingerprints in checkers and trace hashes (not for integrity).
+public struct FNV64: Sendable {
+    public private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
+    public init() {}
+    public mutating func add(_ byte: UInt8) {
+        value ^= UInt64(byte)
+        value &*= 0x100_0000_01b3
+    }
+    public mutating func add(_ v: UInt64) {
+        var x = v
+        for _ in 0..<8 {
+            add(UInt8(truncatingIfNeeded: x))
+            x >>= 8
+        }
+    }
+    public mutating func add<C: Sequence>(bytes: C) where C.Element == UInt8 { for b in bytes { add(b) } }
+}
