@@ -21,26 +21,34 @@ public enum CRC32C {
         return ~c
     }
 
-    public static func checksum<C: Collection>(_ bytes: C) -> UInt32 where C.Element == UInt8 {
-        if let r = bytes.withContiguousStorageIfAvailable({ update(0, UnsafeRawBufferPointer($0)) }) { return r }
-        return Array(bytes).withUnsafeBytes { update(0, $0) }
+    public static func checksum(_ bytes: [UInt8]) -> UInt32 {
+        bytes.withUnsafeBytes { update(0, $0) }
     }
 }
 
 /// FNV-1a 64-bit, for cheap content fingerprints in checkers and trace hashes (not for integrity).
 public struct FNV64: Sendable {
-    public private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
+    public var value: UInt64 = 0xcbf2_9ce4_8422_2325
     public init() {}
-    public mutating func add(_ byte: UInt8) {
+    @inlinable public mutating func add(_ byte: UInt8) {
         value ^= UInt64(byte)
         value &*= 0x100_0000_01b3
     }
-    public mutating func add(_ v: UInt64) {
+    @inlinable public mutating func add(_ v: UInt64) {
         var x = v
         for _ in 0..<8 {
             add(UInt8(truncatingIfNeeded: x))
             x >>= 8
         }
     }
-    public mutating func add<C: Sequence>(bytes: C) where C.Element == UInt8 { for b in bytes { add(b) } }
+    public mutating func add(bytes: [UInt8]) {
+        var v = value
+        bytes.withUnsafeBufferPointer { buffer in
+            for b in buffer {
+                v ^= UInt64(b)
+                v &*= 0x100_0000_01b3
+            }
+        }
+        value = v
+    }
 }

@@ -124,8 +124,10 @@ public struct RaftNode: Sendable {
 
     /// Messages that may be sent now, in the order they were produced.
     public mutating func takeMessages() -> [Message] {
-        defer { outbox.removeAll(keepingCapacity: true) }
-        return outbox
+        if outbox.isEmpty { return [] }
+        let out = outbox
+        outbox = []
+        return out
     }
 
     // MARK: - Membership bookkeeping

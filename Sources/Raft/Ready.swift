@@ -50,7 +50,7 @@ extension RaftNode {
             role: role,
             leader: leader)
         handedHardState = hs
-        outboxAfterPersist.removeAll(keepingCapacity: true)
+        outboxAfterPersist = []
         log.checkInvariants()
         return r
     }

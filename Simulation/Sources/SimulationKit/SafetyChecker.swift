@@ -25,22 +25,29 @@ struct SafetyChecker {
     /// Applied chain per group, by index (index 0 = initial chain).
     private var chains: [GroupID: [UInt64]] = [:]
     /// Leader append-only: per (node, group), the leader's term and last entry when last seen.
-    private var leaderTails: [NodeGroup: (term: Term, index: LogIndex, entryTerm: Term)] = [:]
+    private var leaderTails: [(term: Term, index: LogIndex, entryTerm: Term)?]
+    private let groupCount: Int
 
-    struct NodeGroup: Hashable {
-        var node: NodeID
-        var group: GroupID
+    init(nodes: Int, groups: Int) {
+        groupCount = groups
+        leaderTails = Array(repeating: nil, count: nodes * groups)
+        commitSeen = Array(repeating: .zero, count: nodes * groups)
+    }
+
+    /// Slot of (node, group) in the per-pair arrays (ids are 1-based and dense in the simulator).
+    private func slot(_ node: NodeID, _ group: GroupID) -> Int {
+        Int(node.value - 1) * groupCount + Int(group.value - 1)
     }
 
     /// Per (node, group), the commit index already compared, so each entry is checked once.
-    private var commitSeen: [NodeGroup: LogIndex] = [:]
+    private var commitSeen: [LogIndex]
 
     private(set) var failure: SimFailure?
 
     /// A node restarted: compare its recovered committed prefix again.
     mutating func forget(node: NodeID, group: GroupID) {
-        commitSeen[NodeGroup(node: node, group: group)] = nil
-        leaderTails[NodeGroup(node: node, group: group)] = nil
+        commitSeen[slot(node, group)] = .zero
+        leaderTails[slot(node, group)] = nil
     }
 
     mutating func fail(_ property: String, _ detail: @autoclosure () -> String) {
@@ -50,7 +57,7 @@ struct SafetyChecker {
     func committedIndex(_ group: GroupID) -> LogIndex { LogIndex(UInt64(max((committed[group]?.count ?? 1) - 1, 0))) }
 
     /// Entries a node is about to persist (a Ready): log matching.
-    mutating func observeAppended(_ es: [Entry], node: NodeID, group: GroupID, raft: RaftNode) {
+    mutating func observeAppended(_ es: [Entry], node: NodeID, group: GroupID, raft: borrowing RaftNode) {
         for e in es {
             let hash = GroupStateMachine.entryHash(e)
             let previousTerm = e.index > .zero ? raft.term(at: e.index.previous) : nil
@@ -70,8 +77,8 @@ struct SafetyChecker {
     }
 
     /// After every event: election safety, leader append-only, commit agreement, leader completeness.
-    mutating func observeState(node: NodeID, group: GroupID, raft: RaftNode, wasLeader: Bool) {
-        let ng = NodeGroup(node: node, group: group)
+    mutating func observeState(node: NodeID, group: GroupID, raft: borrowing RaftNode, wasLeader: Bool) {
+        let ng = slot(node, group)
         if raft.role == .leader {
             let key = LeaderKey(group: group, term: raft.term)
             if let other = leaders[key], other != node {
@@ -87,17 +94,17 @@ struct SafetyChecker {
                 }
             }
             leaderTails[ng] = (raft.term, raft.lastIndex, raft.lastTerm)
-        } else {
+        } else if leaderTails[ng] != nil {
             leaderTails[ng] = nil
         }
         observeCommit(node: node, group: group, raft: raft)
     }
 
     /// Every node's committed prefix must agree with every other's, entry by entry.
-    mutating func observeCommit(node: NodeID, group: GroupID, raft: RaftNode) {
-        let ng = NodeGroup(node: node, group: group)
+    mutating func observeCommit(node: NodeID, group: GroupID, raft: borrowing RaftNode) {
+        let ng = slot(node, group)
         let commit = raft.commitIndex
-        let seen = commitSeen[ng] ?? .zero
+        let seen = commitSeen[ng]
         guard commit > seen else { return }
         commitSeen[ng] = commit
         var known = committed[group] ?? [0]
@@ -126,7 +133,7 @@ struct SafetyChecker {
     }
 
     /// Leader completeness: a new leader holds every entry committed so far.
-    mutating func checkLeaderCompleteness(node: NodeID, group: GroupID, raft: RaftNode) {
+    mutating func checkLeaderCompleteness(node: NodeID, group: GroupID, raft: borrowing RaftNode) {
         guard let known = committed[group], known.count > 1 else { return }
         let lastCommitted = LogIndex(UInt64(known.count - 1))
         if raft.lastIndex < lastCommitted {

@@ -16,7 +16,7 @@ extension Simulator {
             } catch {
                 preconditionFailure("n\(i + 1) g\(gid) cannot start: \(error)")
             }
-            var group = SimNode.Group(id: gid, raft: raft)
+            let group = SimNode.Group(id: gid, raft: raft)
             group.stateMachine.restore(raft.latestSnapshot)
             if raft.snapshotIndex > .zero {
                 checker.observeApplied(
@@ -102,18 +102,21 @@ extension Simulator {
     func flush(_ i: Int) {
         guard nodes[i].alive else { return }
         for _ in 0..<64 {
-            var outgoing = Array(repeating: [PeerEnvelope](), count: nodes.count)
+            var outgoing: [[PeerEnvelope]] = []
             var journal = nodes[i].journalBacklog
             nodes[i].journalBacklog = ByteWriter()
             var readyGroups: [Int] = []
             for g in nodes[i].groups.indices {
                 let gid = nodes[i].groups[g].id
                 for m in nodes[i].groups[g].raft.takeMessages() {
+                    if outgoing.isEmpty { outgoing = Array(repeating: [], count: nodes.count) }
                     outgoing[Int(m.to.value) - 1].append(PeerEnvelope(group: gid, message: m))
                 }
-                guard nodes[i].groups[g].outstanding == nil, nodes[i].groups[g].raft.hasReady else { continue }
-                let r = nodes[i].groups[g].raft.ready()
-                checker.observeAppended(r.entries, node: nodes[i].id, group: gid, raft: nodes[i].groups[g].raft)
+                let group = nodes[i].groups[g]
+                guard group.outstanding == nil, group.withRaft({ $0.hasReady }) else { continue }
+                let r = group.raft.ready()
+                let id = nodes[i].id
+                group.withRaft { checker.observeAppended(r.entries, node: id, group: gid, raft: $0) }
                 if let s = r.snapshot { RaftJournal.appendSnapshot(s, installed: true, group: gid, to: &journal) }
                 if !r.entries.isEmpty { RaftJournal.appendEntries(r.entries, group: gid, to: &journal) }
                 if let hs = r.hardState { RaftJournal.appendHardState(hs, group: gid, to: &journal) }
@@ -136,12 +139,13 @@ extension Simulator {
 
     /// The writes of these groups' Readies are durable: send what waited for them, apply, advance.
     func completeReadies(_ i: Int, _ groups: [Int]) {
-        var outgoing = Array(repeating: [PeerEnvelope](), count: nodes.count)
+        var outgoing: [[PeerEnvelope]] = []
         for g in groups {
             guard let r = nodes[i].groups[g].outstanding else { continue }
             nodes[i].groups[g].outstanding = nil
             let gid = nodes[i].groups[g].id
             for m in r.messagesAfterPersist {
+                if outgoing.isEmpty { outgoing = Array(repeating: [], count: nodes.count) }
                 outgoing[Int(m.to.value) - 1].append(PeerEnvelope(group: gid, message: m))
             }
             if let s = r.snapshot {
@@ -162,29 +166,31 @@ extension Simulator {
     }
 
     func maybeCompact(_ i: Int, _ g: Int) {
-        let sm = nodes[i].groups[g].stateMachine
-        let raft = nodes[i].groups[g].raft
-        guard sm.appliedIndex.value >= raft.snapshotIndex.value + UInt64(options.compactEvery),
-            sm.appliedIndex <= raft.persistedIndex, sm.appliedIndex <= raft.appliedIndex
+        let applied = nodes[i].groups[g].stateMachine.appliedIndex
+        guard applied.value >= nodes[i].groups[g].raft.snapshotIndex.value + UInt64(options.compactEvery),
+            applied <= nodes[i].groups[g].raft.persistedIndex, applied <= nodes[i].groups[g].raft.appliedIndex
         else { return }
-        let snap = nodes[i].groups[g].raft.compact(through: sm.appliedIndex, data: sm.snapshotData)
+        let data = nodes[i].groups[g].stateMachine.snapshotData
+        let snap = nodes[i].groups[g].raft.compact(through: applied, data: data)
         RaftJournal.appendSnapshot(snap, installed: false, group: nodes[i].groups[g].id, to: &nodes[i].journalBacklog)
     }
 
     /// Let the checker see every group's state after an event; trace role changes.
     func observe(_ i: Int) {
-        for g in nodes[i].groups.indices {
-            let raft = nodes[i].groups[g].raft
-            let wasLeader = nodes[i].groups[g].wasLeader
-            if raft.role == .leader && !wasLeader {
+        let id = nodes[i].id
+        for group in nodes[i].groups {
+            let wasLeader = group.wasLeader
+            let role = group.withRaft { $0.role }
+            if role == .leader && !wasLeader {
                 stats.leaderChanges += 1
-                traceHash.add(UInt64(i) << 32 | raft.term.value)
-                trace("n\(i + 1) g\(nodes[i].groups[g].id) becomes leader in term \(raft.term) (last \(raft.lastIndex), commit \(raft.commitIndex))")
-            } else if raft.role != .leader && wasLeader {
-                trace("n\(i + 1) g\(nodes[i].groups[g].id) steps down in term \(raft.term)")
+                let (term, last, commit) = group.withRaft { ($0.term, $0.lastIndex, $0.commitIndex) }
+                traceHash.add(UInt64(i) << 32 | term.value)
+                trace("n\(i + 1) g\(group.id) becomes leader in term \(term) (last \(last), commit \(commit))")
+            } else if role != .leader && wasLeader {
+                trace("n\(i + 1) g\(group.id) steps down in term \(group.withRaft { $0.term })")
             }
-            checker.observeState(node: nodes[i].id, group: nodes[i].groups[g].id, raft: raft, wasLeader: wasLeader)
-            nodes[i].groups[g].wasLeader = raft.role == .leader
+            group.withRaft { checker.observeState(node: id, group: group.id, raft: $0, wasLeader: wasLeader) }
+            group.wasLeader = role == .leader
         }
     }
 }

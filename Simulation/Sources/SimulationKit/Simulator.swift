@@ -49,7 +49,7 @@ public final class Simulator {
     var queue = EventQueue<SimEvent>()
     var now: SimTime = 0
     var nodes: [SimNode] = []
-    var checker = SafetyChecker()
+    var checker: SafetyChecker
     var stats = SimStats()
     var phase = Phase.safety
     var finished = false
@@ -102,6 +102,7 @@ public final class Simulator {
         self.clogExtra = Array(repeating: Array(repeating: 0, count: n), count: n)
         self.clientLeaderGuess = Array(repeating: nil, count: options.groups)
         self.probes = Array(repeating: nil, count: options.groups)
+        self.checker = SafetyChecker(nodes: options.nodes, groups: options.groups)
         for i in 0..<n {
             let disk = SimDisk(
                 random: diskRandoms[i], fsyncLatencyMin: options.fsyncMin, fsyncLatencyMean: options.fsyncMean,
