@@ -72,7 +72,7 @@ public struct Message: Equatable, Sendable, CustomStringConvertible {
     public var description: String {
         var s = "\(from)->\(to) \(kind) Term:\(term) Log:\(logTerm)/\(index)"
         if kind == .append || kind == .heartbeat || commit != .zero { s += " Commit:\(commit)" }
-        if reject { s += " Rejected (Hint: \(rejectHint))" }
+        if reject { s += kind == .appendResponse ? " Rejected (Hint: \(rejectHint))" : " Rejected" }
         if forceVote { s += " (transfer)" }
         if !entries.isEmpty { s += " Entries:[" + entries.map(\.description).joined(separator: ", ") + "]" }
         if let snap = snapshot { s += " Snapshot: \(snap)" }

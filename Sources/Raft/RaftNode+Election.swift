@@ -122,6 +122,10 @@ extension RaftNode {
 
     // MARK: - Campaigning
 
+    /// Start an election now (with a PreVote round first when enabled), as if the election timeout
+    /// had fired. Ignored by leaders and by nodes that are not voters.
+    public mutating func campaign() { hup(.election) }
+
     mutating func hup(_ kind: CampaignKind) {
         guard role != .leader, isPromotable else { return }
         if kind == .election && config.preVote {

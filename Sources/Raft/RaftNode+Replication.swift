@@ -146,6 +146,9 @@ extension RaftNode {
     /// A leader removed from the voters by a committed membership entry steps down.
     mutating func afterCommit() {
         if role == .leader && !membership.isVoter(id) && log.committed >= membershipIndex {
+            // Tell the remaining members the change committed before leaving, so they do not wait
+            // for the next leader to learn it.
+            broadcastAppend()
             becomeFollower(term: term, leader: .none)
         }
     }

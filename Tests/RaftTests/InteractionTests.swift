@@ -1,0 +1,21 @@
+import Testing
+
+/// Golden interaction transcripts under testdata/, one test case per file.
+/// Rewrite with `GOLDEN_REWRITE=1 swift test --filter InteractionTests` and review the diff.
+struct InteractionTests {
+    static let directory: String = {
+        let here = "\(#filePath)"
+        return String(here[..<here.lastIndex(of: "/")!]) + "/testdata"
+    }()
+
+    static let files = [
+        "election.txt", "prevote_partition.txt", "checkquorum.txt", "figure8.txt", "conflict_resolution.txt",
+        "leader_transfer.txt", "snapshot_lagging_follower.txt", "membership_change.txt", "vote_durability.txt",
+    ]
+
+    @Test("golden interaction transcript", arguments: files)
+    func transcript(_ file: String) {
+        var env = InteractionEnv()
+        DataDriven.run(path: "\(Self.directory)/\(file)") { env.handle($0) }
+    }
+}
