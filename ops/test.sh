@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The one command that runs every test: installs what it needs, builds, runs the unit and
+# transcript tests, then a fixed set of simulator seeds, the regression seeds, a determinism
+# check, and a check that the simulator still catches a planted bug. `.ci/run` calls exactly this.
+#
+#   bash ops/test.sh            # everything (what CI runs)
+#   SEEDS=50 bash ops/test.sh   # fewer simulator seeds for a quick local pass
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SEEDS=${SEEDS:-200}           # simulator seeds per run (CI: at least 200)
+SIM_SECONDS=${SIM_SECONDS:-60} # simulated seconds of the safety phase per seed
+export SWIFT_DETERMINISTIC_HASHING=1   # a backstop only: the code never lets hash order reach output
+
+passed=0
+failed=0
+step() { echo; echo "=== $*"; }
+ok() { passed=$((passed + 1)); echo "--- ok: $*"; }
+bad() { failed=$((failed + 1)); echo "--- FAILED: $*"; }
+
+step "install: toolchain and packages"
+# Swift comes with this machine kind (/opt/swift). Later steps (interop tests) add apt and pip
+# packages here, so a fresh machine gets them from this script, never by hand.
+if ! command -v swift >/dev/null 2>&1; then
+  echo "swift is not on PATH: this project needs the Swift 6 toolchain (see README)"; exit 1
+fi
+swift --version
+
+step "build (debug, with tests)"
+swift build --build-tests
+
+step "unit, transcript and short simulation tests"
+if swift test --skip-build; then ok "swift test"; else bad "swift test"; fi
+
+step "build rill-sim (release)"
+swift build -c release --product rill-sim
+SIM=.build/release/rill-sim
+
+step "simulator: $SEEDS seeds x ${SIM_SECONDS}s (two processes, one per core)"
+half=$((SEEDS / 2))
+log1=$(mktemp); log2=$(mktemp)
+set +e
+"$SIM" --seeds "$half" --start 1 --seconds "$SIM_SECONDS" >"$log1" 2>&1 &
+p1=$!
+"$SIM" --seeds "$((SEEDS - half))" --start "$((half + 1))" --seconds "$SIM_SECONDS" >"$log2" 2>&1 &
+p2=$!
+wait $p1; r1=$?
+wait $p2; r2=$?
+set -e
+cat "$log1" "$log2" | grep -E "^(FAIL|     |seeds .*/|first failure|CRASH|NONDETERMINISM)" || true
+rm -f "$log1" "$log2"
+if [ $r1 -eq 0 ] && [ $r2 -eq 0 ]; then ok "simulator seeds"; else bad "simulator seeds (exit $r1/$r2)"; fi
+
+step "simulator: regression seeds"
+if "$SIM" --regressions Simulation/seeds/regressions.txt --seconds "$SIM_SECONDS"; then ok "regression seeds"; else bad "regression seeds"; fi
+
+step "simulator: determinism (each seed twice, same trace hash)"
+if "$SIM" --check-determinism --seeds 5 --start 9001 --seconds 30; then ok "determinism"; else bad "determinism"; fi
+
+step "simulator: still catches a planted bug (ack before durable must fail with a safety violation)"
+set +e
+"$SIM" --plant-bug ack-before-durable --seeds 20 --start 1 --stop-on-failure --seconds 30 | grep -E "^(FAIL|first failure)"
+r=${PIPESTATUS[0]}
+set -e
+if [ "$r" -eq 129 ]; then ok "planted bug caught"; else bad "planted bug not caught (exit $r, expected 129)"; fi
+
+echo
+echo "ops/test.sh: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
