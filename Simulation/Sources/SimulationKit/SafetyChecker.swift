@@ -80,12 +80,15 @@ struct SafetyChecker {
     mutating func observeState(node: NodeID, group: GroupID, raft: borrowing RaftNode, wasLeader: Bool) {
         let ng = slot(node, group)
         if raft.role == .leader {
-            let key = LeaderKey(group: group, term: raft.term)
-            if let other = leaders[key], other != node {
-                fail("election-safety", "g\(group) term \(raft.term) has two leaders: n\(other) and n\(node)")
+            if !wasLeader {
+                // A leader keeps its term until it steps down: checking at the transition suffices.
+                let key = LeaderKey(group: group, term: raft.term)
+                if let other = leaders[key], other != node {
+                    fail("election-safety", "g\(group) term \(raft.term) has two leaders: n\(other) and n\(node)")
+                }
+                leaders[key] = node
+                checkLeaderCompleteness(node: node, group: group, raft: raft)
             }
-            leaders[key] = node
-            if !wasLeader { checkLeaderCompleteness(node: node, group: group, raft: raft) }
             if let tail = leaderTails[ng], tail.term == raft.term {
                 if raft.lastIndex < tail.index {
                     fail("leader-append-only", "g\(group) leader n\(node) log shrank from \(tail.index) to \(raft.lastIndex)")

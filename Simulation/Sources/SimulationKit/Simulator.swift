@@ -11,6 +11,10 @@ public struct SimConfig: Sendable {
     public var plantedBug: PlantedBug? = nil
     /// Budget for the healed core to converge, in multiples of the maximum election timeout.
     public var livenessElectionTimeouts: UInt64 = 40
+    /// Benchmark mode: every fault off and a steady load (a proposal every `benchmarkIntervalMicros`
+    /// with 100-byte payloads), so runs measure the simulator's own speed.
+    public var benchmark = false
+    public var benchmarkIntervalMicros: UInt64 = 2000
 
     public init(seed: UInt64) { self.seed = seed }
 }
@@ -82,7 +86,9 @@ public final class Simulator {
         self.traceSink = trace
         var root = SeededRandom(seed: config.seed)
         var swarmRandom = root.fork()
-        self.options = SwarmOptions.draw(&swarmRandom, nodes: config.nodes, groups: config.groups)
+        var drawn = SwarmOptions.draw(&swarmRandom, nodes: config.nodes, groups: config.groups)
+        if config.benchmark { drawn.disableFaults(proposalInterval: config.benchmarkIntervalMicros * SimDuration.microsecond) }
+        self.options = drawn
         self.networkRandom = root.fork()
         self.faultRandom = root.fork()
         self.workloadRandom = root.fork()

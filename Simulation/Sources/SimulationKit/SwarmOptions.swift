@@ -96,6 +96,21 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         return o
     }
 
+    /// No faults at all and a steady load: the benchmark configuration.
+    public mutating func disableFaults(proposalInterval: SimTime) {
+        tailPPM = 0
+        lossPPM = 0
+        duplicatePPM = 0
+        partitionPPM = 0
+        clogPPM = 0
+        crashPPM = 0
+        pausePPM = 0
+        slowFsyncPPM = 0
+        transferPPM = 0
+        self.proposalInterval = proposalInterval
+        payloadBytesMax = 100
+    }
+
     public var description: String {
         func ms(_ t: SimTime) -> String {
             let tenths = t / (SimDuration.millisecond / 10)

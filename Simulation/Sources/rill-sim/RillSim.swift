@@ -56,6 +56,12 @@ struct RillSim: ParsableCommand {
     @Flag(name: .long, help: "Stop at the first failing seed.")
     var stopOnFailure = false
 
+    @Flag(name: .long, help: "Benchmark: faults off, steady load; report simulated seconds per wall second.")
+    var bench = false
+
+    @Option(name: .long, help: "With --bench: microseconds between proposals (over all groups).")
+    var benchInterval: UInt64 = 2000
+
     mutating func run() throws {
         var bug: PlantedBug? = nil
         if let name = plantBug {
@@ -86,6 +92,8 @@ struct RillSim: ParsableCommand {
             config.nodes = nodes
             config.groups = groups
             config.plantedBug = bug
+            config.benchmark = bench
+            config.benchmarkIntervalMicros = max(benchInterval, 1)
             CrashContext.set("seed \(s)\(bug.map { " (planted bug \($0.rawValue))" } ?? "")")
             let sink: ((String) -> Void)? = trace ? { print($0) } : nil
             let sim = Simulator(config: config, trace: sink)
@@ -122,7 +130,7 @@ struct RillSim: ParsableCommand {
                 if stopOnFailure { break }
             }
             let t = clock.now
-            if list.count > 1 && (t - lastReport > .seconds(2) || k + 1 == list.count) {
+            if (list.count > 1 || bench) && (t - lastReport > .seconds(2) || k + 1 == list.count) {
                 lastReport = t
                 print(progressLine(done: k + 1, of: list.count, failures: failures, simNanos: simulatedNanos, wall: t - began))
             }
