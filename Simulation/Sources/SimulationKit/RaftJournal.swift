@@ -73,8 +73,14 @@ enum RaftJournal {
         var valid = 0
         var records = 0
         while r.remaining > 0 {
-            guard let body = try? readFramed(&r) else { break }
-            guard (try? apply(body, to: &states)) != nil else { break }
+            guard let body = try? readFramed(&r) else { break }  // torn or corrupt tail: cut here
+            do {
+                try apply(body, to: &states)
+            } catch {
+                // A record with a valid checksum that does not make sense was written wrong: a bug,
+                // never a torn write. Cutting here would silently drop durable records.
+                preconditionFailure("journal record \(records) at byte \(valid) is checksummed but invalid: \(error)")
+            }
             valid = r.offset
             records += 1
         }

@@ -60,7 +60,7 @@ struct SimNode {
 
 /// Everything that can happen in a simulated run.
 enum SimEvent {
-    case tick(node: Int, incarnation: Int)
+    case tick(node: Int, epoch: Int)
     case deliver(to: Int, bytes: [UInt8])
     case diskDone(node: Int, incarnation: Int, token: Int)
     case propose

@@ -30,8 +30,10 @@ extension Simulator {
         nodes[i].incarnation += 1
         nodes[i].tickEpoch += 1
         trace("n\(i + 1) starts (journal: \(recovery.records) records, \(recovery.validLength) bytes)")
-        let firstTick = now + 1 + networkRandom.below(nodes[i].tickInterval)
-        queue.schedule(.tick(node: i, incarnation: nodes[i].tickEpoch), at: firstTick)
+        // Phase of the node's tick within its interval, derived without drawing from any stream.
+        var phaseRandom = SeededRandom(seed: raftSeeds[i] &+ UInt64(nodes[i].incarnation))
+        let firstTick = now + 1 + phaseRandom.below(nodes[i].tickInterval)
+        queue.schedule(.tick(node: i, epoch: nodes[i].tickEpoch), at: firstTick)
         flush(i)
     }
 
@@ -69,7 +71,7 @@ extension Simulator {
             default: break
             }
         }
-        queue.schedule(.tick(node: i, incarnation: nodes[i].tickEpoch), at: now + nodes[i].tickInterval)
+        queue.schedule(.tick(node: i, epoch: nodes[i].tickEpoch), at: now + nodes[i].tickInterval)
     }
 
     func deliver(to i: Int, _ bytes: [UInt8]) {

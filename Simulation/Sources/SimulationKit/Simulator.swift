@@ -160,6 +160,13 @@ public final class Simulator {
         }
         if let f = failure { trace("\(f)") }
         traceHash.add(UInt64(stats.events))
+        // Fold in the final state too, so a run that differs only in content (not timing) differs.
+        for node in nodes where node.up {
+            for g in node.groups {
+                traceHash.add(g.withRaft { $0.commitIndex.value })
+                traceHash.add(g.stateMachine.chain)
+            }
+        }
         return SimResult(
             seed: config.seed, options: options, failure: failure, traceHash: traceHash.value, simulatedTime: now,
             stats: stats)
@@ -171,7 +178,7 @@ public final class Simulator {
             guard nodes[i].alive, nodes[i].tickEpoch == epoch else { return }
             for g in nodes[i].groups.indices { nodes[i].groups[g].raft.tick() }
             flush(i)
-            queue.schedule(.tick(node: i, incarnation: epoch), at: now + nodes[i].tickInterval)
+            queue.schedule(.tick(node: i, epoch: epoch), at: now + nodes[i].tickInterval)
         case .deliver(let i, let bytes):
             guard nodes[i].up else { return }
             if nodes[i].paused {
@@ -195,6 +202,8 @@ public final class Simulator {
             injectFaults()
             queue.schedule(.faultCheck, at: now + SwarmOptions.faultCheckInterval)
         case .restart(let i):
+            // In the liveness phase, nodes left out of the core stay as the phase put them.
+            if phase == .liveness && !core.contains(i) { return }
             if !nodes[i].up { restart(i) }
         case .unpause(let i):
             unpause(i)

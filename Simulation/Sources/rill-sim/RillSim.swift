@@ -11,8 +11,8 @@ import SimulationKit
 /// `rill-sim`: run the deterministic cluster simulator over many seeds, or replay one with a trace.
 ///
 /// Exit codes (TigerBeetle's VOPR convention): 0 all seeds passed, 127 a node crashed (a
-/// precondition trapped), 128 liveness failure, 129 safety violation, 1 bad usage or a
-/// determinism mismatch.
+/// precondition trapped), 128 liveness failure, 129 safety violation, 1 a determinism mismatch,
+/// 64 bad usage (ArgumentParser's EX_USAGE).
 @main
 struct RillSim: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,7 +20,7 @@ struct RillSim: ParsableCommand {
         abstract: "Deterministic simulation of a Rill cluster: real Raft code, simulated network, disk and clock.",
         discussion: """
             Replay a failure bit for bit with `rill-sim --seed S --trace`. Exit codes: 0 pass, \
-            127 crash, 128 liveness, 129 safety, 1 usage or nondeterminism.
+            127 crash, 128 liveness, 129 safety, 1 nondeterminism, 64 usage.
             """)
 
     @Option(name: .long, help: "Run this many seeds, starting at --start.")
@@ -75,7 +75,7 @@ struct RillSim: ParsableCommand {
         if let n = seeds { list.append(contentsOf: (0..<UInt64(max(n, 0))).map { start + $0 }) }
         if let path = regressions { list.append(contentsOf: try Self.readSeedList(path)) }
         if list.isEmpty { throw ValidationError("give --seed S, --seeds N or --regressions FILE") }
-        if let n = nodes, n != 1 && n != 3 && n != 5 { throw ValidationError("--nodes must be 1, 3 or 5") }
+        if let n = nodes, n != 3 && n != 5 { throw ValidationError("--nodes must be 3 or 5") }
         if let g = groups, g < 1 || g > 64 { throw ValidationError("--groups must be in 1...64") }
 
         installCrashReporter()
