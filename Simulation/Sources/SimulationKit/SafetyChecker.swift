@@ -22,6 +22,9 @@ struct SafetyChecker {
     private var entries: [EntryKey: (hash: UInt64, previousTerm: Term?)] = [:]
     /// Committed entries per group, by index (index 0 unused): hash of the entry committed there.
     private(set) var committed: [GroupID: [UInt64]] = [:]
+    /// Per group and index, the term of the node that first saw the entry committed: an upper bound
+    /// of the term in which it was committed (leader completeness is only owed to later terms).
+    private var committedByTerm: [GroupID: [Term]] = [:]
     /// Applied chain per group, by index (index 0 = initial chain).
     private var chains: [GroupID: [UInt64]] = [:]
     /// Leader append-only: per (node, group), the leader's term and last entry when last seen.
@@ -111,6 +114,7 @@ struct SafetyChecker {
         guard commit > seen else { return }
         commitSeen[ng] = commit
         var known = committed[group] ?? [0]
+        var terms = committedByTerm[group] ?? [.zero]
         var i = max(raft.firstIndex, seen.next)
         // Compare or extend only beyond what this node compacted; entries it still holds.
         let start = Int(i.value)
@@ -127,18 +131,25 @@ struct SafetyChecker {
                     }
                 } else if k == known.count {
                     known.append(h)
+                    terms.append(raft.term)
                 } else {
                     break  // a gap in what we know: others will fill it
                 }
             }
         }
         committed[group] = known
+        committedByTerm[group] = terms
     }
 
-    /// Leader completeness: a new leader holds every entry committed so far.
+    /// Leader completeness: a new leader of term L holds every entry committed in a term before L.
+    /// (A leader of an old term can still appear late — votes delayed by a pause — and owes nothing
+    /// committed after its term.)
     mutating func checkLeaderCompleteness(node: NodeID, group: GroupID, raft: borrowing RaftNode) {
-        guard let known = committed[group], known.count > 1 else { return }
-        let lastCommitted = LogIndex(UInt64(known.count - 1))
+        guard let known = committed[group], known.count > 1, let terms = committedByTerm[group] else { return }
+        var last = known.count - 1
+        while last > 0 && terms[last] >= raft.term { last -= 1 }
+        guard last > 0 else { return }
+        let lastCommitted = LogIndex(UInt64(last))
         if raft.lastIndex < lastCommitted {
             fail("leader-completeness",
                 "g\(group) n\(node) became leader in term \(raft.term) with last index \(raft.lastIndex) < committed \(lastCommitted)")
