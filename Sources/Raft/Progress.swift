@@ -86,9 +86,10 @@ struct Progress {
         }
     }
 
-    mutating func becomeProbe() {
-        if state == .snapshot {
-            // Resume after the snapshot if it landed, else from the match point.
+    /// Back to probing. After a snapshot that landed, resume right after it; after one that was
+    /// lost (`snapshotLost`), from the match point, so the next send is the snapshot again.
+    mutating func becomeProbe(snapshotLost: Bool = false) {
+        if state == .snapshot && !snapshotLost {
             next = max(match.next, pendingSnapshot.next)
         } else {
             next = match.next
@@ -136,6 +137,12 @@ struct Progress {
             return true
         }
         if next.previous != rejected { return false }
+        if rejected == match && matchHint < match {
+            // The follower no longer holds what it acknowledged: it lost data (a disk fault, or a
+            // stale rejection overtaken by the ack). Lowering match is always safe (it only counts
+            // the follower for less) and stops an endless probe at the old match point.
+            match = matchHint
+        }
         next = max(min(rejected, matchHint.next), max(match.next, LogIndex(1)))
         probeSent = false
         return true

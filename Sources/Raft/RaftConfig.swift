@@ -51,6 +51,9 @@ public enum PlantedBug: String, Sendable, CaseIterable {
     case ackBeforeDurable = "ack-before-durable"
     /// Drop the CheckQuorum step-down: a leader cut off from its followers never steps down.
     case noCheckQuorumStepDown = "no-check-quorum-step-down"
+    /// A follower takes the leader's commit index beyond the entries the MsgApp verified (Raft's
+    /// AppendEntries rule 5 broken): it may commit a stale, conflicting tail of its own log.
+    case commitBeyondVerified = "commit-beyond-verified"
 }
 
 /// Operating errors of the Raft API (programmer errors trap instead).

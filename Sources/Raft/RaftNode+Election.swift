@@ -43,7 +43,9 @@ extension RaftNode {
             transferee = .none
             // A snapshot that never arrived (lost on the network) is retried from probing.
             progress.updateAll { _, pr in
-                if pr.state == .snapshot && pr.snapshotTicks >= config.electionTicks { pr.becomeProbe() }
+                if pr.state == .snapshot && pr.snapshotTicks >= config.electionTicks {
+                    pr.becomeProbe(snapshotLost: true)
+                }
             }
         }
         guard role == .leader else { return }
@@ -149,7 +151,12 @@ extension RaftNode {
         }
         if poll(id, granted: true) == .won {
             // A single-voter group wins at once.
-            if kind == .preElection { campaign(.election) } else { becomeLeader() }
+            if kind == .preElection {
+                campaign(.election)
+            } else {
+                becomeLeader()
+                broadcastAppend()  // learners, if any
+            }
             return
         }
         for voter in membership.voters where voter != id {
@@ -194,7 +201,7 @@ extension RaftNode {
                 electionElapsed = 0
                 vote = m.from
                 // The vote must be on disk before the grant leaves, or a crash could let us vote twice.
-                if config.plantedBug == .voteBeforeDurable { sendNow(grant) } else { sendAfterPersist(grant) }
+                if config.plantedBug == .voteBeforeDurable { outboxUngated.append(grant) } else { sendAfterPersist(grant) }
             }
         } else {
             sendNow(Message(kind: responseKind, from: id, to: m.from, term: term, reject: true))

@@ -81,7 +81,9 @@ extension RaftNode {
             return
         }
         let wasPaused = pr.isPaused
-        guard pr.maybeUpdate(m.index) else {
+        // A probe answered at the current match point also proves where the logs agree (etcd).
+        let probeConfirmed = pr.state == .probe && pr.match == m.index
+        guard pr.maybeUpdate(m.index) || probeConfirmed else {
             progress[m.from] = pr
             return
         }
@@ -169,7 +171,11 @@ extension RaftNode {
                 log.append(Array(m.entries[offset...]))
                 refreshMembership(from: conflict)
             }
-            log.commit(to: min(m.commit, lastNew))
+            if config.plantedBug == .commitBeyondVerified {
+                log.commit(to: min(m.commit, log.lastIndex))
+            } else {
+                log.commit(to: min(m.commit, lastNew))
+            }
             acknowledge(Message(kind: .appendResponse, from: id, to: m.from, term: term, index: lastNew))
         } else {
             // Tell the leader where our log might match: the last index at or below its probe whose

@@ -31,6 +31,9 @@ extension RaftNode {
 
     mutating func handleSnapshot(_ m: Message) {
         guard let snap = m.snapshot else { return }
+        // A snapshot whose membership does not include us is not for us (as etcd): installing it
+        // would leave a node that cannot tell it was removed.
+        guard snap.membership.isMember(id) else { return }
         if snap.index <= log.committed {
             acknowledge(Message(kind: .appendResponse, from: id, to: m.from, term: term, index: log.committed))
             return

@@ -48,9 +48,16 @@ public struct RaftNode: Sendable {
     var pendingMembershipIndex: LogIndex = .zero
 
     var outbox: [Message] = []
+    /// Only for the planted bug `voteBeforeDurable`: a grant that skips every durability gate.
+    var outboxUngated: [Message] = []
     var outboxAfterPersist: [Message] = []
     /// The hard state last handed out in a Ready.
     var handedHardState: HardState
+    /// The term of the last hard state known durable. Messages carrying a newer term wait for it:
+    /// a node that crashed before persisting its term could otherwise reuse that term (for
+    /// example a single voter re-electing itself) and send different entries under the same
+    /// (index, term) — breaking log matching.
+    var durableTerm: Term
     var readyOutstanding = false
 
     /// Start a node from what its storage recovered (empty for a brand-new member).
@@ -73,6 +80,7 @@ public struct RaftNode: Sendable {
             self.vote = .none
         }
         self.handedHardState = HardState(term: term, vote: vote, commit: log.committed)
+        self.durableTerm = term
         self.membership = snapshot.membership
         self.membershipIndex = snapshot.index
         refreshMembership(from: log.firstIndex)
@@ -124,8 +132,17 @@ public struct RaftNode: Sendable {
 
     /// Messages that may be sent now, in the order they were produced.
     public mutating func takeMessages() -> [Message] {
-        if outbox.isEmpty { return [] }
-        let out = outbox
+        var out: [Message] = []
+        if !outboxUngated.isEmpty {
+            out = outboxUngated
+            outboxUngated = []
+        }
+        if outbox.isEmpty || term > durableTerm { return out }
+        if out.isEmpty {
+            out = outbox
+        } else {
+            out.append(contentsOf: outbox)
+        }
         outbox = []
         return out
     }

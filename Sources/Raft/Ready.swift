@@ -59,6 +59,7 @@ extension RaftNode {
     public mutating func advance(_ r: Ready) {
         precondition(readyOutstanding, "advance() without an outstanding Ready")
         readyOutstanding = false
+        if let hs = r.hardState { durableTerm = max(durableTerm, hs.term) }
         if let snap = r.snapshot, log.snapshot.index == snap.index {
             log.persisted = max(log.persisted, snap.index)
         }

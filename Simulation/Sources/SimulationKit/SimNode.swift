@@ -13,6 +13,8 @@ struct SimNode {
         var outstanding: Ready?
         /// Whether the node was leader at the last observation (for leader-completeness checks).
         var wasLeader = false
+        /// The hard state of the last write, to spot writes that persist a new term or vote.
+        var lastHardState = HardState()
 
         init(id: GroupID, raft: RaftNode) {
             self.id = id
@@ -69,6 +71,7 @@ enum SimEvent {
     case unpause(node: Int)
     case heal(serial: Int)
     case livenessCheck
+    case crash(node: Int, incarnation: Int)
 
     var code: UInt8 {
         switch self {
@@ -81,6 +84,7 @@ enum SimEvent {
         case .unpause: return 7
         case .heal: return 8
         case .livenessCheck: return 9
+        case .crash: return 10
         }
     }
 }

@@ -17,6 +17,7 @@ extension Simulator {
                 preconditionFailure("n\(i + 1) g\(gid) cannot start: \(error)")
             }
             let group = SimNode.Group(id: gid, raft: raft)
+            group.lastHardState = raft.hardState
             group.stateMachine.restore(raft.latestSnapshot)
             if raft.snapshotIndex > .zero {
                 checker.observeApplied(
@@ -84,6 +85,7 @@ extension Simulator {
         for env in envelopes {
             precondition(env.message.to == nodes[i].id, "packet for \(env.message.to) delivered to n\(i + 1)")
             guard let g = nodes[i].groupIndex(env.group) else { continue }
+            if config.traceMessages { trace("g\(env.group) \(env.message)") }
             nodes[i].groups[g].raft.step(env.message)
         }
         flush(i)
@@ -108,6 +110,7 @@ extension Simulator {
             var journal = nodes[i].journalBacklog
             nodes[i].journalBacklog = ByteWriter()
             var readyGroups: [Int] = []
+            var electionWrite = false  // this write carries a new term or vote
             for g in nodes[i].groups.indices {
                 let gid = nodes[i].groups[g].id
                 for m in nodes[i].groups[g].raft.takeMessages() {
@@ -121,7 +124,11 @@ extension Simulator {
                 group.withRaft { checker.observeAppended(r.entries, node: id, group: gid, raft: $0) }
                 if let s = r.snapshot { RaftJournal.appendSnapshot(s, installed: true, group: gid, to: &journal) }
                 if !r.entries.isEmpty { RaftJournal.appendEntries(r.entries, group: gid, to: &journal) }
-                if let hs = r.hardState { RaftJournal.appendHardState(hs, group: gid, to: &journal) }
+                if let hs = r.hardState {
+                    RaftJournal.appendHardState(hs, group: gid, to: &journal)
+                    if hs.term != group.lastHardState.term || hs.vote != group.lastHardState.vote { electionWrite = true }
+                    group.lastHardState = hs
+                }
                 nodes[i].groups[g].outstanding = r
                 readyGroups.append(g)
             }
@@ -134,6 +141,13 @@ extension Simulator {
             let (token, done) = nodes[i].disk.writeAndSync(journal.bytes, now: now)
             nodes[i].inflightWrites.append((token, readyGroups))
             queue.schedule(.diskDone(node: i, incarnation: nodes[i].incarnation, token: token), at: done)
+            // Writes that persist a vote are where a lost write matters most: crash there far more often.
+            let crashPPM = electionWrite ? options.crashInFlightPPM * 50 : options.crashInFlightPPM
+            if phase == .safety && crashPPM > 0 && faultRandom.chance(ppm: min(crashPPM, 500_000)) {
+                // Power fails somewhere between the write and its fsync.
+                let at = now + faultRandom.below(max(done - now, 1))
+                queue.schedule(.crash(node: i, incarnation: nodes[i].incarnation), at: at)
+            }
             break
         }
         observe(i)

@@ -14,6 +14,10 @@ public struct SimConfig: Sendable {
     /// Benchmark mode: every fault off and a steady load (a proposal every `benchmarkIntervalMicros`
     /// with 100-byte payloads), so runs measure the simulator's own speed.
     public var benchmark = false
+    /// Upper bound of events in one run: a message storm is a failure, not a hang.
+    public var eventsMax = 20_000_000
+    /// Trace every delivered message too (very verbose).
+    public var traceMessages = false
     public var benchmarkIntervalMicros: UInt64 = 2000
 
     public init(seed: UInt64) { self.seed = seed }
@@ -153,6 +157,10 @@ public final class Simulator {
             now = time
             if phase == .safety && now >= safetyEnd { startLiveness() }
             stats.events += 1
+            if stats.events > config.eventsMax {
+                failure = .liveness(detail: "event budget of \(config.eventsMax) exhausted at \(now / SimDuration.millisecond) ms (a message storm?)")
+                break
+            }
             traceHash.add(now)
             traceHash.add(event.code)
             handle(event)
@@ -211,6 +219,10 @@ public final class Simulator {
             if serial == partitionSerial && partitionActive { healPartition() }
         case .livenessCheck:
             checkLiveness()
+        case .crash(let i, let incarnation):
+            guard phase == .safety, nodes[i].up, nodes[i].incarnation == incarnation else { return }
+            crash(i)
+            queue.schedule(.restart(node: i), at: now + 1 + faultRandom.exponential(mean: options.restartMean))
         }
     }
 }

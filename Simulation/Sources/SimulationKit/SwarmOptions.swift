@@ -19,6 +19,9 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
     public var clogPPM: UInt32
     public var clogMean: SimTime
     public var crashPPM: UInt32
+    /// Chance per disk write that the node crashes before that write's fsync completes: aims crashes
+    /// at the window where unsynced state is lost (FoundationDB's BUGGIFY-style targeting).
+    public var crashInFlightPPM: UInt32 = 0
     public var restartMean: SimTime
     public var pausePPM: UInt32
     public var pauseMean: SimTime
@@ -93,6 +96,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         if on(&rng) { o.slowFsyncPPM = UInt32(rng.int(in: 100...20000)) }
         if on(&rng) { o.tornWritePPM = UInt32(rng.int(in: 100_000...1_000_000)) }
         if on(&rng) { o.transferPPM = UInt32(rng.int(in: 1000...20000)) }
+        if o.crashPPM > 0 && on(&rng) { o.crashInFlightPPM = UInt32(rng.int(in: 100...5000)) }
         return o
     }
 
@@ -104,6 +108,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         partitionPPM = 0
         clogPPM = 0
         crashPPM = 0
+        crashInFlightPPM = 0
         pausePPM = 0
         slowFsyncPPM = 0
         transferPPM = 0
@@ -125,6 +130,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         parts.append(partitionPPM == 0 ? "partitions off" : "partitions \(pct(partitionPPM)) ~\(ms(partitionMean))")
         parts.append(clogPPM == 0 ? "clogs off" : "clogs \(pct(clogPPM)) ~\(ms(clogMean))")
         parts.append(crashPPM == 0 ? "crashes off" : "crashes \(pct(crashPPM)) restart ~\(ms(restartMean))")
+        parts.append(crashInFlightPPM == 0 ? "mid-write crashes off" : "mid-write crashes \(pct(crashInFlightPPM))/write")
         parts.append(pausePPM == 0 ? "pauses off" : "pauses \(pct(pausePPM)) ~\(ms(pauseMean))")
         parts.append(clockSkewPPM == 0 ? "skew off" : "skew ±\(pct(clockSkewPPM))")
         parts.append("disk: fsync \(ms(fsyncMin))+exp(\(ms(fsyncMean)))")

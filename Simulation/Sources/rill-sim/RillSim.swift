@@ -3,7 +3,7 @@ import Raft
 import SimulationKit
 
 #if canImport(Glibc)
-    import Glibc
+    @preconcurrency import Glibc
 #elseif canImport(Darwin)
     import Darwin
 #endif
@@ -53,6 +53,9 @@ struct RillSim: ParsableCommand {
     @Flag(name: .long, help: "Run every seed twice and require identical trace hashes.")
     var checkDeterminism = false
 
+    @Flag(name: .long, help: "With --trace, also print every delivered message.")
+    var traceMessages = false
+
     @Flag(name: .long, help: "Stop at the first failing seed.")
     var stopOnFailure = false
 
@@ -79,6 +82,7 @@ struct RillSim: ParsableCommand {
         if let g = groups, g < 1 || g > 64 { throw ValidationError("--groups must be in 1...64") }
 
         installCrashReporter()
+        setvbuf(stdout, nil, _IOLBF, 0)  // progress and traces appear as they happen, even if killed
         let clock = ContinuousClock()
         let began = clock.now
         var failures = 0
@@ -93,6 +97,7 @@ struct RillSim: ParsableCommand {
             config.groups = groups
             config.plantedBug = bug
             config.benchmark = bench
+            config.traceMessages = traceMessages
             config.benchmarkIntervalMicros = max(benchInterval, 1)
             CrashContext.set("seed \(s)\(bug.map { " (planted bug \($0.rawValue))" } ?? "")")
             let sink: ((String) -> Void)? = trace ? { print($0) } : nil
