@@ -62,7 +62,7 @@ extension Simulator {
             let at = try nodes[i].groups[g].raft.propose(payload)
             stats.proposalsAccepted += 1
             traceHash.add(at.index.value)
-            flush(i)
+            flush(i, touched: [g])
         } catch RaftError.notLeader(let hint) {
             clientLeaderGuess[g] = hint.isNone ? nil : Int(hint.value) - 1
         } catch {

@@ -82,13 +82,16 @@ extension Simulator {
         } catch {
             preconditionFailure("n\(i + 1) received bytes the peer codec cannot decode: \(error)")
         }
+        var touched: [Int] = []
         for env in envelopes {
             precondition(env.message.to == nodes[i].id, "packet for \(env.message.to) delivered to n\(i + 1)")
             guard let g = nodes[i].groupIndex(env.group) else { continue }
             if config.traceMessages { trace("g\(env.group) \(env.message)") }
             nodes[i].groups[g].raft.step(env.message)
+            if !touched.contains(g) { touched.append(g) }
         }
-        flush(i)
+        touched.sort()
+        flush(i, touched: touched)
     }
 
     func diskDone(_ i: Int, token: Int) {
@@ -97,21 +100,29 @@ extension Simulator {
         nodes[i].disk.completed(token)
         let done = nodes[i].inflightWrites[...k]
         nodes[i].inflightWrites.removeFirst(k + 1)
-        for w in done { completeReadies(i, w.groups) }
-        flush(i)
+        var touched: [Int] = []
+        for w in done {
+            completeReadies(i, w.groups)
+            for g in w.groups where !touched.contains(g) { touched.append(g) }
+        }
+        touched.sort()
+        flush(i, touched: touched)
     }
 
     /// Collect each group's output: messages to send now, and a Ready whose writes go to disk as one
     /// journal write with one fsync (group commit across all groups of the node).
-    func flush(_ i: Int) {
+    /// `touched`: the groups an event may have changed (sorted); nil means all. Groups nobody
+    /// touched have no new output, so skipping them is only a speed-up.
+    func flush(_ i: Int, touched: [Int]? = nil) {
         guard nodes[i].alive else { return }
+        let groups = touched ?? Array(nodes[i].groups.indices)
         for _ in 0..<64 {
             var outgoing: [[PeerEnvelope]] = []
             var journal = nodes[i].journalBacklog
             nodes[i].journalBacklog = ByteWriter()
             var readyGroups: [Int] = []
             var electionWrite = false  // this write carries a new term or vote
-            for g in nodes[i].groups.indices {
+            for g in groups {
                 let gid = nodes[i].groups[g].id
                 for m in nodes[i].groups[g].raft.takeMessages() {
                     if outgoing.isEmpty { outgoing = Array(repeating: [], count: nodes.count) }
@@ -150,7 +161,7 @@ extension Simulator {
             }
             break
         }
-        observe(i)
+        observe(i, groups)
     }
 
     /// The writes of these groups' Readies are durable: send what waited for them, apply, advance.
@@ -192,9 +203,10 @@ extension Simulator {
     }
 
     /// Let the checker see every group's state after an event; trace role changes.
-    func observe(_ i: Int) {
+    func observe(_ i: Int, _ groups: [Int]) {
         let id = nodes[i].id
-        for group in nodes[i].groups {
+        for g in groups {
+            let group = nodes[i].groups[g]
             let wasLeader = group.wasLeader
             let role = group.withRaft { $0.role }
             if role == .leader && !wasLeader {
