@@ -31,9 +31,10 @@ extension RaftNode {
 
     mutating func handleSnapshot(_ m: Message) {
         guard let snap = m.snapshot else { return }
-        // A snapshot whose membership does not include us is not for us (as etcd): installing it
-        // would leave a node that cannot tell it was removed.
-        guard snap.membership.isMember(id) else { return }
+        // A snapshot whose membership does not include us is still installed (etcd ignores it): a
+        // learner added after the leader's latest snapshot would otherwise wait for a newer
+        // snapshot that an idle group never makes. The entries after it re-add us; until then we
+        // are not a voter in our own view and never campaign.
         if snap.index <= log.committed {
             acknowledge(Message(kind: .appendResponse, from: id, to: m.from, term: term, index: log.committed))
             return

@@ -25,6 +25,7 @@ extension Simulator {
             }
         }
         if options.transferPPM > 0, faultRandom.chance(ppm: options.transferPPM) { transferSomeLeader() }
+        if options.membershipPPM > 0, faultRandom.chance(ppm: options.membershipPPM) { changeMembership() }
     }
 
     func transferSomeLeader() {
@@ -42,6 +43,33 @@ extension Simulator {
             trace("n\(i + 1) g\(g + 1) transfer refused: \(error)")
         }
         flush(i)
+    }
+
+    /// One membership change in a random group, through its leader: promote a learner if there is
+    /// one, else remove a voter while more than three remain, else add a non-member as learner.
+    func changeMembership() {
+        let g = Int(faultRandom.below(UInt64(options.groups)))
+        guard let i = nodes.indices.first(where: { nodes[$0].alive && nodes[$0].groups[g].raft.role == .leader })
+        else { return }
+        let m = nodes[i].groups[g].raft.membership
+        let outside = nodes.map(\.id).filter { !m.isMember($0) }
+        let change: MembershipChange
+        if let learner = m.learners.first {
+            change = .promote(learner)
+        } else if m.voters.count > 3 {
+            change = .remove(m.voters[Int(faultRandom.below(UInt64(m.voters.count)))])
+        } else if !outside.isEmpty {
+            change = .addLearner(outside[Int(faultRandom.below(UInt64(outside.count)))])
+        } else {
+            return
+        }
+        do {
+            let at = try nodes[i].groups[g].raft.proposeMembershipChange(change)
+            trace("n\(i + 1) g\(g + 1) proposes \(change) at \(at)")
+        } catch {
+            trace("n\(i + 1) g\(g + 1) \(change) refused: \(error)")
+        }
+        flush(i, touched: [g])
     }
 
     // MARK: - Workload

@@ -11,7 +11,9 @@ extension Simulator {
         let quorum = n / 2 + 1
         var order = Array(0..<n)
         faultRandom.shuffle(&order)
-        let size = faultRandom.int(in: quorum...n)
+        // With membership changes a group's voters may be any subset: heal every node, so each
+        // group's voters are all in the core.
+        let size = options.membershipPPM > 0 ? n : faultRandom.int(in: quorum...n)
         core = Array(order[0..<size]).sorted()
         partitionSerial += 1  // pending heals of the safety phase no longer apply
         partitionActive = false
@@ -67,24 +69,35 @@ extension Simulator {
 
     func groupNotConverged(_ g: Int) -> String? {
         // The leader may sit outside the core (a connected non-core node): what matters is that
-        // every core node follows the same live leader in the same term and that it commits.
+        // every core node that is a member of the group follows the same live leader in the same
+        // term, and that it commits. Nodes removed from the group hear from no leader and are
+        // not counted.
         let leaders = nodes.indices.filter { nodes[$0].alive && nodes[$0].groups[g].raft.role == .leader }
         let coreLeaders = leaders.filter { core.contains($0) }
         guard coreLeaders.count <= 1 else { return "\(coreLeaders.count) leaders in core (" + describeCore(g) + ")" }
-        let followed = nodes[core[0]].groups[g].raft.leader
-        guard !followed.isNone, let l = leaders.first(where: { nodes[$0].id == followed }) else {
-            return "no live leader followed by the core (" + describeCore(g) + ")"
+        guard let l = leaders.max(by: { nodes[$0].groups[g].raft.term < nodes[$1].groups[g].raft.term }) else {
+            return "no live leader (" + describeCore(g) + ")"
         }
         let leader = nodes[l].groups[g].raft
-        for i in core {
+        let members = core.filter { leader.membership.isMember(nodes[$0].id) }
+        let voters = members.filter { leader.membership.isVoter(nodes[$0].id) }
+        guard voters.count >= leader.membership.quorum else {
+            return "core holds no quorum of \(leader.membership)"
+        }
+        for i in members {
             let r = nodes[i].groups[g].raft
             if !nodes[i].alive || r.leader != leader.id || r.term != leader.term {
                 return "core disagrees on leader (" + describeCore(g) + ")"
             }
         }
         if let probe = probes[g], leader.term(at: probe.index) == probe.term {
-            let applied = core.allSatisfy { nodes[$0].groups[g].stateMachine.appliedIndex >= probe.index }
-            return applied ? nil : "probe \(probe.index) not applied everywhere"
+            let behind = members.filter { nodes[$0].groups[g].stateMachine.appliedIndex < probe.index }
+            if behind.isEmpty { return nil }
+            return "probe \(probe.index) not applied on " + behind.map { i in
+                let r = nodes[i].groups[g].raft
+                return "n\(i + 1) (applied \(nodes[i].groups[g].stateMachine.appliedIndex), commit \(r.commitIndex), last \(r.lastIndex), \(r.membership); leader sees "
+                    + (leader.progressDescription.first { $0.hasPrefix("\(i + 1):") } ?? "nothing") + ")"
+            }.joined(separator: ", ")
         }
         do {
             let at = try nodes[l].groups[g].raft.propose(Array("probe-g\(g + 1)-t\(leader.term)".utf8))

@@ -37,6 +37,9 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
     public var payloadBytesMax: Int
     public var compactEvery: Int
     public var transferPPM: UInt32
+    /// Chance per fault check of a membership change in a random group (5-node runs only): remove
+    /// a voter, add a non-member as learner, or promote a caught-up learner.
+    public var membershipPPM: UInt32 = 0
     // Raft
     public var electionTicks: Int
     public var heartbeatTicks: Int
@@ -97,6 +100,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         if on(&rng) { o.tornWritePPM = UInt32(rng.int(in: 100_000...1_000_000)) }
         if on(&rng) { o.transferPPM = UInt32(rng.int(in: 1000...20000)) }
         if o.crashPPM > 0 && on(&rng) { o.crashInFlightPPM = UInt32(rng.int(in: 100...5000)) }
+        if o.nodes == 5 && on(&rng) { o.membershipPPM = UInt32(rng.int(in: 5000...50000)) }
         return o
     }
 
@@ -112,6 +116,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         pausePPM = 0
         slowFsyncPPM = 0
         transferPPM = 0
+        membershipPPM = 0
         self.proposalInterval = proposalInterval
         payloadBytesMax = 100
     }
@@ -138,6 +143,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         parts.append(tornWritePPM == 0 ? "torn off" : "torn \(pct(tornWritePPM))")
         parts.append("load: every \(ms(proposalInterval)) ≤\(payloadBytesMax)B compact/\(compactEvery)")
         parts.append(transferPPM == 0 ? "transfers off" : "transfers \(pct(transferPPM))")
+        parts.append(membershipPPM == 0 ? "membership off" : "membership \(pct(membershipPPM))")
         parts.append("raft: election \(electionTicks)t heartbeat \(heartbeatTicks)t msg \(appendBytesMax)B inflight \(inflightMessagesMax)")
         return parts.joined(separator: ", ")
     }

@@ -73,9 +73,9 @@ struct RillSim: ParsableCommand {
             }
             bug = b
         }
-        var list: [UInt64] = []
-        if let s = seed { list.append(s) }
-        if let n = seeds { list.append(contentsOf: (0..<UInt64(max(n, 0))).map { start + $0 }) }
+        var list: [SeedSpec] = []
+        if let s = seed { list.append(SeedSpec(seed: s)) }
+        if let n = seeds { list.append(contentsOf: (0..<UInt64(max(n, 0))).map { SeedSpec(seed: start + $0) }) }
         if let path = regressions { list.append(contentsOf: try Self.readSeedList(path)) }
         if list.isEmpty { throw ValidationError("give --seed S, --seeds N or --regressions FILE") }
         if let n = nodes, n != 3 && n != 5 { throw ValidationError("--nodes must be 3 or 5") }
@@ -90,11 +90,12 @@ struct RillSim: ParsableCommand {
         var worstExit: Int32 = 0
         var simulatedNanos: UInt64 = 0
         var lastReport = began
-        for (k, s) in list.enumerated() {
+        for (k, spec) in list.enumerated() {
+            let s = spec.seed
             var config = SimConfig(seed: s)
             config.safetySeconds = seconds
-            config.nodes = nodes
-            config.groups = groups
+            config.nodes = spec.nodes ?? nodes
+            config.groups = spec.groups ?? groups
             config.plantedBug = bug
             config.benchmark = bench
             config.traceMessages = traceMessages
@@ -158,30 +159,39 @@ struct RillSim: ParsableCommand {
         return String(repeating: "0", count: 16 - s.count) + s
     }
 
-    static func readSeedList(_ path: String) throws -> [UInt64] {
+    /// Seeds of a regression file: `SEED [nodes=N] [groups=G]   # note`, one per line.
+    static func readSeedList(_ path: String) throws -> [SeedSpec] {
         guard let f = fopen(path, "r") else { throw ValidationError("cannot open \(path)") }
         defer { fclose(f) }
-        var out: [UInt64] = []
+        var out: [SeedSpec] = []
         var line: UnsafeMutablePointer<CChar>? = nil
         var cap = 0
         defer { free(line) }
         while getline(&line, &cap, f) > 0 {
             let text = String(cString: line!)
             let code = text.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-            let word = code.trimmingCharacters(in: " \t\r\n")
-            if word.isEmpty { continue }
-            guard let v = UInt64(word) else { throw ValidationError("\(path): '\(word)' is not a seed") }
-            out.append(v)
+            let words = code.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" })
+            guard let first = words.first else { continue }
+            guard let seed = UInt64(first) else { throw ValidationError("\(path): '\(first)' is not a seed") }
+            var spec = SeedSpec(seed: seed)
+            for w in words.dropFirst() {
+                let kv = w.split(separator: "=")
+                guard kv.count == 2, let v = Int(kv[1]) else { throw ValidationError("\(path): bad option '\(w)'") }
+                switch kv[0] {
+                case "nodes": spec.nodes = v
+                case "groups": spec.groups = v
+                default: throw ValidationError("\(path): unknown option '\(kv[0])' (nodes=, groups=)")
+                }
+            }
+            out.append(spec)
         }
         return out
     }
 }
 
-extension Substring {
-    func trimmingCharacters(in set: String) -> String {
-        var s = self
-        while let c = s.first, set.contains(c) { s.removeFirst() }
-        while let c = s.last, set.contains(c) { s.removeLast() }
-        return String(s)
-    }
+/// One seed to run, with the options a regression entry pins.
+struct SeedSpec {
+    var seed: UInt64
+    var nodes: Int? = nil
+    var groups: Int? = nil
 }
