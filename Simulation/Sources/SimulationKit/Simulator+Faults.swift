@@ -16,6 +16,13 @@ extension Simulator {
                 queue.schedule(.restart(node: i), at: now + 1 + faultRandom.exponential(mean: options.restartMean))
             }
         }
+        if options.leaderCrashPPM > 0, faultRandom.chance(ppm: options.leaderCrashPPM) {
+            let g = Int(faultRandom.below(UInt64(options.groups)))
+            if let i = nodes.indices.first(where: { nodes[$0].alive && nodes[$0].groups[g].raft.role == .leader }) {
+                crash(i)
+                queue.schedule(.restart(node: i), at: now + 1 + faultRandom.exponential(mean: options.restartMean))
+            }
+        }
         if options.pausePPM > 0, faultRandom.chance(ppm: options.pausePPM) {
             let candidates = nodes.indices.filter { nodes[$0].alive }
             if !candidates.isEmpty {

@@ -40,6 +40,9 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
     /// Chance per fault check of a membership change in a random group (5-node runs only): remove
     /// a voter, add a non-member as learner, or promote a caught-up learner.
     public var membershipPPM: UInt32 = 0
+    /// Chance per fault check of crashing the leader of a random group (leader churn: the
+    /// Figure 8 family of bugs needs several leaders in quick succession).
+    public var leaderCrashPPM: UInt32 = 0
     // Raft
     public var electionTicks: Int
     public var heartbeatTicks: Int
@@ -101,6 +104,10 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         if on(&rng) { o.transferPPM = UInt32(rng.int(in: 1000...20000)) }
         if o.crashPPM > 0 && on(&rng) { o.crashInFlightPPM = UInt32(rng.int(in: 100...5000)) }
         if o.nodes == 5 && on(&rng) { o.membershipPPM = UInt32(rng.int(in: 5000...50000)) }
+        if o.crashPPM > 0 && on(&rng) { o.leaderCrashPPM = UInt32(rng.int(in: 10000...100_000)) }
+        // One entry per MsgApp in a quarter of the seeds: acknowledgements then arrive entry by
+        // entry, the shape the commit rules must survive.
+        if rng.chance(1, in: 4) { o.appendBytesMax = 1 }
         return o
     }
 
@@ -113,6 +120,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         clogPPM = 0
         crashPPM = 0
         crashInFlightPPM = 0
+        leaderCrashPPM = 0
         pausePPM = 0
         slowFsyncPPM = 0
         transferPPM = 0
@@ -135,6 +143,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         parts.append(partitionPPM == 0 ? "partitions off" : "partitions \(pct(partitionPPM)) ~\(ms(partitionMean))")
         parts.append(clogPPM == 0 ? "clogs off" : "clogs \(pct(clogPPM)) ~\(ms(clogMean))")
         parts.append(crashPPM == 0 ? "crashes off" : "crashes \(pct(crashPPM)) restart ~\(ms(restartMean))")
+        parts.append(leaderCrashPPM == 0 ? "leader crashes off" : "leader crashes \(pct(leaderCrashPPM))")
         parts.append(crashInFlightPPM == 0 ? "mid-write crashes off" : "mid-write crashes \(pct(crashInFlightPPM))/write")
         parts.append(pausePPM == 0 ? "pauses off" : "pauses \(pct(pausePPM)) ~\(ms(pauseMean))")
         parts.append(clockSkewPPM == 0 ? "skew off" : "skew ±\(pct(clockSkewPPM))")
