@@ -14,8 +14,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        // Shared id types and the project's own PRNG. Standard library only.
-        .target(name: "Primitives"),
+        // CRC-32C with the CPU's instruction (SSE4.2); Primitives falls back to a table without it.
+        .target(name: "CCRC32C"),
+        // Shared id types, the project's own PRNG, CRC-32C. Standard library (and CCRC32C) only.
+        .target(name: "Primitives", dependencies: ["CCRC32C"]),
         // Pure Raft state machine (etcd-raft style). Standard library only: no clock, no I/O.
         .target(name: "Raft", dependencies: ["Primitives"]),
         // Deterministic cluster simulator: simulated network, disk and clock around the real Raft code.

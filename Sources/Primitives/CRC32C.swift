@@ -1,7 +1,12 @@
 // CRC-32C (Castagnoli), the checksum Kafka's RecordBatch v2 and Rill's on-disk records use.
-// Portable table-driven version; the storage issue adds the CPU instruction path beside it.
+// The CPU's CRC32 instruction (through the CCRC32C C target) when present, else a table.
+
+import CCRC32C
 
 public enum CRC32C {
+    /// Whether the instruction path is in use (decided once per process).
+    public static let isAccelerated: Bool = rill_crc32c_hw_available() == 1
+
     static let table: [UInt32] = {
         var t = [UInt32](repeating: 0, count: 256)
         for i in 0..<256 {
@@ -14,6 +19,14 @@ public enum CRC32C {
 
     /// Continue a checksum over more bytes (start from 0).
     public static func update(_ crc: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        if isAccelerated {
+            return rill_crc32c_hw(crc, bytes.baseAddress, bytes.count)
+        }
+        return updatePortable(crc, bytes)
+    }
+
+    /// The table-driven path, used without the instruction and tested against it.
+    public static func updatePortable(_ crc: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
         var c = ~crc
         table.withUnsafeBufferPointer { t in
             for b in bytes { c = t[Int((c ^ UInt32(b)) & 0xFF)] ^ (c >> 8) }

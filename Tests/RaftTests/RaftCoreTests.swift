@@ -69,9 +69,36 @@ struct RaftCoreTests {
         for _ in 0..<1000 { #expect(b.below(7) < 7) }
     }
 
-    @Test("CRC-32C matches the standard check value")
+    @Test("CRC-32C matches the standard check value and the RFC 3720 vectors, on both paths")
     func crc32c() {
-        #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
-        #expect(CRC32C.checksum([]) == 0)
+        let vectors: [([UInt8], UInt32)] = [
+            (Array("123456789".utf8), 0xE306_9283),
+            ([UInt8](repeating: 0, count: 32), 0x8A91_36AA),
+            ([UInt8](repeating: 0xFF, count: 32), 0x62A8_AB43),
+            ((0..<32).map { UInt8($0) }, 0x46DD_794E),
+            ((0..<32).map { UInt8(31 - $0) }, 0x113F_DB5C),
+            ([], 0),
+        ]
+        for (bytes, expected) in vectors {
+            #expect(CRC32C.checksum(bytes) == expected)
+            #expect(bytes.withUnsafeBytes { CRC32C.updatePortable(0, $0) } == expected)
+        }
+    }
+
+    @Test("the instruction path agrees with the table on every length and split")
+    func crc32cPathsAgree() {
+        var rng = SeededRandom(seed: 3)
+        let data = (0..<300).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        for n in 0...data.count {
+            let slice = Array(data[0..<n])
+            let fast = CRC32C.checksum(slice)
+            let portable = slice.withUnsafeBytes { CRC32C.updatePortable(0, $0) }
+            #expect(fast == portable)
+            let cut = n / 3
+            let split = Array(data[cut..<n]).withUnsafeBytes {
+                CRC32C.update(Array(data[0..<cut]).withUnsafeBytes { CRC32C.update(0, $0) }, $0)
+            }
+            #expect(split == fast)
+        }
     }
 }
