@@ -20,6 +20,8 @@ let package = Package(
         .target(name: "Primitives", dependencies: ["CCRC32C"]),
         // Pure Raft state machine (etcd-raft style). Standard library only: no clock, no I/O.
         .target(name: "Raft", dependencies: ["Primitives"]),
+        // Durable storage: segmented Raft/Kafka logs, hard state, data directory; over `FileSystem`.
+        .target(name: "Storage", dependencies: ["Primitives", "Raft"]),
         // Deterministic cluster simulator: simulated network, disk and clock around the real Raft code.
         .target(
             name: "SimulationKit",

@@ -1,0 +1,131 @@
+import Primitives
+import Raft
+
+extension PartitionLog {
+    /// Rebuild the in-memory index from the segment files, verifying every entry's checksum.
+    ///
+    /// - A partial or failing entry at the very end of the last segment, with nothing valid after
+    ///   it, is a write torn by a crash: it was never synced, so never acknowledged, and is cut.
+    /// - A failing entry with valid entries after it is corruption of data that may have been
+    ///   acknowledged: it is kept out of service (`report.badRanges`), never truncated.
+    /// - A file in the directory that is not a segment is refused (`foreignFile`).
+    func recover() throws(StorageError) {
+        var names: [(LogIndex, String)] = []
+        for name in try fs.list(directory) {
+            if let base = Segment.baseIndex(ofFileName: name) {
+                names.append((base, name))
+            } else {
+                throw StorageError.foreignFile(path: directory + "/" + name)
+            }
+        }
+        names.sort { $0.0 < $1.0 }
+        var previousTailDamaged = false
+        for (k, (base, name)) in names.enumerated() {
+            let path = directory + "/" + name
+            let file = try fs.open(path, create: false)
+            let s = Segment(baseIndex: base, path: path, file: file, size: 0)
+            let isLast = k == names.count - 1
+            if let previous = segments.last, previous.lastIndex.next != base {
+                if previousTailDamaged && previous.lastIndex.next < base {
+                    // The damaged tail of a closed segment reaches to where the next one starts.
+                    let from = previous.lastIndex.next
+                    while previous.lastIndex.next < base {
+                        previous.positions.append(Segment.badPosition)
+                        previous.offsets.append(previous.offsets.last ?? 0)
+                        previous.recordCounts.append(0)
+                    }
+                    report.badRanges.removeAll { $0.lowerBound == from }
+                    report.badRanges.append(from...LogIndex(base.value - 1))
+                } else {
+                    fs.close(file)
+                    throw StorageError.corrupt(
+                        path: path, detail: "segment starts at \(base) but the previous one ends at \(previous.lastIndex)")
+                }
+            }
+            previousTailDamaged = try scan(s, isLast: isLast)
+            segments.append(s)
+        }
+        if let last = segments.last(where: { !$0.isEmpty }) {
+            let k = last.count - 1
+            nextOffset = KafkaOffset(last.offsets[k] + UInt64(last.recordCounts[k]))
+        } else if let first = segments.first {
+            emptyNextIndex = first.baseIndex
+        }
+        report.segments = segments.count
+        report.entries = segments.reduce(0) { $0 + $1.count }
+    }
+
+    /// Index one segment; returns whether its tail is damaged (a closed segment cut short).
+    private func scan(_ s: Segment, isLast: Bool) throws(StorageError) -> Bool {
+        var tailDamaged = false
+        let fileSize = try fs.size(s.file)
+        let bytes = try fs.read(s.file, at: 0, count: fileSize)
+        var pos = 0
+        var expected = s.baseIndex
+        var lastOffsetEnd: UInt64? = nil
+        bytes.withUnsafeBytes { raw in
+            while pos < fileSize {
+                switch EntryFormat.decode(raw, at: pos) {
+                case .entry(let e, let size) where e.entry.index == expected:
+                    s.positions.append(UInt32(pos))
+                    s.offsets.append(e.kafkaOffset.value)
+                    s.recordCounts.append(e.recordCount)
+                    lastOffsetEnd = e.nextOffset.value
+                    pos += size
+                    expected = expected.next
+                case .entry, .truncated, .corrupt:
+                    // Is there a valid later entry of this segment after the bad bytes?
+                    guard let (resume, index) = findNextValid(raw, after: pos, expectedAtLeast: expected) else {
+                        if isLast {
+                            report.tornBytesCut += fileSize - pos
+                        } else {
+                            // A closed segment was synced whole: missing bytes here are damage.
+                            report.badRanges.append(expected...expected)
+                            tailDamaged = true
+                        }
+                        return
+                    }
+                    // Entries expected ..< index are damaged: keep their slots, never serve them.
+                    var i = expected
+                    while i < index {
+                        s.positions.append(Segment.badPosition)
+                        s.offsets.append(lastOffsetEnd ?? 0)
+                        s.recordCounts.append(0)
+                        i = i.next
+                    }
+                    report.badRanges.append(expected...LogIndex(index.value - 1))
+                    pos = resume
+                    expected = index
+                }
+            }
+        }
+        s.size = pos
+        if pos < fileSize {
+            try fs.truncate(s.file, to: pos)
+            try fs.sync(s.file)
+        }
+        // Kafka offsets of damaged entries are unknown until repaired: take them from the entry
+        // after them (dense offsets end where the next begins).
+        for k in stride(from: s.count - 2, through: 0, by: -1) where s.positions[k] == Segment.badPosition {
+            s.offsets[k] = s.offsets[k + 1]
+        }
+        return tailDamaged
+    }
+
+    /// Search forward byte by byte for an entry with a valid checksum and an index at or after
+    /// `expectedAtLeast`; nil when the rest of the file holds none (a torn tail).
+    private func findNextValid(_ raw: UnsafeRawBufferPointer, after pos: Int, expectedAtLeast: LogIndex)
+        -> (Int, LogIndex)?
+    {
+        var p = pos + 1
+        while p + EntryFormat.headerBytes <= raw.count {
+            if case .entry(let e, _) = EntryFormat.decode(raw, at: p), e.entry.index >= expectedAtLeast,
+                e.entry.index.value < expectedAtLeast.value + 1_000_000
+            {
+                return (p, e.entry.index)
+            }
+            p += 1
+        }
+        return nil
+    }
+}

@@ -1,0 +1,274 @@
+import Primitives
+import Raft
+
+/// Settings of a partition log.
+public struct PartitionLogConfig: Sendable {
+    /// A new segment starts once the active one reaches this size.
+    public var segmentBytesMax: Int = 64 * 1024 * 1024
+    /// Kafka records carried by an entry: 0 for control entries; the broker reads data entries'
+    /// batch headers. The default counts one record per data entry.
+    public var recordCount: @Sendable (Entry) -> UInt32 = { $0.kind == .normal ? 1 : 0 }
+
+    public init() {}
+}
+
+/// What recovery found when the log was opened.
+public struct RecoveryReport: Equatable, Sendable {
+    public var segments = 0
+    public var entries = 0
+    /// Bytes cut from the end of the last segment: a write torn by a crash, never acknowledged.
+    public var tornBytesCut = 0
+    /// Entries whose bytes fail their checksum inside the log. They are never served and never
+    /// silently dropped: the owner must get them back from peers.
+    public var badRanges: [ClosedRange<LogIndex>] = []
+}
+
+/// The durable log of one partition (one Raft group): segment files of checksummed entries, each
+/// with its Raft term and index and its place in the Kafka offset space. Appends are buffered by
+/// the OS until `sync()`; nothing is durable before it returns (group commit: many appends, one
+/// sync). Every read verifies the entry's checksum.
+///
+/// Not thread-safe: one owner (the node's storage thread, or the simulator) uses it.
+public final class PartitionLog {
+    let fs: FileSystem
+    public let directory: String
+    let config: PartitionLogConfig
+    var segments: [Segment] = []
+    /// Index the next appended entry must have when the log is empty.
+    var emptyNextIndex: LogIndex
+    /// Kafka offset of the next record.
+    public internal(set) var nextOffset: KafkaOffset
+    var directoryDirty = false
+    public internal(set) var report = RecoveryReport()
+
+    /// Open (and recover) the log in `directory`, creating it when missing. `nextIndex` and
+    /// `nextOffset` say where an empty log starts (after a snapshot, say).
+    public init(
+        fs: FileSystem, directory: String, config: PartitionLogConfig = PartitionLogConfig(),
+        nextIndex: LogIndex = LogIndex(1), nextOffset: KafkaOffset = .zero
+    ) throws(StorageError) {
+        self.fs = fs
+        self.directory = directory
+        self.config = config
+        self.emptyNextIndex = nextIndex
+        self.nextOffset = nextOffset
+        try fs.makeDirectory(directory)
+        try recover()
+    }
+
+    deinit {
+        for s in segments { fs.close(s.file) }
+    }
+
+    // MARK: - Positions
+
+    public var isEmpty: Bool { segments.allSatisfy(\.isEmpty) }
+    /// First index held, or the next index when empty.
+    public var firstIndex: LogIndex { segments.first(where: { !$0.isEmpty })?.baseIndex ?? emptyNextIndex }
+    /// Last index held; `firstIndex - 1` when empty.
+    public var lastIndex: LogIndex {
+        if let s = segments.last(where: { !$0.isEmpty }) { return s.lastIndex }
+        return LogIndex(emptyNextIndex.value - 1)
+    }
+
+    func segment(containing index: LogIndex) -> Segment? {
+        var lo = 0
+        var hi = segments.count - 1
+        while lo <= hi {
+            let mid = (lo + hi) / 2
+            let s = segments[mid]
+            if index < s.baseIndex { hi = mid - 1 } else if s.contains(index) { return s } else { lo = mid + 1 }
+        }
+        return nil
+    }
+
+    // MARK: - Writing
+
+    /// Append entries that follow the log, replacing any stored entries from the first one's index
+    /// on (a Raft conflict). Kafka offsets are assigned here, densely.
+    public func append(_ entries: [Entry]) throws(StorageError) {
+        guard let first = entries.first else { return }
+        if first.index <= lastIndex { try truncateSuffix(from: first.index) }
+        precondition(first.index == lastIndex.next, "append at \(first.index) after last \(lastIndex)")
+        var buffer: [UInt8] = []
+        var pending: [(StoredEntry, Int)] = []
+        for (k, e) in entries.enumerated() {
+            precondition(e.index == first.index + k, "entries not contiguous at \(e.index)")
+            let stored = StoredEntry(entry: e, kafkaOffset: nextOffset, recordCount: config.recordCount(e))
+            nextOffset = stored.nextOffset
+            let active = try activeSegment(for: e.index, adding: EntryFormat.encodedSize(stored) + buffer.count)
+            if active !== pendingSegment {
+                try flush(&buffer, &pending)
+                pendingSegment = active
+            }
+            pending.append((stored, buffer.count))
+            EntryFormat.encode(stored, into: &buffer)
+        }
+        try flush(&buffer, &pending)
+    }
+
+    private var pendingSegment: Segment?
+
+    private func flush(_ buffer: inout [UInt8], _ pending: inout [(StoredEntry, Int)]) throws(StorageError) {
+        guard let s = pendingSegment, !buffer.isEmpty else { return }
+        try fs.write(s.file, at: s.size, buffer)
+        for (stored, at) in pending {
+            s.positions.append(UInt32(s.size + at))
+            s.offsets.append(stored.kafkaOffset.value)
+            s.recordCounts.append(stored.recordCount)
+        }
+        s.size += buffer.count
+        s.dirty = true
+        buffer.removeAll(keepingCapacity: true)
+        pending.removeAll(keepingCapacity: true)
+    }
+
+    /// The segment the entry at `index` goes to, rolling to a new one when the active one is full.
+    private func activeSegment(for index: LogIndex, adding bytes: Int) throws(StorageError) -> Segment {
+        if let last = segments.last, last.isEmpty || last.size + bytes <= config.segmentBytesMax {
+            if last.isEmpty && last.baseIndex != index {
+                // An empty segment left from a truncation: replace it with one named for `index`.
+                try removeSegment(last)
+            } else {
+                return last
+            }
+        }
+        let path = directory + "/" + Segment.fileName(index)
+        let file = try fs.open(path, create: true)
+        try fs.truncate(file, to: 0)
+        let s = Segment(baseIndex: index, path: path, file: file, size: 0)
+        segments.append(s)
+        directoryDirty = true
+        return s
+    }
+
+    private func removeSegment(_ s: Segment) throws(StorageError) {
+        fs.close(s.file)
+        try fs.remove(s.path)
+        segments.removeAll { $0 === s }
+        if pendingSegment === s { pendingSegment = nil }
+        directoryDirty = true
+    }
+
+    /// Make every append so far durable: data of each written segment, then the directory when
+    /// segments were created or removed (a new file's name is not durable until then).
+    public func sync() throws(StorageError) {
+        for s in segments where s.dirty {
+            try fs.sync(s.file)
+            s.dirty = false
+        }
+        if directoryDirty {
+            try fs.syncDirectory(directory)
+            directoryDirty = false
+        }
+    }
+
+    /// Remove entries from `index` on (a Raft conflict). Later segments are deleted first and the
+    /// directory is synced at once, so a crash can never bring back entries from beyond the cut
+    /// next to newer ones.
+    public func truncateSuffix(from index: LogIndex) throws(StorageError) {
+        guard index <= lastIndex else { return }
+        precondition(index >= firstIndex, "suffix truncation at \(index) below first index \(firstIndex)")
+        var removed = false
+        while let last = segments.last, last.baseIndex > index || (last.isEmpty && segments.count > 1) {
+            try removeSegment(last)
+            removed = true
+        }
+        if let s = segment(containing: index) {
+            let k = s.slot(index)
+            nextOffset = KafkaOffset(s.offsets[k])
+            let cut = Int(s.positions[k])
+            try fs.truncate(s.file, to: cut)
+            s.size = cut
+            s.positions.removeSubrange(k...)
+            s.offsets.removeSubrange(k...)
+            s.recordCounts.removeSubrange(k...)
+            s.dirty = true
+            pendingSegment = nil
+        }
+        report.badRanges = report.badRanges.compactMap { r in
+            r.lowerBound >= index ? nil : r.lowerBound...min(r.upperBound, LogIndex(index.value - 1))
+        }
+        if removed {
+            try fs.syncDirectory(directory)
+            directoryDirty = false
+        }
+    }
+
+    /// Delete whole segments that end before `index` (retention, or a snapshot at `index - 1`).
+    /// Kafka offsets of what remains do not change.
+    public func truncatePrefix(before index: LogIndex) throws(StorageError) {
+        var removed = false
+        while segments.count > 1, let first = segments.first, !first.isEmpty, first.lastIndex < index,
+            segments[1].baseIndex <= index || !segments[1].isEmpty
+        {
+            try removeSegment(first)
+            removed = true
+        }
+        report.badRanges.removeAll { $0.upperBound < index }
+        if removed { try fs.syncDirectory(directory) }
+    }
+
+    /// Drop everything and continue at `nextIndex`/`nextOffset` (a snapshot from the leader
+    /// replaced the whole log).
+    public func reset(nextIndex: LogIndex, nextOffset: KafkaOffset) throws(StorageError) {
+        for s in segments.reversed() { try removeSegment(s) }
+        try fs.syncDirectory(directory)
+        directoryDirty = false
+        emptyNextIndex = nextIndex
+        self.nextOffset = nextOffset
+        report.badRanges = []
+    }
+
+    // MARK: - Reading
+
+    /// The entry at `index`, checksum verified. Throws `.corrupt` for a damaged entry.
+    public func read(_ index: LogIndex) throws(StorageError) -> StoredEntry {
+        guard let s = segment(containing: index) else { throw StorageError.notFound(path: "\(directory) index \(index)") }
+        let k = s.slot(index)
+        let pos = s.positions[k]
+        guard pos != Segment.badPosition else { throw StorageError.corrupt(path: s.path, detail: "entry \(index) is damaged") }
+        let end = k + 1 < s.count && s.positions[k + 1] != Segment.badPosition ? Int(s.positions[k + 1]) : s.size
+        let bytes = try fs.read(s.file, at: Int(pos), count: end - Int(pos))
+        let decoded = bytes.withUnsafeBytes { EntryFormat.decode($0, at: 0) }
+        guard case .entry(let stored, _) = decoded, stored.entry.index == index else {
+            throw StorageError.corrupt(path: s.path, detail: "entry \(index) at byte \(pos) fails its checksum")
+        }
+        return stored
+    }
+
+    /// Entries from `index` on, up to `maxBytes` of payload (at least one), checksums verified.
+    public func read(from index: LogIndex, maxBytes: Int) throws(StorageError) -> [StoredEntry] {
+        var out: [StoredEntry] = []
+        var bytes = 0
+        var i = index
+        while i <= lastIndex {
+            let e = try read(i)
+            if !out.isEmpty && bytes + e.entry.data.count > maxBytes { break }
+            bytes += e.entry.data.count
+            out.append(e)
+            i = i.next
+        }
+        return out
+    }
+
+    /// The index of the entry holding Kafka `offset`, or nil when no entry holds it.
+    public func index(containing offset: KafkaOffset) -> LogIndex? {
+        for s in segments where !s.isEmpty {
+            let lastEnd = s.offsets[s.count - 1] + UInt64(s.recordCounts[s.count - 1])
+            guard offset.value >= s.offsets[0], offset.value < lastEnd else { continue }
+            // The last entry whose first offset is <= offset and that holds records.
+            var lo = 0
+            var hi = s.count - 1
+            while lo < hi {
+                let mid = (lo + hi + 1) / 2
+                if s.offsets[mid] <= offset.value { lo = mid } else { hi = mid - 1 }
+            }
+            var k = lo
+            while k >= 0 && s.recordCounts[k] == 0 { k -= 1 }
+            guard k >= 0, offset.value < s.offsets[k] + UInt64(s.recordCounts[k]) else { return nil }
+            return s.baseIndex + k
+        }
+        return nil
+    }
+}

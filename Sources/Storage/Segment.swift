@@ -1,0 +1,51 @@
+import Primitives
+import Raft
+
+/// One segment file of a partition log: entries from `baseIndex` on, appended back to back.
+/// Named `<baseIndex, 20 digits>.log`, so names sort in log order.
+final class Segment {
+    let baseIndex: LogIndex
+    let path: String
+    var file: FileID
+    /// Bytes of valid entries (the file is never longer after recovery).
+    var size: Int
+    /// Byte position of entry `baseIndex + k`; `Segment.badPosition` for entries known corrupt.
+    var positions: [UInt32] = []
+    /// First Kafka offset of each entry.
+    var offsets: [UInt64] = []
+    /// Record count of each entry (so `nextOffset` survives truncation without a read).
+    var recordCounts: [UInt32] = []
+    /// Written since the last sync.
+    var dirty = false
+
+    static let badPosition = UInt32.max
+
+    init(baseIndex: LogIndex, path: String, file: FileID, size: Int) {
+        self.baseIndex = baseIndex
+        self.path = path
+        self.file = file
+        self.size = size
+    }
+
+    var count: Int { positions.count }
+    var isEmpty: Bool { positions.isEmpty }
+    /// The last index held; `baseIndex - 1` when empty.
+    var lastIndex: LogIndex { LogIndex(baseIndex.value + UInt64(count) - 1) }
+
+    func contains(_ index: LogIndex) -> Bool { index >= baseIndex && index.value < baseIndex.value + UInt64(count) }
+
+    func slot(_ index: LogIndex) -> Int { Int(index.value - baseIndex.value) }
+
+    static func fileName(_ base: LogIndex) -> String {
+        let digits = String(base.value)
+        return String(repeating: "0", count: max(0, 20 - digits.count)) + digits + ".log"
+    }
+
+    /// The base index a segment file name encodes, or nil when it is not a segment name.
+    static func baseIndex(ofFileName name: String) -> LogIndex? {
+        guard name.hasSuffix(".log") else { return nil }
+        let stem = name.dropLast(4)
+        guard stem.count == 20, stem.allSatisfy({ $0.isASCII && $0.isNumber }), let v = UInt64(stem) else { return nil }
+        return LogIndex(v)
+    }
+}
