@@ -25,7 +25,7 @@ let package = Package(
         // Deterministic cluster simulator: simulated network, disk and clock around the real Raft code.
         .target(
             name: "SimulationKit",
-            dependencies: ["Primitives", "Raft"],
+            dependencies: ["Primitives", "Raft", "Storage"],
             path: "Simulation/Sources/SimulationKit",
             // Dynamic exclusivity checks on the simulator's class properties cost ~6% of a run;
             // debug builds (and so `swift test`) keep them.
@@ -43,6 +43,10 @@ let package = Package(
             name: "RaftTests",
             dependencies: ["Raft", "Primitives"],
             exclude: ["testdata"]
+        ),
+        .testTarget(
+            name: "StorageTests",
+            dependencies: ["Storage", "SimulationKit", "Raft", "Primitives"]
         ),
         .testTarget(
             name: "SimulationTests",

@@ -85,6 +85,11 @@ extension PartitionLog {
                         }
                         return
                     }
+                    if index == expected {
+                        // Junk between two entries, but no entry missing: skip the junk.
+                        pos = resume
+                        continue
+                    }
                     // Entries expected ..< index are damaged: keep their slots, never serve them.
                     var i = expected
                     while i < index {

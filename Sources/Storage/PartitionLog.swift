@@ -85,42 +85,35 @@ public final class PartitionLog {
     // MARK: - Writing
 
     /// Append entries that follow the log, replacing any stored entries from the first one's index
-    /// on (a Raft conflict). Kafka offsets are assigned here, densely.
+    /// on (a Raft conflict). Kafka offsets are assigned here, densely. One write per segment touched.
     public func append(_ entries: [Entry]) throws(StorageError) {
         guard let first = entries.first else { return }
         if first.index <= lastIndex { try truncateSuffix(from: first.index) }
         precondition(first.index == lastIndex.next, "append at \(first.index) after last \(lastIndex)")
-        var buffer: [UInt8] = []
-        var pending: [(StoredEntry, Int)] = []
-        for (k, e) in entries.enumerated() {
-            precondition(e.index == first.index + k, "entries not contiguous at \(e.index)")
-            let stored = StoredEntry(entry: e, kafkaOffset: nextOffset, recordCount: config.recordCount(e))
-            nextOffset = stored.nextOffset
-            let active = try activeSegment(for: e.index, adding: EntryFormat.encodedSize(stored) + buffer.count)
-            if active !== pendingSegment {
-                try flush(&buffer, &pending)
-                pendingSegment = active
+        var i = 0
+        while i < entries.count {
+            let s = try activeSegment(for: entries[i].index, adding: EntryFormat.headerBytes + entries[i].data.count)
+            var buffer: [UInt8] = []
+            var added: [(position: Int, offset: UInt64, records: UInt32)] = []
+            repeat {
+                let e = entries[i]
+                precondition(e.index == first.index + i, "entries not contiguous at \(e.index)")
+                let stored = StoredEntry(entry: e, kafkaOffset: nextOffset, recordCount: config.recordCount(e))
+                added.append((s.size + buffer.count, stored.kafkaOffset.value, stored.recordCount))
+                EntryFormat.encode(stored, into: &buffer)
+                nextOffset = stored.nextOffset
+                i += 1
+            } while i < entries.count
+                && s.size + buffer.count + EntryFormat.headerBytes + entries[i].data.count <= config.segmentBytesMax
+            try fs.write(s.file, at: s.size, buffer)
+            for a in added {
+                s.positions.append(UInt32(a.position))
+                s.offsets.append(a.offset)
+                s.recordCounts.append(a.records)
             }
-            pending.append((stored, buffer.count))
-            EntryFormat.encode(stored, into: &buffer)
+            s.size += buffer.count
+            s.dirty = true
         }
-        try flush(&buffer, &pending)
-    }
-
-    private var pendingSegment: Segment?
-
-    private func flush(_ buffer: inout [UInt8], _ pending: inout [(StoredEntry, Int)]) throws(StorageError) {
-        guard let s = pendingSegment, !buffer.isEmpty else { return }
-        try fs.write(s.file, at: s.size, buffer)
-        for (stored, at) in pending {
-            s.positions.append(UInt32(s.size + at))
-            s.offsets.append(stored.kafkaOffset.value)
-            s.recordCounts.append(stored.recordCount)
-        }
-        s.size += buffer.count
-        s.dirty = true
-        buffer.removeAll(keepingCapacity: true)
-        pending.removeAll(keepingCapacity: true)
     }
 
     /// The segment the entry at `index` goes to, rolling to a new one when the active one is full.
@@ -146,7 +139,6 @@ public final class PartitionLog {
         fs.close(s.file)
         try fs.remove(s.path)
         segments.removeAll { $0 === s }
-        if pendingSegment === s { pendingSegment = nil }
         directoryDirty = true
     }
 
@@ -184,7 +176,6 @@ public final class PartitionLog {
             s.offsets.removeSubrange(k...)
             s.recordCounts.removeSubrange(k...)
             s.dirty = true
-            pendingSegment = nil
         }
         report.badRanges = report.badRanges.compactMap { r in
             r.lowerBound >= index ? nil : r.lowerBound...min(r.upperBound, LogIndex(index.value - 1))

@@ -1,0 +1,211 @@
+import Primitives
+import Storage
+
+/// The simulator's file system, behind the same `FileSystem` interface as the real one. It keeps,
+/// per file, what reads see (the page cache) and what is on the platter; per directory, which
+/// names are durable. A crash keeps only durable state, plus — with the torn-write chance — a
+/// prefix of the unsynced writes cut at a 512-byte sector with garbage in the last sector.
+/// Faults for the storage checkers: bit flips in durable bytes and failing fsyncs.
+public final class SimFileSystem: FileSystem {
+    final class Inode {
+        var current: [UInt8] = []
+        var durable: [UInt8] = []
+        /// Writes since the last sync, in order (offset, bytes); a truncation is (size, nil).
+        var pending: [(Int, [UInt8]?)] = []
+    }
+
+    private var names: [String: Inode] = [:]
+    /// Per path: the inode the name points to on the platter (after the last directory sync).
+    private var durableNames: [String: Inode] = [:]
+    private var directories: Set<String> = []
+    private var open: [Int32: Inode] = [:]
+    private var openPaths: [Int32: String] = [:]
+    private var nextFD: Int32 = 3
+    public var random: SeededRandom
+    /// Chance that a crash keeps a torn prefix of each file's unsynced writes.
+    public var tornWritePPM: UInt32
+    /// When set, the next sync fails (and the node must stop).
+    public var failNextSync = false
+    public private(set) var syncCount = 0
+    public private(set) var writeCount = 0
+
+    public init(random: SeededRandom = SeededRandom(seed: 1), tornWritePPM: UInt32 = 0) {
+        self.random = random
+        self.tornWritePPM = tornWritePPM
+        directories.insert("/")
+    }
+
+    // MARK: - FileSystem
+
+    public func makeDirectory(_ path: String) throws(StorageError) {
+        // Directory creation is treated as durable at once (mkdir -p of the data directory).
+        var p = ""
+        for part in path.split(separator: "/") {
+            p += "/" + part
+            directories.insert(path.hasPrefix("/") ? p : String(p.dropFirst()))
+        }
+    }
+
+    public func exists(_ path: String) -> Bool { names[path] != nil || directories.contains(path) }
+    public func isDirectory(_ path: String) -> Bool { directories.contains(path) }
+
+    public func list(_ directory: String) throws(StorageError) -> [String] {
+        guard directories.contains(directory) else { throw StorageError.notFound(path: directory) }
+        let prefix = directory + "/"
+        var out: [String] = []
+        for path in names.keys where path.hasPrefix(prefix) && !path.dropFirst(prefix.count).contains("/") {
+            out.append(String(path.dropFirst(prefix.count)))
+        }
+        for d in directories where d.hasPrefix(prefix) && !d.dropFirst(prefix.count).contains("/") {
+            out.append(String(d.dropFirst(prefix.count)))
+        }
+        return out.sorted()
+    }
+
+    public func open(_ path: String, create: Bool) throws(StorageError) -> FileID {
+        let inode: Inode
+        if let existing = names[path] {
+            inode = existing
+        } else {
+            guard create else { throw StorageError.notFound(path: path) }
+            guard directories.contains(directoryOf(path)) else { throw StorageError.notFound(path: directoryOf(path)) }
+            inode = Inode()
+            names[path] = inode
+        }
+        let fd = nextFD
+        nextFD += 1
+        open[fd] = inode
+        openPaths[fd] = path
+        return FileID(raw: fd)
+    }
+
+    public func close(_ file: FileID) {
+        open[file.raw] = nil
+        openPaths[file.raw] = nil
+    }
+
+    private func inode(_ f: FileID) throws(StorageError) -> Inode {
+        guard let i = open[f.raw] else { throw StorageError.io(operation: "use", path: "fd \(f.raw)", errno: 9) }
+        return i
+    }
+
+    public func size(_ file: FileID) throws(StorageError) -> Int { try inode(file).current.count }
+
+    public func read(_ file: FileID, at offset: Int, count: Int) throws(StorageError) -> [UInt8] {
+        let i = try inode(file)
+        guard offset + count <= i.current.count else {
+            throw StorageError.corrupt(path: openPaths[file.raw] ?? "?", detail: "read past end")
+        }
+        return Array(i.current[offset..<offset + count])
+    }
+
+    public func write(_ file: FileID, at offset: Int, _ bytes: [UInt8]) throws(StorageError) {
+        let i = try inode(file)
+        Self.apply(&i.current, offset, bytes)
+        i.pending.append((offset, bytes))
+        writeCount += 1
+    }
+
+    static func apply(_ content: inout [UInt8], _ offset: Int, _ bytes: [UInt8]) {
+        if content.count < offset { content.append(contentsOf: [UInt8](repeating: 0, count: offset - content.count)) }
+        let overlap = min(bytes.count, content.count - offset)
+        if overlap > 0 { content.replaceSubrange(offset..<offset + overlap, with: bytes[0..<overlap]) }
+        if overlap < bytes.count { content.append(contentsOf: bytes[overlap...]) }
+    }
+
+    public func truncate(_ file: FileID, to size: Int) throws(StorageError) {
+        let i = try inode(file)
+        if size < i.current.count {
+            i.current.removeSubrange(size...)
+        } else {
+            i.current.append(contentsOf: [UInt8](repeating: 0, count: size - i.current.count))
+        }
+        i.pending.append((size, nil))
+    }
+
+    public func sync(_ file: FileID) throws(StorageError) {
+        let i = try inode(file)
+        syncCount += 1
+        if failNextSync {
+            failNextSync = false
+            throw StorageError.syncFailed(path: openPaths[file.raw] ?? "?", errno: 5)
+        }
+        i.durable = i.current
+        i.pending.removeAll()
+    }
+
+    public func rename(_ from: String, to: String) throws(StorageError) {
+        guard let i = names[from] else { throw StorageError.notFound(path: from) }
+        names[from] = nil
+        names[to] = i
+    }
+
+    public func remove(_ path: String) throws(StorageError) { names[path] = nil }
+
+    public func syncDirectory(_ path: String) throws(StorageError) {
+        syncCount += 1
+        if failNextSync {
+            failNextSync = false
+            throw StorageError.syncFailed(path: path, errno: 5)
+        }
+        let prefix = path + "/"
+        for (p, _) in durableNames where p.hasPrefix(prefix) && !p.dropFirst(prefix.count).contains("/") && names[p] == nil {
+            durableNames[p] = nil
+        }
+        for (p, i) in names where p.hasPrefix(prefix) && !p.dropFirst(prefix.count).contains("/") {
+            durableNames[p] = i
+        }
+    }
+
+    // MARK: - Faults
+
+    /// Power loss: every open handle is gone; names and contents fall back to what was durable,
+    /// except that unsynced writes may survive as a torn prefix.
+    public func crash() {
+        open.removeAll()
+        openPaths.removeAll()
+        var seen: [ObjectIdentifier: Bool] = [:]
+        for path in durableNames.keys.sorted() {
+            let i = durableNames[path]!
+            if seen[ObjectIdentifier(i)] != nil { continue }
+            seen[ObjectIdentifier(i)] = true
+            var content = i.durable
+            if !i.pending.isEmpty && random.chance(ppm: tornWritePPM) {
+                // Some prefix of the unsynced operations reached the platter, the last one torn.
+                let keep = Int(random.below(UInt64(i.pending.count))) + 1
+                for (k, (offset, bytes)) in i.pending.prefix(keep).enumerated() {
+                    guard let bytes else {
+                        if offset < content.count { content.removeSubrange(offset...) }
+                        continue
+                    }
+                    if k == keep - 1 {
+                        let cut = Int(random.below(UInt64(bytes.count + 1)))
+                        let sectorEnd = min(bytes.count, ((cut + 511) / 512) * 512)
+                        var torn = Array(bytes[0..<sectorEnd])
+                        for j in cut..<sectorEnd { torn[j] = UInt8(truncatingIfNeeded: random.next()) }
+                        Self.apply(&content, offset, torn)
+                    } else {
+                        Self.apply(&content, offset, bytes)
+                    }
+                }
+            }
+            i.current = content
+            i.durable = content
+            i.pending.removeAll()
+        }
+        names = durableNames
+    }
+
+    /// Flip one bit of a file's durable bytes (bit rot / a latent sector error). Returns false when
+    /// the file is missing or empty.
+    @discardableResult
+    public func flipBit(_ path: String, at offset: Int, bit: Int) -> Bool {
+        guard let i = names[path], offset < i.current.count else { return false }
+        i.current[offset] ^= UInt8(1 << (bit % 8))
+        if offset < i.durable.count { i.durable[offset] ^= UInt8(1 << (bit % 8)) }
+        return true
+    }
+
+    /// Names of every file, sorted.
+    public var allFiles: [String] { names.keys.sorted() }
+}

@@ -1,0 +1,147 @@
+import Primitives
+import Raft
+import SimulationKit
+import Storage
+import Testing
+
+#if canImport(Glibc)
+    @preconcurrency import Glibc
+#endif
+
+/// A fresh directory under /tmp, removed at the end of the test.
+func withTemporaryDirectory(_ body: (String) throws -> Void) rethrows {
+    var template = Array("/tmp/rill-storage-XXXXXX".utf8CString)
+    let path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+    defer { _ = system("rm -rf '\(path)'") }
+    try body(path)
+}
+
+func entries(_ range: ClosedRange<UInt64>, term: UInt64 = 1, kind: EntryKind = .normal) -> [Entry] {
+    range.map { Entry(term: Term(term), index: LogIndex($0), kind: kind, data: Array("entry-\($0)-t\(term)".utf8)) }
+}
+
+struct PartitionLogTests {
+    @Test("appends survive a reopen, across segments, with every checksum verified")
+    func roundTrip() throws {
+        try withTemporaryDirectory { dir in
+            let fs = PosixFileSystem()
+            var config = PartitionLogConfig()
+            config.segmentBytesMax = 200  // a few entries per segment
+            do {
+                let log = try PartitionLog(fs: fs, directory: dir + "/log", config: config)
+                try log.append(entries(1...20))
+                try log.sync()
+            }
+            let log = try PartitionLog(fs: fs, directory: dir + "/log", config: config)
+            #expect(log.report.entries == 20)
+            #expect(log.report.segments > 3)
+            #expect(log.report.badRanges.isEmpty)
+            #expect(log.firstIndex == 1)
+            #expect(log.lastIndex == 20)
+            #expect(try log.read(from: 1, maxBytes: 1 << 20).map(\.entry) == entries(1...20))
+        }
+    }
+
+    @Test("Kafka offsets are dense: control entries take none, truncation keeps offsets")
+    func kafkaOffsets() throws {
+        let fs = SimFileSystem()
+        var config = PartitionLogConfig()
+        config.recordCount = { $0.kind == .normal ? UInt32($0.data.count % 3 + 1) : 0 }
+        let log = try PartitionLog(fs: fs, directory: "/d/log", config: config, nextOffset: KafkaOffset(100))
+        let es = [
+            Entry(term: 1, index: 1, kind: .noop),
+            Entry(term: 1, index: 2, data: [1, 2]),  // 3 records: 100...102
+            Entry(term: 1, index: 3, kind: .membership, data: [9]),
+            Entry(term: 1, index: 4, data: [1]),  // 2 records: 103...104
+        ]
+        try log.append(es)
+        #expect(try log.read(2).kafkaOffset == KafkaOffset(100))
+        #expect(try log.read(4).kafkaOffset == KafkaOffset(103))
+        #expect(log.nextOffset == KafkaOffset(105))
+        #expect(log.index(containing: KafkaOffset(101)) == 2)
+        #expect(log.index(containing: KafkaOffset(104)) == 4)
+        #expect(log.index(containing: KafkaOffset(105)) == nil)
+        #expect(log.index(containing: KafkaOffset(99)) == nil)
+        try log.truncateSuffix(from: 3)
+        #expect(log.nextOffset == KafkaOffset(103))
+        try log.append([Entry(term: 2, index: 3, data: [])])  // 1 record: 103
+        #expect(try log.read(3).kafkaOffset == KafkaOffset(103))
+        #expect(log.nextOffset == KafkaOffset(104))
+    }
+
+    @Test("prefix truncation deletes whole segments and keeps the offsets of the rest")
+    func prefixTruncation() throws {
+        let fs = SimFileSystem()
+        var config = PartitionLogConfig()
+        config.segmentBytesMax = 150
+        let log = try PartitionLog(fs: fs, directory: "/d/log", config: config)
+        try log.append(entries(1...30))
+        try log.sync()
+        let offsetOf25 = try log.read(25).kafkaOffset
+        try log.truncatePrefix(before: 20)
+        #expect(log.firstIndex > 1)
+        #expect(log.firstIndex <= 20)
+        #expect(try log.read(25).kafkaOffset == offsetOf25)
+        let reopened = try PartitionLog(fs: fs, directory: "/d/log", config: config)
+        #expect(reopened.firstIndex == log.firstIndex)
+        #expect(reopened.lastIndex == 30)
+        #expect(reopened.nextOffset == log.nextOffset)
+    }
+
+    @Test("a foreign file in the log directory is refused by name")
+    func foreignFile() throws {
+        let fs = SimFileSystem()
+        try fs.makeDirectory("/d/log")
+        let f = try fs.open("/d/log/notes.txt", create: true)
+        fs.close(f)
+        #expect(throws: StorageError.foreignFile(path: "/d/log/notes.txt")) {
+            try PartitionLog(fs: fs, directory: "/d/log")
+        }
+        #expect(StorageError.foreignFile(path: "/d/log/notes.txt").description
+            == "/d/log/notes.txt is not a Rill file; move it out of the data directory")
+    }
+
+    @Test("a flipped bit inside the log is kept out of service, never truncated")
+    func corruptionInTheMiddle() throws {
+        for field in [0, 4, 8, 16, 24, 25, 33, 37, 41] {  // every header field and the payload
+            let fs = SimFileSystem()
+            do {
+                let log = try PartitionLog(fs: fs, directory: "/d/log")
+                try log.append(entries(1...5))
+                try log.sync()
+            }
+            // Entry 3 starts after two entries of the same size.
+            let entrySize = 41 + entries(1...1)[0].data.count
+            fs.flipBit("/d/log/" + "00000000000000000001.log", at: 2 * entrySize + field, bit: 3)
+            let log = try PartitionLog(fs: fs, directory: "/d/log")
+            #expect(log.report.badRanges == [3...3], "field at byte \(field)")
+            #expect(log.report.tornBytesCut == 0)
+            #expect(log.lastIndex == 5)
+            #expect(throws: StorageError.self) { try log.read(3) }
+            #expect(try log.read(4).entry == entries(4...4)[0])
+            #expect(try log.read(4).kafkaOffset == KafkaOffset(3))
+        }
+    }
+
+    @Test("a torn last entry is cut at recovery")
+    func tornTail() throws {
+        let fs = SimFileSystem()
+        do {
+            let log = try PartitionLog(fs: fs, directory: "/d/log")
+            try log.append(entries(1...3))
+            try log.sync()
+            try log.append(entries(4...4))  // never synced
+        }
+        let path = "/d/log/00000000000000000001.log"
+        let f = try fs.open(path, create: false)
+        let full = try fs.size(f)
+        try fs.truncate(f, to: full - 5)  // half-written entry 4
+        fs.close(f)
+        let log = try PartitionLog(fs: fs, directory: "/d/log")
+        #expect(log.lastIndex == 3)
+        #expect(log.report.tornBytesCut > 0)
+        #expect(log.report.badRanges.isEmpty)
+        try log.append(entries(4...5, term: 2))
+        #expect(try log.read(5).entry.term == 2)
+    }
+}
