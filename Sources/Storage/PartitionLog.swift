@@ -126,6 +126,13 @@ public final class PartitionLog {
                 return last
             }
         }
+        if let full = segments.last, full.dirty {
+            // Seal the full segment before the next one gets a byte: a later segment with any
+            // durable entry then proves every earlier one complete, so recovery can tell a torn
+            // tail (last segment only) from damage (anywhere else).
+            try fs.sync(full.file)
+            full.dirty = false
+        }
         let path = directory + "/" + Segment.fileName(index)
         let file = try fs.open(path, create: true)
         try fs.truncate(file, to: 0)
@@ -166,6 +173,12 @@ public final class PartitionLog {
             try removeSegment(last)
             removed = true
         }
+        if removed {
+            // The removals must be durable before the cut below can be: otherwise a crash could keep
+            // the shortened segment next to a later one that came back (a gap in the log).
+            try fs.syncDirectory(directory)
+            directoryDirty = false
+        }
         if let s = segment(containing: index) {
             let k = s.slot(index)
             nextOffset = KafkaOffset(s.offsets[k])
@@ -179,10 +192,6 @@ public final class PartitionLog {
         }
         report.badRanges = report.badRanges.compactMap { r in
             r.lowerBound >= index ? nil : r.lowerBound...min(r.upperBound, LogIndex(index.value - 1))
-        }
-        if removed {
-            try fs.syncDirectory(directory)
-            directoryDirty = false
         }
     }
 

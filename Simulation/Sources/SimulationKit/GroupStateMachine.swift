@@ -1,5 +1,6 @@
 import Primitives
 import Raft
+import Storage
 
 /// The application state of one group on one node: a hash chain over every applied entry. Two
 /// nodes with equal chains at an index applied identical histories up to it, so the checker can
@@ -7,6 +8,9 @@ import Raft
 struct GroupStateMachine {
     private(set) var appliedIndex: LogIndex = .zero
     private(set) var chain: UInt64 = GroupStateMachine.initialChain
+    /// Data entries applied: the Kafka offset that follows (the simulator counts one record per
+    /// data entry, as `PartitionLogConfig`'s default does).
+    private(set) var dataEntries: UInt64 = 0
 
     static let initialChain: UInt64 = 0x5151_5151_5151_5151
 
@@ -30,14 +34,22 @@ struct GroupStateMachine {
         precondition(e.index == appliedIndex.next, "applying \(e.index) after \(appliedIndex)")
         chain = Self.chained(chain, Self.entryHash(e))
         appliedIndex = e.index
+        if e.kind == .normal { dataEntries += 1 }
     }
 
-    /// Snapshot payload: applied index and chain.
+    /// Snapshot payload: applied index, chain, data entries.
     var snapshotData: [UInt8] {
         var w = ByteWriter()
         w.u64(appliedIndex.value)
         w.u64(chain)
+        w.u64(dataEntries)
         return w.bytes
+    }
+
+    /// The Kafka offset after a snapshot, from its payload.
+    static func nextOffset(in snap: Snapshot) -> KafkaOffset {
+        var r = ByteReader(snap.data, offset: 16)
+        return KafkaOffset((try? r.u64()) ?? 0)
     }
 
     mutating func restore(_ snap: Snapshot) {
@@ -46,6 +58,7 @@ struct GroupStateMachine {
             precondition(snap.index == .zero, "snapshot \(snap.index) without data")
             appliedIndex = .zero
             chain = Self.initialChain
+            dataEntries = 0
             return
         }
         var r = ByteReader(snap.data)
@@ -54,5 +67,6 @@ struct GroupStateMachine {
         precondition(index == snap.index, "snapshot data for \(index) in snapshot \(snap.index)")
         self.appliedIndex = index
         self.chain = chain
+        self.dataEntries = (try? r.u64()) ?? 0
     }
 }

@@ -10,8 +10,8 @@ public final class SimFileSystem: FileSystem {
     final class Inode {
         var current: [UInt8] = []
         var durable: [UInt8] = []
-        /// Writes since the last sync, in order (offset, bytes); a truncation is (size, nil).
-        var pending: [(Int, [UInt8]?)] = []
+        /// Writes not yet durable, in order (sequence, offset, bytes); a truncation has nil bytes.
+        var pending: [(seq: Int, offset: Int, bytes: [UInt8]?)] = []
     }
 
     private var names: [String: Inode] = [:]
@@ -28,6 +28,40 @@ public final class SimFileSystem: FileSystem {
     public var failNextSync = false
     public private(set) var syncCount = 0
     public private(set) var writeCount = 0
+    /// Deferred mode (the simulator's): `sync` and `syncDirectory` return at once and take effect
+    /// only when the simulator says the device finished them (`completeSyncs(through:)`), so a
+    /// crash in between loses them. Off: they take effect at once (unit tests).
+    public var deferSyncs = false
+    private var operationSeq = 0
+    private enum DeferredSync {
+        case file(Inode, seq: Int, content: [UInt8])
+        case directory(String, seq: Int, names: [(String, Inode)])
+
+        var seq: Int {
+            switch self {
+            case .file(_, let seq, _), .directory(_, let seq, _): return seq
+            }
+        }
+    }
+    private var deferred: [DeferredSync] = []
+    private var deferredBase = 0  // sequence number of deferred[0]
+
+    /// Sequence number of the last sync requested; pass it to `completeSyncs(through:)`.
+    public var lastSyncRequest: Int { deferredBase + deferred.count }
+
+    /// The device finished every sync requested up to `request`: apply them, in order.
+    public func completeSyncs(through request: Int) {
+        while deferredBase < request, !deferred.isEmpty {
+            switch deferred.removeFirst() {
+            case .file(let inode, let seq, let content):
+                inode.durable = content
+                inode.pending.removeAll { $0.seq <= seq }
+            case .directory(let path, _, let entries):
+                applyDirectorySync(path, entries)
+            }
+            deferredBase += 1
+        }
+    }
 
     public init(random: SeededRandom = SeededRandom(seed: 1), tornWritePPM: UInt32 = 0) {
         self.random = random
@@ -102,7 +136,8 @@ public final class SimFileSystem: FileSystem {
     public func write(_ file: FileID, at offset: Int, _ bytes: [UInt8]) throws(StorageError) {
         let i = try inode(file)
         Self.apply(&i.current, offset, bytes)
-        i.pending.append((offset, bytes))
+        operationSeq += 1
+        i.pending.append((operationSeq, offset, bytes))
         writeCount += 1
     }
 
@@ -120,7 +155,8 @@ public final class SimFileSystem: FileSystem {
         } else {
             i.current.append(contentsOf: [UInt8](repeating: 0, count: size - i.current.count))
         }
-        i.pending.append((size, nil))
+        operationSeq += 1
+        i.pending.append((operationSeq, size, nil))
     }
 
     public func sync(_ file: FileID) throws(StorageError) {
@@ -129,6 +165,10 @@ public final class SimFileSystem: FileSystem {
         if failNextSync {
             failNextSync = false
             throw StorageError.syncFailed(path: openPaths[file.raw] ?? "?", errno: 5)
+        }
+        if deferSyncs {
+            deferred.append(.file(i, seq: operationSeq, content: i.current))
+            return
         }
         i.durable = i.current
         i.pending.removeAll()
@@ -149,12 +189,24 @@ public final class SimFileSystem: FileSystem {
             throw StorageError.syncFailed(path: path, errno: 5)
         }
         let prefix = path + "/"
-        for (p, _) in durableNames where p.hasPrefix(prefix) && !p.dropFirst(prefix.count).contains("/") && names[p] == nil {
+        var entries: [(String, Inode)] = []
+        for (p, i) in names where p.hasPrefix(prefix) && !p.dropFirst(prefix.count).contains("/") {
+            entries.append((p, i))
+        }
+        if deferSyncs {
+            deferred.append(.directory(path, seq: operationSeq, names: entries))
+            return
+        }
+        applyDirectorySync(path, entries)
+    }
+
+    /// The directory's durable names become `entries` (the names it had when the sync was asked).
+    private func applyDirectorySync(_ path: String, _ entries: [(String, Inode)]) {
+        let prefix = path + "/"
+        for p in durableNames.keys where p.hasPrefix(prefix) && !p.dropFirst(prefix.count).contains("/") {
             durableNames[p] = nil
         }
-        for (p, i) in names where p.hasPrefix(prefix) && !p.dropFirst(prefix.count).contains("/") {
-            durableNames[p] = i
-        }
+        for (p, i) in entries { durableNames[p] = i }
     }
 
     // MARK: - Faults
@@ -164,16 +216,22 @@ public final class SimFileSystem: FileSystem {
     public func crash() {
         open.removeAll()
         openPaths.removeAll()
+        // A program blocks in fsync until it completes, so nothing written after a sync that never
+        // completed could have been issued on a real machine: such writes cannot survive.
+        let cutoff = deferred.first?.seq ?? Int.max
+        deferredBase += deferred.count  // requested syncs that never completed are simply lost
+        deferred.removeAll()
         var seen: [ObjectIdentifier: Bool] = [:]
         for path in durableNames.keys.sorted() {
             let i = durableNames[path]!
             if seen[ObjectIdentifier(i)] != nil { continue }
             seen[ObjectIdentifier(i)] = true
             var content = i.durable
+            i.pending.removeAll { $0.seq > cutoff }
             if !i.pending.isEmpty && random.chance(ppm: tornWritePPM) {
                 // Some prefix of the unsynced operations reached the platter, the last one torn.
                 let keep = Int(random.below(UInt64(i.pending.count))) + 1
-                for (k, (offset, bytes)) in i.pending.prefix(keep).enumerated() {
+                for (k, (_, offset, bytes)) in i.pending.prefix(keep).enumerated() {
                     guard let bytes else {
                         if offset < content.count { content.removeSubrange(offset...) }
                         continue

@@ -1,5 +1,6 @@
 import Primitives
 import Raft
+import Storage
 
 /// One simulated node: the real `RaftNode` for each group it hosts, its application state machines,
 /// and its disk. Crash throws the memory away; restart rebuilds it from the disk alone.
@@ -15,10 +16,15 @@ struct SimNode {
         var wasLeader = false
         /// The hard state of the last write, to spot writes that persist a new term or vote.
         var lastHardState = HardState()
+        /// The group's files: the real storage engine over the node's simulated file system.
+        let storage: GroupStorage
+        /// A hard state with a new term or vote, saved when the pending write completes.
+        var pendingHardState: HardState?
 
-        init(id: GroupID, raft: RaftNode) {
+        init(id: GroupID, raft: RaftNode, storage: GroupStorage) {
             self.id = id
             self.raft = raft
+            self.storage = storage
         }
 
         /// Read the Raft node in place: a plain read of a class's struct property copies the whole
@@ -29,6 +35,8 @@ struct SimNode {
     let id: NodeID
     let index: Int
     var disk: SimDisk
+    /// The node's files; they survive crashes as a real disk would (unsynced writes may not).
+    let fs: SimFileSystem
     /// Groups sorted by id: iteration order is part of the run.
     var groups: [Group] = []
     var up = true
@@ -39,10 +47,8 @@ struct SimNode {
     var tickEpoch = 0
     /// Events that reached the node while it was paused, replayed in order when it resumes.
     var deferred: [SimEvent] = []
-    /// Journal records (compactions) waiting to go out with the next write.
-    var journalBacklog = ByteWriter()
     /// Readies per in-flight disk token.
-    var inflightWrites: [(token: Int, groups: [Int])] = []
+    var inflightWrites: [(token: Int, groups: [Int], syncRequest: Int)] = []
     /// Tick interval after clock skew.
     let tickInterval: SimTime
 

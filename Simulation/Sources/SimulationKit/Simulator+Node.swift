@@ -1,22 +1,41 @@
 import Primitives
 import Raft
+import Storage
 
 extension Simulator {
-    /// Bring a node up from its disk through the same recovery path production uses.
+    /// Bring a node up from its disk through the same recovery path production uses: the data
+    /// directory, then each group's storage, whose recovered state the real `RaftNode` starts from.
     func restart(_ i: Int) {
-        let recovery = RaftJournal.recover(nodes[i].disk.durable)
-        nodes[i].disk.truncate(to: recovery.validLength)
+        let fs = nodes[i].fs
+        // Start-up work (identity file, recovery's cuts) completes before the node runs, as the
+        // real calls return only once durable; syncs are deferred to the device only afterwards.
+        fs.deferSyncs = false
+        let dataDirectory: DataDirectory
+        do {
+            dataDirectory = try DataDirectory(fs: fs, path: "/data", cluster: "sim", node: nodes[i].id)
+        } catch {
+            fatalError("n\(i + 1) cannot open its data directory: \(error)")
+        }
         nodes[i].groups = []
+        var recoveredEntries = 0
         for g in 0..<options.groups {
             let gid = GroupID(UInt32(g + 1))
-            let state = recovery.states[gid] ?? RecoveredState()
+            let storage: GroupStorage
+            let state: RecoveredState
+            do {
+                (storage, state) = try GroupStorage.open(fs: fs, directory: dataDirectory.groupDirectory(gid), config: logConfig())
+            } catch {
+                fatalError("n\(i + 1) g\(gid) storage cannot recover: \(error)")
+            }
+            precondition(storage.log.report.badRanges.isEmpty, "n\(i + 1) g\(gid) damaged entries \(storage.log.report.badRanges)")
+            recoveredEntries += state.entries.count
             let raft: RaftNode
             do {
                 raft = try RaftNode(config: raftConfig(node: i, group: g), recovered: state)
             } catch {
-                preconditionFailure("n\(i + 1) g\(gid) cannot start: \(error)")
+                fatalError("n\(i + 1) g\(gid) cannot start: \(error)")
             }
-            let group = SimNode.Group(id: gid, raft: raft)
+            let group = SimNode.Group(id: gid, raft: raft, storage: storage)
             group.lastHardState = raft.hardState
             group.stateMachine.restore(raft.latestSnapshot)
             if raft.snapshotIndex > .zero {
@@ -30,11 +49,12 @@ extension Simulator {
         nodes[i].paused = false
         nodes[i].incarnation += 1
         nodes[i].tickEpoch += 1
-        trace("n\(i + 1) starts (journal: \(recovery.records) records, \(recovery.validLength) bytes)")
+        trace("n\(i + 1) starts (\(recoveredEntries) entries recovered, \(fs.allFiles.count) files)")
         // Phase of the node's tick within its interval, derived without drawing from any stream.
         var phaseRandom = SeededRandom(seed: raftSeeds[i] &+ UInt64(nodes[i].incarnation))
         let firstTick = now + 1 + phaseRandom.below(nodes[i].tickInterval)
         queue.schedule(.tick(node: i, epoch: nodes[i].tickEpoch), at: firstTick)
+        fs.deferSyncs = true
         flush(i)
     }
 
@@ -44,10 +64,10 @@ extension Simulator {
         nodes[i].paused = false
         nodes[i].incarnation += 1
         nodes[i].disk.crash()
+        nodes[i].fs.crash()
         nodes[i].groups = []
         nodes[i].deferred = []
         nodes[i].inflightWrites = []
-        nodes[i].journalBacklog = ByteWriter()
         stats.crashes += 1
         trace("n\(i + 1) CRASHES (unsynced writes lost or torn)")
     }
@@ -80,7 +100,7 @@ extension Simulator {
         do {
             envelopes = try PeerMessageCodec.decode(bytes)
         } catch {
-            preconditionFailure("n\(i + 1) received bytes the peer codec cannot decode: \(error)")
+            fatalError("n\(i + 1) received bytes the peer codec cannot decode: \(error)")
         }
         var touched: [Int] = []
         for env in envelopes {
@@ -96,12 +116,12 @@ extension Simulator {
 
     func diskDone(_ i: Int, token: Int) {
         guard let k = nodes[i].inflightWrites.firstIndex(where: { $0.token == token }) else { return }
-        // Completions are FIFO: everything up to this token is durable.
-        nodes[i].disk.completed(token)
+        // Completions are FIFO: this fsync makes every write so far durable.
         let done = nodes[i].inflightWrites[...k]
         nodes[i].inflightWrites.removeFirst(k + 1)
         var touched: [Int] = []
         for w in done {
+            nodes[i].fs.completeSyncs(through: w.syncRequest)
             completeReadies(i, w.groups)
             for g in w.groups where !touched.contains(g) { touched.append(g) }
         }
@@ -109,8 +129,9 @@ extension Simulator {
         flush(i, touched: touched)
     }
 
-    /// Collect each group's output: messages to send now, and a Ready whose writes go to disk as one
-    /// journal write with one fsync (group commit across all groups of the node).
+    /// Collect each group's output: messages to send now, and a Ready whose writes go to the
+    /// group's storage, made durable by one fsync completion for all groups of the node (group
+    /// commit).
     /// `touched`: the groups an event may have changed (sorted); nil means all. Groups nobody
     /// touched have no new output, so skipping them is only a speed-up.
     func flush(_ i: Int, touched: [Int]? = nil) {
@@ -118,8 +139,7 @@ extension Simulator {
         let groups = touched ?? Array(nodes[i].groups.indices)
         for _ in 0..<64 {
             var outgoing: [[PeerEnvelope]] = []
-            var journal = nodes[i].journalBacklog
-            nodes[i].journalBacklog = ByteWriter()
+            var needsWrite = false
             var readyGroups: [Int] = []
             var electionWrite = false  // this write carries a new term or vote
             for g in groups {
@@ -133,24 +153,35 @@ extension Simulator {
                 let r = group.raft.ready()
                 let id = nodes[i].id
                 group.withRaft { checker.observeAppended(r.entries, node: id, group: gid, raft: $0) }
-                if let s = r.snapshot { RaftJournal.appendSnapshot(s, installed: true, group: gid, to: &journal) }
-                if !r.entries.isEmpty { RaftJournal.appendEntries(r.entries, group: gid, to: &journal) }
-                if let hs = r.hardState {
-                    RaftJournal.appendHardState(hs, group: gid, to: &journal)
-                    if hs.term != group.lastHardState.term || hs.vote != group.lastHardState.vote { electionWrite = true }
-                    group.lastHardState = hs
+                do {
+                    if let snap = r.snapshot {
+                        // Durable at once: the snapshot before the log that follows it.
+                        try group.storage.installSnapshot(snap, nextOffset: GroupStateMachine.nextOffset(in: snap))
+                    }
+                    if !r.entries.isEmpty { try group.storage.append(r.entries) }
+                } catch {
+                    fatalError("n\(i + 1) g\(gid) storage write failed: \(error)")
                 }
+                if let hs = r.hardState, hs.term != group.lastHardState.term || hs.vote != group.lastHardState.vote {
+                    // Only a new term or vote must be durable; the commit index is re-learnt.
+                    group.pendingHardState = hs
+                    electionWrite = true
+                }
+                if let hs = r.hardState { group.lastHardState = hs }
+                if !r.entries.isEmpty || r.snapshot != nil || group.pendingHardState != nil { needsWrite = true }
                 nodes[i].groups[g].outstanding = r
                 readyGroups.append(g)
             }
             send(from: i, outgoing)
-            if readyGroups.isEmpty && journal.bytes.isEmpty { break }
-            if journal.bytes.isEmpty {
+            if readyGroups.isEmpty { break }
+            if !needsWrite {
                 completeReadies(i, readyGroups)  // nothing to write: the after-persist work may run now
                 continue
             }
-            let (token, done) = nodes[i].disk.writeAndSync(journal.bytes, now: now)
-            nodes[i].inflightWrites.append((token, readyGroups))
+            // Storage issues its fsyncs now; the simulated device finishes them at `done`.
+            for g in readyGroups { persist(i, g) }
+            let (token, done) = nodes[i].disk.submit(now: now)
+            nodes[i].inflightWrites.append((token, readyGroups, nodes[i].fs.lastSyncRequest))
             queue.schedule(.diskDone(node: i, incarnation: nodes[i].incarnation, token: token), at: done)
             // Writes that persist a vote are where a lost write matters most: crash there far more often.
             let crashPPM = electionWrite ? options.crashInFlightPPM * 50 : options.crashInFlightPPM
@@ -199,7 +230,25 @@ extension Simulator {
         else { return }
         let data = nodes[i].groups[g].stateMachine.snapshotData
         let snap = nodes[i].groups[g].raft.compact(through: applied, data: data)
-        RaftJournal.appendSnapshot(snap, installed: false, group: nodes[i].groups[g].id, to: &nodes[i].journalBacklog)
+        do {
+            try nodes[i].groups[g].storage.compact(snap)
+        } catch {
+            fatalError("n\(i + 1) g\(g + 1) compaction failed: \(error)")
+        }
+    }
+
+    /// Issue a group's fsyncs: the log, then any new term or vote (durable once they complete).
+    func persist(_ i: Int, _ g: Int) {
+        let group = nodes[i].groups[g]
+        do {
+            try group.storage.sync()
+            if let hs = group.pendingHardState {
+                try group.storage.saveHardState(hs)
+                group.pendingHardState = nil
+            }
+        } catch {
+            fatalError("n\(i + 1) g\(g + 1) sync failed: \(error)")
+        }
     }
 
     /// Let the checker see every group's state after an event; trace role changes.

@@ -1,5 +1,6 @@
 import Primitives
 import Raft
+import Storage
 
 /// What to run.
 public struct SimConfig: Sendable {
@@ -114,12 +115,22 @@ public final class Simulator {
         self.probes = Array(repeating: nil, count: options.groups)
         self.checker = SafetyChecker(nodes: options.nodes, groups: options.groups)
         for i in 0..<n {
+            var diskRandom = diskRandoms[i]
+            let fs = SimFileSystem(random: diskRandom.fork(), tornWritePPM: options.tornWritePPM)
+            fs.deferSyncs = true  // fsyncs finish when the simulated device says so
             let disk = SimDisk(
-                random: diskRandoms[i], fsyncLatencyMin: options.fsyncMin, fsyncLatencyMean: options.fsyncMean,
-                tornWritePPM: options.tornWritePPM, slowFsyncPPM: options.slowFsyncPPM)
+                random: diskRandom, fsyncLatencyMin: options.fsyncMin, fsyncLatencyMean: options.fsyncMean,
+                slowFsyncPPM: options.slowFsyncPPM)
             let interval = UInt64(Int64(SwarmOptions.tick) + Int64(SwarmOptions.tick) * skews[i] / 1_000_000)
-            nodes.append(SimNode(id: NodeID(UInt32(i + 1)), index: i, disk: disk, up: false, tickInterval: interval))
+            nodes.append(
+                SimNode(id: NodeID(UInt32(i + 1)), index: i, disk: disk, fs: fs, up: false, tickInterval: interval))
         }
+    }
+
+    func logConfig() -> PartitionLogConfig {
+        var c = PartitionLogConfig()
+        c.segmentBytesMax = options.segmentBytesMax
+        return c
     }
 
     func raftConfig(node: Int, group: Int) -> RaftConfig {

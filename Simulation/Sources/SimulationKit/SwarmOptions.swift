@@ -43,6 +43,8 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
     /// Chance per fault check of crashing the leader of a random group (leader churn: the
     /// Figure 8 family of bugs needs several leaders in quick succession).
     public var leaderCrashPPM: UInt32 = 0
+    /// Segment size of the partition logs: small, so segments roll and retention deletes files.
+    public var segmentBytesMax = 64 * 1024
     // Raft
     public var electionTicks: Int
     public var heartbeatTicks: Int
@@ -108,6 +110,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         // One entry per MsgApp in a quarter of the seeds: acknowledgements then arrive entry by
         // entry, the shape the commit rules must survive.
         if rng.chance(1, in: 4) { o.appendBytesMax = 1 }
+        o.segmentBytesMax = rng.int(in: 1...64) * 1024
         return o
     }
 
@@ -153,6 +156,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         parts.append("load: every \(ms(proposalInterval)) ≤\(payloadBytesMax)B compact/\(compactEvery)")
         parts.append(transferPPM == 0 ? "transfers off" : "transfers \(pct(transferPPM))")
         parts.append(membershipPPM == 0 ? "membership off" : "membership \(pct(membershipPPM))")
+        parts.append("segments \(segmentBytesMax / 1024)KiB")
         parts.append("raft: election \(electionTicks)t heartbeat \(heartbeatTicks)t msg \(appendBytesMax)B inflight \(inflightMessagesMax)")
         return parts.joined(separator: ", ")
     }
