@@ -59,7 +59,7 @@ if "$SIM" --check-determinism --seeds 5 --start 9001 --seconds 30; then ok "dete
 
 step "simulator: still catches a planted bug (ack before durable must fail with a safety violation)"
 set +e
-"$SIM" --plant-bug ack-before-durable --seeds 20 --start 1 --stop-on-failure --seconds 30 | grep -E "^(FAIL|first failure)"
+"$SIM" --plant-bug ack-before-durable --seeds 60 --start 1 --stop-on-failure --seconds 30 | grep -E "^(FAIL|first failure)"
 r=${PIPESTATUS[0]}
 set -e
 if [ "$r" -eq 129 ]; then ok "planted bug caught"; else bad "planted bug not caught (exit $r, expected 129)"; fi

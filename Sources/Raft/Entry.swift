@@ -75,10 +75,19 @@ public struct RecoveredState: Sendable {
     public var snapshot: Snapshot?
     /// Entries after the snapshot, contiguous.
     public var entries: [Entry]
+    /// Storage found damaged entries and dropped the log from them on: this node once held
+    /// entries through this index, some possibly acknowledged. Until its commit index reaches it
+    /// again, the node neither votes nor campaigns — its shorter log must not help elect a leader
+    /// that lacks entries it helped commit (protocol-aware recovery, FAST '18).
+    public var repairThrough: LogIndex
 
-    public init(hardState: HardState = HardState(), snapshot: Snapshot? = nil, entries: [Entry] = []) {
+    public init(
+        hardState: HardState = HardState(), snapshot: Snapshot? = nil, entries: [Entry] = [],
+        repairThrough: LogIndex = .zero
+    ) {
         self.hardState = hardState
         self.snapshot = snapshot
         self.entries = entries
+        self.repairThrough = repairThrough
     }
 }

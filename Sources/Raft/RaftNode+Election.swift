@@ -193,7 +193,7 @@ extension RaftNode {
         // We may vote for m.from if we already did, if we have neither voted nor know a leader in
         // this term, or — for a pre-vote — if the candidate's future term is beyond ours.
         let canVote = vote == m.from || (vote == .none && leader == .none) || (isPre && m.term > term)
-        if canVote && log.isUpToDate(lastIndex: m.index, lastTerm: m.logTerm) {
+        if canVote && !isRepairing && log.isUpToDate(lastIndex: m.index, lastTerm: m.logTerm) {
             let grant = Message(kind: responseKind, from: id, to: m.from, term: m.term)
             if isPre {
                 sendNow(grant)

@@ -47,6 +47,8 @@ public struct RaftNode: Sendable {
     /// Leader: index of the latest membership entry it proposed (one change in flight at a time).
     var pendingMembershipIndex: LogIndex = .zero
 
+    /// See `RecoveredState.repairThrough`.
+    public let repairThrough: LogIndex
     var outbox: [Message] = []
     /// Only for the planted bug `voteBeforeDurable`: a grant that skips every durability gate.
     var outboxUngated: [Message] = []
@@ -83,6 +85,7 @@ public struct RaftNode: Sendable {
         self.durableTerm = term
         self.membership = snapshot.membership
         self.membershipIndex = snapshot.index
+        self.repairThrough = recovered.repairThrough
         refreshMembership(from: log.firstIndex)
         becomeFollower(term: term, leader: .none)
         log.checkInvariants()
@@ -100,8 +103,13 @@ public struct RaftNode: Sendable {
     public var hardState: HardState { HardState(term: term, vote: vote, commit: log.committed) }
     public func term(at index: LogIndex) -> Term? { log.term(index) }
     public func entry(at index: LogIndex) -> Entry? { log.entry(index) }
-    /// Whether this node may campaign: only voters do.
-    public var isPromotable: Bool { membership.isVoter(id) }
+    /// Whether this node may campaign: only voters do, and not while repairing lost entries.
+    public var isPromotable: Bool { membership.isVoter(id) && !isRepairing }
+
+    /// Whether the node still waits to get back entries its storage lost (it abstains meanwhile).
+    /// Repaired once its log again reaches the index it had reached (the entries there came from a
+    /// leader, which holds every committed entry), or its commit index passes it.
+    public var isRepairing: Bool { log.committed < repairThrough && log.lastIndex < repairThrough }
 
     /// One line per follower as the leader sees it, e.g. `2: StateReplicate match=5 next=6`.
     public var progressDescription: [String] {

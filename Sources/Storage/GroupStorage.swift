@@ -13,7 +13,9 @@ public final class GroupStorage {
     let store: RaftStateStore
     public let log: PartitionLog
     /// The state last written to `raft.state`.
-    public private(set) var durable: RaftStateStore.State
+    public internal(set) var durable: RaftStateStore.State
+    /// The damaged range recovery found and dropped (for the node's log), if any.
+    public internal(set) var droppedForRepair: ClosedRange<LogIndex>?
 
     /// Open (or create) a group's storage and recover what it holds.
     public static func open(fs: FileSystem, directory: String, config: PartitionLogConfig = PartitionLogConfig())
@@ -42,18 +44,34 @@ public final class GroupStorage {
             }
             if !continues { try log.reset(nextIndex: snap.index.next, nextOffset: state.snapshotNextOffset) }
         }
+        // Damaged entries after the snapshot: never served. Remember (durably, first) how far the log
+        // reached, then drop it from the damage on; Raft gets it back from the leader and keeps this
+        // node out of elections until then.
+        if let bad = log.report.badRanges.first(where: { $0.upperBound > snapIndex }) {
+            let reached = max(storage.durable.repairThrough, log.lastIndex)
+            var next = storage.durable
+            next.repairThrough = reached
+            try store.save(next)
+            storage.durable = next
+            let cut = max(bad.lowerBound, snapIndex.next)
+            if cut <= log.firstIndex {
+                try log.reset(nextIndex: cut, nextOffset: state.snapshotNextOffset)
+            } else {
+                try log.truncateSuffix(from: cut)
+            }
+            storage.droppedForRepair = bad
+        }
         var entries: [Entry] = []
         let from = max(log.firstIndex, snapIndex.next)
         if from <= log.lastIndex {
-            if let bad = log.report.badRanges.first {
-                // Damaged entries are never served; until repair from peers lands, keep the prefix
-                // before them (a later issue teaches Raft to fetch the rest).
-                entries = try log.read(from: from, maxBytes: Int.max).prefix { $0.entry.index < bad.lowerBound }.map(\.entry)
-            } else {
-                entries = try log.read(from: from, maxBytes: Int.max).map(\.entry)
-            }
+            entries = try log.read(from: from, maxBytes: Int.max).map(\.entry)
         }
-        return (storage, RecoveredState(hardState: state.hardState, snapshot: state.snapshot, entries: entries))
+        return (
+            storage,
+            RecoveredState(
+                hardState: state.hardState, snapshot: state.snapshot, entries: entries,
+                repairThrough: storage.durable.repairThrough)
+        )
     }
 
     init(directory: String, store: RaftStateStore, log: PartitionLog, durable: RaftStateStore.State) {

@@ -30,7 +30,8 @@ extension PartitionLog {
                     // The damaged tail of a closed segment reaches to where the next one starts.
                     let from = previous.lastIndex.next
                     while previous.lastIndex.next < base {
-                        previous.positions.append(Segment.badPosition)
+                        previous.positions.append(UInt32(previous.size))
+                        previous.damaged.append(true)
                         previous.offsets.append(previous.offsets.last ?? 0)
                         previous.recordCounts.append(0)
                     }
@@ -38,8 +39,10 @@ extension PartitionLog {
                     report.badRanges.append(from...LogIndex(base.value - 1))
                 } else {
                     fs.close(file)
+                    let seen = segments.map { "\($0.baseIndex)+\($0.count)(\($0.size)B)" }.joined(separator: " ")
                     throw StorageError.corrupt(
-                        path: path, detail: "segment starts at \(base) but the previous one ends at \(previous.lastIndex)")
+                        path: path,
+                        detail: "segment starts at \(base) but the previous one ends at \(previous.lastIndex) (segments: \(seen); damaged: \(report.badRanges))")
                 }
             }
             previousTailDamaged = try scan(s, isLast: isLast)
@@ -68,6 +71,7 @@ extension PartitionLog {
                 switch EntryFormat.decode(raw, at: pos) {
                 case .entry(let e, let size) where e.entry.index == expected:
                     s.positions.append(UInt32(pos))
+                    s.damaged.append(false)
                     s.offsets.append(e.kafkaOffset.value)
                     s.recordCounts.append(e.recordCount)
                     lastOffsetEnd = e.nextOffset.value
@@ -93,7 +97,8 @@ extension PartitionLog {
                     // Entries expected ..< index are damaged: keep their slots, never serve them.
                     var i = expected
                     while i < index {
-                        s.positions.append(Segment.badPosition)
+                        s.positions.append(UInt32(pos))
+                        s.damaged.append(true)
                         s.offsets.append(lastOffsetEnd ?? 0)
                         s.recordCounts.append(0)
                         i = i.next
@@ -105,13 +110,14 @@ extension PartitionLog {
             }
         }
         s.size = pos
-        if pos < fileSize {
+        if pos < fileSize && !tailDamaged {
+            // A torn tail (only ever in the last segment): cut it so appends continue cleanly.
             try fs.truncate(s.file, to: pos)
             try fs.sync(s.file)
         }
         // Kafka offsets of damaged entries are unknown until repaired: take them from the entry
         // after them (dense offsets end where the next begins).
-        for k in stride(from: s.count - 2, through: 0, by: -1) where s.positions[k] == Segment.badPosition {
+        for k in stride(from: s.count - 2, through: 0, by: -1) where s.damaged[k] {
             s.offsets[k] = s.offsets[k + 1]
         }
         return tailDamaged

@@ -108,6 +108,7 @@ public final class PartitionLog {
             try fs.write(s.file, at: s.size, buffer)
             for a in added {
                 s.positions.append(UInt32(a.position))
+                s.damaged.append(false)
                 s.offsets.append(a.offset)
                 s.recordCounts.append(a.records)
             }
@@ -186,6 +187,7 @@ public final class PartitionLog {
             try fs.truncate(s.file, to: cut)
             s.size = cut
             s.positions.removeSubrange(k...)
+            s.damaged.removeSubrange(k...)
             s.offsets.removeSubrange(k...)
             s.recordCounts.removeSubrange(k...)
             s.dirty = true
@@ -227,8 +229,8 @@ public final class PartitionLog {
         guard let s = segment(containing: index) else { throw StorageError.notFound(path: "\(directory) index \(index)") }
         let k = s.slot(index)
         let pos = s.positions[k]
-        guard pos != Segment.badPosition else { throw StorageError.corrupt(path: s.path, detail: "entry \(index) is damaged") }
-        let end = k + 1 < s.count && s.positions[k + 1] != Segment.badPosition ? Int(s.positions[k + 1]) : s.size
+        guard !s.damaged[k] else { throw StorageError.corrupt(path: s.path, detail: "entry \(index) is damaged") }
+        let end = k + 1 < s.count ? Int(s.positions[k + 1]) : s.size
         let bytes = try fs.read(s.file, at: Int(pos), count: end - Int(pos))
         let decoded = bytes.withUnsafeBytes { EntryFormat.decode($0, at: 0) }
         guard case .entry(let stored, _) = decoded, stored.entry.index == index else {

@@ -8,18 +8,24 @@ import Raft
 ///
 /// File `raft.state`: `magic "RLST" | version u8 | crc32c u32 | body`, body =
 /// `term u64 | vote u32 | commit u64 | snapIndex u64 | snapTerm u64 | snapNextOffset u64 |
-///  membership | snapData blob`.
+///  membership | snapData blob | repairThrough u64`.
 public struct RaftStateStore {
     public struct State: Equatable, Sendable {
         public var hardState = HardState()
         public var snapshot: Snapshot? = nil
         /// The Kafka offset that follows the snapshot (the log start offset of an empty log).
         public var snapshotNextOffset = KafkaOffset.zero
+        /// Set when recovery dropped damaged entries: see `RecoveredState.repairThrough`.
+        public var repairThrough = LogIndex.zero
 
-        public init(hardState: HardState = HardState(), snapshot: Snapshot? = nil, snapshotNextOffset: KafkaOffset = .zero) {
+        public init(
+            hardState: HardState = HardState(), snapshot: Snapshot? = nil, snapshotNextOffset: KafkaOffset = .zero,
+            repairThrough: LogIndex = .zero
+        ) {
             self.hardState = hardState
             self.snapshot = snapshot
             self.snapshotNextOffset = snapshotNextOffset
+            self.repairThrough = repairThrough
         }
     }
 
@@ -57,6 +63,7 @@ public struct RaftStateStore {
             s.snapshotNextOffset = KafkaOffset(try b.u64())
             let membership = try b.membership()
             let data = try b.blob()
+            s.repairThrough = LogIndex(try b.u64())
             try b.expectEnd()
             if snapIndex > .zero {
                 s.snapshot = Snapshot(index: snapIndex, term: snapTerm, membership: membership, data: data)
@@ -79,6 +86,7 @@ public struct RaftStateStore {
         b.u64(s.snapshotNextOffset.value)
         b.membership(s.snapshot?.membership ?? Membership(voters: []))
         b.blob(s.snapshot?.data ?? [])
+        b.u64(s.repairThrough.value)
         var out = Self.magic
         out.append(Self.version)
         withUnsafeBytes(of: CRC32C.checksum(b.bytes).littleEndian) { out.append(contentsOf: $0) }

@@ -9,8 +9,11 @@ final class Segment {
     var file: FileID
     /// Bytes of valid entries (the file is never longer after recovery).
     var size: Int
-    /// Byte position of entry `baseIndex + k`; `Segment.badPosition` for entries known corrupt.
+    /// Byte position of entry `baseIndex + k`. For a damaged entry: where the damaged bytes start
+    /// (so cutting the log there removes exactly the damage and what follows).
     var positions: [UInt32] = []
+    /// Whether entry `baseIndex + k` failed its checksum at recovery (never served).
+    var damaged: [Bool] = []
     /// First Kafka offset of each entry.
     var offsets: [UInt64] = []
     /// Record count of each entry (so `nextOffset` survives truncation without a read).
@@ -18,7 +21,6 @@ final class Segment {
     /// Written since the last sync.
     var dirty = false
 
-    static let badPosition = UInt32.max
 
     init(baseIndex: LogIndex, path: String, file: FileID, size: Int) {
         self.baseIndex = baseIndex

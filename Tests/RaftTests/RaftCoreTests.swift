@@ -102,3 +102,28 @@ struct RaftCoreTests {
         }
     }
 }
+
+struct RepairTests {
+    @Test("a node repairing lost entries neither votes nor campaigns until its log is back")
+    func abstainsWhileRepairing() throws {
+        let config = RaftConfig(id: 2, initialMembership: Membership(voters: [1, 2, 3]))
+        let entries = [Entry(term: 1, index: 1, kind: .noop), Entry(term: 1, index: 2, data: [1])]
+        var n = try RaftNode(
+            config: config, recovered: RecoveredState(hardState: HardState(term: 1), entries: entries, repairThrough: 5))
+        #expect(n.isRepairing)
+        #expect(!n.isPromotable)
+        n.step(Message(kind: .vote, from: 3, to: 2, term: 2, logTerm: 1, index: 2))
+        let r = n.ready()  // the new term becomes durable; the answer waits for it
+        #expect(r.messagesAfterPersist.isEmpty)  // no grant
+        n.advance(r)
+        #expect(n.takeMessages().map(\.reject) == [true])
+        n.campaign()
+        #expect(n.role == .follower)
+        // The leader brings the log back through index 5: repaired.
+        var append = Message(kind: .append, from: 1, to: 2, term: 2, logTerm: 1, index: 2, commit: 2)
+        append.entries = (3...5).map { Entry(term: 2, index: LogIndex(UInt64($0)), data: [UInt8($0)]) }
+        n.step(append)
+        #expect(!n.isRepairing)
+        #expect(n.isPromotable)
+    }
+}

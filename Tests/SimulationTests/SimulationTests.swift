@@ -28,7 +28,7 @@ struct SimulationTests {
     @Test("a planted bug is caught: acknowledging before durability loses committed entries")
     func plantedBugCaught() {
         var caught = false
-        for seed in 1...20 as ClosedRange<UInt64> {
+        for seed in 1...60 as ClosedRange<UInt64> {
             var c = SimConfig(seed: seed)
             c.plantedBug = .ackBeforeDurable
             c.safetySeconds = 30

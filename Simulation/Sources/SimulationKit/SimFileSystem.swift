@@ -32,6 +32,8 @@ public final class SimFileSystem: FileSystem {
     /// only when the simulator says the device finished them (`completeSyncs(through:)`), so a
     /// crash in between loses them. Off: they take effect at once (unit tests).
     public var deferSyncs = false
+    /// Debugging aid: called with a line for every name operation and sync.
+    public var traceSink: ((String) -> Void)?
     private var operationSeq = 0
     private enum DeferredSync {
         case file(Inode, seq: Int, content: [UInt8])
@@ -51,6 +53,7 @@ public final class SimFileSystem: FileSystem {
 
     /// The device finished every sync requested up to `request`: apply them, in order.
     public func completeSyncs(through request: Int) {
+        if deferredBase < request { traceSink?("complete syncs \(deferredBase + 1)...\(request)") }
         while deferredBase < request, !deferred.isEmpty {
             switch deferred.removeFirst() {
             case .file(let inode, let seq, let content):
@@ -105,6 +108,7 @@ public final class SimFileSystem: FileSystem {
             guard directories.contains(directoryOf(path)) else { throw StorageError.notFound(path: directoryOf(path)) }
             inode = Inode()
             names[path] = inode
+            traceSink?("create \(path)")
         }
         let fd = nextFD
         nextFD += 1
@@ -180,7 +184,10 @@ public final class SimFileSystem: FileSystem {
         names[to] = i
     }
 
-    public func remove(_ path: String) throws(StorageError) { names[path] = nil }
+    public func remove(_ path: String) throws(StorageError) {
+        names[path] = nil
+        traceSink?("remove \(path)")
+    }
 
     public func syncDirectory(_ path: String) throws(StorageError) {
         syncCount += 1
@@ -193,6 +200,7 @@ public final class SimFileSystem: FileSystem {
         for (p, i) in names where p.hasPrefix(prefix) && !p.dropFirst(prefix.count).contains("/") {
             entries.append((p, i))
         }
+        traceSink?("syncDirectory \(path) \(entries.map(\.0).sorted()) deferred=\(deferSyncs) request \(lastSyncRequest + 1)")
         if deferSyncs {
             deferred.append(.directory(path, seq: operationSeq, names: entries))
             return
@@ -219,6 +227,7 @@ public final class SimFileSystem: FileSystem {
         // A program blocks in fsync until it completes, so nothing written after a sync that never
         // completed could have been issued on a real machine: such writes cannot survive.
         let cutoff = deferred.first?.seq ?? Int.max
+        traceSink?("crash: \(deferred.count) syncs lost; durable names \(durableNames.keys.sorted())")
         deferredBase += deferred.count  // requested syncs that never completed are simply lost
         deferred.removeAll()
         var seen: [ObjectIdentifier: Bool] = [:]

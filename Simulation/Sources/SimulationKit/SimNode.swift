@@ -43,6 +43,8 @@ struct SimNode {
     var paused = false
     /// Bumped on every crash; events of an older incarnation are ignored.
     var incarnation = 0
+    /// A bit of its durable log was flipped while down; cleared once every group has repaired.
+    var damaged = false
     /// Bumped whenever the tick chain restarts (restart, resume), so exactly one chain runs.
     var tickEpoch = 0
     /// Events that reached the node while it was paused, replayed in order when it resumes.

@@ -13,7 +13,9 @@ extension Simulator {
         faultRandom.shuffle(&order)
         // With membership changes a group's voters may be any subset: heal every node, so each
         // group's voters are all in the core.
-        let size = options.membershipPPM > 0 ? n : faultRandom.int(in: quorum...n)
+        // A node repairing damaged storage abstains from elections: with one, heal every node.
+        let anyDamaged = nodes.contains { $0.damaged || ($0.up && $0.groups.contains { $0.raft.isRepairing }) }
+        let size = options.membershipPPM > 0 || anyDamaged ? n : faultRandom.int(in: quorum...n)
         core = Array(order[0..<size]).sorted()
         partitionSerial += 1  // pending heals of the safety phase no longer apply
         partitionActive = false
@@ -114,6 +116,8 @@ extension Simulator {
             guard nodes[i].alive else { return "n\(i + 1) down" }
             let r = nodes[i].groups[g].raft
             return "n\(i + 1) \(r.role.rawValue) t\(r.term) lead \(r.leader) commit \(r.commitIndex)/\(r.lastIndex)"
+                + (r.isRepairing ? " repairing through \(r.repairThrough)" : "")
+                + (nodes[i].groups[g].outstanding != nil ? " write pending" : "")
         }.joined(separator: ", ")
     }
 }

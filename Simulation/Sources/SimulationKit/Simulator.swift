@@ -37,6 +37,7 @@ public struct SimStats: Sendable {
     public var partitions = 0
     public var snapshotsSent = 0
     public var transfers = 0
+    public var repairs = 0
 }
 
 public struct SimResult: Sendable {
@@ -118,6 +119,10 @@ public final class Simulator {
             var diskRandom = diskRandoms[i]
             let fs = SimFileSystem(random: diskRandom.fork(), tornWritePPM: options.tornWritePPM)
             fs.deferSyncs = true  // fsyncs finish when the simulated device says so
+            if config.traceMessages, let sink = trace {
+                let node = i + 1
+                fs.traceSink = { sink("n\(node) fs: \($0)") }
+            }
             let disk = SimDisk(
                 random: diskRandom, fsyncLatencyMin: options.fsyncMin, fsyncLatencyMean: options.fsyncMean,
                 slowFsyncPPM: options.slowFsyncPPM)

@@ -45,6 +45,9 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
     public var leaderCrashPPM: UInt32 = 0
     /// Segment size of the partition logs: small, so segments roll and retention deletes files.
     public var segmentBytesMax = 64 * 1024
+    /// Chance per crash that a bit of the node's durable log flips (bit rot found at restart),
+    /// on at most a minority of nodes at a time so the cluster can always repair.
+    public var bitFlipPPM: UInt32 = 0
     // Raft
     public var electionTicks: Int
     public var heartbeatTicks: Int
@@ -111,6 +114,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         // entry, the shape the commit rules must survive.
         if rng.chance(1, in: 4) { o.appendBytesMax = 1 }
         o.segmentBytesMax = rng.int(in: 1...64) * 1024
+        if o.crashPPM > 0 && on(&rng) { o.bitFlipPPM = UInt32(rng.int(in: 100_000...1_000_000)) }
         return o
     }
 
@@ -124,6 +128,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         crashPPM = 0
         crashInFlightPPM = 0
         leaderCrashPPM = 0
+        bitFlipPPM = 0
         pausePPM = 0
         slowFsyncPPM = 0
         transferPPM = 0
@@ -157,6 +162,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         parts.append(transferPPM == 0 ? "transfers off" : "transfers \(pct(transferPPM))")
         parts.append(membershipPPM == 0 ? "membership off" : "membership \(pct(membershipPPM))")
         parts.append("segments \(segmentBytesMax / 1024)KiB")
+        parts.append(bitFlipPPM == 0 ? "bit flips off" : "bit flips \(pct(bitFlipPPM))/crash")
         parts.append("raft: election \(electionTicks)t heartbeat \(heartbeatTicks)t msg \(appendBytesMax)B inflight \(inflightMessagesMax)")
         return parts.joined(separator: ", ")
     }
