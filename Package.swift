@@ -39,6 +39,14 @@ let package = Package(
             ],
             path: "Simulation/Sources/rill-sim"
         ),
+        .executableTarget(
+            name: "rill-bench",
+            dependencies: [
+                "Storage", "Raft", "Primitives",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/rill-bench"
+        ),
         .testTarget(
             name: "RaftTests",
             dependencies: ["Raft", "Primitives"],
