@@ -8,31 +8,34 @@ extension Simulator {
             startPartition()
         }
         if options.clogPPM > 0, faultRandom.chance(ppm: options.clogPPM) { clog() }
-        if options.crashPPM > 0, faultRandom.chance(ppm: options.crashPPM) {
-            let candidates = nodes.indices.filter { nodes[$0].up }
-            if !candidates.isEmpty {
-                let i = candidates[Int(faultRandom.below(UInt64(candidates.count)))]
-                crash(i)
-                queue.schedule(.restart(node: i), at: now + 1 + faultRandom.exponential(mean: options.restartMean))
-            }
+        if options.crashPPM > 0, faultRandom.chance(ppm: options.crashPPM), let i = randomNode(where: { $0.up }) {
+            crashUntilRestart(i)
         }
         if options.leaderCrashPPM > 0, faultRandom.chance(ppm: options.leaderCrashPPM) {
             let g = Int(faultRandom.below(UInt64(options.groups)))
             if let i = nodes.indices.first(where: { nodes[$0].alive && nodes[$0].groups[g].raft.role == .leader }) {
-                crash(i)
-                queue.schedule(.restart(node: i), at: now + 1 + faultRandom.exponential(mean: options.restartMean))
+                crashUntilRestart(i)
             }
         }
-        if options.pausePPM > 0, faultRandom.chance(ppm: options.pausePPM) {
-            let candidates = nodes.indices.filter { nodes[$0].alive }
-            if !candidates.isEmpty {
-                let i = candidates[Int(faultRandom.below(UInt64(candidates.count)))]
-                pause(i)
-                queue.schedule(.unpause(node: i), at: now + 1 + faultRandom.exponential(mean: options.pauseMean))
-            }
+        if options.pausePPM > 0, faultRandom.chance(ppm: options.pausePPM), let i = randomNode(where: { $0.alive }) {
+            pause(i)
+            queue.schedule(.unpause(node: i), at: now + 1 + faultRandom.exponential(mean: options.pauseMean))
         }
         if options.transferPPM > 0, faultRandom.chance(ppm: options.transferPPM) { transferSomeLeader() }
         if options.membershipPPM > 0, faultRandom.chance(ppm: options.membershipPPM) { changeMembership() }
+    }
+
+    /// A node chosen uniformly among those that satisfy `condition`.
+    func randomNode(where condition: (SimNode) -> Bool) -> Int? {
+        let candidates = nodes.indices.filter { condition(nodes[$0]) }
+        guard !candidates.isEmpty else { return nil }
+        return candidates[Int(faultRandom.below(UInt64(candidates.count)))]
+    }
+
+    /// Crash a node and schedule its restart after an exponential delay.
+    func crashUntilRestart(_ i: Int) {
+        crash(i)
+        queue.schedule(.restart(node: i), at: now + 1 + faultRandom.exponential(mean: options.restartMean))
     }
 
     func transferSomeLeader() {

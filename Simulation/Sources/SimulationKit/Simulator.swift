@@ -237,8 +237,7 @@ public final class Simulator {
             checkLiveness()
         case .crash(let i, let incarnation):
             guard phase == .safety, nodes[i].up, nodes[i].incarnation == incarnation else { return }
-            crash(i)
-            queue.schedule(.restart(node: i), at: now + 1 + faultRandom.exponential(mean: options.restartMean))
+            crashUntilRestart(i)
         }
     }
 }
