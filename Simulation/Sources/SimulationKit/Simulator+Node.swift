@@ -213,7 +213,20 @@ extension Simulator {
                 continue
             }
             // Storage issues its fsyncs now; the simulated device finishes them at `done`.
-            for g in readyGroups { persist(i, g) }
+            if phase == .safety && options.fsyncFailPPM > 0 && faultRandom.chance(ppm: options.fsyncFailPPM) {
+                nodes[i].fs.failNextSync = true
+            }
+            var failure: StorageError? = nil
+            for g in readyGroups where failure == nil { failure = persist(i, g) }
+            nodes[i].fs.failNextSync = false
+            if let failure {
+                // After a failed fsync the page cache cannot be trusted: the node stops (and
+                // restarts from what is durable, as an operator's restart would).
+                trace("n\(i + 1) \(failure)")
+                stats.fsyncFailures += 1
+                crashUntilRestart(i)
+                return
+            }
             let (token, done) = nodes[i].disk.submit(now: now)
             nodes[i].inflightWrites.append((token, readyGroups, nodes[i].fs.lastSyncRequest))
             queue.schedule(.diskDone(node: i, incarnation: nodes[i].incarnation, token: token), at: done)
@@ -272,7 +285,8 @@ extension Simulator {
     }
 
     /// Issue a group's fsyncs: the log, then any new term or vote (durable once they complete).
-    func persist(_ i: Int, _ g: Int) {
+    /// Returns the error of a failed fsync (the node must stop); other errors are bugs here.
+    func persist(_ i: Int, _ g: Int) -> StorageError? {
         let group = nodes[i].groups[g]
         do {
             try group.storage.sync()
@@ -280,8 +294,10 @@ extension Simulator {
                 try group.storage.saveHardState(hs)
                 group.pendingHardState = nil
             }
+            return nil
         } catch {
-            fatalError("n\(i + 1) g\(g + 1) sync failed: \(error)")
+            if case .syncFailed = error { return error }
+            fatalError("n\(i + 1) g\(g + 1) storage failed: \(error)")
         }
     }
 

@@ -38,6 +38,7 @@ public struct SimStats: Sendable {
     public var snapshotsSent = 0
     public var transfers = 0
     public var repairs = 0
+    public var fsyncFailures = 0
 }
 
 public struct SimResult: Sendable {

@@ -48,6 +48,8 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
     /// Chance per crash that a bit of the node's durable log flips (bit rot found at restart),
     /// on at most a minority of nodes at a time so the cluster can always repair.
     public var bitFlipPPM: UInt32 = 0
+    /// Chance per node write that its fsync fails; the node then stops and restarts.
+    public var fsyncFailPPM: UInt32 = 0
     // Raft
     public var electionTicks: Int
     public var heartbeatTicks: Int
@@ -115,6 +117,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         if rng.chance(1, in: 4) { o.appendBytesMax = 1 }
         o.segmentBytesMax = rng.int(in: 1...64) * 1024
         if o.crashPPM > 0 && on(&rng) { o.bitFlipPPM = UInt32(rng.int(in: 100_000...1_000_000)) }
+        if on(&rng) { o.fsyncFailPPM = UInt32(rng.int(in: 100...3000)) }
         return o
     }
 
@@ -129,6 +132,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         crashInFlightPPM = 0
         leaderCrashPPM = 0
         bitFlipPPM = 0
+        fsyncFailPPM = 0
         pausePPM = 0
         slowFsyncPPM = 0
         transferPPM = 0
@@ -163,6 +167,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         parts.append(membershipPPM == 0 ? "membership off" : "membership \(pct(membershipPPM))")
         parts.append("segments \(segmentBytesMax / 1024)KiB")
         parts.append(bitFlipPPM == 0 ? "bit flips off" : "bit flips \(pct(bitFlipPPM))/crash")
+        parts.append(fsyncFailPPM == 0 ? "fsync errors off" : "fsync errors \(pct(fsyncFailPPM))/write")
         parts.append("raft: election \(electionTicks)t heartbeat \(heartbeatTicks)t msg \(appendBytesMax)B inflight \(inflightMessagesMax)")
         return parts.joined(separator: ", ")
     }
