@@ -100,15 +100,17 @@ public final class GroupStorage {
         try log.reset(nextIndex: snap.index.next, nextOffset: nextOffset)
     }
 
-    /// A local snapshot at `snap.index`: recorded durably, then log segments wholly before it go.
-    public func compact(_ snap: Snapshot) throws(StorageError) {
+    /// A local snapshot at `snap.index`: recorded durably, then log segments wholly before it go —
+    /// or only those before `keepFrom` when retention wants to keep more log than the snapshot
+    /// needs (Kafka readers may still fetch it).
+    public func compact(_ snap: Snapshot, keepFrom: LogIndex? = nil) throws(StorageError) {
         let nextOffset = (try? log.read(snap.index).nextOffset) ?? log.nextOffset
         var next = durable
         next.snapshot = snap
         next.snapshotNextOffset = nextOffset
         try store.save(next)
         durable = next
-        try log.truncatePrefix(before: snap.index.next)
+        try log.truncatePrefix(before: min(snap.index.next, keepFrom ?? snap.index.next))
     }
 
     /// Append entries (replacing any from the first one's index on); durable after `sync()`.

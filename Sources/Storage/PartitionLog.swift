@@ -71,6 +71,30 @@ public final class PartitionLog {
         return LogIndex(emptyNextIndex.value - 1)
     }
 
+    /// Bytes of all segments.
+    public var sizeBytes: Int { segments.reduce(0) { $0 + $1.size } }
+
+    /// The first Kafka offset still held (the log start offset); the next offset when empty.
+    public var logStartOffset: KafkaOffset {
+        guard let s = segments.first(where: { !$0.isEmpty }) else { return nextOffset }
+        return KafkaOffset(s.offsets[0])
+    }
+
+    /// Retention by size (Kafka's `retention.bytes`): the last index of the oldest whole segments
+    /// that can go while at least `maxBytes` remain, never the active segment; nil when nothing
+    /// needs to go. The caller snapshots through it (the Raft snapshot point follows retention) and
+    /// then calls `truncatePrefix`.
+    public func retentionIndex(maxBytes: Int) -> LogIndex? {
+        var total = sizeBytes
+        var through: LogIndex? = nil
+        for s in segments.dropLast() where !s.isEmpty {
+            guard total - s.size >= maxBytes else { break }
+            total -= s.size
+            through = s.lastIndex
+        }
+        return through
+    }
+
     func segment(containing index: LogIndex) -> Segment? {
         var lo = 0
         var hi = segments.count - 1

@@ -145,3 +145,27 @@ struct PartitionLogTests {
         #expect(try log.read(5).entry.term == 2)
     }
 }
+
+struct RetentionTests {
+    @Test("retention by size drops whole oldest segments, keeps the limit, and moves the log start offset")
+    func bySize() throws {
+        let fs = SimFileSystem()
+        var config = PartitionLogConfig()
+        config.segmentBytesMax = 150
+        let log = try PartitionLog(fs: fs, directory: "/d/log", config: config)
+        try log.append(entries(1...40))
+        try log.sync()
+        #expect(log.retentionIndex(maxBytes: log.sizeBytes) == nil)
+        let limit = log.sizeBytes / 2
+        let through = try #require(log.retentionIndex(maxBytes: limit))
+        let offsetAfter = try log.read(through.next).kafkaOffset
+        try log.truncatePrefix(before: through.next)
+        #expect(log.sizeBytes >= limit)
+        #expect(log.firstIndex == through.next)
+        #expect(log.logStartOffset == offsetAfter)
+        #expect(log.retentionIndex(maxBytes: limit) == nil)
+        #expect(log.lastIndex == 40)
+        #expect(log.retentionIndex(maxBytes: 0) != nil)  // the active segment always stays
+        #expect(log.retentionIndex(maxBytes: 0)! < log.lastIndex)
+    }
+}

@@ -270,15 +270,24 @@ extension Simulator {
         send(from: i, outgoing)
     }
 
+    /// Snapshot and drop old log: every `compactEvery` applied entries, or — with retention by size
+    /// on — when the log holds more than `retentionBytes` in whole old segments.
     func maybeCompact(_ i: Int, _ g: Int) {
-        let applied = nodes[i].groups[g].stateMachine.appliedIndex
-        guard applied.value >= nodes[i].groups[g].raft.snapshotIndex.value + UInt64(options.compactEvery),
-            applied <= nodes[i].groups[g].raft.persistedIndex, applied <= nodes[i].groups[g].raft.appliedIndex
+        let group = nodes[i].groups[g]
+        let applied = group.stateMachine.appliedIndex
+        var keepFrom: LogIndex? = nil
+        if options.retentionBytes > 0 {
+            guard let through = group.storage.log.retentionIndex(maxBytes: options.retentionBytes) else { return }
+            keepFrom = through.next
+        } else {
+            guard applied.value >= group.raft.snapshotIndex.value + UInt64(options.compactEvery) else { return }
+        }
+        guard applied > group.raft.snapshotIndex, applied <= group.raft.persistedIndex, applied <= group.raft.appliedIndex
         else { return }
-        let data = nodes[i].groups[g].stateMachine.snapshotData
-        let snap = nodes[i].groups[g].raft.compact(through: applied, data: data)
+        let data = group.stateMachine.snapshotData
+        let snap = group.raft.compact(through: applied, data: data)
         do {
-            try nodes[i].groups[g].storage.compact(snap)
+            try group.storage.compact(snap, keepFrom: keepFrom)
         } catch {
             fatalError("n\(i + 1) g\(g + 1) compaction failed: \(error)")
         }

@@ -50,6 +50,8 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
     public var bitFlipPPM: UInt32 = 0
     /// Chance per node write that its fsync fails; the node then stops and restarts.
     public var fsyncFailPPM: UInt32 = 0
+    /// Retention by size per group log (0: compact every `compactEvery` entries instead).
+    public var retentionBytes = 0
     // Raft
     public var electionTicks: Int
     public var heartbeatTicks: Int
@@ -118,6 +120,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         o.segmentBytesMax = rng.int(in: 1...64) * 1024
         if o.crashPPM > 0 && on(&rng) { o.bitFlipPPM = UInt32(rng.int(in: 100_000...1_000_000)) }
         if on(&rng) { o.fsyncFailPPM = UInt32(rng.int(in: 100...3000)) }
+        if rng.chance(1, in: 2) { o.retentionBytes = rng.int(in: 2...20) * o.segmentBytesMax }
         return o
     }
 
@@ -166,6 +169,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         parts.append(transferPPM == 0 ? "transfers off" : "transfers \(pct(transferPPM))")
         parts.append(membershipPPM == 0 ? "membership off" : "membership \(pct(membershipPPM))")
         parts.append("segments \(segmentBytesMax / 1024)KiB")
+        parts.append(retentionBytes == 0 ? "retention off" : "retention \(retentionBytes / 1024)KiB")
         parts.append(bitFlipPPM == 0 ? "bit flips off" : "bit flips \(pct(bitFlipPPM))/crash")
         parts.append(fsyncFailPPM == 0 ? "fsync errors off" : "fsync errors \(pct(fsyncFailPPM))/write")
         parts.append("raft: election \(electionTicks)t heartbeat \(heartbeatTicks)t msg \(appendBytesMax)B inflight \(inflightMessagesMax)")
