@@ -88,6 +88,17 @@ enum DataDriven {
         return DataDrivenCommand(name: words.first ?? "", positional: positional, arguments: arguments, line: line, text: text)
     }
 
+    /// Whether every stanza of `path` still produces its expected output (no issue recorded).
+    static func matches(path: String, handler: (DataDrivenCommand) -> String) -> Bool {
+        guard let text = readFile(path) else { return false }
+        for stanza in parse(text, file: path).stanzas {
+            let actual = handler(stanza.command).split(separator: "\n", omittingEmptySubsequences: true)
+                .joined(separator: "\n")
+            if actual != stanza.expected { return false }
+        }
+        return true
+    }
+
     /// Run every stanza of `path` through `handler`; compare or (GOLDEN_REWRITE=1) rewrite.
     static func run(path: String, handler: (DataDrivenCommand) -> String) {
         guard let text = readFile(path) else {

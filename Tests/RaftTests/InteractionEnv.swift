@@ -35,6 +35,8 @@ struct InteractionEnv {
     }
 
     var nodes: [Node] = []
+    /// Plant a bug in every node the transcript adds (to show a transcript catches it).
+    var plantedBug: PlantedBug? = nil
     var queue: [Message] = []
     var isolated: Set<NodeID> = []
 
@@ -80,6 +82,15 @@ struct InteractionEnv {
             for id in ids(c) { out.append(contentsOf: deliver(to: id, drop: c.bool("drop") ?? false)) }
             return out.joined(separator: "\n")
         case "stabilize": return stabilize(ids(c))
+        case "send-msgs":
+            // Only the messages that may leave before any write is durable; no Ready is processed.
+            var out: [String] = []
+            for id in ids(c) where nodes[index(id)].up {
+                let ms = nodes[index(id)].raft.takeMessages()
+                queue.append(contentsOf: ms)
+                out.append(contentsOf: ms.map { "  \($0)" })
+            }
+            return out.isEmpty ? "(nothing may leave yet)" : out.joined(separator: "\n")
         case "raft-state": return raftState()
         case "raft-log": return raftLog(UInt32(c.positional[0])!)
         case "status":
@@ -155,6 +166,7 @@ struct InteractionEnv {
             config.inflightMessagesMax = c.int("inflight") ?? 64
             config.randomSeed = 42
             if let bug = c.arguments["bug"]?.first { config.plantedBug = PlantedBug(rawValue: bug) }
+            if let bug = plantedBug { config.plantedBug = bug }
             let raft = try! RaftNode(config: config)
             nodes.append(Node(raft: raft, config: config))
             out.append("\(id): \(raft.role.rawValue) Term:\(raft.term) \(raft.membership)")

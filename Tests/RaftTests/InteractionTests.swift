@@ -1,3 +1,4 @@
+import Raft
 import Testing
 
 /// Golden interaction transcripts under testdata/, one test case per file.
@@ -12,6 +13,15 @@ struct InteractionTests {
         "election.txt", "prevote_partition.txt", "checkquorum.txt", "figure8.txt", "conflict_resolution.txt",
         "leader_transfer.txt", "snapshot_lagging_follower.txt", "membership_change.txt", "vote_durability.txt",
     ]
+
+    @Test("the transcripts catch planted bugs", arguments: [
+        ("figure8.txt", PlantedBug.commitPreviousTerm), ("vote_durability.txt", .voteBeforeDurable),
+    ])
+    func transcriptsHaveTeeth(_ file: String, _ bug: PlantedBug) {
+        var env = InteractionEnv()
+        env.plantedBug = bug
+        #expect(!DataDriven.matches(path: "\(Self.directory)/\(file)") { env.handle($0) }, "\(file) misses \(bug)")
+    }
 
     @Test("golden interaction transcript", arguments: files)
     func transcript(_ file: String) {
