@@ -36,12 +36,12 @@ public final class SimFileSystem: FileSystem {
     public var traceSink: ((String) -> Void)?
     private var operationSeq = 0
     private enum DeferredSync {
-        case file(Inode, seq: Int, content: [UInt8])
+        case file(Inode, seq: Int)
         case directory(String, seq: Int, names: [(String, Inode)])
 
         var seq: Int {
             switch self {
-            case .file(_, let seq, _), .directory(_, let seq, _): return seq
+            case .file(_, let seq), .directory(_, let seq, _): return seq
             }
         }
     }
@@ -56,9 +56,22 @@ public final class SimFileSystem: FileSystem {
         if deferredBase < request { traceSink?("complete syncs \(deferredBase + 1)...\(request)") }
         while deferredBase < request, !deferred.isEmpty {
             switch deferred.removeFirst() {
-            case .file(let inode, let seq, let content):
-                inode.durable = content
-                inode.pending.removeAll { $0.seq <= seq }
+            case .file(let inode, let seq):
+                // Replay the file's operations up to the sync onto the platter, in order (cheaper
+                // than keeping a copy of the whole file per sync).
+                var k = 0
+                while k < inode.pending.count && inode.pending[k].seq <= seq {
+                    let op = inode.pending[k]
+                    if let bytes = op.bytes {
+                        Self.apply(&inode.durable, op.offset, bytes)
+                    } else if op.offset < inode.durable.count {
+                        inode.durable.removeSubrange(op.offset...)
+                    } else {
+                        inode.durable.append(contentsOf: [UInt8](repeating: 0, count: op.offset - inode.durable.count))
+                    }
+                    k += 1
+                }
+                inode.pending.removeFirst(k)
             case .directory(let path, _, let entries):
                 applyDirectorySync(path, entries)
             }
@@ -171,7 +184,7 @@ public final class SimFileSystem: FileSystem {
             throw StorageError.syncFailed(path: openPaths[file.raw] ?? "?", errno: 5)
         }
         if deferSyncs {
-            deferred.append(.file(i, seq: operationSeq, content: i.current))
+            deferred.append(.file(i, seq: operationSeq))
             return
         }
         i.durable = i.current
