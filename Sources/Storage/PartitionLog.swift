@@ -119,17 +119,21 @@ public final class PartitionLog {
             let s = try activeSegment(for: entries[i].index, adding: EntryFormat.headerBytes + entries[i].data.count)
             var buffer: [UInt8] = []
             var added: [(position: Int, offset: UInt64, records: UInt32)] = []
+            var offset = nextOffset
             repeat {
                 let e = entries[i]
                 precondition(e.index == first.index + i, "entries not contiguous at \(e.index)")
-                let stored = StoredEntry(entry: e, kafkaOffset: nextOffset, recordCount: config.recordCount(e))
+                let stored = StoredEntry(entry: e, kafkaOffset: offset, recordCount: config.recordCount(e))
                 added.append((s.size + buffer.count, stored.kafkaOffset.value, stored.recordCount))
                 EntryFormat.encode(stored, into: &buffer)
-                nextOffset = stored.nextOffset
+                offset = stored.nextOffset
                 i += 1
             } while i < entries.count
                 && s.size + buffer.count + EntryFormat.headerBytes + entries[i].data.count <= config.segmentBytesMax
+            // A failed write (a full disk) leaves the log as it was: positions and offsets move
+            // only once the bytes are in; a partial write past `size` is overwritten next time.
             try fs.write(s.file, at: s.size, buffer)
+            nextOffset = offset
             for a in added {
                 s.positions.append(UInt32(a.position))
                 s.damaged.append(false)

@@ -169,3 +169,49 @@ struct RetentionTests {
         #expect(log.retentionIndex(maxBytes: 0)! < log.lastIndex)
     }
 }
+
+struct DiskFullTests {
+    @Test("a full disk is a clear error; the half-written entry never comes back")
+    func diskFull() throws {
+        let fs = SimFileSystem()
+        var config = PartitionLogConfig()
+        config.segmentBytesMax = 1 << 20
+        do {
+            let log = try PartitionLog(fs: fs, directory: "/d/log", config: config)
+            try log.append(entries(1...3))
+            try log.sync()
+            fs.freeBytes = 30  // less than one more entry
+            #expect(throws: StorageError.diskFull(path: "/d/log/00000000000000000001.log")) {
+                try log.append(entries(4...4))
+            }
+            #expect(StorageError.diskFull(path: "/d/log/x.log").description == "disk full writing /d/log/x.log")
+        }
+        fs.freeBytes = nil
+        // Reopened (as after the operator freed space and restarted): the partial entry is a torn
+        // tail, cut; the synced entries are intact and appends continue.
+        let log = try PartitionLog(fs: fs, directory: "/d/log", config: config)
+        #expect(log.lastIndex == 3)
+        #expect(log.report.tornBytesCut > 0)
+        try log.append(entries(4...5))
+        #expect(try log.read(5).entry == entries(5...5)[0])
+    }
+}
+
+extension DiskFullTests {
+    @Test("after a failed append the same log continues with the right offsets once space is back")
+    func continueAfterFull() throws {
+        let fs = SimFileSystem()
+        let log = try PartitionLog(fs: fs, directory: "/d/log")
+        try log.append(entries(1...3))
+        fs.freeBytes = 10
+        #expect(throws: StorageError.self) { try log.append(entries(4...6)) }
+        #expect(log.lastIndex == 3)
+        #expect(log.nextOffset == KafkaOffset(3))
+        fs.freeBytes = nil
+        try log.append(entries(4...6))
+        try log.sync()
+        #expect(try log.read(4).kafkaOffset == KafkaOffset(3))
+        let reopened = try PartitionLog(fs: fs, directory: "/d/log")
+        #expect(try reopened.read(from: 1, maxBytes: 1 << 20).map(\.entry) == entries(1...6))
+    }
+}

@@ -26,6 +26,9 @@ public final class SimFileSystem: FileSystem {
     public var tornWritePPM: UInt32
     /// When set, the next sync fails (and the node must stop).
     public var failNextSync = false
+    /// Bytes the disk can still take; writes beyond it fail with `diskFull` after writing what
+    /// fits (as a real short write would). nil: unlimited.
+    public var freeBytes: Int? = nil
     public private(set) var syncCount = 0
     public private(set) var writeCount = 0
     /// Deferred mode (the simulator's): `sync` and `syncDirectory` return at once and take effect
@@ -152,6 +155,20 @@ public final class SimFileSystem: FileSystem {
 
     public func write(_ file: FileID, at offset: Int, _ bytes: [UInt8]) throws(StorageError) {
         let i = try inode(file)
+        if let free = freeBytes {
+            let growth = max(0, offset + bytes.count - i.current.count)
+            if growth > free {
+                let fits = Array(bytes.prefix(max(0, bytes.count - (growth - free))))
+                if !fits.isEmpty {
+                    Self.apply(&i.current, offset, fits)
+                    operationSeq += 1
+                    i.pending.append((operationSeq, offset, fits))
+                }
+                freeBytes = 0
+                throw StorageError.diskFull(path: openPaths[file.raw] ?? "?")
+            }
+            freeBytes = free - growth
+        }
         Self.apply(&i.current, offset, bytes)
         operationSeq += 1
         i.pending.append((operationSeq, offset, bytes))
