@@ -15,7 +15,7 @@ extension Simulator {
         // group's voters are all in the core.
         // A node repairing damaged storage abstains from elections: with one, heal every node.
         let anyDamaged = nodes.contains { $0.damaged || ($0.up && $0.groups.contains { $0.raft.isRepairing }) }
-        let size = options.membershipPPM > 0 || anyDamaged ? n : faultRandom.int(in: quorum...n)
+        let size = options.membershipPPM > 0 || anyDamaged || config.benchmark ? n : faultRandom.int(in: quorum...n)
         core = Array(order[0..<size]).sorted()
         partitionSerial += 1  // pending heals of the safety phase no longer apply
         partitionActive = false

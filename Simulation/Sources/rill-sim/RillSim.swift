@@ -104,6 +104,7 @@ struct RillSim: ParsableCommand {
             let sink: ((String) -> Void)? = trace ? { print($0) } : nil
             let sim = Simulator(config: config, trace: sink)
             CrashContext.set("seed \(s)\(bug.map { " (planted bug \($0.rawValue))" } ?? ""): \(sim.options)")
+            if list.count == 1 && !trace { print("seed \(s): \(sim.options)") }  // the fault mix, first
             let result = sim.run()
             simulatedNanos += result.simulatedTime
             if checkDeterminism {
@@ -116,7 +117,6 @@ struct RillSim: ParsableCommand {
                 }
             }
             if list.count == 1 || trace {
-                print("seed \(s): \(result.options)")
                 print(
                     "seed \(s): \(result.failure.map { "\($0)" } ?? "passed"); trace hash \(hex(result.traceHash)); "
                         + "\(result.stats.events) events, \(result.simulatedTime / 1_000_000) ms simulated, "
