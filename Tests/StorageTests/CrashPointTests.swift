@@ -54,6 +54,72 @@ struct CrashPointTests {
         return (fs, durable)
     }
 
+    /// Run the whole script with power failing after `operations` file-system operations.
+    func runUntilPowerFails(after operations: Int?, torn: UInt32, seed: UInt64) throws
+        -> (fs: SimFileSystem, durable: [Entry], completed: Bool)
+    {
+        let fs = SimFileSystem(random: SeededRandom(seed: seed), tornWritePPM: torn)
+        try fs.makeDirectory("/d/log")
+        fs.powerFailsAfter = operations
+        var config = PartitionLogConfig()
+        config.segmentBytesMax = 120
+        var model: [Entry] = []
+        var durable: [Entry] = []
+        do {
+            let log = try PartitionLog(fs: fs, directory: "/d/log", config: config)
+            for step in Self.script {
+                switch step {
+                case .append(let es):
+                    // An append that replaces entries may already have cut them when power fails.
+                    durable.removeAll { $0.index >= es[0].index }
+                    try log.append(es)
+                    model.removeAll { $0.index >= es[0].index }
+                    model += es
+                case .sync:
+                    try log.sync()
+                    durable = model  // sync returned: durable
+                case .truncateSuffix(let i):
+                    // The caller asked for them to go: once the call starts they may be gone.
+                    durable.removeAll { $0.index >= i }
+                    try log.truncateSuffix(from: i)
+                    model.removeAll { $0.index >= i }
+                case .truncatePrefix(let i):
+                    try log.truncatePrefix(before: i)
+                }
+            }
+        } catch {
+            fs.crash()
+            return (fs, durable, false)
+        }
+        fs.crash()
+        return (fs, durable, true)
+    }
+
+    @Test("power fails at every single file-system operation: what a returned sync made durable survives")
+    func powerFailsAtEveryOperation() throws {
+        let total = try {
+            var k = 0
+            while try !runUntilPowerFails(after: k, torn: 0, seed: 1).completed { k += 1 }
+            return k
+        }()
+        #expect(total > 20)
+        for k in 0...total {
+            let settings: [(UInt32, UInt64)] = [(0, 1)] + (2...13).map { (UInt32($0 % 2 == 0 ? 1_000_000 : 500_000), $0) }
+            for (torn, seed) in settings {
+                let (fs, durable, _) = try runUntilPowerFails(after: k, torn: torn, seed: seed)
+                var config = PartitionLogConfig()
+                config.segmentBytesMax = 120
+                let log = try PartitionLog(fs: fs, directory: "/d/log", config: config)
+                #expect(log.report.badRanges.isEmpty, "power lost after \(k) operations")
+                let recovered = try log.read(from: log.firstIndex, maxBytes: 1 << 20).map(\.entry)
+                for e in durable where e.index >= log.firstIndex {
+                    #expect(recovered.first { $0.index == e.index } == e, "after \(k) operations: entry \(e.index)")
+                }
+                for (n, e) in recovered.enumerated() { #expect(e.index == log.firstIndex + n) }
+            }
+        }
+    }
+
     @Test("recovery after a crash at every step keeps every synced entry and invents nothing",
           arguments: [0, 300_000, 1_000_000] as [UInt32])
     func crashEverywhere(torn: UInt32) throws {

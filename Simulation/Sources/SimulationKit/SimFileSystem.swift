@@ -29,6 +29,18 @@ public final class SimFileSystem: FileSystem {
     /// Bytes the disk can still take; writes beyond it fail with `diskFull` after writing what
     /// fits (as a real short write would). nil: unlimited.
     public var freeBytes: Int? = nil
+    /// Power fails after this many more mutating operations (write, truncate, sync, rename,
+    /// remove, directory sync): every later one throws and changes nothing, until `crash()`.
+    public var powerFailsAfter: Int? = nil
+    public private(set) var mutatingOperations = 0
+
+    /// Count a mutating operation; throws once the power is gone.
+    private func operation(_ what: String) throws(StorageError) {
+        if let limit = powerFailsAfter, mutatingOperations >= limit {
+            throw StorageError.io(operation: "\(what) after power loss", path: "-", errno: 5)
+        }
+        mutatingOperations += 1
+    }
     public private(set) var syncCount = 0
     public private(set) var writeCount = 0
     /// Deferred mode (the simulator's): `sync` and `syncDirectory` return at once and take effect
@@ -122,6 +134,7 @@ public final class SimFileSystem: FileSystem {
         } else {
             guard create else { throw StorageError.notFound(path: path) }
             guard directories.contains(directoryOf(path)) else { throw StorageError.notFound(path: directoryOf(path)) }
+            try operation("create")
             inode = Inode()
             names[path] = inode
             traceSink?("create \(path)")
@@ -154,6 +167,7 @@ public final class SimFileSystem: FileSystem {
     }
 
     public func write(_ file: FileID, at offset: Int, _ bytes: [UInt8]) throws(StorageError) {
+        try operation("write")
         let i = try inode(file)
         if let free = freeBytes {
             let growth = max(0, offset + bytes.count - i.current.count)
@@ -183,6 +197,7 @@ public final class SimFileSystem: FileSystem {
     }
 
     public func truncate(_ file: FileID, to size: Int) throws(StorageError) {
+        try operation("truncate")
         let i = try inode(file)
         if size < i.current.count {
             i.current.removeSubrange(size...)
@@ -194,6 +209,7 @@ public final class SimFileSystem: FileSystem {
     }
 
     public func sync(_ file: FileID) throws(StorageError) {
+        try operation("sync")
         let i = try inode(file)
         syncCount += 1
         if failNextSync {
@@ -209,17 +225,20 @@ public final class SimFileSystem: FileSystem {
     }
 
     public func rename(_ from: String, to: String) throws(StorageError) {
+        try operation("rename")
         guard let i = names[from] else { throw StorageError.notFound(path: from) }
         names[from] = nil
         names[to] = i
     }
 
     public func remove(_ path: String) throws(StorageError) {
+        try operation("remove")
         names[path] = nil
         traceSink?("remove \(path)")
     }
 
     public func syncDirectory(_ path: String) throws(StorageError) {
+        try operation("syncDirectory")
         syncCount += 1
         if failNextSync {
             failNextSync = false
@@ -252,6 +271,7 @@ public final class SimFileSystem: FileSystem {
     /// Power loss: every open handle is gone; names and contents fall back to what was durable,
     /// except that unsynced writes may survive as a torn prefix.
     public func crash() {
+        powerFailsAfter = nil
         open.removeAll()
         openPaths.removeAll()
         // A program blocks in fsync until it completes, so nothing written after a sync that never
