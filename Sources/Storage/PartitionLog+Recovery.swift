@@ -80,7 +80,24 @@ extension PartitionLog {
                 case .entry, .truncated, .corrupt:
                     // Is there a valid later entry of this segment after the bad bytes?
                     guard let (resume, index) = findNextValid(raw, after: pos, expectedAtLeast: expected) else {
-                        if isLast {
+                        if isLast, let footer = EntryFormat.footerIndex(raw, endingAt: fileSize), footer >= expected {
+                            // No more entries than the damaged bytes can hold (a footer damaged too
+                            // could name any index).
+                            let room = max(1, (fileSize - pos) / (EntryFormat.headerBytes + EntryFormat.footerBytes))
+                            let written = min(footer, expected + (room - 1))
+                            // The file ends with an intact footer: the write finished. Failing bytes
+                            // before it are damage, not a tear: keep them out of service, never cut.
+                            var i = expected
+                            while i <= written {
+                                s.positions.append(UInt32(pos))
+                                s.damaged.append(true)
+                                s.offsets.append(lastOffsetEnd ?? 0)
+                                s.recordCounts.append(0)
+                                i = i.next
+                            }
+                            report.badRanges.append(expected...written)
+                            tailDamaged = true
+                        } else if isLast {
                             report.tornBytesCut += fileSize - pos
                         } else {
                             // A closed segment was synced whole: missing bytes here are damage.

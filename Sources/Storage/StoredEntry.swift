@@ -41,14 +41,21 @@ public struct StoredEntry: Equatable, Sendable {
 ///     33 u32 recordCount
 ///     37 u32 payloadLength
 ///     41 payload
+///     .. footer: u64 index | u32 crc32c (copy) | u32 magic "RILL"   (outside the checksum)
+///
+/// The footer tells a torn write from damage. A torn write stops at a sector boundary, so the
+/// footer of a torn entry is missing; an entry that fails its checksum but whose footer is intact
+/// was written whole and then damaged — data that may have been acknowledged, never to be cut.
 enum EntryFormat {
     static let headerBytes = 41
+    static let footerBytes = 16
+    static let footerMagic: UInt32 = 0x4C4C_4952  // "RILL" little-endian
     /// Largest payload accepted when reading: a size field beyond it is corruption, not data.
     static let payloadBytesMax = 64 * 1024 * 1024
 
     static func encode(_ e: StoredEntry, into out: inout [UInt8]) {
         let start = out.count
-        let size = UInt32(headerBytes - 4 + e.entry.data.count)
+        let size = UInt32(headerBytes - 4 + e.entry.data.count + footerBytes)
         append(&out, size)
         append(&out, UInt32(0))  // checksum, filled below
         append(&out, e.entry.term.value)
@@ -62,9 +69,20 @@ enum EntryFormat {
         withUnsafeBytes(of: crc.littleEndian) { b in
             for i in 0..<4 { out[start + 4 + i] = b[i] }
         }
+        append(&out, e.entry.index.value)
+        append(&out, crc)
+        append(&out, footerMagic)
     }
 
-    static func encodedSize(_ e: StoredEntry) -> Int { headerBytes + e.entry.data.count }
+    static func encodedSize(_ e: StoredEntry) -> Int { headerBytes + e.entry.data.count + footerBytes }
+
+    /// The index in the footer that ends at `end`, if a footer is there.
+    static func footerIndex(_ bytes: UnsafeRawBufferPointer, endingAt end: Int) -> LogIndex? {
+        guard end >= footerBytes, end <= bytes.count else { return nil }
+        let magic = bytes.loadUnaligned(fromByteOffset: end - 4, as: UInt32.self).littleEndian
+        guard magic == footerMagic else { return nil }
+        return LogIndex(bytes.loadUnaligned(fromByteOffset: end - footerBytes, as: UInt64.self).littleEndian)
+    }
 
     private static func append<T: FixedWidthInteger>(_ out: inout [UInt8], _ v: T) {
         withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) }
@@ -86,11 +104,12 @@ enum EntryFormat {
         func u64(_ at: Int) -> UInt64 { bytes.loadUnaligned(fromByteOffset: offset + at, as: UInt64.self).littleEndian }
         let size = Int(u32(0))
         let payloadLength = Int(u32(37))
-        guard size >= headerBytes - 4, payloadLength <= payloadBytesMax, size == headerBytes - 4 + payloadLength else {
+        guard payloadLength <= payloadBytesMax, size == headerBytes - 4 + payloadLength + footerBytes else {
             return .corrupt("entry size \(size) does not match payload length \(payloadLength)")
         }
         guard available >= 4 + size else { return .truncated }
-        let crc = CRC32C.update(0, UnsafeRawBufferPointer(rebasing: bytes[(offset + 8)..<(offset + 4 + size)]))
+        let crcEnd = offset + 4 + size - footerBytes
+        let crc = CRC32C.update(0, UnsafeRawBufferPointer(rebasing: bytes[(offset + 8)..<crcEnd]))
         guard crc == u32(4) else { return .corrupt("checksum mismatch") }
         guard let kind = EntryKind(rawValue: bytes[offset + 24]) else { return .corrupt("entry kind \(bytes[offset + 24])") }
         let data = Array(bytes[(offset + headerBytes)..<(offset + headerBytes + payloadLength)])

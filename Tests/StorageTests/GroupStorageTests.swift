@@ -17,7 +17,7 @@ struct GroupStorageTests {
             try storage.saveHardState(HardState(term: 1, vote: 1, commit: 8))
         }
         let segment = fs.allFiles.first { $0.hasPrefix("/g/log/") }!
-        fs.flipBit(segment, at: 60, bit: 2)  // inside the segment's second entry
+        fs.flipBit(segment, at: 45, bit: 2)  // inside the payload of the segment's first entry
         let (storage, recovered) = try GroupStorage.open(fs: fs, directory: "/g", config: config)
         let damaged = try #require(storage.droppedForRepair)
         #expect(recovered.entries.map(\.index) == Array(LogIndex(1)..<damaged.lowerBound))

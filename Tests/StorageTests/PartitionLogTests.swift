@@ -111,7 +111,7 @@ struct PartitionLogTests {
                 try log.sync()
             }
             // Entry 3 starts after two entries of the same size.
-            let entrySize = 41 + entries(1...1)[0].data.count
+            let entrySize = 41 + entries(1...1)[0].data.count + 16
             fs.flipBit("/d/log/" + "00000000000000000001.log", at: 2 * entrySize + field, bit: 3)
             let log = try PartitionLog(fs: fs, directory: "/d/log")
             #expect(log.report.badRanges == [3...3], "field at byte \(field)")
@@ -121,6 +121,23 @@ struct PartitionLogTests {
             #expect(try log.read(4).entry == entries(4...4)[0])
             #expect(try log.read(4).kafkaOffset == KafkaOffset(3))
         }
+    }
+
+    @Test("damage to the very last entry is told from a torn write by its intact footer", arguments: [0, 4, 20, 45])
+    func corruptionAtTheEnd(byte: Int) throws {
+        let fs = SimFileSystem()
+        do {
+            let log = try PartitionLog(fs: fs, directory: "/d/log")
+            try log.append(entries(1...4))
+            try log.sync()
+        }
+        let entrySize = 41 + entries(1...1)[0].data.count + 16
+        fs.flipBit("/d/log/00000000000000000001.log", at: 3 * entrySize + byte, bit: 1)
+        let log = try PartitionLog(fs: fs, directory: "/d/log")
+        #expect(log.report.tornBytesCut == 0, "byte \(byte)")
+        #expect(log.report.badRanges == [4...4], "byte \(byte)")
+        #expect(log.lastIndex == 4)
+        #expect(throws: StorageError.self) { try log.read(4) }
     }
 
     @Test("a torn last entry is cut at recovery")

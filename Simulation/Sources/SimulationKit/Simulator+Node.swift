@@ -87,14 +87,9 @@ extension Simulator {
         // A group may shrink to three voters when membership changes are on.
         let votersMin = options.membershipPPM > 0 ? 3 : nodes.count
         guard damaged.count < (votersMin - 1) / 2 || (damaged.count == 1 && damaged[0] == i) else { return }
-        // Only closed segments (not the last of a group): damage to the very last entries of a log
-        // cannot yet be told from a torn write, so recovery would cut it as one. Telling them apart
-        // needs a durable record of the last synced write (follow-up work, see docs/storage.md).
-        let all = nodes[i].fs.allFiles.filter { $0.hasSuffix(".log") }
-        let segments = all.filter { path in
-            let dir = directoryOf(path)
-            return all.contains { $0 > path && directoryOf($0) == dir }
-        }
+        // Any segment, the last one included: entry footers let recovery tell damage to the last
+        // entries from a torn write.
+        let segments = nodes[i].fs.allFiles.filter { $0.hasSuffix(".log") }
         guard !segments.isEmpty else { return }
         let path = segments[Int(faultRandom.below(UInt64(segments.count)))]
         let f = try? nodes[i].fs.open(path, create: false)
