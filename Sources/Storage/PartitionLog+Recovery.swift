@@ -80,10 +80,12 @@ extension PartitionLog {
                 case .entry, .truncated, .corrupt:
                     // Is there a valid later entry of this segment after the bad bytes?
                     guard let (resume, index) = findNextValid(raw, after: pos, expectedAtLeast: expected) else {
-                        if isLast, let footer = EntryFormat.footerIndex(raw, endingAt: fileSize), footer >= expected {
-                            // No more entries than the damaged bytes can hold (a footer damaged too
-                            // could name any index).
-                            let room = max(1, (fileSize - pos) / (EntryFormat.headerBytes + EntryFormat.footerBytes))
+                        if isLast, let (end, footer) = firstFooter(raw, after: pos, atLeast: expected) {
+                            // An intact footer after the failing bytes: that entry was written whole,
+                            // so this is damage, not a tear (a torn write after it may follow). No
+                            // more entries than the bytes can hold: a footer damaged too could name
+                            // any index.
+                            let room = max(1, (end - pos) / (EntryFormat.headerBytes + EntryFormat.footerBytes))
                             let written = min(footer, expected + (room - 1))
                             // The file ends with an intact footer: the write finished. Failing bytes
                             // before it are damage, not a tear: keep them out of service, never cut.
@@ -138,6 +140,17 @@ extension PartitionLog {
             s.offsets[k] = s.offsets[k + 1]
         }
         return tailDamaged
+    }
+
+    /// The first intact entry footer after `pos` naming an index at or after `atLeast`: where it
+    /// ends and the index it names.
+    private func firstFooter(_ raw: UnsafeRawBufferPointer, after pos: Int, atLeast: LogIndex) -> (Int, LogIndex)? {
+        var end = pos + EntryFormat.headerBytes + EntryFormat.footerBytes
+        while end <= raw.count {
+            if let index = EntryFormat.footerIndex(raw, endingAt: end), index >= atLeast { return (end, index) }
+            end += 1
+        }
+        return nil
     }
 
     /// Search forward byte by byte for an entry with a valid checksum and an index at or after
