@@ -45,7 +45,9 @@ extension Simulator {
             if !nodes[i].up { restart(i) } else if nodes[i].paused { unpause(i) }
         }
         let electionMax = UInt64(2 * options.electionTicks) * SwarmOptions.tick
-        livenessDeadline = now + config.livenessElectionTimeouts * electionMax + 2 * SimDuration.second
+        livenessStallBudget = config.livenessElectionTimeouts * electionMax + 2 * SimDuration.second
+        livenessDeadline = now + livenessStallBudget
+        livenessHardDeadline = now + 10 * livenessStallBudget
         trace("LIVENESS phase: core \(core.map { "n\($0 + 1)" }.joined(separator: ",")); \(outside.joined(separator: ", "))")
         queue.schedule(.livenessCheck, at: now + 50 * SimDuration.millisecond)
     }
@@ -61,6 +63,15 @@ extension Simulator {
             trace("liveness: core converged")
             finished = true
             return
+        }
+        // A core still catching up (applied indexes moving) is progress, not a stall: each advance
+        // earns another stall budget, up to a hard cap of ten budgets.
+        let applied = core.reduce(UInt64(0)) { sum, i in
+            nodes[i].up ? nodes[i].groups.reduce(sum) { $0 + $1.stateMachine.appliedIndex.value } : sum
+        }
+        if applied > livenessAppliedSeen {
+            livenessAppliedSeen = applied
+            livenessDeadline = min(max(livenessDeadline, now + livenessStallBudget), livenessHardDeadline)
         }
         if now >= livenessDeadline {
             failure = .liveness(detail: "core did not converge: " + pending.joined(separator: "; "))

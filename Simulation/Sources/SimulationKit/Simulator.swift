@@ -86,6 +86,10 @@ public final class Simulator {
     var proposalSeq: UInt64 = 0
     var core: [Int] = []
     var livenessDeadline: SimTime = 0
+    var livenessStallBudget: SimTime = 0
+    var livenessHardDeadline: SimTime = 0
+    /// Sum of the core's applied indexes at the last liveness check (progress detection).
+    var livenessAppliedSeen: UInt64 = 0
     var probes: [(index: LogIndex, term: Term)?] = []
 
     public init(config: SimConfig, trace: ((String) -> Void)? = nil) {
