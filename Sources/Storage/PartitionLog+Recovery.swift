@@ -74,6 +74,7 @@ extension PartitionLog {
                     s.damaged.append(false)
                     s.offsets.append(e.kafkaOffset.value)
                     s.recordCounts.append(e.recordCount)
+                    s.noteTimestamp(config.timestamp(e.entry))
                     lastOffsetEnd = e.nextOffset.value
                     pos += size
                     expected = expected.next

@@ -8,6 +8,10 @@ public struct PartitionLogConfig: Sendable {
     /// Kafka records carried by an entry: 0 for control entries; the broker reads data entries'
     /// batch headers. The default counts one record per data entry.
     public var recordCount: @Sendable (Entry) -> UInt32 = { $0.kind == .normal ? 1 : 0 }
+    /// The newest record timestamp (ms since the epoch) an entry carries, for retention by time:
+    /// the broker reads a batch's `maxTimestamp`. Nil for entries without one (control entries);
+    /// by default no entry has one, and retention by time never deletes anything.
+    public var timestamp: @Sendable (Entry) -> Int64? = { _ in nil }
 
     public init() {}
 }
@@ -95,6 +99,20 @@ public final class PartitionLog {
         return through
     }
 
+    /// Retention by time (Kafka's `retention.ms`): the last index of the oldest whole segments whose
+    /// newest record is older than `cutoff` (ms since the epoch), never the active segment; nil when
+    /// nothing needs to go. As in Kafka, a segment goes only when all its records have expired, and
+    /// deletion stops at the first segment that has not: the log start moves forward only. A
+    /// segment without any timestamp (control entries only) goes with the expired ones around it.
+    public func retentionIndex(olderThan cutoff: Int64) -> LogIndex? {
+        var through: LogIndex? = nil
+        for s in segments.dropLast() where !s.isEmpty {
+            if let newest = s.maxTimestamp, newest >= cutoff { break }
+            through = s.lastIndex
+        }
+        return through
+    }
+
     func segment(containing index: LogIndex) -> Segment? {
         var lo = 0
         var hi = segments.count - 1
@@ -118,13 +136,13 @@ public final class PartitionLog {
         while i < entries.count {
             let s = try activeSegment(for: entries[i].index, adding: EntryFormat.headerBytes + entries[i].data.count)
             var buffer: [UInt8] = []
-            var added: [(position: Int, offset: UInt64, records: UInt32)] = []
+            var added: [(position: Int, offset: UInt64, records: UInt32, timestamp: Int64?)] = []
             var offset = nextOffset
             repeat {
                 let e = entries[i]
                 precondition(e.index == first.index + i, "entries not contiguous at \(e.index)")
                 let stored = StoredEntry(entry: e, kafkaOffset: offset, recordCount: config.recordCount(e))
-                added.append((s.size + buffer.count, stored.kafkaOffset.value, stored.recordCount))
+                added.append((s.size + buffer.count, stored.kafkaOffset.value, stored.recordCount, config.timestamp(e)))
                 EntryFormat.encode(stored, into: &buffer)
                 offset = stored.nextOffset
                 i += 1
@@ -139,6 +157,7 @@ public final class PartitionLog {
                 s.damaged.append(false)
                 s.offsets.append(a.offset)
                 s.recordCounts.append(a.records)
+                s.noteTimestamp(a.timestamp)
             }
             s.size += buffer.count
             s.dirty = true

@@ -18,6 +18,9 @@ final class Segment {
     var offsets: [UInt64] = []
     /// Record count of each entry (so `nextOffset` survives truncation without a read).
     var recordCounts: [UInt32] = []
+    /// Newest record timestamp of any entry (retention by time). Not lowered by a suffix
+    /// truncation: a stale high value only keeps the segment longer.
+    var maxTimestamp: Int64?
     /// Written since the last sync.
     var dirty = false
 
@@ -30,6 +33,11 @@ final class Segment {
     }
 
     var count: Int { positions.count }
+
+    func noteTimestamp(_ t: Int64?) {
+        guard let t else { return }
+        maxTimestamp = max(maxTimestamp ?? t, t)
+    }
     var isEmpty: Bool { positions.isEmpty }
     /// The last index held; `baseIndex - 1` when empty.
     var lastIndex: LogIndex { LogIndex(baseIndex.value + UInt64(count) - 1) }

@@ -185,6 +185,54 @@ struct RetentionTests {
         #expect(log.retentionIndex(maxBytes: 0) != nil)  // the active segment always stays
         #expect(log.retentionIndex(maxBytes: 0)! < log.lastIndex)
     }
+
+    /// Entry `i` carries timestamp `i * 1000` (its data says so); control entries carry none.
+    static func timedConfig() -> PartitionLogConfig {
+        var config = PartitionLogConfig()
+        config.segmentBytesMax = 150
+        config.timestamp = { e in
+            guard e.kind == .normal else { return nil }
+            return Int64(e.index.value) * 1000
+        }
+        return config
+    }
+
+    @Test("retention by time drops segments whose newest record expired, stops at the first that has not, and survives a reopen")
+    func byTime() throws {
+        let fs = SimFileSystem()
+        var log = try PartitionLog(fs: fs, directory: "/d/log", config: Self.timedConfig())
+        try log.append(entries(1...40))
+        try log.sync()
+        #expect(log.retentionIndex(olderThan: 1000) == nil)  // nothing older than entry 1
+        let through = try #require(log.retentionIndex(olderThan: 20_500))
+        // Two entries a segment: [19, 20] ends at 20,000 ms and goes; [21, 22] holds 21,000 and stays.
+        #expect(through == 20)
+        let nextSegmentNewest = try #require(log.retentionIndex(olderThan: Int64.max))
+        #expect(nextSegmentNewest > through)  // a later cutoff reaches further
+        #expect(nextSegmentNewest < log.lastIndex)  // and never the active segment
+        // The segment after `through` holds an entry at or after the cutoff.
+        let kept = try log.read(through.next)
+        #expect(kept.entry.index == through.next)
+        // Timestamps are rebuilt from the entries at recovery: the same answer after a reopen.
+        log = try PartitionLog(fs: fs, directory: "/d/log", config: Self.timedConfig())
+        #expect(log.retentionIndex(olderThan: 20_500) == through)
+        try log.truncatePrefix(before: through.next)
+        #expect(log.firstIndex == through.next)
+        #expect(log.retentionIndex(olderThan: 20_500) == nil)
+    }
+
+    @Test("segments of control entries only carry no timestamp and go with the expired ones")
+    func controlOnlySegments() throws {
+        let fs = SimFileSystem()
+        let log = try PartitionLog(fs: fs, directory: "/d/log", config: Self.timedConfig())
+        try log.append(entries(1...10, kind: .noop))
+        try log.append(entries(11...20))
+        try log.sync()
+        // Cutoff before any data record: the leading control-only segments may go, no data does.
+        let through = try #require(log.retentionIndex(olderThan: 11_000))
+        #expect(through <= 10)
+        #expect(log.retentionIndex(olderThan: 0) == through)
+    }
 }
 
 struct DiskFullTests {

@@ -94,6 +94,7 @@ extension Simulator {
         }
         proposalSeq += 1
         var payload = Array("g\(g + 1)-p\(proposalSeq)-".utf8)
+        if options.retentionMs > 0 { payload = SimPayload.stamped(payload, at: now) }
         let filler = Int(workloadRandom.below(UInt64(options.payloadBytesMax)))
         for _ in 0..<filler { payload.append(UInt8(97 + workloadRandom.below(26))) }
         do {

@@ -265,14 +265,18 @@ extension Simulator {
         send(from: i, outgoing)
     }
 
-    /// Snapshot and drop old log: every `compactEvery` applied entries, or — with retention by size
-    /// on — when the log holds more than `retentionBytes` in whole old segments.
+    /// Snapshot and drop old log: every `compactEvery` applied entries, or — with retention on —
+    /// when whole old segments exceed `retentionBytes` or hold only records older than `retentionMs`.
     func maybeCompact(_ i: Int, _ g: Int) {
         let group = nodes[i].groups[g]
         let applied = group.stateMachine.appliedIndex
         var keepFrom: LogIndex? = nil
         if options.retentionBytes > 0 {
             guard let through = group.storage.log.retentionIndex(maxBytes: options.retentionBytes) else { return }
+            keepFrom = through.next
+        } else if options.retentionMs > 0 {
+            let cutoff = Int64(now / SimDuration.millisecond) - options.retentionMs
+            guard let through = group.storage.log.retentionIndex(olderThan: cutoff) else { return }
             keepFrom = through.next
         } else {
             guard applied.value >= group.raft.snapshotIndex.value + UInt64(options.compactEvery) else { return }

@@ -140,6 +140,7 @@ public final class Simulator {
     func logConfig() -> PartitionLogConfig {
         var c = PartitionLogConfig()
         c.segmentBytesMax = options.segmentBytesMax
+        if options.retentionMs > 0 { c.timestamp = SimPayload.timestamp }
         return c
     }
 

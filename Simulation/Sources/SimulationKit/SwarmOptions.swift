@@ -52,6 +52,9 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
     public var fsyncFailPPM: UInt32 = 0
     /// Retention by size per group log (0: compact every `compactEvery` entries instead).
     public var retentionBytes = 0
+    /// Retention by time per group log, in simulated ms (0: off). Proposals then carry their
+    /// time as a record timestamp, the way a Kafka batch carries `maxTimestamp`.
+    public var retentionMs: Int64 = 0
     // Raft
     public var electionTicks: Int
     public var heartbeatTicks: Int
@@ -121,6 +124,8 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         if o.crashPPM > 0 && on(&rng) { o.bitFlipPPM = UInt32(rng.int(in: 100_000...1_000_000)) }
         if on(&rng) { o.fsyncFailPPM = UInt32(rng.int(in: 100...3000)) }
         if rng.chance(1, in: 2) { o.retentionBytes = rng.int(in: 2...20) * o.segmentBytesMax }
+        // Drawn last so the draws above (and the seeds recorded with them) stay as they were.
+        if o.retentionBytes == 0 && rng.chance(1, in: 2) { o.retentionMs = Int64(rng.int(in: 1...20)) * 1000 }
         return o
     }
 
@@ -169,7 +174,11 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         parts.append(transferPPM == 0 ? "transfers off" : "transfers \(pct(transferPPM))")
         parts.append(membershipPPM == 0 ? "membership off" : "membership \(pct(membershipPPM))")
         parts.append("segments \(segmentBytesMax / 1024)KiB")
-        parts.append(retentionBytes == 0 ? "retention off" : "retention \(retentionBytes / 1024)KiB")
+        if retentionMs > 0 {
+            parts.append("retention \(retentionMs)ms")
+        } else {
+            parts.append(retentionBytes == 0 ? "retention off" : "retention \(retentionBytes / 1024)KiB")
+        }
         parts.append(bitFlipPPM == 0 ? "bit flips off" : "bit flips \(pct(bitFlipPPM))/crash")
         parts.append(fsyncFailPPM == 0 ? "fsync errors off" : "fsync errors \(pct(fsyncFailPPM))/write")
         parts.append("raft: election \(electionTicks)t heartbeat \(heartbeatTicks)t msg \(appendBytesMax)B inflight \(inflightMessagesMax)")
