@@ -39,6 +39,11 @@ public final class GroupStorage {
                 continues = false  // a gap after the snapshot, or a log that ends before it
             } else if log.firstIndex == snap.index.next {
                 continues = true
+            } else if log.report.badRanges.contains(where: { $0.contains(snap.index) }) {
+                // The entry at the snapshot point is damaged, so its term cannot be compared. Not a
+                // reason to drop the log silently: the damage step below cuts from the snapshot on
+                // and records how far the log reached, so the node repairs before it votes.
+                continues = true
             } else {
                 continues = (try? log.read(snap.index).entry.term) == snap.term
             }

@@ -78,6 +78,12 @@ extension PartitionLog {
                     lastOffsetEnd = e.nextOffset.value
                     pos += size
                     expected = expected.next
+                case .entry(let e, _) where e.entry.index > expected && e.entry.index.value < expected.value + 1_000_000:
+                    // A whole entry from further on, right where damaged entries began: an entry
+                    // appended after a cut at a damaged range (whose slots all point at the cut).
+                    // The missing entries are damaged; this one is intact.
+                    markDamaged(s, expected..<e.entry.index, at: pos, offset: lastOffsetEnd)
+                    expected = e.entry.index
                 case .entry, .truncated, .corrupt:
                     // Is there a valid later entry of this segment after the bad bytes?
                     guard let (resume, index) = findNextValid(raw, after: pos, expectedAtLeast: expected) else {
@@ -114,16 +120,7 @@ extension PartitionLog {
                         pos = resume
                         continue
                     }
-                    // Entries expected ..< index are damaged: keep their slots, never serve them.
-                    var i = expected
-                    while i < index {
-                        s.positions.append(UInt32(pos))
-                        s.damaged.append(true)
-                        s.offsets.append(lastOffsetEnd ?? 0)
-                        s.recordCounts.append(0)
-                        i = i.next
-                    }
-                    report.badRanges.append(expected...LogIndex(index.value - 1))
+                    markDamaged(s, expected..<index, at: pos, offset: lastOffsetEnd)
                     pos = resume
                     expected = index
                 }
@@ -141,6 +138,20 @@ extension PartitionLog {
             s.offsets[k] = s.offsets[k + 1]
         }
         return tailDamaged
+    }
+
+    /// Entries `range` are damaged: keep their slots (all at `pos`, where the damage starts, so a
+    /// cut there removes exactly the damage and what follows), never serve them.
+    private func markDamaged(_ s: Segment, _ range: Range<LogIndex>, at pos: Int, offset: UInt64?) {
+        var i = range.lowerBound
+        while i < range.upperBound {
+            s.positions.append(UInt32(pos))
+            s.damaged.append(true)
+            s.offsets.append(offset ?? 0)
+            s.recordCounts.append(0)
+            i = i.next
+        }
+        report.badRanges.append(range.lowerBound...LogIndex(range.upperBound.value - 1))
     }
 
     /// The first intact entry footer after `pos` naming an index at or after `atLeast`: where it

@@ -28,6 +28,64 @@ struct GroupStorageTests {
         #expect(again.entries.map(\.index) == recovered.entries.map(\.index))
     }
 
+    @Test("damage at the snapshot point is repaired, never a reason to drop the log silently (seed 198)")
+    func damageAtSnapshotPoint() throws {
+        let fs = SimFileSystem()
+        do {
+            let (storage, _) = try GroupStorage.open(fs: fs, directory: "/g")
+            try storage.append(entries(1...8))
+            try storage.sync()
+            try storage.saveHardState(HardState(term: 1, vote: 1, commit: 8))
+            // A local snapshot at 4 that keeps the log (retention wants it).
+            try storage.compact(Snapshot(index: 4, term: 1, membership: Membership(voters: [1, 2, 3]), data: []), keepFrom: 1)
+        }
+        let segment = fs.allFiles.first { $0.hasPrefix("/g/log/") }!
+        let (probe, _) = try GroupStorage.open(fs: fs, directory: "/g")
+        let entryBytes = probe.log.sizeBytes / 8  // equal-sized entries
+        fs.flipBit(segment, at: 3 * entryBytes + 45, bit: 1)  // the payload of entry 4
+        // Only the snapshot point is damaged: the snapshot holds its term, the log after it stays.
+        let (first, kept) = try GroupStorage.open(fs: fs, directory: "/g")
+        #expect(first.droppedForRepair == nil)
+        #expect(kept.entries.map(\.index) == [5, 6, 7, 8])
+        // Damage from the snapshot point on: entries 5...8 go with it, but the node knows it held
+        // them and repairs before it votes.
+        fs.flipBit(segment, at: 4 * entryBytes + 45, bit: 1)
+        let (storage, recovered) = try GroupStorage.open(fs: fs, directory: "/g")
+        #expect(storage.droppedForRepair != nil)
+        #expect(recovered.repairThrough == 8)
+        #expect(recovered.entries.isEmpty)
+    }
+
+    @Test("entries appended after a cut at damage recover intact: no repair loop (seed 313)")
+    func appendAfterDamageCut() throws {
+        let fs = SimFileSystem()
+        do {
+            let (storage, _) = try GroupStorage.open(fs: fs, directory: "/g")
+            try storage.append(entries(1...8))
+            try storage.sync()
+            try storage.compact(Snapshot(index: 5, term: 1, membership: Membership(voters: [1, 2, 3]), data: []), keepFrom: 1)
+        }
+        let segment = fs.allFiles.first { $0.hasPrefix("/g/log/") }!
+        let (probe, _) = try GroupStorage.open(fs: fs, directory: "/g")
+        let entryBytes = probe.log.sizeBytes / 8
+        // One damaged range, 3...7, across the snapshot point: the cut is at 6, but every slot of
+        // the range points at the start of entry 3, so entry 6 is rewritten there.
+        for k in 2...6 { fs.flipBit(segment, at: k * entryBytes + 45, bit: 1) }
+        do {
+            let (storage, recovered) = try GroupStorage.open(fs: fs, directory: "/g")
+            #expect(storage.droppedForRepair == LogIndex(3)...LogIndex(7))
+            #expect(recovered.repairThrough == 8)
+            #expect(recovered.entries.isEmpty)
+            // The repair: the leader sends 6...9.
+            try storage.append(entries(6...9))
+            try storage.sync()
+        }
+        let (storage, recovered) = try GroupStorage.open(fs: fs, directory: "/g")
+        #expect(storage.droppedForRepair == nil)
+        #expect(try storage.log.read(9).entry.index == 9)
+        #expect(recovered.entries.last?.index == 9)
+    }
+
     @Test("a snapshot install replaces the log; recovery resumes after it with the right offsets")
     func snapshotInstall() throws {
         let fs = SimFileSystem()

@@ -323,6 +323,20 @@ public final class SimFileSystem: FileSystem {
         return true
     }
 
+    /// A misdirected write: `count` bytes meant for elsewhere land at `offset` of `path`, over
+    /// durable bytes (here, a copy of the same file's bytes at `source`: content that looks like
+    /// real entries but sits in the wrong place). Returns false when the range is out of the file.
+    @discardableResult
+    public func misdirect(_ path: String, from source: Int, to offset: Int, count: Int) -> Bool {
+        guard let i = names[path], source + count <= i.durable.count, offset + count <= i.durable.count,
+            offset + count <= i.current.count
+        else { return false }
+        let bytes = Array(i.durable[source..<(source + count)])
+        Self.apply(&i.durable, offset, bytes)
+        Self.apply(&i.current, offset, bytes)
+        return true
+    }
+
     /// Names of every file, sorted.
     public var allFiles: [String] { names.keys.sorted() }
 }

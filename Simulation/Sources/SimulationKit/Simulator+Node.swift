@@ -72,6 +72,7 @@ extension Simulator {
         nodes[i].disk.crash()
         nodes[i].fs.crash()
         maybeFlipBit(i)
+        maybeMisdirectWrite(i)
         nodes[i].groups = []
         nodes[i].deferred = []
         nodes[i].inflightWrites = []
@@ -82,23 +83,59 @@ extension Simulator {
     /// Bit rot in the crashed node's durable log, found when it restarts. Only while fewer than a
     /// minority of nodes are damaged: the fault model promises that a majority keeps its disk.
     func maybeFlipBit(_ i: Int) {
-        guard options.bitFlipPPM > 0, phase == .safety, faultRandom.chance(ppm: options.bitFlipPPM) else { return }
-        let damaged = nodes.indices.filter { nodes[$0].damaged || (nodes[$0].up && nodes[$0].groups.contains { $0.raft.isRepairing }) }
-        // A group may shrink to three voters when membership changes are on.
-        let votersMin = options.membershipPPM > 0 ? 3 : nodes.count
-        guard damaged.count < (votersMin - 1) / 2 || (damaged.count == 1 && damaged[0] == i) else { return }
+        guard options.bitFlipPPM > 0, phase == .safety, faultRandom.chance(ppm: options.bitFlipPPM),
+            mayDamageDisk(of: i)
+        else { return }
         // Any segment, the last one included: entry footers let recovery tell damage to the last
         // entries from a torn write.
-        let segments = nodes[i].fs.allFiles.filter { $0.hasSuffix(".log") }
-        guard !segments.isEmpty else { return }
-        let path = segments[Int(faultRandom.below(UInt64(segments.count)))]
-        let f = try? nodes[i].fs.open(path, create: false)
-        guard let f, let size = try? nodes[i].fs.size(f), size > 0 else { return }
-        nodes[i].fs.close(f)
+        guard let (path, size) = randomSegment(of: i) else { return }
         let offset = Int(faultRandom.below(UInt64(size)))
         nodes[i].fs.flipBit(path, at: offset, bit: Int(faultRandom.below(8)))
         nodes[i].damaged = true
         trace("n\(i + 1) bit flip in \(path) at byte \(offset)")
+    }
+
+    /// A misdirected write found at restart: a sector of the crashed node's log holds bytes that
+    /// belong elsewhere in it (whole entries in the wrong place, or pieces of them). Checksums and
+    /// the index check must catch it. Not in the last sector of the active segment: damage to the
+    /// whole of the final entry (body and footer) looks exactly like a torn write there, and
+    /// telling them apart needs a durable record of the log's end (docs/storage.md).
+    func maybeMisdirectWrite(_ i: Int) {
+        guard options.misdirectPPM > 0, phase == .safety, faultRandom.chance(ppm: options.misdirectPPM),
+            mayDamageDisk(of: i)
+        else { return }
+        guard let (path, size) = randomSegment(of: i) else { return }
+        let sector = 512
+        let directory = String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)]) + "/"
+        let isActive = path == nodes[i].fs.allFiles.last { $0.hasPrefix(directory) && $0.hasSuffix(".log") }
+        let limit = isActive ? size - sector : size
+        guard limit >= 2 * sector else { return }
+        let slots = UInt64(limit / sector)
+        let from = Int(faultRandom.below(slots)) * sector
+        let to = Int(faultRandom.below(slots)) * sector
+        guard from != to, nodes[i].fs.misdirect(path, from: from, to: to, count: sector) else { return }
+        nodes[i].damaged = true
+        trace("n\(i + 1) misdirected write in \(path): bytes from \(from) at \(to)")
+    }
+
+    /// Disk damage only while fewer than a minority of nodes are damaged: the fault model promises
+    /// that a majority keeps its disk.
+    func mayDamageDisk(of i: Int) -> Bool {
+        let damaged = nodes.indices.filter { nodes[$0].damaged || (nodes[$0].up && nodes[$0].groups.contains { $0.raft.isRepairing }) }
+        // A group may shrink to three voters when membership changes are on.
+        let votersMin = options.membershipPPM > 0 ? 3 : nodes.count
+        return damaged.count < (votersMin - 1) / 2 || (damaged.count == 1 && damaged[0] == i)
+    }
+
+    /// A random non-empty segment file of node `i`, with its size.
+    func randomSegment(of i: Int) -> (String, Int)? {
+        let segments = nodes[i].fs.allFiles.filter { $0.hasSuffix(".log") }
+        guard !segments.isEmpty else { return nil }
+        let path = segments[Int(faultRandom.below(UInt64(segments.count)))]
+        let f = try? nodes[i].fs.open(path, create: false)
+        guard let f, let size = try? nodes[i].fs.size(f), size > 0 else { return nil }
+        nodes[i].fs.close(f)
+        return (path, size)
     }
 
     func pause(_ i: Int) {

@@ -50,6 +50,9 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
     public var bitFlipPPM: UInt32 = 0
     /// Chance per node write that its fsync fails; the node then stops and restarts.
     public var fsyncFailPPM: UInt32 = 0
+    /// Chance per crash that a sector of the node's durable log is overwritten by a misdirected
+    /// write (same minority rule as bit flips).
+    public var misdirectPPM: UInt32 = 0
     /// Retention by size per group log (0: compact every `compactEvery` entries instead).
     public var retentionBytes = 0
     /// Retention by time per group log, in simulated ms (0: off). Proposals then carry their
@@ -126,6 +129,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         if rng.chance(1, in: 2) { o.retentionBytes = rng.int(in: 2...20) * o.segmentBytesMax }
         // Drawn last so the draws above (and the seeds recorded with them) stay as they were.
         if o.retentionBytes == 0 && rng.chance(1, in: 2) { o.retentionMs = Int64(rng.int(in: 1...20)) * 1000 }
+        if o.crashPPM > 0 && on(&rng) { o.misdirectPPM = UInt32(rng.int(in: 100_000...1_000_000)) }
         return o
     }
 
@@ -141,6 +145,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         leaderCrashPPM = 0
         bitFlipPPM = 0
         fsyncFailPPM = 0
+        misdirectPPM = 0
         pausePPM = 0
         slowFsyncPPM = 0
         transferPPM = 0
@@ -180,6 +185,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
             parts.append(retentionBytes == 0 ? "retention off" : "retention \(retentionBytes / 1024)KiB")
         }
         parts.append(bitFlipPPM == 0 ? "bit flips off" : "bit flips \(pct(bitFlipPPM))/crash")
+        parts.append(misdirectPPM == 0 ? "misdirected writes off" : "misdirected writes \(pct(misdirectPPM))/crash")
         parts.append(fsyncFailPPM == 0 ? "fsync errors off" : "fsync errors \(pct(fsyncFailPPM))/write")
         parts.append("raft: election \(electionTicks)t heartbeat \(heartbeatTicks)t msg \(appendBytesMax)B inflight \(inflightMessagesMax)")
         return parts.joined(separator: ", ")
