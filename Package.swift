@@ -12,6 +12,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         // CRC-32C with the CPU's instruction (SSE4.2); Primitives falls back to a table without it.
@@ -22,6 +24,17 @@ let package = Package(
         .target(name: "Raft", dependencies: ["Primitives"]),
         // Durable storage: segmented Raft/Kafka logs, hard state, data directory; over `FileSystem`.
         .target(name: "Storage", dependencies: ["Primitives", "Raft"]),
+        // The system OpenSSL (Debian's libssl-dev) with a small shim for its macros. Not vendored.
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev", "pkg-config"]), .brew(["openssl@3"])]
+        ),
+        // TLS over OpenSSL memory BIOs: contexts, sessions, a SwiftNIO handler, certificates.
+        .target(
+            name: "RillTLS",
+            dependencies: ["COpenSSL", .product(name: "NIOCore", package: "swift-nio")]
+        ),
         // Deterministic cluster simulator: simulated network, disk and clock around the real Raft code.
         .target(
             name: "SimulationKit",
@@ -55,6 +68,14 @@ let package = Package(
         .testTarget(
             name: "StorageTests",
             dependencies: ["Storage", "SimulationKit", "Raft", "Primitives"]
+        ),
+        .testTarget(
+            name: "RillTLSTests",
+            dependencies: [
+                "RillTLS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "SimulationTests",

@@ -25,6 +25,17 @@ if ! command -v swift >/dev/null 2>&1; then
   echo "swift is not on PATH: this project needs the Swift 6 toolchain (see README)"; exit 1
 fi
 swift --version
+# The system OpenSSL that TLS is built on (Debian: libssl-dev, found through pkg-config).
+apt_install() {
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@"
+}
+if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists openssl; then
+  echo "installing libssl-dev and pkg-config (apt)"
+  apt_install libssl-dev pkg-config
+fi
+echo "OpenSSL $(pkg-config --modversion openssl) (system, via pkg-config)"
 
 step "build (debug, with tests)"
 swift build --build-tests
