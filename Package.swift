@@ -35,6 +35,9 @@ let package = Package(
             name: "RillTLS",
             dependencies: ["COpenSSL", .product(name: "NIOCore", package: "swift-nio")]
         ),
+        // One node's logic: multi-Raft registry, controller state, group commit. Deterministic:
+        // no clock, socket, thread or file of its own (storage work goes out as values).
+        .target(name: "Broker", dependencies: ["Primitives", "Raft", "Storage"]),
         // Deterministic cluster simulator: simulated network, disk and clock around the real Raft code.
         .target(
             name: "SimulationKit",
@@ -68,6 +71,10 @@ let package = Package(
         .testTarget(
             name: "StorageTests",
             dependencies: ["Storage", "SimulationKit", "Raft", "Primitives"]
+        ),
+        .testTarget(
+            name: "BrokerTests",
+            dependencies: ["Broker", "SimulationKit", "Storage", "Raft", "Primitives"]
         ),
         .testTarget(
             name: "RillTLSTests",

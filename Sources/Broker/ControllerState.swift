@@ -1,0 +1,215 @@
+import Primitives
+import Raft
+
+/// A broker as the controller knows it: where Kafka clients reach it.
+public struct BrokerRegistration: Equatable, Sendable {
+    public var node: NodeID
+    public var host: String
+    public var kafkaPort: UInt16
+
+    public init(node: NodeID, host: String, kafkaPort: UInt16) {
+        self.node = node
+        self.host = host
+        self.kafkaPort = kafkaPort
+    }
+}
+
+/// One partition: its Raft group and the nodes that replicate it.
+public struct PartitionAssignment: Equatable, Sendable {
+    public var partition: Int32
+    public var group: GroupID
+    public var replicas: [NodeID]
+}
+
+public struct TopicState: Equatable, Sendable {
+    public var name: String
+    public var partitions: [PartitionAssignment]
+}
+
+/// A change to cluster metadata, proposed to the controller group (Raft group 0) and applied in
+/// log order on every node, like KRaft's metadata records.
+public enum ControllerCommand: Equatable, Sendable {
+    /// A node announces where its Kafka listener is (on every start; the latest wins).
+    case registerBroker(BrokerRegistration)
+    /// Create a topic; replicas are placed at apply time, so every node places them the same way.
+    case createTopic(name: String, partitions: Int32, replicationFactor: Int)
+
+    public func encode() -> [UInt8] {
+        var w = ByteWriter()
+        switch self {
+        case .registerBroker(let b):
+            w.u8(1)
+            w.u32(b.node.value)
+            w.blob(Array(b.host.utf8))
+            w.u32(UInt32(b.kafkaPort))
+        case .createTopic(let name, let partitions, let rf):
+            w.u8(2)
+            w.blob(Array(name.utf8))
+            w.u32(UInt32(bitPattern: partitions))
+            w.u32(UInt32(rf))
+        }
+        return w.bytes
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws(WireError) -> ControllerCommand {
+        var r = ByteReader(bytes)
+        let kind = try r.u8()
+        let command: ControllerCommand
+        switch kind {
+        case 1:
+            let node = NodeID(try r.u32())
+            let host = String(decoding: try r.blob(), as: UTF8.self)
+            let port = try r.u32()
+            guard port <= UInt32(UInt16.max) else { throw WireError.invalid("port \(port)") }
+            command = .registerBroker(BrokerRegistration(node: node, host: host, kafkaPort: UInt16(port)))
+        case 2:
+            let name = String(decoding: try r.blob(), as: UTF8.self)
+            let partitions = Int32(bitPattern: try r.u32())
+            let rf = Int(try r.u32())
+            command = .createTopic(name: name, partitions: partitions, replicationFactor: rf)
+        default:
+            throw WireError.invalid("controller command kind \(kind)")
+        }
+        try r.expectEnd()
+        return command
+    }
+}
+
+/// Cluster metadata: the controller group's state machine. Deterministic: sorted arrays, no
+/// dictionaries whose order could reach the output.
+public struct ControllerState: Equatable, Sendable {
+    /// Registered brokers, sorted by node id.
+    public private(set) var brokers: [BrokerRegistration] = []
+    /// Topics, sorted by name.
+    public private(set) var topics: [TopicState] = []
+    /// The next Raft group id for a partition (group 0 is the controller).
+    public private(set) var nextGroup: UInt32 = 1
+    public private(set) var appliedIndex: LogIndex = .zero
+    /// Why the last commands that did nothing did nothing (for the proposer), by log index.
+    public private(set) var lastRejection: (index: LogIndex, reason: String)? = nil
+
+    /// The cluster's members (static configuration), for replica placement.
+    public let members: [NodeID]
+
+    public init(members: [NodeID]) { self.members = members.sorted() }
+
+    public static func == (a: ControllerState, b: ControllerState) -> Bool {
+        a.brokers == b.brokers && a.topics == b.topics && a.nextGroup == b.nextGroup && a.appliedIndex == b.appliedIndex
+    }
+
+    public func topic(_ name: String) -> TopicState? { topics.first { $0.name == name } }
+
+    /// Every partition this node replicates.
+    public func assignments(of node: NodeID) -> [PartitionAssignment] {
+        topics.flatMap { $0.partitions }.filter { $0.replicas.contains(node) }
+    }
+
+    /// Apply a committed entry of the controller group.
+    public mutating func apply(_ entry: Entry) {
+        precondition(entry.index == appliedIndex.next, "controller applies \(entry.index) after \(appliedIndex)")
+        appliedIndex = entry.index
+        guard entry.kind == .normal else { return }
+        guard let command = try? ControllerCommand.decode(entry.data) else {
+            // Only this code proposes to the controller; an undecodable entry is a bug, but one a
+            // node must survive identically everywhere: it is skipped on every node alike.
+            lastRejection = (entry.index, "undecodable controller command")
+            return
+        }
+        switch command {
+        case .registerBroker(let b):
+            brokers.removeAll { $0.node == b.node }
+            brokers.append(b)
+            brokers.sort { $0.node < $1.node }
+        case .createTopic(let name, let partitions, let rf):
+            if let reason = Self.validateTopic(name: name, partitions: partitions, replicationFactor: rf, members: members.count) {
+                lastRejection = (entry.index, reason)
+                return
+            }
+            if topic(name) != nil {
+                lastRejection = (entry.index, "topic '\(name)' already exists")
+                return
+            }
+            var assignments: [PartitionAssignment] = []
+            for p in 0..<partitions {
+                let group = GroupID(nextGroup)
+                nextGroup += 1
+                // Spread leaders and replicas: partition p starts at member (group id) mod n.
+                let start = Int(group.value) % members.count
+                let replicas = (0..<rf).map { members[(start + $0) % members.count] }
+                assignments.append(PartitionAssignment(partition: p, group: group, replicas: replicas))
+            }
+            topics.append(TopicState(name: name, partitions: assignments))
+            topics.sort { $0.name < $1.name }
+        }
+    }
+
+    /// Nil when a topic may be created, else why not (Kafka's rules for names).
+    public static func validateTopic(name: String, partitions: Int32, replicationFactor: Int, members: Int) -> String? {
+        if name.isEmpty || name.utf8.count > 249 { return "topic name must be 1 to 249 characters" }
+        if name == "." || name == ".." { return "topic name cannot be '.' or '..'" }
+        let allowed = name.utf8.allSatisfy { c in
+            (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c == 46 || c == 95 || c == 45
+        }
+        if !allowed { return "topic name '\(name)' may hold only ASCII letters, digits, '.', '_' and '-'" }
+        if partitions < 1 || partitions > 10_000 { return "partitions must be 1 to 10000, not \(partitions)" }
+        if replicationFactor < 1 || replicationFactor > members {
+            return "replication factor must be 1 to \(members) (the cluster's size), not \(replicationFactor)"
+        }
+        return nil
+    }
+
+    // MARK: - Snapshots
+
+    public func encode() -> [UInt8] {
+        var w = ByteWriter()
+        w.u64(appliedIndex.value)
+        w.u32(nextGroup)
+        w.u32(UInt32(brokers.count))
+        for b in brokers { w.raw(ControllerCommand.registerBroker(b).encode().dropFirst().map { $0 }) }
+        w.u32(UInt32(topics.count))
+        for t in topics {
+            w.blob(Array(t.name.utf8))
+            w.u32(UInt32(t.partitions.count))
+            for p in t.partitions {
+                w.u32(UInt32(bitPattern: p.partition))
+                w.u32(p.group.value)
+                w.nodes(p.replicas)
+            }
+        }
+        return w.bytes
+    }
+
+    public mutating func restore(_ snapshot: Snapshot) throws(WireError) {
+        var r = ByteReader(snapshot.data)
+        var s = ControllerState(members: members)
+        if snapshot.data.isEmpty {
+            s.appliedIndex = snapshot.index
+            self = s
+            return
+        }
+        s.appliedIndex = LogIndex(try r.u64())
+        s.nextGroup = try r.u32()
+        let brokerCount = try r.count(minItemBytes: 12)
+        for _ in 0..<brokerCount {
+            let node = NodeID(try r.u32())
+            let host = String(decoding: try r.blob(), as: UTF8.self)
+            let port = try r.u32()
+            s.brokers.append(BrokerRegistration(node: node, host: host, kafkaPort: UInt16(truncatingIfNeeded: port)))
+        }
+        let topicCount = try r.count(minItemBytes: 8)
+        for _ in 0..<topicCount {
+            let name = String(decoding: try r.blob(), as: UTF8.self)
+            let n = try r.count(minItemBytes: 12)
+            var parts: [PartitionAssignment] = []
+            for _ in 0..<n {
+                let p = Int32(bitPattern: try r.u32())
+                let g = GroupID(try r.u32())
+                parts.append(PartitionAssignment(partition: p, group: g, replicas: try r.nodes()))
+            }
+            s.topics.append(TopicState(name: name, partitions: parts))
+        }
+        try r.expectEnd()
+        precondition(s.appliedIndex == snapshot.index, "controller snapshot at \(snapshot.index) holds state at \(s.appliedIndex)")
+        self = s
+    }
+}

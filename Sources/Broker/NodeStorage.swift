@@ -1,0 +1,73 @@
+import Primitives
+import Raft
+import Storage
+
+/// Every Raft group's storage on one node, under its data directory. Runs `StorageBatch`es in
+/// order; owned by one thread at a time (the disk thread in production).
+public final class NodeStorage {
+    public let directory: DataDirectory
+    let logConfig: PartitionLogConfig
+    /// Open groups, by id.
+    private var groups: [GroupID: GroupStorage] = [:]
+
+    /// Open the data directory (identity checked) and recover every group found in it.
+    public init(fs: FileSystem, path: String, cluster: String, node: NodeID, logConfig: PartitionLogConfig = PartitionLogConfig())
+        throws(StorageError)
+    {
+        directory = try DataDirectory(fs: fs, path: path, cluster: cluster, node: node)
+        self.logConfig = logConfig
+    }
+
+    /// Group ids with a directory on disk, sorted.
+    public func existingGroups() throws(StorageError) -> [GroupID] {
+        var ids: [GroupID] = []
+        for name in try directory.fs.list(directory.path) where name.hasPrefix("group-") {
+            guard let v = UInt32(name.dropFirst("group-".count)) else {
+                throw StorageError.foreignFile(path: directory.path + "/" + name)
+            }
+            ids.append(GroupID(v))
+        }
+        return ids.sorted()
+    }
+
+    /// Open (recovering, or creating empty) one group's storage.
+    public func open(_ group: GroupID) throws(StorageError) -> (RecoveredState, dropped: ClosedRange<LogIndex>?) {
+        let (storage, state) = try GroupStorage.open(fs: directory.fs, directory: directory.groupDirectory(group), config: logConfig)
+        groups[group] = storage
+        return (state, storage.droppedForRepair)
+    }
+
+    public func storage(of group: GroupID) -> GroupStorage? { groups[group] }
+
+    /// Run a batch: every operation in order, then one sync of each written log, then the hard
+    /// states (durable on return).
+    public func execute(_ batch: StorageBatch) -> StorageCompletion {
+        do {
+            var hardStates: [(GroupID, HardState)] = []
+            for op in batch.operations {
+                switch op {
+                case .createGroup(let g):
+                    if groups[g] == nil { _ = try open(g) }
+                case .installSnapshot(let g, let snap, let nextOffset):
+                    try group(g).installSnapshot(snap, nextOffset: nextOffset)
+                case .append(let g, let entries):
+                    try group(g).append(entries)
+                case .saveHardState(let g, let hs):
+                    hardStates.append((g, hs))
+                case .compact(let g, let snap, let keepFrom):
+                    try group(g).compact(snap, keepFrom: keepFrom)
+                }
+            }
+            for g in batch.writtenGroups { try group(g).sync() }
+            for (g, hs) in hardStates { try group(g).saveHardState(hs) }
+            return StorageCompletion(token: batch.token, failure: nil)
+        } catch {
+            return StorageCompletion(token: batch.token, failure: error)
+        }
+    }
+
+    private func group(_ g: GroupID) throws(StorageError) -> GroupStorage {
+        guard let s = groups[g] else { throw StorageError.notFound(path: directory.groupDirectory(g)) }
+        return s
+    }
+}

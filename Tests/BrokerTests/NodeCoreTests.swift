@@ -1,0 +1,153 @@
+import Broker
+import Primitives
+import Raft
+import SimulationKit
+import Storage
+import Testing
+
+/// Three node cores wired together in memory: messages delivered at once, storage batches run at
+/// once on each node's simulated file system. Enough to see the controller at work.
+final class MiniCluster {
+    var cores: [NodeCore] = []
+    var storages: [NodeStorage] = []
+    var filesystems: [SimFileSystem] = []
+    var pending: [(NodeID, [PeerEnvelope])] = []
+    var forwards: [(NodeID, ControllerCommand)] = []
+    var batches: [(Int, StorageBatch)] = []
+
+    init(nodes: Int) throws {
+        let members = (1...nodes).map { NodeID(UInt32($0)) }
+        for i in 0..<nodes {
+            let fs = SimFileSystem()
+            filesystems.append(fs)
+            try start(i, members: members, fs: fs)
+        }
+    }
+
+    func start(_ i: Int, members: [NodeID], fs: SimFileSystem) throws {
+        let storage = try NodeStorage(fs: fs, path: "/data", cluster: "test", node: members[i])
+        var recovered: [(GroupID, RecoveredState)] = []
+        for g in try storage.existingGroups() { recovered.append((g, try storage.open(g).0)) }
+        let config = NodeConfig(
+            id: members[i], members: members, kafkaHost: "127.0.0.1", kafkaPort: UInt16(9092 + i), seed: UInt64(i + 1))
+        let core = try NodeCore(config: config, recovered: recovered)
+        if i < cores.count {
+            cores[i] = core
+            storages[i] = storage
+        } else {
+            cores.append(core)
+            storages.append(storage)
+        }
+    }
+
+    func take(_ i: Int, _ out: NodeOutput) {
+        pending += out.messages
+        forwards += out.forwards
+        if let b = out.storage { batches.append((i, b)) }
+    }
+
+    /// Run until quiet, ticking every node `ticks` times.
+    func run(ticks: Int) {
+        for _ in 0..<ticks {
+            for i in cores.indices { take(i, cores[i].tick()) }
+            settle()
+        }
+    }
+
+    func settle() {
+        for _ in 0..<1000 {
+            if pending.isEmpty && batches.isEmpty && forwards.isEmpty { return }
+            let msgs = pending
+            pending = []
+            for (to, envs) in msgs { take(Int(to.value) - 1, cores[Int(to.value) - 1].receive(envs)) }
+            let fw = forwards
+            forwards = []
+            for (to, c) in fw { take(Int(to.value) - 1, cores[Int(to.value) - 1].receiveForward(c)) }
+            let bs = batches
+            batches = []
+            for (i, b) in bs { take(i, cores[i].storageCompleted(storages[i].execute(b))) }
+        }
+    }
+
+    var controllerLeader: Int? {
+        cores.indices.first { cores[$0].raftOf(controllerGroup)?.role == .leader }
+    }
+}
+
+struct NodeCoreTests {
+    @Test("three cores elect a controller leader and register every broker through it")
+    func controllerRegistration() throws {
+        let cluster = try MiniCluster(nodes: 3)
+        cluster.run(ticks: 60)
+        let leader = try #require(cluster.controllerLeader)
+        for core in cluster.cores {
+            #expect(core.controller.brokers.map(\.node) == [1, 2, 3])
+            #expect(core.controller.brokers.map(\.kafkaPort) == [9092, 9093, 9094])
+        }
+        _ = leader
+    }
+
+    @Test("a topic created through the controller gets its partition groups on its replicas, each with a leader")
+    func topicGroups() throws {
+        let cluster = try MiniCluster(nodes: 3)
+        cluster.run(ticks: 40)
+        let leader = try #require(cluster.controllerLeader)
+        let (out, _) = try cluster.cores[leader].proposeToController(
+            .createTopic(name: "events", partitions: 3, replicationFactor: 2))
+        cluster.take(leader, out)
+        cluster.run(ticks: 60)
+        for core in cluster.cores {
+            let topic = try #require(core.controller.topic("events"))
+            #expect(topic.partitions.count == 3)
+            for p in topic.partitions {
+                #expect(p.replicas.count == 2)
+                #expect(core.groupIDs.contains(p.group) == p.replicas.contains(core.config.id))
+            }
+        }
+        let topic = cluster.cores[0].controller.topic("events")!
+        for p in topic.partitions {
+            let leaders = cluster.cores.filter { $0.raftOf(p.group)?.role == .leader }
+            #expect(leaders.count == 1, "partition \(p.partition) (group \(p.group))")
+        }
+    }
+
+    @Test("a restarted core recovers the controller state and its partition groups from disk")
+    func restart() throws {
+        let cluster = try MiniCluster(nodes: 3)
+        cluster.run(ticks: 40)
+        let leader = try #require(cluster.controllerLeader)
+        let (out, _) = try cluster.cores[leader].proposeToController(
+            .createTopic(name: "t", partitions: 2, replicationFactor: 3))
+        cluster.take(leader, out)
+        cluster.run(ticks: 40)
+        let before = cluster.cores[1].controller
+        try cluster.start(1, members: [1, 2, 3], fs: cluster.filesystems[1])
+        cluster.run(ticks: 40)
+        #expect(cluster.cores[1].controller == before || cluster.cores[1].controller.appliedIndex > before.appliedIndex)
+        #expect(cluster.cores[1].controller.topic("t") != nil)
+        #expect(cluster.cores[1].groupIDs == [0, 1, 2])
+    }
+
+    @Test("invalid topics are refused the same way on every node")
+    func invalidTopic() {
+        #expect(ControllerState.validateTopic(name: "bad name", partitions: 1, replicationFactor: 1, members: 3) != nil)
+        #expect(ControllerState.validateTopic(name: "ok", partitions: 0, replicationFactor: 1, members: 3) != nil)
+        #expect(ControllerState.validateTopic(name: "ok", partitions: 1, replicationFactor: 4, members: 3) != nil)
+        #expect(ControllerState.validateTopic(name: "ok.topic_1-x", partitions: 1, replicationFactor: 3, members: 3) == nil)
+    }
+
+    @Test("controller commands and state round-trip through their codecs")
+    func codec() throws {
+        let cmds: [ControllerCommand] = [
+            .registerBroker(BrokerRegistration(node: 2, host: "h", kafkaPort: 9093)),
+            .createTopic(name: "x", partitions: 4, replicationFactor: 3),
+        ]
+        for c in cmds { #expect(try ControllerCommand.decode(c.encode()) == c) }
+        var state = ControllerState(members: [1, 2, 3])
+        for (k, c) in cmds.enumerated() { state.apply(Entry(term: 1, index: LogIndex(UInt64(k + 1)), data: c.encode())) }
+        var restored = ControllerState(members: [1, 2, 3])
+        try restored.restore(Snapshot(index: 2, term: 1, membership: Membership(voters: [1, 2, 3]), data: state.encode()))
+        #expect(restored == state)
+        #expect(throws: WireError.self) { _ = try ControllerCommand.decode([9, 9]) }
+    }
+}
