@@ -7,6 +7,7 @@ let package = Package(
     name: "rill",
     platforms: [.macOS(.v14)],
     products: [
+        .executable(name: "rill", targets: ["rill"]),
         .executable(name: "rill-sim", targets: ["rill-sim"]),
         .library(name: "Raft", targets: ["Raft"]),
     ],
@@ -38,6 +39,26 @@ let package = Package(
         // One node's logic: multi-Raft registry, controller state, group commit. Deterministic:
         // no clock, socket, thread or file of its own (storage work goes out as values).
         .target(name: "Broker", dependencies: ["Primitives", "Raft", "Storage"]),
+        // Runs a NodeCore for real: one event loop, a disk thread, TLS peer links, the status listener.
+        .target(
+            name: "Transport",
+            dependencies: [
+                "Broker", "RillTLS", "Storage", "Raft", "Primitives",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The command: serve, dev, cluster status, topic.
+        .executableTarget(
+            name: "rill",
+            dependencies: [
+                "Transport", "RillTLS",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Deterministic cluster simulator: simulated network, disk and clock around the real Raft code.
         .target(
             name: "SimulationKit",

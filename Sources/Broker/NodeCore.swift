@@ -106,6 +106,20 @@ public final class NodeCore {
         return (flush(), at.index)
     }
 
+    /// Before a graceful stop: hand every group this node leads to another voter (the one after
+    /// this node in id order, so a cluster stopping node by node spreads them). Returns how many
+    /// groups are still led here, with the messages that start the transfers.
+    public func transferLeaderships() -> (NodeOutput, stillLeading: Int) {
+        var leading = 0
+        for g in groups where g.raft.role == .leader {
+            let voters = g.raft.membership.voters.filter { $0 != config.id }.sorted()
+            guard let target = voters.first(where: { $0 > config.id }) ?? voters.first else { continue }
+            leading += 1
+            try? g.raft.transferLeadership(to: target)
+        }
+        return (flush(), leading)
+    }
+
     public func storageCompleted(_ c: StorageCompletion) -> NodeOutput {
         guard let flight = inFlight, flight.token == c.token else { return NodeOutput() }
         inFlight = nil

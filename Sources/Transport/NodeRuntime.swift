@@ -1,0 +1,399 @@
+import Broker
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import Primitives
+import Raft
+import RillTLS
+import Storage
+
+/// One running node: the deterministic `NodeCore` on a single event loop, its storage on a disk
+/// thread, its peer links over mutually authenticated TLS, and a repeating tick. Everything the
+/// core sees arrives on the loop; everything it asks for goes out from there.
+public final class NodeRuntime: @unchecked Sendable {
+    public let settings: NodeSettings
+    let loop: EventLoop
+    private let group: MultiThreadedEventLoopGroup
+    private let diskPool: NIOThreadPool
+    private let core: NodeCore
+    private let storage: StorageBox
+    private let serverTLS: TLSContext
+    private let clientTLS: TLSContext
+    var logger: Logger
+    private var links: [NodeID: PeerLink] = [:]
+    private var peerServer: Channel?
+    private var statusServer: Channel?
+    private var tickTask: RepeatedTask?
+    private var stopping = false
+    private var stopped: EventLoopPromise<Void>
+    /// The last problem logged per peer (or remote address): each is logged once, not per retry.
+    private var lastProblem: [String: String] = [:]
+    private var random = SystemRandomNumberGenerator()
+    private(set) var stats = Stats()
+
+    struct Stats {
+        var framesSent = 0
+        var framesDropped = 0
+        var bytesSent = 0
+        var framesReceived = 0
+        var storageBatches = 0
+    }
+
+    /// Storage is touched by one batch at a time on the disk thread, never concurrently.
+    private final class StorageBox: @unchecked Sendable {
+        let storage: NodeStorage
+        init(_ s: NodeStorage) { storage = s }
+    }
+
+    struct PeerLink {
+        var address: HostPort
+        var channel: Channel?
+        var dialing = false
+        var backoffMilliseconds = 100
+    }
+
+    /// Recover storage, bind the listeners and start the loop. Errors name what is wrong (an
+    /// unreadable certificate, a data directory of another node, a port in use).
+    public static func start(settings: NodeSettings, logger: Logger) throws -> NodeRuntime {
+        let runtime = try NodeRuntime(settings: settings, logger: logger)
+        do {
+            try runtime.bindListeners()
+        } catch {
+            runtime.shutdownThreads()
+            throw error
+        }
+        try runtime.loop.submit { runtime.startOnLoop() }.wait()
+        return runtime
+    }
+
+    private init(settings: NodeSettings, logger: Logger) throws {
+        self.settings = settings
+        self.logger = logger
+        let ca = try Self.readFile(settings.caFile, what: "tls.ca")
+        let cert = try Self.readFile(settings.certificateFile, what: "tls.cert")
+        let key = try Self.readFile(settings.keyFile, what: "tls.key")
+        let tls = TLSConfiguration.peerLink(certificatePEM: cert, privateKeyPEM: key, clusterCAPEM: ca)
+        serverTLS = try TLSContext(role: .server, configuration: tls)
+        clientTLS = try TLSContext(role: .client, configuration: tls)
+        let ownStorage = try NodeStorage(
+            fs: PosixFileSystem(), path: settings.dataDirectory, cluster: settings.cluster, node: settings.nodeID)
+        var recovered: [(GroupID, RecoveredState)] = []
+        for g in try ownStorage.existingGroups() {
+            let (state, dropped) = try ownStorage.open(g)
+            if let dropped {
+                logger.warning(
+                    "storage found damaged entries; they are dropped and will be fetched from peers",
+                    metadata: ["group": "\(g)", "entries": "\(dropped)", "repair_through": "\(state.repairThrough)"])
+            }
+            recovered.append((g, state))
+        }
+        storage = StorageBox(ownStorage)
+        var config = NodeConfig(
+            id: settings.nodeID, members: settings.members, kafkaHost: settings.advertisedKafka.host,
+            kafkaPort: UInt16(settings.advertisedKafka.port), seed: UInt64.random(in: 1...UInt64.max))
+        config.electionTicks = settings.electionTicks
+        core = try NodeCore(config: config, recovered: recovered)
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        loop = group.next()
+        diskPool = NIOThreadPool(numberOfThreads: 1)
+        diskPool.start()
+        stopped = loop.makePromise()
+        for (id, address) in settings.peers where id != settings.nodeID {
+            links[id] = PeerLink(address: address)
+        }
+        logger.info(
+            "node starting",
+            metadata: [
+                "node": "\(settings.nodeID)", "cluster": "\(settings.cluster)", "data_dir": "\(settings.dataDirectory)",
+                "groups_recovered": "\(recovered.count)",
+            ])
+    }
+
+    static func readFile(_ path: String, what: String) throws -> [UInt8] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw RuntimeError.configuration("\(what): cannot read \(path)")
+        }
+        return Array(data)
+    }
+
+    /// Bind the peer and status listeners (from the starting thread: binding waits).
+    private func bindListeners() throws {
+        do {
+            peerServer = try bindPeerListener()
+        } catch {
+            throw RuntimeError.configuration("listeners.peer: cannot listen on \(settings.peerListener): \(error)")
+        }
+        do {
+            statusServer = try StatusServer.bind(runtime: self, on: loop, at: settings.metricsListener)
+        } catch {
+            peerServer?.close(promise: nil)
+            throw RuntimeError.configuration("listeners.metrics: cannot listen on \(settings.metricsListener): \(error)")
+        }
+    }
+
+    private func bindPeerListener() throws -> Channel {
+        try ServerBootstrap(group: loop)
+            .serverChannelOption(.backlog, value: 64)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: 8 << 20))
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try self.configurePeerPipeline(channel, dialed: nil)
+                }
+            }
+            .bind(host: settings.peerListener.host, port: settings.peerListener.port).wait()
+    }
+
+    private func startOnLoop() {
+        tickTask = loop.scheduleRepeatedTask(
+            initialDelay: .milliseconds(Int64(settings.tickMilliseconds)), delay: .milliseconds(Int64(settings.tickMilliseconds))
+        ) { [self] _ in
+            self.handle(self.core.tick())
+        }
+        for (id, _) in settings.peers where id > settings.nodeID { dial(id) }
+        logger.info(
+            "node listening",
+            metadata: [
+                "peer": "\(peerServer?.localAddress.map { "\($0)" } ?? "?")",
+                "status": "\(statusServer?.localAddress.map { "\($0)" } ?? "?")",
+            ])
+    }
+
+    /// TLS, frames, then the peer handler.
+    private func configurePeerPipeline(_ channel: Channel, dialed: NodeID?) throws {
+        let timeout = TimeAmount.milliseconds(Int64(settings.handshakeTimeoutMilliseconds))
+        let tls: TLSHandler
+        if let dialed {
+            tls = try TLSHandler(context: clientTLS, handshakeTimeout: timeout) { peer in
+                guard let got = peer?.nodeID else { return "certificate names no node (\(peer?.commonName ?? "none"))" }
+                return got == dialed.value ? nil : "certificate is for node \(got), expected node \(dialed)"
+            }
+        } else {
+            tls = try TLSHandler(context: serverTLS, handshakeTimeout: timeout)
+        }
+        let ops = channel.pipeline.syncOperations
+        try ops.addHandler(tls)
+        try ops.addHandler(ByteToMessageHandler(PeerFrameDecoder()))
+        try ops.addHandler(MessageToByteHandler(PeerFrameEncoder()))
+        try ops.addHandler(PeerChannelHandler(runtime: self, dialed: dialed))
+    }
+
+    // MARK: - Peer links
+
+    private func dial(_ peer: NodeID) {
+        loop.preconditionInEventLoop()
+        guard !stopping, var link = links[peer], link.channel == nil, !link.dialing else { return }
+        link.dialing = true
+        links[peer] = link
+        let address = link.address
+        ClientBootstrap(group: loop)
+            .connectTimeout(.seconds(2))
+            .channelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: 8 << 20))
+            .channelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture { try self.configurePeerPipeline(channel, dialed: peer) }
+            }
+            .connect(host: address.host, port: address.port)
+            .whenFailure { [self] error in
+                self.noteProblem(key: "node \(peer)", "cannot connect to node \(peer) at \(address): \(error)")
+                self.links[peer]?.dialing = false
+                self.scheduleRedial(peer)
+            }
+    }
+
+    /// Reconnect with jittered exponential backoff, 100 ms doubling to 5 s.
+    private func scheduleRedial(_ peer: NodeID) {
+        guard !stopping, var link = links[peer] else { return }
+        let base = link.backoffMilliseconds
+        link.backoffMilliseconds = min(base * 2, 5000)
+        links[peer] = link
+        let delay = Int64(base / 2 + Int.random(in: 0...base, using: &random))
+        loop.scheduleTask(in: .milliseconds(delay)) { [self] in self.dial(peer) }
+    }
+
+    func dialEnded(_ peer: NodeID, channel: Channel) {
+        guard links[peer]?.dialing == true else { return }
+        links[peer]?.dialing = false
+        if links[peer]?.channel == nil || links[peer]?.channel === channel { scheduleRedial(peer) }
+    }
+
+    func peerConnected(_ peer: NodeID, channel: Channel, dialed: Bool) {
+        if let old = links[peer]?.channel, old !== channel { old.close(promise: nil) }
+        links[peer]?.channel = channel
+        links[peer]?.backoffMilliseconds = 100
+        lastProblem.removeValue(forKey: "node \(peer)")
+        logger.info(
+            "peer connected",
+            metadata: ["peer": "\(peer)", "remote": "\(channel.remoteAddress.map { "\($0)" } ?? "?")", "dialed": "\(dialed)"])
+    }
+
+    func peerDisconnected(_ peer: NodeID, channel: Channel) {
+        guard links[peer]?.channel === channel else { return }
+        links[peer]?.channel = nil
+        logger.info("peer disconnected", metadata: ["peer": "\(peer)"])
+        if peer > settings.nodeID && !(links[peer]?.dialing ?? false) { scheduleRedial(peer) }
+    }
+
+    func refused(remote: SocketAddress?, peer: NodeID?, reason: String) {
+        let key = peer.map { "node \($0)" } ?? "remote \(remote?.ipAddress ?? "?")"
+        noteProblem(key: key, "peer connection refused: \(reason)", remote: remote)
+    }
+
+    /// Log a problem once per key until it changes (a peer retrying every second must not flood the log).
+    private func noteProblem(key: String, _ message: String, remote: SocketAddress? = nil) {
+        guard lastProblem[key] != message else { return }
+        lastProblem[key] = message
+        logger.warning("\(message)", metadata: ["who": "\(key)", "remote": "\(remote.map { "\($0)" } ?? "-")"])
+    }
+
+    // MARK: - Core events
+
+    func receive(_ envelopes: [PeerEnvelope]) {
+        stats.framesReceived += 1
+        handle(core.receive(envelopes))
+    }
+
+    func receiveForward(_ command: ControllerCommand) { handle(core.receiveForward(command)) }
+
+    /// Carry out what the core asked for: frames to peers (dropped when a link is down or backed
+    /// up — Raft resends), a storage batch to the disk thread, forwards.
+    private func handle(_ out: NodeOutput) {
+        loop.preconditionInEventLoop()
+        for (peer, envelopes) in out.messages { send(.raft(envelopes), to: peer) }
+        for (peer, command) in out.forwards { send(.forward(command), to: peer) }
+        if let batch = out.storage {
+            stats.storageBatches += 1
+            let box = storage
+            diskPool.runIfActive(eventLoop: loop) { box.storage.execute(batch) }
+                .whenComplete { [self] result in
+                    switch result {
+                    case .success(let completion):
+                        self.handle(self.core.storageCompleted(completion))
+                        if let failure = self.core.storageFailure { self.fatal("storage failed: \(failure)") }
+                    case .failure(let error):
+                        self.fatal("disk thread unavailable: \(error)")
+                    }
+                }
+        }
+    }
+
+    private func send(_ frame: PeerFrame, to peer: NodeID) {
+        guard let channel = links[peer]?.channel, channel.isWritable else {
+            stats.framesDropped += 1
+            return
+        }
+        stats.framesSent += 1
+        channel.writeAndFlush(frame, promise: nil)
+    }
+
+    private func fatal(_ why: String) {
+        logger.critical("\(why); the node stops")
+        stopping = true
+        tickTask?.cancel()
+        stopped.fail(RuntimeError.fatal(why))
+    }
+
+    // MARK: - Stopping
+
+    /// Graceful stop: hand leaderships to other nodes (waiting up to `transferWait`), let the
+    /// storage batch in flight finish, close every connection.
+    public func stop(transferWait: TimeAmount = .seconds(3)) -> EventLoopFuture<Void> {
+        loop.flatSubmit { [self] in
+            guard !self.stopping else { return self.stopped.futureResult }
+            let deadline = NIODeadline.now() + transferWait
+            self.transferStep(deadline: deadline)
+            return self.stopped.futureResult
+        }
+    }
+
+    private func transferStep(deadline: NIODeadline) {
+        let (out, leading) = core.transferLeaderships()
+        handle(out)
+        let peersUp = links.values.contains { $0.channel != nil }
+        if leading > 0 && peersUp && NIODeadline.now() < deadline {
+            loop.scheduleTask(in: .milliseconds(50)) { [self] in self.transferStep(deadline: deadline) }
+            return
+        }
+        if leading > 0 { logger.info("stopping while still leading \(leading) group(s)") }
+        finishStop()
+    }
+
+    private func finishStop() {
+        stopping = true
+        tickTask?.cancel()
+        if core.isStorageBusy {
+            loop.scheduleTask(in: .milliseconds(10)) { [self] in self.finishStop() }
+            return
+        }
+        var closes: [EventLoopFuture<Void>] = []
+        for id in links.keys.sorted() { if let c = links[id]?.channel { closes.append(c.close()) } }
+        if let s = peerServer { closes.append(s.close()) }
+        if let s = statusServer { closes.append(s.close()) }
+        EventLoopFuture.andAllComplete(closes, on: loop).whenComplete { [self] _ in
+            self.logger.info("node stopped")
+            self.stopped.succeed()
+        }
+    }
+
+    /// Completes when the node has stopped (fails when it stopped on a fatal error).
+    public var onStopped: EventLoopFuture<Void> { stopped.futureResult }
+
+    /// Release threads after `onStopped`.
+    public func shutdownThreads() {
+        try? diskPool.syncShutdownGracefully()
+        try? group.syncShutdownGracefully()
+    }
+
+    // MARK: - Status
+
+    /// A snapshot of the node's state for `/status` and `rill cluster status` (on the loop).
+    func status() -> NodeStatus {
+        loop.preconditionInEventLoop()
+        let controllerRaft = core.raftOf(controllerGroup)
+        var partitions: [NodeStatus.Partition] = []
+        for topic in core.controller.topics {
+            for p in topic.partitions {
+                let raft = core.raftOf(p.group)
+                partitions.append(
+                    NodeStatus.Partition(
+                        topic: topic.name, partition: p.partition, group: p.group.value, replicas: p.replicas.map(\.value),
+                        leader: raft.map { $0.leader.value }, commit: raft?.commitIndex.value))
+            }
+        }
+        return NodeStatus(
+            node: settings.nodeID.value, cluster: settings.cluster,
+            controllerLeader: controllerRaft?.leader.value ?? 0, controllerTerm: controllerRaft?.term.value ?? 0,
+            controllerCommit: controllerRaft?.commitIndex.value ?? 0,
+            brokers: core.controller.brokers.map { .init(node: $0.node.value, host: $0.host, port: Int($0.kafkaPort)) },
+            peers: links.keys.sorted().map { .init(node: $0.value, connected: links[$0]?.channel != nil) },
+            partitions: partitions, framesDropped: stats.framesDropped)
+    }
+
+    /// Propose a controller command here if this node leads the controller, else forward it.
+    func submitToController(_ command: ControllerCommand) -> String? {
+        loop.preconditionInEventLoop()
+        do {
+            let (out, _) = try core.proposeToController(command)
+            handle(out)
+            return nil
+        } catch RaftError.notLeader(let hint) {
+            guard !hint.isNone else { return "no controller leader yet; retry" }
+            send(.forward(command), to: hint)
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+}
+
+public enum RuntimeError: Error, CustomStringConvertible {
+    case configuration(String)
+    case fatal(String)
+
+    public var description: String {
+        switch self {
+        case .configuration(let s): return s
+        case .fatal(let s): return s
+        }
+    }
+}

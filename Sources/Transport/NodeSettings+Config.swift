@@ -1,0 +1,76 @@
+import Primitives
+
+extension NodeSettings {
+    /// Known keys; any other is refused (a typo must not silently fall back to a default).
+    static let knownKeys: Set<String> = [
+        "node_id", "cluster", "data_dir", "listeners.peer", "listeners.kafka", "listeners.metrics",
+        "listeners.advertised_kafka", "tls.ca", "tls.cert", "tls.key", "raft.tick_ms", "raft.election_ticks",
+        "raft.handshake_timeout_ms",
+    ]
+
+    /// Settings from node.toml. Relative file paths are taken from `baseDirectory` (the config
+    /// file's directory). Every problem names its key and what is wrong with it.
+    public static func parse(_ file: ConfigFile, baseDirectory: String) throws(ConfigFile.Error) -> NodeSettings {
+        let place = file.name
+        for e in file.entries where !knownKeys.contains(e.key) && !e.key.hasPrefix("peers.") {
+            throw ConfigFile.Error("\(place):\(e.line): unknown key '\(e.key)'")
+        }
+        func string(_ key: String) throws(ConfigFile.Error) -> String {
+            guard let v = file.value(key) else { throw ConfigFile.Error("\(place): missing '\(key)'") }
+            guard case .string(let s) = v, !s.isEmpty else {
+                throw ConfigFile.Error("\(place): '\(key)' must be a non-empty string, not \(v)")
+            }
+            return s
+        }
+        func integer(_ key: String, default d: Int, in range: ClosedRange<Int>) throws(ConfigFile.Error) -> Int {
+            guard let v = file.value(key) else { return d }
+            guard case .integer(let i) = v, range.contains(i) else {
+                throw ConfigFile.Error("\(place): '\(key)' must be an integer in \(range.lowerBound)...\(range.upperBound), not \(v)")
+            }
+            return i
+        }
+        func address(_ key: String) throws(ConfigFile.Error) -> HostPort {
+            let s = try string(key)
+            guard let hp = HostPort(parsing: s) else {
+                throw ConfigFile.Error("\(place): '\(key)' must be host:port, not \"\(s)\"")
+            }
+            return hp
+        }
+        func path(_ key: String) throws(ConfigFile.Error) -> String {
+            let p = try string(key)
+            return p.hasPrefix("/") ? p : baseDirectory + "/" + p
+        }
+        let id = try integer("node_id", default: 0, in: 1...Int(UInt32.max))
+        let cluster = try string("cluster")
+        guard cluster.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
+            throw ConfigFile.Error("\(place): 'cluster' may hold only letters, digits, '-' and '_', not \"\(cluster)\"")
+        }
+        var peers: [(NodeID, HostPort)] = []
+        for key in file.keys(in: "peers") {
+            guard let peerID = UInt32(key), peerID > 0 else {
+                throw ConfigFile.Error("\(place): 'peers.\(key)': peer keys are node ids (1, 2, ...)")
+            }
+            peers.append((NodeID(peerID), try address("peers.\(key)")))
+        }
+        guard [1, 3, 5].contains(peers.count) else {
+            throw ConfigFile.Error("\(place): [peers] must list 1, 3 or 5 nodes (this one included), not \(peers.count)")
+        }
+        guard peers.contains(where: { $0.0 == NodeID(UInt32(id)) }) else {
+            throw ConfigFile.Error("\(place): [peers] must include this node (node_id = \(id))")
+        }
+        var s = NodeSettings(
+            nodeID: NodeID(UInt32(id)), cluster: cluster, dataDirectory: try path("data_dir"),
+            peerListener: try address("listeners.peer"), kafkaListener: try address("listeners.kafka"),
+            metricsListener: try address("listeners.metrics"), caFile: try path("tls.ca"),
+            certificateFile: try path("tls.cert"), keyFile: try path("tls.key"), peers: peers)
+        if file.value("listeners.advertised_kafka") != nil { s.advertisedKafka = try address("listeners.advertised_kafka") }
+        s.tickMilliseconds = try integer("raft.tick_ms", default: 100, in: 10...10_000)
+        s.electionTicks = try integer("raft.election_ticks", default: 10, in: 3...1000)
+        s.handshakeTimeoutMilliseconds = try integer("raft.handshake_timeout_ms", default: 5000, in: 100...600_000)
+        let ports = [s.peerListener, s.kafkaListener, s.metricsListener].filter { $0.port != 0 }
+        for (i, a) in ports.enumerated() where ports[(i + 1)...].contains(a) {
+            throw ConfigFile.Error("\(place): two listeners share \(a)")
+        }
+        return s
+    }
+}

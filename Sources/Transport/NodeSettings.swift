@@ -1,0 +1,69 @@
+import Primitives
+
+/// A `host:port` to listen on or dial.
+public struct HostPort: Equatable, Sendable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parse `host:port` (IPv6 in brackets: `[::1]:9092`); nil when it is not one.
+    public init?(parsing s: String) {
+        guard let colon = s.lastIndex(of: ":") else { return nil }
+        var host = String(s[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty, let port = Int(s[s.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+        self.host = host
+        self.port = port
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// Everything `rill serve` needs to run one node (read from node.toml, see `NodeSettings.parse`).
+public struct NodeSettings: Sendable {
+    public var nodeID: NodeID
+    public var cluster: String
+    public var dataDirectory: String
+    /// Where peers connect (TLS, mutual).
+    public var peerListener: HostPort
+    /// Where Kafka clients connect.
+    public var kafkaListener: HostPort
+    /// The Kafka address given to clients (defaults to the listener's).
+    public var advertisedKafka: HostPort
+    /// `/metrics`, `/health`, `/status` (plain HTTP).
+    public var metricsListener: HostPort
+    /// PEM file paths.
+    public var caFile: String
+    public var certificateFile: String
+    public var keyFile: String
+    /// Every member's peer address, this node's included, by node id (sorted).
+    public var peers: [(NodeID, HostPort)]
+    /// One Raft tick; elections time out after `electionTicks` of them.
+    public var tickMilliseconds = 100
+    public var electionTicks = 10
+    /// A TLS handshake with a peer must finish within this.
+    public var handshakeTimeoutMilliseconds = 5000
+
+    public init(
+        nodeID: NodeID, cluster: String, dataDirectory: String, peerListener: HostPort, kafkaListener: HostPort,
+        metricsListener: HostPort, caFile: String, certificateFile: String, keyFile: String, peers: [(NodeID, HostPort)]
+    ) {
+        self.nodeID = nodeID
+        self.cluster = cluster
+        self.dataDirectory = dataDirectory
+        self.peerListener = peerListener
+        self.kafkaListener = kafkaListener
+        self.advertisedKafka = kafkaListener
+        self.metricsListener = metricsListener
+        self.caFile = caFile
+        self.certificateFile = certificateFile
+        self.keyFile = keyFile
+        self.peers = peers.sorted { $0.0 < $1.0 }
+    }
+
+    public var members: [NodeID] { peers.map(\.0) }
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct Rill: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rill",
+        abstract: "A replicated log cluster that speaks the Kafka protocol.",
+        subcommands: [Serve.self, Dev.self, Cluster.self, Topic.self]
+    )
+}

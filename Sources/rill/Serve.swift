@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Transport
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run one node from its configuration file.")
+
+    @Option(name: .long, help: "The node's configuration (TOML): node id, data directory, listeners, TLS files, peers.")
+    var config: String
+
+    func run() throws {
+        let settings: NodeSettings
+        do {
+            settings = try loadSettings(config)
+        } catch {
+            // Nothing has started: a bad configuration stops here, naming the key.
+            throw ValidationError("\(error)")
+        }
+        var configured = Logger(label: "rill.node-\(settings.nodeID)")
+        configured.logLevel = .info
+        let logger = configured
+        let runtime: NodeRuntime
+        do {
+            runtime = try NodeRuntime.start(settings: settings, logger: logger)
+        } catch {
+            logger.critical("cannot start: \(error)")
+            throw ExitCode(1)
+        }
+        let signals = SignalWatcher([SIGINT, SIGTERM]) { signal in
+            logger.info("signal \(signal): stopping (handing leaderships to other nodes first)")
+            _ = runtime.stop()
+        }
+        defer { signals.cancel() }
+        do {
+            try runtime.onStopped.wait()
+            runtime.shutdownThreads()
+        } catch {
+            runtime.shutdownThreads()
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// Read and validate node.toml; errors name the file, line or key.
+func loadSettings(_ path: String) throws -> NodeSettings {
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw ConfigFile.Error("cannot read configuration file \(path)")
+    }
+    let text = String(decoding: data, as: UTF8.self)
+    let file = try ConfigFile(text: text, name: path)
+    let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
+    return try NodeSettings.parse(file, baseDirectory: base)
+}
