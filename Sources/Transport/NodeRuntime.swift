@@ -60,6 +60,7 @@ public final class NodeRuntime: @unchecked Sendable {
         do {
             try runtime.bindListeners()
         } catch {
+            runtime.stopped.fail(error)
             runtime.shutdownThreads()
             throw error
         }

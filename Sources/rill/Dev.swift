@@ -21,6 +21,8 @@ struct Dev: ParsableCommand {
     @Option(help: "Directory for certificates, configuration, data and logs.") var dir = ".rill/dev"
     @Option(help: "Kafka port of node 1 (node N gets this + N - 1).") var kafkaPort = 9092
     @Option(help: "Cluster name (written into every data directory).") var cluster = "dev"
+    @Flag(help: "Write the CA, certificates and configurations, print where, and exit without starting nodes.")
+    var initOnly = false
 
     func validate() throws {
         guard [1, 3, 5].contains(nodes) else { throw ValidationError("--nodes must be 1, 3 or 5, not \(nodes)") }
@@ -32,6 +34,10 @@ struct Dev: ParsableCommand {
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         let layout = DevLayout(root: root, nodes: nodes, kafkaPort: kafkaPort, cluster: cluster)
         try layout.prepare()
+        if initOnly {
+            for n in 1...nodes { print(layout.configPath(n)) }
+            return
+        }
         let executable = try selfExecutable()
         var children: [(Int, Process)] = []
         for n in 1...nodes {
