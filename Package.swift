@@ -98,6 +98,14 @@ let package = Package(
             dependencies: ["Broker", "SimulationKit", "Storage", "Raft", "Primitives"]
         ),
         .testTarget(
+            name: "ClusterTests",
+            dependencies: [
+                "Transport", "RillTLS", "Primitives",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
             name: "RillTLSTests",
             dependencies: [
                 "RillTLS",

@@ -70,7 +70,12 @@ public final class TLSSession {
         }
         let error = SSL_get_error(ssl, rc)
         if error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE { return .incomplete }
-        throw .handshakeFailed(failureReason())
+        var reason = failureReason()
+        // OpenSSL's words when the first bytes are not a TLS record at all.
+        if ["http request", "wrong version number"].contains(where: reason.contains) {
+            reason += " (the peer is not speaking TLS: plaintext on a TLS port?)"
+        }
+        throw .handshakeFailed(reason)
     }
 
     /// Encrypt plaintext; the records are then in `takeOutbound()`.

@@ -162,10 +162,11 @@ struct TLSHandlerTests {
         b.writeBytes([0, 0, 0, 20, 0, 18, 0, 3] + Array("not a TLS record at all".utf8))
         try server.writeInbound(b)
         let error = try #require(seen.tlsErrors.first)
-        guard case .handshakeFailed = error else {
+        guard case .handshakeFailed(let reason) = error else {
             Issue.record("expected a handshake failure, got \(error)")
             return
         }
+        #expect(reason.contains("plaintext on a TLS port?"), "\(reason)")
         #expect(!server.isActive)
         #expect(seen.received.isEmpty)
         _ = try? server.finish()

@@ -1,0 +1,160 @@
+import Foundation
+import Transport
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Real `rill serve` processes on loopback, configured by `rill dev --init-only` in a temporary
+/// directory on free ports. Everything started is killed in `stop()`.
+final class LocalCluster {
+    let dir: String
+    let nodes: Int
+    let kafkaPort: Int
+    var processes: [Int: Process] = [:]
+    let rill: String
+
+    init(nodes: Int = 3) throws {
+        rill = try Self.rillExecutable()
+        var template = Array("/tmp/rill-cluster-XXXXXX".utf8CString)
+        dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+        self.nodes = nodes
+        kafkaPort = try Self.freePortBase(count: nodes)
+        let (status, output) = try run(rill, ["dev", "--init-only", "--nodes", "\(nodes)", "--dir", dir, "--kafka-port", "\(kafkaPort)"])
+        guard status == 0 else { throw TestError("rill dev --init-only failed: \(output)") }
+    }
+
+    /// The `rill` built next to the test bundle.
+    static func rillExecutable() throws -> String {
+        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [bundle.appendingPathComponent("rill").path, bundle.deletingLastPathComponent().appendingPathComponent("rill").path]
+        where FileManager.default.isExecutableFile(atPath: candidate) {
+            return candidate
+        }
+        throw TestError("the rill executable is not built next to \(bundle.path); run `swift build --build-tests`")
+    }
+
+    /// A base port such that base..base+nodes-1, +100 and +200 are all free now.
+    static func freePortBase(count: Int) throws -> Int {
+        for _ in 0..<50 {
+            let base = Int.random(in: 20_000...40_000)
+            let ports = (0..<count).flatMap { [base + $0, base + 100 + $0, base + 200 + $0] }
+            if ports.allSatisfy(isFree) { return base }
+        }
+        throw TestError("no free port range found")
+    }
+
+    static func isFree(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+
+    func configPath(_ n: Int) -> String { dir + "/node-\(n)/node.toml" }
+    func logPath(_ n: Int) -> String { dir + "/node-\(n).log" }
+    func statusPort(_ n: Int) -> Int { kafkaPort + 200 + n - 1 }
+    func peerPort(_ n: Int) -> Int { kafkaPort + 100 + n - 1 }
+
+    func start(_ n: Int) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: rill)
+        p.arguments = ["serve", "--config", configPath(n)]
+        if !FileManager.default.fileExists(atPath: logPath(n)) { _ = FileManager.default.createFile(atPath: logPath(n), contents: nil) }
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath(n)))
+        log.seekToEndOfFile()
+        p.standardOutput = log
+        p.standardError = log
+        try p.run()
+        processes[n] = p
+    }
+
+    func startAll() throws { for n in 1...nodes { try start(n) } }
+
+    func kill9(_ n: Int) {
+        guard let p = processes[n] else { return }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        processes[n] = nil
+    }
+
+    func stop() {
+        for n in processes.keys.sorted() { kill9(n) }
+        _ = try? run("/bin/rm", ["-rf", dir])
+    }
+
+    func status(_ n: Int) -> NodeStatus? {
+        guard let (code, body) = try? httpRequest("GET", port: statusPort(n), path: "/status"), code == 200 else { return nil }
+        return try? JSONDecoder().decode(NodeStatus.self, from: Data(body.utf8))
+    }
+
+    func createTopic(via n: Int, _ name: String, partitions: Int) throws -> Int {
+        let (code, _) = try httpRequest("POST", port: statusPort(n), path: "/v1/topics?name=\(name)&partitions=\(partitions)")
+        return code
+    }
+
+    func log(_ n: Int) -> String { (try? String(contentsOfFile: logPath(n), encoding: .utf8)) ?? "" }
+
+    /// Poll `condition` every 50 ms for up to `seconds`; returns the seconds it took, or nil.
+    @discardableResult
+    func waitUntil(seconds: Double, _ condition: () -> Bool) -> Double? {
+        let start = Date()
+        while Date().timeIntervalSince(start) < seconds {
+            if condition() { return Date().timeIntervalSince(start) }
+            usleep(50_000)
+        }
+        return nil
+    }
+}
+
+struct TestError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+func run(_ executable: String, _ arguments: [String]) throws -> (Int32, String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: executable)
+    p.arguments = arguments
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    p.standardError = pipe
+    try p.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// A blocking HTTP/1.0 request to 127.0.0.1.
+func httpRequest(_ method: String, port: Int, path: String) throws -> (Int, String) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var tv = timeval(tv_sec: 2, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+    }
+    guard connected else { throw TestError("connect to \(port) failed") }
+    let request = "\(method) \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
+    _ = request.withCString { send(fd, $0, strlen($0), 0) }
+    var response: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = recv(fd, &buffer, buffer.count, 0)
+        if n <= 0 { break }
+        response.append(contentsOf: buffer[0..<n])
+    }
+    let text = String(decoding: response, as: UTF8.self)
+    guard let split = text.range(of: "\r\n\r\n") else { throw TestError("no response") }
+    let code = text[..<split.lowerBound].split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+    return (code, String(text[split.upperBound...]))
+}
