@@ -98,6 +98,13 @@ let package = Package(
             dependencies: ["Broker", "SimulationKit", "Storage", "Raft", "Primitives"]
         ),
         .testTarget(
+            name: "TransportTests",
+            dependencies: [
+                "Transport", "Broker", "Raft", "Primitives",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
             name: "ClusterTests",
             dependencies: [
                 "Transport", "RillTLS", "Primitives",

@@ -42,6 +42,8 @@ public final class NodeCore {
     private var inFlight: (token: UInt64, groups: [GroupID])?
     /// Operations decided while a batch was in flight (compactions, new groups).
     private var queued: [StorageBatch.Operation] = []
+    /// Groups handed to another node by `transferLeaderships` (once each).
+    private var transferred: [GroupID] = []
     /// Partition groups found on disk, waiting for the controller to name their replicas.
     private var recoveredPartitions: [(GroupID, RecoveredState)] = []
     private var ticks: UInt64 = 0
@@ -107,18 +109,21 @@ public final class NodeCore {
     }
 
     /// Before a graceful stop: hand every group this node leads to another voter (the one after
-    /// this node in id order, so a cluster stopping node by node spreads them). Returns how many
-    /// groups are still led here, with the messages that start the transfers.
-    public func transferLeaderships() -> (NodeOutput, stillLeading: Int) {
-        var leading = 0
-        for g in groups where g.raft.role == .leader {
+    /// this node in id order, so a cluster stopping node by node spreads them). Each group is
+    /// handed over once per stop: when the whole cluster stops together, leadership must not
+    /// bounce between stopping nodes (each bounce is a new term).
+    public func transferLeaderships() -> NodeOutput {
+        for g in groups where g.raft.role == .leader && !transferred.contains(g.id) {
             let voters = g.raft.membership.voters.filter { $0 != config.id }.sorted()
             guard let target = voters.first(where: { $0 > config.id }) ?? voters.first else { continue }
-            leading += 1
+            transferred.append(g.id)
             try? g.raft.transferLeadership(to: target)
         }
-        return (flush(), leading)
+        return flush()
     }
+
+    /// Groups this node leads now.
+    public var leadingGroups: Int { groups.filter { $0.raft.role == .leader }.count }
 
     public func storageCompleted(_ c: StorageCompletion) -> NodeOutput {
         guard let flight = inFlight, flight.token == c.token else { return NodeOutput() }

@@ -302,14 +302,14 @@ public final class NodeRuntime: @unchecked Sendable {
         loop.flatSubmit { [self] in
             guard !self.stopping else { return self.stopped.futureResult }
             let deadline = NIODeadline.now() + transferWait
+            self.handle(self.core.transferLeaderships())
             self.transferStep(deadline: deadline)
             return self.stopped.futureResult
         }
     }
 
     private func transferStep(deadline: NIODeadline) {
-        let (out, leading) = core.transferLeaderships()
-        handle(out)
+        let leading = core.leadingGroups
         let peersUp = links.values.contains { $0.channel != nil }
         if leading > 0 && peersUp && NIODeadline.now() < deadline {
             loop.scheduleTask(in: .milliseconds(50)) { [self] in self.transferStep(deadline: deadline) }

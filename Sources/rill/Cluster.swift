@@ -40,7 +40,11 @@ func statusTargets(dir: String?, nodes: [String]) throws -> [HostPort] {
     }
     if let dir {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
-        for name in names.sorted() where name.hasPrefix("node-") && !name.hasSuffix(".log") {
+        for name in names.sorted() where name.hasPrefix("node-") {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: dir + "/" + name + "/node.toml", isDirectory: &isDirectory),
+                !isDirectory.boolValue
+            else { continue }
             let settings = try loadSettings(dir + "/" + name + "/node.toml")
             out.append(HostPort(host: settings.metricsListener.host == "0.0.0.0" ? "127.0.0.1" : settings.metricsListener.host, port: settings.metricsListener.port))
         }

@@ -15,7 +15,7 @@ struct Serve: ParsableCommand {
             settings = try loadSettings(config)
         } catch {
             // Nothing has started: a bad configuration stops here, naming the key.
-            throw ValidationError("\(error)")
+            throw CLIError("\(error)")
         }
         var configured = Logger(label: "rill.node-\(settings.nodeID)")
         configured.logLevel = .info

@@ -1,0 +1,83 @@
+import Testing
+import Transport
+
+struct ConfigTests {
+    static let good = """
+        # a comment
+        node_id = 2
+        cluster = "prod"   # trailing comment
+        data_dir = "data"
+
+        [listeners]
+        peer = "0.0.0.0:9192"
+        kafka = "0.0.0.0:9092"
+        advertised_kafka = "rill-2:9092"
+        metrics = "127.0.0.1:9292"
+
+        [tls]
+        ca = "/etc/rill/ca.pem"
+        cert = "node.pem"
+        key = "node.key"
+
+        [raft]
+        tick_ms = 50
+
+        [peers]
+        1 = "rill-1:9192"
+        2 = "rill-2:9192"
+        3 = "[::1]:9192"
+        """
+
+    func parse(_ text: String) throws -> NodeSettings {
+        try NodeSettings.parse(ConfigFile(text: text, name: "node.toml"), baseDirectory: "/etc/rill")
+    }
+
+    @Test("a complete node.toml parses; relative paths are taken from the config's directory")
+    func good() throws {
+        let s = try parse(Self.good)
+        #expect(s.nodeID == 2)
+        #expect(s.cluster == "prod")
+        #expect(s.dataDirectory == "/etc/rill/data")
+        #expect(s.peerListener == HostPort(host: "0.0.0.0", port: 9192))
+        #expect(s.advertisedKafka == HostPort(host: "rill-2", port: 9092))
+        #expect(s.caFile == "/etc/rill/ca.pem")
+        #expect(s.certificateFile == "/etc/rill/node.pem")
+        #expect(s.tickMilliseconds == 50)
+        #expect(s.electionTicks == 10)
+        #expect(s.members == [1, 2, 3])
+        #expect(s.peers[2].1 == HostPort(host: "::1", port: 9192))
+    }
+
+    @Test("every mistake names its key (or line) and what is wrong", arguments: [
+        ("node_id = 2", "node_id = 0", "'node_id' must be an integer in 1..."),
+        ("peer = \"0.0.0.0:9192\"", "peer = \"0.0.0.0\"", "'listeners.peer' must be host:port, not \"0.0.0.0\""),
+        ("peer = \"0.0.0.0:9192\"", "peer = 9192", "'listeners.peer' must be a non-empty string, not 9192"),
+        ("cert = \"node.pem\"", "certificate = \"node.pem\"", "node.toml:14: unknown key 'tls.certificate'"),
+        ("cert = \"node.pem\"", "", "missing 'tls.cert'"),
+        ("tick_ms = 50", "tick_ms = 5", "'raft.tick_ms' must be an integer in 10...10000, not 5"),
+        ("2 = \"rill-2:9192\"", "4 = \"rill-4:9192\"", "[peers] must include this node (node_id = 2)"),
+        ("3 = \"[::1]:9192\"", "", "[peers] must list 1, 3 or 5 nodes (this one included), not 2"),
+        ("cluster = \"prod\"", "cluster = \"prod\"\ncluster = \"again\"", "'cluster' is set twice"),
+        ("cluster = \"prod\"", "cluster = \"pr od\"", "'cluster' may hold only letters"),
+        ("cluster = \"prod\"", "cluster = \"prod", "cluster: unterminated string"),
+        ("[raft]", "[[raft]]", "only [table] headers are supported"),
+        ("metrics = \"127.0.0.1:9292\"", "metrics = \"0.0.0.0:9192\"", "two listeners share 0.0.0.0:9192"),
+        ("node_id = 2", "node_id 2", "expected 'key = value'"),
+    ])
+    func mistakes(_ replace: String, _ with: String, _ expected: String) throws {
+        let text = Self.good.replacingFirst(replace, with: with)
+        do {
+            _ = try parse(text)
+            Issue.record("accepted a config with '\(with)'")
+        } catch {
+            #expect("\(error)".contains(expected), "\(error)")
+        }
+    }
+}
+
+extension String {
+    func replacingFirst(_ a: String, with b: String) -> String {
+        guard let r = range(of: a) else { return self }
+        return replacingCharacters(in: r, with: b)
+    }
+}
