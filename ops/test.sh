@@ -68,12 +68,15 @@ if "$SIM" --regressions Simulation/seeds/regressions.txt --seconds "$SIM_SECONDS
 step "simulator: determinism (each seed twice, same trace hash)"
 if "$SIM" --check-determinism --seeds 5 --start 9001 --seconds 30; then ok "determinism"; else bad "determinism"; fi
 
-step "simulator: still catches a planted bug (ack before durable must fail with a safety violation)"
+step "simulator: still catches a planted bug (ack before durable must cause a safety violation)"
+# All 60 seeds run (a few seconds): the bug may also show as a liveness failure first on some
+# seed; what must happen is that at least one seed reports a SAFETY VIOLATION (exit 129 for it).
 set +e
-"$SIM" --plant-bug ack-before-durable --seeds 60 --start 1 --stop-on-failure --seconds 30 | grep -E "^(FAIL|first failure)"
-r=${PIPESTATUS[0]}
+out=$("$SIM" --plant-bug ack-before-durable --seeds 60 --start 1 --seconds 30 2>&1)
+r=$?
 set -e
-if [ "$r" -eq 129 ]; then ok "planted bug caught"; else bad "planted bug not caught (exit $r, expected 129)"; fi
+echo "$out" | grep -E "^(FAIL|seeds 60/)" | head -5
+if [ "$r" -ne 0 ] && echo "$out" | grep -q "SAFETY VIOLATION"; then ok "planted bug caught"; else bad "planted bug not caught as a safety violation (exit $r)"; fi
 
 echo
 echo "ops/test.sh: $passed passed, $failed failed"
