@@ -62,7 +62,7 @@ let package = Package(
         // Deterministic cluster simulator: simulated network, disk and clock around the real Raft code.
         .target(
             name: "SimulationKit",
-            dependencies: ["Primitives", "Raft", "Storage"],
+            dependencies: ["Primitives", "Raft", "Storage", "Broker"],
             path: "Simulation/Sources/SimulationKit",
             // Dynamic exclusivity checks on the simulator's class properties cost ~6% of a run;
             // debug builds (and so `swift test`) keep them.

@@ -179,10 +179,12 @@ public struct ControllerState: Equatable, Sendable {
         return w.bytes
     }
 
-    public mutating func restore(_ snapshot: Snapshot) throws(WireError) {
-        var r = ByteReader(snapshot.data)
+    /// Restore from a controller snapshot whose data holds this state after `skipping` bytes (the
+    /// replica state comes first).
+    public mutating func restore(_ snapshot: Snapshot, skipping: Int = 0) throws(WireError) {
+        var r = ByteReader(snapshot.data, offset: min(skipping, snapshot.data.count))
         var s = ControllerState(members: members)
-        if snapshot.data.isEmpty {
+        if snapshot.data.count <= skipping {
             s.appliedIndex = snapshot.index
             self = s
             return

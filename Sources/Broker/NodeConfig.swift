@@ -9,10 +9,15 @@ public struct NodeConfig: Sendable {
     /// Where this node's Kafka listener is reached (registered with the controller).
     public var kafkaHost: String
     public var kafkaPort: UInt16
-    public var electionTicks = 10
-    public var heartbeatTicks = 1
-    /// A snapshot of a group's state every this many applied entries (the controller's log stays short).
+    /// Settings every group's Raft node starts from (id, membership and seed are set per group).
+    public var raftTemplate: RaftConfig
+    /// A snapshot of a group's state every this many applied entries (keeps logs short).
     public var compactEvery = 10_000
+    /// Compact when storage reports a retention point instead of every `compactEvery` entries.
+    public var retentionOn = false
+    /// Groups with a fixed replica set that exist from the start, outside the controller's
+    /// topics (the simulator's partitions).
+    public var staticGroups: [(GroupID, [NodeID])] = []
     /// Seeds election jitter; the simulator passes its own, production a random one.
     public var seed: UInt64
 
@@ -22,6 +27,17 @@ public struct NodeConfig: Sendable {
         self.kafkaHost = kafkaHost
         self.kafkaPort = kafkaPort
         self.seed = seed
+        self.raftTemplate = RaftConfig(id: id, initialMembership: Membership(voters: members.sorted()))
+    }
+
+    public var electionTicks: Int {
+        get { raftTemplate.electionTicks }
+        set { raftTemplate.electionTicks = newValue }
+    }
+
+    public var heartbeatTicks: Int {
+        get { raftTemplate.heartbeatTicks }
+        set { raftTemplate.heartbeatTicks = newValue }
     }
 }
 

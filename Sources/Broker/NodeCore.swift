@@ -12,32 +12,46 @@ public struct NodeOutput: Sendable {
     /// Controller commands for the controller leader to propose (by destination).
     public var forwards: [(NodeID, ControllerCommand)] = []
 
+    public init() {}
+
     public var isEmpty: Bool { messages.isEmpty && storage == nil && forwards.isEmpty }
 }
 
 /// One node's logic, with no clock, socket, thread or file of its own: every Raft group it
-/// replicates (the controller and its partitions), their state machines, and group commit.
-/// The runtime (Transport) or the simulator feeds it events — ticks, peer messages, storage
-/// completions, proposals — and carries out the `NodeOutput` each one returns. The etcd-raft
-/// "Ready loop" for many groups at once.
+/// replicates (the controller and its partitions), what each has applied, and group commit. The
+/// runtime (Transport) or the simulator feeds it events — ticks, peer messages, storage
+/// completions, proposals — and carries out the `NodeOutput` each returns. The etcd-raft "Ready
+/// loop" for many groups at once.
 public final class NodeCore {
-    final class Group {
-        let id: GroupID
-        var raft: RaftNode
+    /// One Raft group on this node. A class so callers mutate the Raft node in place.
+    public final class Group {
+        public let id: GroupID
+        public var raft: RaftNode
+        /// What this replica has applied (chain, next Kafka offset).
+        public internal(set) var state = ReplicaState()
         /// The Ready whose writes are in the batch in flight.
-        var outstanding: Ready?
+        public internal(set) var outstanding: Ready?
         var lastHardState: HardState
+        /// Latest retention point storage reported (segments wholly before it may go).
+        var retentionThrough: LogIndex?
+
         init(id: GroupID, raft: RaftNode) {
             self.id = id
             self.raft = raft
             self.lastHardState = raft.hardState
+            self.state.restore(raft.latestSnapshot.index > .zero ? raft.latestSnapshot : Snapshot(index: .zero, term: .zero, membership: raft.membership, data: []))
         }
+
+        /// Read or change the Raft node in place (a plain read of a class's struct property would
+        /// copy the whole struct).
+        @inline(__always) public func withRaft<R>(_ body: (inout RaftNode) throws -> R) rethrows -> R { try body(&raft) }
     }
 
     public let config: NodeConfig
     /// Groups sorted by id: iteration order is part of the run.
-    private var groups: [Group] = []
+    public private(set) var groups: [Group] = []
     public private(set) var controller: ControllerState
+    public weak var observer: NodeCoreObserver?
     private var nextToken: UInt64 = 1
     private var inFlight: (token: UInt64, groups: [GroupID])?
     /// Operations decided while a batch was in flight (compactions, new groups).
@@ -52,25 +66,29 @@ public final class NodeCore {
     public private(set) var storageFailure: StorageError?
 
     /// Start from what storage recovered: one state per group found on disk.
-    public init(config: NodeConfig, recovered: [(GroupID, RecoveredState)]) throws(RaftError) {
+    public init(config: NodeConfig, recovered: [(GroupID, RecoveredState)], observer: NodeCoreObserver? = nil) throws(RaftError) {
         self.config = config
+        self.observer = observer
         self.controller = ControllerState(members: config.members)
         var states = recovered.sorted { $0.0 < $1.0 }
-        if !states.contains(where: { $0.0 == controllerGroup }) {
-            states.insert((controllerGroup, RecoveredState()), at: 0)
-            queued.append(.createGroup(controllerGroup))
+        for id in [controllerGroup] + config.staticGroups.map(\.0) where !states.contains(where: { $0.0 == id }) {
+            states.append((id, RecoveredState()))
+            queued.append(.createGroup(id))
         }
+        states.sort { $0.0 < $1.0 }
         for (gid, state) in states {
             if gid == controllerGroup {
                 try addGroup(gid, members: config.members, recovered: state)
+            } else if let members = config.staticGroups.first(where: { $0.0 == gid })?.1 {
+                try addGroup(gid, members: members, recovered: state)
             } else {
                 // A partition's replicas come from the controller's state: the group starts once
                 // the controller has caught up and names it (`reconcileGroups`).
                 recoveredPartitions.append((gid, state))
             }
         }
-        if let snap = raftOf(controllerGroup)?.latestSnapshot, snap.index > .zero {
-            try? controller.restore(snap)
+        if let g = group(controllerGroup), g.raft.snapshotIndex > .zero {
+            try? controller.restore(g.raft.latestSnapshot, skipping: ReplicaState.snapshotBytes)
         }
         reconcileGroups()
     }
@@ -81,7 +99,21 @@ public final class NodeCore {
 
     public func raftOf(_ g: GroupID) -> RaftNode? { group(g)?.raft }
 
+    public func group(_ g: GroupID) -> Group? {
+        var lo = 0
+        var hi = groups.count - 1
+        while lo <= hi {
+            let mid = (lo + hi) / 2
+            if groups[mid].id == g { return groups[mid] }
+            if groups[mid].id < g { lo = mid + 1 } else { hi = mid - 1 }
+        }
+        return nil
+    }
+
     public var isStorageBusy: Bool { inFlight != nil }
+
+    /// Groups this node leads now.
+    public var leadingGroups: Int { groups.filter { $0.raft.role == .leader }.count }
 
     // MARK: - Events
 
@@ -101,11 +133,43 @@ public final class NodeCore {
         return flush()
     }
 
+    /// A controller command forwarded by a peer: proposed when this node leads the controller,
+    /// dropped otherwise (the sender asks again).
+    public func receiveForward(_ command: ControllerCommand) -> NodeOutput {
+        if let g = group(controllerGroup), g.raft.role == .leader { _ = try? g.raft.propose(command.encode()) }
+        return flush()
+    }
+
     /// Propose a controller command (on the controller leader; others throw `notLeader`).
     public func proposeToController(_ command: ControllerCommand) throws(RaftError) -> (NodeOutput, LogIndex) {
-        guard let g = group(controllerGroup) else { throw RaftError.notLeader(leaderHint: .none) }
-        let at = try g.raft.propose(command.encode())
+        let at = try propose(command.encode(), to: controllerGroup)
         return (flush(), at.index)
+    }
+
+    /// Propose data to a group this node leads. Call `drain()` for the output.
+    public func propose(_ data: [UInt8], to g: GroupID) throws(RaftError) -> (index: LogIndex, term: Term) {
+        guard let group = group(g) else { throw RaftError.notLeader(leaderHint: .none) }
+        return try group.raft.propose(data)
+    }
+
+    /// The output of changes made directly to groups (`propose`, `withRaft` on a group).
+    public func drain() -> NodeOutput { flush() }
+
+    public func storageCompleted(_ c: StorageCompletion) -> NodeOutput {
+        guard let flight = inFlight, flight.token == c.token else { return NodeOutput() }
+        inFlight = nil
+        if let failure = c.failure {
+            storageFailure = failure
+            return NodeOutput()
+        }
+        for (gid, through) in c.retention { group(gid)?.retentionThrough = through }
+        var out = NodeOutput()
+        completeReadies(flight.groups, into: &out)
+        let more = flush()
+        out.messages = merge(out.messages, more.messages)
+        out.storage = more.storage
+        out.forwards += more.forwards
+        return out
     }
 
     /// Before a graceful stop: hand every group this node leads to another voter (the one after
@@ -120,25 +184,6 @@ public final class NodeCore {
             try? g.raft.transferLeadership(to: target)
         }
         return flush()
-    }
-
-    /// Groups this node leads now.
-    public var leadingGroups: Int { groups.filter { $0.raft.role == .leader }.count }
-
-    public func storageCompleted(_ c: StorageCompletion) -> NodeOutput {
-        guard let flight = inFlight, flight.token == c.token else { return NodeOutput() }
-        inFlight = nil
-        if let failure = c.failure {
-            storageFailure = failure
-            return NodeOutput()
-        }
-        var out = NodeOutput()
-        completeReadies(flight.groups, into: &out)
-        let more = flush()
-        out.messages = merge(out.messages, more.messages)
-        out.storage = more.storage
-        out.forwards += more.forwards
-        return out
     }
 
     // MARK: - The Ready loop
@@ -156,34 +201,48 @@ public final class NodeCore {
             var operations = queued
             queued = []
             var readyGroups: [GroupID] = []
-            var needsWrite = !operations.isEmpty
+            var needsWrite = false
             for g in groups where g.outstanding == nil && g.raft.hasReady {
                 let r = g.raft.ready()
+                if !r.entries.isEmpty, let observer { g.withRaft { observer.appended(r.entries, node: config.id, group: g.id, raft: $0) } }
                 if let snap = r.snapshot {
-                    operations.append(.installSnapshot(g.id, snap, nextOffset: .zero))
+                    // Durable first, then the log restarts after it (NodeStorage keeps that order).
+                    operations.append(.installSnapshot(g.id, snap, nextOffset: ReplicaState.nextOffset(in: snap)))
                 }
                 if !r.entries.isEmpty { operations.append(.append(g.id, r.entries)) }
                 if let hs = r.hardState, hs.term != g.lastHardState.term || hs.vote != g.lastHardState.vote {
+                    // Only a new term or vote must be durable; the commit index is re-learnt.
                     operations.append(.saveHardState(g.id, hs))
                 }
                 if let hs = r.hardState { g.lastHardState = hs }
-                if r.needsWrite { needsWrite = true }
+                if !r.entries.isEmpty || r.snapshot != nil { needsWrite = true }
                 g.outstanding = r
                 readyGroups.append(g.id)
             }
             if readyGroups.isEmpty && operations.isEmpty { break }
-            if !needsWrite || operations.isEmpty {
+            let waits = needsWrite || operations.contains(where: Self.mustWait)
+            if !waits {
+                // Nothing these readies need made durable: their after-persist work runs now.
                 completeReadies(readyGroups, into: &out)
-                continue
+                if operations.isEmpty { continue }
             }
+            // Compactions alone go in a batch no ready waits for.
             let batch = StorageBatch(token: nextToken, operations: operations)
             nextToken += 1
-            inFlight = (batch.token, readyGroups)
+            inFlight = (batch.token, waits ? readyGroups : [])
             out.storage = batch
             break
         }
         maybeRegister(&out)
         return out
+    }
+
+    /// Operations the readies of their batch must wait for.
+    private static func mustWait(_ op: StorageBatch.Operation) -> Bool {
+        switch op {
+        case .saveHardState, .append, .installSnapshot, .createGroup: return true
+        case .compact: return false
+        }
     }
 
     /// The writes of these groups' Readies are durable: send what waited for them, apply, advance.
@@ -193,9 +252,16 @@ public final class NodeCore {
             guard let g = group(id), let r = g.outstanding else { continue }
             g.outstanding = nil
             for m in r.messagesAfterPersist { append(&outgoing, PeerEnvelope(group: id, message: m)) }
-            if id == controllerGroup {
-                if let s = r.snapshot { try? controller.restore(s) }
-                for e in r.committedEntries { controller.apply(e) }
+            if let s = r.snapshot {
+                g.state.restore(s)
+                if id == controllerGroup { try? controller.restore(s, skipping: ReplicaState.snapshotBytes) }
+                observer?.installedSnapshot(node: config.id, group: id, index: s.index)
+                observer?.applied(node: config.id, group: id, index: s.index, chain: g.state.chain)
+            }
+            for e in r.committedEntries {
+                g.state.apply(e)
+                if id == controllerGroup { controller.apply(e) }
+                observer?.applied(node: config.id, group: id, index: e.index, chain: g.state.chain)
             }
             g.raft.advance(r)
             maybeCompact(g)
@@ -204,14 +270,23 @@ public final class NodeCore {
         if ids.contains(controllerGroup) { reconcileGroups() }
     }
 
-    /// Snapshot a group every `compactEvery` applied entries; its storage drops the log before it.
+    /// Snapshot a group and let storage drop old log: every `compactEvery` applied entries, or —
+    /// with retention on — once storage reports whole old segments past the limit.
     private func maybeCompact(_ g: Group) {
-        let applied = g.raft.appliedIndex
-        guard applied.value >= g.raft.snapshotIndex.value + UInt64(config.compactEvery), applied <= g.raft.persistedIndex
-        else { return }
-        let data = g.id == controllerGroup ? controller.encode() : []
+        let applied = g.state.appliedIndex
+        var keepFrom: LogIndex? = nil
+        if config.retentionOn {
+            guard let through = g.retentionThrough else { return }
+            keepFrom = through.next
+        } else {
+            guard applied.value >= g.raft.snapshotIndex.value + UInt64(config.compactEvery) else { return }
+        }
+        guard applied > g.raft.snapshotIndex, applied <= g.raft.persistedIndex, applied <= g.raft.appliedIndex else { return }
+        var data = g.state.snapshotData
+        if g.id == controllerGroup { data += controller.encode() }
         let snap = g.raft.compact(through: applied, data: data)
-        queued.append(.compact(g.id, snap, keepFrom: nil))
+        g.retentionThrough = nil
+        queued.append(.compact(g.id, snap, keepFrom: keepFrom))
     }
 
     /// Create the partition groups the controller assigns to this node.
@@ -236,16 +311,10 @@ public final class NodeCore {
         let command = ControllerCommand.registerBroker(registration)
         if g.raft.role == .leader {
             _ = try? g.raft.propose(command.encode())
-        } else if !g.raft.leader.isNone {
+            for m in g.raft.takeMessages() { append(&out.messages, PeerEnvelope(group: g.id, message: m)) }
+        } else if !g.raft.leader.isNone && g.raft.leader != config.id {
             out.forwards.append((g.raft.leader, command))
         }
-    }
-
-    /// A controller command forwarded by a peer: proposed when this node leads the controller,
-    /// dropped otherwise (the sender asks again).
-    public func receiveForward(_ command: ControllerCommand) -> NodeOutput {
-        if let g = group(controllerGroup), g.raft.role == .leader { _ = try? g.raft.propose(command.encode()) }
-        return flush()
     }
 
     /// This node's registration with the controller.
@@ -256,25 +325,14 @@ public final class NodeCore {
     // MARK: - Helpers
 
     private func addGroup(_ gid: GroupID, members: [NodeID], recovered: RecoveredState) throws(RaftError) {
-        var rc = RaftConfig(id: config.id, initialMembership: Membership(voters: members))
-        rc.electionTicks = config.electionTicks
-        rc.heartbeatTicks = config.heartbeatTicks
-        rc.randomSeed = config.seed &+ UInt64(gid.value) &* 0x9E37_79B9_7F4A_7C15
+        var rc = config.raftTemplate
+        rc.id = config.id
+        rc.initialMembership = Membership(voters: members)
+        rc.randomSeed = config.seed &+ UInt64(gid.value) &* 0x2545_F491_4F6C_DD1D
         let raft = try RaftNode(config: rc, recovered: recovered)
         let g = Group(id: gid, raft: raft)
         let at = groups.firstIndex { $0.id > gid } ?? groups.endIndex
         groups.insert(g, at: at)
-    }
-
-    private func group(_ g: GroupID) -> Group? {
-        var lo = 0
-        var hi = groups.count - 1
-        while lo <= hi {
-            let mid = (lo + hi) / 2
-            if groups[mid].id == g { return groups[mid] }
-            if groups[mid].id < g { lo = mid + 1 } else { hi = mid - 1 }
-        }
-        return nil
     }
 
     private func append(_ list: inout [(NodeID, [PeerEnvelope])], _ env: PeerEnvelope) {

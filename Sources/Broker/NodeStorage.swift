@@ -9,6 +9,11 @@ public final class NodeStorage {
     let logConfig: PartitionLogConfig
     /// Open groups, by id.
     private var groups: [GroupID: GroupStorage] = [:]
+    /// Retention by size (bytes per group log, 0 = off) and by time (ms, 0 = off, with the
+    /// owner's clock in ms since the epoch): reported with each completion.
+    public var retentionBytes = 0
+    public var retentionMs: Int64 = 0
+    public var clockMs: () -> Int64 = { 0 }
 
     /// Open the data directory (identity checked) and recover every group found in it.
     public init(fs: FileSystem, path: String, cluster: String, node: NodeID, logConfig: PartitionLogConfig = PartitionLogConfig())
@@ -60,7 +65,16 @@ public final class NodeStorage {
             }
             for g in batch.writtenGroups { try group(g).sync() }
             for (g, hs) in hardStates { try group(g).saveHardState(hs) }
-            return StorageCompletion(token: batch.token, failure: nil)
+            var completion = StorageCompletion(token: batch.token, failure: nil)
+            if retentionBytes > 0 || retentionMs > 0 {
+                for g in batch.writtenGroups {
+                    let log = try group(g).log
+                    let through = retentionBytes > 0
+                        ? log.retentionIndex(maxBytes: retentionBytes) : log.retentionIndex(olderThan: clockMs() - retentionMs)
+                    if let through { completion.retention.append((g, through)) }
+                }
+            }
+            return completion
         } catch {
             return StorageCompletion(token: batch.token, failure: error)
         }

@@ -47,6 +47,8 @@ public struct StorageBatch: Sendable {
 public struct StorageCompletion: Sendable {
     public let token: UInt64
     public let failure: StorageError?
+    /// Per group written, the last index of the old segments retention would delete (if any).
+    public var retention: [(GroupID, LogIndex)] = []
 
     public init(token: UInt64, failure: StorageError?) {
         self.token = token

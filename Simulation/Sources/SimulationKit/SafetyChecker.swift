@@ -1,3 +1,4 @@
+import Broker
 import Primitives
 import Raft
 
@@ -37,9 +38,10 @@ struct SafetyChecker {
         commitSeen = Array(repeating: .zero, count: nodes * groups)
     }
 
-    /// Slot of (node, group) in the per-pair arrays (ids are 1-based and dense in the simulator).
+    /// Slot of (node, group) in the per-pair arrays (node ids are 1-based, group ids 0-based, both
+    /// dense in the simulator).
     private func slot(_ node: NodeID, _ group: GroupID) -> Int {
-        Int(node.value - 1) * groupCount + Int(group.value - 1)
+        Int(node.value - 1) * groupCount + Int(group.value)
     }
 
     /// Per (node, group), the commit index already compared, so each entry is checked once.
@@ -62,7 +64,7 @@ struct SafetyChecker {
     /// Entries a node is about to persist (a Ready): log matching.
     mutating func observeAppended(_ es: [Entry], node: NodeID, group: GroupID, raft: borrowing RaftNode) {
         for e in es {
-            let hash = GroupStateMachine.entryHash(e)
+            let hash = ReplicaState.entryHash(e)
             let previousTerm = e.index > .zero ? raft.term(at: e.index.previous) : nil
             let key = EntryKey(group: group, index: e.index, term: e.term)
             if let known = entries[key] {
@@ -122,7 +124,7 @@ struct SafetyChecker {
             for k in start...Int(commit.value) {
                 i = LogIndex(UInt64(k))
                 guard let e = raft.entry(at: i) else { break }
-                let h = GroupStateMachine.entryHash(e)
+                let h = ReplicaState.entryHash(e)
                 if k < known.count {
                     if known[k] != h {
                         fail("committed-entry-lost",
@@ -157,7 +159,7 @@ struct SafetyChecker {
         }
         var i = max(raft.firstIndex, LogIndex(1))
         while i <= lastCommitted {
-            if let e = raft.entry(at: i), GroupStateMachine.entryHash(e) != known[Int(i.value)] {
+            if let e = raft.entry(at: i), ReplicaState.entryHash(e) != known[Int(i.value)] {
                 fail("leader-completeness",
                     "g\(group) n\(node) became leader in term \(raft.term) without committed entry \(i)")
                 return
@@ -168,7 +170,7 @@ struct SafetyChecker {
 
     /// State machine safety: every node applies the same entry at each index (same chain).
     mutating func observeApplied(node: NodeID, group: GroupID, index: LogIndex, chain: UInt64) {
-        var c = chains[group] ?? [GroupStateMachine.initialChain]
+        var c = chains[group] ?? [ReplicaState.initialChain]
         let k = Int(index.value)
         if k < c.count {
             if c[k] != chain { fail("state-machine-safety", "g\(group) n\(node) applied a different entry at \(k)") }

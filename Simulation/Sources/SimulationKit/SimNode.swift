@@ -1,44 +1,22 @@
+import Broker
 import Primitives
 import Raft
 import Storage
 
-/// One simulated node: the real `RaftNode` for each group it hosts, its application state machines,
-/// and its disk. Crash throws the memory away; restart rebuilds it from the disk alone.
+/// One simulated node: the real `NodeCore` (every Raft group it hosts, the controller among
+/// them, group commit) over the real `NodeStorage` on a simulated disk. Crash throws the memory
+/// away; restart rebuilds it from the disk alone.
 struct SimNode {
-    /// A class so the hot loops mutate the Raft node in place instead of copying it out of arrays.
-    final class Group {
-        let id: GroupID
-        var raft: RaftNode
-        var stateMachine = GroupStateMachine()
-        /// The Ready whose write is in flight.
-        var outstanding: Ready?
-        /// Whether the node was leader at the last observation (for leader-completeness checks).
-        var wasLeader = false
-        /// The hard state of the last write, to spot writes that persist a new term or vote.
-        var lastHardState = HardState()
-        /// The group's files: the real storage engine over the node's simulated file system.
-        let storage: GroupStorage
-        /// A hard state with a new term or vote, saved when the pending write completes.
-        var pendingHardState: HardState?
-
-        init(id: GroupID, raft: RaftNode, storage: GroupStorage) {
-            self.id = id
-            self.raft = raft
-            self.storage = storage
-        }
-
-        /// Read the Raft node in place: a plain read of a class's struct property copies the whole
-        /// struct (every array retained), which dominated the simulator's profile.
-        @inline(__always) func withRaft<R>(_ body: (inout RaftNode) -> R) -> R { body(&raft) }
-    }
-
     let id: NodeID
     let index: Int
     var disk: SimDisk
     /// The node's files; they survive crashes as a real disk would (unsynced writes may not).
     let fs: SimFileSystem
-    /// Groups sorted by id: iteration order is part of the run.
-    var groups: [Group] = []
+    /// The node's logic and storage while it is up.
+    var core: NodeCore?
+    var storage: NodeStorage?
+    /// Per group (same order as `groups`): whether it was leader at the last observation.
+    var wasLeader: [Bool] = []
     var up = true
     var paused = false
     /// Bumped on every crash; events of an older incarnation are ignored.
@@ -49,23 +27,26 @@ struct SimNode {
     var tickEpoch = 0
     /// Events that reached the node while it was paused, replayed in order when it resumes.
     var deferred: [SimEvent] = []
-    /// Readies per in-flight disk token.
-    var inflightWrites: [(token: Int, groups: [Int], syncRequest: Int)] = []
+    /// The storage batch in flight: its disk token, its (already computed) completion, and the
+    /// file system's sync request that makes it durable.
+    var inflightWrites: [(token: Int, completion: StorageCompletion, syncRequest: Int)] = []
     /// Tick interval after clock skew.
     let tickInterval: SimTime
 
+    init(id: NodeID, index: Int, disk: SimDisk, fs: SimFileSystem, up: Bool, tickInterval: SimTime) {
+        self.id = id
+        self.index = index
+        self.disk = disk
+        self.fs = fs
+        self.up = up
+        self.tickInterval = tickInterval
+    }
+
     var alive: Bool { up && !paused }
 
-    func groupIndex(_ g: GroupID) -> Int? {
-        var lo = 0
-        var hi = groups.count - 1
-        while lo <= hi {
-            let mid = (lo + hi) / 2
-            if groups[mid].id == g { return mid }
-            if groups[mid].id < g { lo = mid + 1 } else { hi = mid - 1 }
-        }
-        return nil
-    }
+    /// The core's groups, sorted by id: index 0 is the controller (group 0), index g is
+    /// partition group g. Empty while the node is down.
+    var groups: [NodeCore.Group] { core?.groups ?? [] }
 }
 
 /// Everything that can happen in a simulated run.

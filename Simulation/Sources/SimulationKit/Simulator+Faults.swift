@@ -1,3 +1,4 @@
+import Broker
 import Primitives
 import Raft
 
@@ -12,7 +13,7 @@ extension Simulator {
             crashUntilRestart(i)
         }
         if options.leaderCrashPPM > 0, faultRandom.chance(ppm: options.leaderCrashPPM) {
-            let g = Int(faultRandom.below(UInt64(options.groups)))
+            let g = Int(faultRandom.below(UInt64(groupCount)))
             if let i = nodes.indices.first(where: { nodes[$0].alive && nodes[$0].groups[g].raft.role == .leader }) {
                 crashUntilRestart(i)
             }
@@ -39,26 +40,27 @@ extension Simulator {
     }
 
     func transferSomeLeader() {
-        let g = Int(faultRandom.below(UInt64(options.groups)))
+        let g = Int(faultRandom.below(UInt64(groupCount)))
         guard let i = nodes.indices.first(where: { nodes[$0].alive && nodes[$0].groups[g].raft.role == .leader })
         else { return }
         let voters = nodes[i].groups[g].raft.membership.voters.filter { $0 != nodes[i].id }
         guard !voters.isEmpty else { return }
         let target = voters[Int(faultRandom.below(UInt64(voters.count)))]
         do {
-            try nodes[i].groups[g].raft.transferLeadership(to: target)
+            try nodes[i].groups[g].withRaft { try $0.transferLeadership(to: target) }
             stats.transfers += 1
-            trace("n\(i + 1) g\(g + 1) transfers leadership to n\(target)")
+            trace("n\(i + 1) g\(g) transfers leadership to n\(target)")
         } catch {
-            trace("n\(i + 1) g\(g + 1) transfer refused: \(error)")
+            trace("n\(i + 1) g\(g) transfer refused: \(error)")
         }
-        flush(i)
+        carryOut(i, nodes[i].core!.drain())
     }
 
-    /// One membership change in a random group, through its leader: promote a learner if there is
-    /// one, else remove a voter while more than three remain, else add a non-member as learner.
+    /// One membership change in a random partition group, through its leader: promote a learner
+    /// if there is one, else remove a voter while more than three remain, else add a non-member as
+    /// learner. (The controller's membership is the static cluster.)
     func changeMembership() {
-        let g = Int(faultRandom.below(UInt64(options.groups)))
+        let g = 1 + Int(faultRandom.below(UInt64(options.groups)))
         guard let i = nodes.indices.first(where: { nodes[$0].alive && nodes[$0].groups[g].raft.role == .leader })
         else { return }
         let m = nodes[i].groups[g].raft.membership
@@ -74,34 +76,35 @@ extension Simulator {
             return
         }
         do {
-            let at = try nodes[i].groups[g].raft.proposeMembershipChange(change)
-            trace("n\(i + 1) g\(g + 1) proposes \(change) at \(at)")
+            let at = try nodes[i].groups[g].withRaft { try $0.proposeMembershipChange(change) }
+            trace("n\(i + 1) g\(g) proposes \(change) at \(at)")
         } catch {
-            trace("n\(i + 1) g\(g + 1) \(change) refused: \(error)")
+            trace("n\(i + 1) g\(g) \(change) refused: \(error)")
         }
-        flush(i, touched: [g])
+        carryOut(i, nodes[i].core!.drain())
     }
 
     // MARK: - Workload
 
-    /// A client proposes to the node it believes leads a random group, following not-leader hints.
+    /// A client proposes to the node it believes leads a random partition group, following
+    /// not-leader hints.
     func proposeRandom() {
-        let g = Int(workloadRandom.below(UInt64(options.groups)))
+        let g = 1 + Int(workloadRandom.below(UInt64(options.groups)))
         let i = clientLeaderGuess[g] ?? Int(workloadRandom.below(UInt64(nodes.count)))
-        guard nodes[i].alive else {
+        guard nodes[i].alive, let core = nodes[i].core else {
             clientLeaderGuess[g] = nil
             return
         }
         proposalSeq += 1
-        var payload = Array("g\(g + 1)-p\(proposalSeq)-".utf8)
+        var payload = Array("g\(g)-p\(proposalSeq)-".utf8)
         if options.retentionMs > 0 { payload = SimPayload.stamped(payload, at: now) }
         let filler = Int(workloadRandom.below(UInt64(options.payloadBytesMax)))
         for _ in 0..<filler { payload.append(UInt8(97 + workloadRandom.below(26))) }
         do {
-            let at = try nodes[i].groups[g].raft.propose(payload)
+            let at = try core.propose(payload, to: GroupID(UInt32(g)))
             stats.proposalsAccepted += 1
             traceHash.add(at.index.value)
-            flush(i, touched: [g])
+            carryOut(i, core.drain())
         } catch RaftError.notLeader(let hint) {
             clientLeaderGuess[g] = hint.isNone ? nil : Int(hint.value) - 1
         } catch {

@@ -1,3 +1,4 @@
+import Broker
 import Primitives
 import Raft
 
@@ -56,8 +57,8 @@ extension Simulator {
     /// proposed after the heal is applied on every core node.
     func checkLiveness() {
         var pending: [String] = []
-        for g in 0..<options.groups {
-            if let why = groupNotConverged(g) { pending.append("g\(g + 1): \(why)") }
+        for g in 0..<groupCount {
+            if let why = groupNotConverged(g) { pending.append("g\(g): \(why)") }
         }
         if pending.isEmpty {
             trace("liveness: core converged")
@@ -67,7 +68,7 @@ extension Simulator {
         // A core still catching up (applied indexes moving) is progress, not a stall: each advance
         // earns another stall budget, up to a hard cap of ten budgets.
         let applied = core.reduce(UInt64(0)) { sum, i in
-            nodes[i].up ? nodes[i].groups.reduce(sum) { $0 + $1.stateMachine.appliedIndex.value } : sum
+            nodes[i].up ? nodes[i].groups.reduce(sum) { $0 + $1.state.appliedIndex.value } : sum
         }
         if applied > livenessAppliedSeen {
             livenessAppliedSeen = applied
@@ -104,18 +105,21 @@ extension Simulator {
             }
         }
         if let probe = probes[g], leader.term(at: probe.index) == probe.term {
-            let behind = members.filter { nodes[$0].groups[g].stateMachine.appliedIndex < probe.index }
+            let behind = members.filter { nodes[$0].groups[g].state.appliedIndex < probe.index }
             if behind.isEmpty { return nil }
             return "probe \(probe.index) not applied on " + behind.map { i in
                 let r = nodes[i].groups[g].raft
-                return "n\(i + 1) (applied \(nodes[i].groups[g].stateMachine.appliedIndex), commit \(r.commitIndex), last \(r.lastIndex), \(r.membership); leader sees "
+                return "n\(i + 1) (applied \(nodes[i].groups[g].state.appliedIndex), commit \(r.commitIndex), last \(r.lastIndex), \(r.membership); leader sees "
                     + (leader.progressDescription.first { $0.hasPrefix("\(i + 1):") } ?? "nothing") + ")"
             }.joined(separator: ", ")
         }
         do {
-            let at = try nodes[l].groups[g].raft.propose(Array("probe-g\(g + 1)-t\(leader.term)".utf8))
+            // The controller gets a command it can apply (a registration is idempotent).
+            let core = nodes[l].core!
+            let data = g == 0 ? ControllerCommand.registerBroker(core.registration).encode() : Array("probe-g\(g)-t\(leader.term)".utf8)
+            let at = try core.propose(data, to: GroupID(UInt32(g)))
             probes[g] = (at.index, at.term)
-            flush(l)
+            carryOut(l, core.drain())
         } catch {
             return "probe refused: \(error)"
         }

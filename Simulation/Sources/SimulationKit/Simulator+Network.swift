@@ -1,16 +1,17 @@
+import Broker
 import Primitives
 import Raft
 
 extension Simulator {
-    /// Encode each destination's messages into one packet through the real peer codec and put it
-    /// on the simulated wire: per-link latency with a heavy tail, loss, duplication, clogs, and
-    /// partitions. Reordering falls out of the random latencies.
-    func send(from i: Int, _ outgoing: [[PeerEnvelope]]) {
-        for (to, envelopes) in outgoing.enumerated() where !envelopes.isEmpty {
-            precondition(to != i, "n\(i + 1) sending to itself")
+    /// Encode each destination's messages into one packet through the real peer codec (the bytes
+    /// a TLS peer link carries) and put it on the simulated wire: per-link latency with a heavy
+    /// tail, loss, duplication, clogs, and partitions. Reordering falls out of the random latencies.
+    func send(from i: Int, _ outgoing: [(NodeID, [PeerEnvelope])]) {
+        for (to, envelopes) in outgoing where !envelopes.isEmpty {
+            let j = Int(to.value) - 1
+            precondition(j != i, "n\(i + 1) sending to itself")
             for e in envelopes where e.message.kind == .snapshot { stats.snapshotsSent += 1 }
-            let bytes = PeerMessageCodec.encode(envelopes)
-            transmit(from: i, to: to, bytes)
+            transmit(from: i, to: j, PeerPacket.raft(envelopes).encode())
         }
     }
 

@@ -1,56 +1,54 @@
+import Broker
 import Primitives
 import Raft
 import Storage
 
 extension Simulator {
     /// Bring a node up from its disk through the same recovery path production uses: the data
-    /// directory, then each group's storage, whose recovered state the real `RaftNode` starts from.
+    /// directory, each group's storage, then the real `NodeCore` over what they recovered.
     func restart(_ i: Int) {
         let fs = nodes[i].fs
         // Start-up work (identity file, recovery's cuts) completes before the node runs, as the
         // real calls return only once durable; syncs are deferred to the device only afterwards.
         fs.deferSyncs = false
-        let dataDirectory: DataDirectory
+        let storage: NodeStorage
+        var recovered: [(GroupID, RecoveredState)] = []
         do {
-            dataDirectory = try DataDirectory(fs: fs, path: "/data", cluster: "sim", node: nodes[i].id)
+            storage = try NodeStorage(fs: fs, path: "/data", cluster: "sim", node: nodes[i].id, logConfig: logConfig())
+            for gid in try storage.existingGroups() {
+                let (state, dropped) = try storage.open(gid)
+                if config.traceMessages {
+                    let log = storage.storage(of: gid)!.log
+                    trace("n\(i + 1) g\(gid) files \(fs.allFiles.filter { $0.contains("group-\(gid.value)/") }) first \(log.firstIndex) last \(log.lastIndex) report \(log.report)")
+                }
+                if let dropped {
+                    stats.repairs += 1
+                    trace("n\(i + 1) g\(gid) storage found damaged entries \(dropped); log dropped from there, repairing through \(state.repairThrough) from peers")
+                }
+                recovered.append((gid, state))
+            }
         } catch {
-            fatalError("n\(i + 1) cannot open its data directory: \(error)")
+            fatalError("n\(i + 1) storage cannot recover: \(error)")
         }
-        nodes[i].groups = []
-        var recoveredEntries = 0
-        for g in 0..<options.groups {
-            let gid = GroupID(UInt32(g + 1))
-            let storage: GroupStorage
-            let state: RecoveredState
-            do {
-                (storage, state) = try GroupStorage.open(fs: fs, directory: dataDirectory.groupDirectory(gid), config: logConfig())
-            } catch {
-                fatalError("n\(i + 1) g\(gid) storage cannot recover: \(error)")
-            }
-            if config.traceMessages {
-                trace("n\(i + 1) g\(gid) files \(fs.allFiles.filter { $0.contains("group-\(gid.value)/") }) first \(storage.log.firstIndex) last \(storage.log.lastIndex) report \(storage.log.report)")
-            }
-            if let dropped = storage.droppedForRepair {
-                stats.repairs += 1
-                trace("n\(i + 1) g\(gid) storage found damaged entries \(dropped); log dropped from there, repairing through \(state.repairThrough) from peers")
-            }
-            recoveredEntries += state.entries.count
-            let raft: RaftNode
-            do {
-                raft = try RaftNode(config: raftConfig(node: i, group: g), recovered: state)
-            } catch {
-                fatalError("n\(i + 1) g\(gid) cannot start: \(error)")
-            }
-            let group = SimNode.Group(id: gid, raft: raft, storage: storage)
-            group.lastHardState = raft.hardState
-            group.stateMachine.restore(raft.latestSnapshot)
-            if raft.snapshotIndex > .zero {
-                checker.observeApplied(
-                    node: nodes[i].id, group: gid, index: raft.snapshotIndex, chain: group.stateMachine.chain)
-            }
-            checker.forget(node: nodes[i].id, group: gid)
-            nodes[i].groups.append(group)
+        storage.retentionBytes = options.retentionBytes
+        storage.retentionMs = options.retentionMs
+        storage.clockMs = { [unowned self] in Int64(self.now / SimDuration.millisecond) }
+        let core: NodeCore
+        do {
+            core = try NodeCore(config: nodeConfig(i), recovered: recovered, observer: self)
+        } catch {
+            fatalError("n\(i + 1) cannot start: \(error)")
         }
+        let recoveredEntries = recovered.reduce(0) { $0 + $1.1.entries.count }
+        for g in core.groups {
+            checker.forget(node: nodes[i].id, group: g.id)
+            if g.raft.snapshotIndex > .zero {
+                checker.observeApplied(node: nodes[i].id, group: g.id, index: g.raft.snapshotIndex, chain: g.state.chain)
+            }
+        }
+        nodes[i].core = core
+        nodes[i].storage = storage
+        nodes[i].wasLeader = Array(repeating: false, count: core.groups.count)
         nodes[i].up = true
         nodes[i].paused = false
         nodes[i].incarnation += 1
@@ -61,7 +59,7 @@ extension Simulator {
         let firstTick = now + 1 + phaseRandom.below(nodes[i].tickInterval)
         queue.schedule(.tick(node: i, epoch: nodes[i].tickEpoch), at: firstTick)
         fs.deferSyncs = true
-        flush(i)
+        carryOut(i, core.drain())
     }
 
     func crash(_ i: Int) {
@@ -73,7 +71,9 @@ extension Simulator {
         nodes[i].fs.crash()
         maybeFlipBit(i)
         maybeMisdirectWrite(i)
-        nodes[i].groups = []
+        nodes[i].core = nil
+        nodes[i].storage = nil
+        nodes[i].wasLeader = []
         nodes[i].deferred = []
         nodes[i].inflightWrites = []
         stats.crashes += 1
@@ -161,201 +161,115 @@ extension Simulator {
         queue.schedule(.tick(node: i, epoch: nodes[i].tickEpoch), at: now + nodes[i].tickInterval)
     }
 
+    /// A packet arrives: the same bytes a TLS peer link carries (`PeerPacket`).
     func deliver(to i: Int, _ bytes: [UInt8]) {
-        let envelopes: [PeerEnvelope]
+        guard let core = nodes[i].core else { return }
+        let packet: PeerPacket
         do {
-            envelopes = try PeerMessageCodec.decode(bytes)
+            packet = try PeerPacket.decode(bytes)
         } catch {
             fatalError("n\(i + 1) received bytes the peer codec cannot decode: \(error)")
         }
-        var touched: [Int] = []
-        for env in envelopes {
-            precondition(env.message.to == nodes[i].id, "packet for \(env.message.to) delivered to n\(i + 1)")
-            guard let g = nodes[i].groupIndex(env.group) else { continue }
-            if config.traceMessages { trace("g\(env.group) \(env.message)") }
-            nodes[i].groups[g].raft.step(env.message)
-            if !touched.contains(g) { touched.append(g) }
+        switch packet {
+        case .raft(let envelopes):
+            for env in envelopes {
+                precondition(env.message.to == nodes[i].id, "packet for \(env.message.to) delivered to n\(i + 1)")
+                if config.traceMessages { trace("g\(env.group) \(env.message)") }
+            }
+            carryOut(i, core.receive(envelopes))
+        case .forward(let command):
+            if config.traceMessages { trace("n\(i + 1) forward \(command)") }
+            carryOut(i, core.receiveForward(command))
+        case .hello:
+            break
         }
-        touched.sort()
-        flush(i, touched: touched)
     }
 
+    /// The device finished the node's fsyncs up to `token`: the batch is durable; the core
+    /// continues (after-persist messages, apply, advance, the next batch).
     func diskDone(_ i: Int, token: Int) {
         guard let k = nodes[i].inflightWrites.firstIndex(where: { $0.token == token }) else { return }
         // Completions are FIFO: this fsync makes every write so far durable.
         let done = nodes[i].inflightWrites[...k]
         nodes[i].inflightWrites.removeFirst(k + 1)
-        var touched: [Int] = []
         for w in done {
             nodes[i].fs.completeSyncs(through: w.syncRequest)
-            completeReadies(i, w.groups)
-            for g in w.groups where !touched.contains(g) { touched.append(g) }
-        }
-        touched.sort()
-        flush(i, touched: touched)
-    }
-
-    /// Collect each group's output: messages to send now, and a Ready whose writes go to the
-    /// group's storage, made durable by one fsync completion for all groups of the node (group
-    /// commit).
-    /// `touched`: the groups an event may have changed (sorted); nil means all. Groups nobody
-    /// touched have no new output, so skipping them is only a speed-up.
-    func flush(_ i: Int, touched: [Int]? = nil) {
-        guard nodes[i].alive else { return }
-        let groups = touched ?? Array(nodes[i].groups.indices)
-        for _ in 0..<64 {
-            var outgoing: [[PeerEnvelope]] = []
-            var needsWrite = false
-            var readyGroups: [Int] = []
-            var electionWrite = false  // this write carries a new term or vote
-            for g in groups {
-                let gid = nodes[i].groups[g].id
-                for m in nodes[i].groups[g].raft.takeMessages() {
-                    if outgoing.isEmpty { outgoing = Array(repeating: [], count: nodes.count) }
-                    outgoing[Int(m.to.value) - 1].append(PeerEnvelope(group: gid, message: m))
-                }
-                let group = nodes[i].groups[g]
-                guard group.outstanding == nil, group.withRaft({ $0.hasReady }) else { continue }
-                let r = group.raft.ready()
-                let id = nodes[i].id
-                group.withRaft { checker.observeAppended(r.entries, node: id, group: gid, raft: $0) }
-                do {
-                    if let snap = r.snapshot {
-                        // Durable at once: the snapshot before the log that follows it.
-                        try group.storage.installSnapshot(snap, nextOffset: GroupStateMachine.nextOffset(in: snap))
-                    }
-                    if !r.entries.isEmpty { try group.storage.append(r.entries) }
-                } catch {
-                    fatalError("n\(i + 1) g\(gid) storage write failed: \(error)")
-                }
-                if let hs = r.hardState, hs.term != group.lastHardState.term || hs.vote != group.lastHardState.vote {
-                    // Only a new term or vote must be durable; the commit index is re-learnt.
-                    group.pendingHardState = hs
-                    electionWrite = true
-                }
-                if let hs = r.hardState { group.lastHardState = hs }
-                if !r.entries.isEmpty || r.snapshot != nil || group.pendingHardState != nil { needsWrite = true }
-                nodes[i].groups[g].outstanding = r
-                readyGroups.append(g)
-            }
-            send(from: i, outgoing)
-            if readyGroups.isEmpty { break }
-            if !needsWrite {
-                completeReadies(i, readyGroups)  // nothing to write: the after-persist work may run now
-                continue
-            }
-            // Storage issues its fsyncs now; the simulated device finishes them at `done`.
-            if phase == .safety && options.fsyncFailPPM > 0 && faultRandom.chance(ppm: options.fsyncFailPPM) {
-                nodes[i].fs.failNextSync = true
-            }
-            var failure: StorageError? = nil
-            for g in readyGroups where failure == nil { failure = persist(i, g) }
-            nodes[i].fs.failNextSync = false
-            if let failure {
-                // After a failed fsync the page cache cannot be trusted: the node stops (and
-                // restarts from what is durable, as an operator's restart would).
-                trace("n\(i + 1) \(failure)")
-                stats.fsyncFailures += 1
-                crashUntilRestart(i)
-                return
-            }
-            let (token, done) = nodes[i].disk.submit(now: now)
-            nodes[i].inflightWrites.append((token, readyGroups, nodes[i].fs.lastSyncRequest))
-            queue.schedule(.diskDone(node: i, incarnation: nodes[i].incarnation, token: token), at: done)
-            // Writes that persist a vote are where a lost write matters most: crash there far more often.
-            let crashPPM = electionWrite ? options.crashInFlightPPM * 50 : options.crashInFlightPPM
-            if phase == .safety && crashPPM > 0 && faultRandom.chance(ppm: min(crashPPM, 500_000)) {
-                // Power fails somewhere between the write and its fsync.
-                let at = now + faultRandom.below(max(done - now, 1))
-                queue.schedule(.crash(node: i, incarnation: nodes[i].incarnation), at: at)
-            }
-            break
-        }
-        observe(i, groups)
-    }
-
-    /// The writes of these groups' Readies are durable: send what waited for them, apply, advance.
-    func completeReadies(_ i: Int, _ groups: [Int]) {
-        var outgoing: [[PeerEnvelope]] = []
-        for g in groups {
-            guard let r = nodes[i].groups[g].outstanding else { continue }
-            nodes[i].groups[g].outstanding = nil
-            let gid = nodes[i].groups[g].id
-            for m in r.messagesAfterPersist {
-                if outgoing.isEmpty { outgoing = Array(repeating: [], count: nodes.count) }
-                outgoing[Int(m.to.value) - 1].append(PeerEnvelope(group: gid, message: m))
-            }
-            if let s = r.snapshot {
-                nodes[i].groups[g].stateMachine.restore(s)
-                checker.observeApplied(
-                    node: nodes[i].id, group: gid, index: s.index, chain: nodes[i].groups[g].stateMachine.chain)
-                trace("n\(i + 1) g\(gid) installs snapshot at \(s.index)")
-            }
-            for e in r.committedEntries {
-                nodes[i].groups[g].stateMachine.apply(e)
-                checker.observeApplied(
-                    node: nodes[i].id, group: gid, index: e.index, chain: nodes[i].groups[g].stateMachine.chain)
-            }
-            nodes[i].groups[g].raft.advance(r)
-            maybeCompact(i, g)
-        }
-        send(from: i, outgoing)
-    }
-
-    /// Snapshot and drop old log: every `compactEvery` applied entries, or — with retention on —
-    /// when whole old segments exceed `retentionBytes` or hold only records older than `retentionMs`.
-    func maybeCompact(_ i: Int, _ g: Int) {
-        let group = nodes[i].groups[g]
-        let applied = group.stateMachine.appliedIndex
-        var keepFrom: LogIndex? = nil
-        if options.retentionBytes > 0 {
-            guard let through = group.storage.log.retentionIndex(maxBytes: options.retentionBytes) else { return }
-            keepFrom = through.next
-        } else if options.retentionMs > 0 {
-            let cutoff = Int64(now / SimDuration.millisecond) - options.retentionMs
-            guard let through = group.storage.log.retentionIndex(olderThan: cutoff) else { return }
-            keepFrom = through.next
-        } else {
-            guard applied.value >= group.raft.snapshotIndex.value + UInt64(options.compactEvery) else { return }
-        }
-        guard applied > group.raft.snapshotIndex, applied <= group.raft.persistedIndex, applied <= group.raft.appliedIndex
-        else { return }
-        let data = group.stateMachine.snapshotData
-        let snap = group.raft.compact(through: applied, data: data)
-        do {
-            try group.storage.compact(snap, keepFrom: keepFrom)
-        } catch {
-            fatalError("n\(i + 1) g\(g + 1) compaction failed: \(error)")
+            guard let core = nodes[i].core else { return }
+            carryOut(i, core.storageCompleted(w.completion))
         }
     }
 
-    /// Issue a group's fsyncs: the log, then any new term or vote (durable once they complete).
-    /// Returns the error of a failed fsync (the node must stop); other errors are bugs here.
-    func persist(_ i: Int, _ g: Int) -> StorageError? {
-        let group = nodes[i].groups[g]
-        do {
-            try group.storage.sync()
-            if let hs = group.pendingHardState {
-                try group.storage.saveHardState(hs)
-                group.pendingHardState = nil
-            }
-            return nil
-        } catch {
-            if case .syncFailed = error { return error }
-            fatalError("n\(i + 1) g\(g + 1) storage failed: \(error)")
+    /// Carry out what the core asked for: packets onto the simulated network, and the storage batch
+    /// onto the node's disk — written at once, durable when the simulated device completes its
+    /// fsyncs (group commit: one completion for every group's writes).
+    func carryOut(_ i: Int, _ out: NodeOutput) {
+        guard nodes[i].up else { return }
+        send(from: i, out.messages)
+        for (to, command) in out.forwards {
+            transmit(from: i, to: Int(to.value) - 1, PeerPacket.forward(command).encode())
         }
+        if let batch = out.storage { issue(i, batch) }
+        observe(i)  // (not if the batch's fsync failed: the node is down now)
+    }
+
+    private func issue(_ i: Int, _ batch: StorageBatch) {
+        guard let storage = nodes[i].storage else { return }
+        if phase == .safety && options.fsyncFailPPM > 0 && faultRandom.chance(ppm: options.fsyncFailPPM) {
+            nodes[i].fs.failNextSync = true
+        }
+        let completion = storage.execute(batch)
+        nodes[i].fs.failNextSync = false
+        if let failure = completion.failure {
+            guard case .syncFailed = failure else { fatalError("n\(i + 1) storage failed: \(failure)") }
+            // After a failed fsync the page cache cannot be trusted: the node stops (and restarts
+            // from what is durable, as an operator's restart would).
+            trace("n\(i + 1) \(failure)")
+            stats.fsyncFailures += 1
+            crashUntilRestart(i)
+            return
+        }
+        for op in batch.operations {
+            if case .compact(let g, let snap, _) = op { trace("n\(i + 1) g\(g) compacts through \(snap.index)") }
+        }
+        let (token, done) = nodes[i].disk.submit(now: now)
+        nodes[i].inflightWrites.append((token, completion, nodes[i].fs.lastSyncRequest))
+        queue.schedule(.diskDone(node: i, incarnation: nodes[i].incarnation, token: token), at: done)
+        // Writes that persist a vote are where a lost write matters most: crash there far more often.
+        let electionWrite = batch.operations.contains { if case .saveHardState = $0 { return true } else { return false } }
+        let crashPPM = electionWrite ? options.crashInFlightPPM * 50 : options.crashInFlightPPM
+        if phase == .safety && crashPPM > 0 && faultRandom.chance(ppm: min(crashPPM, 500_000)) {
+            // Power fails somewhere between the write and its fsync.
+            let at = now + faultRandom.below(max(done - now, 1))
+            queue.schedule(.crash(node: i, incarnation: nodes[i].incarnation), at: at)
+        }
+    }
+
+    /// The node's core configuration: every simulated node hosts the controller and the
+    /// partition groups 1...G (static replica sets: every node).
+    func nodeConfig(_ i: Int) -> NodeConfig {
+        let ids = nodes.map(\.id)
+        var c = NodeConfig(id: ids[i], members: ids, kafkaHost: "n\(i + 1)", kafkaPort: UInt16(9092 + i), seed: raftSeeds[i])
+        c.raftTemplate = raftConfig(node: i)
+        c.staticGroups = (1...options.groups).map { (GroupID(UInt32($0)), ids) }
+        c.compactEvery = options.compactEvery
+        c.retentionOn = options.retentionBytes > 0 || options.retentionMs > 0
+        return c
     }
 
     /// Let the checker see every group's state after an event; trace role changes.
-    func observe(_ i: Int, _ groups: [Int]) {
+    func observe(_ i: Int) {
+        // A down node has no groups to observe, and "no group repairing" would wrongly clear
+        // its damage mark.
+        guard nodes[i].up else { return }
         let id = nodes[i].id
-        if nodes[i].damaged && !nodes[i].groups.contains(where: { $0.withRaft { $0.isRepairing } }) {
+        let groups = nodes[i].groups
+        if nodes[i].damaged && !groups.contains(where: { $0.withRaft { $0.isRepairing } }) {
             nodes[i].damaged = false
             trace("n\(i + 1) repaired")
         }
-        for g in groups {
-            let group = nodes[i].groups[g]
-            let wasLeader = group.wasLeader
+        if nodes[i].wasLeader.count != groups.count { nodes[i].wasLeader = Array(repeating: false, count: groups.count) }
+        for (k, group) in groups.enumerated() {
+            let wasLeader = nodes[i].wasLeader[k]
             let role = group.withRaft { $0.role }
             if role == .leader && !wasLeader {
                 stats.leaderChanges += 1
@@ -366,7 +280,21 @@ extension Simulator {
                 trace("n\(i + 1) g\(group.id) steps down in term \(group.withRaft { $0.term })")
             }
             group.withRaft { checker.observeState(node: id, group: group.id, raft: $0, wasLeader: wasLeader) }
-            group.wasLeader = role == .leader
+            nodes[i].wasLeader[k] = role == .leader
         }
+    }
+}
+
+extension Simulator: NodeCoreObserver {
+    public func appended(_ entries: [Entry], node: NodeID, group: GroupID, raft: borrowing RaftNode) {
+        checker.observeAppended(entries, node: node, group: group, raft: raft)
+    }
+
+    public func applied(node: NodeID, group: GroupID, index: LogIndex, chain: UInt64) {
+        checker.observeApplied(node: node, group: group, index: index, chain: chain)
+    }
+
+    public func installedSnapshot(node: NodeID, group: GroupID, index: LogIndex) {
+        trace("n\(node) g\(group) installs snapshot at \(index)")
     }
 }

@@ -1,3 +1,4 @@
+import Broker
 import Primitives
 import Raft
 import Storage
@@ -53,6 +54,9 @@ public struct SimResult: Sendable {
 /// One deterministic run of a whole cluster in one thread: the VOPR shape. A seed fixes the swarm
 /// options, every network, disk and fault decision, and the Raft nodes' own election jitter.
 public final class Simulator {
+    /// Every group a node hosts: the controller (index 0) and partitions 1...G.
+    var groupCount: Int { options.groups + 1 }
+
     enum Phase { case safety, liveness }
 
     let config: SimConfig
@@ -117,9 +121,10 @@ public final class Simulator {
         self.blocked = Array(repeating: Array(repeating: false, count: n), count: n)
         self.clogUntil = Array(repeating: Array(repeating: 0, count: n), count: n)
         self.clogExtra = Array(repeating: Array(repeating: 0, count: n), count: n)
-        self.clientLeaderGuess = Array(repeating: nil, count: options.groups)
-        self.probes = Array(repeating: nil, count: options.groups)
-        self.checker = SafetyChecker(nodes: options.nodes, groups: options.groups)
+        self.clientLeaderGuess = Array(repeating: nil, count: options.groups + 1)
+        self.probes = Array(repeating: nil, count: options.groups + 1)
+        // Groups: the controller (0) and the partitions 1...G.
+        self.checker = SafetyChecker(nodes: options.nodes, groups: options.groups + 1)
         for i in 0..<n {
             var diskRandom = diskRandoms[i]
             let fs = SimFileSystem(random: diskRandom.fork(), tornWritePPM: options.tornWritePPM)
@@ -144,14 +149,15 @@ public final class Simulator {
         return c
     }
 
-    func raftConfig(node: Int, group: Int) -> RaftConfig {
+    /// Raft settings every group of node `node` starts from (NodeCore sets each group's id,
+    /// members and seed).
+    func raftConfig(node: Int) -> RaftConfig {
         var c = RaftConfig(id: NodeID(UInt32(node + 1)), initialMembership: Membership(voters: nodes.map(\.id)))
         c.electionTicks = options.electionTicks
         c.heartbeatTicks = options.heartbeatTicks
         c.appendBytesMax = options.appendBytesMax
         c.inflightMessagesMax = options.inflightMessagesMax
         c.inflightBytesMax = max(c.inflightBytesMax, options.appendBytesMax)
-        c.randomSeed = raftSeeds[node] &+ UInt64(group) &* 0x2545_F491_4F6C_DD1D
         c.plantedBug = config.plantedBug
         return c
     }
@@ -194,7 +200,7 @@ public final class Simulator {
         for node in nodes where node.up {
             for g in node.groups {
                 traceHash.add(g.withRaft { $0.commitIndex.value })
-                traceHash.add(g.stateMachine.chain)
+                traceHash.add(g.state.chain)
             }
         }
         return SimResult(
@@ -205,9 +211,8 @@ public final class Simulator {
     func handle(_ event: SimEvent) {
         switch event {
         case .tick(let i, let epoch):
-            guard nodes[i].alive, nodes[i].tickEpoch == epoch else { return }
-            for g in nodes[i].groups.indices { nodes[i].groups[g].raft.tick() }
-            flush(i)
+            guard nodes[i].alive, nodes[i].tickEpoch == epoch, let core = nodes[i].core else { return }
+            carryOut(i, core.tick())
             queue.schedule(.tick(node: i, epoch: epoch), at: now + nodes[i].tickInterval)
         case .deliver(let i, let bytes):
             guard nodes[i].up else { return }

@@ -2,19 +2,23 @@ import Primitives
 import Raft
 import Storage
 
-/// The application state of one group on one node: a hash chain over every applied entry. Two
-/// nodes with equal chains at an index applied identical histories up to it, so the checker can
-/// compare whole prefixes by comparing one number.
-struct GroupStateMachine {
-    private(set) var appliedIndex: LogIndex = .zero
-    private(set) var chain: UInt64 = GroupStateMachine.initialChain
+/// What every replica of a group keeps about what it applied: the applied index, a hash chain over
+/// every applied entry, and the count of data entries (the Kafka offset that follows, one record
+/// per data entry until the broker reads batch headers). Two nodes with equal chains at an index
+/// applied identical histories up to it: the simulator's checker compares whole prefixes by
+/// comparing one number, and `/status` can show it.
+public struct ReplicaState: Sendable {
+    public init() {}
+
+    public private(set) var appliedIndex: LogIndex = .zero
+    public private(set) var chain: UInt64 = ReplicaState.initialChain
     /// Data entries applied: the Kafka offset that follows (the simulator counts one record per
     /// data entry, as `PartitionLogConfig`'s default does).
-    private(set) var dataEntries: UInt64 = 0
+    public private(set) var dataEntries: UInt64 = 0
 
-    static let initialChain: UInt64 = 0x5151_5151_5151_5151
+    public static let initialChain: UInt64 = 0x5151_5151_5151_5151
 
-    static func entryHash(_ e: Entry) -> UInt64 {
+    public static func entryHash(_ e: Entry) -> UInt64 {
         var h = FNV64()
         h.add(e.term.value)
         h.add(e.index.value)
@@ -23,22 +27,24 @@ struct GroupStateMachine {
         return h.value
     }
 
-    static func chained(_ previous: UInt64, _ entryHash: UInt64) -> UInt64 {
+    public static func chained(_ previous: UInt64, _ entryHash: UInt64) -> UInt64 {
         var h = FNV64()
         h.add(previous)
         h.add(entryHash)
         return h.value
     }
 
-    mutating func apply(_ e: Entry) {
+    public mutating func apply(_ e: Entry) {
         precondition(e.index == appliedIndex.next, "applying \(e.index) after \(appliedIndex)")
         chain = Self.chained(chain, Self.entryHash(e))
         appliedIndex = e.index
         if e.kind == .normal { dataEntries += 1 }
     }
 
-    /// Snapshot payload: applied index, chain, data entries.
-    var snapshotData: [UInt8] {
+    /// Snapshot payload: applied index, chain, data entries (24 bytes; the controller's state follows).
+    public static let snapshotBytes = 24
+
+    public var snapshotData: [UInt8] {
         var w = ByteWriter()
         w.u64(appliedIndex.value)
         w.u64(chain)
@@ -47,12 +53,12 @@ struct GroupStateMachine {
     }
 
     /// The Kafka offset after a snapshot, from its payload.
-    static func nextOffset(in snap: Snapshot) -> KafkaOffset {
+    public static func nextOffset(in snap: Snapshot) -> KafkaOffset {
         var r = ByteReader(snap.data, offset: 16)
         return KafkaOffset((try? r.u64()) ?? 0)
     }
 
-    mutating func restore(_ snap: Snapshot) {
+    public mutating func restore(_ snap: Snapshot) {
         if snap.data.isEmpty {
             // The initial (index 0) snapshot carries no application state.
             precondition(snap.index == .zero, "snapshot \(snap.index) without data")

@@ -1,0 +1,88 @@
+import Primitives
+import Raft
+
+/// What one node says to another, as bytes: the body of a peer frame. The runtime puts a length in
+/// front and sends it over TLS; the simulator carries the same bytes over its simulated network,
+/// so the codec runs under faults too.
+///
+///     u32 crc32c   over kind and payload
+///     u8  kind     1 hello, 2 raft, 3 forward
+///     payload
+///
+/// TLS already protects bytes in flight; the checksum catches bugs on either end (a buffer cut or
+/// spliced), which would otherwise reach Raft as garbage.
+public enum PeerPacket: Equatable, Sendable {
+    /// Sent by both ends once TLS is up: who this is, of which cluster, speaking which version.
+    case hello(node: NodeID, cluster: String, version: UInt16)
+    /// Raft messages of any number of groups.
+    case raft([PeerEnvelope])
+    /// A controller command for the controller leader to propose.
+    case forward(ControllerCommand)
+
+    public static let version: UInt16 = 1
+    /// Largest packet accepted: a bound on what a peer can make this node allocate.
+    public static let bytesMax = 64 * 1024 * 1024
+
+    public enum DecodeError: Error, Equatable, CustomStringConvertible {
+        case tooLarge(Int)
+        case checksumMismatch
+        case malformed(String)
+
+        public var description: String {
+            switch self {
+            case .tooLarge(let n): return "peer frame of \(n) bytes exceeds the \(PeerPacket.bytesMax)-byte limit"
+            case .checksumMismatch: return "peer frame checksum mismatch"
+            case .malformed(let why): return "malformed peer frame: \(why)"
+            }
+        }
+    }
+
+    public func encode() -> [UInt8] {
+        var w = ByteWriter()
+        switch self {
+        case .hello(let node, let cluster, let version):
+            w.u8(1)
+            w.u32(UInt32(version))
+            w.u32(node.value)
+            w.blob(Array(cluster.utf8))
+        case .raft(let envelopes):
+            w.u8(2)
+            w.raw(PeerMessageCodec.encode(envelopes))
+        case .forward(let command):
+            w.u8(3)
+            w.raw(command.encode())
+        }
+        var out = ByteWriter(capacity: w.bytes.count + 4)
+        out.u32(CRC32C.checksum(w.bytes))
+        out.raw(w.bytes)
+        return out.bytes
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws(DecodeError) -> PeerPacket {
+        guard bytes.count >= 5 else { throw .malformed("\(bytes.count) bytes") }
+        guard bytes.count <= bytesMax else { throw .tooLarge(bytes.count) }
+        let body = Array(bytes[4...])
+        let crc = UInt32(bytes[0]) | UInt32(bytes[1]) << 8 | UInt32(bytes[2]) << 16 | UInt32(bytes[3]) << 24
+        guard CRC32C.checksum(body) == crc else { throw .checksumMismatch }
+        var r = ByteReader(body)
+        do {
+            switch try r.u8() {
+            case 1:
+                let version = try r.u32()
+                let node = NodeID(try r.u32())
+                let cluster = String(decoding: try r.blob(), as: UTF8.self)
+                try r.expectEnd()
+                guard version <= UInt32(UInt16.max) else { throw WireError.invalid("version \(version)") }
+                return .hello(node: node, cluster: cluster, version: UInt16(version))
+            case 2:
+                return .raft(try PeerMessageCodec.decode(Array(body.dropFirst())))
+            case 3:
+                return .forward(try ControllerCommand.decode(Array(body.dropFirst())))
+            case let kind:
+                throw WireError.invalid("frame kind \(kind)")
+            }
+        } catch {
+            throw .malformed("\(error)")
+        }
+    }
+}
