@@ -50,6 +50,13 @@ public final class NodeCore {
     public let config: NodeConfig
     /// Groups sorted by id: iteration order is part of the run.
     public private(set) var groups: [Group] = []
+    /// Per group (same positions): whether something may have changed it since its output was
+    /// last collected. Groups nobody touched have nothing new, so `flush` skips them (a speed-up
+    /// that matters with many groups).
+    private var touched: [Bool] = []
+    /// Positions (in `groups`) of the groups the last event touched, in order: observers need
+    /// look only at these.
+    public private(set) var active: [Int] = []
     public private(set) var controller: ControllerState
     public weak var observer: NodeCoreObserver?
     private var nextToken: UInt64 = 1
@@ -100,11 +107,15 @@ public final class NodeCore {
     public func raftOf(_ g: GroupID) -> RaftNode? { group(g)?.raft }
 
     public func group(_ g: GroupID) -> Group? {
+        position(g).map { groups[$0] }
+    }
+
+    private func position(_ g: GroupID) -> Int? {
         var lo = 0
         var hi = groups.count - 1
         while lo <= hi {
             let mid = (lo + hi) / 2
-            if groups[mid].id == g { return groups[mid] }
+            if groups[mid].id == g { return mid }
             if groups[mid].id < g { lo = mid + 1 } else { hi = mid - 1 }
         }
         return nil
@@ -113,13 +124,14 @@ public final class NodeCore {
     public var isStorageBusy: Bool { inFlight != nil }
 
     /// Groups this node leads now.
-    public var leadingGroups: Int { groups.filter { $0.raft.role == .leader }.count }
+    public var leadingGroups: Int { groups.filter { $0.withRaft { $0.role } == .leader }.count }
 
     // MARK: - Events
 
     public func tick() -> NodeOutput {
         ticks += 1
         for g in groups { g.raft.tick() }
+        touchAll()
         return flush()
     }
 
@@ -127,8 +139,9 @@ public final class NodeCore {
     /// replicate are dropped: the sender retries, and the controller will create the group here.
     public func receive(_ envelopes: [PeerEnvelope]) -> NodeOutput {
         for env in envelopes {
-            guard env.message.to == config.id, let g = group(env.group) else { continue }
-            g.raft.step(env.message)
+            guard env.message.to == config.id, let k = position(env.group) else { continue }
+            groups[k].raft.step(env.message)
+            touched[k] = true
         }
         return flush()
     }
@@ -136,7 +149,10 @@ public final class NodeCore {
     /// A controller command forwarded by a peer: proposed when this node leads the controller,
     /// dropped otherwise (the sender asks again).
     public func receiveForward(_ command: ControllerCommand) -> NodeOutput {
-        if let g = group(controllerGroup), g.raft.role == .leader { _ = try? g.raft.propose(command.encode()) }
+        if let k = position(controllerGroup), groups[k].withRaft({ $0.role }) == .leader {
+            _ = try? groups[k].raft.propose(command.encode())
+            touched[k] = true
+        }
         return flush()
     }
 
@@ -148,12 +164,20 @@ public final class NodeCore {
 
     /// Propose data to a group this node leads. Call `drain()` for the output.
     public func propose(_ data: [UInt8], to g: GroupID) throws(RaftError) -> (index: LogIndex, term: Term) {
-        guard let group = group(g) else { throw RaftError.notLeader(leaderHint: .none) }
-        return try group.raft.propose(data)
+        guard let k = position(g) else { throw RaftError.notLeader(leaderHint: .none) }
+        touched[k] = true
+        return try groups[k].raft.propose(data)
     }
 
     /// The output of changes made directly to groups (`propose`, `withRaft` on a group).
-    public func drain() -> NodeOutput { flush() }
+    public func drain() -> NodeOutput {
+        touchAll()
+        return flush()
+    }
+
+    private func touchAll() {
+        for k in touched.indices { touched[k] = true }
+    }
 
     public func storageCompleted(_ c: StorageCompletion) -> NodeOutput {
         guard let flight = inFlight, flight.token == c.token else { return NodeOutput() }
@@ -177,32 +201,40 @@ public final class NodeCore {
     /// handed over once per stop: when the whole cluster stops together, leadership must not
     /// bounce between stopping nodes (each bounce is a new term).
     public func transferLeaderships() -> NodeOutput {
-        for g in groups where g.raft.role == .leader && !transferred.contains(g.id) {
-            let voters = g.raft.membership.voters.filter { $0 != config.id }.sorted()
+        for g in groups where g.withRaft({ $0.role }) == .leader && !transferred.contains(g.id) {
+            let voters = g.withRaft { $0.membership.voters }.filter { $0 != config.id }.sorted()
             guard let target = voters.first(where: { $0 > config.id }) ?? voters.first else { continue }
             transferred.append(g.id)
             try? g.raft.transferLeadership(to: target)
         }
+        touchAll()
         return flush()
     }
 
     // MARK: - The Ready loop
 
     private func flush() -> NodeOutput {
+        active.removeAll(keepingCapacity: true)
         var out = NodeOutput()
         guard storageFailure == nil else { return out }
         for _ in 0..<64 {
             var outgoing: [(NodeID, [PeerEnvelope])] = []
-            for g in groups {
+            for k in touched.indices where touched[k] {
+                if !active.contains(k) { active.append(k) }
+                let g = groups[k]
                 for m in g.raft.takeMessages() { append(&outgoing, PeerEnvelope(group: g.id, message: m)) }
             }
             out.messages = merge(out.messages, outgoing)
+            // While a batch is in flight, touched groups stay marked: their Readies wait for it.
             guard inFlight == nil else { break }
             var operations = queued
             queued = []
             var readyGroups: [GroupID] = []
             var needsWrite = false
-            for g in groups where g.outstanding == nil && g.raft.hasReady {
+            for k in touched.indices where touched[k] {
+                touched[k] = false
+                let g = groups[k]
+                guard g.outstanding == nil, g.withRaft({ $0.hasReady }) else { continue }
                 let r = g.raft.ready()
                 if !r.entries.isEmpty, let observer { g.withRaft { observer.appended(r.entries, node: config.id, group: g.id, raft: $0) } }
                 if let snap = r.snapshot {
@@ -249,8 +281,10 @@ public final class NodeCore {
     private func completeReadies(_ ids: [GroupID], into out: inout NodeOutput) {
         var outgoing: [(NodeID, [PeerEnvelope])] = []
         for id in ids {
-            guard let g = group(id), let r = g.outstanding else { continue }
+            guard let k = position(id), let r = groups[k].outstanding else { continue }
+            let g = groups[k]
             g.outstanding = nil
+            touched[k] = true
             for m in r.messagesAfterPersist { append(&outgoing, PeerEnvelope(group: id, message: m)) }
             if let s = r.snapshot {
                 g.state.restore(s)
@@ -279,9 +313,10 @@ public final class NodeCore {
             guard let through = g.retentionThrough else { return }
             keepFrom = through.next
         } else {
-            guard applied.value >= g.raft.snapshotIndex.value + UInt64(config.compactEvery) else { return }
+            guard applied.value >= g.withRaft({ $0.snapshotIndex }).value + UInt64(config.compactEvery) else { return }
         }
-        guard applied > g.raft.snapshotIndex, applied <= g.raft.persistedIndex, applied <= g.raft.appliedIndex else { return }
+        let (snapshotIndex, persisted, raftApplied) = g.withRaft { ($0.snapshotIndex, $0.persistedIndex, $0.appliedIndex) }
+        guard applied > snapshotIndex, applied <= persisted, applied <= raftApplied else { return }
         var data = g.state.snapshotData
         if g.id == controllerGroup { data += controller.encode() }
         let snap = g.raft.compact(through: applied, data: data)
@@ -309,11 +344,13 @@ public final class NodeCore {
         guard !controller.brokers.contains(registration) else { return }
         nextRegistrationTick = ticks + 10
         let command = ControllerCommand.registerBroker(registration)
-        if g.raft.role == .leader {
+        let (role, leader) = g.withRaft { ($0.role, $0.leader) }
+        if role == .leader {
             _ = try? g.raft.propose(command.encode())
             for m in g.raft.takeMessages() { append(&out.messages, PeerEnvelope(group: g.id, message: m)) }
-        } else if !g.raft.leader.isNone && g.raft.leader != config.id {
-            out.forwards.append((g.raft.leader, command))
+            if let k = position(controllerGroup) { touched[k] = true }
+        } else if !leader.isNone && leader != config.id {
+            out.forwards.append((leader, command))
         }
     }
 
@@ -333,6 +370,7 @@ public final class NodeCore {
         let g = Group(id: gid, raft: raft)
         let at = groups.firstIndex { $0.id > gid } ?? groups.endIndex
         groups.insert(g, at: at)
+        touched.insert(true, at: at)
     }
 
     private func append(_ list: inout [(NodeID, [PeerEnvelope])], _ env: PeerEnvelope) {

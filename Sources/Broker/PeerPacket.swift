@@ -39,6 +39,7 @@ public enum PeerPacket: Equatable, Sendable {
 
     public func encode() -> [UInt8] {
         var w = ByteWriter()
+        w.u32(0)  // checksum, filled in below
         switch self {
         case .hello(let node, let cluster, let version):
             w.u8(1)
@@ -52,19 +53,20 @@ public enum PeerPacket: Equatable, Sendable {
             w.u8(3)
             w.raw(command.encode())
         }
-        var out = ByteWriter(capacity: w.bytes.count + 4)
-        out.u32(CRC32C.checksum(w.bytes))
-        out.raw(w.bytes)
-        return out.bytes
+        var bytes = w.bytes
+        let crc = bytes.withUnsafeBytes { CRC32C.update(0, UnsafeRawBufferPointer(rebasing: $0[4...])) }
+        withUnsafeBytes(of: crc.littleEndian) { for i in 0..<4 { bytes[i] = $0[i] } }
+        return bytes
     }
 
     public static func decode(_ bytes: [UInt8]) throws(DecodeError) -> PeerPacket {
         guard bytes.count >= 5 else { throw .malformed("\(bytes.count) bytes") }
         guard bytes.count <= bytesMax else { throw .tooLarge(bytes.count) }
-        let body = Array(bytes[4...])
         let crc = UInt32(bytes[0]) | UInt32(bytes[1]) << 8 | UInt32(bytes[2]) << 16 | UInt32(bytes[3]) << 24
-        guard CRC32C.checksum(body) == crc else { throw .checksumMismatch }
-        var r = ByteReader(body)
+        guard bytes.withUnsafeBytes({ CRC32C.update(0, UnsafeRawBufferPointer(rebasing: $0[4...])) }) == crc else {
+            throw .checksumMismatch
+        }
+        var r = ByteReader(bytes, offset: 4)
         do {
             switch try r.u8() {
             case 1:
@@ -75,9 +77,9 @@ public enum PeerPacket: Equatable, Sendable {
                 guard version <= UInt32(UInt16.max) else { throw WireError.invalid("version \(version)") }
                 return .hello(node: node, cluster: cluster, version: UInt16(version))
             case 2:
-                return .raft(try PeerMessageCodec.decode(Array(body.dropFirst())))
+                return .raft(try PeerMessageCodec.decode(Array(bytes[5...])))
             case 3:
-                return .forward(try ControllerCommand.decode(Array(body.dropFirst())))
+                return .forward(try ControllerCommand.decode(Array(bytes[5...])))
             case let kind:
                 throw WireError.invalid("frame kind \(kind)")
             }

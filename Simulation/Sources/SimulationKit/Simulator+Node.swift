@@ -260,15 +260,17 @@ extension Simulator {
     func observe(_ i: Int) {
         // A down node has no groups to observe, and "no group repairing" would wrongly clear
         // its damage mark.
-        guard nodes[i].up else { return }
+        guard nodes[i].up, let core = nodes[i].core else { return }
         let id = nodes[i].id
-        let groups = nodes[i].groups
-        if nodes[i].damaged && !groups.contains(where: { $0.withRaft { $0.isRepairing } }) {
+        let groups = core.groups
+        if nodes[i].damaged && !groups.contains(where: { $0.raft.isRepairing }) {
             nodes[i].damaged = false
             trace("n\(i + 1) repaired")
         }
         if nodes[i].wasLeader.count != groups.count { nodes[i].wasLeader = Array(repeating: false, count: groups.count) }
-        for (k, group) in groups.enumerated() {
+        // Only groups the last event touched can have changed.
+        for k in core.active {
+            let group = groups[k]
             let wasLeader = nodes[i].wasLeader[k]
             let role = group.withRaft { $0.role }
             if role == .leader && !wasLeader {
