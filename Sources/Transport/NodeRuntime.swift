@@ -31,6 +31,7 @@ public final class NodeRuntime: @unchecked Sendable {
     private var lastProblem: [String: String] = [:]
     private var random = SystemRandomNumberGenerator()
     private(set) var stats = Stats()
+    let metrics: NodeMetrics
 
     struct Stats {
         var framesSent = 0
@@ -71,6 +72,7 @@ public final class NodeRuntime: @unchecked Sendable {
     private init(settings: NodeSettings, logger: Logger) throws {
         self.settings = settings
         self.logger = logger
+        self.metrics = NodeMetrics(node: settings.nodeID)
         let ca = try Self.readFile(settings.caFile, what: "tls.ca")
         let cert = try Self.readFile(settings.certificateFile, what: "tls.cert")
         let key = try Self.readFile(settings.keyFile, what: "tls.key")
@@ -175,8 +177,8 @@ public final class NodeRuntime: @unchecked Sendable {
         }
         let ops = channel.pipeline.syncOperations
         try ops.addHandler(tls)
+        try ops.addHandler(ByteCounter(counter: metrics.bytesReceived))
         try ops.addHandler(ByteToMessageHandler(PeerFrameDecoder()))
-        try ops.addHandler(MessageToByteHandler(PeerFrameEncoder()))
         try ops.addHandler(PeerChannelHandler(runtime: self, dialed: dialed))
     }
 
@@ -264,8 +266,15 @@ public final class NodeRuntime: @unchecked Sendable {
         for (peer, command) in out.forwards { send(.forward(command), to: peer) }
         if let batch = out.storage {
             stats.storageBatches += 1
+            metrics.storageBatches.increment()
             let box = storage
-            diskPool.runIfActive(eventLoop: loop) { box.storage.execute(batch) }
+            let timer = metrics.storageSync
+            diskPool.runIfActive(eventLoop: loop) {
+                let start = NIODeadline.now()
+                let completion = box.storage.execute(batch)
+                timer.recordNanoseconds((NIODeadline.now() - start).nanoseconds)
+                return completion
+            }
                 .whenComplete { [self] result in
                     switch result {
                     case .success(let completion):
@@ -281,10 +290,22 @@ public final class NodeRuntime: @unchecked Sendable {
     private func send(_ frame: PeerFrame, to peer: NodeID) {
         guard let channel = links[peer]?.channel, channel.isWritable else {
             stats.framesDropped += 1
+            metrics.framesDropped.increment()
             return
         }
+        var buffer = channel.allocator.buffer(capacity: 256)
+        frame.encode(into: &buffer)
         stats.framesSent += 1
-        channel.writeAndFlush(frame, promise: nil)
+        metrics.framesSent.increment()
+        metrics.bytesSent.increment(by: buffer.readableBytes)
+        channel.writeAndFlush(buffer, promise: nil)
+    }
+
+    /// Prometheus text for `/metrics` (on the loop: the Raft gauges are read from the core).
+    func metricsText() -> String {
+        loop.preconditionInEventLoop()
+        metrics.refresh(from: core, connections: links.values.filter { $0.channel != nil }.count)
+        return metrics.render()
     }
 
     private func fatal(_ why: String) {

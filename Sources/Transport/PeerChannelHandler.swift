@@ -1,4 +1,5 @@
 import Broker
+import CoreMetrics
 import NIOCore
 import Primitives
 import RillTLS
@@ -8,7 +9,7 @@ import RillTLS
 /// the node runtime. Runs on the node's event loop.
 final class PeerChannelHandler: ChannelInboundHandler {
     typealias InboundIn = PeerFrame
-    typealias OutboundOut = PeerFrame
+    typealias OutboundOut = ByteBuffer
 
     private let runtime: NodeRuntime
     /// The node this side dialed (nil on the accepting side).
@@ -24,7 +25,9 @@ final class PeerChannelHandler: ChannelInboundHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let tls = event as? TLSEvent, case .handshakeCompleted(let certificate) = tls {
             certificateNode = certificate?.nodeID.map { NodeID($0) }
-            let hello = PeerFrame.hello(node: runtime.settings.nodeID, cluster: runtime.settings.cluster, version: PeerFrame.version)
+            var hello = context.channel.allocator.buffer(capacity: 64)
+            PeerFrame.hello(node: runtime.settings.nodeID, cluster: runtime.settings.cluster, version: PeerFrame.version)
+                .encode(into: &hello)
             context.writeAndFlush(wrapOutboundOut(hello), promise: nil)
         }
         context.fireUserInboundEventTriggered(event)
@@ -82,5 +85,19 @@ final class PeerChannelHandler: ChannelInboundHandler {
         if let peer { runtime.peerDisconnected(peer, channel: context.channel) }
         if let dialed { runtime.dialEnded(dialed, channel: context.channel) }
         context.fireChannelInactive()
+    }
+}
+
+/// Counts the bytes that arrive (after TLS) on a peer link.
+final class ByteCounter: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    private let counter: CoreMetrics.Counter
+
+    init(counter: CoreMetrics.Counter) { self.counter = counter }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        counter.increment(by: unwrapInboundIn(data).readableBytes)
+        context.fireChannelRead(data)
     }
 }

@@ -35,12 +35,3 @@ final class PeerFrameDecoder: ByteToMessageDecoder {
         return .continue
     }
 }
-
-/// Frames to bytes.
-final class PeerFrameEncoder: MessageToByteEncoder {
-    typealias OutboundIn = PeerFrame
-
-    func encode(data: PeerFrame, out: inout ByteBuffer) throws {
-        data.encode(into: &out)
-    }
-}

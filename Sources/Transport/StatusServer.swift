@@ -4,8 +4,8 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// The node's small HTTP listener: `/health` (is the node up), `/status` (its view of the
-/// cluster, JSON), and `POST /v1/topics?name=&partitions=&replication_factor=` (create a topic
+/// The node's small HTTP listener: `/metrics` (Prometheus text), `/health` (is the node up),
+/// `/status` (its view of the cluster, JSON), and `POST /v1/topics?name=&partitions=&replication_factor=` (create a topic
 /// through the controller, until Kafka's CreateTopics arrives).
 enum StatusServer {
     static func bind(runtime: NodeRuntime, on loop: EventLoop, at address: HostPort) throws -> Channel {
@@ -63,6 +63,8 @@ final class StatusHandler: ChannelInboundHandler {
             }
         }
         switch (head.method, path) {
+        case (.GET, "/metrics"):
+            return (.ok, runtime.metricsText(), "text/plain; version=0.0.4")
         case (.GET, "/health"):
             return (.ok, "{\"node\":\(runtime.settings.nodeID.value),\"status\":\"up\"}\n", "application/json")
         case (.GET, "/status"):

@@ -41,6 +41,13 @@ struct ClusterProcessTests {
             }
         }
         #expect(placed != nil, "partitions did not get leaders: \((1...3).map { c.status($0).map { "\($0.partitions)" } ?? "-" })")
+        // Prometheus text on /metrics: Raft gauges per group, the group-commit fsync histogram, bytes.
+        let (metricsCode, metrics) = try httpRequest("GET", port: c.statusPort(1), path: "/metrics")
+        #expect(metricsCode == 200)
+        for needle in ["rill_raft_term{group=\"0\"}", "rill_raft_is_leader{group=\"1\"}", "rill_storage_batch_sync_seconds_count",
+            "rill_peer_bytes_sent_total", "rill_peer_connections 2"] {
+            #expect(metrics.contains(needle), "missing \(needle) in:\n\(metrics)")
+        }
     }
 
     @Test("kill -9 of the controller leader: a new leader within two election timeouts; the node restarts and catches up")

@@ -1,0 +1,76 @@
+import Broker
+import CoreMetrics
+import Primitives
+import Prometheus
+import Raft
+
+/// A node's metrics, through swift-metrics with a Prometheus registry of its own (not the global
+/// bootstrap, so several runtimes can live in one process). Counters and the fsync histogram are
+/// updated as things happen; per-group Raft gauges are refreshed from the core at each scrape.
+final class NodeMetrics: @unchecked Sendable {
+    let registry = PrometheusCollectorRegistry()
+    let factory: PrometheusMetricsFactory
+    let bytesSent: CoreMetrics.Counter
+    let bytesReceived: CoreMetrics.Counter
+    let framesSent: CoreMetrics.Counter
+    let framesDropped: CoreMetrics.Counter
+    let storageBatches: CoreMetrics.Counter
+    /// Time to write and fsync one storage batch (group commit), on the disk thread.
+    let storageSync: CoreMetrics.Timer
+    let peerConnections: CoreMetrics.Gauge
+    private var groupGauges: [GroupID: GroupGauges] = [:]
+
+    struct GroupGauges {
+        let term: CoreMetrics.Gauge
+        let leader: CoreMetrics.Gauge
+        let commit: CoreMetrics.Gauge
+        let applied: CoreMetrics.Gauge
+        let commitLag: CoreMetrics.Gauge
+    }
+
+    init(node: NodeID) {
+        var f = PrometheusMetricsFactory(registry: registry)
+        // fsyncs on SSDs take tens of microseconds to milliseconds: finer buckets than the default.
+        f.defaultDurationHistogramBuckets = [
+            .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1),
+            .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+            .milliseconds(100), .milliseconds(250), .seconds(1),
+        ]
+        factory = f
+        bytesSent = CoreMetrics.Counter(label: "rill_peer_bytes_sent_total", factory: f)
+        bytesReceived = CoreMetrics.Counter(label: "rill_peer_bytes_received_total", factory: f)
+        framesSent = CoreMetrics.Counter(label: "rill_peer_frames_sent_total", factory: f)
+        framesDropped = CoreMetrics.Counter(label: "rill_peer_frames_dropped_total", factory: f)
+        storageBatches = CoreMetrics.Counter(label: "rill_storage_batches_total", factory: f)
+        storageSync = CoreMetrics.Timer(label: "rill_storage_batch_sync_seconds", factory: f)
+        peerConnections = CoreMetrics.Gauge(label: "rill_peer_connections", factory: f)
+    }
+
+    /// Refresh the per-group gauges from the core (on the node's loop).
+    func refresh(from core: NodeCore, connections: Int) {
+        peerConnections.record(connections)
+        for g in core.groups {
+            let gauges = groupGauges[g.id] ?? makeGroupGauges(g.id)
+            groupGauges[g.id] = gauges
+            let (term, role, commit, applied, last) = g.withRaft { ($0.term, $0.role, $0.commitIndex, $0.appliedIndex, $0.lastIndex) }
+            gauges.term.record(Int64(term.value))
+            gauges.leader.record(role == .leader ? 1 : 0)
+            gauges.commit.record(Int64(commit.value))
+            gauges.applied.record(Int64(applied.value))
+            gauges.commitLag.record(Int64(last.value) - Int64(commit.value))
+        }
+    }
+
+    private func makeGroupGauges(_ g: GroupID) -> GroupGauges {
+        let d = [("group", String(g.value))]
+        return GroupGauges(
+            term: CoreMetrics.Gauge(label: "rill_raft_term", dimensions: d, factory: factory),
+            leader: CoreMetrics.Gauge(label: "rill_raft_is_leader", dimensions: d, factory: factory),
+            commit: CoreMetrics.Gauge(label: "rill_raft_commit_index", dimensions: d, factory: factory),
+            applied: CoreMetrics.Gauge(label: "rill_raft_applied_index", dimensions: d, factory: factory),
+            commitLag: CoreMetrics.Gauge(label: "rill_raft_uncommitted_entries", dimensions: d, factory: factory))
+    }
+
+    /// The Prometheus text exposition.
+    func render() -> String { registry.emitToString() }
+}
