@@ -21,6 +21,8 @@ let package = Package(
     targets: [
         // CRC-32C with the CPU's instruction (SSE4.2); Primitives falls back to a table without it.
         .target(name: "CCRC32C"),
+        // glibc allocator settings for the server (`mallopt` is not visible from Swift).
+        .target(name: "CMalloc"),
         // Shared id types, the project's own PRNG, CRC-32C. Standard library (and CCRC32C) only.
         .target(name: "Primitives", dependencies: ["CCRC32C"]),
         // Pure Raft state machine (etcd-raft style). Standard library only: no clock, no I/O.
@@ -58,7 +60,7 @@ let package = Package(
         .executableTarget(
             name: "rill",
             dependencies: [
-                "Transport", "RillTLS",
+                "Transport", "RillTLS", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -83,8 +85,10 @@ let package = Package(
         .executableTarget(
             name: "rill-bench",
             dependencies: [
-                "Storage", "Raft", "Primitives",
+                "Storage", "Raft", "Primitives", "RillTLS", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Benchmarks/rill-bench"
         ),

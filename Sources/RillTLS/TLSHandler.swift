@@ -125,39 +125,48 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         readPlaintext(context: context)
     }
 
+    /// Decrypt everything buffered, into as few buffers as possible (one per call when it fits):
+    /// each `fireChannelRead` and each allocation costs more than the bytes it carries.
     private func readPlaintext(context: ChannelHandlerContext) {
         var peerClosed = false
-        while state == .active {
-            var buffer = context.channel.allocator.buffer(capacity: 16 * 1024)
-            var step = TLSSession.ReadStep.wantMore
-            var failure: TLSError?
-            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 16 * 1024) { raw in
-                do throws(TLSError) {
-                    step = try session.read(into: raw)
-                } catch {
-                    failure = error
+        var failure: TLSError?
+        while state == .active && failure == nil && !peerClosed {
+            // Plaintext is never longer than the ciphertext waiting for it.
+            let capacity = max(16 * 1024, min(session.inboundCount, 1 << 20))
+            var buffer = context.channel.allocator.buffer(capacity: capacity)
+            var full = false
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { raw in
+                var filled = 0
+                while filled < raw.count {
+                    let step: TLSSession.ReadStep
+                    do throws(TLSError) {
+                        step = try session.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[filled...]))
+                    } catch {
+                        failure = error
+                        break
+                    }
+                    switch step {
+                    case .bytes(let n): filled += n
+                    case .wantMore: return filled
+                    case .closed:
+                        peerClosed = true
+                        return filled
+                    }
                 }
-                if case .bytes(let n) = step { return n }
-                return 0
+                full = filled == raw.count
+                return filled
             }
-            if let failure {
-                fail(context: context, failure)
-                return
-            }
-            switch step {
-            case .bytes:
-                context.fireChannelRead(wrapInboundOut(buffer))
-                continue
-            case .wantMore:
-                break
-            case .closed:
-                peerClosed = true
-            }
-            break
+            if buffer.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(buffer)) }
+            if !full { break }
+        }
+        if let failure {
+            fail(context: context, failure)
+            return
         }
         sendOutbound(context: context, flush: true)
         if peerClosed {
-            // The peer said close_notify: answer it and close.
+            // The peer said close_notify: no more data will come.
+            state = .closed
             context.close(promise: nil)
         }
     }

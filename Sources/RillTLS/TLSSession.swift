@@ -137,6 +137,9 @@ public final class TLSSession {
         throw .failed("read: \(failureReason())")
     }
 
+    /// Ciphertext received and not yet decrypted.
+    public var inboundCount: Int { Int(BIO_ctrl_pending(inbound)) }
+
     /// Bytes waiting in the outbound BIO.
     public var outboundCount: Int { Int(BIO_ctrl_pending(outbound)) }
 

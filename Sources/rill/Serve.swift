@@ -1,4 +1,5 @@
 import ArgumentParser
+import CMalloc
 import Foundation
 import Logging
 import Transport
@@ -17,6 +18,8 @@ struct Serve: ParsableCommand {
             // Nothing has started: a bad configuration stops here, naming the key.
             throw CLIError("\(error)")
         }
+        // Keep freed memory for reuse (TLS records and batches are large and short-lived).
+        _ = rill_keep_freed_memory()
         var configured = Logger(label: "rill.node-\(settings.nodeID)")
         configured.logLevel = .info
         let logger = configured
