@@ -62,7 +62,8 @@ public final class NodeRuntime: @unchecked Sendable {
             try runtime.bindListeners()
         } catch {
             runtime.stopped.fail(error)
-            runtime.shutdownThreads()
+            try? runtime.diskPool.syncShutdownGracefully()
+            try? runtime.group.syncShutdownGracefully()
             throw error
         }
         try runtime.loop.submit { runtime.startOnLoop() }.wait()
@@ -361,9 +362,9 @@ public final class NodeRuntime: @unchecked Sendable {
     public var onStopped: EventLoopFuture<Void> { stopped.futureResult }
 
     /// Release threads after `onStopped`.
-    public func shutdownThreads() {
-        try? diskPool.syncShutdownGracefully()
-        try? group.syncShutdownGracefully()
+    public func shutdownThreads() async {
+        try? await diskPool.shutdownGracefully()
+        try? await group.shutdownGracefully()
     }
 
     // MARK: - Status

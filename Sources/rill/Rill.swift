@@ -1,7 +1,7 @@
 import ArgumentParser
 
 @main
-struct Rill: ParsableCommand {
+struct Rill: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rill",
         abstract: "A replicated log cluster that speaks the Kafka protocol.",

@@ -2,15 +2,16 @@ import ArgumentParser
 import CMalloc
 import Foundation
 import Logging
+import ServiceLifecycle
 import Transport
 
-struct Serve: ParsableCommand {
+struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run one node from its configuration file.")
 
     @Option(name: .long, help: "The node's configuration (TOML): node id, data directory, listeners, TLS files, peers.")
     var config: String
 
-    func run() throws {
+    func run() async throws {
         let settings: NodeSettings
         do {
             settings = try loadSettings(config)
@@ -30,17 +31,34 @@ struct Serve: ParsableCommand {
             logger.critical("cannot start: \(error)")
             throw ExitCode(1)
         }
-        let signals = SignalWatcher([SIGINT, SIGTERM]) { signal in
-            logger.info("signal \(signal): stopping (handing leaderships to other nodes first)")
-            _ = runtime.stop()
-        }
-        defer { signals.cancel() }
+        // swift-service-lifecycle: SIGTERM and SIGINT start a graceful shutdown.
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: NodeService(runtime: runtime, logger: logger))],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
         do {
-            try runtime.onStopped.wait()
-            runtime.shutdownThreads()
+            try await group.run()
+            await runtime.shutdownThreads()
         } catch {
-            runtime.shutdownThreads()
+            await runtime.shutdownThreads()
             throw ExitCode(1)
+        }
+    }
+}
+
+/// The node as a service: runs until the node stops; a graceful shutdown hands its leaderships to
+/// other nodes, lets the storage write in flight finish and closes its connections.
+struct NodeService: Service {
+    let runtime: NodeRuntime
+    let logger: Logger
+
+    func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await runtime.onStopped.get()
+        } onGracefulShutdown: {
+            logger.info("stopping: handing leaderships to other nodes first")
+            _ = runtime.stop()
         }
     }
 }

@@ -84,6 +84,31 @@ struct ClusterProcessTests {
         #expect(caughtUp != nil, "restarted node did not catch up:\n\(c.log(leader).suffix(3000))")
     }
 
+    @Test("SIGTERM on the controller leader hands leadership over before an election timeout, and exits 0")
+    func gracefulStop() throws {
+        let c = try LocalCluster()
+        defer { c.stop() }
+        try c.startAll()
+        try #require(c.waitUntil(seconds: 20) { Self.settled(c, nodes: [1, 2, 3]) } != nil)
+        let leader = Int(try #require(c.status(1)?.controllerLeader))
+        let term = try #require(c.status(1)?.controllerTerm)
+        let survivors = [1, 2, 3].filter { $0 != leader }
+        let start = Date()
+        let status = c.terminate(leader)
+        #expect(status == 0, "graceful stop exit status")
+        let took = c.waitUntil(seconds: 5) {
+            let views = survivors.compactMap { c.status($0) }
+            return views.count == 2 && views.allSatisfy { $0.controllerLeader != 0 && $0.controllerLeader != UInt32(leader) }
+        }
+        let seconds = Date().timeIntervalSince(start)
+        #expect(took != nil)
+        print("leadership handed over \(String(format: "%.2f", seconds)) s after SIGTERM")
+        // A handover, not an election after a timeout: well under the 1 s election timeout, one term on.
+        #expect(seconds < 1.0)
+        #expect(c.status(survivors[0])?.controllerTerm == term + 1)
+        #expect(c.log(leader).contains("node stopped"))
+    }
+
     @Test("refused peers: plaintext, another CA, a non-member, a lying hello, an expired certificate, a stalled handshake")
     func refusedPeers() throws {
         let c = try LocalCluster()

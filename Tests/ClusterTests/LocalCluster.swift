@@ -83,6 +83,15 @@ final class LocalCluster {
         processes[n] = nil
     }
 
+    /// SIGTERM (a graceful stop); returns the exit status once the process has ended.
+    func terminate(_ n: Int) -> Int32? {
+        guard let p = processes[n] else { return nil }
+        p.terminate()
+        p.waitUntilExit()
+        processes[n] = nil
+        return p.terminationStatus
+    }
+
     func stop() {
         for n in processes.keys.sorted() { kill9(n) }
         _ = try? run("/bin/rm", ["-rf", dir])
