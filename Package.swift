@@ -41,6 +41,11 @@ let package = Package(
             name: "RillTLS",
             dependencies: ["COpenSSL", .product(name: "NIOCore", package: "swift-nio")]
         ),
+        // Kafka wire protocol: framing, headers, the non-flexible versions of each API, RecordBatch v2.
+        .target(
+            name: "KafkaProtocol",
+            dependencies: ["Primitives", .product(name: "NIOCore", package: "swift-nio")]
+        ),
         // One node's logic: multi-Raft registry, controller state, group commit. Deterministic:
         // no clock, socket, thread or file of its own (storage work goes out as values).
         .target(name: "Broker", dependencies: ["Primitives", "Raft", "Storage"]),
@@ -102,6 +107,11 @@ let package = Package(
         .testTarget(
             name: "StorageTests",
             dependencies: ["Storage", "SimulationKit", "Raft", "Primitives"]
+        ),
+        .testTarget(
+            name: "KafkaProtocolTests",
+            dependencies: ["KafkaProtocol", .product(name: "NIOCore", package: "swift-nio")],
+            exclude: ["golden_from_kafka_python.py"]
         ),
         .testTarget(
             name: "BrokerTests",

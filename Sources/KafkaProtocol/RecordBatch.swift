@@ -1,0 +1,168 @@
+import NIOCore
+import Primitives
+
+/// A RecordBatch v2 (magic 2), kept as the bytes the producer sent: the broker validates it,
+/// rewrites the two fields outside the CRC (`baseOffset`, `partitionLeaderEpoch`) and stores it
+/// whole, never decompressed.
+///
+///     0  baseOffset i64          17 crc u32 (CRC-32C over 21..<end)   35 maxTimestamp i64
+///     8  batchLength i32         21 attributes i16                    43 producerId i64
+///     12 partitionLeaderEpoch    23 lastOffsetDelta i32               51 producerEpoch i16
+///     16 magic i8                27 baseTimestamp i64                 53 baseSequence i32
+///                                                                      57 records count i32, 61 records
+public struct RecordBatch: Equatable, Sendable {
+    public static let headerBytes = 61
+    /// The batch's bytes, exactly `12 + batchLength` of them.
+    public private(set) var bytes: ByteBuffer
+
+    public var baseOffset: Int64 { bytes.getInteger(at: bytes.readerIndex, endianness: .big)! }
+    public var batchLength: Int32 { bytes.getInteger(at: bytes.readerIndex + 8, endianness: .big)! }
+    public var partitionLeaderEpoch: Int32 { bytes.getInteger(at: bytes.readerIndex + 12, endianness: .big)! }
+    public var magic: Int8 { bytes.getInteger(at: bytes.readerIndex + 16)! }
+    public var crc: UInt32 { bytes.getInteger(at: bytes.readerIndex + 17, endianness: .big)! }
+    public var attributes: Int16 { bytes.getInteger(at: bytes.readerIndex + 21, endianness: .big)! }
+    public var lastOffsetDelta: Int32 { bytes.getInteger(at: bytes.readerIndex + 23, endianness: .big)! }
+    public var baseTimestamp: Int64 { bytes.getInteger(at: bytes.readerIndex + 27, endianness: .big)! }
+    public var maxTimestamp: Int64 { bytes.getInteger(at: bytes.readerIndex + 35, endianness: .big)! }
+    public var producerID: Int64 { bytes.getInteger(at: bytes.readerIndex + 43, endianness: .big)! }
+    public var producerEpoch: Int16 { bytes.getInteger(at: bytes.readerIndex + 51, endianness: .big)! }
+    public var baseSequence: Int32 { bytes.getInteger(at: bytes.readerIndex + 53, endianness: .big)! }
+    public var recordCount: Int32 { bytes.getInteger(at: bytes.readerIndex + 57, endianness: .big)! }
+
+    public var compression: Int { Int(attributes & 0x7) }
+    public var isTransactional: Bool { attributes & 0x10 != 0 }
+    public var isControl: Bool { attributes & 0x20 != 0 }
+    /// The offset after the batch's last record.
+    public var nextOffset: Int64 { baseOffset + Int64(lastOffsetDelta) + 1 }
+
+    public enum Invalid: Error, Equatable, CustomStringConvertible {
+        case truncated(have: Int, need: Int)
+        case magic(Int8)
+        case length(Int32)
+        case crc(stored: UInt32, computed: UInt32)
+        case offsetDelta(lastOffsetDelta: Int32, count: Int32)
+
+        public var description: String {
+            switch self {
+            case .truncated(let have, let need): return "record batch truncated: \(have) of \(need) bytes"
+            case .magic(let m): return "record batch magic \(m) (only 2 is supported)"
+            case .length(let l): return "record batch length \(l)"
+            case .crc(let stored, let computed): return "record batch CRC mismatch (stored \(stored), computed \(computed))"
+            case .offsetDelta(let d, let c): return "record batch lastOffsetDelta \(d) with \(c) records"
+            }
+        }
+    }
+
+    /// Validate one batch occupying all of `bytes`: magic, length, CRC-32C, offset delta.
+    public init(validating bytes: ByteBuffer) throws(Invalid) {
+        guard bytes.readableBytes >= Self.headerBytes else { throw .truncated(have: bytes.readableBytes, need: Self.headerBytes) }
+        self.bytes = bytes
+        guard magic == 2 else { throw .magic(magic) }
+        let length = batchLength
+        guard length >= Int32(Self.headerBytes - 12), Int(length) + 12 == bytes.readableBytes else { throw .length(length) }
+        let computed = bytes.withUnsafeReadableBytes { raw in
+            CRC32C.update(0, UnsafeRawBufferPointer(rebasing: raw[21...]))
+        }
+        guard computed == crc else { throw .crc(stored: crc, computed: computed) }
+        guard recordCount >= 0, lastOffsetDelta == recordCount - 1 || (recordCount == 0 && lastOffsetDelta >= 0 && isControl)
+        else { throw .offsetDelta(lastOffsetDelta: lastOffsetDelta, count: recordCount) }
+    }
+
+    /// Split a Produce request's records into batches, validating each.
+    public static func batches(in records: ByteBuffer) throws(Invalid) -> [RecordBatch] {
+        var rest = records
+        var out: [RecordBatch] = []
+        while rest.readableBytes > 0 {
+            guard rest.readableBytes >= 12 else { throw .truncated(have: rest.readableBytes, need: 12) }
+            let length: Int32 = rest.getInteger(at: rest.readerIndex + 8, endianness: .big)!
+            guard length >= Int32(headerBytes - 12) else { throw .length(length) }
+            let total = 12 + Int(length)
+            guard rest.readableBytes >= total else { throw .truncated(have: rest.readableBytes, need: total) }
+            out.append(try RecordBatch(validating: rest.readSlice(length: total)!))
+        }
+        return out
+    }
+
+    /// The same batch at `offset` in leader epoch `epoch`. Neither field is covered by the CRC.
+    public func assigned(baseOffset offset: Int64, leaderEpoch epoch: Int32) -> RecordBatch {
+        var copy = self
+        var b = ByteBuffer(buffer: bytes)  // own storage: the request buffer is not ours to change
+        b.setInteger(offset, at: b.readerIndex, endianness: .big)
+        b.setInteger(epoch, at: b.readerIndex + 12, endianness: .big)
+        copy.bytes = b
+        return copy
+    }
+
+    /// Build an uncompressed batch of `records` (key, value) pairs (tests and the Swift client).
+    public static func build(
+        baseOffset: Int64 = 0, records: [(key: [UInt8]?, value: [UInt8]?)], timestamp: Int64, producerID: Int64 = -1,
+        producerEpoch: Int16 = -1, baseSequence: Int32 = -1
+    ) -> RecordBatch {
+        var body = KafkaWriter()
+        for (i, r) in records.enumerated() {
+            var rec = KafkaWriter()
+            rec.int8(0)  // attributes
+            rec.varlong(0)  // timestamp delta
+            rec.varint(Int32(i))  // offset delta
+            if let k = r.key {
+                rec.varint(Int32(k.count))
+                rec.buffer.writeBytes(k)
+            } else {
+                rec.varint(-1)
+            }
+            if let v = r.value {
+                rec.varint(Int32(v.count))
+                rec.buffer.writeBytes(v)
+            } else {
+                rec.varint(-1)
+            }
+            rec.varint(0)  // headers
+            body.varint(Int32(rec.buffer.readableBytes))
+            body.buffer.writeImmutableBuffer(rec.buffer)
+        }
+        var w = KafkaWriter()
+        w.int64(baseOffset)
+        w.int32(Int32(headerBytes - 12 + body.buffer.readableBytes))
+        w.int32(-1)  // partitionLeaderEpoch
+        w.int8(2)
+        w.int32(0)  // crc, below
+        w.int16(0)  // attributes
+        w.int32(Int32(max(records.count - 1, 0)))
+        w.int64(timestamp)
+        w.int64(timestamp)
+        w.int64(producerID)
+        w.int16(producerEpoch)
+        w.int32(baseSequence)
+        w.int32(Int32(records.count))
+        w.buffer.writeImmutableBuffer(body.buffer)
+        var bytes = w.buffer
+        let crc = bytes.withUnsafeReadableBytes { CRC32C.update(0, UnsafeRawBufferPointer(rebasing: $0[21...])) }
+        bytes.setInteger(crc, at: bytes.readerIndex + 17, endianness: .big)
+        return try! RecordBatch(validating: bytes)
+    }
+
+    /// The records of an uncompressed batch: offset, key, value.
+    public func records() throws(KafkaWireError) -> [(offset: Int64, key: [UInt8]?, value: [UInt8]?)] {
+        guard compression == 0 else { throw .invalid("compressed batch (codec \(compression)) not decoded by the broker") }
+        var r = KafkaReader(bytes.getSlice(at: bytes.readerIndex + Self.headerBytes, length: bytes.readableBytes - Self.headerBytes)!)
+        var out: [(Int64, [UInt8]?, [UInt8]?)] = []
+        for _ in 0..<max(recordCount, 0) {
+            let length = Int(try r.varint("record length"))
+            guard length >= 0, length <= r.remaining else { throw .truncated("record of \(length) bytes") }
+            var rec = KafkaReader(r.buffer.readSlice(length: length)!)
+            _ = try rec.int8("record attributes")
+            _ = try rec.varlong("timestamp delta")
+            let delta = try rec.varint("offset delta")
+            func blob(_ what: String) throws(KafkaWireError) -> [UInt8]? {
+                let n = Int(try rec.varint(what))
+                if n == -1 { return nil }
+                guard n >= 0, let b = rec.buffer.readBytes(length: n) else { throw .truncated(what) }
+                return b
+            }
+            let key = try blob("key")
+            let value = try blob("value")
+            out.append((baseOffset + Int64(delta), key, value))
+        }
+        return out
+    }
+}

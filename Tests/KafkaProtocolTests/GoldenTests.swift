@@ -1,0 +1,117 @@
+import KafkaProtocol
+import NIOCore
+import Testing
+
+/// Requests exactly as kafka-python 3.0.12 encodes them (GoldenRequests.swift), decoded by ours.
+struct GoldenTests {
+    @Test("kafka-python's Metadata v8, with topics and for all topics")
+    func metadata() throws {
+        var (h, r) = try request(GoldenRequests.metadataV8)
+        #expect(h == RequestHeader(apiKey: 3, apiVersion: 8, correlationID: 3, clientID: "kafka-python-3.0.12"))
+        let m = try MetadataRequest.decode(&r, version: 8)
+        try r.expectEnd("metadata")
+        #expect(m.topics == ["orders"] && m.allowAutoTopicCreation)
+        var (h2, r2) = try request(GoldenRequests.metadataV8AllTopics)
+        let all = try MetadataRequest.decode(&r2, version: h2.apiVersion)
+        #expect(all.topics == nil && all.wantsAllTopics(version: 8) && !all.allowAutoTopicCreation)
+        h2.clientID = nil
+    }
+
+    @Test("kafka-python's Produce v8 carries a RecordBatch that validates, with its records")
+    func produce() throws {
+        var (h, r) = try request(GoldenRequests.produceV8)
+        #expect(h.apiKey == 0 && h.apiVersion == 8)
+        let p = try ProduceRequest.decode(&r, version: 8)
+        try r.expectEnd("produce")
+        #expect(p.acks == -1 && p.timeoutMs == 30000 && p.transactionalID == nil)
+        let records = try #require(p.topics.first?.partitions.first?.records)
+        let batches = try RecordBatch.batches(in: records)
+        #expect(batches.count == 1)
+        let b = batches[0]
+        #expect(b.recordCount == 2 && b.lastOffsetDelta == 1)
+        #expect(b.producerID == 1000 && b.producerEpoch == 0 && b.baseSequence == 5)
+        #expect(b.maxTimestamp == 1_700_000_000_005)
+        let decoded = try b.records()
+        #expect(decoded.map(\.offset) == [0, 1])
+        #expect(decoded[0].key == Array("k1".utf8) && decoded[0].value == Array("hello".utf8))
+        #expect(decoded[1].key == nil && decoded[1].value == Array("world".utf8))
+    }
+
+    @Test("kafka-python's Fetch v11, ListOffsets v5, CreateTopics v4, DeleteTopics v3, InitProducerId v1, OffsetForLeaderEpoch v3")
+    func others() throws {
+        var (h, r) = try request(GoldenRequests.fetchV11)
+        let f = try FetchRequest.decode(&r, version: h.apiVersion)
+        try r.expectEnd("fetch")
+        #expect(f.maxWaitMs == 500 && f.minBytes == 1 && f.isolationLevel == 1 && f.sessionID == 0 && f.sessionEpoch == -1)
+        #expect(f.topics == [.init(topic: "orders", partitions: [.init(partition: 0, currentLeaderEpoch: 3, fetchOffset: 42, logStartOffset: -1, partitionMaxBytes: 1_048_576)])])
+        (h, r) = try request(GoldenRequests.listOffsetsV5)
+        let l = try ListOffsetsRequest.decode(&r, version: h.apiVersion)
+        #expect(l.topics.first?.partitions.first?.timestamp == ListOffsetsRequest.earliest && l.isolationLevel == 1)
+        (h, r) = try request(GoldenRequests.createTopicsV4)
+        let c = try CreateTopicsRequest.decode(&r, version: h.apiVersion)
+        #expect(c.topics == [.init(name: "orders", numPartitions: 3, replicationFactor: -1)] && c.timeoutMs == 30000)
+        (h, r) = try request(GoldenRequests.deleteTopicsV3)
+        #expect(try DeleteTopicsRequest.decode(&r, version: h.apiVersion) == DeleteTopicsRequest(topicNames: ["orders"], timeoutMs: 30000))
+        (h, r) = try request(GoldenRequests.initProducerIDV1)
+        #expect(try InitProducerIDRequest.decode(&r, version: h.apiVersion) == InitProducerIDRequest(transactionTimeoutMs: 60000))
+        (h, r) = try request(GoldenRequests.offsetForLeaderEpochV3)
+        let o = try OffsetForLeaderEpochRequest.decode(&r, version: h.apiVersion)
+        #expect(o.topics.first?.partitions.first == .init(partition: 0, currentLeaderEpoch: 3, leaderEpoch: 2))
+        for golden in [GoldenRequests.fetchV11, GoldenRequests.listOffsetsV5, GoldenRequests.createTopicsV4] {
+            let (hh, _) = try request(golden)
+            #expect(hh.clientID == "kafka-python-3.0.12")
+        }
+    }
+
+    @Test("ApiVersions v4 (flexible) gets the v0-format error-35 answer; the bytes match the documented example")
+    func apiVersionsFallback() throws {
+        let (h, _) = try request(GoldenRequests.apiVersionsV4)
+        #expect(h.apiKey == 18 && h.apiVersion == 4 && h.correlationID == 2)
+        #expect(!ApiKey.apiVersions.supported.contains(h.apiVersion))
+        // The documented example: one key, {18, 0, 2}, correlation id 1.
+        var w = KafkaWriter()
+        w.int32(1)
+        ApiVersionsResponse.unsupportedFallback([.apiVersions]).encode(&w, version: 0)
+        var framed = ByteBuffer()
+        KafkaFrame.frame(w.buffer, into: &framed)
+        #expect(hexString(framed) == "00000010" + "00000001" + "0023" + "00000001" + "001200000002")
+        let (h2, r2) = try request(GoldenRequests.apiVersionsV2)
+        #expect(h2.apiVersion == 2 && r2.remaining == 0)
+    }
+
+    @Test("kafka-python's RecordBatch: validation catches a flipped byte, a wrong magic, a wrong length; offsets are reassigned without touching the CRC")
+    func recordBatch() throws {
+        let golden = hex(GoldenRequests.recordBatch)
+        let b = try RecordBatch(validating: golden)
+        #expect(b.crc == 0x3EB6_B0F3)
+        let moved = b.assigned(baseOffset: 1000, leaderEpoch: 7)
+        #expect(moved.baseOffset == 1000 && moved.partitionLeaderEpoch == 7 && moved.nextOffset == 1002)
+        _ = try RecordBatch(validating: moved.bytes)  // still valid: neither field is under the CRC
+        #expect(b.baseOffset == 0)  // the original is untouched
+        let bytes = Array(golden.readableBytesView)
+        for i in 21..<bytes.count {
+            var m = bytes
+            m[i] ^= 0x40
+            #expect(throws: RecordBatch.Invalid.self, "flip at \(i)") { _ = try RecordBatch(validating: ByteBuffer(bytes: m)) }
+        }
+        var wrongMagic = bytes
+        wrongMagic[16] = 1
+        #expect(throws: RecordBatch.Invalid.magic(1)) { _ = try RecordBatch(validating: ByteBuffer(bytes: wrongMagic)) }
+        #expect(throws: RecordBatch.Invalid.self) { _ = try RecordBatch(validating: ByteBuffer(bytes: bytes.dropLast())) }
+        // Two batches back to back split; a truncated second one is refused.
+        var two = golden
+        two.writeImmutableBuffer(moved.bytes)
+        #expect(try RecordBatch.batches(in: two).map(\.baseOffset) == [0, 1000])
+        var cut = two
+        cut.moveWriterIndex(to: cut.writerIndex - 3)
+        #expect(throws: RecordBatch.Invalid.self) { _ = try RecordBatch.batches(in: cut) }
+    }
+
+    @Test("a batch built here is read back by our own decoder with the same records")
+    func buildRoundTrip() throws {
+        let b = RecordBatch.build(records: [(nil, Array("a".utf8)), (Array("k".utf8), nil), (Array("kk".utf8), Array("vv".utf8))], timestamp: 5)
+        let again = try RecordBatch(validating: b.bytes)
+        let recs = try again.records()
+        #expect(recs.count == 3 && recs[2].key == Array("kk".utf8) && recs[1].value == nil && recs[0].key == nil)
+    }
+}
