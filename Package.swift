@@ -48,12 +48,15 @@ let package = Package(
         ),
         // One node's logic: multi-Raft registry, controller state, group commit. Deterministic:
         // no clock, socket, thread or file of its own (storage work goes out as values).
-        .target(name: "Broker", dependencies: ["Primitives", "Raft", "Storage"]),
+        .target(
+            name: "Broker",
+            dependencies: ["Primitives", "Raft", "Storage", "KafkaProtocol", .product(name: "NIOCore", package: "swift-nio")]
+        ),
         // Runs a NodeCore for real: one event loop, a disk thread, TLS peer links, the status listener.
         .target(
             name: "Transport",
             dependencies: [
-                "Broker", "RillTLS", "Storage", "Raft", "Primitives",
+                "Broker", "RillTLS", "Storage", "Raft", "Primitives", "KafkaProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -85,8 +85,6 @@ public struct ControllerState: Equatable, Sendable {
     /// The next Raft group id for a partition (group 0 is the controller).
     public private(set) var nextGroup: UInt32 = 1
     public private(set) var appliedIndex: LogIndex = .zero
-    /// Why the last commands that did nothing did nothing (for the proposer), by log index.
-    public private(set) var lastRejection: (index: LogIndex, reason: String)? = nil
 
     /// The cluster's members (static configuration), for replica placement.
     public let members: [NodeID]
@@ -104,16 +102,17 @@ public struct ControllerState: Equatable, Sendable {
         topics.flatMap { $0.partitions }.filter { $0.replicas.contains(node) }
     }
 
-    /// Apply a committed entry of the controller group.
-    public mutating func apply(_ entry: Entry) {
+    /// Apply a committed entry of the controller group. Returns why the command did nothing, if
+    /// it did nothing (every node computes the same answer; the proposer reports it).
+    @discardableResult
+    public mutating func apply(_ entry: Entry) -> String? {
         precondition(entry.index == appliedIndex.next, "controller applies \(entry.index) after \(appliedIndex)")
         appliedIndex = entry.index
-        guard entry.kind == .normal else { return }
+        guard entry.kind == .normal else { return nil }
         guard let command = try? ControllerCommand.decode(entry.data) else {
             // Only this code proposes to the controller; an undecodable entry is a bug, but one a
             // node must survive identically everywhere: it is skipped on every node alike.
-            lastRejection = (entry.index, "undecodable controller command")
-            return
+            return "undecodable controller command"
         }
         switch command {
         case .registerBroker(let b):
@@ -122,13 +121,9 @@ public struct ControllerState: Equatable, Sendable {
             brokers.sort { $0.node < $1.node }
         case .createTopic(let name, let partitions, let rf):
             if let reason = Self.validateTopic(name: name, partitions: partitions, replicationFactor: rf, members: members.count) {
-                lastRejection = (entry.index, reason)
-                return
+                return reason
             }
-            if topic(name) != nil {
-                lastRejection = (entry.index, "topic '\(name)' already exists")
-                return
-            }
+            if topic(name) != nil { return "topic '\(name)' already exists" }
             var assignments: [PartitionAssignment] = []
             for p in 0..<partitions {
                 let group = GroupID(nextGroup)
@@ -141,6 +136,7 @@ public struct ControllerState: Equatable, Sendable {
             topics.append(TopicState(name: name, partitions: assignments))
             topics.sort { $0.name < $1.name }
         }
+        return nil
     }
 
     /// Nil when a topic may be created, else why not (Kafka's rules for names).

@@ -20,6 +20,17 @@ public struct NodeConfig: Sendable {
     public var staticGroups: [(GroupID, [NodeID])] = []
     /// Seeds election jitter; the simulator passes its own, production a random one.
     public var seed: UInt64
+    /// The cluster's name (Kafka's `cluster_id` in Metadata).
+    public var clusterName = "rill"
+    /// Length of one tick, so Kafka timeouts in ms become ticks.
+    public var tickMilliseconds = 100
+    /// Create a topic a client asks Metadata about, when it allows it (Kafka's
+    /// `auto.create.topics.enable`; on in `rill dev`).
+    public var autoCreateTopics = true
+    /// Partitions and replication factor of topics created without them (-1 in CreateTopics v4+,
+    /// or auto-created).
+    public var defaultPartitions: Int32 = 1
+    public var defaultReplicationFactor = 3
 
     public init(id: NodeID, members: [NodeID], kafkaHost: String, kafkaPort: UInt16, seed: UInt64) {
         self.id = id

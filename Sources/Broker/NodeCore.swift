@@ -11,10 +11,16 @@ public struct NodeOutput: Sendable {
     public var storage: StorageBatch?
     /// Controller commands for the controller leader to propose (by destination).
     public var forwards: [(NodeID, ControllerCommand)] = []
+    /// Kafka replies that were pending and are ready now.
+    public var kafkaReplies: [KafkaCompletion] = []
+    /// Leadership to tell every peer about (every few ticks).
+    public var leaders: [LeaderHint]?
 
     public init() {}
 
-    public var isEmpty: Bool { messages.isEmpty && storage == nil && forwards.isEmpty }
+    public var isEmpty: Bool {
+        messages.isEmpty && storage == nil && forwards.isEmpty && kafkaReplies.isEmpty && leaders == nil
+    }
 }
 
 /// One node's logic, with no clock, socket, thread or file of its own: every Raft group it
@@ -67,7 +73,11 @@ public final class NodeCore {
     private var transferred: [GroupID] = []
     /// Partition groups found on disk, waiting for the controller to name their replicas.
     private var recoveredPartitions: [(GroupID, RecoveredState)] = []
-    private var ticks: UInt64 = 0
+    var ticks: UInt64 = 0
+    /// Kafka requests waiting on the controller, leader hints from peers.
+    var kafka = KafkaState()
+    /// Controller commands to forward to the controller leader.
+    var pendingForwards: [(NodeID, ControllerCommand)] = []
     private var nextRegistrationTick: UInt64 = 0
     /// A failed fsync: the node must stop.
     public private(set) var storageFailure: StorageError?
@@ -132,7 +142,11 @@ public final class NodeCore {
         ticks += 1
         for g in groups { g.raft.tick() }
         touchAll()
-        return flush()
+        if !kafka.pendingCreates.isEmpty { finishCreates(expired: true) }
+        var out = flush()
+        // Tell peers which groups this node leads, for the Metadata of nodes that do not host them.
+        if ticks % 10 == 0 && config.members.count > 1 { out.leaders = leadership() }
+        return out
     }
 
     /// Messages from a peer (one decoded frame). Messages for groups this node does not (yet)
@@ -193,6 +207,7 @@ public final class NodeCore {
         out.messages = merge(out.messages, more.messages)
         out.storage = more.storage
         out.forwards += more.forwards
+        out.kafkaReplies += more.kafkaReplies
         return out
     }
 
@@ -266,6 +281,10 @@ public final class NodeCore {
             break
         }
         maybeRegister(&out)
+        out.forwards += pendingForwards
+        pendingForwards.removeAll()
+        out.kafkaReplies += kafka.completions
+        kafka.completions.removeAll()
         return out
     }
 
@@ -294,7 +313,10 @@ public final class NodeCore {
             }
             for e in r.committedEntries {
                 g.state.apply(e)
-                if id == controllerGroup { controller.apply(e) }
+                if id == controllerGroup {
+                    let rejection = controller.apply(e)
+                    controllerApplied(e, rejection: rejection)
+                }
                 observer?.applied(node: config.id, group: id, index: e.index, chain: g.state.chain)
             }
             g.raft.advance(r)

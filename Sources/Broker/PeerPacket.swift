@@ -6,7 +6,7 @@ import Raft
 /// so the codec runs under faults too.
 ///
 ///     u32 crc32c   over kind and payload
-///     u8  kind     1 hello, 2 raft, 3 forward
+///     u8  kind     1 hello, 2 raft, 3 forward, 4 leaders
 ///     payload
 ///
 /// TLS already protects bytes in flight; the checksum catches bugs on either end (a buffer cut or
@@ -18,6 +18,8 @@ public enum PeerPacket: Equatable, Sendable {
     case raft([PeerEnvelope])
     /// A controller command for the controller leader to propose.
     case forward(ControllerCommand)
+    /// The groups the sender leads (for Metadata on nodes that do not host them).
+    case leaders([LeaderHint])
 
     public static let version: UInt16 = 1
     /// Largest packet accepted: a bound on what a peer can make this node allocate.
@@ -52,6 +54,14 @@ public enum PeerPacket: Equatable, Sendable {
         case .forward(let command):
             w.u8(3)
             w.raw(command.encode())
+        case .leaders(let hints):
+            w.u8(4)
+            w.u32(UInt32(hints.count))
+            for h in hints {
+                w.u32(h.group.value)
+                w.u32(h.leader.value)
+                w.u64(h.term.value)
+            }
         }
         var bytes = w.bytes
         let crc = bytes.withUnsafeBytes { CRC32C.update(0, UnsafeRawBufferPointer(rebasing: $0[4...])) }
@@ -80,6 +90,14 @@ public enum PeerPacket: Equatable, Sendable {
                 return .raft(try PeerMessageCodec.decode(Array(bytes[5...])))
             case 3:
                 return .forward(try ControllerCommand.decode(Array(bytes[5...])))
+            case 4:
+                let n = try r.count(minItemBytes: 16)
+                var hints: [LeaderHint] = []
+                for _ in 0..<n {
+                    hints.append(LeaderHint(group: GroupID(try r.u32()), leader: NodeID(try r.u32()), term: Term(try r.u64())))
+                }
+                try r.expectEnd()
+                return .leaders(hints)
             case let kind:
                 throw WireError.invalid("frame kind \(kind)")
             }

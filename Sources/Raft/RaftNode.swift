@@ -112,6 +112,14 @@ public struct RaftNode: Sendable {
     public var isRepairing: Bool { log.committed < repairThrough && log.lastIndex < repairThrough }
 
     /// One line per follower as the leader sees it, e.g. `2: StateReplicate match=5 next=6`.
+    /// On a leader: the highest index known to be replicated on `peer` (nil for a non-member or
+    /// on a follower). The leader itself matches its last index.
+    public func matchIndex(of peer: NodeID) -> LogIndex? {
+        guard role == .leader else { return nil }
+        if peer == id { return log.lastIndex }
+        return progress[peer]?.match
+    }
+
     public var progressDescription: [String] {
         progress.ids.map { peer in
             let pr = progress[peer]!

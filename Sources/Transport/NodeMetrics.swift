@@ -18,6 +18,8 @@ final class NodeMetrics: @unchecked Sendable {
     /// Time to write and fsync one storage batch (group commit), on the disk thread.
     let storageSync: CoreMetrics.Timer
     let peerConnections: CoreMetrics.Gauge
+    let kafkaConnections: CoreMetrics.Gauge
+    let kafkaRequests: CoreMetrics.Counter
     private var groupGauges: [GroupID: GroupGauges] = [:]
 
     struct GroupGauges {
@@ -44,6 +46,8 @@ final class NodeMetrics: @unchecked Sendable {
         storageBatches = CoreMetrics.Counter(label: "rill_storage_batches_total", factory: f)
         storageSync = CoreMetrics.Timer(label: "rill_storage_batch_sync_seconds", factory: f)
         peerConnections = CoreMetrics.Gauge(label: "rill_peer_connections", factory: f)
+        kafkaConnections = CoreMetrics.Gauge(label: "rill_kafka_connections", factory: f)
+        kafkaRequests = CoreMetrics.Counter(label: "rill_kafka_requests_total", factory: f)
     }
 
     /// Refresh the per-group gauges from the core (on the node's loop).

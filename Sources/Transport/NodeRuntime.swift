@@ -23,6 +23,9 @@ public final class NodeRuntime: @unchecked Sendable {
     var logger: Logger
     private var links: [NodeID: PeerLink] = [:]
     private var peerServer: Channel?
+    private var kafkaServer: Channel?
+    private var kafkaConnections: [UInt64: KafkaConnectionHandler] = [:]
+    private var nextKafkaConnection: UInt64 = 0
     private var statusServer: Channel?
     private var tickTask: RepeatedTask?
     private var stopping = false
@@ -97,6 +100,8 @@ public final class NodeRuntime: @unchecked Sendable {
             id: settings.nodeID, members: settings.members, kafkaHost: settings.advertisedKafka.host,
             kafkaPort: UInt16(settings.advertisedKafka.port), seed: UInt64.random(in: 1...UInt64.max))
         config.electionTicks = settings.electionTicks
+        config.tickMilliseconds = settings.tickMilliseconds
+        config.clusterName = settings.cluster
         core = try NodeCore(config: config, recovered: recovered)
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         loop = group.next()
@@ -134,6 +139,13 @@ public final class NodeRuntime: @unchecked Sendable {
             peerServer?.close(promise: nil)
             throw RuntimeError.configuration("listeners.metrics: cannot listen on \(settings.metricsListener): \(error)")
         }
+        do {
+            kafkaServer = try KafkaListener.bind(runtime: self, on: loop, at: settings.kafkaListener)
+        } catch {
+            peerServer?.close(promise: nil)
+            statusServer?.close(promise: nil)
+            throw RuntimeError.configuration("listeners.kafka: cannot listen on \(settings.kafkaListener): \(error)")
+        }
     }
 
     private func bindPeerListener() throws -> Channel {
@@ -161,6 +173,7 @@ public final class NodeRuntime: @unchecked Sendable {
             metadata: [
                 "peer": "\(peerServer?.localAddress.map { "\($0)" } ?? "?")",
                 "status": "\(statusServer?.localAddress.map { "\($0)" } ?? "?")",
+                "kafka": "\(kafkaServer?.localAddress.map { "\($0)" } ?? "?")",
             ])
     }
 
@@ -259,12 +272,46 @@ public final class NodeRuntime: @unchecked Sendable {
 
     func receiveForward(_ command: ControllerCommand) { handle(core.receiveForward(command)) }
 
+    func receiveLeaders(_ hints: [LeaderHint]) { handle(core.receiveLeaders(hints)) }
+
+    // MARK: - Kafka clients
+
+    /// A request from a Kafka connection (on the loop): answered now, later, or refused.
+    func kafka(_ request: KafkaRequest) -> KafkaReply {
+        metrics.kafkaRequests.increment()
+        let (reply, out) = core.handleKafka(request)
+        handle(out)
+        return reply
+    }
+
+    func kafkaConnectionOpened(_ handler: KafkaConnectionHandler) -> UInt64 {
+        nextKafkaConnection += 1
+        kafkaConnections[nextKafkaConnection] = handler
+        metrics.kafkaConnections.record(kafkaConnections.count)
+        return nextKafkaConnection
+    }
+
+    func kafkaConnectionClosed(_ id: UInt64) {
+        kafkaConnections[id] = nil
+        metrics.kafkaConnections.record(kafkaConnections.count)
+    }
+
+    /// A Kafka client misbehaved (or asked for what this node cannot answer): logged once per
+    /// address and reason, then the connection is closed.
+    func kafkaRefused(remote: SocketAddress?, reason: String) {
+        noteProblem(key: "kafka client \(remote?.ipAddress ?? "?")", "Kafka connection closed: \(reason)", remote: remote)
+    }
+
     /// Carry out what the core asked for: frames to peers (dropped when a link is down or backed
     /// up — Raft resends), a storage batch to the disk thread, forwards.
     private func handle(_ out: NodeOutput) {
         loop.preconditionInEventLoop()
         for (peer, envelopes) in out.messages { send(.raft(envelopes), to: peer) }
         for (peer, command) in out.forwards { send(.forward(command), to: peer) }
+        if let leaders = out.leaders {
+            for id in links.keys.sorted() { send(.leaders(leaders), to: id) }
+        }
+        for c in out.kafkaReplies { kafkaConnections[c.connection]?.complete(c.sequence, c.response) }
         if let batch = out.storage {
             stats.storageBatches += 1
             metrics.storageBatches.increment()
@@ -351,6 +398,7 @@ public final class NodeRuntime: @unchecked Sendable {
         var closes: [EventLoopFuture<Void>] = []
         for id in links.keys.sorted() { if let c = links[id]?.channel { closes.append(c.close()) } }
         if let s = peerServer { closes.append(s.close()) }
+        if let s = kafkaServer { closes.append(s.close()) }
         if let s = statusServer { closes.append(s.close()) }
         EventLoopFuture.andAllComplete(closes, on: loop).whenComplete { [self] _ in
             self.logger.info("node stopped")

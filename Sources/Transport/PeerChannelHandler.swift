@@ -53,6 +53,10 @@ final class PeerChannelHandler: ChannelInboundHandler {
         case .forward(let command):
             guard peer != nil else { return protocolError(context, "forward before hello") }
             runtime.receiveForward(command)
+        case .leaders(let hints):
+            guard let peer else { return protocolError(context, "leaders before hello") }
+            guard hints.allSatisfy({ $0.leader == peer }) else { return protocolError(context, "leadership claimed for another node") }
+            runtime.receiveLeaders(hints)
         }
     }
 

@@ -180,6 +180,8 @@ extension Simulator {
         case .forward(let command):
             if config.traceMessages { trace("n\(i + 1) forward \(command)") }
             carryOut(i, core.receiveForward(command))
+        case .leaders(let hints):
+            carryOut(i, core.receiveLeaders(hints))
         case .hello:
             break
         }
@@ -207,6 +209,10 @@ extension Simulator {
         send(from: i, out.messages)
         for (to, command) in out.forwards {
             transmit(from: i, to: Int(to.value) - 1, PeerPacket.forward(command).encode())
+        }
+        if let leaders = out.leaders {
+            let bytes = PeerPacket.leaders(leaders).encode()
+            for j in nodes.indices where j != i { transmit(from: i, to: j, bytes) }
         }
         if let batch = out.storage { issue(i, batch) }
         observe(i)  // (not if the batch's fsync failed: the node is down now)

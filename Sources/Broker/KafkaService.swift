@@ -1,0 +1,320 @@
+import KafkaProtocol
+import NIOCore
+import Primitives
+import Raft
+
+/// A Kafka request as the listener hands it to the node: which connection, its place in that
+/// connection's order, the parsed header and the body.
+public struct KafkaRequest: Sendable {
+    public var connection: UInt64
+    public var sequence: UInt64
+    public var header: RequestHeader
+    public var body: ByteBuffer
+
+    public init(connection: UInt64, sequence: UInt64, header: RequestHeader, body: ByteBuffer) {
+        self.connection = connection
+        self.sequence = sequence
+        self.header = header
+        self.body = body
+    }
+}
+
+/// What to do with a request now.
+public enum KafkaReply: Sendable {
+    /// Send this framed response.
+    case respond(ByteBuffer)
+    /// Send nothing (Produce with acks=0), but keep the connection's order.
+    case noResponse
+    /// The answer comes later, through `NodeOutput.kafkaReplies`.
+    case pending
+    /// Close the connection (an API or version this broker cannot even answer), with why.
+    case close(String)
+}
+
+/// A reply that was pending and is now ready.
+public struct KafkaCompletion: Sendable {
+    public var connection: UInt64
+    public var sequence: UInt64
+    /// nil: no response (the connection's order still moves on).
+    public var response: ByteBuffer?
+}
+
+/// Where a partition's leader is, as this node last heard.
+public struct LeaderHint: Equatable, Sendable {
+    public var group: GroupID
+    public var leader: NodeID
+    public var term: Term
+
+    public init(group: GroupID, leader: NodeID, term: Term) {
+        self.group = group
+        self.leader = leader
+        self.term = term
+    }
+}
+
+/// Kafka-facing state a node keeps between events.
+struct KafkaState {
+    struct PendingCreate {
+        var request: KafkaRequest
+        var version: Int16
+        /// Per topic: the controller index its command went to, or the answer already known.
+        var topics: [(name: String, index: LogIndex?, term: Term, result: CreateTopicsResponse.Topic?)]
+        var deadlineTick: UInt64
+    }
+
+    var pendingCreates: [PendingCreate] = []
+    /// Leaders of groups this node does not replicate, from peers' gossip (sorted by group).
+    var hints: [LeaderHint] = []
+    var completions: [KafkaCompletion] = []
+    /// Auto-creations already asked for, so a client polling Metadata does not propose twice.
+    var autoCreating: [String] = []
+}
+
+extension NodeCore {
+    /// The ApiVersions this node answers today: only what is implemented end to end.
+    public static let servedApis: [ApiKey] = [.apiVersions, .metadata, .createTopics]
+
+    /// Handle one request. Deterministic: everything it needs is in the core's state.
+    public func handleKafka(_ request: KafkaRequest) -> (KafkaReply, NodeOutput) {
+        let h = request.header
+        guard let key = ApiKey(rawValue: h.apiKey), Self.servedApis.contains(key) else {
+            return (.close("unsupported API key \(h.apiKey)"), NodeOutput())
+        }
+        if key == .apiVersions && !key.supported.contains(h.apiVersion) {
+            // Newer clients open with v3/v4: answer error 35 in the v0 layout, body unread.
+            return (.respond(Self.frame(h.correlationID) { ApiVersionsResponse.unsupportedFallback(Self.servedApis).encode(&$0, version: 0) }), NodeOutput())
+        }
+        guard key.supported.contains(h.apiVersion) else {
+            return (.close("\(key) v\(h.apiVersion) is not supported (\(key.supported))"), NodeOutput())
+        }
+        var r = KafkaReader(request.body)
+        do {
+            switch key {
+            case .apiVersions:
+                return (.respond(Self.frame(h.correlationID) { ApiVersionsResponse.advertised(Self.servedApis).encode(&$0, version: h.apiVersion) }), NodeOutput())
+            case .metadata:
+                let m = try MetadataRequest.decode(&r, version: h.apiVersion)
+                let response = metadata(m, version: h.apiVersion)
+                return (.respond(Self.frame(h.correlationID) { response.encode(&$0, version: h.apiVersion) }), drain())
+            case .createTopics:
+                let c = try CreateTopicsRequest.decode(&r, version: h.apiVersion)
+                return createTopics(c, request: request)
+            default:
+                return (.close("\(key) is not served yet"), NodeOutput())
+            }
+        } catch {
+            return (.close("malformed \(key) v\(h.apiVersion): \(error)"), NodeOutput())
+        }
+    }
+
+    /// A framed response: size, correlation id (response header v0), body.
+    static func frame(_ correlation: Int32, _ body: (inout KafkaWriter) -> Void) -> ByteBuffer {
+        var w = KafkaWriter()
+        w.int32(correlation)
+        body(&w)
+        var out = ByteBuffer()
+        KafkaFrame.frame(w.buffer, into: &out)
+        return out
+    }
+
+    // MARK: - Metadata
+
+    func metadata(_ m: MetadataRequest, version: Int16) -> MetadataResponse {
+        let brokers = controller.brokers.map {
+            MetadataResponse.Broker(nodeID: Int32($0.node.value), host: $0.host, port: Int32($0.kafkaPort))
+        }
+        let controllerLeader = raftOf(controllerGroup).map { $0.leader } ?? .none
+        var topics: [MetadataResponse.Topic] = []
+        let names = m.wantsAllTopics(version: version) ? controller.topics.map(\.name) : (m.topics ?? [])
+        for name in names {
+            guard let topic = controller.topic(name) else {
+                let valid = ControllerState.validateTopic(
+                    name: name, partitions: config.defaultPartitions, replicationFactor: defaultReplication, members: config.members.count) == nil
+                if config.autoCreateTopics && m.allowAutoTopicCreation && valid {
+                    autoCreate(name)
+                    topics.append(.init(errorCode: .leaderNotAvailable, name: name, partitions: []))
+                } else {
+                    topics.append(.init(errorCode: valid ? .unknownTopicOrPartition : .invalidTopic, name: name, partitions: []))
+                }
+                continue
+            }
+            topics.append(.init(name: name, partitions: topic.partitions.map(partitionMetadata)))
+        }
+        return MetadataResponse(
+            brokers: brokers, clusterID: config.clusterName,
+            controllerID: controllerLeader.isNone ? -1 : Int32(controllerLeader.value), topics: topics)
+    }
+
+    var defaultReplication: Int { min(config.defaultReplicationFactor, config.members.count) }
+
+    func partitionMetadata(_ p: PartitionAssignment) -> MetadataResponse.Partition {
+        let replicas = p.replicas.map { Int32($0.value) }
+        var leader = NodeID.none
+        var term = Term.zero
+        var isr = replicas
+        if let g = group(p.group) {
+            (leader, term) = g.withRaft { ($0.leader, $0.term) }
+            if leader == config.id {
+                // The leader knows who is caught up: replicas matching its commit index.
+                let (commit, matches) = g.withRaft { r in (r.commitIndex, p.replicas.map { (id: $0, match: r.matchIndex(of: $0)) }) }
+                isr = matches.filter { ($0.match ?? .zero) >= commit }.map { Int32($0.id.value) }
+            }
+        } else if let hint = kafka.hints.first(where: { $0.group == p.group }) {
+            leader = hint.leader
+            term = hint.term
+        }
+        if leader.isNone {
+            return .init(errorCode: .leaderNotAvailable, partitionIndex: p.partition, leaderID: -1, leaderEpoch: -1,
+                         replicaNodes: replicas, isrNodes: replicas)
+        }
+        return .init(partitionIndex: p.partition, leaderID: Int32(leader.value), leaderEpoch: Int32(truncatingIfNeeded: term.value),
+                     replicaNodes: replicas, isrNodes: isr)
+    }
+
+    /// Ask the controller to create a topic a client asked about (at most once per name until it
+    /// exists).
+    func autoCreate(_ name: String) {
+        guard !kafka.autoCreating.contains(name) else { return }
+        kafka.autoCreating.append(name)
+        let command = ControllerCommand.createTopic(name: name, partitions: config.defaultPartitions, replicationFactor: defaultReplication)
+        submitToController(command)
+    }
+
+    /// Propose on the controller leader, or forward to it; returns the index when proposed here.
+    @discardableResult
+    func submitToController(_ command: ControllerCommand) -> (LogIndex, Term)? {
+        guard let g = group(controllerGroup) else { return nil }
+        let (role, leader) = g.withRaft { ($0.role, $0.leader) }
+        if role == .leader {
+            if let at = try? g.raft.propose(command.encode()) { return (at.index, at.term) }
+            return nil
+        }
+        if !leader.isNone && leader != config.id { pendingForwards.append((leader, command)) }
+        return nil
+    }
+
+    // MARK: - CreateTopics
+
+    func createTopics(_ c: CreateTopicsRequest, request: KafkaRequest) -> (KafkaReply, NodeOutput) {
+        let version = request.header.apiVersion
+        let isController = group(controllerGroup)?.withRaft({ $0.role }) == .leader
+        var pending = KafkaState.PendingCreate(
+            request: request, version: version, topics: [],
+            deadlineTick: ticks + UInt64(max(1, Int(c.timeoutMs) / max(1, config.tickMilliseconds))))
+        for t in c.topics {
+            func answer(_ e: ErrorCode, _ message: String?) {
+                pending.topics.append((t.name, nil, .zero, .init(name: t.name, errorCode: e, errorMessage: message)))
+            }
+            if pending.topics.contains(where: { $0.name == t.name }) {
+                answer(.invalidRequest, "topic '\(t.name)' appears twice in the request")
+                continue
+            }
+            guard isController else {
+                answer(.notController, "this node is not the controller")
+                continue
+            }
+            let partitions = t.numPartitions == -1 ? config.defaultPartitions : t.numPartitions
+            let rf = t.replicationFactor == -1 ? defaultReplication : Int(t.replicationFactor)
+            if !t.assignments.isEmpty {
+                answer(.invalidRequest, "manual replica assignments are not supported")
+                continue
+            }
+            if let reason = ControllerState.validateTopic(name: t.name, partitions: partitions, replicationFactor: rf, members: config.members.count) {
+                let code: ErrorCode = reason.contains("replication factor") ? .invalidReplicationFactor
+                    : reason.contains("partitions") ? .invalidPartitions : .invalidTopic
+                answer(code, reason)
+                continue
+            }
+            if controller.topic(t.name) != nil {
+                answer(.topicAlreadyExists, "topic '\(t.name)' already exists")
+                continue
+            }
+            if c.validateOnly {
+                answer(.none, nil)
+                continue
+            }
+            guard let (index, term) = submitToController(.createTopic(name: t.name, partitions: partitions, replicationFactor: rf)) else {
+                answer(.notController, "the controller could not take the request; retry")
+                continue
+            }
+            pending.topics.append((t.name, index, term, nil))
+        }
+        if pending.topics.allSatisfy({ $0.result != nil }) {
+            return (.respond(createTopicsResponse(pending)), drain())
+        }
+        kafka.pendingCreates.append(pending)
+        return (.pending, drain())
+    }
+
+    func createTopicsResponse(_ p: KafkaState.PendingCreate) -> ByteBuffer {
+        let response = CreateTopicsResponse(topics: p.topics.map { $0.result! })
+        return Self.frame(p.request.header.correlationID) { response.encode(&$0, version: p.version) }
+    }
+
+    /// After the controller applied `entry` (with `rejection` as its outcome): answer the creates
+    /// waiting for it.
+    func controllerApplied(_ entry: Entry, rejection: String?) {
+        if rejection == nil, let command = try? ControllerCommand.decode(entry.data), case .createTopic(let name, _, _) = command {
+            kafka.autoCreating.removeAll { $0 == name }
+        }
+        guard !kafka.pendingCreates.isEmpty else { return }
+        for k in kafka.pendingCreates.indices {
+            for t in kafka.pendingCreates[k].topics.indices where kafka.pendingCreates[k].topics[t].index == entry.index {
+                let name = kafka.pendingCreates[k].topics[t].name
+                let result: CreateTopicsResponse.Topic
+                if entry.term != kafka.pendingCreates[k].topics[t].term {
+                    // Another leader's entry took the index: ours was lost with the old term.
+                    result = .init(name: name, errorCode: .notController, errorMessage: "controller changed; retry")
+                } else if let rejection {
+                    result = .init(name: name, errorCode: rejection.contains("already exists") ? .topicAlreadyExists : .invalidRequest,
+                                   errorMessage: rejection)
+                } else {
+                    result = .init(name: name, errorCode: .none)
+                }
+                kafka.pendingCreates[k].topics[t].result = result
+            }
+        }
+        finishCreates(expired: false)
+    }
+
+    /// Answer creates that are complete, or (on a tick) past their deadline.
+    func finishCreates(expired: Bool) {
+        var remaining: [KafkaState.PendingCreate] = []
+        for var p in kafka.pendingCreates {
+            if expired && ticks >= p.deadlineTick {
+                for t in p.topics.indices where p.topics[t].result == nil {
+                    p.topics[t].result = .init(name: p.topics[t].name, errorCode: .requestTimedOut, errorMessage: "not committed in time")
+                }
+            }
+            if p.topics.allSatisfy({ $0.result != nil }) {
+                kafka.completions.append(.init(connection: p.request.connection, sequence: p.request.sequence, response: createTopicsResponse(p)))
+            } else {
+                remaining.append(p)
+            }
+        }
+        kafka.pendingCreates = remaining
+    }
+
+    // MARK: - Leader gossip
+
+    /// The groups this node leads, for its peers (sent every few ticks).
+    func leadership() -> [LeaderHint] {
+        groups.compactMap { g in
+            let (role, term) = g.withRaft { ($0.role, $0.term) }
+            return role == .leader ? LeaderHint(group: g.id, leader: config.id, term: term) : nil
+        }
+    }
+
+    /// Leadership a peer reports: kept for the groups this node does not replicate.
+    public func receiveLeaders(_ hints: [LeaderHint]) -> NodeOutput {
+        for h in hints where group(h.group) == nil {
+            if let k = kafka.hints.firstIndex(where: { $0.group == h.group }) {
+                if h.term >= kafka.hints[k].term { kafka.hints[k] = h }
+            } else {
+                kafka.hints.append(h)
+                kafka.hints.sort { $0.group < $1.group }
+            }
+        }
+        return NodeOutput()
+    }
+}

@@ -1,0 +1,110 @@
+import Broker
+import KafkaProtocol
+import NIOCore
+import NIOPosix
+
+/// The Kafka client listener (plaintext; TLS by configuration comes with the rest of the client
+/// path). Each connection's requests are answered in the order they came, however long each
+/// takes: Kafka clients pipeline requests and match responses by order.
+enum KafkaListener {
+    static func bind(runtime: NodeRuntime, on loop: EventLoop, at address: HostPort) throws -> Channel {
+        try ServerBootstrap(group: loop)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(KafkaFrameDecoder()))
+                    try channel.pipeline.syncOperations.addHandler(KafkaConnectionHandler(runtime: runtime))
+                }
+            }
+            .bind(host: address.host, port: address.port).wait()
+    }
+}
+
+/// Whole Kafka frames out of the byte stream; a size beyond the limit closes the connection
+/// before anything is read for it.
+final class KafkaFrameDecoder: ByteToMessageDecoder {
+    typealias InboundOut = ByteBuffer
+    let limit: Int
+
+    init(limit: Int = KafkaFrame.requestBytesMaxDefault) { self.limit = limit }
+
+    func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let frame = try KafkaFrame.next(from: &buffer, limit: limit) else { return .needMoreData }
+        context.fireChannelRead(wrapInboundOut(frame))
+        return .continue
+    }
+}
+
+/// One client connection: parses each request's header, hands the request to the node, and
+/// writes replies strictly in request order (a reply that is ready early waits for the ones before
+/// it; a Produce with acks=0 takes its turn without writing anything).
+final class KafkaConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let runtime: NodeRuntime
+    private var id: UInt64 = 0
+    private var nextSequence: UInt64 = 0
+    private var nextToWrite: UInt64 = 0
+    /// Replies ready out of order, by sequence (nil: no reply to write).
+    private var ready: [UInt64: ByteBuffer?] = [:]
+    private var context: ChannelHandlerContext?
+
+    init(runtime: NodeRuntime) { self.runtime = runtime }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        id = runtime.kafkaConnectionOpened(self)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        runtime.kafkaConnectionClosed(id)
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        var r = KafkaReader(frame)
+        let header: RequestHeader
+        do {
+            header = try RequestHeader.decode(&r)
+        } catch {
+            refuse(context, "unreadable request header: \(error)")
+            return
+        }
+        let sequence = nextSequence
+        nextSequence += 1
+        switch runtime.kafka(KafkaRequest(connection: id, sequence: sequence, header: header, body: r.buffer)) {
+        case .respond(let bytes): complete(sequence, bytes)
+        case .noResponse: complete(sequence, nil)
+        case .pending: break
+        case .close(let reason): refuse(context, "\(reason) (client \(header.clientID ?? "-"))")
+        }
+    }
+
+    /// A reply is ready; write it and any that were waiting behind it.
+    func complete(_ sequence: UInt64, _ response: ByteBuffer?) {
+        guard let context else { return }
+        ready[sequence] = .some(response)
+        var wrote = false
+        while let next = ready.removeValue(forKey: nextToWrite) {
+            if let bytes = next {
+                context.write(wrapOutboundOut(bytes), promise: nil)
+                wrote = true
+            }
+            nextToWrite += 1
+        }
+        if wrote { context.flush() }
+    }
+
+    private func refuse(_ context: ChannelHandlerContext, _ reason: String) {
+        runtime.kafkaRefused(remote: context.remoteAddress, reason: reason)
+        context.close(promise: nil)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        refuse(context, "\(error)")
+    }
+}
