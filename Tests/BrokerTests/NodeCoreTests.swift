@@ -14,6 +14,8 @@ final class MiniCluster {
     var pending: [(NodeID, [PeerEnvelope])] = []
     var forwards: [(NodeID, ControllerCommand)] = []
     var batches: [(Int, StorageBatch)] = []
+    var completions: [KafkaCompletion] = []
+    var gossip: [(Int, [LeaderHint])] = []
 
     init(nodes: Int) throws {
         let members = (1...nodes).map { NodeID(UInt32($0)) }
@@ -43,6 +45,10 @@ final class MiniCluster {
     func take(_ i: Int, _ out: NodeOutput) {
         pending += out.messages
         forwards += out.forwards
+        completions += out.kafkaReplies
+        if let leaders = out.leaders {
+            for j in cores.indices where j != i { gossip.append((j, leaders)) }
+        }
         if let b = out.storage { batches.append((i, b)) }
     }
 
@@ -56,13 +62,16 @@ final class MiniCluster {
 
     func settle() {
         for _ in 0..<1000 {
-            if pending.isEmpty && batches.isEmpty && forwards.isEmpty { return }
+            if pending.isEmpty && batches.isEmpty && forwards.isEmpty && gossip.isEmpty { return }
             let msgs = pending
             pending = []
             for (to, envs) in msgs { take(Int(to.value) - 1, cores[Int(to.value) - 1].receive(envs)) }
             let fw = forwards
             forwards = []
             for (to, c) in fw { take(Int(to.value) - 1, cores[Int(to.value) - 1].receiveForward(c)) }
+            let gs = gossip
+            gossip = []
+            for (j, hints) in gs { take(j, cores[j].receiveLeaders(hints)) }
             let bs = batches
             batches = []
             for (i, b) in bs { take(i, cores[i].storageCompleted(storages[i].execute(b))) }

@@ -1,0 +1,136 @@
+import Broker
+import KafkaProtocol
+import NIOCore
+import Primitives
+import Raft
+import Testing
+
+extension MiniCluster {
+    /// Send one Kafka request to node `i`; returns the reply now, or after running until it is ready.
+    func kafka(_ i: Int, key: ApiKey, version: Int16, correlation: Int32 = 1, _ body: (inout KafkaWriter) -> Void) -> ByteBuffer? {
+        var w = KafkaWriter()
+        body(&w)
+        let request = KafkaRequest(
+            connection: 1, sequence: UInt64(correlation),
+            header: RequestHeader(apiKey: key.rawValue, apiVersion: version, correlationID: correlation, clientID: "test"), body: w.buffer)
+        let (reply, out) = cores[i].handleKafka(request)
+        take(i, out)
+        switch reply {
+        case .respond(let b): return b
+        case .noResponse, .close: return nil
+        case .pending:
+            for _ in 0..<200 {
+                if let c = completions.first(where: { $0.sequence == UInt64(correlation) }) { return c.response }
+                run(ticks: 1)
+            }
+            return nil
+        }
+    }
+
+    /// Unframe a response and check its correlation id.
+    static func body(_ framed: ByteBuffer?, correlation: Int32 = 1) throws -> KafkaReader {
+        var f = try #require(framed)
+        let inner = try #require(try KafkaFrame.next(from: &f))
+        var r = KafkaReader(inner)
+        #expect(try r.int32() == correlation)
+        return r
+    }
+
+    var controllerIndex: Int { controllerLeader ?? 0 }
+}
+
+struct KafkaServiceTests {
+    @Test("ApiVersions advertises exactly what is served; v3+ gets error 35 in the v0 layout")
+    func apiVersions() throws {
+        let c = try MiniCluster(nodes: 3)
+        var r = try MiniCluster.body(c.kafka(0, key: .apiVersions, version: 2) { _ in })
+        let v = try ApiVersionsResponse.decode(&r, version: 2)
+        #expect(v.errorCode == 0)
+        #expect(v.apiKeys.map(\.apiKey) == NodeCore.servedApis.map(\.rawValue))
+        var r3 = try MiniCluster.body(c.kafka(0, key: .apiVersions, version: 3) { $0.int8(0) })
+        let fallback = try ApiVersionsResponse.decode(&r3, version: 0)
+        #expect(fallback.errorCode == ErrorCode.unsupportedVersion.rawValue)
+        #expect(fallback.apiKeys.contains { $0.apiKey == 18 && $0.maxVersion == 2 })
+    }
+
+    @Test("Metadata: all brokers, the controller, and every partition's leader and epoch on every node")
+    func metadata() throws {
+        let c = try MiniCluster(nodes: 3)
+        c.run(ticks: 40)
+        let (out, _) = try c.cores[c.controllerIndex].proposeToController(.createTopic(name: "t", partitions: 3, replicationFactor: 2))
+        c.take(c.controllerIndex, out)
+        c.run(ticks: 60)
+        for i in 0..<3 {
+            var r = try MiniCluster.body(c.kafka(i, key: .metadata, version: 8) { MetadataRequest(topics: nil, allowAutoTopicCreation: false).encode(&$0, version: 8) })
+            let m = try MetadataResponse.decode(&r, version: 8)
+            #expect(m.brokers.map(\.nodeID) == [1, 2, 3])
+            #expect(m.controllerID == Int32(c.controllerIndex + 1))
+            #expect(m.clusterID == "rill")
+            let t = try #require(m.topics.first)
+            #expect(t.name == "t" && t.partitions.count == 3)
+            for p in t.partitions {
+                // Nodes outside a partition's replica set know its leader from gossip.
+                #expect(p.leaderID > 0, "node \(i + 1) partition \(p.partitionIndex)")
+                #expect(p.replicaNodes.contains(p.leaderID) && p.leaderEpoch >= 1)
+            }
+        }
+    }
+
+    @Test("Metadata for a missing topic auto-creates it (LEADER_NOT_AVAILABLE until it exists), or says UNKNOWN when not allowed")
+    func autoCreate() throws {
+        let c = try MiniCluster(nodes: 3)
+        c.run(ticks: 40)
+        var r = try MiniCluster.body(c.kafka(1, key: .metadata, version: 8) { MetadataRequest(topics: ["nope"], allowAutoTopicCreation: false).encode(&$0, version: 8) })
+        #expect(try MetadataResponse.decode(&r, version: 8).topics.first?.errorCode == ErrorCode.unknownTopicOrPartition.rawValue)
+        var r2 = try MiniCluster.body(c.kafka(1, key: .metadata, version: 8) { MetadataRequest(topics: ["auto"]).encode(&$0, version: 8) })
+        #expect(try MetadataResponse.decode(&r2, version: 8).topics.first?.errorCode == ErrorCode.leaderNotAvailable.rawValue)
+        c.run(ticks: 60)
+        for core in c.cores { #expect(core.controller.topic("auto")?.partitions.count == 1) }
+    }
+
+    @Test("CreateTopics: created, already exists, invalid name, bad replication factor, validate-only, not the controller")
+    func createTopics() throws {
+        let c = try MiniCluster(nodes: 3)
+        c.run(ticks: 40)
+        let leader = c.controllerIndex
+        let request = CreateTopicsRequest(
+            topics: [.init(name: "ok", numPartitions: 2, replicationFactor: 3), .init(name: "bad name", numPartitions: 1, replicationFactor: 1),
+                     .init(name: "rf", numPartitions: 1, replicationFactor: 4), .init(name: "dflt", numPartitions: -1, replicationFactor: -1)],
+            timeoutMs: 5000)
+        var r = try MiniCluster.body(c.kafka(leader, key: .createTopics, version: 4) { request.encode(&$0, version: 4) })
+        let resp = try CreateTopicsResponse.decode(&r, version: 4)
+        #expect(resp.topics.map(\.errorCode) == [0, ErrorCode.invalidTopic.rawValue, ErrorCode.invalidReplicationFactor.rawValue, 0])
+        #expect(c.cores[leader].controller.topic("ok")?.partitions.count == 2)
+        #expect(c.cores[leader].controller.topic("dflt")?.partitions.first?.replicas.count == 3)
+        var again = try MiniCluster.body(c.kafka(leader, key: .createTopics, version: 4, correlation: 2) {
+            CreateTopicsRequest(topics: [.init(name: "ok", numPartitions: 1, replicationFactor: 1)], timeoutMs: 1000).encode(&$0, version: 4)
+        }, correlation: 2)
+        #expect(try CreateTopicsResponse.decode(&again, version: 4).topics.first?.errorCode == ErrorCode.topicAlreadyExists.rawValue)
+        var dry = try MiniCluster.body(c.kafka(leader, key: .createTopics, version: 4, correlation: 3) {
+            CreateTopicsRequest(topics: [.init(name: "dry", numPartitions: 1, replicationFactor: 1)], timeoutMs: 1000, validateOnly: true).encode(&$0, version: 4)
+        }, correlation: 3)
+        #expect(try CreateTopicsResponse.decode(&dry, version: 4).topics.first?.errorCode == 0)
+        #expect(c.cores[leader].controller.topic("dry") == nil)
+        let follower = (leader + 1) % 3
+        var nc = try MiniCluster.body(c.kafka(follower, key: .createTopics, version: 4, correlation: 4) {
+            CreateTopicsRequest(topics: [.init(name: "x", numPartitions: 1, replicationFactor: 1)], timeoutMs: 1000).encode(&$0, version: 4)
+        }, correlation: 4)
+        #expect(try CreateTopicsResponse.decode(&nc, version: 4).topics.first?.errorCode == ErrorCode.notController.rawValue)
+    }
+
+    @Test("unknown API keys, unsupported versions and garbage bodies close the connection with a reason")
+    func refusals() throws {
+        let c = try MiniCluster(nodes: 1)
+        c.run(ticks: 30)
+        func reply(_ key: Int16, _ version: Int16, _ body: [UInt8]) -> KafkaReply {
+            c.cores[0].handleKafka(KafkaRequest(connection: 9, sequence: 0, header: RequestHeader(apiKey: key, apiVersion: version, correlationID: 5, clientID: nil),
+                                                body: ByteBuffer(bytes: body))).0
+        }
+        guard case .close(let why) = reply(99, 0, []) else { Issue.record("unknown key answered"); return }
+        #expect(why.contains("unsupported API key 99"))
+        guard case .close(let v) = reply(3, 12, []) else { Issue.record("Metadata v12 answered"); return }
+        #expect(v.contains("not supported"))
+        guard case .close(let g) = reply(3, 8, [0xFF, 0xFF, 0xFF, 0x7F]) else { Issue.record("garbage answered"); return }
+        #expect(g.contains("malformed"))
+    }
+}
