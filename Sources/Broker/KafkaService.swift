@@ -120,7 +120,14 @@ extension NodeCore {
     // MARK: - Metadata
 
     func metadata(_ m: MetadataRequest, version: Int16) -> MetadataResponse {
-        let brokers = controller.brokers.map {
+        // This node answers even before its registration is committed (a client that reached
+        // it must find it in the list); everyone else as the controller has them.
+        var registered = controller.brokers
+        if !registered.contains(where: { $0.node == config.id }) {
+            registered.append(registration)
+            registered.sort { $0.node < $1.node }
+        }
+        let brokers = registered.map {
             MetadataResponse.Broker(nodeID: Int32($0.node.value), host: $0.host, port: Int32($0.kafkaPort))
         }
         let controllerLeader = raftOf(controllerGroup).map { $0.leader } ?? .none

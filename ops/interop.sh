@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Interop tests: kcat, confluent-kafka (librdkafka) and kafka-python against a three-node Rill
+# cluster started here on free loopback ports, stopped at the end. Installs what it needs:
+# kcat from apt, the Python clients (pinned) into .venv-interop.
+#   bash ops/interop.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RILL=${RILL:-.build/debug/rill}
+VENV=.venv-interop
+
+apt_install() {
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@"
+}
+command -v kcat >/dev/null 2>&1 || apt_install kcat
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+fi
+"$VENV/bin/pip" install -q kafka-python==3.0.12 confluent-kafka==2.16.1
+[ -x "$RILL" ] || swift build --product rill
+
+# Free ports: Kafka base, peers +100, status +200.
+base=$(python3 - <<'PY'
+import random, socket
+def free(p):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+for _ in range(100):
+    b = random.randint(30000, 45000)
+    if all(free(b + d + k) for d in (0, 100, 200) for k in range(3)):
+        print(b); break
+PY
+)
+dir=$(mktemp -d /tmp/rill-interop-XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+"$RILL" dev --init-only --nodes 3 --dir "$dir" --kafka-port "$base" >/dev/null
+for n in 1 2 3; do
+  "$RILL" serve --config "$dir/node-$n/node.toml" >"$dir/node-$n.log" 2>&1 &
+  pids+=($!)
+done
+for _ in $(seq 1 100); do
+  st=$("$RILL" cluster status --dir "$dir" 2>/dev/null || true)
+  if echo "$st" | grep -q "3/3 node(s) up; controller leader: node" && ! echo "$st" | grep -q "unregistered"; then break; fi
+  sleep 0.2
+done
+"$RILL" cluster status --dir "$dir" | head -1
+export BOOTSTRAP="127.0.0.1:$base,127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2))"
+status=0
+"$VENV/bin/python" Tests/interop/test_admin.py || status=$?
+if [ $status -ne 0 ]; then
+  for n in 1 2 3; do echo "--- node $n log (tail)"; tail -20 "$dir/node-$n.log"; done
+fi
+exit $status
