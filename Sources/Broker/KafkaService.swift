@@ -63,6 +63,11 @@ struct KafkaState {
     }
 
     var pendingCreates: [PendingCreate] = []
+    var pendingProduces: [PendingProduce] = []
+    var pendingFetches: [PendingFetch] = []
+    /// Storage reads asked for and not yet handed out.
+    var reads: [StorageRead] = []
+    var nextReadToken: UInt64 = 1
     /// Leaders of groups this node does not replicate, from peers' gossip (sorted by group).
     var hints: [LeaderHint] = []
     var completions: [KafkaCompletion] = []
@@ -72,7 +77,7 @@ struct KafkaState {
 
 extension NodeCore {
     /// The ApiVersions this node answers today: only what is implemented end to end.
-    public static let servedApis: [ApiKey] = [.apiVersions, .metadata, .createTopics]
+    public static let servedApis: [ApiKey] = [.produce, .fetch, .listOffsets, .metadata, .apiVersions, .createTopics]
 
     /// Handle one request. Deterministic: everything it needs is in the core's state.
     public func handleKafka(_ request: KafkaRequest) -> (KafkaReply, NodeOutput) {
@@ -99,6 +104,18 @@ extension NodeCore {
             case .createTopics:
                 let c = try CreateTopicsRequest.decode(&r, version: h.apiVersion)
                 return createTopics(c, request: request)
+            case .produce:
+                let p = try ProduceRequest.decode(&r, version: h.apiVersion)
+                let reply = produce(p, request: request)
+                return (reply, drain())
+            case .fetch:
+                let f = try FetchRequest.decode(&r, version: h.apiVersion)
+                let reply = fetch(f, request: request)
+                return (reply, drain())
+            case .listOffsets:
+                let l = try ListOffsetsRequest.decode(&r, version: h.apiVersion)
+                let response = listOffsets(l, version: h.apiVersion)
+                return (.respond(Self.frame(h.correlationID) { response.encode(&$0, version: h.apiVersion) }), NodeOutput())
             default:
                 return (.close("\(key) is not served yet"), NodeOutput())
             }

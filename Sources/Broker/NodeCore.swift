@@ -15,11 +15,13 @@ public struct NodeOutput: Sendable {
     public var kafkaReplies: [KafkaCompletion] = []
     /// Leadership to tell every peer about (every few ticks).
     public var leaders: [LeaderHint]?
+    /// Storage reads for Kafka fetches; each completes through `readCompleted`.
+    public var reads: [StorageRead] = []
 
     public init() {}
 
     public var isEmpty: Bool {
-        messages.isEmpty && storage == nil && forwards.isEmpty && kafkaReplies.isEmpty && leaders == nil
+        messages.isEmpty && storage == nil && forwards.isEmpty && kafkaReplies.isEmpty && leaders == nil && reads.isEmpty
     }
 }
 
@@ -40,12 +42,23 @@ public final class NodeCore {
         var lastHardState: HardState
         /// Latest retention point storage reported (segments wholly before it may go).
         var retentionThrough: LogIndex?
+        /// A Kafka topic's partition (entries are record batches), not the controller or a
+        /// simulator group.
+        public let isKafkaPartition: Bool
+        /// The first Kafka offset the partition's storage still holds (reported by storage).
+        public internal(set) var logStartOffset: UInt64 = 0
 
-        init(id: GroupID, raft: RaftNode) {
+        init(id: GroupID, raft: RaftNode, isKafkaPartition: Bool) {
             self.id = id
             self.raft = raft
+            self.isKafkaPartition = isKafkaPartition
             self.lastHardState = raft.hardState
             self.state.restore(raft.latestSnapshot.index > .zero ? raft.latestSnapshot : Snapshot(index: .zero, term: .zero, membership: raft.membership, data: []))
+        }
+
+        /// Kafka records an entry takes.
+        func records(_ e: Entry) -> UInt64 {
+            isKafkaPartition ? UInt64(KafkaEntry.recordCount(e)) : (e.kind == .normal ? 1 : 0)
         }
 
         /// Read or change the Raft node in place (a plain read of a class's struct property would
@@ -120,7 +133,7 @@ public final class NodeCore {
         position(g).map { groups[$0] }
     }
 
-    private func position(_ g: GroupID) -> Int? {
+    func position(_ g: GroupID) -> Int? {
         var lo = 0
         var hi = groups.count - 1
         while lo <= hi {
@@ -143,6 +156,8 @@ public final class NodeCore {
         for g in groups { g.raft.tick() }
         touchAll()
         if !kafka.pendingCreates.isEmpty { finishCreates(expired: true) }
+        if !kafka.pendingProduces.isEmpty { checkProduces(expired: true) }
+        if !kafka.pendingFetches.isEmpty { evaluateFetches(expired: true) }
         var out = flush()
         // Tell peers which groups this node leads, for the Metadata of nodes that do not host them.
         if ticks % 10 == 0 && config.members.count > 1 { out.leaders = leadership() }
@@ -201,6 +216,7 @@ public final class NodeCore {
             return NodeOutput()
         }
         for (gid, through) in c.retention { group(gid)?.retentionThrough = through }
+        for (gid, start) in c.logStart { group(gid)?.logStartOffset = start }
         var out = NodeOutput()
         completeReadies(flight.groups, into: &out)
         let more = flush()
@@ -208,6 +224,7 @@ public final class NodeCore {
         out.storage = more.storage
         out.forwards += more.forwards
         out.kafkaReplies += more.kafkaReplies
+        out.reads += more.reads
         return out
     }
 
@@ -283,10 +300,16 @@ public final class NodeCore {
         maybeRegister(&out)
         out.forwards += pendingForwards
         pendingForwards.removeAll()
+        if !kafka.pendingProduces.isEmpty { checkProduces(expired: false) }
+        if !kafka.pendingFetches.isEmpty { evaluateFetches(expired: false) }
         out.kafkaReplies += kafka.completions
         kafka.completions.removeAll()
+        out.reads += kafka.reads
+        kafka.reads.removeAll()
         return out
     }
+
+    func markTouched(_ k: Int) { touched[k] = true }
 
     /// Operations the readies of their batch must wait for.
     private static func mustWait(_ op: StorageBatch.Operation) -> Bool {
@@ -312,7 +335,7 @@ public final class NodeCore {
                 observer?.applied(node: config.id, group: id, index: s.index, chain: g.state.chain)
             }
             for e in r.committedEntries {
-                g.state.apply(e)
+                g.state.apply(e, records: g.records(e))
                 if id == controllerGroup {
                     let rejection = controller.apply(e)
                     controllerApplied(e, rejection: rejection)
@@ -389,7 +412,8 @@ public final class NodeCore {
         rc.initialMembership = Membership(voters: members)
         rc.randomSeed = config.seed &+ UInt64(gid.value) &* 0x2545_F491_4F6C_DD1D
         let raft = try RaftNode(config: rc, recovered: recovered)
-        let g = Group(id: gid, raft: raft)
+        let isKafka = gid != controllerGroup && !config.staticGroups.contains { $0.0 == gid }
+        let g = Group(id: gid, raft: raft, isKafkaPartition: isKafka)
         let at = groups.firstIndex { $0.id > gid } ?? groups.endIndex
         groups.insert(g, at: at)
         touched.insert(true, at: at)

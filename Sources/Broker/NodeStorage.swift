@@ -6,7 +6,8 @@ import Storage
 /// order; owned by one thread at a time (the disk thread in production).
 public final class NodeStorage {
     public let directory: DataDirectory
-    let logConfig: PartitionLogConfig
+    /// Log settings per group: a Kafka partition counts offsets from batch headers.
+    let logConfig: @Sendable (GroupID) -> PartitionLogConfig
     /// Open groups, by id.
     private var groups: [GroupID: GroupStorage] = [:]
     /// Retention by size (bytes per group log, 0 = off) and by time (ms, 0 = off, with the
@@ -16,9 +17,10 @@ public final class NodeStorage {
     public var clockMs: () -> Int64 = { 0 }
 
     /// Open the data directory (identity checked) and recover every group found in it.
-    public init(fs: FileSystem, path: String, cluster: String, node: NodeID, logConfig: PartitionLogConfig = PartitionLogConfig())
-        throws(StorageError)
-    {
+    public init(
+        fs: FileSystem, path: String, cluster: String, node: NodeID,
+        logConfig: @escaping @Sendable (GroupID) -> PartitionLogConfig = NodeStorage.kafkaLogConfig
+    ) throws(StorageError) {
         directory = try DataDirectory(fs: fs, path: path, cluster: cluster, node: node)
         self.logConfig = logConfig
     }
@@ -37,12 +39,17 @@ public final class NodeStorage {
 
     /// Open (recovering, or creating empty) one group's storage.
     public func open(_ group: GroupID) throws(StorageError) -> (RecoveredState, dropped: ClosedRange<LogIndex>?) {
-        let (storage, state) = try GroupStorage.open(fs: directory.fs, directory: directory.groupDirectory(group), config: logConfig)
+        let (storage, state) = try GroupStorage.open(fs: directory.fs, directory: directory.groupDirectory(group), config: logConfig(group))
         groups[group] = storage
         return (state, storage.droppedForRepair)
     }
 
     public func storage(of group: GroupID) -> GroupStorage? { groups[group] }
+
+    /// Production: the controller's log as is, every other group a Kafka partition.
+    public static let kafkaLogConfig: @Sendable (GroupID) -> PartitionLogConfig = { group in
+        group == controllerGroup ? PartitionLogConfig() : KafkaEntry.logConfig()
+    }
 
     /// Run a batch: every operation in order, then one sync of each written log, then the hard
     /// states (durable on return).
@@ -66,6 +73,7 @@ public final class NodeStorage {
             for g in batch.writtenGroups { try group(g).sync() }
             for (g, hs) in hardStates { try group(g).saveHardState(hs) }
             var completion = StorageCompletion(token: batch.token, failure: nil)
+            for g in batch.writtenGroups { completion.logStart.append((g, try group(g).log.logStartOffset.value)) }
             if retentionBytes > 0 || retentionMs > 0 {
                 for g in batch.writtenGroups {
                     let log = try group(g).log
@@ -77,6 +85,30 @@ public final class NodeStorage {
             return completion
         } catch {
             return StorageCompletion(token: batch.token, failure: error)
+        }
+    }
+
+    /// Read committed batches of a Kafka partition from `read.offset` on.
+    public func execute(_ read: StorageRead) -> ReadCompletion {
+        do {
+            let log = try group(read.group).log
+            guard let first = log.index(containing: KafkaOffset(read.offset)), first <= read.through else {
+                return ReadCompletion(token: read.token, batches: [], failure: nil)
+            }
+            var out: [[UInt8]] = []
+            var bytes = 0
+            var i = first
+            while i <= read.through && i <= log.lastIndex {
+                let e = try log.read(i).entry
+                i = i.next
+                guard e.kind == .normal else { continue }
+                if !out.isEmpty && bytes + e.data.count > read.maxBytes { break }
+                bytes += e.data.count
+                out.append(e.data)
+            }
+            return ReadCompletion(token: read.token, batches: out, failure: nil)
+        } catch {
+            return ReadCompletion(token: read.token, batches: [], failure: error)
         }
     }
 

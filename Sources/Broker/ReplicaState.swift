@@ -3,8 +3,8 @@ import Raft
 import Storage
 
 /// What every replica of a group keeps about what it applied: the applied index, a hash chain over
-/// every applied entry, and the count of data entries (the Kafka offset that follows, one record
-/// per data entry until the broker reads batch headers). Two nodes with equal chains at an index
+/// every applied entry, and the records applied (the Kafka offset that follows: for a Kafka
+/// partition, the records of each batch; for the simulator's groups, one per data entry). Two nodes with equal chains at an index
 /// applied identical histories up to it: the simulator's checker compares whole prefixes by
 /// comparing one number, and `/status` can show it.
 public struct ReplicaState: Sendable {
@@ -12,9 +12,10 @@ public struct ReplicaState: Sendable {
 
     public private(set) var appliedIndex: LogIndex = .zero
     public private(set) var chain: UInt64 = ReplicaState.initialChain
-    /// Data entries applied: the Kafka offset that follows (the simulator counts one record per
-    /// data entry, as `PartitionLogConfig`'s default does).
+    /// Records applied: the Kafka offset that follows, the high watermark of a partition.
     public private(set) var dataEntries: UInt64 = 0
+
+    public var nextOffset: UInt64 { dataEntries }
 
     public static let initialChain: UInt64 = 0x5151_5151_5151_5151
 
@@ -34,11 +35,12 @@ public struct ReplicaState: Sendable {
         return h.value
     }
 
-    public mutating func apply(_ e: Entry) {
+    /// Apply an entry carrying `records` Kafka records.
+    public mutating func apply(_ e: Entry, records: UInt64) {
         precondition(e.index == appliedIndex.next, "applying \(e.index) after \(appliedIndex)")
         chain = Self.chained(chain, Self.entryHash(e))
         appliedIndex = e.index
-        if e.kind == .normal { dataEntries += 1 }
+        dataEntries += records
     }
 
     /// Snapshot payload: applied index, chain, data entries (24 bytes; the controller's state follows).

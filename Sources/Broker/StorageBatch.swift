@@ -49,9 +49,38 @@ public struct StorageCompletion: Sendable {
     public let failure: StorageError?
     /// Per group written, the last index of the old segments retention would delete (if any).
     public var retention: [(GroupID, LogIndex)] = []
+    /// Per group written or compacted, the first Kafka offset its log still holds.
+    public var logStart: [(GroupID, UInt64)] = []
 
     public init(token: UInt64, failure: StorageError?) {
         self.token = token
+        self.failure = failure
+    }
+}
+
+/// A read of a Kafka partition's committed batches, run where storage lives (the disk thread in
+/// production, at once in the simulator). Reads and batches of one node run in order on one
+/// owner, so they never touch storage at the same time.
+public struct StorageRead: Sendable {
+    public let token: UInt64
+    public let group: GroupID
+    /// The Kafka offset to start at: the batch holding it comes first.
+    public let offset: UInt64
+    /// At least one whole batch, then more while they fit.
+    public let maxBytes: Int
+    /// Only entries up to here (the applied index: committed data only).
+    public let through: LogIndex
+}
+
+public struct ReadCompletion: Sendable {
+    public let token: UInt64
+    /// The batches' bytes, in offset order.
+    public var batches: [[UInt8]]
+    public var failure: StorageError?
+
+    public init(token: UInt64, batches: [[UInt8]], failure: StorageError?) {
+        self.token = token
+        self.batches = batches
         self.failure = failure
     }
 }

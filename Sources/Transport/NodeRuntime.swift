@@ -312,6 +312,12 @@ public final class NodeRuntime: @unchecked Sendable {
             for id in links.keys.sorted() { send(.leaders(leaders), to: id) }
         }
         for c in out.kafkaReplies { kafkaConnections[c.connection]?.complete(c.sequence, c.response) }
+        for read in out.reads {
+            // Reads run on the disk thread too, in order with the batches: storage has one owner.
+            let box = storage
+            diskPool.runIfActive(eventLoop: loop) { box.storage.execute(read) }
+                .whenSuccess { [self] completion in self.handle(self.core.readCompleted(completion)) }
+        }
         if let batch = out.storage {
             stats.storageBatches += 1
             metrics.storageBatches.increment()

@@ -16,6 +16,7 @@ final class MiniCluster {
     var batches: [(Int, StorageBatch)] = []
     var completions: [KafkaCompletion] = []
     var gossip: [(Int, [LeaderHint])] = []
+    var reads: [(Int, StorageRead)] = []
 
     init(nodes: Int) throws {
         let members = (1...nodes).map { NodeID(UInt32($0)) }
@@ -50,6 +51,7 @@ final class MiniCluster {
             for j in cores.indices where j != i { gossip.append((j, leaders)) }
         }
         if let b = out.storage { batches.append((i, b)) }
+        reads += out.reads.map { (i, $0) }
     }
 
     /// Run until quiet, ticking every node `ticks` times.
@@ -62,7 +64,7 @@ final class MiniCluster {
 
     func settle() {
         for _ in 0..<1000 {
-            if pending.isEmpty && batches.isEmpty && forwards.isEmpty && gossip.isEmpty { return }
+            if pending.isEmpty && batches.isEmpty && forwards.isEmpty && gossip.isEmpty && reads.isEmpty { return }
             let msgs = pending
             pending = []
             for (to, envs) in msgs { take(Int(to.value) - 1, cores[Int(to.value) - 1].receive(envs)) }
@@ -72,6 +74,9 @@ final class MiniCluster {
             let gs = gossip
             gossip = []
             for (j, hints) in gs { take(j, cores[j].receiveLeaders(hints)) }
+            let rs = reads
+            reads = []
+            for (i, r) in rs { take(i, cores[i].readCompleted(storages[i].execute(r))) }
             let bs = batches
             batches = []
             for (i, b) in bs { take(i, cores[i].storageCompleted(storages[i].execute(b))) }

@@ -14,7 +14,8 @@ extension Simulator {
         let storage: NodeStorage
         var recovered: [(GroupID, RecoveredState)] = []
         do {
-            storage = try NodeStorage(fs: fs, path: "/data", cluster: "sim", node: nodes[i].id, logConfig: logConfig())
+            let partitionLog = logConfig()
+            storage = try NodeStorage(fs: fs, path: "/data", cluster: "sim", node: nodes[i].id, logConfig: { _ in partitionLog })
             for gid in try storage.existingGroups() {
                 let (state, dropped) = try storage.open(gid)
                 if config.traceMessages {
@@ -215,6 +216,10 @@ extension Simulator {
             for j in nodes.indices where j != i { transmit(from: i, to: j, bytes) }
         }
         if let batch = out.storage { issue(i, batch) }
+        for read in out.reads {
+            guard nodes[i].up, let storage = nodes[i].storage, let core = nodes[i].core else { break }
+            carryOut(i, core.readCompleted(storage.execute(read)))
+        }
         observe(i)  // (not if the batch's fsync failed: the node is down now)
     }
 

@@ -1,0 +1,173 @@
+import KafkaProtocol
+import NIOCore
+import Primitives
+import Raft
+import Storage
+
+/// A Fetch being answered: sessionless, every requested partition in the answer, long-polling on
+/// the high watermark (the committed offset) until `minBytes` are there or `maxWaitMs` passes.
+struct PendingFetch {
+    struct Part {
+        var topic: String
+        var partition: Int32
+        var group: GroupID?
+        var fetchOffset: Int64
+        var maxBytes: Int
+        /// Final error for this partition (answered as is).
+        var error: ErrorCode?
+        var data: [[UInt8]] = []
+        /// A storage read in flight for it.
+        var readToken: UInt64?
+        var highWatermark: Int64 = -1
+        var logStartOffset: Int64 = -1
+    }
+
+    var request: KafkaRequest
+    var version: Int16
+    var minBytes: Int
+    var maxBytes: Int
+    var parts: [Part]
+    var deadlineTick: UInt64
+}
+
+extension NodeCore {
+    func fetch(_ f: FetchRequest, request: KafkaRequest) -> KafkaReply {
+        var pending = PendingFetch(
+            request: request, version: request.header.apiVersion, minBytes: Int(max(0, f.minBytes)),
+            maxBytes: Int(f.maxBytes <= 0 ? Int32.max : f.maxBytes), parts: [],
+            deadlineTick: ticks + UInt64(max(0, Int(f.maxWaitMs)) / max(1, config.tickMilliseconds)))
+        for t in f.topics {
+            for p in t.partitions {
+                var part = PendingFetch.Part(
+                    topic: t.topic, partition: p.partition, group: nil, fetchOffset: p.fetchOffset,
+                    maxBytes: Int(max(1, p.partitionMaxBytes)))
+                if let assignment = controller.topic(t.topic)?.partitions.first(where: { $0.partition == p.partition }) {
+                    part.group = assignment.group
+                } else {
+                    part.error = .unknownTopicOrPartition
+                }
+                pending.parts.append(part)
+            }
+        }
+        kafka.pendingFetches.append(pending)
+        evaluateFetches(expired: false)
+        if let k = kafka.completions.firstIndex(where: { $0.connection == request.connection && $0.sequence == request.sequence }) {
+            let done = kafka.completions.remove(at: k)
+            return done.response.map { .respond($0) } ?? .noResponse
+        }
+        return .pending
+    }
+
+    /// Move every pending fetch on: check offsets against the high watermark, ask storage for
+    /// committed batches, and answer the ones that have enough (or an error, or ran out of time).
+    func evaluateFetches(expired: Bool) {
+        var remaining: [PendingFetch] = []
+        for var f in kafka.pendingFetches {
+            var budget = f.maxBytes - f.parts.reduce(0) { $0 + $1.data.reduce(0) { $0 + $1.count } }
+            for k in f.parts.indices where f.parts[k].error == nil && f.parts[k].readToken == nil && f.parts[k].data.isEmpty {
+                guard let gid = f.parts[k].group, let g = group(gid) else {
+                    f.parts[k].error = .notLeaderOrFollower
+                    continue
+                }
+                let (role, applied) = g.withRaft { ($0.role, $0.appliedIndex) }
+                guard role == .leader else {
+                    f.parts[k].error = .notLeaderOrFollower
+                    continue
+                }
+                let hwm = Int64(g.state.nextOffset)
+                f.parts[k].highWatermark = hwm
+                f.parts[k].logStartOffset = Int64(g.logStartOffset)
+                let offset = f.parts[k].fetchOffset
+                if offset < Int64(g.logStartOffset) || offset > Int64(logEndOffset(g)) {
+                    f.parts[k].error = .offsetOutOfRange
+                    continue
+                }
+                guard offset < hwm, budget > 0 || f.parts.allSatisfy({ $0.data.isEmpty }) else { continue }
+                let token = kafka.nextReadToken
+                kafka.nextReadToken += 1
+                let limit = max(1, min(f.parts[k].maxBytes, budget))
+                budget -= limit
+                f.parts[k].readToken = token
+                kafka.reads.append(StorageRead(token: token, group: gid, offset: UInt64(offset), maxBytes: limit, through: applied))
+            }
+            let reading = f.parts.contains { $0.readToken != nil }
+            let bytes = f.parts.reduce(0) { $0 + $1.data.reduce(0) { $0 + $1.count } }
+            let anyError = f.parts.contains { $0.error != nil }
+            let ready = !reading && (anyError || bytes >= max(1, f.minBytes) || f.minBytes == 0 || (expired && ticks >= f.deadlineTick)
+                || f.deadlineTick <= ticks)
+            if ready {
+                kafka.completions.append(.init(connection: f.request.connection, sequence: f.request.sequence, response: fetchResponse(f)))
+            } else {
+                remaining.append(f)
+            }
+        }
+        kafka.pendingFetches = remaining
+    }
+
+    /// Storage answered a read.
+    public func readCompleted(_ c: ReadCompletion) -> NodeOutput {
+        for f in kafka.pendingFetches.indices {
+            for k in kafka.pendingFetches[f].parts.indices where kafka.pendingFetches[f].parts[k].readToken == c.token {
+                kafka.pendingFetches[f].parts[k].readToken = nil
+                if c.failure != nil {
+                    kafka.pendingFetches[f].parts[k].error = .unknownServerError
+                } else if c.batches.isEmpty {
+                    // Nothing there after all (retention raced the read): the client re-checks.
+                    kafka.pendingFetches[f].parts[k].error = .offsetOutOfRange
+                } else {
+                    kafka.pendingFetches[f].parts[k].data = c.batches
+                }
+            }
+        }
+        evaluateFetches(expired: false)
+        return drain()
+    }
+
+    func fetchResponse(_ f: PendingFetch) -> ByteBuffer {
+        var topics: [FetchResponse.Topic] = []
+        for part in f.parts {
+            if topics.last?.topic != part.topic { topics.append(.init(topic: part.topic, partitions: [])) }
+            var records = ByteBuffer()
+            for b in part.data { records.writeBytes(b) }
+            let p = FetchResponse.Partition(
+                partitionIndex: part.partition, errorCode: part.error ?? .none, highWatermark: part.highWatermark,
+                // No transactions: the last stable offset is the high watermark (librdkafka reads up to it).
+                lastStableOffset: part.highWatermark, logStartOffset: part.logStartOffset, records: records)
+            topics[topics.count - 1].partitions.append(p)
+        }
+        let response = FetchResponse(topics: topics)
+        return Self.frame(f.request.header.correlationID) { response.encode(&$0, version: f.version) }
+    }
+
+    // MARK: - ListOffsets
+
+    func listOffsets(_ l: ListOffsetsRequest, version: Int16) -> ListOffsetsResponse {
+        var topics: [ListOffsetsResponse.Topic] = []
+        for t in l.topics {
+            var parts: [ListOffsetsResponse.Partition] = []
+            for p in t.partitions {
+                guard let assignment = controller.topic(t.name)?.partitions.first(where: { $0.partition == p.partitionIndex }) else {
+                    parts.append(.init(partitionIndex: p.partitionIndex, errorCode: .unknownTopicOrPartition))
+                    continue
+                }
+                guard let g = group(assignment.group), g.withRaft({ $0.role }) == .leader else {
+                    parts.append(.init(partitionIndex: p.partitionIndex, errorCode: .notLeaderOrFollower))
+                    continue
+                }
+                let epoch = Int32(truncatingIfNeeded: g.withRaft { $0.term }.value)
+                switch p.timestamp {
+                case ListOffsetsRequest.latest:
+                    parts.append(.init(partitionIndex: p.partitionIndex, timestamp: -1, offset: Int64(g.state.nextOffset), leaderEpoch: epoch))
+                case ListOffsetsRequest.earliest:
+                    parts.append(.init(partitionIndex: p.partitionIndex, timestamp: -1, offset: Int64(g.logStartOffset), leaderEpoch: epoch))
+                default:
+                    // By timestamp: not indexed yet; the answer "no such offset" (-1) is what Kafka
+                    // gives past the end, so say so only when asked past every record.
+                    parts.append(.init(partitionIndex: p.partitionIndex, errorCode: .none, timestamp: -1, offset: -1, leaderEpoch: epoch))
+                }
+            }
+            topics.append(.init(name: t.name, partitions: parts))
+        }
+        return ListOffsetsResponse(topics: topics)
+    }
+}

@@ -1,0 +1,157 @@
+import KafkaProtocol
+import NIOCore
+import Primitives
+import Raft
+
+/// A Produce waiting for its batches to be committed (acks=all) or durable on the leader (acks=1).
+struct PendingProduce {
+    struct Part {
+        var topic: String
+        var partition: Int32
+        var group: GroupID
+        /// The Raft index of this partition's last batch, and the term it was proposed in.
+        var lastIndex: LogIndex
+        var term: Term
+        var baseOffset: Int64
+        var result: ProduceResponse.Partition?
+    }
+
+    var request: KafkaRequest
+    var version: Int16
+    var acks: Int16
+    var parts: [Part]
+    var deadlineTick: UInt64
+}
+
+extension NodeCore {
+    /// Largest batch accepted (Kafka's `message.max.bytes` default, 1 MiB plus overhead).
+    public static let batchBytesMax = 1_048_588
+
+    func produce(_ p: ProduceRequest, request: KafkaRequest) -> KafkaReply {
+        let version = request.header.apiVersion
+        var pending = PendingProduce(
+            request: request, version: version, acks: p.acks, parts: [],
+            deadlineTick: ticks + UInt64(max(1, Int(p.timeoutMs) / max(1, config.tickMilliseconds))))
+        for t in p.topics {
+            for part in t.partitions {
+                var entry = PendingProduce.Part(
+                    topic: t.name, partition: part.index, group: GroupID(0), lastIndex: .zero, term: .zero, baseOffset: -1, result: nil)
+                func fail(_ e: ErrorCode, _ message: String? = nil) {
+                    entry.result = .init(index: part.index, errorCode: e, errorMessage: message)
+                }
+                if ![-1, 0, 1].contains(p.acks) {
+                    fail(.invalidRequiredAcks, "acks must be -1, 0 or 1, not \(p.acks)")
+                } else if let assignment = controller.topic(t.name)?.partitions.first(where: { $0.partition == part.index }) {
+                    entry.group = assignment.group
+                    append(part.records, to: assignment.group, into: &entry)
+                } else {
+                    fail(.unknownTopicOrPartition)
+                }
+                pending.parts.append(entry)
+            }
+        }
+        if p.acks == 0 { return .noResponse }
+        kafka.pendingProduces.append(pending)
+        checkProduces(expired: false)
+        if let k = kafka.completions.firstIndex(where: { $0.connection == request.connection && $0.sequence == request.sequence }) {
+            // Answered already (errors only, or a one-node group): reply now, not through the queue.
+            let done = kafka.completions.remove(at: k)
+            return done.response.map { .respond($0) } ?? .noResponse
+        }
+        return .pending
+    }
+
+    /// Validate a partition's batches and propose them in order on its leader, assigning offsets.
+    private func append(_ records: ByteBuffer?, to gid: GroupID, into part: inout PendingProduce.Part) {
+        func fail(_ e: ErrorCode, _ message: String? = nil) {
+            part.result = .init(index: part.partition, errorCode: e, errorMessage: message)
+        }
+        guard let g = group(gid) else { return fail(.notLeaderOrFollower, "this node does not replicate the partition") }
+        let (role, term) = g.withRaft { ($0.role, $0.term) }
+        guard role == .leader else { return fail(.notLeaderOrFollower) }
+        guard let records, records.readableBytes > 0 else { return fail(.corruptMessage, "no records") }
+        let batches: [RecordBatch]
+        do {
+            batches = try RecordBatch.batches(in: records)
+        } catch {
+            return fail(.corruptMessage, "\(error)")
+        }
+        if let big = batches.first(where: { $0.bytes.readableBytes > Self.batchBytesMax }) {
+            return fail(.messageTooLarge, "batch of \(big.bytes.readableBytes) bytes exceeds \(Self.batchBytesMax)")
+        }
+        var offset = logEndOffset(g)
+        part.baseOffset = Int64(offset)
+        part.term = term
+        for b in batches {
+            let assigned = b.assigned(baseOffset: Int64(offset), leaderEpoch: Int32(truncatingIfNeeded: term.value))
+            do {
+                let at = try g.raft.propose(Array(assigned.bytes.readableBytesView))
+                part.lastIndex = at.index
+            } catch {
+                return fail(.notLeaderOrFollower, "\(error)")
+            }
+            offset += UInt64(b.lastOffsetDelta) + 1
+        }
+        if let k = position(gid) { markTouched(k) }
+    }
+
+    /// The Kafka offset after the last entry of a group's Raft log (committed or not): where the
+    /// leader's next batch starts. Applied records plus those of the unapplied tail.
+    func logEndOffset(_ g: Group) -> UInt64 {
+        let (applied, last) = g.withRaft { ($0.appliedIndex, $0.lastIndex) }
+        var offset = g.state.nextOffset
+        var i = applied.next
+        while i <= last {
+            if let e = g.withRaft({ $0.entry(at: i) }) { offset += g.records(e) }
+            i = i.next
+        }
+        return offset
+    }
+
+    /// Answer produces whose batches are committed (acks=all) or durable here (acks=1), lost with
+    /// a term change, or past their deadline (when `expired`).
+    func checkProduces(expired: Bool) {
+        guard !kafka.pendingProduces.isEmpty else { return }
+        var remaining: [PendingProduce] = []
+        for var p in kafka.pendingProduces {
+            for k in p.parts.indices where p.parts[k].result == nil {
+                let part = p.parts[k]
+                guard let g = group(part.group) else {
+                    p.parts[k].result = .init(index: part.partition, errorCode: .notLeaderOrFollower)
+                    continue
+                }
+                let (role, commit, persisted, termAt) = g.withRaft { ($0.role, $0.commitIndex, $0.persistedIndex, $0.term(at: part.lastIndex)) }
+                if let termAt, termAt != part.term {
+                    // Another leader's entry took the index: this batch is gone; the client retries.
+                    p.parts[k].result = .init(index: part.partition, errorCode: .notLeaderOrFollower, errorMessage: "leader changed")
+                    continue
+                }
+                let done = p.acks == -1 ? commit >= part.lastIndex : persisted >= part.lastIndex && role == .leader
+                if done {
+                    p.parts[k].result = .init(index: part.partition, errorCode: .none, baseOffset: part.baseOffset,
+                                              logStartOffset: Int64(g.logStartOffset))
+                } else if role != .leader {
+                    p.parts[k].result = .init(index: part.partition, errorCode: .notLeaderOrFollower, errorMessage: "leadership lost")
+                } else if expired && ticks >= p.deadlineTick {
+                    p.parts[k].result = .init(index: part.partition, errorCode: .requestTimedOut, errorMessage: "not committed in time")
+                }
+            }
+            if p.parts.allSatisfy({ $0.result != nil }) {
+                kafka.completions.append(.init(connection: p.request.connection, sequence: p.request.sequence, response: produceResponse(p)))
+            } else {
+                remaining.append(p)
+            }
+        }
+        kafka.pendingProduces = remaining
+    }
+
+    func produceResponse(_ p: PendingProduce) -> ByteBuffer {
+        var topics: [ProduceResponse.Topic] = []
+        for part in p.parts {
+            if topics.last?.name != part.topic { topics.append(.init(name: part.topic, partitions: [])) }
+            topics[topics.count - 1].partitions.append(part.result!)
+        }
+        let response = ProduceResponse(topics: topics)
+        return Self.frame(p.request.header.correlationID) { response.encode(&$0, version: p.version) }
+    }
+}

@@ -1,0 +1,117 @@
+import Broker
+import KafkaProtocol
+import NIOCore
+import Primitives
+import Raft
+import Testing
+
+/// Produce, Fetch and ListOffsets through the node cores of an in-memory cluster.
+struct KafkaDataTests {
+    /// A three-node cluster with topic `t` (one partition, three replicas) and its leader's index.
+    static func cluster() throws -> (MiniCluster, Int) {
+        let c = try MiniCluster(nodes: 3)
+        c.run(ticks: 40)
+        let (out, _) = try c.cores[c.controllerIndex].proposeToController(.createTopic(name: "t", partitions: 1, replicationFactor: 3))
+        c.take(c.controllerIndex, out)
+        c.run(ticks: 60)
+        let gid = try #require(c.cores[0].controller.topic("t")?.partitions.first?.group)
+        let leader = try #require(c.cores.indices.first { c.cores[$0].raftOf(gid)?.role == .leader })
+        return (c, leader)
+    }
+
+    static func produce(_ c: MiniCluster, to i: Int, acks: Int16, correlation: Int32, values: [String]) throws -> ProduceResponse.Partition? {
+        let batch = RecordBatch.build(records: values.map { (nil, Array($0.utf8)) }, timestamp: 1000)
+        let request = ProduceRequest(acks: acks, timeoutMs: 5000, topics: [.init(name: "t", partitions: [.init(index: 0, records: batch.bytes)])])
+        guard let reply = c.kafka(i, key: .produce, version: 8, correlation: correlation, { request.encode(&$0, version: 8) }) else { return nil }
+        var r = try MiniCluster.body(reply, correlation: correlation)
+        return try ProduceResponse.decode(&r, version: 8).topics.first?.partitions.first
+    }
+
+    static func fetch(_ c: MiniCluster, from i: Int, offset: Int64, correlation: Int32, maxWaitMs: Int32 = 0) throws -> FetchResponse.Partition {
+        let request = FetchRequest(maxWaitMs: maxWaitMs, minBytes: 1, topics: [.init(topic: "t", partitions: [.init(partition: 0, fetchOffset: offset, partitionMaxBytes: 1 << 20)])])
+        var r = try MiniCluster.body(c.kafka(i, key: .fetch, version: 11, correlation: correlation) { request.encode(&$0, version: 11) }, correlation: correlation)
+        return try #require(try FetchResponse.decode(&r, version: 11).topics.first?.partitions.first)
+    }
+
+    @Test("acks=all: offsets are dense from 0, the batch is committed on a majority, and a fetch returns it from the leader")
+    func produceAndFetch() throws {
+        let (c, leader) = try Self.cluster()
+        let first = try #require(try Self.produce(c, to: leader, acks: -1, correlation: 1, values: ["a", "b", "c"]))
+        #expect(first.errorCode == 0 && first.baseOffset == 0)
+        let second = try #require(try Self.produce(c, to: leader, acks: -1, correlation: 2, values: ["d"]))
+        #expect(second.baseOffset == 3)
+        let p = try Self.fetch(c, from: leader, offset: 0, correlation: 3)
+        #expect(p.errorCode == 0 && p.highWatermark == 4 && p.lastStableOffset == 4 && p.logStartOffset == 0)
+        let batches = try RecordBatch.batches(in: try #require(p.records))
+        #expect(batches.map(\.baseOffset) == [0, 3])
+        #expect(try batches.flatMap { try $0.records() }.map { String(decoding: $0.value!, as: UTF8.self) } == ["a", "b", "c", "d"])
+        // From the middle of a batch: the batch holding the offset comes first.
+        #expect(try RecordBatch.batches(in: try #require(try Self.fetch(c, from: leader, offset: 1, correlation: 4).records)).first?.baseOffset == 0)
+        // Every replica stored the same offsets.
+        for core in c.cores {
+            let gid = core.controller.topic("t")!.partitions[0].group
+            #expect(core.group(gid)?.state.nextOffset == 4)
+        }
+    }
+
+    @Test("errors: a follower says NOT_LEADER_OR_FOLLOWER, an unknown topic UNKNOWN_TOPIC_OR_PARTITION, a bad CRC CORRUPT_MESSAGE, acks=2 INVALID_REQUIRED_ACKS, an offset past the end OFFSET_OUT_OF_RANGE")
+    func errors() throws {
+        let (c, leader) = try Self.cluster()
+        let follower = (leader + 1) % 3
+        #expect(try Self.produce(c, to: follower, acks: -1, correlation: 1, values: ["x"])?.errorCode == ErrorCode.notLeaderOrFollower.rawValue)
+        #expect(try Self.fetch(c, from: follower, offset: 0, correlation: 2).errorCode == ErrorCode.notLeaderOrFollower.rawValue)
+        #expect(try Self.produce(c, to: leader, acks: 2, correlation: 3, values: ["x"])?.errorCode == ErrorCode.invalidRequiredAcks.rawValue)
+        var bad = RecordBatch.build(records: [(nil, Array("x".utf8))], timestamp: 1).bytes
+        bad.setInteger(UInt8(0xFF), at: bad.writerIndex - 1)
+        let corrupt = ProduceRequest(acks: -1, timeoutMs: 1000, topics: [.init(name: "t", partitions: [.init(index: 0, records: bad)]),
+                                                                       .init(name: "nope", partitions: [.init(index: 0, records: bad)])])
+        var r = try MiniCluster.body(c.kafka(leader, key: .produce, version: 8, correlation: 4) { corrupt.encode(&$0, version: 8) }, correlation: 4)
+        let resp = try ProduceResponse.decode(&r, version: 8)
+        #expect(resp.topics.map { $0.partitions[0].errorCode } == [ErrorCode.corruptMessage.rawValue, ErrorCode.unknownTopicOrPartition.rawValue])
+        #expect(try Self.fetch(c, from: leader, offset: 5, correlation: 5).errorCode == ErrorCode.offsetOutOfRange.rawValue)
+    }
+
+    @Test("acks=0 gets no response, and the records still land")
+    func acksZero() throws {
+        let (c, leader) = try Self.cluster()
+        #expect(try Self.produce(c, to: leader, acks: 0, correlation: 1, values: ["fire", "forget"]) == nil)
+        c.run(ticks: 10)
+        #expect(try Self.fetch(c, from: leader, offset: 0, correlation: 2).highWatermark == 2)
+    }
+
+    @Test("a fetch at the high watermark waits (long poll) and is answered when a produce commits")
+    func longPoll() throws {
+        let (c, leader) = try Self.cluster()
+        _ = try Self.produce(c, to: leader, acks: -1, correlation: 1, values: ["one"])
+        let request = FetchRequest(maxWaitMs: 5000, minBytes: 1, topics: [.init(topic: "t", partitions: [.init(partition: 0, fetchOffset: 1, partitionMaxBytes: 1 << 20)])])
+        var w = KafkaWriter()
+        request.encode(&w, version: 11)
+        let (reply, out) = c.cores[leader].handleKafka(KafkaRequest(
+            connection: 7, sequence: 0, header: RequestHeader(apiKey: 1, apiVersion: 11, correlationID: 9, clientID: nil), body: w.buffer))
+        c.take(leader, out)
+        guard case .pending = reply else {
+            Issue.record("a fetch at the high watermark was answered at once")
+            return
+        }
+        c.run(ticks: 2)
+        #expect(!c.completions.contains { $0.connection == 7 })
+        _ = try Self.produce(c, to: leader, acks: -1, correlation: 2, values: ["two"])
+        c.run(ticks: 2)
+        let done = try #require(c.completions.first { $0.connection == 7 })
+        var r = try MiniCluster.body(done.response, correlation: 9)
+        let p = try #require(try FetchResponse.decode(&r, version: 11).topics.first?.partitions.first)
+        #expect(try RecordBatch.batches(in: try #require(p.records)).map(\.baseOffset) == [1])
+    }
+
+    @Test("ListOffsets: earliest is the log start, latest the high watermark")
+    func listOffsets() throws {
+        let (c, leader) = try Self.cluster()
+        _ = try Self.produce(c, to: leader, acks: -1, correlation: 1, values: ["a", "b"])
+        let request = ListOffsetsRequest(topics: [.init(name: "t", partitions: [.init(partitionIndex: 0, timestamp: ListOffsetsRequest.earliest)]),
+                                                  .init(name: "t", partitions: [.init(partitionIndex: 0, timestamp: ListOffsetsRequest.latest)])])
+        var r = try MiniCluster.body(c.kafka(leader, key: .listOffsets, version: 5, correlation: 2) { request.encode(&$0, version: 5) }, correlation: 2)
+        let resp = try ListOffsetsResponse.decode(&r, version: 5)
+        #expect(resp.topics.map { $0.partitions[0].offset } == [0, 2])
+        #expect(resp.topics[1].partitions[0].leaderEpoch >= 1)
+    }
+}
