@@ -48,6 +48,7 @@ trap cleanup EXIT
 for n in 1 2 3; do
   "$RILL" serve --config "$dir/node-$n/node.toml" >"$dir/node-$n.log" 2>&1 &
   pids+=($!)
+  disown $!
 done
 for _ in $(seq 1 100); do
   st=$("$RILL" cluster status --dir "$dir" 2>/dev/null || true)
@@ -58,6 +59,7 @@ done
 export BOOTSTRAP="127.0.0.1:$base,127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2))"
 status=0
 "$VENV/bin/python" Tests/interop/test_admin.py || status=$?
+"$VENV/bin/python" Tests/interop/test_data.py || status=$?
 if [ $status -ne 0 ]; then
   for n in 1 2 3; do echo "--- node $n log (tail)"; tail -20 "$dir/node-$n.log"; done
 fi
