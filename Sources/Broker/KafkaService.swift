@@ -77,7 +77,7 @@ struct KafkaState {
 
 extension NodeCore {
     /// The ApiVersions this node answers today: only what is implemented end to end.
-    public static let servedApis: [ApiKey] = [.produce, .fetch, .listOffsets, .metadata, .apiVersions, .createTopics]
+    public static let servedApis: [ApiKey] = [.produce, .fetch, .listOffsets, .metadata, .apiVersions, .createTopics, .offsetForLeaderEpoch]
 
     /// Handle one request. Deterministic: everything it needs is in the core's state.
     public func handleKafka(_ request: KafkaRequest) -> (KafkaReply, NodeOutput) {
@@ -112,6 +112,10 @@ extension NodeCore {
                 let f = try FetchRequest.decode(&r, version: h.apiVersion)
                 let reply = fetch(f, request: request)
                 return (reply, drain())
+            case .offsetForLeaderEpoch:
+                let o = try OffsetForLeaderEpochRequest.decode(&r, version: h.apiVersion)
+                let response = offsetForLeaderEpoch(o)
+                return (.respond(Self.frame(h.correlationID) { response.encode(&$0, version: h.apiVersion) }), NodeOutput())
             case .listOffsets:
                 let l = try ListOffsetsRequest.decode(&r, version: h.apiVersion)
                 let response = listOffsets(l, version: h.apiVersion)

@@ -115,3 +115,23 @@ struct KafkaDataTests {
         #expect(resp.topics[1].partitions[0].leaderEpoch >= 1)
     }
 }
+
+struct KafkaLeaderEpochTests {
+    @Test("OffsetForLeaderEpoch: the current epoch ends at the log end; a stale current epoch is fenced")
+    func epochs() throws {
+        let (c, leader) = try KafkaDataTests.cluster()
+        _ = try KafkaDataTests.produce(c, to: leader, acks: -1, correlation: 1, values: ["a", "b", "c"])
+        let gid = c.cores[leader].controller.topic("t")!.partitions[0].group
+        let term = Int32(c.cores[leader].raftOf(gid)!.term.value)
+        let request = OffsetForLeaderEpochRequest(topics: [.init(topic: "t", partitions: [.init(partition: 0, currentLeaderEpoch: term, leaderEpoch: term)]),
+                                                           .init(topic: "t", partitions: [.init(partition: 0, currentLeaderEpoch: term - 1, leaderEpoch: term)]),
+                                                           .init(topic: "t", partitions: [.init(partition: 0, currentLeaderEpoch: -1, leaderEpoch: 0)])])
+        var r = try MiniCluster.body(c.kafka(leader, key: .offsetForLeaderEpoch, version: 3, correlation: 2) { request.encode(&$0, version: 3) }, correlation: 2)
+        let resp = try OffsetForLeaderEpochResponse.decode(&r, version: 3)
+        #expect(resp.topics[0].partitions[0].errorCode == 0 && resp.topics[0].partitions[0].endOffset == 3)
+        #expect(resp.topics[0].partitions[0].leaderEpoch == term)
+        #expect(resp.topics[1].partitions[0].errorCode == ErrorCode.fencedLeaderEpoch.rawValue)
+        // Epoch 0 had no data: its end is where the first term's data starts, offset 0.
+        #expect(resp.topics[2].partitions[0].endOffset == 0)
+    }
+}
