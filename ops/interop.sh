@@ -60,6 +60,8 @@ export BOOTSTRAP="127.0.0.1:$base,127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2)
 status=0
 "$VENV/bin/python" Tests/interop/test_admin.py || status=$?
 "$VENV/bin/python" Tests/interop/test_data.py || status=$?
+NODE_PIDS="1:${pids[0]},2:${pids[1]},3:${pids[2]}" RILL="$RILL" DIR="$dir" \
+  "$VENV/bin/python" Tests/interop/test_failover.py || status=$?
 if [ $status -ne 0 ]; then
   for n in 1 2 3; do echo "--- node $n log (tail)"; tail -20 "$dir/node-$n.log"; done
 fi
