@@ -33,6 +33,8 @@ public enum ControllerCommand: Equatable, Sendable {
     case registerBroker(BrokerRegistration)
     /// Create a topic; replicas are placed at apply time, so every node places them the same way.
     case createTopic(name: String, partitions: Int32, replicationFactor: Int)
+    /// Delete a topic; every replica removes its partitions' groups and data.
+    case deleteTopic(name: String)
 
     public func encode() -> [UInt8] {
         var w = ByteWriter()
@@ -47,6 +49,9 @@ public enum ControllerCommand: Equatable, Sendable {
             w.blob(Array(name.utf8))
             w.u32(UInt32(bitPattern: partitions))
             w.u32(UInt32(rf))
+        case .deleteTopic(let name):
+            w.u8(3)
+            w.blob(Array(name.utf8))
         }
         return w.bytes
     }
@@ -67,6 +72,8 @@ public enum ControllerCommand: Equatable, Sendable {
             let partitions = Int32(bitPattern: try r.u32())
             let rf = Int(try r.u32())
             command = .createTopic(name: name, partitions: partitions, replicationFactor: rf)
+        case 3:
+            command = .deleteTopic(name: String(decoding: try r.blob(), as: UTF8.self))
         default:
             throw WireError.invalid("controller command kind \(kind)")
         }
@@ -96,6 +103,12 @@ public struct ControllerState: Equatable, Sendable {
     }
 
     public func topic(_ name: String) -> TopicState? { topics.first { $0.name == name } }
+
+    /// Whether `group` was a partition of a topic since deleted (ids are allocated in order and
+    /// never reused).
+    public func isDeleted(_ group: GroupID) -> Bool {
+        group != GroupID(0) && group.value < nextGroup && !topics.contains { $0.partitions.contains { $0.group == group } }
+    }
 
     /// Every partition this node replicates.
     public func assignments(of node: NodeID) -> [PartitionAssignment] {
@@ -135,6 +148,10 @@ public struct ControllerState: Equatable, Sendable {
             }
             topics.append(TopicState(name: name, partitions: assignments))
             topics.sort { $0.name < $1.name }
+        case .deleteTopic(let name):
+            guard topic(name) != nil else { return "topic '\(name)' does not exist" }
+            // Group ids are never reused: a group below `nextGroup` that no topic names is deleted.
+            topics.removeAll { $0.name == name }
         }
         return nil
     }

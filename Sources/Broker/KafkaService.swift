@@ -57,6 +57,8 @@ struct KafkaState {
     struct PendingCreate {
         var request: KafkaRequest
         var version: Int16
+        /// DeleteTopics instead of CreateTopics (same flow: per topic, a controller command).
+        var isDelete = false
         /// Per topic: the controller index its command went to, or the answer already known.
         var topics: [(name: String, index: LogIndex?, term: Term, result: CreateTopicsResponse.Topic?)]
         var deadlineTick: UInt64
@@ -77,7 +79,9 @@ struct KafkaState {
 
 extension NodeCore {
     /// The ApiVersions this node answers today: only what is implemented end to end.
-    public static let servedApis: [ApiKey] = [.produce, .fetch, .listOffsets, .metadata, .apiVersions, .createTopics, .offsetForLeaderEpoch]
+    public static let servedApis: [ApiKey] = [
+        .produce, .fetch, .listOffsets, .metadata, .apiVersions, .createTopics, .deleteTopics, .offsetForLeaderEpoch,
+    ]
 
     /// Handle one request. Deterministic: everything it needs is in the core's state.
     public func handleKafka(_ request: KafkaRequest) -> (KafkaReply, NodeOutput) {
@@ -104,6 +108,9 @@ extension NodeCore {
             case .createTopics:
                 let c = try CreateTopicsRequest.decode(&r, version: h.apiVersion)
                 return createTopics(c, request: request)
+            case .deleteTopics:
+                let d = try DeleteTopicsRequest.decode(&r, version: h.apiVersion)
+                return deleteTopics(d, request: request)
             case .produce:
                 let p = try ProduceRequest.decode(&r, version: h.apiVersion)
                 let reply = produce(p, request: request)
@@ -275,8 +282,43 @@ extension NodeCore {
     }
 
     func createTopicsResponse(_ p: KafkaState.PendingCreate) -> ByteBuffer {
+        if p.isDelete {
+            let response = DeleteTopicsResponse(
+                responses: p.topics.map { DeleteTopicsResponse.Topic(name: $0.name, errorCode: ErrorCode(rawValue: $0.result!.errorCode) ?? .unknownServerError) })
+            return Self.frame(p.request.header.correlationID) { response.encode(&$0, version: p.version) }
+        }
         let response = CreateTopicsResponse(topics: p.topics.map { $0.result! })
         return Self.frame(p.request.header.correlationID) { response.encode(&$0, version: p.version) }
+    }
+
+    // MARK: - DeleteTopics
+
+    func deleteTopics(_ d: DeleteTopicsRequest, request: KafkaRequest) -> (KafkaReply, NodeOutput) {
+        let isController = group(controllerGroup)?.withRaft({ $0.role }) == .leader
+        var pending = KafkaState.PendingCreate(
+            request: request, version: request.header.apiVersion, isDelete: true, topics: [],
+            deadlineTick: ticks + UInt64(max(1, Int(d.timeoutMs) / max(1, config.tickMilliseconds))))
+        for name in d.topicNames {
+            func answer(_ e: ErrorCode, _ message: String? = nil) {
+                pending.topics.append((name, nil, .zero, .init(name: name, errorCode: e, errorMessage: message)))
+            }
+            if pending.topics.contains(where: { $0.name == name }) {
+                answer(.invalidRequest, "topic '\(name)' appears twice in the request")
+            } else if !isController {
+                answer(.notController)
+            } else if controller.topic(name) == nil {
+                answer(.unknownTopicOrPartition)
+            } else if let (index, term) = submitToController(.deleteTopic(name: name)) {
+                pending.topics.append((name, index, term, nil))
+            } else {
+                answer(.notController)
+            }
+        }
+        if pending.topics.allSatisfy({ $0.result != nil }) {
+            return (.respond(createTopicsResponse(pending)), drain())
+        }
+        kafka.pendingCreates.append(pending)
+        return (.pending, drain())
     }
 
     /// After the controller applied `entry` (with `rejection` as its outcome): answer the creates
@@ -294,8 +336,9 @@ extension NodeCore {
                     // Another leader's entry took the index: ours was lost with the old term.
                     result = .init(name: name, errorCode: .notController, errorMessage: "controller changed; retry")
                 } else if let rejection {
-                    result = .init(name: name, errorCode: rejection.contains("already exists") ? .topicAlreadyExists : .invalidRequest,
-                                   errorMessage: rejection)
+                    let code: ErrorCode = rejection.contains("already exists") ? .topicAlreadyExists
+                        : rejection.contains("does not exist") ? .unknownTopicOrPartition : .invalidRequest
+                    result = .init(name: name, errorCode: code, errorMessage: rejection)
                 } else {
                     result = .init(name: name, errorCode: .none)
                 }

@@ -315,7 +315,7 @@ public final class NodeCore {
     private static func mustWait(_ op: StorageBatch.Operation) -> Bool {
         switch op {
         case .saveHardState, .append, .installSnapshot, .createGroup: return true
-        case .compact: return false
+        case .compact, .removeGroup: return false
         }
     }
 
@@ -369,8 +369,16 @@ public final class NodeCore {
         queued.append(.compact(g.id, snap, keepFrom: keepFrom))
     }
 
-    /// Create the partition groups the controller assigns to this node.
+    /// Create the partition groups the controller assigns to this node, and remove those of
+    /// deleted topics (with their data).
     private func reconcileGroups() {
+        for g in groups where g.isKafkaPartition && controller.isDeleted(g.id) {
+            removeGroup(g.id)
+        }
+        for (gid, _) in recoveredPartitions where controller.isDeleted(gid) {
+            queued.append(.removeGroup(gid))
+        }
+        recoveredPartitions.removeAll { controller.isDeleted($0.0) }
         for a in controller.assignments(of: config.id) where group(a.group) == nil {
             if let k = recoveredPartitions.firstIndex(where: { $0.0 == a.group }) {
                 let state = recoveredPartitions.remove(at: k).1
@@ -405,6 +413,14 @@ public final class NodeCore {
     }
 
     // MARK: - Helpers
+
+    private func removeGroup(_ gid: GroupID) {
+        guard let k = position(gid) else { return }
+        groups.remove(at: k)
+        touched.remove(at: k)
+        active = Array(groups.indices)  // positions moved
+        queued.append(.removeGroup(gid))
+    }
 
     private func addGroup(_ gid: GroupID, members: [NodeID], recovered: RecoveredState) throws(RaftError) {
         var rc = config.raftTemplate

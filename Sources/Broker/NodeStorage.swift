@@ -68,6 +68,10 @@ public final class NodeStorage {
                     hardStates.append((g, hs))
                 case .compact(let g, let snap, let keepFrom):
                     try group(g).compact(snap, keepFrom: keepFrom)
+                case .removeGroup(let g):
+                    groups[g] = nil  // closes its files
+                    try directory.fs.removeTree(directory.groupDirectory(g))
+                    try directory.fs.syncDirectory(directory.path)
                 }
             }
             for g in batch.writtenGroups { try group(g).sync() }

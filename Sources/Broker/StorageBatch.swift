@@ -17,6 +17,8 @@ public struct StorageBatch: Sendable {
         case saveHardState(GroupID, HardState)
         /// A local snapshot; log segments before `keepFrom` may go.
         case compact(GroupID, Snapshot, keepFrom: LogIndex?)
+        /// A deleted topic's partition: its directory and everything in it go.
+        case removeGroup(GroupID)
     }
 
     public let token: UInt64
@@ -34,7 +36,7 @@ public struct StorageBatch: Sendable {
             switch op {
             case .append(let g, _), .installSnapshot(let g, _, _), .createGroup(let g):
                 if !out.contains(g) { out.append(g) }
-            case .saveHardState, .compact:
+            case .saveHardState, .compact, .removeGroup:
                 break
             }
         }

@@ -26,6 +26,8 @@ public protocol FileSystem: AnyObject {
     func sync(_ file: FileID) throws(StorageError)
     func rename(_ from: String, to: String) throws(StorageError)
     func remove(_ path: String) throws(StorageError)
+    /// Remove an empty directory.
+    func removeDirectory(_ path: String) throws(StorageError)
     func syncDirectory(_ path: String) throws(StorageError)
 }
 
@@ -46,6 +48,16 @@ extension FileSystem {
         close(f)
         try rename(tmp, to: path)
         try syncDirectory(directoryOf(path))
+    }
+
+    /// Remove a directory and everything under it (files first, then directories).
+    public func removeTree(_ path: String) throws(StorageError) {
+        guard isDirectory(path) else {
+            if exists(path) { try remove(path) }
+            return
+        }
+        for name in try list(path).sorted() { try removeTree(path + "/" + name) }
+        try removeDirectory(path)
     }
 
     public func readWhole(_ path: String) throws(StorageError) -> [UInt8] {

@@ -115,6 +115,10 @@ public final class PosixFileSystem: FileSystem {
         guard unlink(path) == 0 || errno == ENOENT else { throw fail("unlink", path) }
     }
 
+    public func removeDirectory(_ path: String) throws(StorageError) {
+        guard rmdir(path) == 0 || errno == ENOENT else { throw fail("rmdir", path) }
+    }
+
     public func syncDirectory(_ path: String) throws(StorageError) {
         let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw fail("open directory", path) }

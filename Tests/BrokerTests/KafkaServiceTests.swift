@@ -134,3 +134,63 @@ struct KafkaServiceTests {
         #expect(g.contains("malformed"))
     }
 }
+
+struct DeleteTopicsTests {
+    @Test("DeleteTopics removes the partitions' groups and their data on every replica; unknown and non-controller cases say so")
+    func delete() throws {
+        let c = try MiniCluster(nodes: 3)
+        c.run(ticks: 40)
+        let leader = c.controllerIndex
+        let (out, _) = try c.cores[leader].proposeToController(.createTopic(name: "gone", partitions: 2, replicationFactor: 3))
+        c.take(leader, out)
+        c.run(ticks: 40)
+        let groups = c.cores[0].controller.topic("gone")!.partitions.map(\.group)
+        for (i, fs) in c.filesystems.enumerated() {
+            for g in groups { #expect(fs.isDirectory("/data/group-\(g.value)"), "node \(i + 1) group \(g)") }
+        }
+        var r = try MiniCluster.body(c.kafka(leader, key: .deleteTopics, version: 3) {
+            DeleteTopicsRequest(topicNames: ["gone", "never"], timeoutMs: 5000).encode(&$0, version: 3)
+        })
+        let resp = try DeleteTopicsResponse.decode(&r, version: 3)
+        #expect(resp.responses.map(\.errorCode) == [0, ErrorCode.unknownTopicOrPartition.rawValue])
+        c.run(ticks: 20)
+        for (i, core) in c.cores.enumerated() {
+            #expect(core.controller.topic("gone") == nil)
+            for g in groups {
+                #expect(core.group(g) == nil, "node \(i + 1) still has group \(g)")
+                #expect(!c.filesystems[i].isDirectory("/data/group-\(g.value)"), "node \(i + 1) kept the data of group \(g)")
+            }
+        }
+        var nc = try MiniCluster.body(c.kafka((leader + 1) % 3, key: .deleteTopics, version: 3, correlation: 2) {
+            DeleteTopicsRequest(topicNames: ["x"], timeoutMs: 100).encode(&$0, version: 3)
+        }, correlation: 2)
+        #expect(try DeleteTopicsResponse.decode(&nc, version: 3).responses.first?.errorCode == ErrorCode.notController.rawValue)
+    }
+
+    @Test("a node that was down while a topic was deleted removes the leftover data once its controller catches up")
+    func deletedWhileDown() throws {
+        let c = try MiniCluster(nodes: 3)
+        c.run(ticks: 40)
+        let leader = c.controllerIndex
+        let (out, _) = try c.cores[leader].proposeToController(.createTopic(name: "t", partitions: 1, replicationFactor: 3))
+        c.take(leader, out)
+        c.run(ticks: 40)
+        let gid = c.cores[0].controller.topic("t")!.partitions[0].group
+        // Node `down` stops hearing anything: drop what reaches it while the topic is deleted.
+        let down = (leader + 1) % 3
+        let frozen = c.cores[down]
+        let (del, _) = try c.cores[leader].proposeToController(.deleteTopic(name: "t"))
+        c.take(leader, del)
+        c.isolated = down
+        c.run(ticks: 30)
+        #expect(c.filesystems[down].isDirectory("/data/group-\(gid.value)"))
+        _ = frozen
+        // Restart it from its disk and let it catch up.
+        c.isolated = nil
+        try c.start(down, members: [1, 2, 3], fs: c.filesystems[down])
+        c.run(ticks: 60)
+        #expect(c.cores[down].controller.topic("t") == nil)
+        #expect(c.cores[down].group(gid) == nil)
+        #expect(!c.filesystems[down].isDirectory("/data/group-\(gid.value)"))
+    }
+}

@@ -17,6 +17,8 @@ final class MiniCluster {
     var completions: [KafkaCompletion] = []
     var gossip: [(Int, [LeaderHint])] = []
     var reads: [(Int, StorageRead)] = []
+    /// A node cut off from the others (messages to and from it are dropped).
+    var isolated: Int?
 
     init(nodes: Int) throws {
         let members = (1...nodes).map { NodeID(UInt32($0)) }
@@ -67,7 +69,11 @@ final class MiniCluster {
             if pending.isEmpty && batches.isEmpty && forwards.isEmpty && gossip.isEmpty && reads.isEmpty { return }
             let msgs = pending
             pending = []
-            for (to, envs) in msgs { take(Int(to.value) - 1, cores[Int(to.value) - 1].receive(envs)) }
+            for (to, envs) in msgs {
+                let j = Int(to.value) - 1
+                if j == isolated || envs.contains(where: { Int($0.message.from.value) - 1 == isolated }) { continue }
+                take(j, cores[j].receive(envs))
+            }
             let fw = forwards
             forwards = []
             for (to, c) in fw { take(Int(to.value) - 1, cores[Int(to.value) - 1].receiveForward(c)) }

@@ -50,6 +50,24 @@ def confluent_admin():
     check("confluent-kafka sees a leader for every partition", len(leaders) == 3 and all(l > 0 for l in leaders), str(leaders))
 
 
+def confluent_delete():
+    from confluent_kafka.admin import AdminClient, NewTopic
+    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    admin.create_topics([NewTopic("ck-doomed", 2, 3)], operation_timeout=15)["ck-doomed"].result()
+    fs = admin.delete_topics(["ck-doomed", "ck-never-was"], operation_timeout=15)
+    try:
+        fs["ck-doomed"].result()
+        check("confluent-kafka deletes a topic", True)
+    except Exception as e:
+        check("confluent-kafka deletes a topic", False, repr(e))
+    try:
+        fs["ck-never-was"].result()
+        check("confluent-kafka: deleting a missing topic is UNKNOWN_TOPIC_OR_PART", False, "no error")
+    except Exception as e:
+        check("confluent-kafka: deleting a missing topic is UNKNOWN_TOPIC_OR_PART", "UNKNOWN_TOPIC" in str(e), repr(e))
+    check("the deleted topic is gone from metadata", "ck-doomed" not in admin.list_topics(timeout=5).topics)
+
+
 def kafka_python_admin():
     from kafka.admin import KafkaAdminClient, NewTopic
     admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP.split(","), request_timeout_ms=15000)
@@ -60,11 +78,17 @@ def kafka_python_admin():
         check("kafka-python creates a topic", False, repr(e))
     topics = admin.list_topics()
     check("kafka-python lists the topics", "kp-events" in topics and "ck-orders" in topics, str(topics))
+    try:
+        admin.delete_topics(["kp-events"])
+        check("kafka-python deletes a topic", "kp-events" not in admin.list_topics())
+    except Exception as e:
+        check("kafka-python deletes a topic", False, repr(e))
     admin.close()
 
 
 kcat_metadata()
 confluent_admin()
+confluent_delete()
 kafka_python_admin()
 print(f"interop: {len(failures)} failure(s)")
 sys.exit(1 if failures else 0)

@@ -237,6 +237,17 @@ public final class SimFileSystem: FileSystem {
         traceSink?("remove \(path)")
     }
 
+    public func removeDirectory(_ path: String) throws(StorageError) {
+        try operation("removeDirectory")
+        guard directories.contains(path) else { return }
+        let prefix = path + "/"
+        guard !names.keys.contains(where: { $0.hasPrefix(prefix) }), !directories.contains(where: { $0.hasPrefix(prefix) }) else {
+            throw StorageError.io(operation: "rmdir", path: path, errno: 39)  // ENOTEMPTY
+        }
+        directories.remove(path)
+        traceSink?("rmdir \(path)")
+    }
+
     public func syncDirectory(_ path: String) throws(StorageError) {
         try operation("syncDirectory")
         syncCount += 1
