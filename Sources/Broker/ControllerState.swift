@@ -96,7 +96,14 @@ public struct ControllerState: Equatable, Sendable {
     /// The cluster's members (static configuration), for replica placement.
     public let members: [NodeID]
 
-    public init(members: [NodeID]) { self.members = members.sorted() }
+    /// The first id `nextGroup` starts at (groups below it are not the controller's).
+    public let firstGroup: UInt32
+
+    public init(members: [NodeID], firstGroup: UInt32 = 1) {
+        self.members = members.sorted()
+        self.firstGroup = firstGroup
+        self.nextGroup = firstGroup
+    }
 
     public static func == (a: ControllerState, b: ControllerState) -> Bool {
         a.brokers == b.brokers && a.topics == b.topics && a.nextGroup == b.nextGroup && a.appliedIndex == b.appliedIndex
@@ -107,7 +114,7 @@ public struct ControllerState: Equatable, Sendable {
     /// Whether `group` was a partition of a topic since deleted (ids are allocated in order and
     /// never reused).
     public func isDeleted(_ group: GroupID) -> Bool {
-        group != GroupID(0) && group.value < nextGroup && !topics.contains { $0.partitions.contains { $0.group == group } }
+        group.value >= firstGroup && group.value < nextGroup && !topics.contains { $0.partitions.contains { $0.group == group } }
     }
 
     /// Every partition this node replicates.
@@ -196,7 +203,7 @@ public struct ControllerState: Equatable, Sendable {
     /// replica state comes first).
     public mutating func restore(_ snapshot: Snapshot, skipping: Int = 0) throws(WireError) {
         var r = ByteReader(snapshot.data, offset: min(skipping, snapshot.data.count))
-        var s = ControllerState(members: members)
+        var s = ControllerState(members: members, firstGroup: firstGroup)
         if snapshot.data.count <= skipping {
             s.appliedIndex = snapshot.index
             self = s

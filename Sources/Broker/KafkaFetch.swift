@@ -69,8 +69,8 @@ extension NodeCore {
                     f.parts[k].error = .notLeaderOrFollower
                     continue
                 }
-                let (role, applied) = g.withRaft { ($0.role, $0.appliedIndex) }
-                guard role == .leader else {
+                let applied = g.withRaft { $0.appliedIndex }
+                guard isServing(g) else {
                     f.parts[k].error = .notLeaderOrFollower
                     continue
                 }
@@ -123,6 +123,13 @@ extension NodeCore {
         return drain()
     }
 
+    /// Whether this node may answer reads for a group: it leads it and has applied an entry of its
+    /// own term. Until then its applied offset may lag what the previous leader exposed, and a
+    /// high watermark must never move back.
+    func isServing(_ g: Group) -> Bool {
+        g.withRaft { r in r.role == .leader && r.term(at: r.appliedIndex) == r.term }
+    }
+
     func fetchResponse(_ f: PendingFetch) -> ByteBuffer {
         var topics: [FetchResponse.Topic] = []
         for part in f.parts {
@@ -150,7 +157,7 @@ extension NodeCore {
                     parts.append(.init(partitionIndex: p.partitionIndex, errorCode: .unknownTopicOrPartition))
                     continue
                 }
-                guard let g = group(assignment.group), g.withRaft({ $0.role }) == .leader else {
+                guard let g = group(assignment.group), isServing(g) else {
                     parts.append(.init(partitionIndex: p.partitionIndex, errorCode: .notLeaderOrFollower))
                     continue
                 }

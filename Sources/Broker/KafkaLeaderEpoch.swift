@@ -17,7 +17,7 @@ extension NodeCore {
                     parts.append(.init(errorCode: .unknownTopicOrPartition, partition: p.partition, leaderEpoch: -1, endOffset: -1))
                     continue
                 }
-                guard let g = group(assignment.group), g.withRaft({ $0.role }) == .leader else {
+                guard let g = group(assignment.group), isServing(g) else {
                     parts.append(.init(errorCode: .notLeaderOrFollower, partition: p.partition, leaderEpoch: -1, endOffset: -1))
                     continue
                 }

@@ -13,6 +13,13 @@ public struct NodeConfig: Sendable {
     public var raftTemplate: RaftConfig
     /// A snapshot of a group's state every this many applied entries (keeps logs short).
     public var compactEvery = 10_000
+    /// The same for Kafka partitions, whose snapshots only free memory: their log on disk is the
+    /// data and stays until retention removes it. (Entries since the last snapshot stay in
+    /// memory, so a follower further behind than this is sent a snapshot: see docs/kafka.md.)
+    public var kafkaCompactEvery = 100_000
+    /// The first group id the controller gives a topic's partition (the simulator's static groups
+    /// come before it).
+    public var firstTopicGroup: UInt32 = 1
     /// Compact when storage reports a retention point instead of every `compactEvery` entries.
     public var retentionOn = false
     /// Groups with a fixed replica set that exist from the start, outside the controller's

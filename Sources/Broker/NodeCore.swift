@@ -99,7 +99,7 @@ public final class NodeCore {
     public init(config: NodeConfig, recovered: [(GroupID, RecoveredState)], observer: NodeCoreObserver? = nil) throws(RaftError) {
         self.config = config
         self.observer = observer
-        self.controller = ControllerState(members: config.members)
+        self.controller = ControllerState(members: config.members, firstGroup: config.firstTopicGroup)
         var states = recovered.sorted { $0.0 < $1.0 }
         for id in [controllerGroup] + config.staticGroups.map(\.0) where !states.contains(where: { $0.0 == id }) {
             states.append((id, RecoveredState()))
@@ -354,7 +354,11 @@ public final class NodeCore {
     private func maybeCompact(_ g: Group) {
         let applied = g.state.appliedIndex
         var keepFrom: LogIndex? = nil
-        if config.retentionOn {
+        if g.isKafkaPartition {
+            // Memory only: the log on disk stays (it is the data) until retention says otherwise.
+            guard applied.value >= g.withRaft({ $0.snapshotIndex }).value + UInt64(config.kafkaCompactEvery) else { return }
+            keepFrom = g.retentionThrough?.next ?? LogIndex(1)
+        } else if config.retentionOn {
             guard let through = g.retentionThrough else { return }
             keepFrom = through.next
         } else {
