@@ -78,7 +78,7 @@ let package = Package(
         // Deterministic cluster simulator: simulated network, disk and clock around the real Raft code.
         .target(
             name: "SimulationKit",
-            dependencies: ["Primitives", "Raft", "Storage", "Broker"],
+            dependencies: ["Primitives", "Raft", "Storage", "Broker", "KafkaProtocol", .product(name: "NIOCore", package: "swift-nio")],
             path: "Simulation/Sources/SimulationKit",
             // Dynamic exclusivity checks on the simulator's class properties cost ~6% of a run;
             // debug builds (and so `swift test`) keep them.

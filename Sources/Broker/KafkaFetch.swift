@@ -69,7 +69,9 @@ extension NodeCore {
                     f.parts[k].error = .notLeaderOrFollower
                     continue
                 }
-                let applied = g.withRaft { $0.appliedIndex }
+                // What the replica state has applied (Raft's own applied index runs ahead while
+                // a Ready is out): the data behind the high watermark, and no further.
+                let applied = g.state.appliedIndex
                 guard isServing(g) else {
                     f.parts[k].error = .notLeaderOrFollower
                     continue
@@ -127,7 +129,8 @@ extension NodeCore {
     /// own term. Until then its applied offset may lag what the previous leader exposed, and a
     /// high watermark must never move back.
     func isServing(_ g: Group) -> Bool {
-        g.withRaft { r in r.role == .leader && r.term(at: r.appliedIndex) == r.term }
+        let applied = g.state.appliedIndex
+        return g.withRaft { r in r.role == .leader && r.term(at: applied) == r.term }
     }
 
     func fetchResponse(_ f: PendingFetch) -> ByteBuffer {

@@ -98,7 +98,8 @@ extension NodeCore {
     /// The Kafka offset after the last entry of a group's Raft log (committed or not): where the
     /// leader's next batch starts. Applied records plus those of the unapplied tail.
     func logEndOffset(_ g: Group) -> UInt64 {
-        let (applied, last) = g.withRaft { ($0.appliedIndex, $0.lastIndex) }
+        let applied = g.state.appliedIndex
+        let last = g.withRaft { $0.lastIndex }
         var offset = g.state.nextOffset
         var i = applied.next
         while i <= last {

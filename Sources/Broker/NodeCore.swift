@@ -146,6 +146,9 @@ public final class NodeCore {
 
     public var isStorageBusy: Bool { inFlight != nil }
 
+    /// Partition groups recovered from disk that wait for the controller to name them.
+    public var waitingRecoveredGroups: Int { recoveredPartitions.count }
+
     /// Groups this node leads now.
     public var leadingGroups: Int { groups.filter { $0.withRaft { $0.role } == .leader }.count }
 

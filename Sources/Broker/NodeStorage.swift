@@ -105,7 +105,8 @@ public final class NodeStorage {
             while i <= read.through && i <= log.lastIndex {
                 let e = try log.read(i).entry
                 i = i.next
-                guard e.kind == .normal else { continue }
+                // Only record batches (no-op and membership entries, or anything else, hold no records).
+                guard KafkaEntry.recordCount(e) > 0 else { continue }
                 if !out.isEmpty && bytes + e.data.count > read.maxBytes { break }
                 bytes += e.data.count
                 out.append(e.data)

@@ -229,7 +229,7 @@ public final class PartitionLog {
         }
         if let s = segment(containing: index) {
             let k = s.slot(index)
-            nextOffset = KafkaOffset(s.offsets[k])
+            nextOffset = offsetBefore(index) ?? KafkaOffset(s.offsets[k])
             let cut = Int(s.positions[k])
             try fs.truncate(s.file, to: cut)
             s.size = cut
@@ -242,6 +242,19 @@ public final class PartitionLog {
         report.badRanges = report.badRanges.compactMap { r in
             r.lowerBound >= index ? nil : r.lowerBound...min(r.upperBound, LogIndex(index.value - 1))
         }
+    }
+
+    /// Where the records of entry `index` begin: the end of the nearest intact entry before it.
+    /// (A damaged entry's recorded offset is the one after it, so it cannot say where it began.)
+    func offsetBefore(_ index: LogIndex) -> KafkaOffset? {
+        for s in segments.reversed() where !s.isEmpty && s.baseIndex < index {
+            var k = min(s.count, s.slot(index)) - 1
+            while k >= 0 {
+                if !s.damaged[k] { return KafkaOffset(s.offsets[k] + UInt64(s.recordCounts[k])) }
+                k -= 1
+            }
+        }
+        return nil
     }
 
     /// Delete whole segments that end before `index` (retention, or a snapshot at `index - 1`).

@@ -86,6 +86,26 @@ struct GroupStorageTests {
         #expect(recovered.entries.last?.index == 9)
     }
 
+    @Test("entries re-fetched after a cut at damage keep dense Kafka offsets (found by the Kafka simulation, seed 455)")
+    func offsetsAfterDamageCut() throws {
+        let fs = SimFileSystem()
+        do {
+            let (storage, _) = try GroupStorage.open(fs: fs, directory: "/g")
+            try storage.append(entries(1...8))
+            try storage.sync()
+        }
+        let segment = fs.allFiles.first { $0.hasPrefix("/g/log/") }!
+        let (probe, _) = try GroupStorage.open(fs: fs, directory: "/g")
+        let entryBytes = probe.log.sizeBytes / 8
+        for k in 3...4 { fs.flipBit(segment, at: k * entryBytes + 45, bit: 1) }  // entries 4 and 5
+        let (storage, recovered) = try GroupStorage.open(fs: fs, directory: "/g")
+        #expect(storage.droppedForRepair == LogIndex(4)...LogIndex(5))
+        #expect(recovered.entries.map(\.index) == [1, 2, 3])
+        // The leader sends 4...8 again: they take offsets 3...7, where they were.
+        try storage.append(entries(4...8))
+        for i in UInt64(1)...8 { #expect(try storage.log.read(LogIndex(i)).kafkaOffset == KafkaOffset(i - 1), "entry \(i)") }
+    }
+
     @Test("a snapshot install replaces the log; recovery resumes after it with the right offsets")
     func snapshotInstall() throws {
         let fs = SimFileSystem()

@@ -1,4 +1,5 @@
 import Broker
+import KafkaProtocol
 import Primitives
 import Raft
 import Storage
@@ -61,6 +62,9 @@ enum SimEvent {
     case heal(serial: Int)
     case livenessCheck
     case crash(node: Int, incarnation: Int)
+    case kafkaClientStep(client: Int)
+    case kafkaRequest(node: Int, client: Int, header: RequestHeader, body: [UInt8])
+    case kafkaReply(client: Int, correlation: Int32, bytes: [UInt8])
 
     var code: UInt8 {
         switch self {
@@ -74,6 +78,9 @@ enum SimEvent {
         case .heal: return 8
         case .livenessCheck: return 9
         case .crash: return 10
+        case .kafkaClientStep: return 11
+        case .kafkaRequest: return 12
+        case .kafkaReply: return 13
         }
     }
 }

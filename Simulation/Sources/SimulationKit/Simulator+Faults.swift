@@ -14,7 +14,7 @@ extension Simulator {
         }
         if options.leaderCrashPPM > 0, faultRandom.chance(ppm: options.leaderCrashPPM) {
             let g = Int(faultRandom.below(UInt64(groupCount)))
-            if let i = nodes.indices.first(where: { nodes[$0].alive && nodes[$0].groups[g].raft.role == .leader }) {
+            if let i = nodes.indices.first(where: { nodes[$0].alive && nodes[$0].groups.count > g && nodes[$0].groups[g].raft.role == .leader }) {
                 crashUntilRestart(i)
             }
         }
@@ -41,7 +41,7 @@ extension Simulator {
 
     func transferSomeLeader() {
         let g = Int(faultRandom.below(UInt64(groupCount)))
-        guard let i = nodes.indices.first(where: { nodes[$0].alive && nodes[$0].groups[g].raft.role == .leader })
+        guard let i = nodes.indices.first(where: { nodes[$0].alive && nodes[$0].groups.count > g && nodes[$0].groups[g].raft.role == .leader })
         else { return }
         let voters = nodes[i].groups[g].raft.membership.voters.filter { $0 != nodes[i].id }
         guard !voters.isEmpty else { return }

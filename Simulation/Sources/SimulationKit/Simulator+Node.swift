@@ -15,7 +15,11 @@ extension Simulator {
         var recovered: [(GroupID, RecoveredState)] = []
         do {
             let partitionLog = logConfig()
-            storage = try NodeStorage(fs: fs, path: "/data", cluster: "sim", node: nodes[i].id, logConfig: { _ in partitionLog })
+            let kafkaLog = KafkaEntry.logConfig(partitionLog)
+            let firstTopic = UInt32(options.groups + 1)
+            storage = try NodeStorage(
+                fs: fs, path: "/data", cluster: "sim", node: nodes[i].id,
+                logConfig: { $0.value >= firstTopic ? kafkaLog : partitionLog })
             for gid in try storage.existingGroups() {
                 let (state, dropped) = try storage.open(gid)
                 if config.traceMessages {
@@ -155,6 +159,7 @@ extension Simulator {
         for e in deferred {
             switch e {
             case .diskDone(_, _, let token): diskDone(i, token: token)
+            case .kafkaRequest(_, let c, let header, let body): kafkaRequest(i, client: c, header: header, body: body)
             case .deliver(_, let bytes): deliver(to: i, bytes)
             default: break
             }
@@ -211,6 +216,12 @@ extension Simulator {
         for (to, command) in out.forwards {
             transmit(from: i, to: Int(to.value) - 1, PeerPacket.forward(command).encode())
         }
+        for reply in out.kafkaReplies {
+            queue.schedule(
+                .kafkaReply(client: Int(reply.connection), correlation: Int32(truncatingIfNeeded: reply.sequence),
+                            bytes: reply.response.map { Array($0.readableBytesView) } ?? []),
+                at: now + kafkaLatency())
+        }
         if let leaders = out.leaders {
             let bytes = PeerPacket.leaders(leaders).encode()
             for j in nodes.indices where j != i { transmit(from: i, to: j, bytes) }
@@ -264,6 +275,11 @@ extension Simulator {
         c.staticGroups = (1...options.groups).map { (GroupID(UInt32($0)), ids) }
         c.compactEvery = options.compactEvery
         c.retentionOn = options.retentionBytes > 0 || options.retentionMs > 0
+        // The Kafka topic's partition comes after the static groups, and keeps its whole log in
+        // memory for the run (its snapshots would only free memory).
+        c.firstTopicGroup = UInt32(options.groups + 1)
+        c.kafkaCompactEvery = Int.max / 2
+        c.tickMilliseconds = Int(SwarmOptions.tick / SimDuration.millisecond)
         return c
     }
 
@@ -274,7 +290,8 @@ extension Simulator {
         guard nodes[i].up, let core = nodes[i].core else { return }
         let id = nodes[i].id
         let groups = core.groups
-        if nodes[i].damaged && !groups.contains(where: { $0.raft.isRepairing }) {
+        // Repaired once no group repairs — counting groups still waiting to be created from disk.
+        if nodes[i].damaged && core.waitingRecoveredGroups == 0 && !groups.contains(where: { $0.raft.isRepairing }) {
             nodes[i].damaged = false
             trace("n\(i + 1) repaired")
         }

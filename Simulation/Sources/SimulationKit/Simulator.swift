@@ -1,4 +1,5 @@
 import Broker
+import KafkaProtocol
 import Primitives
 import Raft
 import Storage
@@ -40,6 +41,8 @@ public struct SimStats: Sendable {
     public var transfers = 0
     public var repairs = 0
     public var fsyncFailures = 0
+    public var kafkaAcked = 0
+    public var kafkaRead = 0
 }
 
 public struct SimResult: Sendable {
@@ -54,8 +57,9 @@ public struct SimResult: Sendable {
 /// One deterministic run of a whole cluster in one thread: the VOPR shape. A seed fixes the swarm
 /// options, every network, disk and fault decision, and the Raft nodes' own election jitter.
 public final class Simulator {
-    /// Every group a node hosts: the controller (index 0) and partitions 1...G.
-    var groupCount: Int { options.groups + 1 }
+    /// Every group a node hosts: the controller (index 0), the static partitions 1...G, and the
+    /// Kafka topic's partition G+1 once created.
+    var groupCount: Int { options.groups + 2 }
 
     enum Phase { case safety, liveness }
 
@@ -77,6 +81,15 @@ public final class Simulator {
     var faultRandom: SeededRandom
     var workloadRandom: SeededRandom
     let raftSeeds: [UInt64]
+    /// The Kafka clients' own stream (forked last, so the older streams stay as they were).
+    var kafkaRandom: SeededRandom
+
+    // Kafka clients.
+    var kafkaClients: [SimKafkaClient] = [
+        SimKafkaClient(role: .admin), SimKafkaClient(role: .producer), SimKafkaClient(role: .consumer),
+    ]
+    var kafkaTopicReady = false
+    var checkerKafka = SimKafkaChecker()
 
     // Network state.
     var blocked: [[Bool]]
@@ -117,14 +130,15 @@ public final class Simulator {
             skews.append(skew)
         }
         self.raftSeeds = seeds
+        self.kafkaRandom = root.fork()
         let n = options.nodes
         self.blocked = Array(repeating: Array(repeating: false, count: n), count: n)
         self.clogUntil = Array(repeating: Array(repeating: 0, count: n), count: n)
         self.clogExtra = Array(repeating: Array(repeating: 0, count: n), count: n)
-        self.clientLeaderGuess = Array(repeating: nil, count: options.groups + 1)
-        self.probes = Array(repeating: nil, count: options.groups + 1)
-        // Groups: the controller (0) and the partitions 1...G.
-        self.checker = SafetyChecker(nodes: options.nodes, groups: options.groups + 1)
+        self.clientLeaderGuess = Array(repeating: nil, count: options.groups + 2)
+        self.probes = Array(repeating: nil, count: options.groups + 2)
+        // Groups: the controller (0), the static partitions 1...G, the Kafka topic's partition G+1.
+        self.checker = SafetyChecker(nodes: options.nodes, groups: options.groups + 2)
         for i in 0..<n {
             var diskRandom = diskRandoms[i]
             let fs = SimFileSystem(random: diskRandom.fork(), tornWritePPM: options.tornWritePPM)
@@ -179,6 +193,7 @@ public final class Simulator {
         for i in nodes.indices { restart(i) }
         queue.schedule(.propose, at: options.proposalInterval)
         queue.schedule(.faultCheck, at: SwarmOptions.faultCheckInterval)
+        for c in kafkaClients.indices { queue.schedule(.kafkaClientStep(client: c), at: 50 * SimDuration.millisecond + UInt64(c)) }
         let safetyEnd = config.safetySeconds * SimDuration.second
         while !finished, failure == nil, let (time, event) = queue.pop() {
             precondition(time >= now, "time went back from \(now) to \(time)")
@@ -193,6 +208,7 @@ public final class Simulator {
             traceHash.add(event.code)
             handle(event)
             if failure == nil, let f = checker.failure { failure = f }
+            if failure == nil, let f = checkerKafka.failure { failure = f }
         }
         if let f = failure { trace("\(f)") }
         traceHash.add(UInt64(stats.events))
@@ -249,6 +265,17 @@ public final class Simulator {
         case .crash(let i, let incarnation):
             guard phase == .safety, nodes[i].up, nodes[i].incarnation == incarnation else { return }
             crashUntilRestart(i)
+        case .kafkaClientStep(let c):
+            kafkaClientStep(c)
+        case .kafkaRequest(let i, let c, let header, let body):
+            guard nodes[i].up else { return }
+            if nodes[i].paused {
+                nodes[i].deferred.append(event)
+                return
+            }
+            kafkaRequest(i, client: c, header: header, body: body)
+        case .kafkaReply(let c, let correlation, let bytes):
+            kafkaReply(client: c, correlation: correlation, bytes: bytes)
         }
     }
 }

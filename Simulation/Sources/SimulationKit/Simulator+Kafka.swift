@@ -1,0 +1,187 @@
+import Broker
+import KafkaProtocol
+import NIOCore
+import Primitives
+import Raft
+
+/// Simulated Kafka clients that speak the real protocol to the real node code: an admin creates
+/// the topic, a producer writes one record per request with acks=all, a consumer reads the
+/// partition from offset 0. Each has one request in flight; replies cross the simulated network;
+/// a request to a node that crashes times out and is retried elsewhere.
+struct SimKafkaClient {
+    enum Role { case admin, producer, consumer }
+
+    let role: Role
+    var leaderGuess: Int?
+    var inFlight: (correlation: Int32, node: Int, sentAt: SimTime, value: [UInt8]?)?
+    var correlation: Int32 = 0
+    var sequence = 0
+    /// Consumer: the next offset to read.
+    var position: Int64 = 0
+    var done = false
+}
+
+extension Simulator {
+    static let kafkaTopic = "sim"
+    static let kafkaRequestTimeout = 2 * SimDuration.second
+
+    /// The partition group the controller gives the topic (after the static groups).
+    var kafkaGroup: Int { options.groups + 1 }
+
+    func kafkaClientStep(_ c: Int) {
+        var client = kafkaClients[c]
+        defer {
+            kafkaClients[c] = client
+            if !client.done && !(phase == .liveness && client.role == .producer) {
+                queue.schedule(.kafkaClientStep(client: c), at: now + 1 + kafkaRandom.exponential(mean: 20 * SimDuration.millisecond))
+            }
+        }
+        if let f = client.inFlight {
+            guard now - f.sentAt > Self.kafkaRequestTimeout else { return }
+            // No answer (the node crashed or the reply was lost): try another node.
+            client.inFlight = nil
+            client.leaderGuess = nil
+        }
+        if client.role == .producer && phase == .liveness { return }
+        if client.role != .admin && !kafkaTopicReady { return }
+        let node = client.leaderGuess ?? Int(kafkaRandom.below(UInt64(nodes.count)))
+        client.correlation += 1
+        var w = KafkaWriter()
+        let key: ApiKey
+        let version: Int16
+        var value: [UInt8]? = nil
+        switch client.role {
+        case .admin:
+            key = .createTopics
+            version = 4
+            CreateTopicsRequest(
+                topics: [.init(name: Self.kafkaTopic, numPartitions: 1, replicationFactor: Int16(nodes.count))], timeoutMs: 2000
+            ).encode(&w, version: version)
+        case .producer:
+            key = .produce
+            version = 8
+            let v = Array("p\(client.sequence)".utf8)
+            value = v
+            let batch = RecordBatch.build(records: [(nil, v)], timestamp: Int64(now / SimDuration.millisecond))
+            ProduceRequest(acks: -1, timeoutMs: 1500, topics: [.init(name: Self.kafkaTopic, partitions: [.init(index: 0, records: batch.bytes)])])
+                .encode(&w, version: version)
+        case .consumer:
+            key = .fetch
+            version = 11
+            FetchRequest(maxWaitMs: 100, minBytes: 1, maxBytes: 1 << 20,
+                         topics: [.init(topic: Self.kafkaTopic, partitions: [.init(partition: 0, fetchOffset: client.position, partitionMaxBytes: 64 * 1024)])])
+                .encode(&w, version: version)
+        }
+        client.inFlight = (client.correlation, node, now, value)
+        let header = RequestHeader(apiKey: key.rawValue, apiVersion: version, correlationID: client.correlation, clientID: "sim-\(c)")
+        queue.schedule(.kafkaRequest(node: node, client: c, header: header, body: Array(w.buffer.readableBytesView)), at: now + kafkaLatency())
+    }
+
+    func kafkaLatency() -> SimTime { options.latencyMin + kafkaRandom.exponential(mean: options.latencyMean) }
+
+    /// A client's request reaches node `i`.
+    func kafkaRequest(_ i: Int, client c: Int, header: RequestHeader, body: [UInt8]) {
+        guard let core = nodes[i].core else { return }  // down: the client times out
+        let request = KafkaRequest(connection: UInt64(c), sequence: UInt64(header.correlationID), header: header, body: ByteBuffer(bytes: body))
+        let (reply, out) = core.handleKafka(request)
+        switch reply {
+        case .respond(let bytes):
+            queue.schedule(.kafkaReply(client: c, correlation: header.correlationID, bytes: Array(bytes.readableBytesView)), at: now + kafkaLatency())
+        case .close:
+            queue.schedule(.kafkaReply(client: c, correlation: header.correlationID, bytes: []), at: now + kafkaLatency())
+        case .noResponse, .pending: break
+        }
+        carryOut(i, out)
+    }
+
+    /// A reply reaches a client.
+    func kafkaReply(client c: Int, correlation: Int32, bytes: [UInt8]) {
+        // A reply to a request the client gave up on (timed out, sent another) is stale: ignored.
+        guard let f = kafkaClients[c].inFlight, f.correlation == correlation else { return }
+        kafkaClients[c].inFlight = nil
+        var framed = ByteBuffer(bytes: bytes)
+        guard !bytes.isEmpty, let body = try? KafkaFrame.next(from: &framed) else {
+            kafkaClients[c].leaderGuess = nil  // connection closed
+            return
+        }
+        var r = KafkaReader(body)
+        guard (try? r.int32()) == f.correlation else {
+            checkerKafka.fail("kafka-correlation", "client \(c) got a reply for another request")
+            return
+        }
+        switch kafkaClients[c].role {
+        case .admin:
+            guard let resp = try? CreateTopicsResponse.decode(&r, version: 4), let t = resp.topics.first else { return }
+            if t.errorCode == 0 || t.errorCode == ErrorCode.topicAlreadyExists.rawValue {
+                kafkaTopicReady = true
+                kafkaClients[c].done = true
+                trace("kafka: topic created")
+            } else {
+                kafkaClients[c].leaderGuess = nil
+            }
+        case .producer:
+            guard let resp = try? ProduceResponse.decode(&r, version: 8), let p = resp.topics.first?.partitions.first else {
+                checkerKafka.fail("kafka-decode", "unreadable Produce response")
+                return
+            }
+            if p.errorCode == 0, let value = f.value {
+                checkerKafka.acknowledged(offset: p.baseOffset, value: value)
+                kafkaClients[c].sequence += 1
+                kafkaClients[c].leaderGuess = f.node
+                stats.kafkaAcked += 1
+            } else {
+                kafkaClients[c].leaderGuess = nil
+            }
+        case .consumer:
+            guard let resp = try? FetchResponse.decode(&r, version: 11), let p = resp.topics.first?.partitions.first else {
+                checkerKafka.fail("kafka-decode", "unreadable Fetch response")
+                return
+            }
+            guard p.errorCode == 0 else {
+                if p.errorCode == ErrorCode.offsetOutOfRange.rawValue {
+                    checkerKafka.fail("kafka-no-skip", "offset \(kafkaClients[c].position) out of range on n\(f.node + 1) (hwm \(p.highWatermark), log start \(p.logStartOffset))")
+                }
+                kafkaClients[c].leaderGuess = nil
+                return
+            }
+            kafkaClients[c].leaderGuess = f.node
+            checkerKafka.observedHighWatermark(p.highWatermark, from: f.node)
+            guard let records = p.records, records.readableBytes > 0 else { return }
+            let batches: [RecordBatch]
+            do {
+                batches = try RecordBatch.batches(in: records)
+            } catch {
+                checkerKafka.fail("kafka-batch-valid", "n\(f.node + 1) served a batch that fails validation: \(error) (\(records.readableBytes) bytes from \(kafkaClients[c].position), hwm \(p.highWatermark))")
+                return
+            }
+            for b in batches {
+                guard let recs = try? b.records() else { continue }
+                for rec in recs where rec.offset >= kafkaClients[c].position {
+                    if rec.offset != kafkaClients[c].position {
+                        checkerKafka.fail("kafka-no-skip", "consumer at \(kafkaClients[c].position) got offset \(rec.offset) from n\(f.node + 1)")
+                        return
+                    }
+                    if rec.offset >= p.highWatermark {
+                        checkerKafka.fail(
+                            "kafka-below-hwm",
+                            "n\(f.node + 1) served offset \(rec.offset) at or above its high watermark \(p.highWatermark) (batches at \(batches.map(\.baseOffset)), fetch from \(kafkaClients[c].position))")
+                    }
+                    checkerKafka.observedRead(offset: rec.offset, value: rec.value ?? [])
+                    kafkaClients[c].position += 1
+                    stats.kafkaRead += 1
+                }
+            }
+        }
+    }
+
+    /// Liveness for Kafka: the topic exists and the consumer has read up to the last
+    /// acknowledged record; then nothing acknowledged may be missing.
+    func kafkaNotConverged() -> String? {
+        guard kafkaTopicReady else { return "topic not created" }
+        let lastAcked = checkerKafka.acked.keys.max() ?? -1
+        guard let consumer = kafkaClients.first(where: { $0.role == .consumer }) else { return nil }
+        if consumer.position <= lastAcked { return "consumer at \(consumer.position), last acknowledged \(lastAcked)" }
+        checkerKafka.checkNothingLost()
+        return nil
+    }
+}
