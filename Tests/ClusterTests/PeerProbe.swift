@@ -25,13 +25,7 @@ enum PeerProbe {
     /// A TCP connection that sends nothing.
     static func openSilent(port: Int) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let ok = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
+        let ok = withLoopbackAddress(port: port) { connect(fd, $0, $1) == 0 }
         guard ok else {
             close(fd)
             throw TestError("connect to \(port) failed")

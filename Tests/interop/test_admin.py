@@ -6,15 +6,8 @@ import subprocess
 import sys
 import time
 
-BOOTSTRAP = os.environ["BOOTSTRAP"]
+from common import BOOTSTRAP, BROKERS, check, failures
 FIRST = BOOTSTRAP.split(",")[0]
-failures = []
-
-
-def check(name, ok, detail=""):
-    print(("ok   " if ok else "FAIL ") + name + ("" if ok else f": {detail}"), flush=True)
-    if not ok:
-        failures.append(name)
 
 
 def kcat_metadata():

@@ -6,15 +6,7 @@ import subprocess
 import sys
 import time
 
-BOOTSTRAP = os.environ["BOOTSTRAP"]
-BROKERS = BOOTSTRAP.split(",")
-failures = []
-
-
-def check(name, ok, detail=""):
-    print(("ok   " if ok else "FAIL ") + name + ("" if ok else f": {detail}"), flush=True)
-    if not ok:
-        failures.append(name)
+from common import BOOTSTRAP, BROKERS, check, failures
 
 
 def confluent_roundtrip(topic, acks):

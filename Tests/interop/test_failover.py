@@ -10,15 +10,8 @@ import time
 from confluent_kafka import Producer, Consumer, TopicPartition, OFFSET_BEGINNING
 from confluent_kafka.admin import AdminClient, NewTopic
 
-BOOTSTRAP = os.environ["BOOTSTRAP"]
+from common import BOOTSTRAP, BROKERS, check, failures
 PIDS = {int(k): int(v) for k, v in (kv.split(":") for kv in os.environ["NODE_PIDS"].split(","))}
-failures = []
-
-
-def check(name, ok, detail=""):
-    print(("ok   " if ok else "FAIL ") + name + ("" if ok else f": {detail}"), flush=True)
-    if not ok:
-        failures.append(name)
 
 
 def leader_of(admin, topic):

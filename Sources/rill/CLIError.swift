@@ -1,0 +1,5 @@
+/// An error the CLI reports as is.
+struct CLIError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
