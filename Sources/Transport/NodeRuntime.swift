@@ -102,6 +102,9 @@ public final class NodeRuntime: @unchecked Sendable {
         config.electionTicks = settings.electionTicks
         config.tickMilliseconds = settings.tickMilliseconds
         config.clusterName = settings.cluster
+        config.autoCreateTopics = settings.autoCreateTopics
+        config.defaultPartitions = settings.defaultPartitions
+        config.defaultReplicationFactor = settings.defaultReplicationFactor
         core = try NodeCore(config: config, recovered: recovered)
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         loop = group.next()

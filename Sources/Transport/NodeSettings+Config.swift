@@ -5,7 +5,8 @@ extension NodeSettings {
     static let knownKeys: Set<String> = [
         "node_id", "cluster", "data_dir", "listeners.peer", "listeners.kafka", "listeners.metrics",
         "listeners.advertised_kafka", "tls.ca", "tls.cert", "tls.key", "raft.tick_ms", "raft.election_ticks",
-        "raft.handshake_timeout_ms",
+        "raft.handshake_timeout_ms", "kafka.auto_create_topics", "kafka.default_partitions",
+        "kafka.default_replication_factor",
     ]
 
     /// Settings from node.toml. Relative file paths are taken from `baseDirectory` (the config
@@ -67,6 +68,14 @@ extension NodeSettings {
         s.tickMilliseconds = try integer("raft.tick_ms", default: 100, in: 10...10_000)
         s.electionTicks = try integer("raft.election_ticks", default: 10, in: 3...1000)
         s.handshakeTimeoutMilliseconds = try integer("raft.handshake_timeout_ms", default: 5000, in: 100...600_000)
+        if let v = file.value("kafka.auto_create_topics") {
+            guard case .bool(let b) = v else {
+                throw ConfigFile.Error("\(place): 'kafka.auto_create_topics' must be true or false, not \(v)")
+            }
+            s.autoCreateTopics = b
+        }
+        s.defaultPartitions = Int32(try integer("kafka.default_partitions", default: 1, in: 1...10_000))
+        s.defaultReplicationFactor = try integer("kafka.default_replication_factor", default: min(3, peers.count), in: 1...peers.count)
         let ports = [s.peerListener, s.kafkaListener, s.metricsListener].filter { $0.port != 0 }
         for (i, a) in ports.enumerated() where ports[(i + 1)...].contains(a) {
             throw ConfigFile.Error("\(place): two listeners share \(a)")

@@ -47,6 +47,11 @@ public struct NodeSettings: Sendable {
     public var electionTicks = 10
     /// A TLS handshake with a peer must finish within this.
     public var handshakeTimeoutMilliseconds = 5000
+    /// Kafka's `auto.create.topics.enable`: Metadata for a missing topic creates it.
+    public var autoCreateTopics = true
+    /// Partitions and replication factor of topics created without them.
+    public var defaultPartitions: Int32 = 1
+    public var defaultReplicationFactor = 3
 
     public init(
         nodeID: NodeID, cluster: String, dataDirectory: String, peerListener: HostPort, kafkaListener: HostPort,

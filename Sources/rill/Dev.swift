@@ -147,6 +147,9 @@ struct DevLayout {
             cert = "node.pem"
             key = "node.key"
 
+            [kafka]
+            auto_create_topics = true
+
             [peers]
 
             """

@@ -22,6 +22,10 @@ struct ConfigTests {
         [raft]
         tick_ms = 50
 
+        [kafka]
+        auto_create_topics = false
+        default_partitions = 6
+
         [peers]
         1 = "rill-1:9192"
         2 = "rill-2:9192"
@@ -46,6 +50,7 @@ struct ConfigTests {
         #expect(s.electionTicks == 10)
         #expect(s.members == [1, 2, 3])
         #expect(s.peers[2].1 == HostPort(host: "::1", port: 9192))
+        #expect(!s.autoCreateTopics && s.defaultPartitions == 6 && s.defaultReplicationFactor == 3)
     }
 
     @Test("every mistake names its key (or line) and what is wrong", arguments: [
@@ -63,6 +68,8 @@ struct ConfigTests {
         ("[raft]", "[[raft]]", "only [table] headers are supported"),
         ("metrics = \"127.0.0.1:9292\"", "metrics = \"0.0.0.0:9192\"", "two listeners share 0.0.0.0:9192"),
         ("node_id = 2", "node_id 2", "expected 'key = value'"),
+        ("auto_create_topics = false", "auto_create_topics = 1", "'kafka.auto_create_topics' must be true or false"),
+        ("default_partitions = 6", "default_replication_factor = 4", "'kafka.default_replication_factor' must be an integer in 1...3"),
     ])
     func mistakes(_ replace: String, _ with: String, _ expected: String) throws {
         let text = Self.good.replacingFirst(replace, with: with)
