@@ -1,0 +1,85 @@
+"""Produce benchmark against a running Rill cluster (BOOTSTRAP=host:port,...), with librdkafka's
+batching (confluent-kafka): throughput with acks=all for a record size, and the latency of one
+record in flight at a time. Prints one JSON line per measurement."""
+import json
+import os
+import sys
+import time
+
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+BOOTSTRAP = os.environ["BOOTSTRAP"]
+SECONDS = float(os.environ.get("SECONDS_PER_RUN", "10"))
+
+
+def topic(name):
+    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    try:
+        admin.create_topics([NewTopic(name, 1, 3)], operation_timeout=15)[name].result()
+    except Exception as e:
+        if "TOPIC_ALREADY_EXISTS" not in str(e):
+            raise
+    # Wait for a leader.
+    for _ in range(100):
+        t = admin.list_topics(name, timeout=5).topics.get(name)
+        if t and t.partitions and t.partitions[0].leader > 0:
+            return
+        time.sleep(0.1)
+
+
+def throughput(size):
+    name = f"bench-{size}"
+    topic(name)
+    p = Producer({"bootstrap.servers": BOOTSTRAP, "acks": "all", "linger.ms": 5, "batch.size": 1 << 20,
+                  "queue.buffering.max.messages": 1_000_000, "queue.buffering.max.kbytes": 1 << 20,
+                  "compression.type": "none"})
+    acked = [0]
+    errors = [0]
+
+    def cb(err, _msg):
+        if err is None:
+            acked[0] += 1
+        else:
+            errors[0] += 1
+
+    value = b"x" * size
+    start = time.time()
+    sent = 0
+    while time.time() - start < SECONDS:
+        try:
+            p.produce(name, value=value, callback=cb)
+            sent += 1
+        except BufferError:
+            p.poll(0.001)
+        if sent % 1000 == 0:
+            p.poll(0)
+    p.flush(60)
+    elapsed = time.time() - start
+    return {"test": "throughput", "acks": "all", "size": size, "records": acked[0], "errors": errors[0],
+            "seconds": round(elapsed, 2), "records_per_s": round(acked[0] / elapsed), "mb_per_s": round(acked[0] * size / elapsed / 1e6, 2)}
+
+
+def latency(size):
+    name = f"bench-lat-{size}"
+    topic(name)
+    p = Producer({"bootstrap.servers": BOOTSTRAP, "acks": "all", "linger.ms": 0})
+    value = b"y" * size
+    samples = []
+    for _ in range(50):  # warm up
+        p.produce(name, value=value)
+        p.flush(10)
+    start = time.time()
+    while time.time() - start < SECONDS / 2:
+        t0 = time.perf_counter()
+        p.produce(name, value=value)
+        p.flush(10)
+        samples.append(time.perf_counter() - t0)
+    samples.sort()
+    pct = lambda q: round(samples[int(q * (len(samples) - 1))] * 1e6)
+    return {"test": "latency", "acks": "all", "size": size, "samples": len(samples), "p50_us": pct(0.5), "p99_us": pct(0.99)}
+
+
+for size in [int(s) for s in os.environ.get("SIZES", "100 1024").split()]:
+    print(json.dumps(throughput(size)), flush=True)
+print(json.dumps(latency(100)), flush=True)
