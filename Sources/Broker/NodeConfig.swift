@@ -17,6 +17,9 @@ public struct NodeConfig: Sendable {
     /// data and stays until retention removes it. (Entries since the last snapshot stay in
     /// memory, so a follower further behind than this is sent a snapshot: see docs/kafka.md.)
     public var kafkaCompactEvery = 100_000
+    /// ... or once this many bytes of a partition's entries were applied since its last snapshot:
+    /// the bound on what a partition's Raft log keeps in memory.
+    public var kafkaMemoryBytes = 256 * 1024 * 1024
     /// The first group id the controller gives a topic's partition (the simulator's static groups
     /// come before it).
     public var firstTopicGroup: UInt32 = 1

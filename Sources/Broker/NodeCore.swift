@@ -47,6 +47,8 @@ public final class NodeCore {
         public let isKafkaPartition: Bool
         /// The first Kafka offset the partition's storage still holds (reported by storage).
         public internal(set) var logStartOffset: UInt64 = 0
+        /// Bytes of entries applied since the last snapshot (what the Raft log holds in memory).
+        var appliedBytesSinceSnapshot = 0
 
         init(id: GroupID, raft: RaftNode, isKafkaPartition: Bool) {
             self.id = id
@@ -337,7 +339,9 @@ public final class NodeCore {
                 observer?.installedSnapshot(node: config.id, group: id, index: s.index)
                 observer?.applied(node: config.id, group: id, index: s.index, chain: g.state.chain)
             }
+            if r.snapshot != nil { g.appliedBytesSinceSnapshot = 0 }
             for e in r.committedEntries {
+                g.appliedBytesSinceSnapshot += e.data.count
                 g.state.apply(e, records: g.records(e))
                 if id == controllerGroup {
                     let rejection = controller.apply(e)
@@ -359,7 +363,9 @@ public final class NodeCore {
         var keepFrom: LogIndex? = nil
         if g.isKafkaPartition {
             // Memory only: the log on disk stays (it is the data) until retention says otherwise.
-            guard applied.value >= g.withRaft({ $0.snapshotIndex }).value + UInt64(config.kafkaCompactEvery) else { return }
+            guard applied.value >= g.withRaft({ $0.snapshotIndex }).value + UInt64(config.kafkaCompactEvery)
+                || g.appliedBytesSinceSnapshot >= config.kafkaMemoryBytes
+            else { return }
             keepFrom = g.retentionThrough?.next ?? LogIndex(1)
         } else if config.retentionOn {
             guard let through = g.retentionThrough else { return }
@@ -373,6 +379,7 @@ public final class NodeCore {
         if g.id == controllerGroup { data += controller.encode() }
         let snap = g.raft.compact(through: applied, data: data)
         g.retentionThrough = nil
+        g.appliedBytesSinceSnapshot = 0
         queued.append(.compact(g.id, snap, keepFrom: keepFrom))
     }
 

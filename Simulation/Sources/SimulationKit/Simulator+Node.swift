@@ -279,6 +279,7 @@ extension Simulator {
         // memory for the run (its snapshots would only free memory).
         c.firstTopicGroup = UInt32(options.groups + 1)
         c.kafkaCompactEvery = Int.max / 2
+        c.kafkaMemoryBytes = Int.max / 2
         c.tickMilliseconds = Int(SwarmOptions.tick / SimDuration.millisecond)
         return c
     }
