@@ -16,14 +16,7 @@ public struct ListOffsetsRequest: Equatable, Sendable {
         }
     }
 
-    public struct Topic: Equatable, Sendable {
-        public var name: String
-        public var partitions: [Partition]
-        public init(name: String, partitions: [Partition]) {
-            self.name = name
-            self.partitions = partitions
-        }
-    }
+    public typealias Topic = TopicPartitions<Partition>
 
     public var replicaID: Int32 = -1
     public var isolationLevel: Int8 = 0
@@ -36,14 +29,10 @@ public struct ListOffsetsRequest: Equatable, Sendable {
         req.replicaID = try r.int32("replica_id")
         if version >= 2 { req.isolationLevel = try r.int8("isolation_level") }
         let partitionBytes = version >= 4 ? 16 : 12
-        req.topics = try r.array("topics", minElementBytes: 6) { r throws(KafkaWireError) in
-            Topic(
-                name: try r.string("name"),
-                partitions: try r.array("partitions", minElementBytes: partitionBytes) { r throws(KafkaWireError) in
-                    let index = try r.int32("partition_index")
-                    let epoch = version >= 4 ? try r.int32("current_leader_epoch") : -1
-                    return Partition(partitionIndex: index, currentLeaderEpoch: epoch, timestamp: try r.int64("timestamp"))
-                })
+        req.topics = try r.topics("topics", minPartitionBytes: partitionBytes) { r throws(KafkaWireError) in
+            let index = try r.int32("partition_index")
+            let epoch = version >= 4 ? try r.int32("current_leader_epoch") : -1
+            return Partition(partitionIndex: index, currentLeaderEpoch: epoch, timestamp: try r.int64("timestamp"))
         }
         return req
     }
@@ -51,13 +40,10 @@ public struct ListOffsetsRequest: Equatable, Sendable {
     public func encode(_ w: inout KafkaWriter, version: Int16) {
         w.int32(replicaID)
         if version >= 2 { w.int8(isolationLevel) }
-        w.array(topics) { w, t in
-            w.string(t.name)
-            w.array(t.partitions) { w, p in
-                w.int32(p.partitionIndex)
-                if version >= 4 { w.int32(p.currentLeaderEpoch) }
-                w.int64(p.timestamp)
-            }
+        w.topics(topics) { w, p in
+            w.int32(p.partitionIndex)
+            if version >= 4 { w.int32(p.currentLeaderEpoch) }
+            w.int64(p.timestamp)
         }
     }
 }
@@ -79,14 +65,7 @@ public struct ListOffsetsResponse: Equatable, Sendable {
         }
     }
 
-    public struct Topic: Equatable, Sendable {
-        public var name: String
-        public var partitions: [Partition]
-        public init(name: String, partitions: [Partition]) {
-            self.name = name
-            self.partitions = partitions
-        }
-    }
+    public typealias Topic = TopicPartitions<Partition>
 
     public var throttleTimeMs: Int32 = 0
     public var topics: [Topic]
@@ -95,32 +74,25 @@ public struct ListOffsetsResponse: Equatable, Sendable {
 
     public func encode(_ w: inout KafkaWriter, version: Int16) {
         if version >= 2 { w.int32(throttleTimeMs) }
-        w.array(topics) { w, t in
-            w.string(t.name)
-            w.array(t.partitions) { w, p in
-                w.int32(p.partitionIndex)
-                w.int16(p.errorCode)
-                w.int64(p.timestamp)
-                w.int64(p.offset)
-                if version >= 4 { w.int32(p.leaderEpoch) }
-            }
+        w.topics(topics) { w, p in
+            w.int32(p.partitionIndex)
+            w.int16(p.errorCode)
+            w.int64(p.timestamp)
+            w.int64(p.offset)
+            if version >= 4 { w.int32(p.leaderEpoch) }
         }
     }
 
     public static func decode(_ r: inout KafkaReader, version: Int16) throws(KafkaWireError) -> ListOffsetsResponse {
         var out = ListOffsetsResponse(topics: [])
         if version >= 2 { out.throttleTimeMs = try r.int32("throttle_time_ms") }
-        out.topics = try r.array("topics", minElementBytes: 6) { r throws(KafkaWireError) in
-            Topic(
-                name: try r.string("name"),
-                partitions: try r.array("partitions", minElementBytes: 22) { r throws(KafkaWireError) in
-                    var p = Partition(partitionIndex: try r.int32("partition_index"))
-                    p.errorCode = try r.int16("error_code")
-                    p.timestamp = try r.int64("timestamp")
-                    p.offset = try r.int64("offset")
-                    if version >= 4 { p.leaderEpoch = try r.int32("leader_epoch") }
-                    return p
-                })
+        out.topics = try r.topics("topics", minPartitionBytes: 22) { r throws(KafkaWireError) in
+            var p = Partition(partitionIndex: try r.int32("partition_index"))
+            p.errorCode = try r.int16("error_code")
+            p.timestamp = try r.int64("timestamp")
+            p.offset = try r.int64("offset")
+            if version >= 4 { p.leaderEpoch = try r.int32("leader_epoch") }
+            return p
         }
         return out
     }

@@ -14,14 +14,7 @@ public struct OffsetCommitRequest: Equatable, Sendable {
         }
     }
 
-    public struct Topic: Equatable, Sendable {
-        public var name: String
-        public var partitions: [Partition]
-        public init(name: String, partitions: [Partition]) {
-            self.name = name
-            self.partitions = partitions
-        }
-    }
+    public typealias Topic = TopicPartitions<Partition>
 
     public var groupID: String
     public var generationID: Int32
@@ -47,16 +40,12 @@ public struct OffsetCommitRequest: Equatable, Sendable {
         if version <= 4 { req.retentionTimeMs = try r.int64("retention_time_ms") }
         if version >= 7 { req.groupInstanceID = try r.nullableString("group_instance_id") }
         let partitionBytes = 4 + 8 + (version >= 6 ? 4 : 0) + 2
-        req.topics = try r.array("topics", minElementBytes: 6) { r throws(KafkaWireError) in
-            Topic(
-                name: try r.string("name"),
-                partitions: try r.array("partitions", minElementBytes: partitionBytes) { r throws(KafkaWireError) in
-                    let index = try r.int32("partition_index")
-                    let offset = try r.int64("committed_offset")
-                    let epoch = version >= 6 ? try r.int32("committed_leader_epoch") : -1
-                    return Partition(partitionIndex: index, committedOffset: offset, committedLeaderEpoch: epoch,
-                                     metadata: try r.nullableString("committed_metadata"))
-                })
+        req.topics = try r.topics("topics", minPartitionBytes: partitionBytes) { r throws(KafkaWireError) in
+            let index = try r.int32("partition_index")
+            let offset = try r.int64("committed_offset")
+            let epoch = version >= 6 ? try r.int32("committed_leader_epoch") : -1
+            return Partition(partitionIndex: index, committedOffset: offset, committedLeaderEpoch: epoch,
+                             metadata: try r.nullableString("committed_metadata"))
         }
         return req
     }
@@ -67,14 +56,11 @@ public struct OffsetCommitRequest: Equatable, Sendable {
         w.string(memberID)
         if version <= 4 { w.int64(retentionTimeMs) }
         if version >= 7 { w.nullableString(groupInstanceID) }
-        w.array(topics) { w, t in
-            w.string(t.name)
-            w.array(t.partitions) { w, p in
-                w.int32(p.partitionIndex)
-                w.int64(p.committedOffset)
-                if version >= 6 { w.int32(p.committedLeaderEpoch) }
-                w.nullableString(p.metadata)
-            }
+        w.topics(topics) { w, p in
+            w.int32(p.partitionIndex)
+            w.int64(p.committedOffset)
+            if version >= 6 { w.int32(p.committedLeaderEpoch) }
+            w.nullableString(p.metadata)
         }
     }
 }
@@ -89,14 +75,7 @@ public struct OffsetCommitResponse: Equatable, Sendable {
         }
     }
 
-    public struct Topic: Equatable, Sendable {
-        public var name: String
-        public var partitions: [Partition]
-        public init(name: String, partitions: [Partition]) {
-            self.name = name
-            self.partitions = partitions
-        }
-    }
+    public typealias Topic = TopicPartitions<Partition>
 
     public var throttleTimeMs: Int32 = 0
     public var topics: [Topic]
@@ -105,26 +84,19 @@ public struct OffsetCommitResponse: Equatable, Sendable {
 
     public func encode(_ w: inout KafkaWriter, version: Int16) {
         if version >= 3 { w.int32(throttleTimeMs) }
-        w.array(topics) { w, t in
-            w.string(t.name)
-            w.array(t.partitions) { w, p in
-                w.int32(p.partitionIndex)
-                w.int16(p.errorCode)
-            }
+        w.topics(topics) { w, p in
+            w.int32(p.partitionIndex)
+            w.int16(p.errorCode)
         }
     }
 
     public static func decode(_ r: inout KafkaReader, version: Int16) throws(KafkaWireError) -> OffsetCommitResponse {
         let throttle = version >= 3 ? try r.int32("throttle_time_ms") : 0
         var out = OffsetCommitResponse(
-            topics: try r.array("topics", minElementBytes: 6) { r throws(KafkaWireError) in
-                Topic(
-                    name: try r.string("name"),
-                    partitions: try r.array("partitions", minElementBytes: 6) { r throws(KafkaWireError) in
-                        var p = Partition(partitionIndex: try r.int32("partition_index"))
-                        p.errorCode = try r.int16("error_code")
-                        return p
-                    })
+            topics: try r.topics("topics", minPartitionBytes: 6) { r throws(KafkaWireError) in
+                var p = Partition(partitionIndex: try r.int32("partition_index"))
+                p.errorCode = try r.int16("error_code")
+                return p
             })
         out.throttleTimeMs = throttle
         return out

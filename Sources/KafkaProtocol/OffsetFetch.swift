@@ -55,14 +55,7 @@ public struct OffsetFetchResponse: Equatable, Sendable {
         }
     }
 
-    public struct Topic: Equatable, Sendable {
-        public var name: String
-        public var partitions: [Partition]
-        public init(name: String, partitions: [Partition]) {
-            self.name = name
-            self.partitions = partitions
-        }
-    }
+    public typealias Topic = TopicPartitions<Partition>
 
     public var throttleTimeMs: Int32 = 0
     public var topics: [Topic]
@@ -73,15 +66,12 @@ public struct OffsetFetchResponse: Equatable, Sendable {
 
     public func encode(_ w: inout KafkaWriter, version: Int16) {
         if version >= 3 { w.int32(throttleTimeMs) }
-        w.array(topics) { w, t in
-            w.string(t.name)
-            w.array(t.partitions) { w, p in
-                w.int32(p.partitionIndex)
-                w.int64(p.committedOffset)
-                if version >= 5 { w.int32(p.committedLeaderEpoch) }
-                w.nullableString(p.metadata)
-                w.int16(p.errorCode)
-            }
+        w.topics(topics) { w, p in
+            w.int32(p.partitionIndex)
+            w.int64(p.committedOffset)
+            if version >= 5 { w.int32(p.committedLeaderEpoch) }
+            w.nullableString(p.metadata)
+            w.int16(p.errorCode)
         }
         if version >= 2 { w.int16(errorCode) }
     }
@@ -89,18 +79,14 @@ public struct OffsetFetchResponse: Equatable, Sendable {
     public static func decode(_ r: inout KafkaReader, version: Int16) throws(KafkaWireError) -> OffsetFetchResponse {
         let throttle = version >= 3 ? try r.int32("throttle_time_ms") : 0
         var out = OffsetFetchResponse(
-            topics: try r.array("topics", minElementBytes: 6) { r throws(KafkaWireError) in
-                Topic(
-                    name: try r.string("name"),
-                    partitions: try r.array("partitions", minElementBytes: 16) { r throws(KafkaWireError) in
-                        let index = try r.int32("partition_index")
-                        let offset = try r.int64("committed_offset")
-                        let epoch = version >= 5 ? try r.int32("committed_leader_epoch") : -1
-                        var p = Partition(partitionIndex: index, committedOffset: offset, committedLeaderEpoch: epoch,
-                                          metadata: try r.nullableString("metadata"))
-                        p.errorCode = try r.int16("error_code")
-                        return p
-                    })
+            topics: try r.topics("topics", minPartitionBytes: 16) { r throws(KafkaWireError) in
+                let index = try r.int32("partition_index")
+                let offset = try r.int64("committed_offset")
+                let epoch = version >= 5 ? try r.int32("committed_leader_epoch") : -1
+                var p = Partition(partitionIndex: index, committedOffset: offset, committedLeaderEpoch: epoch,
+                                  metadata: try r.nullableString("metadata"))
+                p.errorCode = try r.int16("error_code")
+                return p
             })
         out.throttleTimeMs = throttle
         if version >= 2 { out.errorCode = try r.int16("error_code") }

@@ -12,14 +12,7 @@ public struct ProduceRequest: Equatable, Sendable {
         }
     }
 
-    public struct Topic: Equatable, Sendable {
-        public var name: String
-        public var partitions: [Partition]
-        public init(name: String, partitions: [Partition]) {
-            self.name = name
-            self.partitions = partitions
-        }
-    }
+    public typealias Topic = TopicPartitions<Partition>
 
     public var transactionalID: String?
     /// -1 (all), 0 or 1; anything else is INVALID_REQUIRED_ACKS.
@@ -38,12 +31,8 @@ public struct ProduceRequest: Equatable, Sendable {
         let txn = try r.nullableString("transactional_id")
         let acks = try r.int16("acks")
         let timeout = try r.int32("timeout_ms")
-        let topics = try r.array("topic_data", minElementBytes: 6) { r throws(KafkaWireError) in
-            Topic(
-                name: try r.string("topic name"),
-                partitions: try r.array("partition_data", minElementBytes: 8) { r throws(KafkaWireError) in
-                    Partition(index: try r.int32("partition index"), records: try r.nullableBytes("records"))
-                })
+        let topics = try r.topics("topic_data", minPartitionBytes: 8) { r throws(KafkaWireError) in
+            Partition(index: try r.int32("partition index"), records: try r.nullableBytes("records"))
         }
         return ProduceRequest(transactionalID: txn, acks: acks, timeoutMs: timeout, topics: topics)
     }
@@ -52,12 +41,9 @@ public struct ProduceRequest: Equatable, Sendable {
         w.nullableString(transactionalID)
         w.int16(acks)
         w.int32(timeoutMs)
-        w.array(topics) { w, t in
-            w.string(t.name)
-            w.array(t.partitions) { w, p in
-                w.int32(p.index)
-                w.nullableBytes(p.records)
-            }
+        w.topics(topics) { w, p in
+            w.int32(p.index)
+            w.nullableBytes(p.records)
         }
     }
 }
@@ -90,14 +76,7 @@ public struct ProduceResponse: Equatable, Sendable {
         }
     }
 
-    public struct Topic: Equatable, Sendable {
-        public var name: String
-        public var partitions: [Partition]
-        public init(name: String, partitions: [Partition]) {
-            self.name = name
-            self.partitions = partitions
-        }
-    }
+    public typealias Topic = TopicPartitions<Partition>
 
     public var topics: [Topic]
     public var throttleTimeMs: Int32 = 0
@@ -105,21 +84,18 @@ public struct ProduceResponse: Equatable, Sendable {
     public init(topics: [Topic]) { self.topics = topics }
 
     public func encode(_ w: inout KafkaWriter, version: Int16) {
-        w.array(topics) { w, t in
-            w.string(t.name)
-            w.array(t.partitions) { w, p in
-                w.int32(p.index)
-                w.int16(p.errorCode)
-                w.int64(p.baseOffset)
-                w.int64(p.logAppendTimeMs)  // v2+
-                if version >= 5 { w.int64(p.logStartOffset) }
-                if version >= 8 {
-                    w.array(p.recordErrors) { w, e in
-                        w.int32(e.batchIndex)
-                        w.nullableString(e.message)
-                    }
-                    w.nullableString(p.errorMessage)
+        w.topics(topics) { w, p in
+            w.int32(p.index)
+            w.int16(p.errorCode)
+            w.int64(p.baseOffset)
+            w.int64(p.logAppendTimeMs)  // v2+
+            if version >= 5 { w.int64(p.logStartOffset) }
+            if version >= 8 {
+                w.array(p.recordErrors) { w, e in
+                    w.int32(e.batchIndex)
+                    w.nullableString(e.message)
                 }
+                w.nullableString(p.errorMessage)
             }
         }
         // The field-order trap: throttle_time_ms comes after the responses in Produce.
@@ -127,23 +103,19 @@ public struct ProduceResponse: Equatable, Sendable {
     }
 
     public static func decode(_ r: inout KafkaReader, version: Int16) throws(KafkaWireError) -> ProduceResponse {
-        let topics = try r.array("responses", minElementBytes: 6) { r throws(KafkaWireError) in
-            Topic(
-                name: try r.string("name"),
-                partitions: try r.array("partition_responses", minElementBytes: 22) { r throws(KafkaWireError) in
-                    var p = Partition(index: try r.int32("index"), errorCode: .none)
-                    p.errorCode = try r.int16("error_code")
-                    p.baseOffset = try r.int64("base_offset")
-                    p.logAppendTimeMs = try r.int64("log_append_time_ms")
-                    if version >= 5 { p.logStartOffset = try r.int64("log_start_offset") }
-                    if version >= 8 {
-                        p.recordErrors = try r.array("record_errors", minElementBytes: 6) { r throws(KafkaWireError) in
-                            RecordError(batchIndex: try r.int32("batch_index"), message: try r.nullableString("message"))
-                        }
-                        p.errorMessage = try r.nullableString("error_message")
-                    }
-                    return p
-                })
+        let topics = try r.topics("responses", minPartitionBytes: 22) { r throws(KafkaWireError) in
+            var p = Partition(index: try r.int32("index"), errorCode: .none)
+            p.errorCode = try r.int16("error_code")
+            p.baseOffset = try r.int64("base_offset")
+            p.logAppendTimeMs = try r.int64("log_append_time_ms")
+            if version >= 5 { p.logStartOffset = try r.int64("log_start_offset") }
+            if version >= 8 {
+                p.recordErrors = try r.array("record_errors", minElementBytes: 6) { r throws(KafkaWireError) in
+                    RecordError(batchIndex: try r.int32("batch_index"), message: try r.nullableString("message"))
+                }
+                p.errorMessage = try r.nullableString("error_message")
+            }
+            return p
         }
         var out = ProduceResponse(topics: topics)
         out.throttleTimeMs = try r.int32("throttle_time_ms")
