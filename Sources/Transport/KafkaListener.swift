@@ -1,19 +1,21 @@
 import Broker
 import KafkaProtocol
+import RillTLS
 import NIOCore
 import NIOPosix
 
-/// The Kafka client listener (plaintext; TLS by configuration comes with the rest of the client
-/// path). Each connection's requests are answered in the order they came, however long each
-/// takes: Kafka clients pipeline requests and match responses by order.
+/// The Kafka client listener: plaintext by default, TLS when configured (`kafka.tls`). Each
+/// connection's requests are answered in the order they came, however long each takes: Kafka
+/// clients pipeline requests and match responses by order.
 enum KafkaListener {
-    static func bind(runtime: NodeRuntime, on loop: EventLoop, at address: HostPort) throws -> Channel {
+    static func bind(runtime: NodeRuntime, on loop: EventLoop, at address: HostPort, tls: TLSContext?) throws -> Channel {
         try ServerBootstrap(group: loop)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(TLSHandler(context: tls)) }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(KafkaFrameDecoder()))
                     try channel.pipeline.syncOperations.addHandler(KafkaConnectionHandler(runtime: runtime))
                 }

@@ -20,6 +20,8 @@ public final class NodeRuntime: @unchecked Sendable {
     private let storage: StorageBox
     private let serverTLS: TLSContext
     private let clientTLS: TLSContext
+    /// TLS for Kafka clients, when configured.
+    private let kafkaTLS: TLSContext?
     var logger: Logger
     private var links: [NodeID: PeerLink] = [:]
     private var peerServer: Channel?
@@ -83,6 +85,17 @@ public final class NodeRuntime: @unchecked Sendable {
         let tls = TLSConfiguration.peerLink(certificatePEM: cert, privateKeyPEM: key, clusterCAPEM: ca)
         serverTLS = try TLSContext(role: .server, configuration: tls)
         clientTLS = try TLSContext(role: .client, configuration: tls)
+        if settings.kafkaTLS {
+            // Kafka clients: this node's certificate; TLS 1.2 and up (what Kafka clients speak);
+            // client certificates of the cluster CA only when asked for.
+            kafkaTLS = try TLSContext(
+                role: .server,
+                configuration: TLSConfiguration(
+                    certificatePEM: cert, privateKeyPEM: key, trustedCAPEM: settings.kafkaTLSClientAuth ? ca : nil,
+                    requireClientCertificate: settings.kafkaTLSClientAuth, minimumVersion: .tls12))
+        } else {
+            kafkaTLS = nil
+        }
         let ownStorage = try NodeStorage(
             fs: PosixFileSystem(), path: settings.dataDirectory, cluster: settings.cluster, node: settings.nodeID)
         var recovered: [(GroupID, RecoveredState)] = []
@@ -143,7 +156,7 @@ public final class NodeRuntime: @unchecked Sendable {
             throw RuntimeError.configuration("listeners.metrics: cannot listen on \(settings.metricsListener): \(error)")
         }
         do {
-            kafkaServer = try KafkaListener.bind(runtime: self, on: loop, at: settings.kafkaListener)
+            kafkaServer = try KafkaListener.bind(runtime: self, on: loop, at: settings.kafkaListener, tls: kafkaTLS)
         } catch {
             peerServer?.close(promise: nil)
             statusServer?.close(promise: nil)

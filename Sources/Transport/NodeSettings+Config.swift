@@ -6,7 +6,7 @@ extension NodeSettings {
         "node_id", "cluster", "data_dir", "listeners.peer", "listeners.kafka", "listeners.metrics",
         "listeners.advertised_kafka", "tls.ca", "tls.cert", "tls.key", "raft.tick_ms", "raft.election_ticks",
         "raft.handshake_timeout_ms", "kafka.auto_create_topics", "kafka.default_partitions",
-        "kafka.default_replication_factor",
+        "kafka.default_replication_factor", "kafka.tls", "kafka.tls_client_auth",
     ]
 
     /// Settings from node.toml. Relative file paths are taken from `baseDirectory` (the config
@@ -68,11 +68,16 @@ extension NodeSettings {
         s.tickMilliseconds = try integer("raft.tick_ms", default: 100, in: 10...10_000)
         s.electionTicks = try integer("raft.election_ticks", default: 10, in: 3...1000)
         s.handshakeTimeoutMilliseconds = try integer("raft.handshake_timeout_ms", default: 5000, in: 100...600_000)
-        if let v = file.value("kafka.auto_create_topics") {
-            guard case .bool(let b) = v else {
-                throw ConfigFile.Error("\(place): 'kafka.auto_create_topics' must be true or false, not \(v)")
-            }
-            s.autoCreateTopics = b
+        func flag(_ key: String, default d: Bool) throws(ConfigFile.Error) -> Bool {
+            guard let v = file.value(key) else { return d }
+            guard case .bool(let b) = v else { throw ConfigFile.Error("\(place): '\(key)' must be true or false, not \(v)") }
+            return b
+        }
+        s.autoCreateTopics = try flag("kafka.auto_create_topics", default: true)
+        s.kafkaTLS = try flag("kafka.tls", default: false)
+        s.kafkaTLSClientAuth = try flag("kafka.tls_client_auth", default: false)
+        if s.kafkaTLSClientAuth && !s.kafkaTLS {
+            throw ConfigFile.Error("\(place): 'kafka.tls_client_auth' needs 'kafka.tls = true'")
         }
         s.defaultPartitions = Int32(try integer("kafka.default_partitions", default: 1, in: 1...10_000))
         s.defaultReplicationFactor = try integer("kafka.default_replication_factor", default: min(3, peers.count), in: 1...peers.count)

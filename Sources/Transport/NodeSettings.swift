@@ -52,6 +52,10 @@ public struct NodeSettings: Sendable {
     /// Partitions and replication factor of topics created without them.
     public var defaultPartitions: Int32 = 1
     public var defaultReplicationFactor = 3
+    /// TLS on the Kafka listener (with this node's certificate), and whether clients must present
+    /// a certificate of the cluster CA. Plaintext by default, for local development.
+    public var kafkaTLS = false
+    public var kafkaTLSClientAuth = false
 
     public init(
         nodeID: NodeID, cluster: String, dataDirectory: String, peerListener: HostPort, kafkaListener: HostPort,

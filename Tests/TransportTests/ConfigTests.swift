@@ -69,6 +69,7 @@ struct ConfigTests {
         ("metrics = \"127.0.0.1:9292\"", "metrics = \"0.0.0.0:9192\"", "two listeners share 0.0.0.0:9192"),
         ("node_id = 2", "node_id 2", "expected 'key = value'"),
         ("auto_create_topics = false", "auto_create_topics = 1", "'kafka.auto_create_topics' must be true or false"),
+        ("auto_create_topics = false", "tls_client_auth = true", "'kafka.tls_client_auth' needs 'kafka.tls = true'"),
         ("default_partitions = 6", "default_replication_factor = 4", "'kafka.default_replication_factor' must be an integer in 1...3"),
     ])
     func mistakes(_ replace: String, _ with: String, _ expected: String) throws {

@@ -1,0 +1,85 @@
+import Foundation
+import KafkaProtocol
+import NIOCore
+import NIOPosix
+import RillTLS
+import Testing
+import Transport
+
+/// The Kafka listener with `kafka.tls` (and `kafka.tls_client_auth`), on a real one-node process.
+@Suite(.serialized)
+struct KafkaTLSTests {
+    /// Answers to one ApiVersions v2 request over TLS, or nil when the connection failed.
+    final class Catcher: ChannelInboundHandler, @unchecked Sendable {
+        typealias InboundIn = ByteBuffer
+        typealias OutboundOut = ByteBuffer
+        var received = ByteBuffer()
+        let done: EventLoopPromise<ByteBuffer?>
+        init(done: EventLoopPromise<ByteBuffer?>) { self.done = done }
+
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            guard event is TLSEvent else { return }
+            var w = KafkaWriter()
+            RequestHeader(apiKey: ApiKey.apiVersions.rawValue, apiVersion: 2, correlationID: 7, clientID: "tls-test").encode(&w)
+            var framed = ByteBuffer()
+            KafkaFrame.frame(w.buffer, into: &framed)
+            context.writeAndFlush(wrapOutboundOut(framed), promise: nil)
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            var b = unwrapInboundIn(data)
+            received.writeBuffer(&b)
+            if let frame = try? KafkaFrame.next(from: &received) { done.succeed(frame) }
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: Error) { done.succeed(nil) }
+        func channelInactive(context: ChannelHandlerContext) { done.succeed(nil) }
+    }
+
+    func apiVersions(port: Int, ca: [UInt8], clientCertificate: IssuedCertificate?, group: EventLoopGroup) throws -> ByteBuffer? {
+        let tls = try TLSContext(
+            role: .client,
+            configuration: TLSConfiguration(
+                certificatePEM: clientCertificate?.certificatePEM, privateKeyPEM: clientCertificate?.privateKeyPEM, trustedCAPEM: ca,
+                requireClientCertificate: false, minimumVersion: .tls12))
+        let done = group.next().makePromise(of: ByteBuffer?.self)
+        let channel = try ClientBootstrap(group: group)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(TLSHandler(context: tls))
+                    try channel.pipeline.syncOperations.addHandler(Catcher(done: done))
+                }
+            }
+            .connect(host: "127.0.0.1", port: port).wait()
+        let timeout = group.next().scheduleTask(in: .seconds(5)) { done.succeed(nil) }
+        defer {
+            timeout.cancel()
+            channel.close(promise: nil)
+        }
+        return try done.futureResult.wait()
+    }
+
+    @Test("TLS on the Kafka listener, then client certificates required: answered with one, refused without")
+    func kafkaTLS() throws {
+        let c = try LocalCluster(nodes: 1)
+        defer { c.stop() }
+        let config = try String(contentsOfFile: c.configPath(1), encoding: .utf8)
+            .replacingOccurrences(of: "auto_create_topics = true", with: "auto_create_topics = true\ntls = true\ntls_client_auth = true")
+        try config.write(toFile: c.configPath(1), atomically: true, encoding: .utf8)
+        try c.start(1)
+        try #require(c.waitUntil(seconds: 15) { c.status(1)?.controllerLeader == 1 } != nil)
+        let ca = try CertificateAuthority(
+            certificatePEM: Array(FileManager.default.contents(atPath: c.dir + "/ca.pem")!),
+            privateKeyPEM: Array(FileManager.default.contents(atPath: c.dir + "/ca.key")!))
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let client = try ca.issue(commonName: "a-client", hosts: [])
+        let answer = try #require(try apiVersions(port: c.kafkaPort, ca: ca.certificatePEM, clientCertificate: client, group: group))
+        var r = KafkaReader(answer)
+        #expect(try r.int32() == 7)
+        #expect(try ApiVersionsResponse.decode(&r, version: 2).errorCode == 0)
+        #expect(try apiVersions(port: c.kafkaPort, ca: ca.certificatePEM, clientCertificate: nil, group: group) == nil)
+        let logged = c.waitUntil(seconds: 5) { c.log(1).contains("Kafka connection closed: TLS handshake failed") }
+        #expect(logged != nil, "the refusal was not logged:\n\(c.log(1).suffix(1500))")
+    }
+}
