@@ -108,6 +108,10 @@ extension NodeCore {
 
     /// Storage answered a read.
     public func readCompleted(_ c: ReadCompletion) -> NodeOutput {
+        if kafka.pendingListOffsets.contains(where: { $0.topics.contains { $0.parts.contains { $0.token == c.token } } }) {
+            listOffsetsRead(c)
+            return drain()
+        }
         for f in kafka.pendingFetches.indices {
             for k in kafka.pendingFetches[f].parts.indices where kafka.pendingFetches[f].parts[k].readToken == c.token {
                 kafka.pendingFetches[f].parts[k].readToken = nil
@@ -151,33 +155,102 @@ extension NodeCore {
 
     // MARK: - ListOffsets
 
-    func listOffsets(_ l: ListOffsetsRequest, version: Int16) -> ListOffsetsResponse {
-        var topics: [ListOffsetsResponse.Topic] = []
+    /// -1 latest (the high watermark), -2 earliest (the log start), or a time: the first record at
+    /// or after it, found by a storage read (answered when every partition has its answer).
+    func listOffsets(_ l: ListOffsetsRequest, request: KafkaRequest) -> KafkaReply {
+        var pending = PendingListOffsets(request: request, version: request.header.apiVersion, topics: [])
         for t in l.topics {
-            var parts: [ListOffsetsResponse.Partition] = []
+            var parts: [PendingListOffsets.Part] = []
             for p in t.partitions {
-                guard let assignment = controller.topic(t.name)?.partitions.first(where: { $0.partition == p.partitionIndex }) else {
-                    parts.append(.init(partitionIndex: p.partitionIndex, errorCode: .unknownTopicOrPartition))
-                    continue
+                var part = PendingListOffsets.Part(result: nil, token: nil)
+                func answer(_ e: ErrorCode, offset: Int64 = -1, epoch: Int32 = -1) {
+                    part.result = .init(partitionIndex: p.partitionIndex, errorCode: e, timestamp: -1, offset: offset, leaderEpoch: epoch)
                 }
-                guard let g = group(assignment.group), isServing(g) else {
-                    parts.append(.init(partitionIndex: p.partitionIndex, errorCode: .notLeaderOrFollower))
-                    continue
+                if let assignment = controller.topic(t.name)?.partitions.first(where: { $0.partition == p.partitionIndex }) {
+                    if let g = group(assignment.group), isServing(g) {
+                        let epoch = Int32(truncatingIfNeeded: g.withRaft { $0.term }.value)
+                        switch p.timestamp {
+                        case ListOffsetsRequest.latest: answer(.none, offset: Int64(g.state.nextOffset), epoch: epoch)
+                        case ListOffsetsRequest.earliest: answer(.none, offset: Int64(g.logStartOffset), epoch: epoch)
+                        default:
+                            let token = kafka.nextReadToken
+                            kafka.nextReadToken += 1
+                            part.token = token
+                            part.epoch = epoch
+                            part.index = p.partitionIndex
+                            part.timestamp = p.timestamp
+                            kafka.reads.append(StorageRead(
+                                token: token, group: assignment.group, offset: 0, maxBytes: 0, through: g.state.appliedIndex,
+                                timestamp: p.timestamp))
+                        }
+                    } else {
+                        answer(.notLeaderOrFollower)
+                    }
+                } else {
+                    answer(.unknownTopicOrPartition)
                 }
-                let epoch = Int32(truncatingIfNeeded: g.withRaft { $0.term }.value)
-                switch p.timestamp {
-                case ListOffsetsRequest.latest:
-                    parts.append(.init(partitionIndex: p.partitionIndex, timestamp: -1, offset: Int64(g.state.nextOffset), leaderEpoch: epoch))
-                case ListOffsetsRequest.earliest:
-                    parts.append(.init(partitionIndex: p.partitionIndex, timestamp: -1, offset: Int64(g.logStartOffset), leaderEpoch: epoch))
-                default:
-                    // By timestamp: not indexed yet; the answer "no such offset" (-1) is what Kafka
-                    // gives past the end, so say so only when asked past every record.
-                    parts.append(.init(partitionIndex: p.partitionIndex, errorCode: .none, timestamp: -1, offset: -1, leaderEpoch: epoch))
+                parts.append(part)
+            }
+            pending.topics.append((t.name, parts))
+        }
+        if pending.isComplete { return .respond(listOffsetsResponse(pending)) }
+        kafka.pendingListOffsets.append(pending)
+        return .pending
+    }
+
+    /// A timestamp lookup came back: the first record at or after the time, or -1 when none is.
+    func listOffsetsRead(_ c: ReadCompletion) {
+        for k in kafka.pendingListOffsets.indices {
+            for t in kafka.pendingListOffsets[k].topics.indices {
+                for p in kafka.pendingListOffsets[k].topics[t].parts.indices
+                where kafka.pendingListOffsets[k].topics[t].parts[p].token == c.token {
+                    let part = kafka.pendingListOffsets[k].topics[t].parts[p]
+                    var result = ListOffsetsResponse.Partition(partitionIndex: part.index, errorCode: .none, timestamp: -1, offset: -1,
+                                                               leaderEpoch: part.epoch)
+                    if c.failure != nil {
+                        result.errorCode = ErrorCode.unknownServerError.rawValue
+                    } else if let data = c.batches.first, let batch = try? RecordBatch(validating: ByteBuffer(bytes: data)),
+                        let hit = batch.firstRecord(atOrAfter: part.timestamp)
+                    {
+                        result.offset = hit.offset
+                        result.timestamp = hit.timestamp
+                    }
+                    kafka.pendingListOffsets[k].topics[t].parts[p].result = result
+                    kafka.pendingListOffsets[k].topics[t].parts[p].token = nil
                 }
             }
-            topics.append(.init(name: t.name, partitions: parts))
         }
-        return ListOffsetsResponse(topics: topics)
+        var remaining: [PendingListOffsets] = []
+        for p in kafka.pendingListOffsets {
+            if p.isComplete {
+                kafka.completions.append(.init(connection: p.request.connection, sequence: p.request.sequence, response: listOffsetsResponse(p)))
+            } else {
+                remaining.append(p)
+            }
+        }
+        kafka.pendingListOffsets = remaining
     }
+
+    func listOffsetsResponse(_ p: PendingListOffsets) -> ByteBuffer {
+        let response = ListOffsetsResponse(topics: p.topics.map { .init(name: $0.name, partitions: $0.parts.map { $0.result! }) })
+        return Self.frame(p.request.header.correlationID) { response.encode(&$0, version: p.version) }
+    }
+}
+
+/// A ListOffsets waiting for timestamp lookups in storage.
+struct PendingListOffsets {
+    struct Part {
+        var result: ListOffsetsResponse.Partition?
+        var token: UInt64?
+        var epoch: Int32 = -1
+        var index: Int32 = 0
+        /// The time asked for (ms), for a lookup by timestamp.
+        var timestamp: Int64 = 0
+    }
+
+    var request: KafkaRequest
+    var version: Int16
+    var topics: [(name: String, parts: [Part])]
+
+    var isComplete: Bool { topics.allSatisfy { $0.parts.allSatisfy { $0.result != nil } } }
 }

@@ -67,6 +67,7 @@ struct KafkaState {
     var pendingCreates: [PendingCreate] = []
     var pendingProduces: [PendingProduce] = []
     var pendingFetches: [PendingFetch] = []
+    var pendingListOffsets: [PendingListOffsets] = []
     /// Storage reads asked for and not yet handed out.
     var reads: [StorageRead] = []
     var nextReadToken: UInt64 = 1
@@ -125,8 +126,8 @@ extension NodeCore {
                 return (.respond(Self.frame(h.correlationID) { response.encode(&$0, version: h.apiVersion) }), NodeOutput())
             case .listOffsets:
                 let l = try ListOffsetsRequest.decode(&r, version: h.apiVersion)
-                let response = listOffsets(l, version: h.apiVersion)
-                return (.respond(Self.frame(h.correlationID) { response.encode(&$0, version: h.apiVersion) }), NodeOutput())
+                let reply = listOffsets(l, request: request)
+                return (reply, drain())
             default:
                 return (.close("\(key) is not served yet"), NodeOutput())
             }

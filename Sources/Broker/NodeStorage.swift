@@ -96,6 +96,12 @@ public final class NodeStorage {
     public func execute(_ read: StorageRead) -> ReadCompletion {
         do {
             let log = try group(read.group).log
+            if let timestamp = read.timestamp {
+                guard let i = try log.firstIndex(withTimestampAtLeast: timestamp), i <= read.through else {
+                    return ReadCompletion(token: read.token, batches: [], failure: nil)
+                }
+                return ReadCompletion(token: read.token, batches: [try log.read(i).entry.data], failure: nil)
+            }
             guard let first = log.index(containing: KafkaOffset(read.offset)), first <= read.through else {
                 return ReadCompletion(token: read.token, batches: [], failure: nil)
             }

@@ -72,6 +72,9 @@ public struct StorageRead: Sendable {
     public let maxBytes: Int
     /// Only entries up to here (the applied index: committed data only).
     public let through: LogIndex
+    /// Instead of an offset: find the first batch with a record at or after this time (ms);
+    /// the completion then holds that one batch, if any.
+    public var timestamp: Int64? = nil
 }
 
 public struct ReadCompletion: Sendable {

@@ -143,6 +143,12 @@ public struct RecordBatch: Equatable, Sendable {
 
     /// The records of an uncompressed batch: offset, key, value.
     public func records() throws(KafkaWireError) -> [(offset: Int64, key: [UInt8]?, value: [UInt8]?)] {
+        var ignored: [Int64] = []
+        return try records(timestamps: &ignored)
+    }
+
+    /// The records, and each one's timestamp into `timestamps`.
+    public func records(timestamps: inout [Int64]) throws(KafkaWireError) -> [(offset: Int64, key: [UInt8]?, value: [UInt8]?)] {
         guard compression == 0 else { throw .invalid("compressed batch (codec \(compression)) not decoded by the broker") }
         var r = KafkaReader(bytes.getSlice(at: bytes.readerIndex + Self.headerBytes, length: bytes.readableBytes - Self.headerBytes)!)
         var out: [(Int64, [UInt8]?, [UInt8]?)] = []
@@ -151,7 +157,7 @@ public struct RecordBatch: Equatable, Sendable {
             guard length >= 0, length <= r.remaining else { throw .truncated("record of \(length) bytes") }
             var rec = KafkaReader(r.buffer.readSlice(length: length)!)
             _ = try rec.int8("record attributes")
-            _ = try rec.varlong("timestamp delta")
+            let timestampDelta = try rec.varlong("timestamp delta")
             let delta = try rec.varint("offset delta")
             func blob(_ what: String) throws(KafkaWireError) -> [UInt8]? {
                 let n = Int(try rec.varint(what))
@@ -162,7 +168,18 @@ public struct RecordBatch: Equatable, Sendable {
             let key = try blob("key")
             let value = try blob("value")
             out.append((baseOffset + Int64(delta), key, value))
+            timestamps.append(baseTimestamp &+ timestampDelta)
         }
         return out
+    }
+
+    /// The first record at or after `timestamp` (ms): its offset and timestamp. For a compressed
+    /// batch (not decoded by the broker) the batch's first offset and newest timestamp.
+    public func firstRecord(atOrAfter timestamp: Int64) -> (offset: Int64, timestamp: Int64)? {
+        guard maxTimestamp >= timestamp else { return nil }
+        var stamps: [Int64] = []
+        guard compression == 0, let recs = try? records(timestamps: &stamps) else { return (baseOffset, maxTimestamp) }
+        for (k, r) in recs.enumerated() where stamps[k] >= timestamp { return (r.offset, stamps[k]) }
+        return (baseOffset, maxTimestamp)
     }
 }

@@ -99,6 +99,21 @@ public final class PartitionLog {
         return through
     }
 
+    /// The first entry that may hold a record at or after `timestamp`: the first entry, in the
+    /// first segment whose newest timestamp reaches it, whose own timestamp does (read from
+    /// storage). Nil when no record is that new.
+    public func firstIndex(withTimestampAtLeast timestamp: Int64) throws(StorageError) -> LogIndex? {
+        for s in segments where !s.isEmpty {
+            guard let newest = s.maxTimestamp, newest >= timestamp else { continue }
+            var i = s.baseIndex
+            while i <= s.lastIndex {
+                if !s.damaged[s.slot(i)], let t = config.timestamp(try read(i).entry), t >= timestamp { return i }
+                i = i.next
+            }
+        }
+        return nil
+    }
+
     /// Retention by time (Kafka's `retention.ms`): the last index of the oldest whole segments whose
     /// newest record is older than `cutoff` (ms since the epoch), never the active segment; nil when
     /// nothing needs to go. As in Kafka, a segment goes only when all its records have expired, and

@@ -135,3 +135,27 @@ struct KafkaLeaderEpochTests {
         #expect(resp.topics[2].partitions[0].endOffset == 0)
     }
 }
+
+struct ListOffsetsByTimeTests {
+    @Test("ListOffsets by timestamp: the first record at or after the time, -1 past the newest")
+    func byTimestamp() throws {
+        let (c, leader) = try KafkaDataTests.cluster()
+        // Three batches stamped 1000, 2000, 3000 (RecordBatch.build stamps every record the same).
+        for (k, ts) in [Int64(1000), 2000, 3000].enumerated() {
+            let batch = RecordBatch.build(records: [(nil, Array("r\(k)a".utf8)), (nil, Array("r\(k)b".utf8))], timestamp: ts)
+            let request = ProduceRequest(acks: -1, timeoutMs: 5000, topics: [.init(name: "t", partitions: [.init(index: 0, records: batch.bytes)])])
+            _ = c.kafka(leader, key: .produce, version: 8, correlation: Int32(10 + k)) { request.encode(&$0, version: 8) }
+        }
+        func lookup(_ ts: Int64, _ correlation: Int32) throws -> ListOffsetsResponse.Partition {
+            let request = ListOffsetsRequest(topics: [.init(name: "t", partitions: [.init(partitionIndex: 0, timestamp: ts)])])
+            var r = try MiniCluster.body(c.kafka(leader, key: .listOffsets, version: 5, correlation: correlation) { request.encode(&$0, version: 5) }, correlation: correlation)
+            return try #require(try ListOffsetsResponse.decode(&r, version: 5).topics.first?.partitions.first)
+        }
+        #expect(try lookup(0, 1).offset == 0)
+        #expect(try lookup(1500, 2).offset == 2)
+        let exact = try lookup(2000, 3)
+        #expect(exact.offset == 2 && exact.timestamp == 2000)
+        #expect(try lookup(3000, 4).offset == 4)
+        #expect(try lookup(3001, 5).offset == -1)
+    }
+}

@@ -60,6 +60,10 @@ def kafka_python_roundtrip(topic):
     ends = c.end_offsets([tp])
     begins = c.beginning_offsets([tp])
     check("kafka-python: list offsets (earliest 0, latest 100)", begins[tp] == 0 and ends[tp] == 100, f"{begins} {ends}")
+    by_time = c.offsets_for_times({tp: 0})[tp]
+    future = c.offsets_for_times({tp: int(time.time() * 1000) + 3_600_000})[tp]
+    check("kafka-python: offsets for times (0 -> offset 0, the future -> none)",
+          by_time is not None and by_time.offset == 0 and future is None, f"{by_time} {future}")
     c.close()
 
 
