@@ -24,6 +24,12 @@ public enum KafkaEntry {
         public var baseOffset: Int64
         public var lastOffsetDelta: Int32
         public var maxTimestamp: Int64
+        /// -1 when the producer is not idempotent.
+        public var producerID: Int64
+        public var producerEpoch: Int16
+        public var baseSequence: Int32
+
+        public var lastSequence: Int32 { ProducerState.lastSequence(first: baseSequence, count: lastOffsetDelta + 1) }
     }
 
     /// The few header fields the broker reads without copying the batch.
@@ -36,7 +42,9 @@ public enum KafkaEntry {
         }
         let delta = Int32(truncatingIfNeeded: int(23, 4))
         guard delta >= 0 else { return nil }
-        return Header(baseOffset: int(0, 8), lastOffsetDelta: delta, maxTimestamp: int(35, 8))
+        return Header(
+            baseOffset: int(0, 8), lastOffsetDelta: delta, maxTimestamp: int(35, 8), producerID: int(43, 8),
+            producerEpoch: Int16(truncatingIfNeeded: int(51, 2)), baseSequence: Int32(truncatingIfNeeded: int(53, 4)))
     }
 
     /// Storage settings for a Kafka partition's log: offsets and timestamps from batch headers.

@@ -82,17 +82,71 @@ extension NodeCore {
         var offset = logEndOffset(g)
         part.baseOffset = Int64(offset)
         part.term = term
-        for b in batches {
+        for (k, b) in batches.enumerated() {
+            if b.producerID >= 0 {
+                let last = ProducerState.lastSequence(first: b.baseSequence, count: b.lastOffsetDelta + 1)
+                switch producerVerdict(g, producerID: b.producerID, epoch: b.producerEpoch, first: b.baseSequence, last: last) {
+                case .append:
+                    break
+                case .duplicate(let original, let pending):
+                    // Already written: never again. Answer with where it went, once it is committed.
+                    if k == 0 { part.baseOffset = original }
+                    if let pending {
+                        part.lastIndex = max(part.lastIndex, pending.index)
+                        part.term = pending.term
+                    } else if k == batches.count - 1 && part.lastIndex == .zero {
+                        part.result = .init(index: part.partition, errorCode: .none, baseOffset: part.baseOffset,
+                                            logStartOffset: Int64(g.logStartOffset))
+                    }
+                    continue
+                case .reject(let code):
+                    return fail(code)
+                }
+            }
             let assigned = b.assigned(baseOffset: Int64(offset), leaderEpoch: Int32(truncatingIfNeeded: term.value))
             do {
                 let at = try g.raft.propose(Array(assigned.bytes.readableBytesView))
                 part.lastIndex = at.index
+                part.term = term
             } catch {
                 return fail(.notLeaderOrFollower, "\(error)")
             }
             offset += UInt64(b.lastOffsetDelta) + 1
         }
         if let k = position(gid) { markTouched(k) }
+    }
+
+    enum ProducerVerdict {
+        case append
+        /// Written before at `baseOffset`; `pending` when that entry is not applied yet.
+        case duplicate(baseOffset: Int64, pending: (index: LogIndex, term: Term)?)
+        case reject(ErrorCode)
+    }
+
+    /// A producer's batch against the partition's producers as of the whole Raft log: the applied
+    /// state plus the unapplied tail (so a retry of a batch still in flight is caught, and a new
+    /// leader needs no separate rebuild: its log is the truth).
+    func producerVerdict(_ g: Group, producerID: Int64, epoch: Int16, first: Int32, last: Int32) -> ProducerVerdict {
+        var view = g.producers
+        var tail: [(first: Int32, last: Int32, epoch: Int16, index: LogIndex, term: Term)] = []
+        let applied = g.state.appliedIndex
+        let end = g.withRaft { $0.lastIndex }
+        var i = applied.next
+        while i <= end {
+            if let e = g.withRaft({ $0.entry(at: i) }), e.kind == .normal, let h = KafkaEntry.header(e.data), h.producerID == producerID {
+                view.record(producerID: producerID, epoch: h.producerEpoch, firstSequence: h.baseSequence, lastSequence: h.lastSequence,
+                            baseOffset: h.baseOffset)
+                tail.append((h.baseSequence, h.lastSequence, h.producerEpoch, i, e.term))
+            }
+            i = i.next
+        }
+        switch view.check(producerID: producerID, epoch: epoch, firstSequence: first, lastSequence: last) {
+        case .append: return .append
+        case .reject(let code): return .reject(code)
+        case .duplicate(let offset):
+            let inFlight = tail.last { $0.first == first && $0.last == last && $0.epoch == epoch }
+            return .duplicate(baseOffset: offset, pending: inFlight.map { ($0.index, $0.term) })
+        }
     }
 
     /// The Kafka offset after the last entry of a group's Raft log (committed or not): where the

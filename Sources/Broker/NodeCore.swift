@@ -49,6 +49,37 @@ public final class NodeCore {
         public internal(set) var logStartOffset: UInt64 = 0
         /// Bytes of entries applied since the last snapshot (what the Raft log holds in memory).
         var appliedBytesSinceSnapshot = 0
+        /// Idempotent producers as of the applied entries (a Kafka partition's replicas all keep it).
+        public internal(set) var producers = ProducerState()
+
+        /// Apply a committed entry: the replica state, and for a Kafka partition its producers.
+        func apply(_ e: Entry) {
+            state.apply(e, records: records(e))
+            if isKafkaPartition, e.kind == .normal, let h = KafkaEntry.header(e.data) {
+                producers.record(producerID: h.producerID, epoch: h.producerEpoch, firstSequence: h.baseSequence,
+                                 lastSequence: h.lastSequence, baseOffset: h.baseOffset)
+            }
+        }
+
+        /// Snapshot payload: the replica state, then (Kafka partitions) the producers.
+        var snapshotData: [UInt8] {
+            var data = state.snapshotData
+            if isKafkaPartition {
+                var w = ByteWriter()
+                producers.encode(&w)
+                data += w.bytes
+            }
+            return data
+        }
+
+        func restore(_ snap: Snapshot) {
+            state.restore(snap)
+            producers = ProducerState()
+            if isKafkaPartition, snap.data.count > ReplicaState.snapshotBytes {
+                var r = ByteReader(snap.data, offset: ReplicaState.snapshotBytes)
+                producers = (try? ProducerState.decode(&r)) ?? ProducerState()
+            }
+        }
 
         init(id: GroupID, raft: RaftNode, isKafkaPartition: Bool) {
             self.id = id
@@ -334,7 +365,7 @@ public final class NodeCore {
             touched[k] = true
             for m in r.messagesAfterPersist { append(&outgoing, PeerEnvelope(group: id, message: m)) }
             if let s = r.snapshot {
-                g.state.restore(s)
+                g.restore(s)
                 if id == controllerGroup { try? controller.restore(s, skipping: ReplicaState.snapshotBytes) }
                 observer?.installedSnapshot(node: config.id, group: id, index: s.index)
                 observer?.applied(node: config.id, group: id, index: s.index, chain: g.state.chain)
@@ -342,7 +373,7 @@ public final class NodeCore {
             if r.snapshot != nil { g.appliedBytesSinceSnapshot = 0 }
             for e in r.committedEntries {
                 g.appliedBytesSinceSnapshot += e.data.count
-                g.state.apply(e, records: g.records(e))
+                g.apply(e)
                 if id == controllerGroup {
                     let rejection = controller.apply(e)
                     controllerApplied(e, rejection: rejection)
@@ -375,7 +406,7 @@ public final class NodeCore {
         }
         let (snapshotIndex, persisted, raftApplied) = g.withRaft { ($0.snapshotIndex, $0.persistedIndex, $0.appliedIndex) }
         guard applied > snapshotIndex, applied <= persisted, applied <= raftApplied else { return }
-        var data = g.state.snapshotData
+        var data = g.snapshotData
         if g.id == controllerGroup { data += controller.encode() }
         let snap = g.raft.compact(through: applied, data: data)
         g.retentionThrough = nil
@@ -444,6 +475,7 @@ public final class NodeCore {
         let raft = try RaftNode(config: rc, recovered: recovered)
         let isKafka = gid != controllerGroup && !config.staticGroups.contains { $0.0 == gid }
         let g = Group(id: gid, raft: raft, isKafkaPartition: isKafka)
+        if raft.snapshotIndex > .zero { g.restore(raft.latestSnapshot) }
         let at = groups.firstIndex { $0.id > gid } ?? groups.endIndex
         groups.insert(g, at: at)
         touched.insert(true, at: at)

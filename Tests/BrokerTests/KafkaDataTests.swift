@@ -159,3 +159,80 @@ struct ListOffsetsByTimeTests {
         #expect(try lookup(3001, 5).offset == -1)
     }
 }
+
+struct IdempotentProduceTests {
+    static func produce(_ c: MiniCluster, to i: Int, correlation: Int32, pid: Int64, epoch: Int16, sequence: Int32, values: [String]) throws
+        -> ProduceResponse.Partition?
+    {
+        let batch = RecordBatch.build(records: values.map { (nil, Array($0.utf8)) }, timestamp: 1000, producerID: pid, producerEpoch: epoch,
+                                      baseSequence: sequence)
+        let request = ProduceRequest(acks: -1, timeoutMs: 5000, topics: [.init(name: "t", partitions: [.init(index: 0, records: batch.bytes)])])
+        guard let reply = c.kafka(i, key: .produce, version: 8, correlation: correlation, { request.encode(&$0, version: 8) }) else { return nil }
+        var r = try MiniCluster.body(reply, correlation: correlation)
+        return try ProduceResponse.decode(&r, version: 8).topics.first?.partitions.first
+    }
+
+    @Test("a retried idempotent batch is answered with its original offset and never written twice, also by a new leader")
+    func retries() throws {
+        let (c, leader) = try KafkaDataTests.cluster()
+        let first = try #require(try Self.produce(c, to: leader, correlation: 1, pid: 5, epoch: 0, sequence: 0, values: ["a", "b"]))
+        #expect(first.errorCode == 0 && first.baseOffset == 0)
+        let retry = try #require(try Self.produce(c, to: leader, correlation: 2, pid: 5, epoch: 0, sequence: 0, values: ["a", "b"]))
+        #expect(retry.errorCode == 0 && retry.baseOffset == 0)
+        let next = try #require(try Self.produce(c, to: leader, correlation: 3, pid: 5, epoch: 0, sequence: 2, values: ["c"]))
+        #expect(next.baseOffset == 2)
+        let gid = c.cores[leader].controller.topic("t")!.partitions[0].group
+        #expect(c.cores[leader].group(gid)?.state.nextOffset == 3)
+        // Move leadership; the new leader knows the producer from the log.
+        let target = c.cores[(leader + 1) % 3].config.id
+        try c.cores[leader].group(gid)!.withRaft { try $0.transferLeadership(to: target) }
+        c.take(leader, c.cores[leader].drain())
+        c.run(ticks: 30)
+        let newLeader = try #require(c.cores.indices.first { c.cores[$0].raftOf(gid)?.role == .leader })
+        #expect(newLeader != leader)
+        c.run(ticks: 5)
+        let again = try #require(try Self.produce(c, to: newLeader, correlation: 4, pid: 5, epoch: 0, sequence: 2, values: ["c"]))
+        #expect(again.errorCode == 0 && again.baseOffset == 2)
+        #expect(c.cores[newLeader].group(gid)?.state.nextOffset == 3)
+    }
+
+    @Test("a retry that arrives while the original is still uncommitted waits for it and gets the same offset")
+    func retryInFlight() throws {
+        let (c, leader) = try KafkaDataTests.cluster()
+        let batch = RecordBatch.build(records: [(nil, Array("once".utf8))], timestamp: 1, producerID: 11, producerEpoch: 0, baseSequence: 0)
+        var w = KafkaWriter()
+        ProduceRequest(acks: -1, timeoutMs: 5000, topics: [.init(name: "t", partitions: [.init(index: 0, records: batch.bytes)])]).encode(&w, version: 8)
+        for sequence in [UInt64(1), 2] {
+            let (reply, out) = c.cores[leader].handleKafka(KafkaRequest(
+                connection: 3, sequence: sequence, header: RequestHeader(apiKey: 0, apiVersion: 8, correlationID: Int32(sequence), clientID: nil),
+                body: w.buffer))
+            guard case .pending = reply else {
+                Issue.record("request \(sequence) was answered before its batch was committed")
+                return
+            }
+            c.take(leader, out)  // not run: the first batch is still in flight when the retry comes
+        }
+        c.run(ticks: 10)
+        let replies = c.completions.filter { $0.connection == 3 }
+        #expect(replies.count == 2)
+        for done in replies {
+            var r = try MiniCluster.body(done.response, correlation: Int32(done.sequence))
+            let p = try #require(try ProduceResponse.decode(&r, version: 8).topics.first?.partitions.first)
+            #expect(p.errorCode == 0 && p.baseOffset == 0)
+        }
+        let gid = c.cores[leader].controller.topic("t")!.partitions[0].group
+        #expect(c.cores[leader].group(gid)?.state.nextOffset == 1)
+    }
+
+    @Test("a sequence gap is OUT_OF_ORDER_SEQUENCE_NUMBER, a stale epoch INVALID_PRODUCER_EPOCH, an epoch bump at 0 is accepted")
+    func errors() throws {
+        let (c, leader) = try KafkaDataTests.cluster()
+        _ = try Self.produce(c, to: leader, correlation: 1, pid: 9, epoch: 1, sequence: 0, values: ["a"])
+        #expect(try Self.produce(c, to: leader, correlation: 2, pid: 9, epoch: 1, sequence: 5, values: ["x"])?.errorCode
+            == ErrorCode.outOfOrderSequenceNumber.rawValue)
+        #expect(try Self.produce(c, to: leader, correlation: 3, pid: 9, epoch: 0, sequence: 1, values: ["x"])?.errorCode
+            == ErrorCode.invalidProducerEpoch.rawValue)
+        let bumped = try #require(try Self.produce(c, to: leader, correlation: 4, pid: 9, epoch: 2, sequence: 0, values: ["b"]))
+        #expect(bumped.errorCode == 0 && bumped.baseOffset == 1)
+    }
+}
