@@ -14,6 +14,14 @@ public struct BrokerRegistration: Equatable, Sendable {
     }
 }
 
+/// Producer ids `start ..< start + count`, handed to one node for one run of its process.
+public struct ProducerIDBlock: Equatable, Sendable {
+    public var node: NodeID
+    public var nonce: UInt64
+    public var start: Int64
+    public var count: Int64
+}
+
 /// One partition: its Raft group and the nodes that replicate it.
 public struct PartitionAssignment: Equatable, Sendable {
     public var partition: Int32
@@ -35,6 +43,9 @@ public enum ControllerCommand: Equatable, Sendable {
     case createTopic(name: String, partitions: Int32, replicationFactor: Int)
     /// Delete a topic; every replica removes its partitions' groups and data.
     case deleteTopic(name: String)
+    /// A block of producer ids for one node in one run of its process (`nonce`): ids never repeat
+    /// across nodes, and a restarted node asks for a new block instead of reusing its old one.
+    case allocateProducerIDs(node: NodeID, nonce: UInt64)
 
     public func encode() -> [UInt8] {
         var w = ByteWriter()
@@ -52,6 +63,10 @@ public enum ControllerCommand: Equatable, Sendable {
         case .deleteTopic(let name):
             w.u8(3)
             w.blob(Array(name.utf8))
+        case .allocateProducerIDs(let node, let nonce):
+            w.u8(4)
+            w.u32(node.value)
+            w.u64(nonce)
         }
         return w.bytes
     }
@@ -74,6 +89,8 @@ public enum ControllerCommand: Equatable, Sendable {
             command = .createTopic(name: name, partitions: partitions, replicationFactor: rf)
         case 3:
             command = .deleteTopic(name: String(decoding: try r.blob(), as: UTF8.self))
+        case 4:
+            command = .allocateProducerIDs(node: NodeID(try r.u32()), nonce: try r.u64())
         default:
             throw WireError.invalid("controller command kind \(kind)")
         }
@@ -91,6 +108,10 @@ public struct ControllerState: Equatable, Sendable {
     public private(set) var topics: [TopicState] = []
     /// The next Raft group id for a partition (group 0 is the controller).
     public private(set) var nextGroup: UInt32 = 1
+    /// The first producer id not handed out yet, and each node's latest block.
+    public private(set) var nextProducerID: Int64 = 0
+    public private(set) var producerIDBlocks: [ProducerIDBlock] = []
+    public static let producerIDBlockSize: Int64 = 1000
     public private(set) var appliedIndex: LogIndex = .zero
 
     /// The cluster's members (static configuration), for replica placement.
@@ -107,6 +128,7 @@ public struct ControllerState: Equatable, Sendable {
 
     public static func == (a: ControllerState, b: ControllerState) -> Bool {
         a.brokers == b.brokers && a.topics == b.topics && a.nextGroup == b.nextGroup && a.appliedIndex == b.appliedIndex
+            && a.nextProducerID == b.nextProducerID && a.producerIDBlocks == b.producerIDBlocks
     }
 
     public func topic(_ name: String) -> TopicState? { topics.first { $0.name == name } }
@@ -155,6 +177,11 @@ public struct ControllerState: Equatable, Sendable {
             }
             topics.append(TopicState(name: name, partitions: assignments))
             topics.sort { $0.name < $1.name }
+        case .allocateProducerIDs(let node, let nonce):
+            producerIDBlocks.removeAll { $0.node == node }
+            producerIDBlocks.append(ProducerIDBlock(node: node, nonce: nonce, start: nextProducerID, count: Self.producerIDBlockSize))
+            producerIDBlocks.sort { $0.node < $1.node }
+            nextProducerID += Self.producerIDBlockSize
         case .deleteTopic(let name):
             guard topic(name) != nil else { return "topic '\(name)' does not exist" }
             // Group ids are never reused: a group below `nextGroup` that no topic names is deleted.
@@ -196,6 +223,14 @@ public struct ControllerState: Equatable, Sendable {
                 w.nodes(p.replicas)
             }
         }
+        w.u64(UInt64(bitPattern: nextProducerID))
+        w.u32(UInt32(producerIDBlocks.count))
+        for b in producerIDBlocks {
+            w.u32(b.node.value)
+            w.u64(b.nonce)
+            w.u64(UInt64(bitPattern: b.start))
+            w.u64(UInt64(bitPattern: b.count))
+        }
         return w.bytes
     }
 
@@ -229,6 +264,12 @@ public struct ControllerState: Equatable, Sendable {
                 parts.append(PartitionAssignment(partition: p, group: g, replicas: try r.nodes()))
             }
             s.topics.append(TopicState(name: name, partitions: parts))
+        }
+        s.nextProducerID = Int64(bitPattern: try r.u64())
+        let blocks = try r.count(minItemBytes: 28)
+        for _ in 0..<blocks {
+            s.producerIDBlocks.append(ProducerIDBlock(
+                node: NodeID(try r.u32()), nonce: try r.u64(), start: Int64(bitPattern: try r.u64()), count: Int64(bitPattern: try r.u64())))
         }
         try r.expectEnd()
         precondition(s.appliedIndex == snapshot.index, "controller snapshot at \(snapshot.index) holds state at \(s.appliedIndex)")

@@ -68,6 +68,7 @@ struct KafkaState {
     var pendingProduces: [PendingProduce] = []
     var pendingFetches: [PendingFetch] = []
     var pendingListOffsets: [PendingListOffsets] = []
+    var producerIDs = ProducerIDs()
     /// Storage reads asked for and not yet handed out.
     var reads: [StorageRead] = []
     var nextReadToken: UInt64 = 1
@@ -81,7 +82,8 @@ struct KafkaState {
 extension NodeCore {
     /// The ApiVersions this node answers today: only what is implemented end to end.
     public static let servedApis: [ApiKey] = [
-        .produce, .fetch, .listOffsets, .metadata, .apiVersions, .createTopics, .deleteTopics, .offsetForLeaderEpoch,
+        .produce, .fetch, .listOffsets, .metadata, .apiVersions, .createTopics, .deleteTopics, .initProducerID,
+        .offsetForLeaderEpoch,
     ]
 
     /// Handle one request. Deterministic: everything it needs is in the core's state.
@@ -109,6 +111,10 @@ extension NodeCore {
             case .createTopics:
                 let c = try CreateTopicsRequest.decode(&r, version: h.apiVersion)
                 return createTopics(c, request: request)
+            case .initProducerID:
+                let i = try InitProducerIDRequest.decode(&r, version: h.apiVersion)
+                let reply = initProducerID(i, request: request)
+                return (reply, drain())
             case .deleteTopics:
                 let d = try DeleteTopicsRequest.decode(&r, version: h.apiVersion)
                 return deleteTopics(d, request: request)
@@ -325,6 +331,7 @@ extension NodeCore {
     /// After the controller applied `entry` (with `rejection` as its outcome): answer the creates
     /// waiting for it.
     func controllerApplied(_ entry: Entry, rejection: String?) {
+        if !kafka.producerIDs.waiting.isEmpty { serveProducerIDs(expired: false) }
         if rejection == nil, let command = try? ControllerCommand.decode(entry.data), case .createTopic(let name, _, _) = command {
             kafka.autoCreating.removeAll { $0 == name }
         }

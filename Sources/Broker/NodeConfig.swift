@@ -30,6 +30,9 @@ public struct NodeConfig: Sendable {
     public var staticGroups: [(GroupID, [NodeID])] = []
     /// Seeds election jitter; the simulator passes its own, production a random one.
     public var seed: UInt64
+    /// Which run of the node's process this is (the simulator counts restarts; production leaves
+    /// it to the random seed): producer id blocks are never reused across runs.
+    public var incarnation: UInt64 = 0
     /// The cluster's name (Kafka's `cluster_id` in Metadata).
     public var clusterName = "rill"
     /// Length of one tick, so Kafka timeouts in ms become ticks.

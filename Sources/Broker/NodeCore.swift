@@ -194,6 +194,7 @@ public final class NodeCore {
         if !kafka.pendingCreates.isEmpty { finishCreates(expired: true) }
         if !kafka.pendingProduces.isEmpty { checkProduces(expired: true) }
         if !kafka.pendingFetches.isEmpty { evaluateFetches(expired: true) }
+        serveProducerIDs(expired: true)
         var out = flush()
         // Tell peers which groups this node leads, for the Metadata of nodes that do not host them.
         if ticks % 10 == 0 && config.members.count > 1 { out.leaders = leadership() }

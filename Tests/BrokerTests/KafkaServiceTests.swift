@@ -194,3 +194,40 @@ struct DeleteTopicsTests {
         #expect(!c.filesystems[down].isDirectory("/data/group-\(gid.value)"))
     }
 }
+
+struct InitProducerIDTests {
+    func initProducerID(_ c: MiniCluster, _ i: Int, correlation: Int32) throws -> InitProducerIDResponse {
+        var r = try MiniCluster.body(c.kafka(i, key: .initProducerID, version: 1, correlation: correlation) {
+            InitProducerIDRequest(transactionTimeoutMs: 60000).encode(&$0, version: 1)
+        }, correlation: correlation)
+        return try InitProducerIDResponse.decode(&r, version: 1)
+    }
+
+    @Test("producer ids are unique across nodes and across a node's restart; each node gets a block through the controller")
+    func unique() throws {
+        let c = try MiniCluster(nodes: 3)
+        c.run(ticks: 40)
+        var seen: [Int64] = []
+        var correlation: Int32 = 1
+        for round in 0..<3 {
+            for i in 0..<3 {
+                let r = try initProducerID(c, i, correlation: correlation)
+                correlation += 1
+                #expect(r.errorCode == 0 && r.producerEpoch == 0, "node \(i + 1) round \(round)")
+                seen.append(r.producerID)
+            }
+        }
+        // Node 2 restarts (a new run of its process): it must not hand out its old ids again.
+        var config = c.cores[1].config
+        config.incarnation += 1
+        try c.start(1, members: [1, 2, 3], fs: c.filesystems[1], incarnation: config.incarnation)
+        c.run(ticks: 40)
+        for _ in 0..<3 {
+            let r = try initProducerID(c, 1, correlation: correlation)
+            correlation += 1
+            #expect(r.errorCode == 0)
+            seen.append(r.producerID)
+        }
+        #expect(Set(seen).count == seen.count, "duplicate producer ids: \(seen)")
+    }
+}

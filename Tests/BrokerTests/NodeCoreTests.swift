@@ -29,12 +29,13 @@ final class MiniCluster {
         }
     }
 
-    func start(_ i: Int, members: [NodeID], fs: SimFileSystem) throws {
+    func start(_ i: Int, members: [NodeID], fs: SimFileSystem, incarnation: UInt64 = 0) throws {
         let storage = try NodeStorage(fs: fs, path: "/data", cluster: "test", node: members[i])
         var recovered: [(GroupID, RecoveredState)] = []
         for g in try storage.existingGroups() { recovered.append((g, try storage.open(g).0)) }
-        let config = NodeConfig(
+        var config = NodeConfig(
             id: members[i], members: members, kafkaHost: "127.0.0.1", kafkaPort: UInt16(9092 + i), seed: UInt64(i + 1))
+        config.incarnation = incarnation
         let core = try NodeCore(config: config, recovered: recovered)
         if i < cores.count {
             cores[i] = core

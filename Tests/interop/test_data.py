@@ -44,12 +44,12 @@ def confluent_roundtrip(topic, acks):
 
 def kafka_python_roundtrip(topic):
     from kafka import KafkaProducer, KafkaConsumer, TopicPartition
-    p = KafkaProducer(bootstrap_servers=BROKERS, enable_idempotence=False, acks="all")
+    p = KafkaProducer(bootstrap_servers=BROKERS, acks="all")  # idempotent by default
     futures = [(f"kp-{i}".encode(), p.send(topic, value=f"kp-{i}".encode())) for i in range(100)]
     p.flush()
     acked = {f.get(timeout=20).offset: v for v, f in futures}
     p.close()
-    check("kafka-python acks=all: all acknowledged", len(acked) == 100, str(len(acked)))
+    check("kafka-python (idempotent) acks=all: all acknowledged", len(acked) == 100, str(len(acked)))
     c = KafkaConsumer(bootstrap_servers=BROKERS, enable_auto_commit=False, consumer_timeout_ms=5000)
     tp = TopicPartition(topic, 0)
     c.assign([tp])

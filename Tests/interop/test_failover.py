@@ -1,5 +1,5 @@
-"""Interop: kill -9 the leader of a partition while confluent-kafka produces with acks=all and
-retries; every acknowledged record must then be read back at its acknowledged offset, and the
+"""Interop: kill -9 the leader of a partition while an idempotent confluent-kafka producer writes
+with acks=all and retries; every acknowledged record must then be read back at its acknowledged offset, and the
 killed node must come back. ops/interop.sh passes BOOTSTRAP, NODE_PIDS (id:pid,...), RILL and DIR."""
 import os
 import signal
@@ -29,7 +29,8 @@ admin.create_topics([NewTopic("failover", 1, 3)], operation_timeout=15)["failove
 leader = leader_of(admin, "failover")
 check("the partition has a leader", leader > 0, str(leader))
 
-p = Producer({"bootstrap.servers": BOOTSTRAP, "acks": "all", "linger.ms": 2, "message.timeout.ms": 60000})
+p = Producer({"bootstrap.servers": BOOTSTRAP, "acks": "all", "linger.ms": 2, "message.timeout.ms": 60000,
+              "enable.idempotence": True})
 acked, errors = {}, []
 
 
@@ -69,6 +70,9 @@ c.close()
 missing = [o for o, v in acked.items() if got.get(o) != v]
 check("every acknowledged record is read back at its acknowledged offset", not missing, f"{len(missing)} missing, e.g. {missing[:5]}")
 check("offsets are dense", sorted(got) == list(range(len(got))), str(sorted(got)[:5]))
+values = list(got.values())
+dupes = sorted({v for v in values if values.count(v) > 1})
+check("idempotent producer: no record written twice across the failover", not dupes, f"{len(dupes)} duplicated, e.g. {dupes[:3]}")
 
 # The killed node restarts and catches up.
 node = subprocess.Popen([os.environ["RILL"], "serve", "--config", f"{os.environ['DIR']}/node-{leader}/node.toml"],

@@ -281,6 +281,7 @@ extension Simulator {
         c.kafkaCompactEvery = Int.max / 2
         c.kafkaMemoryBytes = Int.max / 2
         c.tickMilliseconds = Int(SwarmOptions.tick / SimDuration.millisecond)
+        c.incarnation = UInt64(nodes[i].incarnation + 1)
         return c
     }
 
