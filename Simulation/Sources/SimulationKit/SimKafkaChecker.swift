@@ -8,6 +8,8 @@ struct SimKafkaChecker {
     /// Offset → value any read returned.
     private(set) var read: [Int64: [UInt8]] = [:]
     private(set) var highWatermark: Int64 = 0
+    /// Value → the offset it was read at: an idempotent producer's record appears once.
+    private var offsetOfValue: [[UInt8]: Int64] = [:]
     private(set) var failure: SimFailure?
 
     mutating func fail(_ property: String, _ detail: String) {
@@ -33,6 +35,10 @@ struct SimKafkaChecker {
         if let a = acked[offset], a != value {
             fail("kafka-ack-read-agree", "offset \(offset) acknowledged as \(text(a)) but read as \(text(value))")
         }
+        if let other = offsetOfValue[value], other != offset {
+            fail("kafka-exactly-once", "\(text(value)) written twice, at offsets \(other) and \(offset) (an idempotent producer's retry)")
+        }
+        offsetOfValue[value] = offset
         read[offset] = value
     }
 

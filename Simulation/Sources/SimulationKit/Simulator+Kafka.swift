@@ -19,6 +19,8 @@ struct SimKafkaClient {
     /// Consumer: the next offset to read.
     var position: Int64 = 0
     var done = false
+    /// Producer: its idempotent producer id (-1 until InitProducerId answered).
+    var producerID: Int64 = -1
 }
 
 extension Simulator {
@@ -57,12 +59,19 @@ extension Simulator {
             CreateTopicsRequest(
                 topics: [.init(name: Self.kafkaTopic, numPartitions: 1, replicationFactor: Int16(nodes.count))], timeoutMs: 2000
             ).encode(&w, version: version)
+        case .producer where client.producerID < 0:
+            key = .initProducerID
+            version = 1
+            InitProducerIDRequest(transactionTimeoutMs: 60000).encode(&w, version: version)
         case .producer:
+            // Idempotent: a retry (after a timeout or an error) sends the same sequence again.
             key = .produce
             version = 8
             let v = Array("p\(client.sequence)".utf8)
             value = v
-            let batch = RecordBatch.build(records: [(nil, v)], timestamp: Int64(now / SimDuration.millisecond))
+            let batch = RecordBatch.build(
+                records: [(nil, v)], timestamp: Int64(now / SimDuration.millisecond), producerID: client.producerID, producerEpoch: 0,
+                baseSequence: Int32(client.sequence))
             ProduceRequest(acks: -1, timeoutMs: 1500, topics: [.init(name: Self.kafkaTopic, partitions: [.init(index: 0, records: batch.bytes)])])
                 .encode(&w, version: version)
         case .consumer:
@@ -119,6 +128,11 @@ extension Simulator {
             } else {
                 kafkaClients[c].leaderGuess = nil
             }
+        case .producer where kafkaClients[c].producerID < 0:
+            if let resp = try? InitProducerIDResponse.decode(&r, version: 1), resp.errorCode == 0 {
+                kafkaClients[c].producerID = resp.producerID
+                trace("kafka: producer id \(resp.producerID) from n\(f.node + 1)")
+            }
         case .producer:
             guard let resp = try? ProduceResponse.decode(&r, version: 8), let p = resp.topics.first?.partitions.first else {
                 checkerKafka.fail("kafka-decode", "unreadable Produce response")
@@ -129,6 +143,8 @@ extension Simulator {
                 kafkaClients[c].sequence += 1
                 kafkaClients[c].leaderGuess = f.node
                 stats.kafkaAcked += 1
+            } else if p.errorCode == ErrorCode.outOfOrderSequenceNumber.rawValue || p.errorCode == ErrorCode.invalidProducerEpoch.rawValue {
+                checkerKafka.fail("kafka-idempotence", "n\(f.node + 1) refused the retry of sequence \(kafkaClients[c].sequence) with error \(p.errorCode)")
             } else {
                 kafkaClients[c].leaderGuess = nil
             }
