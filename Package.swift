@@ -46,6 +46,8 @@ let package = Package(
             name: "KafkaProtocol",
             dependencies: ["Primitives", .product(name: "NIOCore", package: "swift-nio")]
         ),
+        // The Swift client library (issue 6): so far Kafka's key partitioner.
+        .target(name: "RillClient", dependencies: ["KafkaProtocol"]),
         // One node's logic: multi-Raft registry, controller state, group commit. Deterministic:
         // no clock, socket, thread or file of its own (storage work goes out as values).
         .target(
@@ -116,6 +118,7 @@ let package = Package(
             dependencies: ["KafkaProtocol", .product(name: "NIOCore", package: "swift-nio")],
             exclude: ["golden_from_kafka_python.py"]
         ),
+        .testTarget(name: "RillClientTests", dependencies: ["RillClient"]),
         .testTarget(
             name: "BrokerTests",
             dependencies: ["Broker", "SimulationKit", "Storage", "Raft", "Primitives"]
