@@ -46,8 +46,16 @@ let package = Package(
             name: "KafkaProtocol",
             dependencies: ["Primitives", .product(name: "NIOCore", package: "swift-nio")]
         ),
-        // The Swift client library (issue 6): so far Kafka's key partitioner.
-        .target(name: "RillClient", dependencies: ["KafkaProtocol"]),
+        // The Swift client library: connections, metadata, an idempotent producer, a consumer.
+        .target(
+            name: "RillClient",
+            dependencies: [
+                "KafkaProtocol", "RillTLS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
         // One node's logic: multi-Raft registry, controller state, group commit. Deterministic:
         // no clock, socket, thread or file of its own (storage work goes out as values).
         .target(
@@ -71,8 +79,9 @@ let package = Package(
         .executableTarget(
             name: "rill",
             dependencies: [
-                "Transport", "RillTLS", "CMalloc",
+                "Transport", "RillTLS", "RillClient", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -118,7 +127,7 @@ let package = Package(
             dependencies: ["KafkaProtocol", .product(name: "NIOCore", package: "swift-nio")],
             exclude: ["golden_from_kafka_python.py"]
         ),
-        .testTarget(name: "RillClientTests", dependencies: ["RillClient"]),
+        .testTarget(name: "RillClientTests", dependencies: ["RillClient", "KafkaProtocol", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(
             name: "BrokerTests",
             dependencies: ["Broker", "SimulationKit", "Storage", "Raft", "Primitives"]
@@ -133,7 +142,7 @@ let package = Package(
         .testTarget(
             name: "ClusterTests",
             dependencies: [
-                "Transport", "RillTLS", "Primitives", "KafkaProtocol",
+                "Transport", "RillTLS", "Primitives", "KafkaProtocol", "RillClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

@@ -1,0 +1,148 @@
+import Foundation
+import KafkaProtocol
+import NIOCore
+import RillClient
+import Testing
+
+/// The Swift client (`RillClient`) against three real `rill serve` processes.
+@Suite(.serialized)
+struct SwiftClientTests {
+    func bootstrap(_ c: LocalCluster) -> [String] { (0..<c.nodes).map { "127.0.0.1:\(c.kafkaPort + $0)" } }
+
+    /// The node leading `topic`'s partition 0, from the status listeners.
+    func partitionLeader(_ c: LocalCluster, _ topic: String) -> Int? {
+        for n in 1...c.nodes {
+            if let s = c.status(n), let p = s.partitions.first(where: { $0.topic == topic && $0.partition == 0 }), let l = p.leader, l != 0 {
+                return Int(l)
+            }
+        }
+        return nil
+    }
+
+    @Test("the Swift producer keeps producing through a kill -9 of the partition leader; the consumer reads every acknowledged record once, in order")
+    func produceThroughLeaderKill() async throws {
+        let c = try LocalCluster()
+        defer { c.stop() }
+        try c.startAll()
+        try #require(c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
+        let client = try KafkaClient(bootstrap: bootstrap(c))
+        let admin = Admin(client: client)
+        try await admin.createTopic("swift-failover", partitions: 1)
+        await expectKafkaError(.topicAlreadyExists) { try await admin.createTopic("swift-failover", partitions: 1) }
+        #expect(try await admin.listTopics().contains("swift-failover"))
+
+        var configuration = ProducerConfiguration()
+        configuration.lingerMs = 2
+        configuration.batchBytes = 4096  // many small batches: several requests in flight at the kill
+        let producer = try Producer(client: client, configuration: configuration)
+        let total = 4000
+        var acknowledged: [(index: Int, offset: Int64)] = []
+        var failed: [String] = []
+        var killed: Int?
+        var window: [(Int, EventLoopFuture<RecordMetadata>)] = []
+        for i in 0..<total {
+            window.append((i, try await producer.enqueue(ProducerRecord(topic: "swift-failover", value: Array("record-\(i)".utf8)))))
+            if window.count == 200 || i == total - 1 {
+                for (k, f) in window {
+                    do {
+                        acknowledged.append((k, try await f.get().offset))
+                    } catch {
+                        failed.append("record \(k): \(error)")
+                    }
+                }
+                window.removeAll()
+            }
+            if i == 1100 {
+                // Kill the leader with records in flight, restart it a little later.
+                killed = partitionLeader(c, "swift-failover")
+                if let killed { c.kill9(killed) }
+            }
+            if i == 2600, let killed { try c.start(killed) }
+        }
+        try await producer.flush()
+        print("produced \(acknowledged.count) records, leader \(killed.map(String.init) ?? "-") killed at record 1100")
+        #expect(killed != nil, "no partition leader found to kill")
+        // With idempotence and a two-minute delivery timeout, a failover fails nothing.
+        #expect(failed.isEmpty, "\(failed.count) records failed: \(failed.prefix(3))")
+        // Offsets: one per record, increasing with the production order (one producer, one partition).
+        let increasing = zip(acknowledged, acknowledged.dropFirst()).allSatisfy { $0.offset < $1.offset && $0.index < $1.index }
+        #expect(increasing, "acknowledged offsets do not increase with the production order")
+
+        let consumer = Consumer(client: client)
+        await consumer.assign(topic: "swift-failover", partition: 0, from: .earliest)
+        var read: [ConsumerRecord] = []
+        let deadline = Date().addingTimeInterval(30)
+        while read.count < acknowledged.count && Date() < deadline { read += try await consumer.poll() }
+        let values = read.map { String(decoding: $0.value ?? [], as: UTF8.self) }
+        let expected = acknowledged.map { "record-\($0.index)" }
+        // Compact failure messages: the first difference, not four thousand values.
+        let firstDifference = zip(values, expected).enumerated().first { $0.element.0 != $0.element.1 }
+        let duplicates = values.count - Set(values).count
+        #expect(duplicates == 0, "\(duplicates) records read twice")
+        let allInOrder = values.count == expected.count && firstDifference == nil
+        #expect(allInOrder,
+                "read \(values.count) of \(expected.count) acknowledged records; first difference: \(String(describing: firstDifference))")
+        let sameOffsets = read.map(\.offset) == acknowledged.map(\.offset)
+        #expect(sameOffsets, "offsets read differ from the offsets acknowledged")
+        await client.shutdown()
+    }
+
+    @Test("keys land on Kafka's partitions; headers and timestamps survive; seek by timestamp, offset and latest")
+    func keysHeadersAndSeek() async throws {
+        let c = try LocalCluster()
+        defer { c.stop() }
+        try c.startAll()
+        try #require(c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
+        let client = try KafkaClient(bootstrap: bootstrap(c))
+        try await Admin(client: client).createTopic("swift-keys", partitions: 3)
+        let producer = try Producer(client: client)
+        let early: Int64 = 1_700_000_000_000
+        var sent: [RecordMetadata] = []
+        for i in 0..<60 {
+            let record = ProducerRecord(
+                topic: "swift-keys", key: Array("key-\(i % 6)".utf8), value: Array("v\(i)".utf8),
+                headers: [RecordHeader(key: "n", value: Array("\(i)".utf8)), RecordHeader(key: "empty", value: nil)],
+                timestamp: early + Int64(i) * 1000)
+            sent.append(try await producer.send(record))
+        }
+        for (i, m) in sent.enumerated() {
+            #expect(m.partition == Int32(Partitioner.partition(forKey: Array("key-\(i % 6)".utf8), count: 3)))
+        }
+        let consumer = Consumer(client: client)
+        try await consumer.assign(topic: "swift-keys", from: .earliest)
+        var read: [ConsumerRecord] = []
+        while read.count < 60 { read += try await consumer.poll() }
+        #expect(read.count == 60)
+        for r in read {
+            let i = Int(String(decoding: r.value!, as: UTF8.self).dropFirst())!
+            #expect(r.timestamp == early + Int64(i) * 1000)
+            #expect(r.headers == [RecordHeader(key: "n", value: Array("\(i)".utf8)), RecordHeader(key: "empty", value: nil)])
+            #expect(r.key == Array("key-\(i % 6)".utf8))
+            #expect(sent[i].partition == r.partition && sent[i].offset == r.offset)
+        }
+        // Seek: the first record at or after record 30's timestamp, in its partition.
+        let p = sent[30].partition
+        await consumer.seek(topic: "swift-keys", partition: p, to: .timestamp(early + 30_000))
+        #expect(try await consumer.position(topic: "swift-keys", partition: p) == sent[30].offset)
+        await consumer.seek(topic: "swift-keys", partition: p, to: .offset(sent[30].offset))
+        #expect(try await consumer.position(topic: "swift-keys", partition: p) == sent[30].offset)
+        await consumer.seek(topic: "swift-keys", partition: p, to: .latest)
+        let end = sent.filter { $0.partition == p }.map(\.offset).max()! + 1
+        #expect(try await consumer.position(topic: "swift-keys", partition: p) == end)
+        await consumer.seek(topic: "swift-keys", partition: p, to: .timestamp(early + 10_000_000))
+        #expect(try await consumer.position(topic: "swift-keys", partition: p) == end, "a time after every record: the end")
+        await client.shutdown()
+    }
+}
+
+/// The call must fail with Kafka error `code`.
+func expectKafkaError(_ code: ErrorCode, _ body: () async throws -> Void) async {
+    do {
+        try await body()
+        Issue.record("expected Kafka error \(code), got success")
+    } catch RillClientError.kafka(let got, _) {
+        #expect(got == code)
+    } catch {
+        Issue.record("expected Kafka error \(code), got \(error)")
+    }
+}
