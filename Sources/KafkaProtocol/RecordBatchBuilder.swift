@@ -39,20 +39,44 @@ public struct RecordBatchBuilder {
             maxTimestamp = timestamp
         }
         maxTimestamp = max(maxTimestamp, timestamp)
-        var rec = KafkaWriter()
-        rec.int8(0)  // attributes
-        rec.varlong(timestamp &- firstTimestamp)
-        rec.varint(count)  // offset delta
-        Self.writeBlob(key, into: &rec)
-        Self.writeBlob(value, into: &rec)
-        rec.varint(Int32(headers.count))
+        // The record's length comes first, so it is computed before writing (no scratch buffer:
+        // this runs once per record on the producer's hot path).
+        let delta = timestamp &- firstTimestamp
+        var length = 1 + Self.varlongSize(delta) + Self.varintSize(Int64(count))
+        length += Self.blobSize(key) + Self.blobSize(value) + Self.varintSize(Int64(headers.count))
+        for h in headers { length += Self.varintSize(Int64(h.key.utf8.count)) + h.key.utf8.count + Self.blobSize(h.value) }
+        body.varint(Int32(length))
+        let start = body.buffer.writerIndex
+        body.int8(0)  // attributes
+        body.varlong(delta)
+        body.varint(count)  // offset delta
+        Self.writeBlob(key, into: &body)
+        Self.writeBlob(value, into: &body)
+        body.varint(Int32(headers.count))
         for h in headers {
-            Self.writeBlob(Array(h.key.utf8), into: &rec)
-            Self.writeBlob(h.value, into: &rec)
+            Self.writeBlob(Array(h.key.utf8), into: &body)
+            Self.writeBlob(h.value, into: &body)
         }
-        body.varint(Int32(rec.buffer.readableBytes))
-        body.buffer.writeImmutableBuffer(rec.buffer)
+        precondition(body.buffer.writerIndex - start == length, "record length computed wrong")
         count += 1
+    }
+
+    /// Bytes of a zigzag varint/varlong.
+    static func varlongSize(_ v: Int64) -> Int {
+        var u = UInt64(bitPattern: (v << 1) ^ (v >> 63))
+        var n = 1
+        while u >= 0x80 {
+            u >>= 7
+            n += 1
+        }
+        return n
+    }
+
+    static func varintSize(_ v: Int64) -> Int { varlongSize(v) }
+
+    static func blobSize(_ b: [UInt8]?) -> Int {
+        guard let b else { return 1 }
+        return varintSize(Int64(b.count)) + b.count
     }
 
     private static func writeBlob(_ b: [UInt8]?, into w: inout KafkaWriter) {

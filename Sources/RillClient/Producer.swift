@@ -17,26 +17,20 @@ public final class Producer: @unchecked Sendable {
 
     // Everything below: only on `loop`.
     var queues: [TopicPartitionKey: PartitionQueue] = [:]
-    private var topics: [String: TopicState] = [:]
+    /// Partition count and sticky partition of topics whose metadata has arrived.
+    private var topics: [String: (partitions: Int, sticky: Int32)] = [:]
+    /// Records for topics whose metadata is being fetched, in arrival order.
+    private var waitingForTopic: [String: [(ProducerRecord, EventLoopPromise<RecordMetadata>)]] = [:]
     /// The producer id every partition starts with (InitProducerId), fetched once.
     var sharedIdentity: EventLoopFuture<ProducerIdentity>?
-    /// Bytes of records not yet acknowledged or failed, and callers waiting for room.
-    var bufferedBytes = 0
-    private var blocked: [(record: ProducerRecord, delivery: EventLoopPromise<RecordMetadata>, accepted: EventLoopPromise<Void>)] = []
-    /// Records not yet acknowledged or failed, and `flush` callers waiting for none.
-    var outstanding = 0
-    private var flushWaiters: [EventLoopPromise<Void>] = []
-    private var closed = false
-
-    private enum TopicState {
-        case loading([(ProducerRecord, EventLoopPromise<RecordMetadata>)])
-        case known(partitions: Int, sticky: Int32)
-    }
+    /// Records handed over by callers, and the counts they wait on.
+    let intake: ProducerIntake
 
     public init(client: KafkaClient, configuration: ProducerConfiguration = ProducerConfiguration()) throws {
         self.client = client
         self.configuration = try configuration.validated()
         self.loop = client.group.next()
+        self.intake = ProducerIntake(limit: configuration.bufferBytes)
     }
 
     // MARK: - Public API
@@ -60,10 +54,18 @@ public final class Producer: @unchecked Sendable {
         let size = RecordBatchBuilder.estimatedSize(key: record.key, value: record.value, headers: record.headers)
         guard size + RecordBatch.headerBytes <= 1 << 20 else { throw RillClientError.recordTooLarge(size) }
         let delivery = loop.makePromise(of: RecordMetadata.self)
-        let accepted = loop.makePromise(of: Void.self)
-        loop.execute { self.admit(record, delivery: delivery, accepted: accepted) }
-        try await accepted.futureResult.get()
-        return delivery.futureResult
+        while true {
+            switch intake.offer(record, size: size, delivery: delivery) {
+            case .accepted(let drain):
+                if drain { loop.execute { self.drainIntake() } }
+                return delivery.futureResult
+            case .full:
+                await intake.waitForRoom(size: size)
+            case .closed:
+                delivery.fail(RillClientError.closed)
+                throw RillClientError.closed
+            }
+        }
     }
 
     /// Send every buffered batch now and wait until every record enqueued so far is acknowledged
@@ -71,8 +73,9 @@ public final class Producer: @unchecked Sendable {
     public func flush() async throws {
         let done = loop.makePromise(of: Void.self)
         loop.execute {
+            self.drainIntake()
             for q in self.queues.values { self.seal(q) }
-            if self.outstanding == 0 { done.succeed(()) } else { self.flushWaiters.append(done) }
+            self.intake.whenIdle(done)
         }
         try await done.futureResult.get()
     }
@@ -80,57 +83,20 @@ public final class Producer: @unchecked Sendable {
     /// Flush, then refuse further records.
     public func close() async throws {
         try await flush()
-        try await loop.submit { self.closed = true }.get()
+        intake.close()
     }
 
-    // MARK: - Admission and partitioning
+    // MARK: - Partitioning
 
-    private func admit(_ record: ProducerRecord, delivery: EventLoopPromise<RecordMetadata>, accepted: EventLoopPromise<Void>) {
-        if closed {
-            accepted.fail(RillClientError.closed)
-            return
-        }
-        let size = RecordBatchBuilder.estimatedSize(key: record.key, value: record.value, headers: record.headers)
-        // Wait for room, but never hold a record back behind an empty buffer; keep arrival order.
-        if !blocked.isEmpty || (bufferedBytes > 0 && bufferedBytes + size > configuration.bufferBytes) {
-            blocked.append((record, delivery, accepted))
-            return
-        }
-        accepted.succeed(())
-        bufferedBytes += size
-        outstanding += 1
-        route(record, delivery)
+    private func drainIntake() {
+        for (record, delivery) in intake.take() { route(record, delivery) }
     }
 
-    /// Room was freed: let blocked callers in, in order.
-    func admitBlocked() {
-        while let first = blocked.first {
-            let size = RecordBatchBuilder.estimatedSize(key: first.record.key, value: first.record.value, headers: first.record.headers)
-            guard bufferedBytes == 0 || bufferedBytes + size <= configuration.bufferBytes else { return }
-            blocked.removeFirst()
-            first.accepted.succeed(())
-            bufferedBytes += size
-            outstanding += 1
-            route(first.record, first.delivery)
-        }
-    }
-
-    /// A record has been acknowledged or has failed.
-    func finished(bytes: Int, records: Int) {
-        bufferedBytes -= bytes
-        outstanding -= records
-        precondition(bufferedBytes >= 0 && outstanding >= 0, "producer accounting went negative")
-        admitBlocked()
-        if outstanding == 0 {
-            let waiters = flushWaiters
-            flushWaiters = []
-            for w in waiters { w.succeed(()) }
-        }
-    }
+    /// Records acknowledged or failed.
+    func finished(bytes: Int, records: Int) { intake.finished(bytes: bytes, records: records) }
 
     private func route(_ record: ProducerRecord, _ delivery: EventLoopPromise<RecordMetadata>) {
-        switch topics[record.topic] {
-        case .known(let count, let sticky):
+        if let (count, sticky) = topics[record.topic] {
             let partition: Int32
             if let p = record.partition {
                 guard p >= 0, Int(p) < count else {
@@ -144,11 +110,11 @@ public final class Producer: @unchecked Sendable {
                 partition = sticky
             }
             append(record, to: queue(record.topic, partition), delivery)
-        case .loading(var waiting):
-            waiting.append((record, delivery))
-            topics[record.topic] = .loading(waiting)
-        case nil:
-            topics[record.topic] = .loading([(record, delivery)])
+        } else if waitingForTopic[record.topic] != nil {
+            // Appended in place (no copy of the list per record).
+            waitingForTopic[record.topic]!.append((record, delivery))
+        } else {
+            waitingForTopic[record.topic] = [(record, delivery)]
             let client = self.client
             let topic = record.topic
             loop.makeFutureWithTask { try await client.partitionCount(topic) }.whenComplete { result in
@@ -158,22 +124,19 @@ public final class Producer: @unchecked Sendable {
     }
 
     private func topicLoaded(_ topic: String, _ result: Result<Int, Error>) {
-        guard case .loading(let waiting) = topics[topic] else { return }
+        guard let waiting = waitingForTopic.removeValue(forKey: topic) else { return }
         switch result {
         case .success(let count):
-            topics[topic] = .known(partitions: count, sticky: Int32(abs(topic.hashValue % count)))
+            topics[topic] = (count, Int32(abs(topic.hashValue % count)))
             for (record, delivery) in waiting { route(record, delivery) }
         case .failure(let error):
-            topics[topic] = nil
             for (record, delivery) in waiting { fail(delivery, record, error) }
         }
     }
 
     /// The sticky partition filled a batch: move un-keyed records of the topic to the next one.
     func rotateSticky(_ topic: String) {
-        if case .known(let count, let sticky) = topics[topic] {
-            topics[topic] = .known(partitions: count, sticky: (sticky + 1) % Int32(count))
-        }
+        if let (count, sticky) = topics[topic] { topics[topic] = (count, (sticky + 1) % Int32(count)) }
     }
 
     private func fail(_ delivery: EventLoopPromise<RecordMetadata>, _ record: ProducerRecord, _ error: Error) {

@@ -46,23 +46,30 @@ struct Produce: AsyncParsableCommand {
     @Option(help: "Write every record to this partition instead of partitioning by key.") var partition: Int32?
     @Option(help: "Split each line into key and value at the first occurrence of this string.") var keySeparator: String?
     @Option(help: "Instead of reading standard input, produce this many generated records.") var count: Int?
-    @Option(help: "Size of each generated record's value in bytes (with --count).") var size = 100
+    @Option(help: "Instead of reading standard input, produce generated records for this many seconds.") var duration: Double?
+    @Option(help: "Size of each generated record's value in bytes (with --count or --duration).") var size = 100
+    @Option(help: "Milliseconds a batch waits for more records.") var lingerMs = 5
     @Flag(help: "Print partition and offset of every record.") var verbose = false
+    @Flag(help: "Print one JSON line with records, seconds and MB/s at the end (for benchmarks).") var stats = false
 
     func run() async throws {
         let kafka = try client.makeClient()
-        let producer = try Producer(client: kafka)
-        var deliveries: [(Int, EventLoopFuture<RecordMetadata>)] = []
+        var configuration = ProducerConfiguration()
+        configuration.lingerMs = lingerMs
+        let producer = try Producer(client: kafka, configuration: configuration)
+        let start = Date()
+        let outcome = DeliveryTally(verbose: verbose)
         var n = 0
         func record(_ key: [UInt8]?, _ value: [UInt8]) -> ProducerRecord {
             ProducerRecord(topic: topic, partition: partition, key: key, value: value)
         }
-        if let count {
+        if count != nil || duration != nil {
             let value = [UInt8](repeating: UInt8(ascii: "x"), count: size)
-            for _ in 0..<count {
-                deliveries.append((n, try await producer.enqueue(record(nil, value))))
+            let end = duration.map { start.addingTimeInterval($0) }
+            while count.map({ n < $0 }) ?? true {
+                if let end, n % 1000 == 0, Date() >= end { break }
+                outcome.watch(n, try await producer.enqueue(record(nil, value)))
                 n += 1
-                if deliveries.count >= 10_000 { try await settle(&deliveries) }
             }
         } else {
             while let line = readLine(strippingNewline: true) {
@@ -72,30 +79,48 @@ struct Produce: AsyncParsableCommand {
                     key = Array(line[..<r.lowerBound].utf8)
                     value = Array(line[r.upperBound...].utf8)
                 }
-                deliveries.append((n, try await producer.enqueue(record(key, value))))
+                outcome.watch(n, try await producer.enqueue(record(key, value)))
                 n += 1
-                if deliveries.count >= 10_000 { try await settle(&deliveries) }
             }
         }
         try await producer.flush()
-        try await settle(&deliveries)
+        let seconds = Date().timeIntervalSince(start)
         await kafka.shutdown()
-        FileHandle.standardError.write(Data("produced \(n) records to \(topic)\n".utf8))
-    }
-
-    private func settle(_ deliveries: inout [(Int, EventLoopFuture<RecordMetadata>)]) async throws {
-        for (k, d) in deliveries {
-            do {
-                let m = try await d.get()
-                if verbose { print("record \(k): \(m.topic)[\(m.partition)]@\(m.offset)") }
-            } catch {
-                throw CLIError("record \(k) was not written: \(error)")
-            }
+        if stats {
+            let mb = Double(n * size) / seconds / 1e6
+            print("{\"test\": \"swift-produce\", \"size\": \(size), \"records\": \(n), \"seconds\": \(String(format: "%.2f", seconds)), "
+                + "\"records_per_s\": \(Int(Double(n) / seconds)), \"mb_per_s\": \(String(format: "%.2f", mb))}")
         }
-        deliveries.removeAll()
+        if let (k, error) = outcome.firstFailure {
+            throw CLIError("\(outcome.failures) of \(n) records were not written; record \(k): \(error)")
+        }
+        FileHandle.standardError.write(Data("produced \(n) records to \(topic)\n".utf8))
     }
 }
 
+/// Counts delivery results as they arrive (on the client's event loop).
+final class DeliveryTally: @unchecked Sendable {
+    private let lock = NSLock()
+    private let verbose: Bool
+    private(set) var failures = 0
+    private(set) var firstFailure: (Int, Error)?
+
+    init(verbose: Bool) { self.verbose = verbose }
+
+    func watch(_ k: Int, _ delivery: EventLoopFuture<RecordMetadata>) {
+        delivery.whenComplete { result in
+            switch result {
+            case .success(let m):
+                if self.verbose { print("record \(k): \(m.topic)[\(m.partition)]@\(m.offset)") }
+            case .failure(let error):
+                self.lock.lock()
+                self.failures += 1
+                if self.firstFailure == nil { self.firstFailure = (k, error) }
+                self.lock.unlock()
+            }
+        }
+    }
+}
 /// `rill consume TOPIC`: print records as they arrive.
 struct Consume: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -108,6 +133,7 @@ struct Consume: AsyncParsableCommand {
     @Option(help: "Stop after this many records.") var count: Int?
     @Flag(help: "Stop when the end of every partition is reached.") var exitAtEnd = false
     @Flag(help: "Print topic, partition, offset and key too.") var verbose = false
+    @Flag(help: "Print nothing per record; one JSON line with records, bytes, seconds and MB/s at the end.") var stats = false
 
     func run() async throws {
         let position: Consumer.Position
@@ -129,9 +155,23 @@ struct Consume: AsyncParsableCommand {
             try await consumer.assign(topic: topic, from: position)
         }
         var seen = 0
+        var bytes = 0
         var idlePolls = 0
+        var start: Date?
+        var last = Date()
         while count.map({ seen < $0 }) ?? true {
             let records = try await consumer.poll()
+            if stats {
+                // Timed from the first record to the last, so start-up and the final empty polls
+                // are not counted.
+                if start == nil && !records.isEmpty { start = Date() }
+                seen += records.count
+                for r in records { bytes += (r.value?.count ?? 0) + (r.key?.count ?? 0) }
+                if !records.isEmpty { last = Date() }
+                idlePolls = records.isEmpty ? idlePolls + 1 : 0
+                if exitAtEnd && idlePolls >= 2 { break }
+                continue
+            }
             for r in records {
                 let value = r.value.map { String(decoding: $0, as: UTF8.self) } ?? "(null)"
                 if verbose {
@@ -148,5 +188,10 @@ struct Consume: AsyncParsableCommand {
             if exitAtEnd && idlePolls >= 2 { break }
         }
         await kafka.shutdown()
+        if stats {
+            let seconds = max(last.timeIntervalSince(start ?? last), 0.001)
+            print("{\"test\": \"swift-consume\", \"records\": \(seen), \"bytes\": \(bytes), \"seconds\": \(String(format: "%.2f", seconds)), "
+                + "\"records_per_s\": \(Int(Double(seen) / seconds)), \"mb_per_s\": \(String(format: "%.2f", Double(bytes) / seconds / 1e6))}")
+        }
     }
 }
