@@ -26,9 +26,11 @@ public struct RecordBatchBuilder {
     /// Bytes of the batch if it were built now.
     public var sizeInBytes: Int { RecordBatch.headerBytes + body.buffer.readableBytes }
 
-    /// The bytes one more record would add (close enough to decide whether it still fits).
+    /// At least the bytes one more record adds: the worst case of every varint (length 5,
+    /// attributes 1, timestamp delta 10, offset delta 5, key and value lengths 5 each, header
+    /// count 5), so a batch sealed by this measure never exceeds its limit.
     public static func estimatedSize(key: [UInt8]?, value: [UInt8]?, headers: [RecordHeader]) -> Int {
-        var n = 21 + (key?.count ?? 0) + (value?.count ?? 0)
+        var n = 36 + (key?.count ?? 0) + (value?.count ?? 0)
         for h in headers { n += 10 + h.key.utf8.count + (h.value?.count ?? 0) }
         return n
     }

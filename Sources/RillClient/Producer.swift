@@ -20,7 +20,7 @@ public final class Producer: @unchecked Sendable {
     /// Partition count and sticky partition of topics whose metadata has arrived.
     private var topics: [String: (partitions: Int, sticky: Int32)] = [:]
     /// Records for topics whose metadata is being fetched, in arrival order.
-    private var waitingForTopic: [String: [(ProducerRecord, EventLoopPromise<RecordMetadata>)]] = [:]
+    private var waitingForTopic: [String: [(ProducerRecord, Delivery)]] = [:]
     /// The producer id every partition starts with (InitProducerId), fetched once.
     var sharedIdentity: EventLoopFuture<ProducerIdentity>?
     /// Records handed over by callers, and the counts they wait on.
@@ -51,18 +51,33 @@ public final class Producer: @unchecked Sendable {
     /// Hand a record over; returns once it is buffered (waiting while `bufferBytes` is full) with
     /// a future of its delivery. Records enqueued by one task keep their order within a partition.
     public func enqueue(_ record: ProducerRecord) async throws -> EventLoopFuture<RecordMetadata> {
+        let promise = loop.makePromise(of: RecordMetadata.self)
+        do {
+            try await hand(record, .promise(promise))
+        } catch {
+            promise.fail(error)
+            throw error
+        }
+        return promise.futureResult
+    }
+
+    /// Like `enqueue`, with a callback instead of a future: the cheapest way to produce many
+    /// records. `onDelivery` runs on the producer's event loop, so it must not block.
+    public func enqueue(_ record: ProducerRecord, onDelivery: @escaping @Sendable (Result<RecordMetadata, Error>) -> Void) async throws {
+        try await hand(record, .callback(onDelivery))
+    }
+
+    private func hand(_ record: ProducerRecord, _ delivery: Delivery) async throws {
         let size = RecordBatchBuilder.estimatedSize(key: record.key, value: record.value, headers: record.headers)
         guard size + RecordBatch.headerBytes <= 1 << 20 else { throw RillClientError.recordTooLarge(size) }
-        let delivery = loop.makePromise(of: RecordMetadata.self)
         while true {
             switch intake.offer(record, size: size, delivery: delivery) {
             case .accepted(let drain):
                 if drain { loop.execute { self.drainIntake() } }
-                return delivery.futureResult
+                return
             case .full:
                 await intake.waitForRoom(size: size)
             case .closed:
-                delivery.fail(RillClientError.closed)
                 throw RillClientError.closed
             }
         }
@@ -95,7 +110,7 @@ public final class Producer: @unchecked Sendable {
     /// Records acknowledged or failed.
     func finished(bytes: Int, records: Int) { intake.finished(bytes: bytes, records: records) }
 
-    private func route(_ record: ProducerRecord, _ delivery: EventLoopPromise<RecordMetadata>) {
+    private func route(_ record: ProducerRecord, _ delivery: Delivery) {
         if let (count, sticky) = topics[record.topic] {
             let partition: Int32
             if let p = record.partition {
@@ -139,8 +154,8 @@ public final class Producer: @unchecked Sendable {
         if let (count, sticky) = topics[topic] { topics[topic] = (count, (sticky + 1) % Int32(count)) }
     }
 
-    private func fail(_ delivery: EventLoopPromise<RecordMetadata>, _ record: ProducerRecord, _ error: Error) {
-        delivery.fail(error)
+    private func fail(_ delivery: Delivery, _ record: ProducerRecord, _ error: Error) {
+        delivery.complete(.failure(error))
         finished(bytes: RecordBatchBuilder.estimatedSize(key: record.key, value: record.value, headers: record.headers), records: 1)
     }
 
@@ -152,9 +167,9 @@ public final class Producer: @unchecked Sendable {
         return q
     }
 
-    private func append(_ record: ProducerRecord, to q: PartitionQueue, _ delivery: EventLoopPromise<RecordMetadata>) {
+    private func append(_ record: ProducerRecord, to q: PartitionQueue, _ delivery: Delivery) {
         let size = RecordBatchBuilder.estimatedSize(key: record.key, value: record.value, headers: record.headers)
-        if q.openBytes > 0 && q.openBytes + size > configuration.batchBytes { seal(q) }
+        if q.open.count > 0 && q.open.sizeInBytes + size > configuration.batchBytes { seal(q) }
         if q.open.count == 0 {
             q.openSince = .now()
             let linger = TimeAmount.milliseconds(Int64(configuration.lingerMs))
@@ -165,7 +180,7 @@ public final class Producer: @unchecked Sendable {
         q.open.append(key: record.key, value: record.value, headers: record.headers, timestamp: record.timestamp ?? Self.nowMilliseconds())
         q.openDeliveries.append(delivery)
         q.openBytes += size
-        if q.openBytes >= configuration.batchBytes { seal(q) }
+        if q.open.sizeInBytes >= configuration.batchBytes { seal(q) }
     }
 
     /// Close the partition's open batch and queue it for sending.

@@ -1,4 +1,5 @@
 import KafkaProtocol
+import NIOCore
 
 /// A record to produce. `partition` nil: Kafka's default partitioner picks it (murmur2 of the
 /// key; without a key, one partition at a time until its batch is full — the "sticky" partitioner
@@ -35,8 +36,9 @@ public struct RecordMetadata: Equatable, Sendable {
 public struct ProducerConfiguration: Sendable {
     /// How long a batch waits for more records before it is sent.
     public var lingerMs: Int = 5
-    /// A batch is sent once it holds this many bytes (the broker takes up to 1 MiB).
-    public var batchBytes: Int = 512 * 1024
+    /// A batch is sent once it would grow past this many bytes (the broker takes up to 1 MiB;
+    /// librdkafka's default is the same 1,000,000).
+    public var batchBytes: Int = 1_000_000
     /// Produce requests in flight per partition; order is kept (idempotence makes retries safe).
     public var maxInFlight: Int = 5
     /// A record not acknowledged within this time fails with `RillClientError.timedOut`.
@@ -65,5 +67,19 @@ public struct ProducerConfiguration: Sendable {
         }
         guard bufferBytes >= batchBytes else { throw RillClientError.configuration("bufferBytes must be at least batchBytes") }
         return self
+    }
+}
+
+/// Where a record's outcome goes: a future's promise, or a callback (cheaper per record: no
+/// future, no generic promise per record). Completed on the producer's event loop.
+enum Delivery {
+    case promise(EventLoopPromise<RecordMetadata>)
+    case callback(@Sendable (Result<RecordMetadata, Error>) -> Void)
+
+    func complete(_ result: Result<RecordMetadata, Error>) {
+        switch self {
+        case .promise(let p): p.completeWith(result)
+        case .callback(let f): f(result)
+        }
     }
 }

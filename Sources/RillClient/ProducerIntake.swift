@@ -15,7 +15,7 @@ final class ProducerIntake: @unchecked Sendable {
 
     private let lock = NIOLock()
     private let limit: Int
-    private var pending: [(ProducerRecord, EventLoopPromise<RecordMetadata>)] = []
+    private var pending: [(ProducerRecord, Delivery)] = []
     private var drainScheduled = false
     private var bufferedBytes = 0
     private var outstanding = 0
@@ -26,7 +26,7 @@ final class ProducerIntake: @unchecked Sendable {
     init(limit: Int) { self.limit = limit }
 
     /// Take a record if the buffer has room (an empty buffer always has room for one record).
-    func offer(_ record: ProducerRecord, size: Int, delivery: EventLoopPromise<RecordMetadata>) -> Offer {
+    func offer(_ record: ProducerRecord, size: Int, delivery: Delivery) -> Offer {
         lock.withLock {
             if closed { return .closed }
             if bufferedBytes > 0 && bufferedBytes + size > limit { return .full }
@@ -52,7 +52,7 @@ final class ProducerIntake: @unchecked Sendable {
     }
 
     /// On the loop: everything offered since the last drain, in order.
-    func take() -> [(ProducerRecord, EventLoopPromise<RecordMetadata>)] {
+    func take() -> [(ProducerRecord, Delivery)] {
         lock.withLock {
             drainScheduled = false
             defer { pending = [] }

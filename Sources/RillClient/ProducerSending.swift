@@ -7,7 +7,7 @@ final class PartitionQueue {
     let topic: String
     let partition: Int32
     var open = RecordBatchBuilder()
-    var openDeliveries: [EventLoopPromise<RecordMetadata>] = []
+    var openDeliveries: [Delivery] = []
     var openBytes = 0
     var openSince = NIODeadline.now()
     var lingerTask: Scheduled<Void>?
@@ -37,7 +37,7 @@ final class PartitionQueue {
 /// sends exactly those bytes again: that is what lets the broker recognise a duplicate.
 final class OutgoingBatch {
     let records: RecordBatchBuilder
-    let deliveries: [EventLoopPromise<RecordMetadata>]
+    let deliveries: [Delivery]
     let bytes: Int
     let created: NIODeadline
     var stamped: RecordBatch?
@@ -45,7 +45,7 @@ final class OutgoingBatch {
     var failed = false
     var answered = false
 
-    init(records: RecordBatchBuilder, deliveries: [EventLoopPromise<RecordMetadata>], bytes: Int, created: NIODeadline) {
+    init(records: RecordBatchBuilder, deliveries: [Delivery], bytes: Int, created: NIODeadline) {
         self.records = records
         self.deliveries = deliveries
         self.bytes = bytes
@@ -137,7 +137,7 @@ extension Producer {
             q.inFlight.removeAll { $0 === batch }
             q.failures = 0
             for (k, d) in batch.deliveries.enumerated() {
-                d.succeed(RecordMetadata(topic: q.topic, partition: q.partition, offset: base + Int64(k)))
+                d.complete(.success(RecordMetadata(topic: q.topic, partition: q.partition, offset: base + Int64(k))))
             }
             finished(bytes: batch.bytes, records: batch.deliveries.count)
         case .retriable:
@@ -167,7 +167,7 @@ extension Producer {
     }
 
     private func failBatch(_ batch: OutgoingBatch, _ error: Error) {
-        for d in batch.deliveries { d.fail(error) }
+        for d in batch.deliveries { d.complete(.failure(error)) }
         finished(bytes: batch.bytes, records: batch.deliveries.count)
     }
 

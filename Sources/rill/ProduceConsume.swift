@@ -49,6 +49,7 @@ struct Produce: AsyncParsableCommand {
     @Option(help: "Instead of reading standard input, produce generated records for this many seconds.") var duration: Double?
     @Option(help: "Size of each generated record's value in bytes (with --count or --duration).") var size = 100
     @Option(help: "Milliseconds a batch waits for more records.") var lingerMs = 5
+    @Option(help: "Bytes at which a batch is sent (1 KiB to 1 MiB).") var batchBytes = 1_000_000
     @Flag(help: "Print partition and offset of every record.") var verbose = false
     @Flag(help: "Print one JSON line with records, seconds and MB/s at the end (for benchmarks).") var stats = false
 
@@ -56,6 +57,7 @@ struct Produce: AsyncParsableCommand {
         let kafka = try client.makeClient()
         var configuration = ProducerConfiguration()
         configuration.lingerMs = lingerMs
+        configuration.batchBytes = batchBytes
         let producer = try Producer(client: kafka, configuration: configuration)
         let start = Date()
         let outcome = DeliveryTally(verbose: verbose)
@@ -68,7 +70,7 @@ struct Produce: AsyncParsableCommand {
             let end = duration.map { start.addingTimeInterval($0) }
             while count.map({ n < $0 }) ?? true {
                 if let end, n % 1000 == 0, Date() >= end { break }
-                outcome.watch(n, try await producer.enqueue(record(nil, value)))
+                try await producer.enqueue(record(nil, value), onDelivery: outcome.callback(n))
                 n += 1
             }
         } else {
@@ -79,7 +81,7 @@ struct Produce: AsyncParsableCommand {
                     key = Array(line[..<r.lowerBound].utf8)
                     value = Array(line[r.upperBound...].utf8)
                 }
-                outcome.watch(n, try await producer.enqueue(record(key, value)))
+                try await producer.enqueue(record(key, value), onDelivery: outcome.callback(n))
                 n += 1
             }
         }
@@ -107,8 +109,8 @@ final class DeliveryTally: @unchecked Sendable {
 
     init(verbose: Bool) { self.verbose = verbose }
 
-    func watch(_ k: Int, _ delivery: EventLoopFuture<RecordMetadata>) {
-        delivery.whenComplete { result in
+    func callback(_ k: Int) -> @Sendable (Result<RecordMetadata, Error>) -> Void {
+        { result in
             switch result {
             case .success(let m):
                 if self.verbose { print("record \(k): \(m.topic)[\(m.partition)]@\(m.offset)") }
@@ -121,6 +123,7 @@ final class DeliveryTally: @unchecked Sendable {
         }
     }
 }
+
 /// `rill consume TOPIC`: print records as they arrive.
 struct Consume: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

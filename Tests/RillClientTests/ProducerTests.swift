@@ -98,4 +98,20 @@ struct RecordBatchBuilderTests {
         // The broker's own decoder reads the same keys and values.
         #expect(try validated.records().map(\.value) == records.map(\.value))
     }
+
+    @Test("estimatedSize is an upper bound of what a record adds, whatever its timestamp, key and value")
+    func estimateBounds() {
+        var b = RecordBatchBuilder()
+        let cases: [([UInt8]?, [UInt8]?, [RecordHeader], Int64)] = [
+            (nil, nil, [], 0), ([1], [UInt8](repeating: 7, count: 300), [], Int64.max), (nil, [UInt8](repeating: 1, count: 70_000), [], Int64.min),
+            ([UInt8](repeating: 2, count: 200), [], [RecordHeader(key: "a-header", value: [UInt8](repeating: 3, count: 130))], -1),
+        ]
+        for _ in 0..<3 {
+            for (key, value, headers, timestamp) in cases {
+                let before = b.sizeInBytes
+                b.append(key: key, value: value, headers: headers, timestamp: timestamp)
+                #expect(b.sizeInBytes - before <= RecordBatchBuilder.estimatedSize(key: key, value: value, headers: headers))
+            }
+        }
+    }
 }
