@@ -31,6 +31,29 @@ public struct Admin: Sendable {
         try await client.refreshMetadata().topics.map(\.name).sorted()
     }
 
+    /// Partitions of each topic: leader, replicas, in-sync replicas. A topic that does not exist
+    /// throws UNKNOWN_TOPIC_OR_PARTITION.
+    public func describeTopics(_ names: [String]) async throws -> [TopicDescription] {
+        let m = try await client.refreshMetadata(topics: names)
+        return try names.map { name in
+            guard let t = m.topics.first(where: { $0.name == name }) else { throw RillClientError.kafka(.unknownTopicOrPartition, "describe \(name)") }
+            let code = ErrorCode(rawValue: t.errorCode) ?? .unknownServerError
+            guard code == .none else { throw RillClientError.kafka(code, "describe \(name)") }
+            let partitions = t.partitions.sorted { $0.partitionIndex < $1.partitionIndex }.map {
+                TopicDescription.Partition(partition: $0.partitionIndex, leader: $0.leaderID >= 0 ? $0.leaderID : nil, replicas: $0.replicaNodes, inSync: $0.isrNodes)
+            }
+            return TopicDescription(name: name, partitions: partitions)
+        }
+    }
+
+    /// The brokers, the controller and the cluster id.
+    public func describeCluster() async throws -> ClusterDescription {
+        let m = try await client.refreshMetadata(topics: [])
+        return ClusterDescription(
+            clusterID: m.clusterID, controller: m.controllerID >= 0 ? m.controllerID : nil,
+            brokers: m.brokers.sorted { $0.nodeID < $1.nodeID }.map { .init(node: $0.nodeID, host: $0.host, port: Int($0.port)) })
+    }
+
     /// Send to the controller; retry while it moves (NOT_CONTROLLER) or is being elected.
     private func controllerCall(
         _ key: ApiKey, version: Int16, context: String, _ body: @escaping (inout KafkaWriter) -> Void,
@@ -52,4 +75,29 @@ public struct Admin: Sendable {
         }
         throw RillClientError.timedOut(context)
     }
+}
+
+public struct TopicDescription: Equatable, Sendable {
+    public struct Partition: Equatable, Sendable {
+        public var partition: Int32
+        /// Nil while the partition has no leader (an election is under way).
+        public var leader: Int32?
+        public var replicas: [Int32]
+        public var inSync: [Int32]
+    }
+
+    public var name: String
+    public var partitions: [Partition]
+}
+
+public struct ClusterDescription: Equatable, Sendable {
+    public struct Broker: Equatable, Sendable {
+        public var node: Int32
+        public var host: String
+        public var port: Int
+    }
+
+    public var clusterID: String?
+    public var controller: Int32?
+    public var brokers: [Broker]
 }

@@ -2,6 +2,7 @@ import Foundation
 import KafkaProtocol
 import NIOCore
 import NIOPosix
+import RillClient
 import RillTLS
 import Testing
 import Transport
@@ -81,5 +82,38 @@ struct KafkaTLSTests {
         #expect(try apiVersions(port: c.kafkaPort, ca: ca.certificatePEM, clientCertificate: nil, group: group) == nil)
         let logged = c.waitUntil(seconds: 5) { c.log(1).contains("Kafka connection closed: TLS handshake failed") }
         #expect(logged != nil, "the refusal was not logged:\n\(c.log(1).suffix(1500))")
+    }
+
+    @Test("the Swift client over TLS: produce and consume with the cluster's CA; another CA is refused with a clear error")
+    func swiftClientTLS() async throws {
+        let c = try LocalCluster(nodes: 1)
+        defer { c.stop() }
+        let config = try String(contentsOfFile: c.configPath(1), encoding: .utf8)
+            .replacingOccurrences(of: "auto_create_topics = true", with: "auto_create_topics = true\ntls = true")
+        try config.write(toFile: c.configPath(1), atomically: true, encoding: .utf8)
+        try c.start(1)
+        try #require(c.waitUntil(seconds: 15) { c.status(1)?.controllerLeader == 1 } != nil)
+        let caPEM = Array(FileManager.default.contents(atPath: c.dir + "/ca.pem")!)
+        let tls = try TLSContext(
+            role: .client,
+            configuration: TLSConfiguration(certificatePEM: nil, privateKeyPEM: nil, trustedCAPEM: caPEM, requireClientCertificate: false, minimumVersion: .tls12))
+        let client = try KafkaClient(bootstrap: ["127.0.0.1:\(c.kafkaPort)"], tls: tls)
+        let producer = try Producer(client: client)
+        for i in 0..<20 { try await producer.send(topic: "over-tls", value: Array("secret-\(i)".utf8)) }
+        let consumer = Consumer(client: client)
+        await consumer.assign(topic: "over-tls", partition: 0)
+        var read: [ConsumerRecord] = []
+        while read.count < 20 { read += try await consumer.poll() }
+        #expect(read.map { String(decoding: $0.value!, as: UTF8.self) } == (0..<20).map { "secret-\($0)" })
+        await client.shutdown()
+
+        let otherCA = try CertificateAuthority(name: "someone else")
+        let wrongTLS = try TLSContext(
+            role: .client,
+            configuration: TLSConfiguration(
+                certificatePEM: nil, privateKeyPEM: nil, trustedCAPEM: otherCA.certificatePEM, requireClientCertificate: false, minimumVersion: .tls12))
+        let refused = try KafkaClient(bootstrap: ["127.0.0.1:\(c.kafkaPort)"], tls: wrongTLS)
+        await #expect(throws: RillClientError.self) { try await Admin(client: refused).listTopics() }
+        await refused.shutdown()
     }
 }

@@ -68,11 +68,25 @@ struct SwiftClientTests {
         let increasing = zip(acknowledged, acknowledged.dropFirst()).allSatisfy { $0.offset < $1.offset && $0.index < $1.index }
         #expect(increasing, "acknowledged offsets do not increase with the production order")
 
-        let consumer = Consumer(client: client)
+        // Small fetches (below one batch: the broker still returns a whole first batch), so the
+        // reading takes many polls and the kill below lands in the middle of it.
+        var consumerConfiguration = Consumer.Configuration()
+        consumerConfiguration.partitionMaxBytes = 1024
+        let consumer = Consumer(client: client, configuration: consumerConfiguration)
         await consumer.assign(topic: "swift-failover", partition: 0, from: .earliest)
         var read: [ConsumerRecord] = []
         let deadline = Date().addingTimeInterval(30)
-        while read.count < acknowledged.count && Date() < deadline { read += try await consumer.poll() }
+        var killedWhileReading: Int?
+        while read.count < acknowledged.count && Date() < deadline {
+            read += try await consumer.poll()
+            if read.count >= acknowledged.count / 2 && killedWhileReading == nil {
+                // The consumer must find the new leader and go on from its position.
+                killedWhileReading = partitionLeader(c, "swift-failover")
+                if let k = killedWhileReading { c.kill9(k) } else { killedWhileReading = 0 }
+            }
+        }
+        #expect((killedWhileReading ?? 0) != 0, "no leader killed while reading")
+        print("read \(read.count) records; leader \(killedWhileReading ?? 0) killed after \(acknowledged.count / 2)")
         let values = read.map { String(decoding: $0.value ?? [], as: UTF8.self) }
         let expected = acknowledged.map { "record-\($0.index)" }
         // Compact failure messages: the first difference, not four thousand values.
@@ -133,6 +147,32 @@ struct SwiftClientTests {
         #expect(try await consumer.position(topic: "swift-keys", partition: p) == end, "a time after every record: the end")
         await client.shutdown()
     }
+
+    @Test("rill produce reads lines (key:value) from standard input; rill consume prints them back; Admin describes the topic")
+    func cli() async throws {
+        let c = try LocalCluster()
+        defer { c.stop() }
+        try c.startAll()
+        try #require(c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
+        let brokers = bootstrap(c).joined(separator: ",")
+        let lines = (0..<50).map { "k\($0 % 5):line \($0)" }.joined(separator: "\n") + "\n"
+        let (status, output) = try runWithInput(c.rill, ["produce", "-b", brokers, "cli-topic", "--key-separator", ":"], input: lines)
+        #expect(status == 0, "rill produce failed: \(output)")
+        #expect(output.contains("produced 50 records to cli-topic"))
+        let (cStatus, printed) = try run(c.rill, ["consume", "-b", brokers, "cli-topic", "--exit-at-end"])
+        #expect(cStatus == 0)
+        let values = printed.split(separator: "\n").map(String.init).filter { $0.hasPrefix("line ") }
+        #expect(Set(values) == Set((0..<50).map { "line \($0)" }), "consumed: \(printed.prefix(500))")
+        let client = try KafkaClient(bootstrap: bootstrap(c))
+        let admin = Admin(client: client)
+        let described = try await admin.describeTopics(["cli-topic"])
+        #expect(described.first?.partitions.count == 1 && described.first?.partitions.first?.leader != nil)
+        #expect(described.first?.partitions.first?.replicas.sorted() == [1, 2, 3])
+        let cluster = try await admin.describeCluster()
+        #expect(cluster.brokers.map(\.node) == [1, 2, 3] && cluster.controller != nil)
+        await expectKafkaError(.unknownTopicOrPartition) { _ = try await admin.describeTopics(["no-such-topic"]) }
+        await client.shutdown()
+    }
 }
 
 /// The call must fail with Kafka error `code`.
@@ -145,4 +185,22 @@ func expectKafkaError(_ code: ErrorCode, _ body: () async throws -> Void) async 
     } catch {
         Issue.record("expected Kafka error \(code), got \(error)")
     }
+}
+
+/// Run with `input` on standard input; returns the exit status and everything printed.
+func runWithInput(_ executable: String, _ arguments: [String], input: String) throws -> (Int32, String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: executable)
+    p.arguments = arguments
+    let out = Pipe()
+    let inPipe = Pipe()
+    p.standardOutput = out
+    p.standardError = out
+    p.standardInput = inPipe
+    try p.run()
+    inPipe.fileHandleForWriting.write(Data(input.utf8))
+    try inPipe.fileHandleForWriting.close()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
 }
