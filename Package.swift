@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "rill", targets: ["rill"]),
         .executable(name: "rill-sim", targets: ["rill-sim"]),
         .library(name: "Raft", targets: ["Raft"]),
+        .library(name: "RillClient", targets: ["RillClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -56,6 +57,8 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
+        // docs/client.md's quick start, compiled so the documented code stays true.
+        .executableTarget(name: "client-quickstart", dependencies: ["RillClient"], path: "Examples/client-quickstart"),
         // One node's logic: multi-Raft registry, controller state, group commit. Deterministic:
         // no clock, socket, thread or file of its own (storage work goes out as values).
         .target(
