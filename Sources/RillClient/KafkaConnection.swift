@@ -147,7 +147,12 @@ final class ReplyHandler: ChannelInboundHandler, @unchecked Sendable {
         promise.succeed(body)
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: Error) { failAll(error); context.close(promise: nil) }
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // A TLS refusal or a socket error: callers see one error type, with the cause in it.
+        let peer = context.remoteAddress.map { "\($0)" } ?? "the broker"
+        failAll(error as? RillClientError ?? RillClientError.connection("\(peer): \(error)"))
+        context.close(promise: nil)
+    }
 
     func channelInactive(context: ChannelHandlerContext) {
         failAll(RillClientError.connection("closed by \(context.remoteAddress.map { "\($0)" } ?? "the broker")"))
