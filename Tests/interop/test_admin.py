@@ -69,7 +69,13 @@ def kafka_python_admin():
         check("kafka-python creates a topic", True)
     except Exception as e:
         check("kafka-python creates a topic", False, repr(e))
+    # Metadata reaches every broker shortly after the create is answered (as in Kafka): the
+    # broker kafka-python asks may not have applied it yet.
+    deadline = time.time() + 5
     topics = admin.list_topics()
+    while "kp-events" not in topics and time.time() < deadline:
+        time.sleep(0.1)
+        topics = admin.list_topics()
     check("kafka-python lists the topics", "kp-events" in topics and "ck-orders" in topics, str(topics))
     try:
         admin.delete_topics(["kp-events"])
