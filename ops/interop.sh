@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Interop tests: kcat, confluent-kafka (librdkafka) and kafka-python against a three-node Rill
-# cluster started here on free loopback ports, stopped at the end. Installs what it needs:
+# cluster (admin, data, consumer groups, leader and coordinator kills) started here on free loopback ports, stopped at the end. Installs what it needs:
 # kcat from apt, the Python clients (pinned) into .venv-interop.
 #   bash ops/interop.sh
 set -euo pipefail
@@ -41,6 +41,8 @@ dir=$(mktemp -d /tmp/rill-interop-XXXXXX)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  # Nodes the checks restarted themselves.
+  pkill -9 -f "$dir/node-" 2>/dev/null || true
   rm -rf "$dir"
 }
 trap cleanup EXIT
@@ -60,7 +62,10 @@ export BOOTSTRAP="127.0.0.1:$base,127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2)
 status=0
 "$VENV/bin/python" Tests/interop/test_admin.py || status=$?
 "$VENV/bin/python" Tests/interop/test_data.py || status=$?
-NODE_PIDS="1:${pids[0]},2:${pids[1]},3:${pids[2]}" RILL="$RILL" DIR="$dir" \
+echo "1:${pids[0]},2:${pids[1]},3:${pids[2]}" >"$dir/node_pids"
+NODE_PIDS=$(cat "$dir/node_pids") RILL="$RILL" DIR="$dir" "$VENV/bin/python" Tests/interop/test_groups.py || status=$?
+# test_groups restarts the node it kills: the pids it leaves are in node_pids.
+NODE_PIDS=$(cat "$dir/node_pids") RILL="$RILL" DIR="$dir" \
   "$VENV/bin/python" Tests/interop/test_failover.py || status=$?
 if [ $status -ne 0 ]; then
   for n in 1 2 3; do echo "--- node $n log (tail)"; tail -20 "$dir/node-$n.log"; done

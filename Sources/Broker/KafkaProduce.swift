@@ -41,6 +41,9 @@ extension NodeCore {
                 }
                 if ![-1, 0, 1].contains(p.acks) {
                     fail(.invalidRequiredAcks, "acks must be -1, 0 or 1, not \(p.acks)")
+                } else if t.name == offsetsTopic {
+                    // Only the group coordinator writes there: a client's records could forge commits.
+                    fail(.invalidTopic, "\(offsetsTopic) is internal")
                 } else if let assignment = controller.topic(t.name)?.partitions.first(where: { $0.partition == part.index }) {
                     entry.group = assignment.group
                     append(part.records, to: assignment.group, into: &entry)

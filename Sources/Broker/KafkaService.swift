@@ -77,13 +77,21 @@ struct KafkaState {
     var completions: [KafkaCompletion] = []
     /// Auto-creations already asked for, so a client polling Metadata does not propose twice.
     var autoCreating: [String] = []
+    /// Consumer groups this node coordinates (it leads their offsets partition), by id.
+    var consumerGroups: [String: ConsumerGroup] = [:]
+    /// Offsets partitions whose groups are loaded, with the term they were loaded in.
+    var coordinating: [GroupID: Term] = [:]
+    var pendingGroupWrites: [PendingGroupWrite] = []
+    /// Makes member ids unique on this node (with the node id and the term).
+    var memberCounter: UInt64 = 0
 }
 
 extension NodeCore {
     /// The ApiVersions this node answers today: only what is implemented end to end.
     public static let servedApis: [ApiKey] = [
         .produce, .fetch, .listOffsets, .metadata, .apiVersions, .createTopics, .deleteTopics, .initProducerID,
-        .offsetForLeaderEpoch,
+        .offsetForLeaderEpoch, .findCoordinator, .joinGroup, .syncGroup, .heartbeat, .leaveGroup, .offsetCommit, .offsetFetch,
+        .describeGroups, .listGroups,
     ]
 
     /// Handle one request. Deterministic: everything it needs is in the core's state.
@@ -134,6 +142,8 @@ extension NodeCore {
                 let l = try ListOffsetsRequest.decode(&r, version: h.apiVersion)
                 let reply = listOffsets(l, request: request)
                 return (reply, drain())
+            case .findCoordinator, .joinGroup, .syncGroup, .heartbeat, .leaveGroup, .offsetCommit, .offsetFetch, .describeGroups, .listGroups:
+                return try handleGroupRequest(key, &r, request: request)
             default:
                 return (.close("\(key) is not served yet"), NodeOutput())
             }
@@ -180,7 +190,7 @@ extension NodeCore {
                 }
                 continue
             }
-            topics.append(.init(name: name, partitions: topic.partitions.map(partitionMetadata)))
+            topics.append(.init(name: name, isInternal: name == offsetsTopic, partitions: topic.partitions.map(partitionMetadata)))
         }
         return MetadataResponse(
             brokers: brokers, clusterID: config.clusterName,
@@ -313,6 +323,8 @@ extension NodeCore {
                 answer(.invalidRequest, "topic '\(name)' appears twice in the request")
             } else if !isController {
                 answer(.notController)
+            } else if name == offsetsTopic {
+                answer(.invalidRequest, "\(offsetsTopic) is internal: the consumer groups' offsets live there")
             } else if controller.topic(name) == nil {
                 answer(.unknownTopicOrPartition)
             } else if let (index, term) = submitToController(.deleteTopic(name: name)) {

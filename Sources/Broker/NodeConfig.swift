@@ -44,6 +44,14 @@ public struct NodeConfig: Sendable {
     /// or auto-created).
     public var defaultPartitions: Int32 = 1
     public var defaultReplicationFactor = 3
+    /// Partitions of `__consumer_offsets` (Kafka: 50; each is a Raft group here, so fewer).
+    public var offsetsPartitions: Int32 = 4
+    /// Kafka's `group.initial.rebalance.delay.ms`: an empty group's first rebalance waits this
+    /// long for more members to join.
+    public var groupInitialRebalanceDelayMs = 3000
+    /// Kafka's `group.min.session.timeout.ms` and `group.max.session.timeout.ms`.
+    public var groupMinSessionTimeoutMs: Int32 = 6000
+    public var groupMaxSessionTimeoutMs: Int32 = 1_800_000
 
     public init(id: NodeID, members: [NodeID], kafkaHost: String, kafkaPort: UInt16, seed: UInt64) {
         self.id = id

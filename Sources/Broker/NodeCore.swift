@@ -51,13 +51,18 @@ public final class NodeCore {
         var appliedBytesSinceSnapshot = 0
         /// Idempotent producers as of the applied entries (a Kafka partition's replicas all keep it).
         public internal(set) var producers = ProducerState()
+        /// For a partition of `__consumer_offsets`: the committed offsets and group metadata its
+        /// records hold, as of the applied entries. Nil for every other group.
+        public internal(set) var offsetStore: GroupOffsetStore?
 
-        /// Apply a committed entry: the replica state, and for a Kafka partition its producers.
+        /// Apply a committed entry: the replica state, and for a Kafka partition its producers
+        /// (and, for an offsets partition, its group records).
         func apply(_ e: Entry) {
             state.apply(e, records: records(e))
             if isKafkaPartition, e.kind == .normal, let h = KafkaEntry.header(e.data) {
                 producers.record(producerID: h.producerID, epoch: h.producerEpoch, firstSequence: h.baseSequence,
                                  lastSequence: h.lastSequence, baseOffset: h.baseOffset)
+                offsetStore?.apply(entryData: e.data)
             }
         }
 
@@ -67,6 +72,7 @@ public final class NodeCore {
             if isKafkaPartition {
                 var w = ByteWriter()
                 producers.encode(&w)
+                offsetStore?.encode(&w)
                 data += w.bytes
             }
             return data
@@ -75,16 +81,19 @@ public final class NodeCore {
         func restore(_ snap: Snapshot) {
             state.restore(snap)
             producers = ProducerState()
+            if offsetStore != nil { offsetStore = GroupOffsetStore() }
             if isKafkaPartition, snap.data.count > ReplicaState.snapshotBytes {
                 var r = ByteReader(snap.data, offset: ReplicaState.snapshotBytes)
                 producers = (try? ProducerState.decode(&r)) ?? ProducerState()
+                if offsetStore != nil, r.remaining > 0 { offsetStore = (try? GroupOffsetStore.decode(&r)) ?? GroupOffsetStore() }
             }
         }
 
-        init(id: GroupID, raft: RaftNode, isKafkaPartition: Bool) {
+        init(id: GroupID, raft: RaftNode, isKafkaPartition: Bool, isOffsetsPartition: Bool = false) {
             self.id = id
             self.raft = raft
             self.isKafkaPartition = isKafkaPartition
+            if isOffsetsPartition { offsetStore = GroupOffsetStore() }
             self.lastHardState = raft.hardState
             self.state.restore(raft.latestSnapshot.index > .zero ? raft.latestSnapshot : Snapshot(index: .zero, term: .zero, membership: raft.membership, data: []))
         }
@@ -195,6 +204,7 @@ public final class NodeCore {
         if !kafka.pendingProduces.isEmpty { checkProduces(expired: true) }
         if !kafka.pendingFetches.isEmpty { evaluateFetches(expired: true) }
         serveProducerIDs(expired: true)
+        tickGroups()
         var out = flush()
         // Tell peers which groups this node leads, for the Metadata of nodes that do not host them.
         if ticks % 10 == 0 && config.members.count > 1 { out.leaders = leadership() }
@@ -339,6 +349,7 @@ public final class NodeCore {
         pendingForwards.removeAll()
         if !kafka.pendingProduces.isEmpty { checkProduces(expired: false) }
         if !kafka.pendingFetches.isEmpty { evaluateFetches(expired: false) }
+        if !kafka.pendingGroupWrites.isEmpty { checkGroupWrites(expired: false) }
         out.kafkaReplies += kafka.completions
         kafka.completions.removeAll()
         out.reads += kafka.reads
@@ -475,7 +486,8 @@ public final class NodeCore {
         rc.randomSeed = config.seed &+ UInt64(gid.value) &* 0x2545_F491_4F6C_DD1D
         let raft = try RaftNode(config: rc, recovered: recovered)
         let isKafka = gid != controllerGroup && !config.staticGroups.contains { $0.0 == gid }
-        let g = Group(id: gid, raft: raft, isKafkaPartition: isKafka)
+        let isOffsets = controller.topic(offsetsTopic)?.partitions.contains { $0.group == gid } ?? false
+        let g = Group(id: gid, raft: raft, isKafkaPartition: isKafka, isOffsetsPartition: isOffsets)
         if raft.snapshotIndex > .zero { g.restore(raft.latestSnapshot) }
         let at = groups.firstIndex { $0.id > gid } ?? groups.endIndex
         groups.insert(g, at: at)

@@ -14,6 +14,8 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case heartbeat = 12
     case leaveGroup = 13
     case syncGroup = 14
+    case describeGroups = 15
+    case listGroups = 16
     case apiVersions = 18
     case createTopics = 19
     case deleteTopics = 20
@@ -34,6 +36,8 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .heartbeat: return 0...3
         case .leaveGroup: return 0...3
         case .syncGroup: return 0...3
+        case .describeGroups: return 0...4
+        case .listGroups: return 0...2
         case .apiVersions: return 0...2
         case .createTopics: return 2...4
         case .deleteTopics: return 1...3

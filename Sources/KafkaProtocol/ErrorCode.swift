@@ -17,6 +17,7 @@ public enum ErrorCode: Int16, Sendable, CustomStringConvertible {
     case notEnoughReplicasAfterAppend = 20
     case invalidRequiredAcks = 21
     case illegalGeneration = 22
+    case invalidGroupID = 24
     case inconsistentGroupProtocol = 23
     case unknownMemberID = 25
     case invalidSessionTimeout = 26
@@ -57,6 +58,7 @@ public enum ErrorCode: Int16, Sendable, CustomStringConvertible {
         case .notEnoughReplicasAfterAppend: return "NOT_ENOUGH_REPLICAS_AFTER_APPEND"
         case .invalidRequiredAcks: return "INVALID_REQUIRED_ACKS"
         case .illegalGeneration: return "ILLEGAL_GENERATION"
+        case .invalidGroupID: return "INVALID_GROUP_ID"
         case .inconsistentGroupProtocol: return "INCONSISTENT_GROUP_PROTOCOL"
         case .unknownMemberID: return "UNKNOWN_MEMBER_ID"
         case .invalidSessionTimeout: return "INVALID_SESSION_TIMEOUT"
