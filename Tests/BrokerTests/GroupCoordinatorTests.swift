@@ -1,0 +1,235 @@
+@testable import Broker
+import KafkaProtocol
+import NIOCore
+import Primitives
+import Raft
+import Testing
+
+/// The group coordinator inside `NodeCore`, on three in-process cores (no sockets).
+@Suite(.serialized)
+struct GroupCoordinatorTests {
+    final class Client {
+        let cluster: MiniCluster
+        var correlation: Int32 = 100
+        init(_ cluster: MiniCluster) { self.cluster = cluster }
+
+        func call<T>(_ node: Int, _ key: ApiKey, _ version: Int16, _ body: (inout KafkaWriter) -> Void, decode: (inout KafkaReader) throws -> T) throws -> T {
+            correlation += 1
+            let c = correlation
+            var r = try MiniCluster.body(cluster.kafka(node, key: key, version: version, correlation: c, body), correlation: c)
+            return try decode(&r)
+        }
+
+        func find(_ node: Int, _ group: String) throws -> FindCoordinatorResponse {
+            try call(node, .findCoordinator, 2, { FindCoordinatorRequest(key: group).encode(&$0, version: 2) }) {
+                try FindCoordinatorResponse.decode(&$0, version: 2)
+            }
+        }
+
+        func join(_ node: Int, _ group: String, member: String) throws -> JoinGroupResponse {
+            let j = JoinGroupRequest(
+                groupID: group, sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 30_000, memberID: member, protocolType: "consumer",
+                protocols: [.init(name: "range", metadata: ByteBuffer(bytes: [0, 1]))])
+            return try call(node, .joinGroup, 5, { j.encode(&$0, version: 5) }) { try JoinGroupResponse.decode(&$0, version: 5) }
+        }
+
+        func sync(_ node: Int, _ group: String, generation: Int32, member: String, assignments: [SyncGroupRequest.Assignment]) throws -> SyncGroupResponse {
+            let s = SyncGroupRequest(groupID: group, generationID: generation, memberID: member, assignments: assignments)
+            return try call(node, .syncGroup, 3, { s.encode(&$0, version: 3) }) { try SyncGroupResponse.decode(&$0, version: 3) }
+        }
+
+        func heartbeat(_ node: Int, _ group: String, generation: Int32, member: String) throws -> ErrorCode {
+            let h = HeartbeatRequest(groupID: group, generationID: generation, memberID: member)
+            return try call(node, .heartbeat, 3, { h.encode(&$0, version: 3) }) {
+                ErrorCode(rawValue: try HeartbeatResponse.decode(&$0, version: 3).errorCode) ?? .unknownServerError
+            }
+        }
+
+        func commit(_ node: Int, _ group: String, generation: Int32, member: String, _ offsets: [(String, Int32, Int64)]) throws -> [ErrorCode] {
+            var topics: [OffsetCommitRequest.Topic] = []
+            for (t, p, o) in offsets {
+                if topics.last?.name == t {
+                    topics[topics.count - 1].partitions.append(.init(partitionIndex: p, committedOffset: o))
+                } else {
+                    topics.append(.init(name: t, partitions: [.init(partitionIndex: p, committedOffset: o)]))
+                }
+            }
+            let c = OffsetCommitRequest(groupID: group, generationID: generation, memberID: member, topics: topics)
+            return try call(node, .offsetCommit, 7, { c.encode(&$0, version: 7) }) {
+                try OffsetCommitResponse.decode(&$0, version: 7).topics.flatMap { $0.partitions.map { ErrorCode(rawValue: $0.errorCode) ?? .unknownServerError } }
+            }
+        }
+
+        func fetch(_ node: Int, _ group: String, _ topic: String, _ partitions: [Int32]) throws -> [Int64] {
+            let f = OffsetFetchRequest(groupID: group, topics: [.init(name: topic, partitionIndexes: partitions)])
+            return try call(node, .offsetFetch, 5, { f.encode(&$0, version: 5) }) {
+                try OffsetFetchResponse.decode(&$0, version: 5).topics.flatMap { $0.partitions.map(\.committedOffset) }
+            }
+        }
+
+        func describe(_ node: Int, _ group: String) throws -> DescribeGroupsResponse.Group {
+            try call(node, .describeGroups, 4, { DescribeGroupsRequest(groups: [group]).encode(&$0, version: 4) }) {
+                try DescribeGroupsResponse.decode(&$0, version: 4).groups[0]
+            }
+        }
+    }
+
+    /// A three-core cluster with topic "t" (2 partitions) and `__consumer_offsets`; returns the
+    /// index of the core coordinating `group`.
+    func setUp(_ group: String) throws -> (MiniCluster, Client, Int) {
+        let cluster = try MiniCluster(nodes: 3)
+        cluster.run(ticks: 40)
+        let leader = try #require(cluster.controllerLeader)
+        let (out, _) = try cluster.cores[leader].proposeToController(.createTopic(name: "t", partitions: 2, replicationFactor: 3))
+        cluster.take(leader, out)
+        cluster.run(ticks: 40)
+        let client = Client(cluster)
+        // The first FindCoordinator creates the offsets topic and says to come back.
+        #expect(try client.find(0, group).errorCode == ErrorCode.coordinatorNotAvailable.rawValue)
+        var found: FindCoordinatorResponse?
+        for _ in 0..<20 {
+            cluster.run(ticks: 10)
+            let f = try client.find(0, group)
+            if f.errorCode == 0 {
+                found = f
+                break
+            }
+        }
+        let f = try #require(found, "no coordinator found")
+        return (cluster, client, Int(f.nodeID) - 1)
+    }
+
+    @Test("member id handshake, join after the initial delay, sync, heartbeat checks, commits and fetches, leave")
+    func lifecycle() throws {
+        let (cluster, client, c) = try setUp("g")
+        let other = (c + 1) % 3
+        #expect(try client.heartbeat(other, "g", generation: 1, member: "x") == .notCoordinator)
+        let handshake = try client.join(c, "g", member: "")
+        #expect(handshake.errorCode == ErrorCode.memberIDRequired.rawValue && !handshake.memberID.isEmpty)
+        let me = handshake.memberID
+        let joined = try client.join(c, "g", member: me)  // held for the 3 s initial delay, then answered
+        #expect(joined.errorCode == 0 && joined.generationID == 1 && joined.leader == me && joined.members.map(\.memberID) == [me])
+        #expect(try client.heartbeat(c, "g", generation: 1, member: me) == .none)
+        let synced = try client.sync(c, "g", generation: 1, member: me, assignments: [.init(memberID: me, assignment: ByteBuffer(bytes: [7, 7]))])
+        #expect(synced.errorCode == 0 && Array(synced.assignment.readableBytesView) == [7, 7])
+        #expect(try client.heartbeat(c, "g", generation: 2, member: me) == .illegalGeneration)
+        #expect(try client.heartbeat(c, "g", generation: 1, member: "stranger") == .unknownMemberID)
+        #expect(try client.describe(c, "g").state == "Stable")
+
+        #expect(try client.fetch(c, "g", "t", [0, 1]) == [-1, -1], "no commit yet: -1")
+        #expect(try client.commit(c, "g", generation: 1, member: me, [("t", 0, 42), ("t", 1, 7)]) == [.none, .none])
+        #expect(try client.fetch(c, "g", "t", [0, 1]) == [42, 7])
+        #expect(try client.commit(c, "g", generation: 1, member: me, [("t", 5, 1), ("nope", 0, 1)]) == [.unknownTopicOrPartition, .unknownTopicOrPartition])
+        #expect(try client.commit(c, "g", generation: 0, member: me, [("t", 0, 43)]) == [.illegalGeneration])
+        #expect(try client.commit(c, "g", generation: -1, member: "", [("t", 0, 43)]) == [.unknownMemberID], "a standalone commit while members are in")
+        #expect(try client.fetch(c, "g", "t", [0]) == [42], "refused commits change nothing")
+
+        let leave = LeaveGroupRequest(groupID: "g", members: [.init(memberID: me)])
+        let left = try client.call(c, .leaveGroup, 3, { leave.encode(&$0, version: 3) }) { try LeaveGroupResponse.decode(&$0, version: 3) }
+        #expect(left.errorCode == 0 && left.members.map(\.errorCode) == [0])
+        #expect(try client.describe(c, "g").state == "Empty")
+        #expect(try client.commit(c, "g", generation: -1, member: "", [("t", 0, 50)]) == [.none], "standalone commits once the group is empty")
+        #expect(try client.fetch(c, "g", "t", [0]) == [50])
+        _ = cluster
+    }
+
+    @Test("two members: the second join starts a rebalance; the leader gets both subscriptions; a member that stops heartbeating is expired")
+    func rebalance() throws {
+        let (cluster, client, c) = try setUp("g2")
+        let a = try client.join(c, "g2", member: "").memberID
+        let first = try client.join(c, "g2", member: a)
+        #expect(first.generationID == 1)
+        _ = try client.sync(c, "g2", generation: 1, member: a, assignments: [.init(memberID: a, assignment: ByteBuffer(bytes: [1]))])
+        let b = try client.join(c, "g2", member: "").memberID
+        // b's join is held until a rejoins; a learns of the rebalance from its heartbeat.
+        var bJoin: JoinGroupResponse?
+        let correlation = client.correlation + 1
+        client.correlation = correlation
+        let j = JoinGroupRequest(
+            groupID: "g2", sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 30_000, memberID: b, protocolType: "consumer",
+            protocols: [.init(name: "range", metadata: ByteBuffer(bytes: [0, 2]))])
+        let request = KafkaRequest(
+            connection: 2, sequence: UInt64(correlation), header: RequestHeader(apiKey: ApiKey.joinGroup.rawValue, apiVersion: 5, correlationID: correlation, clientID: "b"),
+            body: { var w = KafkaWriter(); j.encode(&w, version: 5); return w.buffer }())
+        let (reply, out) = cluster.cores[c].handleKafka(request)
+        cluster.take(c, out)
+        if case .pending = reply {} else { Issue.record("b's join was answered at once") }
+        #expect(try client.heartbeat(c, "g2", generation: 1, member: a) == .rebalanceInProgress)
+        let aJoin = try client.join(c, "g2", member: a)
+        #expect(aJoin.generationID == 2 && aJoin.leader == a && Set(aJoin.members.map(\.memberID)) == [a, b])
+        if let done = cluster.completions.first(where: { $0.connection == 2 && $0.sequence == UInt64(correlation) }), var f = done.response {
+            var r = KafkaReader(try #require(try KafkaFrame.next(from: &f)))
+            _ = try r.int32()
+            bJoin = try JoinGroupResponse.decode(&r, version: 5)
+        }
+        #expect(bJoin?.generationID == 2 && bJoin?.members.isEmpty == true, "a follower gets no member list")
+        // b never syncs nor heartbeats: after its 10 s session it is gone and a rebalance starts.
+        _ = try client.sync(c, "g2", generation: 2, member: a, assignments: [.init(memberID: a, assignment: ByteBuffer(bytes: [1])), .init(memberID: b, assignment: ByteBuffer(bytes: [2]))])
+        for _ in 0..<12 {
+            cluster.run(ticks: 10)
+            _ = try client.heartbeat(c, "g2", generation: 2, member: a)
+        }
+        let described = try client.describe(c, "g2")
+        #expect(described.members.map(\.memberID) == [a] && described.state == "PreparingRebalance", "\(described)")
+    }
+
+    @Test("the coordinator's node is cut off: a new coordinator continues the same generation with every acknowledged commit")
+    func failover() throws {
+        let (cluster, client, c) = try setUp("g3")
+        let me = try client.join(c, "g3", member: "").memberID
+        let joined = try client.join(c, "g3", member: me)
+        _ = try client.sync(c, "g3", generation: joined.generationID, member: me, assignments: [.init(memberID: me, assignment: ByteBuffer(bytes: [9]))])
+        #expect(try client.commit(c, "g3", generation: joined.generationID, member: me, [("t", 0, 11), ("t", 1, 22)]) == [.none, .none])
+        cluster.isolated = c
+        var newCoordinator: Int?
+        for _ in 0..<30 {
+            cluster.run(ticks: 10)
+            for n in 0..<3 where n != c {
+                if let f = try? client.find(n, "g3"), f.errorCode == 0, Int(f.nodeID) - 1 != c { newCoordinator = Int(f.nodeID) - 1 }
+            }
+            if newCoordinator != nil { break }
+        }
+        let n = try #require(newCoordinator, "no new coordinator")
+        var beat = ErrorCode.coordinatorLoadInProgress
+        for _ in 0..<20 where beat == .coordinatorLoadInProgress || beat == .notCoordinator {
+            beat = try client.heartbeat(n, "g3", generation: joined.generationID, member: me)
+            cluster.run(ticks: 2)
+        }
+        #expect(beat == .none, "the member goes on in its generation")
+        #expect(try client.fetch(n, "g3", "t", [0, 1]) == [11, 22])
+        let resynced = try client.sync(n, "g3", generation: joined.generationID, member: me, assignments: [])
+        #expect(Array(resynced.assignment.readableBytesView) == [9], "its assignment is known there too")
+    }
+
+    @Test("Kafka's partition for a group id: Java's String.hashCode, sign bit dropped")
+    func placement() {
+        // "hello".hashCode() == 99162322; "polygenelubricants".hashCode() == Integer.MIN_VALUE.
+        #expect(NodeCore.offsetsPartition(of: "hello", partitions: 50) == 99_162_322 % 50)
+        #expect(NodeCore.offsetsPartition(of: "polygenelubricants", partitions: 50) == 0)
+        #expect(NodeCore.offsetsPartition(of: "", partitions: 4) == 0)
+    }
+
+    @Test("offset store: records replayed in any batch split give the same state, snapshots round-trip, tombstones delete")
+    func store() throws {
+        var s = GroupOffsetStore()
+        s.apply(key: GroupOffsetStore.offsetRecord(group: "g", topic: "t", partition: 1, CommittedOffset(offset: 5, leaderEpoch: 2, metadata: "m", timestamp: 0)).key,
+                value: GroupOffsetStore.offsetRecord(group: "g", topic: "t", partition: 1, CommittedOffset(offset: 5, leaderEpoch: 2, metadata: "m", timestamp: 0)).value)
+        let member = PersistedGroup.Member(id: "m1", instanceID: nil, clientID: "c", clientHost: "/h", sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 30_000, subscription: [1], assignment: [2])
+        let record = GroupOffsetStore.groupRecord(group: "g", PersistedGroup(protocolType: "consumer", generation: 4, protocolName: "range", leader: "m1", members: [member]))
+        s.apply(key: record.key, value: record.value)
+        #expect(s.offsets["g"]?[.init(topic: "t", partition: 1)]?.offset == 5)
+        #expect(s.groups["g"]?.generation == 4 && s.groups["g"]?.members == [member])
+        var w = ByteWriter()
+        s.encode(&w)
+        var r = ByteReader(w.bytes)
+        let restored = try GroupOffsetStore.decode(&r)
+        #expect(restored.offsets == s.offsets && restored.groups == s.groups)
+        let tomb = GroupOffsetStore.offsetRecord(group: "g", topic: "t", partition: 1, nil)
+        s.apply(key: tomb.key, value: tomb.value)
+        #expect(s.offsets["g"] == nil)
+        // Garbage is skipped, never a crash.
+        s.apply(key: [9, 9, 9], value: [1])
+        s.apply(key: [1, 0, 0, 0, 200], value: nil)
+        #expect(s.groups["g"] != nil)
+    }
+}
