@@ -117,6 +117,10 @@ public final class NodeRuntime: @unchecked Sendable {
         config.clusterName = settings.cluster
         config.autoCreateTopics = settings.autoCreateTopics
         config.defaultPartitions = settings.defaultPartitions
+        config.offsetsPartitions = settings.offsetsPartitions
+        config.groupInitialRebalanceDelayMs = settings.groupInitialRebalanceDelayMs
+        config.groupMinSessionTimeoutMs = settings.groupMinSessionTimeoutMs
+        config.groupMaxSessionTimeoutMs = settings.groupMaxSessionTimeoutMs
         config.defaultReplicationFactor = settings.defaultReplicationFactor
         core = try NodeCore(config: config, recovered: recovered)
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)

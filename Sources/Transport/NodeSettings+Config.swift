@@ -6,7 +6,8 @@ extension NodeSettings {
         "node_id", "cluster", "data_dir", "listeners.peer", "listeners.kafka", "listeners.metrics",
         "listeners.advertised_kafka", "tls.ca", "tls.cert", "tls.key", "raft.tick_ms", "raft.election_ticks",
         "raft.handshake_timeout_ms", "kafka.auto_create_topics", "kafka.default_partitions",
-        "kafka.default_replication_factor", "kafka.tls", "kafka.tls_client_auth",
+        "kafka.default_replication_factor", "kafka.tls", "kafka.tls_client_auth", "kafka.offsets_partitions",
+        "kafka.group_initial_rebalance_delay_ms", "kafka.group_min_session_timeout_ms", "kafka.group_max_session_timeout_ms",
     ]
 
     /// Settings from node.toml. Relative file paths are taken from `baseDirectory` (the config
@@ -81,6 +82,13 @@ extension NodeSettings {
         }
         s.defaultPartitions = Int32(try integer("kafka.default_partitions", default: 1, in: 1...10_000))
         s.defaultReplicationFactor = try integer("kafka.default_replication_factor", default: min(3, peers.count), in: 1...peers.count)
+        s.offsetsPartitions = Int32(try integer("kafka.offsets_partitions", default: 4, in: 1...1000))
+        s.groupInitialRebalanceDelayMs = try integer("kafka.group_initial_rebalance_delay_ms", default: 3000, in: 0...300_000)
+        s.groupMinSessionTimeoutMs = Int32(try integer("kafka.group_min_session_timeout_ms", default: 6000, in: 1...3_600_000))
+        s.groupMaxSessionTimeoutMs = Int32(try integer("kafka.group_max_session_timeout_ms", default: 1_800_000, in: 1...3_600_000))
+        if s.groupMinSessionTimeoutMs > s.groupMaxSessionTimeoutMs {
+            throw ConfigFile.Error("\(place): 'kafka.group_min_session_timeout_ms' exceeds 'kafka.group_max_session_timeout_ms'")
+        }
         let ports = [s.peerListener, s.kafkaListener, s.metricsListener].filter { $0.port != 0 }
         for (i, a) in ports.enumerated() where ports[(i + 1)...].contains(a) {
             throw ConfigFile.Error("\(place): two listeners share \(a)")

@@ -51,6 +51,11 @@ public struct NodeSettings: Sendable {
     public var autoCreateTopics = true
     /// Partitions and replication factor of topics created without them.
     public var defaultPartitions: Int32 = 1
+    /// Partitions of `__consumer_offsets`, created when the first group appears.
+    public var offsetsPartitions: Int32 = 4
+    public var groupInitialRebalanceDelayMs = 3000
+    public var groupMinSessionTimeoutMs: Int32 = 6000
+    public var groupMaxSessionTimeoutMs: Int32 = 1_800_000
     public var defaultReplicationFactor = 3
     /// TLS on the Kafka listener (with this node's certificate), and whether clients must present
     /// a certificate of the cluster CA. Plaintext by default, for local development.
