@@ -31,12 +31,28 @@ public actor Consumer {
         public var maxWaitMs: Int32 = 500
         /// Bytes per partition per fetch.
         public var partitionMaxBytes: Int32 = 4 << 20
-        /// Where to go when a position is no longer in the log (retention) or past its end.
+        /// Where to go when a position is no longer in the log (retention) or past its end, and,
+        /// in a group, where a partition without a committed offset starts.
         public var resetTo: Position = .earliest
+
+        // Consumer groups (`subscribe`); the defaults are the Java client's where they exist.
+        /// The group to join with `subscribe`, and to commit for.
+        public var groupID: String?
+        /// Without a heartbeat for this long the coordinator drops the member.
+        public var sessionTimeoutMs: Int32 = 10_000
+        /// How long a rebalance waits for members to rejoin (Java's `max.poll.interval.ms`).
+        public var rebalanceTimeoutMs: Int32 = 300_000
+        public var heartbeatIntervalMs = 3000
+        /// Assignment strategies offered, preferred first.
+        public var assignors: [PartitionAssignor] = [.range, .roundRobin]
+        /// Commit the positions of returned records every `autoCommitIntervalMs`, at rebalances
+        /// and at `close` (at-least-once). Off: call `commit()`.
+        public var autoCommit = true
+        public var autoCommitIntervalMs = 5000
         public init() {}
     }
 
-    private struct Assignment {
+    struct Assignment {
         var topic: String
         var partition: Int32
         /// The next offset to return; nil until resolved from `seekTo`.
@@ -46,7 +62,9 @@ public actor Consumer {
 
     public let client: KafkaClient
     public let configuration: Configuration
-    private var assignments: [Assignment] = []
+    var assignments: [Assignment] = []
+    /// Group membership, when subscribed.
+    var membership: GroupMembershipState?
 
     public init(client: KafkaClient, configuration: Configuration = Configuration()) {
         self.client = client
@@ -87,6 +105,10 @@ public actor Consumer {
     /// `maxWaitMs` when there are none. Retriable broker errors (moved leader, lost connection)
     /// are handled here; anything else is thrown.
     public func poll() async throws -> [ConsumerRecord] {
+        if membership != nil {
+            try await ensureGroup()
+            try await autoCommitIfDue()
+        }
         try await resolvePositions()
         // One Fetch per leader; partitions whose leader is unknown wait for the next poll.
         let wanted = assignments.compactMap { a in a.next.map { (a.topic, a.partition, $0) } }
@@ -234,7 +256,7 @@ public actor Consumer {
         assignments.sort { ($0.topic, $0.partition) < ($1.topic, $1.partition) }
     }
 
-    private func index(_ topic: String, _ partition: Int32) -> Int? {
+    func index(_ topic: String, _ partition: Int32) -> Int? {
         assignments.firstIndex { $0.topic == topic && $0.partition == partition }
     }
 }

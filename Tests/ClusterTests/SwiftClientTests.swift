@@ -204,3 +204,99 @@ func runWithInput(_ executable: String, _ arguments: [String], input: String) th
     p.waitUntilExit()
     return (p.terminationStatus, String(decoding: data, as: UTF8.self))
 }
+
+/// Consumer groups with the Swift consumer against three real nodes.
+@Suite(.serialized)
+struct SwiftGroupTests {
+    func groupConsumer(_ c: LocalCluster, _ client: KafkaClient, autoCommit: Bool) -> Consumer {
+        var configuration = Consumer.Configuration()
+        configuration.groupID = "swift-group"
+        configuration.autoCommit = autoCommit
+        configuration.heartbeatIntervalMs = 300
+        configuration.maxWaitMs = 100
+        return Consumer(client: client, configuration: configuration)
+    }
+
+    @Test("two Swift consumers split six partitions; one leaves and the other takes all; restarted members resume from the commits")
+    func splitLeaveResume() async throws {
+        let c = try LocalCluster()
+        defer { c.stop() }
+        try c.startAll()
+        try #require(c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
+        let client = try KafkaClient(bootstrap: (0..<3).map { "127.0.0.1:\(c.kafkaPort + $0)" })
+        try await Admin(client: client).createTopic("groups", partitions: 6)
+        let producer = try Producer(client: client)
+        for i in 0..<600 { _ = try await producer.enqueue(ProducerRecord(topic: "groups", key: Array("k\(i)".utf8), value: Array("a-\(i)".utf8))) }
+        try await producer.flush()
+
+        let events = EventLog()
+        let c1 = groupConsumer(c, client, autoCommit: false)
+        let c2 = groupConsumer(c, client, autoCommit: false)
+        try await c1.subscribe(["groups"]) { await events.add("c1 \($0)") }
+        try await c2.subscribe(["groups"]) { await events.add("c2 \($0)") }
+        var seen: [String: Int] = [:]
+        func take(_ records: [ConsumerRecord]) { for r in records { seen[String(decoding: r.value!, as: UTF8.self), default: 0] += 1 } }
+        // Both poll concurrently: a join is held until every member has joined.
+        let deadline = Date().addingTimeInterval(40)
+        var split = false
+        while !split && Date() < deadline {
+            async let r1 = c1.poll()
+            async let r2 = c2.poll()
+            take(try await r1)
+            take(try await r2)
+            try await c1.commit()
+            try await c2.commit()
+            let (a1, a2) = (await c1.assignment, await c2.assignment)
+            split = a1.count == 3 && a2.count == 3 && Set(a1).isDisjoint(with: Set(a2))
+        }
+        let (a1, a2, log) = (await c1.assignment, await c2.assignment, await events.all)
+        #expect(split, "no 3/3 split: \(a1) / \(a2); events \(log)")
+        await c2.close()
+        let takeover = Date().addingTimeInterval(30)
+        while await c1.assignment.count != 6 && Date() < takeover {
+            take(try await c1.poll())
+            try? await c1.commit()
+        }
+        let all = await c1.assignment
+        #expect(all.count == 6, "c1 did not take over: \(all)")
+        let rest = Date().addingTimeInterval(30)
+        while seen.count < 600 && Date() < rest {
+            take(try await c1.poll())
+            try await c1.commit()
+        }
+        #expect(seen.count == 600, "\(seen.count) of 600 read")
+        await c1.close()
+
+        for i in 0..<60 { _ = try await producer.enqueue(ProducerRecord(topic: "groups", key: Array("k\(i)".utf8), value: Array("b-\(i)".utf8))) }
+        try await producer.flush()
+        let r1 = groupConsumer(c, client, autoCommit: true)
+        let r2 = groupConsumer(c, client, autoCommit: true)
+        try await r1.subscribe(["groups"])
+        try await r2.subscribe(["groups"])
+        var again: [String: Int] = [:]
+        let resume = Date().addingTimeInterval(40)
+        while again.count < 60 && Date() < resume {
+            async let x = r1.poll()
+            async let y = r2.poll()
+            for r in try await x + y { again[String(decoding: r.value!, as: UTF8.self), default: 0] += 1 }
+        }
+        let old = again.keys.filter { $0.hasPrefix("a-") }
+        #expect(Set(again.keys) == Set((0..<60).map { "b-\($0)" }), "read \(again.count), \(old.count) of them old")
+        await r1.close()
+        await r2.close()
+        // Auto-commit at close: a third run finds nothing new.
+        let r3 = groupConsumer(c, client, autoCommit: true)
+        try await r3.subscribe(["groups"])
+        var third: [ConsumerRecord] = []
+        let quiet = Date().addingTimeInterval(6)
+        while Date() < quiet { third += try await r3.poll() }
+        #expect(third.isEmpty, "\(third.count) records read again after auto-commit at close")
+        await r3.close()
+        await client.shutdown()
+    }
+}
+
+actor EventLog {
+    var all: [String] = []
+    func add(_ s: String) { all.append(s) }
+}

@@ -115,3 +115,29 @@ struct RecordBatchBuilderTests {
         }
     }
 }
+
+struct AssignorTests {
+    @Test("range: consecutive ranges per topic, the first members get the extra partitions (as the Java client)")
+    func range() {
+        let plan = PartitionAssignor.range.assign(
+            subscriptions: [("b", ["t", "u"]), ("a", ["t", "u"]), ("c", ["t"])], partitionCounts: ["t": 7, "u": 3])
+        #expect(plan["a"]!.map(\.topic) == ["t", "u"] && plan["a"]![0].partitions == [0, 1, 2] && plan["a"]![1].partitions == [0, 1])
+        #expect(plan["b"]![0].partitions == [3, 4] && plan["b"]![1].partitions == [2])
+        #expect(plan["c"]!.count == 1 && plan["c"]![0].partitions == [5, 6])
+    }
+
+    @Test("roundrobin: every partition once, dealt in turn to subscribers")
+    func roundRobin() {
+        let plan = PartitionAssignor.roundRobin.assign(subscriptions: [("a", ["t"]), ("b", ["t"])], partitionCounts: ["t": 5])
+        #expect(plan["a"]![0].partitions == [0, 2, 4] && plan["b"]![0].partitions == [1, 3])
+    }
+
+    @Test("subscription and assignment payloads round-trip; an empty assignment is empty")
+    func payloads() throws {
+        let s = ConsumerProtocol.Subscription(topics: ["a", "b"], userData: nil)
+        #expect(try ConsumerProtocol.decodeSubscription(ConsumerProtocol.encode(s)) == s)
+        let a = ConsumerProtocol.Assignment(partitions: [("a", [0, 3]), ("b", [1])])
+        #expect(try ConsumerProtocol.decodeAssignment(ConsumerProtocol.encode(a)) == a)
+        #expect(try ConsumerProtocol.decodeAssignment(ByteBuffer()).partitions.isEmpty)
+    }
+}
