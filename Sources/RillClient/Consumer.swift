@@ -225,19 +225,9 @@ public actor Consumer {
             case .timestamp(let t): timestamp = t
             }
             do {
-                let leader = try await client.leader(topic: a.topic, partition: a.partition)
-                let c = try await client.connection(to: leader)
-                var r = try await c.request(.listOffsets, version: 5, clientID: client.clientID) {
-                    ListOffsetsRequest(topics: [.init(name: a.topic, partitions: [.init(partitionIndex: a.partition, timestamp: timestamp)])])
-                        .encode(&$0, version: 5)
-                }
-                guard let p = try ListOffsetsResponse.decode(&r, version: 5).topics.first?.partitions.first else {
-                    throw RillClientError.protocolError("empty ListOffsets response")
-                }
-                let code = ErrorCode(rawValue: p.errorCode) ?? .unknownServerError
-                guard code == .none else { throw RillClientError.kafka(code, "list offsets of \(a.topic)[\(a.partition)]") }
-                if p.offset >= 0 {
-                    assignments[k].next = p.offset
+                let offset = try await client.listOffset(topic: a.topic, partition: a.partition, timestamp: timestamp)
+                if offset >= 0 {
+                    assignments[k].next = offset
                 } else {
                     // No record at or after the timestamp: the end of the log (resolved below).
                     assignments[k].seekTo = .latest

@@ -290,24 +290,9 @@ extension Consumer {
     func coordinatorConnection() async throws -> KafkaConnection {
         guard let group = configuration.groupID else { throw RillClientError.configuration("no groupID") }
         if let node = membership?.coordinator, let c = try? await client.connection(to: node) { return c }
-        for _ in 0..<100 {
-            do {
-                let c = try await client.anyConnection()
-                var r = try await c.request(.findCoordinator, version: 2, clientID: client.clientID) {
-                    FindCoordinatorRequest(key: group).encode(&$0, version: 2)
-                }
-                let f = try FindCoordinatorResponse.decode(&r, version: 2)
-                if f.errorCode == 0 {
-                    membership?.coordinator = f.nodeID
-                    await client.invalidate(node: nil)  // the coordinator may be a broker not yet in our metadata
-                    return try await client.connection(to: f.nodeID)
-                }
-            } catch let error as RillClientError {
-                _ = error
-            }
-            try await Task.sleep(for: .milliseconds(200))
-        }
-        throw RillClientError.timedOut("finding the coordinator of group \(group)")
+        let node = try await client.findCoordinator(group: group)
+        membership?.coordinator = node
+        return try await client.connection(to: node)
     }
 
     /// Tell the coordinator this member is alive; learn of rebalances.

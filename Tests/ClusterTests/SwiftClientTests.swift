@@ -296,6 +296,53 @@ struct SwiftGroupTests {
     }
 }
 
+extension SwiftGroupTests {
+    @Test("rill group list, describe (lag per partition) and reset-offsets (refused while a member is in the group)")
+    func groupCommands() async throws {
+        let c = try LocalCluster()
+        defer { c.stop() }
+        try c.startAll()
+        try #require(c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
+        let brokers = (0..<3).map { "127.0.0.1:\(c.kafkaPort + $0)" }
+        let client = try KafkaClient(bootstrap: brokers)
+        try await Admin(client: client).createTopic("cli-groups", partitions: 2)
+        let producer = try Producer(client: client)
+        for i in 0..<40 { try await producer.send(ProducerRecord(topic: "cli-groups", partition: Int32(i % 2), value: [UInt8(i)])) }
+        var configuration = Consumer.Configuration()
+        configuration.groupID = "cli-group"
+        configuration.autoCommit = false
+        configuration.maxWaitMs = 100
+        let consumer = Consumer(client: client, configuration: configuration)
+        try await consumer.subscribe(["cli-groups"])
+        var read = 0
+        let deadline = Date().addingTimeInterval(30)
+        while read < 30 && Date() < deadline { read += try await consumer.poll().count }
+        // Each partition ends at 20: committing 10 and 20 gives lags 10 and 0.
+        try await consumer.commit([(TopicPartition(topic: "cli-groups", partition: 0), 10), (TopicPartition(topic: "cli-groups", partition: 1), 20)])
+        let brokersArg = brokers.joined(separator: ",")
+        let (_, list) = try run(c.rill, ["group", "list", "-b", brokersArg])
+        #expect(list.split(separator: "\n").contains("cli-group"), "\(list)")
+        let (_, described) = try run(c.rill, ["group", "describe", "-b", brokersArg, "cli-group"])
+        #expect(described.contains("Stable"), "\(described)")
+        let lines = described.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
+        #expect(lines.contains { $0.count >= 5 && $0[0] == "cli-groups" && $0[1] == "0" && $0[2] == "10" && $0[3] == "20" && $0[4] == "10" }, "\(described)")
+        #expect(lines.contains { $0.count >= 5 && $0[0] == "cli-groups" && $0[1] == "1" && $0[2] == "20" && $0[4] == "0" }, "\(described)")
+        let (refusedStatus, refused) = try run(c.rill, ["group", "reset-offsets", "-b", brokersArg, "cli-group", "--topic", "cli-groups", "--to", "earliest"])
+        #expect(refusedStatus != 0 && refused.contains("stop its consumers"), "\(refused)")
+        await consumer.close()
+        let (okStatus, reset) = try run(c.rill, ["group", "reset-offsets", "-b", brokersArg, "cli-group", "--topic", "cli-groups", "--to", "earliest"])
+        #expect(okStatus == 0 && reset.contains("cli-groups[0]: 0") && reset.contains("cli-groups[1]: 0"), "\(reset)")
+        let again = Consumer(client: client, configuration: configuration)
+        try await again.subscribe(["cli-groups"])
+        var reread = 0
+        let until = Date().addingTimeInterval(30)
+        while reread < 40 && Date() < until { reread += try await again.poll().count }
+        #expect(reread == 40, "after the reset to earliest every record is read again")
+        await again.close()
+        await client.shutdown()
+    }
+}
+
 actor EventLog {
     var all: [String] = []
     func add(_ s: String) { all.append(s) }
