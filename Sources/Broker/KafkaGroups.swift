@@ -14,12 +14,17 @@ enum CoordinatorLookup {
 /// applied on the leader; `request` is answered then (OffsetCommit) or nothing is (metadata).
 struct PendingGroupWrite {
     var group: GroupID
+    /// The consumer group whose records these are.
+    var consumerGroup: String
     var lastIndex: LogIndex
     var term: Term
     var request: KafkaRequest?
     var version: Int16
     var topics: [OffsetCommitResponse.Topic]
     var deadlineTick: UInt64
+    /// SyncGroup answers held until the new generation's membership is durable, so no member
+    /// acts in a generation a later coordinator would not know.
+    var replies: [GroupReply] = []
 }
 
 /// The group coordinator: FindCoordinator, the classic group protocol (Join/Sync/Heartbeat/
@@ -49,7 +54,8 @@ extension NodeCore {
         guard controller.topic(offsetsTopic) == nil else { return }
         guard !kafka.autoCreating.contains(offsetsTopic) else { return }
         kafka.autoCreating.append(offsetsTopic)
-        submitToController(.createTopic(name: offsetsTopic, partitions: config.offsetsPartitions, replicationFactor: min(3, config.members.count)))
+        submitToController(
+            .createTopic(name: offsetsTopic, partitions: config.offsetsPartitions, replicationFactor: min(config.offsetsReplicationFactor, config.members.count)))
     }
 
     /// The Raft group coordinating `groupID` here, or why this node cannot serve it.
@@ -127,8 +133,13 @@ extension NodeCore {
             case .refused(let e): emit([.sync(held, SyncGroupResponse(errorCode: e, assignment: ByteBuffer()))])
             case .serving:
                 if let g = kafka.consumerGroups[s.groupID] {
-                    emit(g.sync(s, held: held, timing: groupTiming))
-                    persistIfNeeded(g)
+                    let replies = g.sync(s, held: held, timing: groupTiming)
+                    if g.needsPersist && config.raftTemplate.plantedBug != .syncBeforePersist {
+                        persistIfNeeded(g, holding: replies)
+                    } else {
+                        emit(replies)
+                        persistIfNeeded(g)
+                    }
                 } else {
                     emit([.sync(held, SyncGroupResponse(errorCode: .unknownMemberID, assignment: ByteBuffer()))])
                 }
@@ -151,6 +162,14 @@ extension NodeCore {
             offsetCommit(c, request: request)
         case .offsetFetch:
             let f = try OffsetFetchRequest.decode(&r, version: version)
+            if config.raftTemplate.plantedBug != .fetchBeforeCommits,
+                kafka.pendingGroupWrites.contains(where: { $0.consumerGroup == f.groupID && $0.request != nil })
+            {
+                // A commit of this group is still being written: answer once it is, so a member
+                // taking over a partition never starts before an acknowledged commit.
+                kafka.pendingOffsetFetches.append((request, f))
+                return (.pending, drain())
+            }
             let response = offsetFetch(f)
             return (.respond(Self.frame(correlation) { response.encode(&$0, version: version) }), drain())
         case .describeGroups:
@@ -276,7 +295,7 @@ extension NodeCore {
 
     // MARK: - Offsets
 
-    private func offsetFetch(_ f: OffsetFetchRequest) -> OffsetFetchResponse {
+    func offsetFetch(_ f: OffsetFetchRequest) -> OffsetFetchResponse {
         let g: Group
         switch coordinatorGroup(for: f.groupID) {
         case .refused(let e):
@@ -355,7 +374,7 @@ extension NodeCore {
         guard let (index, term) = writeGroupRecords(records, to: g) else { return answer { _, _ in .notCoordinator } }
         kafka.pendingGroupWrites.append(
             PendingGroupWrite(
-                group: g.id, lastIndex: index, term: term, request: request, version: version, topics: topics,
+                group: g.id, consumerGroup: c.groupID, lastIndex: index, term: term, request: request, version: version, topics: topics,
                 deadlineTick: ticks + UInt64(max(1, 5000 / max(1, config.tickMilliseconds)))))
     }
 
@@ -371,13 +390,27 @@ extension NodeCore {
         return (at.index, at.term)
     }
 
-    /// Record a group's membership (end of a rebalance, or emptied) for a future coordinator.
-    func persistIfNeeded(_ cg: ConsumerGroup) {
-        guard cg.needsPersist, let a = offsetsAssignment(of: cg.id), let g = group(a.group), g.withRaft({ $0.role }) == .leader else { return }
+    /// Record a group's membership (end of a rebalance, or emptied) for a future coordinator;
+    /// `holding` are answers to send once it is written.
+    func persistIfNeeded(_ cg: ConsumerGroup, holding replies: [GroupReply] = []) {
+        guard cg.needsPersist else { return emit(replies) }
         cg.needsPersist = false
-        if let (index, term) = writeGroupRecords([GroupOffsetStore.groupRecord(group: cg.id, cg.persisted)], to: g) {
-            kafka.pendingGroupWrites.append(
-                PendingGroupWrite(group: g.id, lastIndex: index, term: term, request: nil, version: 0, topics: [], deadlineTick: ticks + 50))
+        guard let a = offsetsAssignment(of: cg.id), let g = group(a.group), g.withRaft({ $0.role }) == .leader,
+            let (index, term) = writeGroupRecords([GroupOffsetStore.groupRecord(group: cg.id, cg.persisted)], to: g)
+        else { return emit(Self.failed(replies, .notCoordinator)) }
+        kafka.pendingGroupWrites.append(
+            PendingGroupWrite(
+                group: g.id, consumerGroup: cg.id, lastIndex: index, term: term, request: nil, version: 0, topics: [],
+                deadlineTick: ticks + UInt64(max(1, 5000 / max(1, config.tickMilliseconds))), replies: replies))
+    }
+
+    /// The same answers as errors (their write did not happen).
+    static func failed(_ replies: [GroupReply], _ code: ErrorCode) -> [GroupReply] {
+        replies.map {
+            switch $0 {
+            case .join(let h, _): return .join(h, JoinGroupResponse(errorCode: code, generationID: -1, protocolName: "", leader: "", memberID: "", members: []))
+            case .sync(let h, _): return .sync(h, SyncGroupResponse(errorCode: code, assignment: ByteBuffer()))
+            }
         }
     }
 
@@ -405,6 +438,7 @@ extension NodeCore {
                 remaining.append(w)
                 continue
             }
+            emit(code == .none ? w.replies : Self.failed(w.replies, code))
             guard let request = w.request else { continue }
             var topics = w.topics
             for t in topics.indices {
@@ -416,5 +450,24 @@ extension NodeCore {
                       response: Self.frame(request.header.correlationID) { response.encode(&$0, version: w.version) }))
         }
         kafka.pendingGroupWrites = remaining
+        answerOffsetFetches()
+    }
+
+    /// OffsetFetches that waited for their group's commits.
+    func answerOffsetFetches() {
+        guard !kafka.pendingOffsetFetches.isEmpty else { return }
+        var waiting: [(KafkaRequest, OffsetFetchRequest)] = []
+        for (request, f) in kafka.pendingOffsetFetches {
+            if kafka.pendingGroupWrites.contains(where: { $0.consumerGroup == f.groupID && $0.request != nil }) {
+                waiting.append((request, f))
+                continue
+            }
+            let response = offsetFetch(f)
+            let version = request.header.apiVersion
+            kafka.completions.append(
+                .init(connection: request.connection, sequence: request.sequence,
+                      response: Self.frame(request.header.correlationID) { response.encode(&$0, version: version) }))
+        }
+        kafka.pendingOffsetFetches = waiting
     }
 }

@@ -82,6 +82,8 @@ struct KafkaState {
     /// Offsets partitions whose groups are loaded, with the term they were loaded in.
     var coordinating: [GroupID: Term] = [:]
     var pendingGroupWrites: [PendingGroupWrite] = []
+    /// OffsetFetches waiting for their group's commits in flight.
+    var pendingOffsetFetches: [(KafkaRequest, OffsetFetchRequest)] = []
     /// Makes member ids unique on this node (with the node id and the term).
     var memberCounter: UInt64 = 0
 }

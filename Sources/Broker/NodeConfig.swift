@@ -46,6 +46,8 @@ public struct NodeConfig: Sendable {
     public var defaultReplicationFactor = 3
     /// Partitions of `__consumer_offsets` (Kafka: 50; each is a Raft group here, so fewer).
     public var offsetsPartitions: Int32 = 4
+    /// Replicas of each offsets partition (at most the cluster's size).
+    public var offsetsReplicationFactor = 3
     /// Kafka's `group.initial.rebalance.delay.ms`: an empty group's first rebalance waits this
     /// long for more members to join.
     public var groupInitialRebalanceDelayMs = 3000

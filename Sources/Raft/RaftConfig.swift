@@ -54,6 +54,13 @@ public enum PlantedBug: String, Sendable, CaseIterable {
     /// A follower takes the leader's commit index beyond the entries the MsgApp verified (Raft's
     /// AppendEntries rule 5 broken): it may commit a stale, conflicting tail of its own log.
     case commitBeyondVerified = "commit-beyond-verified"
+    // Broker bugs (the node core reads them from its Raft template):
+    /// Answer SyncGroup before the new generation's membership is written: a new coordinator
+    /// may hand the same generation out again, to other owners.
+    case syncBeforePersist = "sync-before-persist"
+    /// Answer OffsetFetch while the group's commits are still being written: a member taking a
+    /// partition over starts before an acknowledged commit.
+    case fetchBeforeCommits = "fetch-before-commits"
 }
 
 /// Operating errors of the Raft API (programmer errors trap instead).

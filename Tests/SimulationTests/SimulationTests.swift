@@ -39,4 +39,18 @@ struct SimulationTests {
         }
         #expect(caught)
     }
+
+    @Test("consumer groups: answering SyncGroup before the generation is written gives one partition two owners (seed 45)")
+    func plantedGroupBugCaught() {
+        var c = SimConfig(seed: 45)
+        c.plantedBug = .syncBeforePersist
+        let planted = Simulator(config: c).run()
+        guard case .safety(let property, _) = planted.failure else {
+            Issue.record("not caught: \(String(describing: planted.failure))")
+            return
+        }
+        #expect(property == "group-exclusive-ownership")
+        c.plantedBug = nil
+        #expect(Simulator(config: c).run().failure == nil, "the same seed passes without the bug")
+    }
 }

@@ -9,7 +9,7 @@ import Raft
 /// partition from offset 0. Each has one request in flight; replies cross the simulated network;
 /// a request to a node that crashes times out and is retried elsewhere.
 struct SimKafkaClient {
-    enum Role { case admin, producer, consumer }
+    enum Role { case admin, producer, consumer, member }
 
     let role: Role
     var leaderGuess: Int?
@@ -21,6 +21,8 @@ struct SimKafkaClient {
     var done = false
     /// Producer: its idempotent producer id (-1 until InitProducerId answered).
     var producerID: Int64 = -1
+    /// Consumer-group member: where it is in the protocol (see Simulator+Groups).
+    var group = SimGroupMemberState()
 }
 
 extension Simulator {
@@ -39,13 +41,24 @@ extension Simulator {
             }
         }
         if let f = client.inFlight {
-            guard now - f.sentAt > Self.kafkaRequestTimeout else { return }
+            // A group member's join and sync are held by the coordinator for a whole join phase.
+            let timeout = client.role == .member ? Self.memberRequestTimeout : Self.kafkaRequestTimeout
+            guard now - f.sentAt > timeout else { return }
             // No answer (the node crashed or the reply was lost): try another node.
             client.inFlight = nil
             client.leaderGuess = nil
+            if client.role == .member { Self.lostCoordinator(&client.group) }
         }
         if client.role == .producer && phase == .liveness { return }
         if client.role != .admin && !kafkaTopicReady { return }
+        if client.role == .member {
+            guard let (node, key, version, w) = groupMemberRequest(c, &client) else { return }
+            client.correlation += 1
+            client.inFlight = (client.correlation, node, now, nil)
+            let header = RequestHeader(apiKey: key.rawValue, apiVersion: version, correlationID: client.correlation, clientID: "member-\(c)")
+            queue.schedule(.kafkaRequest(node: node, client: c, header: header, body: Array(w.buffer.readableBytesView)), at: now + kafkaLatency())
+            return
+        }
         let node = client.leaderGuess ?? Int(kafkaRandom.below(UInt64(nodes.count)))
         client.correlation += 1
         var w = KafkaWriter()
@@ -74,6 +87,8 @@ extension Simulator {
                 baseSequence: Int32(client.sequence))
             ProduceRequest(acks: -1, timeoutMs: 1500, topics: [.init(name: Self.kafkaTopic, partitions: [.init(index: 0, records: batch.bytes)])])
                 .encode(&w, version: version)
+        case .member:
+            return  // handled above
         case .consumer:
             key = .fetch
             version = 11
@@ -111,6 +126,7 @@ extension Simulator {
         var framed = ByteBuffer(bytes: bytes)
         guard !bytes.isEmpty, let body = try? KafkaFrame.next(from: &framed) else {
             kafkaClients[c].leaderGuess = nil  // connection closed
+            if kafkaClients[c].role == .member { Self.lostCoordinator(&kafkaClients[c].group) }
             return
         }
         var r = KafkaReader(body)
@@ -119,6 +135,8 @@ extension Simulator {
             return
         }
         switch kafkaClients[c].role {
+        case .member:
+            groupMemberReply(c, node: f.node, &r)
         case .admin:
             guard let resp = try? CreateTopicsResponse.decode(&r, version: 4), let t = resp.topics.first else { return }
             if t.errorCode == 0 || t.errorCode == ErrorCode.topicAlreadyExists.rawValue {

@@ -282,6 +282,11 @@ extension Simulator {
         c.kafkaMemoryBytes = Int.max / 2
         c.tickMilliseconds = Int(SwarmOptions.tick / SimDuration.millisecond)
         c.incarnation = UInt64(nodes[i].incarnation + 1)
+        // Consumer groups at simulation speed: one offsets partition, short delays and sessions.
+        c.offsetsPartitions = 1
+        c.offsetsReplicationFactor = nodes.count  // like the topic: every node replicates it
+        c.groupInitialRebalanceDelayMs = 300
+        c.groupMinSessionTimeoutMs = 500
         return c
     }
 

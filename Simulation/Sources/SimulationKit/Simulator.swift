@@ -43,6 +43,8 @@ public struct SimStats: Sendable {
     public var fsyncFailures = 0
     public var kafkaAcked = 0
     public var kafkaRead = 0
+    public var groupCommits = 0
+    public var groupGenerations = 0
 }
 
 public struct SimResult: Sendable {
@@ -57,9 +59,10 @@ public struct SimResult: Sendable {
 /// One deterministic run of a whole cluster in one thread: the VOPR shape. A seed fixes the swarm
 /// options, every network, disk and fault decision, and the Raft nodes' own election jitter.
 public final class Simulator {
-    /// Every group a node hosts: the controller (index 0), the static partitions 1...G, and the
-    /// Kafka topic's partition G+1 once created.
-    var groupCount: Int { options.groups + 2 }
+    /// Every group a node hosts: the controller (index 0), the static partitions 1...G, the
+    /// Kafka topic's partition G+1 once created, and the consumer groups' offsets partition G+2
+    /// (created by the members' first FindCoordinator, after the topic).
+    var groupCount: Int { options.groups + 3 }
 
     enum Phase { case safety, liveness }
 
@@ -83,13 +86,17 @@ public final class Simulator {
     let raftSeeds: [UInt64]
     /// The Kafka clients' own stream (forked last, so the older streams stay as they were).
     var kafkaRandom: SeededRandom
+    /// The group members' stream (forked after the Kafka clients').
+    var groupRandom: SeededRandom
 
     // Kafka clients.
     var kafkaClients: [SimKafkaClient] = [
         SimKafkaClient(role: .admin), SimKafkaClient(role: .producer), SimKafkaClient(role: .consumer),
+        SimKafkaClient(role: .member), SimKafkaClient(role: .member), SimKafkaClient(role: .member),
     ]
     var kafkaTopicReady = false
     var checkerKafka = SimKafkaChecker()
+    var checkerGroups = SimGroupChecker()
 
     // Network state.
     var blocked: [[Bool]]
@@ -131,14 +138,15 @@ public final class Simulator {
         }
         self.raftSeeds = seeds
         self.kafkaRandom = root.fork()
+        self.groupRandom = root.fork()
         let n = options.nodes
         self.blocked = Array(repeating: Array(repeating: false, count: n), count: n)
         self.clogUntil = Array(repeating: Array(repeating: 0, count: n), count: n)
         self.clogExtra = Array(repeating: Array(repeating: 0, count: n), count: n)
-        self.clientLeaderGuess = Array(repeating: nil, count: options.groups + 2)
-        self.probes = Array(repeating: nil, count: options.groups + 2)
+        self.clientLeaderGuess = Array(repeating: nil, count: options.groups + 3)
+        self.probes = Array(repeating: nil, count: options.groups + 3)
         // Groups: the controller (0), the static partitions 1...G, the Kafka topic's partition G+1.
-        self.checker = SafetyChecker(nodes: options.nodes, groups: options.groups + 2)
+        self.checker = SafetyChecker(nodes: options.nodes, groups: options.groups + 3)
         for i in 0..<n {
             var diskRandom = diskRandoms[i]
             let fs = SimFileSystem(random: diskRandom.fork(), tornWritePPM: options.tornWritePPM)
@@ -209,8 +217,10 @@ public final class Simulator {
             handle(event)
             if failure == nil, let f = checker.failure { failure = f }
             if failure == nil, let f = checkerKafka.failure { failure = f }
+            if failure == nil, let f = checkerGroups.failure { failure = f }
         }
         if let f = failure { trace("\(f)") }
+        stats.groupGenerations = checkerGroups.generations
         traceHash.add(UInt64(stats.events))
         // Fold in the final state too, so a run that differs only in content (not timing) differs.
         for node in nodes where node.up {

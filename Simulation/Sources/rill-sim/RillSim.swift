@@ -121,7 +121,8 @@ struct RillSim: ParsableCommand {
                     "seed \(s): \(result.failure.map { "\($0)" } ?? "passed"); trace hash \(hex(result.traceHash)); "
                         + "\(result.stats.events) events, \(result.simulatedTime / 1_000_000) ms simulated, "
                         + "\(result.stats.proposalsAccepted) proposals, \(result.stats.leaderChanges) leader changes, "
-                        + "\(result.stats.crashes) crashes, \(result.stats.partitions) partitions")
+                        + "\(result.stats.crashes) crashes, \(result.stats.partitions) partitions; kafka: \(result.stats.kafkaAcked) acknowledged, "
+                        + "\(result.stats.kafkaRead) read; groups: \(result.stats.groupGenerations) owned generations, \(result.stats.groupCommits) commits")
             }
             if let f = result.failure {
                 failures += 1

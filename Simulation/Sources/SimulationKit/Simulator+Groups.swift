@@ -1,0 +1,183 @@
+import Broker
+import KafkaProtocol
+import NIOCore
+import Primitives
+
+/// A simulated consumer-group member's progress through the classic protocol.
+struct SimGroupMemberState {
+    enum Phase { case find, join, sync, fetch, active }
+    var phase = Phase.find
+    var coordinator: Int?
+    var memberID = ""
+    var generation: Int32 = -1
+    /// Member ids the leader got with its join answer (empty for followers).
+    var members: [String] = []
+    var owns = false
+    /// The next offset it "consumes" of partition 0 (what it commits, always increasing).
+    var position: Int64 = 0
+    var pendingCommit: Int64?
+    var lastHeartbeat: SimTime = 0
+    var pausedUntil: SimTime = 0
+    var sent: ApiKey = .findCoordinator
+}
+
+/// Three group members share partition 0 of the simulated topic: they find the coordinator,
+/// join (with the member-id handshake), sync (the leader gives the partition to one member per
+/// generation, a different one each time), fetch the committed offset when taking the partition
+/// over, commit ever larger offsets, heartbeat, and now and then leave or pause past their
+/// session. All of it through crashes, partitions and leader changes of the offsets partition,
+/// with `SimGroupChecker` watching ownership and commits.
+extension Simulator {
+    static let groupID = "sim-group"
+    static let memberSessionMs: Int32 = 2000
+    static let memberRebalanceMs: Int32 = 3000
+    static let memberRequestTimeout = 6 * SimDuration.second
+    static let heartbeatEvery = 300 * SimDuration.millisecond
+
+    /// No answer from the coordinator: find it again (and rejoin there, keeping the member id).
+    static func lostCoordinator(_ m: inout SimGroupMemberState) {
+        m.phase = .find
+        m.coordinator = nil
+        m.owns = false
+        m.pendingCommit = nil
+    }
+
+    func groupMemberRequest(_ c: Int, _ client: inout SimKafkaClient) -> (Int, ApiKey, Int16, KafkaWriter)? {
+        var m = client.group
+        defer { client.group = m }
+        guard now >= m.pausedUntil else { return nil }
+        var w = KafkaWriter()
+        let coordinator = m.coordinator ?? Int(groupRandom.below(UInt64(nodes.count)))
+        switch m.phase {
+        case .find:
+            m.sent = .findCoordinator
+            FindCoordinatorRequest(key: Self.groupID).encode(&w, version: 2)
+            return (Int(groupRandom.below(UInt64(nodes.count))), .findCoordinator, 2, w)
+        case .join:
+            m.sent = .joinGroup
+            JoinGroupRequest(
+                groupID: Self.groupID, sessionTimeoutMs: Self.memberSessionMs, rebalanceTimeoutMs: Self.memberRebalanceMs, memberID: m.memberID,
+                protocolType: "consumer", protocols: [.init(name: "sim", metadata: ByteBuffer(bytes: [UInt8(c)]))]
+            ).encode(&w, version: 5)
+            return (coordinator, .joinGroup, 5, w)
+        case .sync:
+            m.sent = .syncGroup
+            var assignments: [SyncGroupRequest.Assignment] = []
+            if !m.members.isEmpty {
+                // One owner per generation, moving round the members as generations pass.
+                let sorted = m.members.sorted()
+                let owner = sorted[Int(m.generation) % sorted.count]
+                assignments = sorted.map { .init(memberID: $0, assignment: ByteBuffer(bytes: $0 == owner ? [1] : [0])) }
+            }
+            SyncGroupRequest(groupID: Self.groupID, generationID: m.generation, memberID: m.memberID, assignments: assignments).encode(&w, version: 3)
+            return (coordinator, .syncGroup, 3, w)
+        case .fetch:
+            m.sent = .offsetFetch
+            OffsetFetchRequest(groupID: Self.groupID, topics: [.init(name: Self.kafkaTopic, partitionIndexes: [0])]).encode(&w, version: 5)
+            return (coordinator, .offsetFetch, 5, w)
+        case .active:
+            let roll = groupRandom.below(1000)
+            if roll < 2 {
+                // Stop for longer than the session: the coordinator must expire it.
+                m.pausedUntil = now + 2 * SimDuration.second + groupRandom.below(4 * UInt64(SimDuration.second))
+                trace("group: member \(c) pauses")
+                return nil
+            }
+            if roll < 4 {
+                m.sent = .leaveGroup
+                LeaveGroupRequest(groupID: Self.groupID, members: [.init(memberID: m.memberID)]).encode(&w, version: 3)
+                return (coordinator, .leaveGroup, 3, w)
+            }
+            if now - m.lastHeartbeat >= Self.heartbeatEvery || !m.owns {
+                guard now - m.lastHeartbeat >= Self.heartbeatEvery else { return nil }
+                m.sent = .heartbeat
+                HeartbeatRequest(groupID: Self.groupID, generationID: m.generation, memberID: m.memberID).encode(&w, version: 3)
+                return (coordinator, .heartbeat, 3, w)
+            }
+            let next = m.position + 1 + Int64(groupRandom.below(3))
+            m.pendingCommit = next
+            m.sent = .offsetCommit
+            OffsetCommitRequest(
+                groupID: Self.groupID, generationID: m.generation, memberID: m.memberID,
+                topics: [.init(name: Self.kafkaTopic, partitions: [.init(partitionIndex: 0, committedOffset: next)])]
+            ).encode(&w, version: 7)
+            return (coordinator, .offsetCommit, 7, w)
+        }
+    }
+
+    /// An answer reached member `c` (sent to node `node`).
+    func groupMemberReply(_ c: Int, node: Int, _ r: inout KafkaReader) {
+        var m = kafkaClients[c].group
+        defer { kafkaClients[c].group = m }
+        func rejoin(_ code: ErrorCode) {
+            switch code {
+            case .unknownMemberID:
+                m.memberID = ""
+                m.phase = .join
+            case .notCoordinator, .coordinatorNotAvailable, .coordinatorLoadInProgress, .requestTimedOut:
+                m.phase = .find
+                m.coordinator = nil
+            default:
+                m.phase = .join
+            }
+            m.owns = false
+        }
+        switch m.sent {
+        case .findCoordinator:
+            guard let f = try? FindCoordinatorResponse.decode(&r, version: 2), f.errorCode == 0 else { return }
+            m.coordinator = Int(f.nodeID) - 1
+            m.phase = .join
+        case .joinGroup:
+            guard let j = try? JoinGroupResponse.decode(&r, version: 5) else { return }
+            let code = ErrorCode(rawValue: j.errorCode) ?? .unknownServerError
+            if code == .memberIDRequired {
+                m.memberID = j.memberID
+                return
+            }
+            guard code == .none else { return rejoin(code) }
+            m.memberID = j.memberID
+            m.generation = j.generationID
+            m.members = j.leader == j.memberID ? j.members.map(\.memberID) : []
+            m.phase = .sync
+            trace("group: member \(c) joined generation \(j.generationID)\(m.members.isEmpty ? "" : " as leader of \(m.members.count)") via n\(node + 1)")
+        case .syncGroup:
+            guard let s = try? SyncGroupResponse.decode(&r, version: 3) else { return }
+            let code = ErrorCode(rawValue: s.errorCode) ?? .unknownServerError
+            guard code == .none else { return rejoin(code) }
+            m.owns = Array(s.assignment.readableBytesView) == [1]
+            m.lastHeartbeat = now
+            if m.owns {
+                checkerGroups.assigned(generation: m.generation, member: c)
+                m.phase = .fetch
+            } else {
+                m.phase = .active
+            }
+        case .offsetFetch:
+            guard let f = try? OffsetFetchResponse.decode(&r, version: 5) else { return }
+            let code = ErrorCode(rawValue: f.errorCode) ?? .unknownServerError
+            guard code == .none, let p = f.topics.first?.partitions.first, p.errorCode == 0 else { return rejoin(code == .none ? .notCoordinator : code) }
+            checkerGroups.observed(p.committedOffset, generation: m.generation, member: c, fetched: true)
+            m.position = max(p.committedOffset, 0)
+            m.phase = .active
+        case .heartbeat:
+            guard let h = try? HeartbeatResponse.decode(&r, version: 3) else { return }
+            let code = ErrorCode(rawValue: h.errorCode) ?? .unknownServerError
+            if code == .none { m.lastHeartbeat = now } else { rejoin(code) }
+        case .offsetCommit:
+            guard let o = try? OffsetCommitResponse.decode(&r, version: 7), let p = o.topics.first?.partitions.first, let value = m.pendingCommit else { return }
+            m.pendingCommit = nil
+            let code = ErrorCode(rawValue: p.errorCode) ?? .unknownServerError
+            guard code == .none else { return rejoin(code) }
+            checkerGroups.observed(value, generation: m.generation, member: c, fetched: false)
+            m.position = value
+            stats.groupCommits += 1
+        case .leaveGroup:
+            trace("group: member \(c) left generation \(m.generation)")
+            m.memberID = ""
+            m.owns = false
+            m.phase = .join
+        default:
+            return
+        }
+    }
+}
