@@ -75,7 +75,7 @@ struct SwiftClientTests {
         let consumer = Consumer(client: client, configuration: consumerConfiguration)
         await consumer.assign(topic: "swift-failover", partition: 0, from: .earliest)
         var read: [ConsumerRecord] = []
-        let deadline = Date().addingTimeInterval(30)
+        let deadline = Date().addingTimeInterval(60)
         var killedWhileReading: Int?
         while read.count < acknowledged.count && Date() < deadline {
             read += try await consumer.poll()
@@ -237,7 +237,7 @@ struct SwiftGroupTests {
         var seen: [String: Int] = [:]
         func take(_ records: [ConsumerRecord]) { for r in records { seen[String(decoding: r.value!, as: UTF8.self), default: 0] += 1 } }
         // Both poll concurrently: a join is held until every member has joined.
-        let deadline = Date().addingTimeInterval(40)
+        let deadline = Date().addingTimeInterval(90)
         var split = false
         while !split && Date() < deadline {
             async let r1 = c1.poll()
@@ -252,14 +252,14 @@ struct SwiftGroupTests {
         let (a1, a2, log) = (await c1.assignment, await c2.assignment, await events.all)
         #expect(split, "no 3/3 split: \(a1) / \(a2); events \(log)")
         await c2.close()
-        let takeover = Date().addingTimeInterval(30)
+        let takeover = Date().addingTimeInterval(60)
         while await c1.assignment.count != 6 && Date() < takeover {
             take(try await c1.poll())
             try? await c1.commit()
         }
         let all = await c1.assignment
         #expect(all.count == 6, "c1 did not take over: \(all)")
-        let rest = Date().addingTimeInterval(30)
+        let rest = Date().addingTimeInterval(60)
         while seen.count < 600 && Date() < rest {
             take(try await c1.poll())
             try await c1.commit()
@@ -274,7 +274,7 @@ struct SwiftGroupTests {
         try await r1.subscribe(["groups"])
         try await r2.subscribe(["groups"])
         var again: [String: Int] = [:]
-        let resume = Date().addingTimeInterval(40)
+        let resume = Date().addingTimeInterval(90)
         while again.count < 60 && Date() < resume {
             async let x = r1.poll()
             async let y = r2.poll()
@@ -315,7 +315,7 @@ extension SwiftGroupTests {
         let consumer = Consumer(client: client, configuration: configuration)
         try await consumer.subscribe(["cli-groups"])
         var read = 0
-        let deadline = Date().addingTimeInterval(30)
+        let deadline = Date().addingTimeInterval(60)
         while read < 30 && Date() < deadline { read += try await consumer.poll().count }
         // Each partition ends at 20: committing 10 and 20 gives lags 10 and 0.
         try await consumer.commit([(TopicPartition(topic: "cli-groups", partition: 0), 10), (TopicPartition(topic: "cli-groups", partition: 1), 20)])
@@ -335,7 +335,7 @@ extension SwiftGroupTests {
         let again = Consumer(client: client, configuration: configuration)
         try await again.subscribe(["cli-groups"])
         var reread = 0
-        let until = Date().addingTimeInterval(30)
+        let until = Date().addingTimeInterval(60)
         while reread < 40 && Date() < until { reread += try await again.poll().count }
         #expect(reread == 40, "after the reset to earliest every record is read again")
         await again.close()
