@@ -9,38 +9,17 @@ import os
 import sys
 import time
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+from produce_bench import produce_for
 
 BOOTSTRAP = os.environ["BOOTSTRAP"]
 
 
 def produce(topic, size, seconds):
-    p = Producer({"bootstrap.servers": BOOTSTRAP, "acks": "all", "enable.idempotence": True, "linger.ms": 5,
-                  "batch.size": 1 << 20, "queue.buffering.max.messages": 1_000_000,
-                  "queue.buffering.max.kbytes": 1 << 20, "compression.type": "none"})
-    acked, errors = [0], [0]
-
-    def cb(err, _msg):
-        if err is None:
-            acked[0] += 1
-        else:
-            errors[0] += 1
-
-    value = b"x" * size
-    start = time.time()
-    sent = 0
-    while time.time() - start < seconds:
-        try:
-            p.produce(topic, value=value, callback=cb)
-            sent += 1
-        except BufferError:
-            p.poll(0.001)
-        if sent % 1000 == 0:
-            p.poll(0)
-    p.flush(120)
-    elapsed = time.time() - start
-    return {"test": "librdkafka-produce", "size": size, "records": acked[0], "errors": errors[0], "seconds": round(elapsed, 2),
-            "records_per_s": round(acked[0] / elapsed), "mb_per_s": round(acked[0] * size / elapsed / 1e6, 2)}
+    acked, errors, elapsed = produce_for(topic, size, seconds, {"enable.idempotence": True})
+    return {"test": "librdkafka-produce", "size": size, "records": acked, "errors": errors, "seconds": round(elapsed, 2),
+            "records_per_s": round(acked / elapsed), "mb_per_s": round(acked * size / elapsed / 1e6, 2)}
 
 
 def consume(topic, count):

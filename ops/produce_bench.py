@@ -28,12 +28,14 @@ def topic(name):
         time.sleep(0.1)
 
 
-def throughput(size):
-    name = f"bench-{size}"
-    topic(name)
-    p = Producer({"bootstrap.servers": BOOTSTRAP, "acks": "all", "linger.ms": 5, "batch.size": 1 << 20,
-                  "queue.buffering.max.messages": 1_000_000, "queue.buffering.max.kbytes": 1 << 20,
-                  "compression.type": "none"})
+def produce_for(name, size, seconds, extra=None):
+    """Produce `size`-byte records to `name` for `seconds` with librdkafka's batching (acks=all),
+    then flush; returns (acknowledged, errors, elapsed seconds)."""
+    conf = {"bootstrap.servers": BOOTSTRAP, "acks": "all", "linger.ms": 5, "batch.size": 1 << 20,
+            "queue.buffering.max.messages": 1_000_000, "queue.buffering.max.kbytes": 1 << 20,
+            "compression.type": "none"}
+    conf.update(extra or {})
+    p = Producer(conf)
     acked = [0]
     errors = [0]
 
@@ -46,7 +48,7 @@ def throughput(size):
     value = b"x" * size
     start = time.time()
     sent = 0
-    while time.time() - start < SECONDS:
+    while time.time() - start < seconds:
         try:
             p.produce(name, value=value, callback=cb)
             sent += 1
@@ -54,10 +56,16 @@ def throughput(size):
             p.poll(0.001)
         if sent % 1000 == 0:
             p.poll(0)
-    p.flush(60)
-    elapsed = time.time() - start
-    return {"test": "throughput", "acks": "all", "size": size, "records": acked[0], "errors": errors[0],
-            "seconds": round(elapsed, 2), "records_per_s": round(acked[0] / elapsed), "mb_per_s": round(acked[0] * size / elapsed / 1e6, 2)}
+    p.flush(120)
+    return acked[0], errors[0], time.time() - start
+
+
+def throughput(size):
+    name = f"bench-{size}"
+    topic(name)
+    acked, errors, elapsed = produce_for(name, size, SECONDS)
+    return {"test": "throughput", "acks": "all", "size": size, "records": acked, "errors": errors,
+            "seconds": round(elapsed, 2), "records_per_s": round(acked / elapsed), "mb_per_s": round(acked * size / elapsed / 1e6, 2)}
 
 
 def latency(size):
@@ -80,6 +88,7 @@ def latency(size):
     return {"test": "latency", "acks": "all", "size": size, "samples": len(samples), "p50_us": pct(0.5), "p99_us": pct(0.99)}
 
 
-for size in [int(s) for s in os.environ.get("SIZES", "100 1024").split()]:
-    print(json.dumps(throughput(size)), flush=True)
-print(json.dumps(latency(100)), flush=True)
+if __name__ == "__main__":
+    for size in [int(s) for s in os.environ.get("SIZES", "100 1024").split()]:
+        print(json.dumps(throughput(size)), flush=True)
+    print(json.dumps(latency(100)), flush=True)

@@ -150,27 +150,9 @@ public struct RecordBatch: Equatable, Sendable {
     /// The records, and each one's timestamp into `timestamps`.
     public func records(timestamps: inout [Int64]) throws(KafkaWireError) -> [(offset: Int64, key: [UInt8]?, value: [UInt8]?)] {
         guard compression == 0 else { throw .invalid("compressed batch (codec \(compression)) not decoded by the broker") }
-        var r = KafkaReader(bytes.getSlice(at: bytes.readerIndex + Self.headerBytes, length: bytes.readableBytes - Self.headerBytes)!)
-        var out: [(Int64, [UInt8]?, [UInt8]?)] = []
-        for _ in 0..<max(recordCount, 0) {
-            let length = Int(try r.varint("record length"))
-            guard length >= 0, length <= r.remaining else { throw .truncated("record of \(length) bytes") }
-            var rec = KafkaReader(r.buffer.readSlice(length: length)!)
-            _ = try rec.int8("record attributes")
-            let timestampDelta = try rec.varlong("timestamp delta")
-            let delta = try rec.varint("offset delta")
-            func blob(_ what: String) throws(KafkaWireError) -> [UInt8]? {
-                let n = Int(try rec.varint(what))
-                if n == -1 { return nil }
-                guard n >= 0, let b = rec.buffer.readBytes(length: n) else { throw .truncated(what) }
-                return b
-            }
-            let key = try blob("key")
-            let value = try blob("value")
-            out.append((baseOffset + Int64(delta), key, value))
-            timestamps.append(baseTimestamp &+ timestampDelta)
-        }
-        return out
+        let decoded = try decodedRecords()
+        timestamps += decoded.map(\.timestamp)
+        return decoded.map { ($0.offset, $0.key, $0.value) }
     }
 
     /// The first record at or after `timestamp` (ms): its offset and timestamp. For a compressed

@@ -34,10 +34,15 @@ public enum RillClientError: Error, CustomStringConvertible, Sendable {
 /// in order and complete the matching request (a broker answers in request order).
 final class KafkaConnection: @unchecked Sendable {
     let channel: Channel
+    /// `host:port` as dialed: a closed channel no longer knows its remote address.
+    let address: String
     private let handler: ReplyHandler
 
+    /// Connects and, with TLS, waits for the handshake: a refused certificate is reported here,
+    /// with OpenSSL's reason, rather than racing the first request as a bare "closed".
     static func connect(host: String, port: Int, group: EventLoopGroup, tls: TLSContext?) async throws -> KafkaConnection {
-        let handler = ReplyHandler()
+        let address = "\(host):\(port)"
+        let handler = ReplyHandler(address: address)
         do {
             let channel = try await ClientBootstrap(group: group)
                 .connectTimeout(.seconds(3))
@@ -51,14 +56,23 @@ final class KafkaConnection: @unchecked Sendable {
                     }
                 }
                 .connect(host: host, port: port).get()
-            return KafkaConnection(channel: channel, handler: handler)
+            do {
+                if tls != nil { try await channel.eventLoop.flatSubmit { handler.handshakeDone(channel.eventLoop) }.get() }
+            } catch {
+                channel.close(promise: nil)
+                throw error
+            }
+            return KafkaConnection(channel: channel, address: address, handler: handler)
+        } catch let error as RillClientError {
+            throw error
         } catch {
-            throw RillClientError.connection("\(host):\(port): \(error)")
+            throw RillClientError.connection("\(address): \(error)")
         }
     }
 
-    private init(channel: Channel, handler: ReplyHandler) {
+    private init(channel: Channel, address: String, handler: ReplyHandler) {
         self.channel = channel
+        self.address = address
         self.handler = handler
     }
 
@@ -85,9 +99,10 @@ final class KafkaConnection: @unchecked Sendable {
         let frame = framed
         let handler = self.handler
         let channel = self.channel
+        let address = self.address
         channel.eventLoop.execute {
             guard channel.isActive else {
-                promise.fail(RillClientError.connection("connection to \(channel.remoteAddress.map { "\($0)" } ?? "?") is closed"))
+                promise.fail(handler.closeReason ?? RillClientError.connection("connection to \(address) is closed"))
                 return
             }
             handler.expect(correlation, promise)
@@ -95,7 +110,7 @@ final class KafkaConnection: @unchecked Sendable {
         }
         // A broker answers in order, so one unanswered request stalls every later one: close.
         let deadline = channel.eventLoop.scheduleTask(in: timeout) {
-            promise.fail(RillClientError.timedOut("\(key) to \(channel.remoteAddress.map { "\($0)" } ?? "?")"))
+            promise.fail(RillClientError.timedOut("\(key) to \(address)"))
             channel.close(promise: nil)
         }
         promise.futureResult.whenComplete { _ in deadline.cancel() }
@@ -128,10 +143,21 @@ final class ResponseFrameDecoder: ByteToMessageDecoder {
 }
 
 /// Matches responses to waiting requests by correlation id, in order.
+/// Its state is touched on the channel's event loop only (the lock guards the correlation counter,
+/// which callers take from any thread).
 final class ReplyHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     private var waiting: [(Int32, EventLoopPromise<ByteBuffer>)] = []
     private let lock = NIOLockedCorrelation()
+    private let address: String
+    /// With TLS: whether the handshake has completed, and who waits for it (the promise is made
+    /// only once the channel exists, so a failed connect leaks none).
+    private var handshakeCompleted = false
+    private var handshake: EventLoopPromise<Void>?
+    /// The first error that closed the connection, for requests that arrive after it.
+    private(set) var closeReason: RillClientError?
+
+    init(address: String) { self.address = address }
 
     func nextCorrelation() -> Int32 { lock.next() }
 
@@ -147,21 +173,43 @@ final class ReplyHandler: ChannelInboundHandler, @unchecked Sendable {
         promise.succeed(body)
     }
 
+    /// A future for the end of the TLS handshake (on the channel's event loop).
+    func handshakeDone(_ loop: EventLoop) -> EventLoopFuture<Void> {
+        if handshakeCompleted { return loop.makeSucceededVoidFuture() }
+        if let closeReason { return loop.makeFailedFuture(closeReason) }
+        let promise = handshake ?? loop.makePromise()
+        handshake = promise
+        return promise.futureResult
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .handshakeCompleted = event as? TLSEvent {
+            handshakeCompleted = true
+            handshake?.succeed()
+            handshake = nil
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         // A TLS refusal or a socket error: callers see one error type, with the cause in it.
-        let peer = context.remoteAddress.map { "\($0)" } ?? "the broker"
-        failAll(error as? RillClientError ?? RillClientError.connection("\(peer): \(error)"))
+        failAll(error as? RillClientError ?? RillClientError.connection("\(address): \(error)"))
         context.close(promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        failAll(RillClientError.connection("closed by \(context.remoteAddress.map { "\($0)" } ?? "the broker")"))
+        failAll(RillClientError.connection("closed by \(address)"))
+        context.fireChannelInactive()
     }
 
-    private func failAll(_ error: Error) {
+    /// Fails everything waiting; the first reason is kept for later requests.
+    private func failAll(_ error: RillClientError) {
+        if closeReason == nil { closeReason = error }
+        handshake?.fail(closeReason!)
+        handshake = nil
         let all = waiting
         waiting = []
-        for (_, p) in all { p.fail(error) }
+        for (_, p) in all { p.fail(closeReason!) }
     }
 }
 
