@@ -108,6 +108,7 @@ extension NodeCore {
 
     /// Storage answered a read.
     public func readCompleted(_ c: ReadCompletion) -> NodeOutput {
+        if let out = logReadCompleted(c) { return out }
         if kafka.pendingListOffsets.contains(where: { $0.topics.contains { $0.parts.contains { $0.token == c.token } } }) {
             listOffsetsRead(c)
             return drain()
@@ -116,7 +117,8 @@ extension NodeCore {
             for k in kafka.pendingFetches[f].parts.indices where kafka.pendingFetches[f].parts[k].readToken == c.token {
                 kafka.pendingFetches[f].parts[k].readToken = nil
                 if c.failure != nil {
-                    kafka.pendingFetches[f].parts[k].error = .unknownServerError
+                    // A disk error here (a damaged entry is never served): retriable for clients.
+                    kafka.pendingFetches[f].parts[k].error = .kafkaStorageError
                 } else if c.batches.isEmpty {
                     // Nothing there after all (retention raced the read): the client re-checks.
                     kafka.pendingFetches[f].parts[k].error = .offsetOutOfRange

@@ -134,11 +134,13 @@ extension NodeCore {
             case .serving:
                 if let g = kafka.consumerGroups[s.groupID] {
                     let replies = g.sync(s, held: held, timing: groupTiming)
-                    if g.needsPersist && config.raftTemplate.plantedBug != .syncBeforePersist {
-                        persistIfNeeded(g, holding: replies)
-                    } else {
+                    if config.raftTemplate.plantedBug == .syncBeforePersist {
                         emit(replies)
                         persistIfNeeded(g)
+                    } else {
+                        // Answered once the generation is written (also when an earlier sync
+                        // started the write).
+                        persistIfNeeded(g, holding: replies)
                     }
                 } else {
                     emit([.sync(held, SyncGroupResponse(errorCode: .unknownMemberID, assignment: ByteBuffer()))])
@@ -393,7 +395,16 @@ extension NodeCore {
     /// Record a group's membership (end of a rebalance, or emptied) for a future coordinator;
     /// `holding` are answers to send once it is written.
     func persistIfNeeded(_ cg: ConsumerGroup, holding replies: [GroupReply] = []) {
-        guard cg.needsPersist else { return emit(replies) }
+        guard cg.needsPersist else {
+            // A member whose SyncGroup comes after the leader's gets its assignment from memory,
+            // but the generation is only real once written: answered before that, a new
+            // coordinator could hand the same generation number out again (simulator seed 293).
+            if !replies.isEmpty, let k = kafka.pendingGroupWrites.lastIndex(where: { $0.consumerGroup == cg.id && $0.request == nil }) {
+                kafka.pendingGroupWrites[k].replies += replies
+                return
+            }
+            return emit(replies)
+        }
         cg.needsPersist = false
         guard let a = offsetsAssignment(of: cg.id), let g = group(a.group), g.withRaft({ $0.role }) == .leader,
             let (index, term) = writeGroupRecords([GroupOffsetStore.groupRecord(group: cg.id, cg.persisted)], to: g)

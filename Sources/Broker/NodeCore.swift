@@ -134,6 +134,8 @@ public final class NodeCore {
     /// Controller commands to forward to the controller leader.
     var pendingForwards: [(NodeID, ControllerCommand)] = []
     private var nextRegistrationTick: UInt64 = 0
+    /// Raft log reads for lagging followers, by read token (see `LogRead`).
+    private var pendingLogReads: [(token: UInt64, group: GroupID, read: LogRead)] = []
     /// A failed fsync: the node must stop.
     public private(set) var storageFailure: StorageError?
 
@@ -302,6 +304,7 @@ public final class NodeCore {
                 if !active.contains(k) { active.append(k) }
                 let g = groups[k]
                 for m in g.raft.takeMessages() { append(&outgoing, PeerEnvelope(group: g.id, message: m)) }
+                for r in g.raft.takeLogReads() { out.reads.append(storageRead(r, group: g)) }
             }
             out.messages = merge(out.messages, outgoing)
             // While a batch is in flight, touched groups stay marked: their Readies wait for it.
@@ -358,6 +361,28 @@ public final class NodeCore {
     }
 
     func markTouched(_ k: Int) { touched[k] = true }
+
+    /// A Raft log read as a storage read, through the snapshot point (what memory no longer holds).
+    private func storageRead(_ r: LogRead, group g: Group) -> StorageRead {
+        let token = kafka.nextReadToken
+        kafka.nextReadToken += 1
+        pendingLogReads.append((token, g.id, r))
+        var read = StorageRead(token: token, group: g.id, offset: 0, maxBytes: r.maxBytes,
+                               through: g.withRaft { $0.snapshotIndex })
+        read.entriesFrom = r.from
+        return read
+    }
+
+    /// Storage answered a Raft log read: the group's leader sends the entries (or, when storage
+    /// no longer has them, the snapshot). Nil when the token is not a log read.
+    func logReadCompleted(_ c: ReadCompletion) -> NodeOutput? {
+        guard let k = pendingLogReads.firstIndex(where: { $0.token == c.token }) else { return nil }
+        let (_, gid, read) = pendingLogReads.remove(at: k)
+        guard let p = position(gid) else { return NodeOutput() }
+        groups[p].raft.logReadCompleted(read, entries: c.failure == nil && !c.entries.isEmpty ? c.entries : nil)
+        touched[p] = true
+        return flush()
+    }
 
     /// Operations the readies of their batch must wait for.
     private static func mustWait(_ op: StorageBatch.Operation) -> Bool {
@@ -484,8 +509,10 @@ public final class NodeCore {
         rc.id = config.id
         rc.initialMembership = Membership(voters: members)
         rc.randomSeed = config.seed &+ UInt64(gid.value) &* 0x2545_F491_4F6C_DD1D
-        let raft = try RaftNode(config: rc, recovered: recovered)
         let isKafka = gid != controllerGroup && !config.staticGroups.contains { $0.0 == gid }
+        // A partition's storage keeps its log past memory snapshots: lagging followers read it.
+        rc.catchUpFromStorage = isKafka && rc.plantedBug != .snapshotLaggingFollowers
+        let raft = try RaftNode(config: rc, recovered: recovered)
         let isOffsets = controller.topic(offsetsTopic)?.partitions.contains { $0.group == gid } ?? false
         let g = Group(id: gid, raft: raft, isKafkaPartition: isKafka, isOffsetsPartition: isOffsets)
         if raft.snapshotIndex > .zero { g.restore(raft.latestSnapshot) }

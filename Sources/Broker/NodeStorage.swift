@@ -96,15 +96,35 @@ public final class NodeStorage {
     public func execute(_ read: StorageRead) -> ReadCompletion {
         do {
             let log = try group(read.group).log
+            if let from = read.entriesFrom {
+                // Nothing when retention took the start.
+                let start = from.previous > .zero ? from.previous : from
+                guard start >= log.firstIndex, from <= read.through, from <= log.lastIndex else {
+                    return ReadCompletion(token: read.token, batches: [], failure: nil)
+                }
+                var out: [Entry] = start < from ? [try log.read(start).entry] : []
+                for stored in try log.read(from: from, maxBytes: read.maxBytes) {
+                    guard stored.entry.index <= read.through else { break }
+                    out.append(stored.entry)
+                }
+                var c = ReadCompletion(token: read.token, batches: [], failure: nil)
+                c.entries = out
+                return c
+            }
             if let timestamp = read.timestamp {
                 guard let i = try log.firstIndex(withTimestampAtLeast: timestamp), i <= read.through else {
                     return ReadCompletion(token: read.token, batches: [], failure: nil)
                 }
                 return ReadCompletion(token: read.token, batches: [try log.read(i).entry.data], failure: nil)
             }
-            guard let first = log.index(containing: KafkaOffset(read.offset)), first <= read.through else {
-                return ReadCompletion(token: read.token, batches: [], failure: nil)
+            guard let first = log.index(containing: KafkaOffset(read.offset)) else {
+                // Inside the log's offsets yet in no readable entry: a damaged range (never
+                // served). Otherwise retention took it meanwhile.
+                let held = read.offset >= log.logStartOffset.value && read.offset < log.nextOffset.value
+                let damaged = StorageError.corrupt(path: directory.groupDirectory(read.group), detail: "offset \(read.offset) lies in damaged entries")
+                return ReadCompletion(token: read.token, batches: [], failure: held ? damaged : nil)
             }
+            guard first <= read.through else { return ReadCompletion(token: read.token, batches: [], failure: nil) }
             var out: [[UInt8]] = []
             var bytes = 0
             var i = first

@@ -75,6 +75,11 @@ public struct StorageRead: Sendable {
     /// Instead of an offset: find the first batch with a record at or after this time (ms);
     /// the completion then holds that one batch, if any.
     public var timestamp: Int64? = nil
+    /// Instead of Kafka batches: Raft entries for a follower behind the leader's in-memory log —
+    /// the entry before this index (its term is the MsgApp's match point; none before index 1),
+    /// then entries from this index on, up to `through` and `maxBytes` (at least one). The
+    /// completion holds them in `entries`; nothing when storage no longer has the first of them.
+    public var entriesFrom: LogIndex? = nil
 }
 
 public struct ReadCompletion: Sendable {
@@ -82,6 +87,8 @@ public struct ReadCompletion: Sendable {
     /// The batches' bytes, in offset order.
     public var batches: [[UInt8]]
     public var failure: StorageError?
+    /// For a read with `entriesFrom`: the entries, in index order.
+    public var entries: [Entry] = []
 
     public init(token: UInt64, batches: [[UInt8]], failure: StorageError?) {
         self.token = token

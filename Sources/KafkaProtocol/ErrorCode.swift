@@ -31,6 +31,8 @@ public enum ErrorCode: Int16, Sendable, CustomStringConvertible {
     case outOfOrderSequenceNumber = 45
     case duplicateSequenceNumber = 46
     case invalidProducerEpoch = 47
+    /// A disk error on the broker (a damaged entry it will not serve); clients retry.
+    case kafkaStorageError = 56
     case unknownProducerID = 59
     case fencedLeaderEpoch = 74
     case unknownLeaderEpoch = 75
@@ -43,6 +45,7 @@ public enum ErrorCode: Int16, Sendable, CustomStringConvertible {
         switch self {
         case .none: return "NONE"
         case .offsetOutOfRange: return "OFFSET_OUT_OF_RANGE"
+        case .kafkaStorageError: return "KAFKA_STORAGE_ERROR"
         case .corruptMessage: return "CORRUPT_MESSAGE"
         case .unknownTopicOrPartition: return "UNKNOWN_TOPIC_OR_PARTITION"
         case .leaderNotAvailable: return "LEADER_NOT_AVAILABLE"

@@ -69,6 +69,11 @@ struct Progress {
     var pendingSnapshot: LogIndex = .zero
     /// Ticks since the snapshot was sent; a lost snapshot is retried after an election timeout.
     var snapshotTicks = 0
+    /// Entries from this index on are being read from the leader's storage for this follower
+    /// (they left the in-memory log); nothing is sent until the read comes back or times out.
+    var pendingRead: LogIndex?
+    /// Ticks since that read was asked for.
+    var readTicks = 0
     /// Heard from within the current CheckQuorum period.
     var recentActive = false
     var inflights: Inflights
@@ -79,6 +84,7 @@ struct Progress {
     }
 
     var isPaused: Bool {
+        if pendingRead != nil { return true }
         switch state {
         case .probe: return probeSent
         case .replicate: return inflights.isFull
@@ -89,6 +95,7 @@ struct Progress {
     /// Back to probing. After a snapshot that landed, resume right after it; after one that was
     /// lost (`snapshotLost`), from the match point, so the next send is the snapshot again.
     mutating func becomeProbe(snapshotLost: Bool = false) {
+        pendingRead = nil
         if state == .snapshot && !snapshotLost {
             next = max(match.next, pendingSnapshot.next)
         } else {
@@ -101,6 +108,7 @@ struct Progress {
     }
 
     mutating func becomeReplicate() {
+        pendingRead = nil
         state = .replicate
         next = match.next
         probeSent = false
@@ -109,6 +117,7 @@ struct Progress {
     }
 
     mutating func becomeSnapshot(_ index: LogIndex) {
+        pendingRead = nil
         state = .snapshot
         pendingSnapshot = index
         snapshotTicks = 0

@@ -16,6 +16,11 @@ public struct RaftConfig: Sendable {
     /// In-flight MsgApp per follower in the replicate state, by count and by bytes.
     public var inflightMessagesMax: Int = 64
     public var inflightBytesMax: Int = 4 * 1024 * 1024
+    /// A follower behind the in-memory log gets the missing entries read from storage
+    /// (`takeLogReads` / `logReadCompleted`) instead of a snapshot that would replace its log.
+    /// For logs whose storage keeps entries past the snapshot (Kafka partitions); a failed read
+    /// still falls back to the snapshot.
+    public var catchUpFromStorage: Bool = false
     /// Seed of the generator that draws election timeouts. The caller injects it: no system randomness.
     public var randomSeed: UInt64 = 0
     /// A classic bug switched on for the simulator's self-test ("does it have teeth?"). Never set in
@@ -61,6 +66,9 @@ public enum PlantedBug: String, Sendable, CaseIterable {
     /// Answer OffsetFetch while the group's commits are still being written: a member taking a
     /// partition over starts before an acknowledged commit.
     case fetchBeforeCommits = "fetch-before-commits"
+    /// Send a Kafka partition's lagging follower the memory snapshot instead of reading the
+    /// entries from storage: the follower's log is replaced and its older records are gone.
+    case snapshotLaggingFollowers = "snapshot-lagging-followers"
 }
 
 /// Operating errors of the Raft API (programmer errors trap instead).

@@ -34,6 +34,12 @@ extension RaftNode {
         electionElapsed += 1
         progress.updateAll { _, pr in
             if pr.state == .snapshot { pr.snapshotTicks += 1 }
+            if pr.pendingRead != nil {
+                // A storage read always answers, but one answered after a crash of the storage
+                // thread or dropped by the caller must not stall the follower for good.
+                pr.readTicks += 1
+                if pr.readTicks >= 2 * config.electionTicks { pr.pendingRead = nil }
+            }
         }
         if electionElapsed >= config.electionTicks {
             electionElapsed = 0

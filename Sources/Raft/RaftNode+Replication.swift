@@ -44,6 +44,10 @@ extension RaftNode {
         guard let prevTerm = log.term(prevIndex),
             let entries = log.entries(from: pr.next, maxBytes: config.appendBytesMax)
         else {
+            if config.catchUpFromStorage && pr.next <= log.snapshot.index {
+                requestLogRead(for: peer, from: pr.next)
+                return false
+            }
             return sendSnapshot(to: peer)
         }
         if entries.isEmpty && !sendIfEmpty { return false }

@@ -53,6 +53,8 @@ public struct RaftNode: Sendable {
     /// Only for the planted bug `voteBeforeDurable`: a grant that skips every durability gate.
     var outboxUngated: [Message] = []
     var outboxAfterPersist: [Message] = []
+    /// Storage reads for followers behind the in-memory log (`catchUpFromStorage`).
+    var logReads: [LogRead] = []
     /// The hard state last handed out in a Ready.
     var handedHardState: HardState
     /// The term of the last hard state known durable. Messages carrying a newer term wait for it:

@@ -19,8 +19,11 @@ final class MiniCluster {
     var reads: [(Int, StorageRead)] = []
     /// A node cut off from the others (messages to and from it are dropped).
     var isolated: Int?
+    /// Changes to every node's configuration.
+    let configure: (inout NodeConfig) -> Void
 
-    init(nodes: Int) throws {
+    init(nodes: Int, configure: @escaping (inout NodeConfig) -> Void = { _ in }) throws {
+        self.configure = configure
         let members = (1...nodes).map { NodeID(UInt32($0)) }
         for i in 0..<nodes {
             let fs = SimFileSystem()
@@ -36,6 +39,7 @@ final class MiniCluster {
         var config = NodeConfig(
             id: members[i], members: members, kafkaHost: "127.0.0.1", kafkaPort: UInt16(9092 + i), seed: UInt64(i + 1))
         config.incarnation = incarnation
+        configure(&config)
         let core = try NodeCore(config: config, recovered: recovered)
         if i < cores.count {
             cores[i] = core
@@ -147,6 +151,43 @@ struct NodeCoreTests {
         #expect(cluster.cores[1].controller == before || cluster.cores[1].controller.appliedIndex > before.appliedIndex)
         #expect(cluster.cores[1].controller.topic("t") != nil)
         #expect(cluster.cores[1].groupIDs == [0, 1, 2])
+    }
+
+    @Test("a follower behind a partition's memory snapshot catches up from the leader's storage and keeps the whole log",
+          arguments: [false, true])
+    func catchUpFromStorage(planted: Bool) throws {
+        let cluster = try MiniCluster(nodes: 3) { c in
+            c.kafkaCompactEvery = 5
+            if planted { c.raftTemplate.plantedBug = .snapshotLaggingFollowers }
+        }
+        cluster.run(ticks: 40)
+        let controller = try #require(cluster.controllerLeader)
+        let (out, _) = try cluster.cores[controller].proposeToController(.createTopic(name: "t", partitions: 1, replicationFactor: 3))
+        cluster.take(controller, out)
+        cluster.run(ticks: 60)
+        let g = try #require(cluster.cores[0].controller.topic("t")?.partitions.first?.group)
+        let leader = try #require(cluster.cores.indices.first { cluster.cores[$0].raftOf(g)?.role == .leader })
+        let lagging = (leader + 1) % 3
+        cluster.isolated = lagging
+        for i in 0..<40 {
+            _ = try cluster.cores[leader].propose(Array("entry \(i)".utf8), to: g)
+            cluster.take(leader, cluster.cores[leader].drain())
+            cluster.settle()
+        }
+        let leaderRaft = try #require(cluster.cores[leader].raftOf(g))
+        #expect(leaderRaft.snapshotIndex.value > 20, "the leader's memory log was compacted")
+        cluster.isolated = nil
+        cluster.run(ticks: 40)
+        let last = try #require(cluster.cores[leader].raftOf(g)?.lastIndex)
+        let followerLog = try #require(cluster.storages[lagging].storage(of: g)?.log)
+        #expect(followerLog.lastIndex == last, "the follower caught up")
+        if planted {
+            // The snapshot replaced the follower's log: its older entries are gone.
+            #expect(followerLog.firstIndex > LogIndex(1))
+        } else {
+            #expect(followerLog.firstIndex == LogIndex(1), "the follower holds every entry from the first")
+            for i in 1...last.value { #expect(throws: Never.self) { try followerLog.read(LogIndex(i)) } }
+        }
     }
 
     @Test("invalid topics are refused the same way on every node")

@@ -112,6 +112,12 @@ struct InteractionEnv {
             nodes[index(id)].storage.snapshot = snap
             nodes[index(id)].storage.entries.removeAll { $0.index <= at }
             return "snapshot \(snap)"
+        case "compact-memory":
+            // A Kafka partition's memory snapshot: the log on "disk" stays (it is the data).
+            let id = UInt32(c.positional[0])!
+            let at = LogIndex(UInt64(c.positional[1])!)
+            let snap = nodes[index(id)].raft.compact(through: at, data: Array("snap@\(at)".utf8))
+            return "snapshot \(snap) (storage keeps \(nodes[index(id)].storage.entries.count) entries)"
         case "transfer-leadership":
             let from = UInt32(c.int("from")!)
             do {
@@ -165,6 +171,7 @@ struct InteractionEnv {
             config.appendBytesMax = c.int("max-msg-bytes") ?? 64 * 1024
             config.inflightMessagesMax = c.int("inflight") ?? 64
             config.randomSeed = 42
+            config.catchUpFromStorage = c.bool("catchup") ?? false
             if let bug = c.arguments["bug"]?.first { config.plantedBug = PlantedBug(rawValue: bug) }
             if let bug = plantedBug { config.plantedBug = bug }
             let raft = try! RaftNode(config: config)
@@ -197,6 +204,21 @@ struct InteractionEnv {
             messages.append(contentsOf: r.messagesAfterPersist)
             nodes[index(id)].applied.append(contentsOf: r.committedEntries)
             nodes[index(id)].raft.advance(r)
+            messages.append(contentsOf: nodes[index(id)].raft.takeMessages())
+        }
+        for read in nodes[index(id)].raft.takeLogReads() {
+            // "Storage" answers at once: from the entry before the first needed, up to the bytes asked.
+            let start = read.from.previous > .zero ? read.from.previous : read.from
+            var found: [Entry] = []
+            var bytes = 0
+            for e in nodes[index(id)].storage.entries where e.index >= start {
+                if found.count > 1 && bytes + e.sizeBytes > read.maxBytes { break }
+                bytes += e.sizeBytes
+                found.append(e)
+            }
+            let answer = found.first?.index == start ? found : nil
+            out.append("  LogRead for \(read.peer) from \(read.from): \(answer.map { "\($0.count) entries" } ?? "not in storage")")
+            nodes[index(id)].raft.logReadCompleted(read, entries: answer)
             messages.append(contentsOf: nodes[index(id)].raft.takeMessages())
         }
         if !messages.isEmpty {

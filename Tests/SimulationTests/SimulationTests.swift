@@ -40,6 +40,20 @@ struct SimulationTests {
         #expect(caught)
     }
 
+    @Test("partitions: a lagging follower sent the memory snapshot instead of the stored entries loses its older records (seed 1)")
+    func plantedSnapshotBugCaught() {
+        var c = SimConfig(seed: 1)
+        c.plantedBug = .snapshotLaggingFollowers
+        let planted = Simulator(config: c).run()
+        guard case .safety(let property, _) = planted.failure else {
+            Issue.record("not caught: \(String(describing: planted.failure))")
+            return
+        }
+        #expect(property == "replica-keeps-log")
+        c.plantedBug = nil
+        #expect(Simulator(config: c).run().failure == nil, "the same seed passes without the bug")
+    }
+
     @Test("consumer groups: answering SyncGroup before the generation is written gives one partition two owners (seed 45)")
     func plantedGroupBugCaught() {
         var c = SimConfig(seed: 45)

@@ -156,6 +156,7 @@ extension Simulator {
             guard let f = try? OffsetFetchResponse.decode(&r, version: 5) else { return }
             let code = ErrorCode(rawValue: f.errorCode) ?? .unknownServerError
             guard code == .none, let p = f.topics.first?.partitions.first, p.errorCode == 0 else { return rejoin(code == .none ? .notCoordinator : code) }
+            trace("group: member \(c) takes partition 0 over in generation \(m.generation) at committed offset \(p.committedOffset) via n\(node + 1)")
             checkerGroups.observed(p.committedOffset, generation: m.generation, member: c, fetched: true)
             m.position = max(p.committedOffset, 0)
             m.phase = .active
@@ -168,6 +169,7 @@ extension Simulator {
             m.pendingCommit = nil
             let code = ErrorCode(rawValue: p.errorCode) ?? .unknownServerError
             guard code == .none else { return rejoin(code) }
+            trace("group: member \(c) committed \(value) in generation \(m.generation) via n\(node + 1)")
             checkerGroups.observed(value, generation: m.generation, member: c, fetched: false)
             m.position = value
             stats.groupCommits += 1

@@ -275,10 +275,10 @@ extension Simulator {
         c.staticGroups = (1...options.groups).map { (GroupID(UInt32($0)), ids) }
         c.compactEvery = options.compactEvery
         c.retentionOn = options.retentionBytes > 0 || options.retentionMs > 0
-        // The Kafka topic's partition comes after the static groups, and keeps its whole log in
-        // memory for the run (its snapshots would only free memory).
+        // The Kafka topic's partition comes after the static groups. In half the seeds its memory
+        // log is snapshotted often, so lagging followers catch up from the leader's storage.
         c.firstTopicGroup = UInt32(options.groups + 1)
-        c.kafkaCompactEvery = Int.max / 2
+        c.kafkaCompactEvery = options.kafkaCompactEvery > 0 ? options.kafkaCompactEvery : Int.max / 2
         c.kafkaMemoryBytes = Int.max / 2
         c.tickMilliseconds = Int(SwarmOptions.tick / SimDuration.millisecond)
         c.incarnation = UInt64(nodes[i].incarnation + 1)
@@ -333,5 +333,13 @@ extension Simulator: NodeCoreObserver {
 
     public func installedSnapshot(node: NodeID, group: GroupID, index: LogIndex) {
         trace("n\(node) g\(group) installs snapshot at \(index)")
+        // A Kafka partition's replica keeps its whole log: a follower behind the leader's memory
+        // reads the entries from the leader's storage. Only retention (the entries are gone) or a
+        // damaged disk (the leader cannot read them) may make it take a snapshot instead.
+        let diskKeepsEverything = options.retentionBytes == 0 && options.retentionMs == 0 && options.bitFlipPPM == 0
+            && options.misdirectPPM == 0
+        if group.value > UInt32(options.groups) && diskKeepsEverything {
+            checker.fail("replica-keeps-log", "n\(node) g\(group) replaced its log with a snapshot at \(index), though the leader's storage holds every entry")
+        }
     }
 }

@@ -58,6 +58,9 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
     /// Retention by time per group log, in simulated ms (0: off). Proposals then carry their
     /// time as a record timestamp, the way a Kafka batch carries `maxTimestamp`.
     public var retentionMs: Int64 = 0
+    /// Kafka partitions snapshot their memory every this many applied entries (0: never, the
+    /// whole log stays in memory). Their storage keeps the log: lagging followers read it there.
+    public var kafkaCompactEvery = 0
     // Raft
     public var electionTicks: Int
     public var heartbeatTicks: Int
@@ -130,6 +133,11 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         // Drawn last so the draws above (and the seeds recorded with them) stay as they were.
         if o.retentionBytes == 0 && rng.chance(1, in: 2) { o.retentionMs = Int64(rng.int(in: 1...20)) * 1000 }
         if o.crashPPM > 0 && on(&rng) { o.misdirectPPM = UInt32(rng.int(in: 100_000...1_000_000)) }
+        // Not with bit flips or misdirected writes: damage below a Kafka partition's memory
+        // snapshot is detected and never served, but not yet fetched back from peers (a known
+        // gap, docs/storage.md), so those seeds would fail on it.
+        let kafkaCompact = rng.chance(1, in: 2) ? rng.int(in: 5...100) : 0
+        if o.bitFlipPPM == 0 && o.misdirectPPM == 0 { o.kafkaCompactEvery = kafkaCompact }
         return o
     }
 
@@ -184,6 +192,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         } else {
             parts.append(retentionBytes == 0 ? "retention off" : "retention \(retentionBytes / 1024)KiB")
         }
+        parts.append(kafkaCompactEvery == 0 ? "kafka snapshots off" : "kafka snapshots/\(kafkaCompactEvery)")
         parts.append(bitFlipPPM == 0 ? "bit flips off" : "bit flips \(pct(bitFlipPPM))/crash")
         parts.append(misdirectPPM == 0 ? "misdirected writes off" : "misdirected writes \(pct(misdirectPPM))/crash")
         parts.append(fsyncFailPPM == 0 ? "fsync errors off" : "fsync errors \(pct(fsyncFailPPM))/write")
