@@ -109,6 +109,7 @@ extension NodeCore {
     /// Storage answered a read.
     public func readCompleted(_ c: ReadCompletion) -> NodeOutput {
         if let out = logReadCompleted(c) { return out }
+        if let out = repairReadCompleted(c) { return out }
         if kafka.pendingListOffsets.contains(where: { $0.topics.contains { $0.parts.contains { $0.token == c.token } } }) {
             listOffsetsRead(c)
             return drain()

@@ -17,11 +17,14 @@ public struct NodeOutput: Sendable {
     public var leaders: [LeaderHint]?
     /// Storage reads for Kafka fetches; each completes through `readCompleted`.
     public var reads: [StorageRead] = []
+    /// Repair requests and answers for peers (`RepairMessage`), in order.
+    public var repairs: [(NodeID, RepairMessage)] = []
 
     public init() {}
 
     public var isEmpty: Bool {
         messages.isEmpty && storage == nil && forwards.isEmpty && kafkaReplies.isEmpty && leaders == nil && reads.isEmpty
+            && repairs.isEmpty
     }
 }
 
@@ -49,6 +52,10 @@ public final class NodeCore {
         public internal(set) var logStartOffset: UInt64 = 0
         /// Bytes of entries applied since the last snapshot (what the Raft log holds in memory).
         var appliedBytesSinceSnapshot = 0
+        /// Damaged entries storage holds and a peer's copy can mend (reported by storage).
+        public internal(set) var damage: [ClosedRange<LogIndex>] = []
+        /// Repair requests sent, to rotate through the peers.
+        var repairAsks = 0
         /// Idempotent producers as of the applied entries (a Kafka partition's replicas all keep it).
         public internal(set) var producers = ProducerState()
         /// For a partition of `__consumer_offsets`: the committed offsets and group metadata its
@@ -136,6 +143,10 @@ public final class NodeCore {
     private var nextRegistrationTick: UInt64 = 0
     /// Raft log reads for lagging followers, by read token (see `LogRead`).
     private var pendingLogReads: [(token: UInt64, group: GroupID, read: LogRead)] = []
+    /// Reads of entries a peer asked for to mend its damage, by read token.
+    private var pendingRepairReads: [(token: UInt64, peer: NodeID, group: GroupID, range: ClosedRange<LogIndex>)] = []
+    /// Repair messages to send with the next output.
+    private var outgoingRepairs: [(NodeID, RepairMessage)] = []
     /// A failed fsync: the node must stop.
     public private(set) var storageFailure: StorageError?
 
@@ -207,6 +218,7 @@ public final class NodeCore {
         if !kafka.pendingFetches.isEmpty { evaluateFetches(expired: true) }
         serveProducerIDs(expired: true)
         tickGroups()
+        if ticks % UInt64(max(1, config.raftTemplate.electionTicks)) == 0 { askForRepairs() }
         var out = flush()
         // Tell peers which groups this node leads, for the Metadata of nodes that do not host them.
         if ticks % 10 == 0 && config.members.count > 1 { out.leaders = leadership() }
@@ -266,6 +278,8 @@ public final class NodeCore {
         }
         for (gid, through) in c.retention { group(gid)?.retentionThrough = through }
         for (gid, start) in c.logStart { group(gid)?.logStartOffset = start }
+        for g in groups where !g.damage.isEmpty { g.damage = [] }
+        for (gid, runs) in c.damage { group(gid)?.damage = runs }
         var out = NodeOutput()
         completeReadies(flight.groups, into: &out)
         let more = flush()
@@ -274,6 +288,7 @@ public final class NodeCore {
         out.forwards += more.forwards
         out.kafkaReplies += more.kafkaReplies
         out.reads += more.reads
+        out.repairs += more.repairs
         return out
     }
 
@@ -357,6 +372,8 @@ public final class NodeCore {
         kafka.completions.removeAll()
         out.reads += kafka.reads
         kafka.reads.removeAll()
+        out.repairs += outgoingRepairs
+        outgoingRepairs.removeAll()
         return out
     }
 
@@ -371,6 +388,55 @@ public final class NodeCore {
                                through: g.withRaft { $0.snapshotIndex })
         read.entriesFrom = r.from
         return read
+    }
+
+    // MARK: - Mending damage below a partition's snapshot (see `RepairMessage`)
+
+    /// Ask a peer (a different one each time) for the first damaged run of each partition whose
+    /// damage storage reported. Only committed entries: every replica's copy is the same.
+    private func askForRepairs() {
+        for g in groups where g.isKafkaPartition && !g.damage.isEmpty {
+            let committed = g.withRaft { $0.commitIndex }
+            guard let run = g.damage.first, run.upperBound <= committed else { continue }
+            let peers = g.withRaft { $0.membership.voters + $0.membership.learners }.filter { $0 != config.id }.sorted()
+            guard !peers.isEmpty else { continue }
+            let peer = peers[g.repairAsks % peers.count]
+            g.repairAsks += 1
+            let through = min(run.upperBound, run.lowerBound + Int(RepairMessage.entriesMax - 1))
+            outgoingRepairs.append((peer, .request(group: g.id, from: config.id, range: run.lowerBound...through)))
+        }
+    }
+
+    /// A repair request or a peer's copy.
+    public func receiveRepair(_ m: RepairMessage) -> NodeOutput {
+        switch m {
+        case .request(let gid, let from, let range):
+            // Entries this replica has applied are committed and durable here.
+            guard let g = group(gid), g.isKafkaPartition, from != config.id else { break }
+            let through = min(range.upperBound, g.state.appliedIndex)
+            guard range.lowerBound <= through else { break }
+            let token = kafka.nextReadToken
+            kafka.nextReadToken += 1
+            pendingRepairReads.append((token, from, gid, range.lowerBound...through))
+            var read = StorageRead(token: token, group: gid, offset: 0, maxBytes: 8 * 1024 * 1024, through: through)
+            read.entriesFrom = range.lowerBound
+            kafka.reads.append(read)
+        case .entries(let gid, let entries):
+            guard let g = group(gid), g.isKafkaPartition, !entries.isEmpty, !g.damage.isEmpty else { break }
+            queued.append(.repair(gid, entries))
+        }
+        return flush()
+    }
+
+    /// Storage read what a peer asked for: send it (the entries of the range only).
+    func repairReadCompleted(_ c: ReadCompletion) -> NodeOutput? {
+        guard let k = pendingRepairReads.firstIndex(where: { $0.token == c.token }) else { return nil }
+        let (_, peer, gid, range) = pendingRepairReads.remove(at: k)
+        let entries = c.entries.filter { range.contains($0.index) }
+        if c.failure == nil, let first = entries.first, first.index == range.lowerBound {
+            outgoingRepairs.append((peer, .entries(group: gid, entries)))
+        }
+        return flush()
     }
 
     /// Storage answered a Raft log read: the group's leader sends the entries (or, when storage
@@ -388,7 +454,7 @@ public final class NodeCore {
     private static func mustWait(_ op: StorageBatch.Operation) -> Bool {
         switch op {
         case .saveHardState, .append, .installSnapshot, .createGroup: return true
-        case .compact, .removeGroup: return false
+        case .compact, .removeGroup, .repair: return false
         }
     }
 

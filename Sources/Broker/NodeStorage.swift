@@ -72,11 +72,17 @@ public final class NodeStorage {
                     groups[g] = nil  // closes its files
                     try directory.fs.removeTree(directory.groupDirectory(g))
                     try directory.fs.syncDirectory(directory.path)
+                case .repair(let g, let entries):
+                    try groups[g]?.log.repair(entries)
                 }
             }
             for g in batch.writtenGroups { try group(g).sync() }
             for (g, hs) in hardStates { try group(g).saveHardState(hs) }
             var completion = StorageCompletion(token: batch.token, failure: nil)
+            for g in groups.keys.sorted() where !groups[g]!.log.report.badRanges.isEmpty {
+                let runs = groups[g]!.log.repairableDamage
+                if !runs.isEmpty { completion.damage.append((g, runs)) }
+            }
             for g in batch.writtenGroups { completion.logStart.append((g, try group(g).log.logStartOffset.value)) }
             if retentionBytes > 0 || retentionMs > 0 {
                 for g in batch.writtenGroups {

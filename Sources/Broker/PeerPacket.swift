@@ -6,7 +6,7 @@ import Raft
 /// so the codec runs under faults too.
 ///
 ///     u32 crc32c   over kind and payload
-///     u8  kind     1 hello, 2 raft, 3 forward, 4 leaders
+///     u8  kind     1 hello, 2 raft, 3 forward, 4 leaders, 5 repair
 ///     payload
 ///
 /// TLS already protects bytes in flight; the checksum catches bugs on either end (a buffer cut or
@@ -20,6 +20,8 @@ public enum PeerPacket: Equatable, Sendable {
     case forward(ControllerCommand)
     /// The groups the sender leads (for Metadata on nodes that do not host them).
     case leaders([LeaderHint])
+    /// Mending damaged entries below a partition's snapshot: a request, or a peer's copy.
+    case repair(RepairMessage)
 
     public static let version: UInt16 = 1
     /// Largest packet accepted: a bound on what a peer can make this node allocate.
@@ -62,6 +64,9 @@ public enum PeerPacket: Equatable, Sendable {
                 w.u32(h.leader.value)
                 w.u64(h.term.value)
             }
+        case .repair(let m):
+            w.u8(5)
+            m.encode(&w)
         }
         var bytes = w.bytes
         let crc = bytes.withUnsafeBytes { CRC32C.update(0, UnsafeRawBufferPointer(rebasing: $0[4...])) }
@@ -98,6 +103,10 @@ public enum PeerPacket: Equatable, Sendable {
                 }
                 try r.expectEnd()
                 return .leaders(hints)
+            case 5:
+                let m = try RepairMessage.decode(&r)
+                try r.expectEnd()
+                return .repair(m)
             case let kind:
                 throw WireError.invalid("frame kind \(kind)")
             }

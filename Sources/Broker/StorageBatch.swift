@@ -19,6 +19,9 @@ public struct StorageBatch: Sendable {
         case compact(GroupID, Snapshot, keepFrom: LogIndex?)
         /// A deleted topic's partition: its directory and everything in it go.
         case removeGroup(GroupID)
+        /// A peer's copy of committed entries this node's storage holds damaged: mended in place
+        /// where it fits (durable on return; see `PartitionLog.repair`).
+        case repair(GroupID, [Entry])
     }
 
     public let token: UInt64
@@ -36,7 +39,7 @@ public struct StorageBatch: Sendable {
             switch op {
             case .append(let g, _), .installSnapshot(let g, _, _), .createGroup(let g):
                 if !out.contains(g) { out.append(g) }
-            case .saveHardState, .compact, .removeGroup:
+            case .saveHardState, .compact, .removeGroup, .repair:
                 break
             }
         }
@@ -53,6 +56,8 @@ public struct StorageCompletion: Sendable {
     public var retention: [(GroupID, LogIndex)] = []
     /// Per group written or compacted, the first Kafka offset its log still holds.
     public var logStart: [(GroupID, UInt64)] = []
+    /// Every group whose log holds damaged entries a peer's copy can mend (sorted by group).
+    public var damage: [(GroupID, [ClosedRange<LogIndex>])] = []
 
     public init(token: UInt64, failure: StorageError?) {
         self.token = token

@@ -61,6 +61,11 @@ public final class GroupStorage {
             let cut = max(bad.lowerBound, snapIndex.next)
             if cut <= log.firstIndex {
                 try log.reset(nextIndex: cut, nextOffset: state.snapshotNextOffset)
+            } else if cut > bad.lowerBound {
+                // The damage reaches below the snapshot (a Kafka partition's log stays below its
+                // snapshot): the damaged entries kept before the cut hide their record counts, so
+                // offsets continue from the snapshot's, not from the last intact entry's.
+                try log.truncateSuffix(from: cut, nextOffset: state.snapshotNextOffset)
             } else {
                 try log.truncateSuffix(from: cut)
             }

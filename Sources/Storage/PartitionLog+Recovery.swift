@@ -12,6 +12,11 @@ extension PartitionLog {
     func recover() throws(StorageError) {
         var names: [(LogIndex, String)] = []
         for name in try fs.list(directory) {
+            if name.hasSuffix(Self.mendSuffix) {
+                // A mended segment that was never renamed into place: the original still stands.
+                try fs.remove(directory + "/" + name)
+                continue
+            }
             if let base = Segment.baseIndex(ofFileName: name) {
                 names.append((base, name))
             } else {

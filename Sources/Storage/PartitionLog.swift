@@ -228,7 +228,12 @@ public final class PartitionLog {
     /// Remove entries from `index` on (a Raft conflict). Later segments are deleted first and the
     /// directory is synced at once, so a crash can never bring back entries from beyond the cut
     /// next to newer ones.
-    public func truncateSuffix(from index: LogIndex) throws(StorageError) {
+    ///
+    /// `nextOffset`: where Kafka offsets continue after the cut, when the caller knows better than
+    /// the log — entries right before the cut that are damaged hide how many records they hold
+    /// (recovery cutting inside a damaged range at the snapshot point knows: the snapshot's next
+    /// offset).
+    public func truncateSuffix(from index: LogIndex, nextOffset knownNext: KafkaOffset? = nil) throws(StorageError) {
         guard index <= lastIndex else { return }
         precondition(index >= firstIndex, "suffix truncation at \(index) below first index \(firstIndex)")
         var removed = false
@@ -244,7 +249,7 @@ public final class PartitionLog {
         }
         if let s = segment(containing: index) {
             let k = s.slot(index)
-            nextOffset = offsetBefore(index) ?? KafkaOffset(s.offsets[k])
+            nextOffset = knownNext ?? offsetBefore(index) ?? KafkaOffset(s.offsets[k])
             let cut = Int(s.positions[k])
             try fs.truncate(s.file, to: cut)
             s.size = cut

@@ -294,6 +294,8 @@ public final class NodeRuntime: @unchecked Sendable {
 
     func receiveLeaders(_ hints: [LeaderHint]) { handle(core.receiveLeaders(hints)) }
 
+    func receiveRepair(_ m: RepairMessage) { handle(core.receiveRepair(m)) }
+
     // MARK: - Kafka clients
 
     /// A request from a Kafka connection (on the loop): answered now, later, or refused.
@@ -328,6 +330,7 @@ public final class NodeRuntime: @unchecked Sendable {
         loop.preconditionInEventLoop()
         for (peer, envelopes) in out.messages { send(.raft(envelopes), to: peer) }
         for (peer, command) in out.forwards { send(.forward(command), to: peer) }
+        for (peer, m) in out.repairs { send(.repair(m), to: peer) }
         if let leaders = out.leaders {
             for id in links.keys.sorted() { send(.leaders(leaders), to: id) }
         }

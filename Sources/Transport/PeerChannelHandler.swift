@@ -57,6 +57,10 @@ final class PeerChannelHandler: ChannelInboundHandler {
             guard let peer else { return protocolError(context, "leaders before hello") }
             guard hints.allSatisfy({ $0.leader == peer }) else { return protocolError(context, "leadership claimed for another node") }
             runtime.receiveLeaders(hints)
+        case .repair(let m):
+            guard let peer else { return protocolError(context, "repair before hello") }
+            if case .request(_, let from, _) = m, from != peer { return protocolError(context, "repair request for another node") }
+            runtime.receiveRepair(m)
         }
     }
 

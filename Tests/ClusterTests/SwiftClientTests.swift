@@ -244,8 +244,9 @@ struct SwiftGroupTests {
             async let r2 = c2.poll()
             take(try await r1)
             take(try await r2)
-            try await c1.commit()
-            try await c2.commit()
+            // While members join, a commit may meet a rebalance (an error the next poll handles).
+            try? await c1.commit()
+            try? await c2.commit()
             let (a1, a2) = (await c1.assignment, await c2.assignment)
             split = a1.count == 3 && a2.count == 3 && Set(a1).isDisjoint(with: Set(a2))
         }
@@ -262,8 +263,10 @@ struct SwiftGroupTests {
         let rest = Date().addingTimeInterval(60)
         while seen.count < 600 && Date() < rest {
             take(try await c1.poll())
-            try await c1.commit()
+            try? await c1.commit()
         }
+        take(try await c1.poll())
+        try await c1.commit()  // alone and stable now: this one must succeed
         #expect(seen.count == 600, "\(seen.count) of 600 read")
         await c1.close()
 

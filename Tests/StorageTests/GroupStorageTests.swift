@@ -106,6 +106,33 @@ struct GroupStorageTests {
         for i in UInt64(1)...8 { #expect(try storage.log.read(LogIndex(i)).kafkaOffset == KafkaOffset(i - 1), "entry \(i)") }
     }
 
+    @Test("damage across a Kafka partition's snapshot point: offsets continue from the snapshot's after the cut, and a peer's copy mends the rest")
+    func damageAcrossTheSnapshot() throws {
+        let fs = SimFileSystem()
+        do {
+            let (storage, _) = try GroupStorage.open(fs: fs, directory: "/g")
+            try storage.append(entries(1...8))
+            try storage.sync()
+            // A memory snapshot at 5: the log on disk stays whole (keepFrom 1).
+            try storage.compact(Snapshot(index: 5, term: 1, membership: Membership(voters: [1, 2, 3]), data: []), keepFrom: LogIndex(1))
+        }
+        let segment = fs.allFiles.first { $0.hasPrefix("/g/log/") }!
+        let (probe, _) = try GroupStorage.open(fs: fs, directory: "/g")
+        let entryBytes = probe.log.sizeBytes / 8
+        for k in 3...5 { fs.flipBit(segment, at: k * entryBytes + 45, bit: 1) }  // entries 4, 5 and 6
+        let (storage, recovered) = try GroupStorage.open(fs: fs, directory: "/g")
+        #expect(recovered.entries.isEmpty, "the log after the snapshot is cut at the damage")
+        #expect(storage.log.repairableDamage == [LogIndex(4)...LogIndex(5)])
+        // The leader sends 6...8 again: they take offsets 5...7, where they were (not 3...5).
+        try storage.append(entries(6...8))
+        for i in UInt64(6)...8 { #expect(try storage.log.read(LogIndex(i)).kafkaOffset == KafkaOffset(i - 1), "entry \(i)") }
+        // Entries 4 and 5 lie below the snapshot: Raft never sends them; a peer's copy mends them.
+        #expect(try storage.log.repair(entries(4...5)) == 2)
+        let (reopened, _) = try GroupStorage.open(fs: fs, directory: "/g")
+        #expect(reopened.log.report.badRanges.isEmpty)
+        for i in UInt64(1)...8 { #expect(try reopened.log.read(LogIndex(i)).kafkaOffset == KafkaOffset(i - 1), "entry \(i)") }
+    }
+
     @Test("a snapshot install replaces the log; recovery resumes after it with the right offsets")
     func snapshotInstall() throws {
         let fs = SimFileSystem()

@@ -123,6 +123,60 @@ struct PartitionLogTests {
         }
     }
 
+    @Test("damaged entries are mended in place with a peer's copy: offsets, reads and a reopen agree; a copy that cannot be it is refused")
+    func repairInPlace() throws {
+        for field in [0, 4, 25, 41] {
+            let fs = SimFileSystem()
+            do {
+                let log = try PartitionLog(fs: fs, directory: "/d/log")
+                try log.append(entries(1...6))
+                try log.sync()
+            }
+            let entrySize = 41 + entries(1...1)[0].data.count + 16
+            fs.flipBit("/d/log/00000000000000000001.log", at: 2 * entrySize + field, bit: 5)
+            fs.flipBit("/d/log/00000000000000000001.log", at: 3 * entrySize + field, bit: 2)
+            let log = try PartitionLog(fs: fs, directory: "/d/log")
+            #expect(log.report.badRanges == [3...4], "field at byte \(field)")
+            #expect(log.repairableDamage == [3...4])
+            // A copy that does not cover the whole run, or is not the same entries, changes nothing.
+            #expect(try log.repair(entries(3...3)) == 0)
+            #expect(try log.repair(entries(3...4, term: 2)) == 0)  // terms after it are lower
+            var disagreeing = entries(2...5)
+            disagreeing[0].data = Array("not what entry 2 holds".utf8)
+            #expect(try log.repair(disagreeing) == 0)  // differs from an intact entry it covers
+            #expect(throws: StorageError.self) { try log.read(3) }
+            #expect(try log.repair(entries(2...5)) == 2)
+            #expect(log.report.badRanges.isEmpty)
+            #expect(log.repairableDamage.isEmpty)
+            for i in 1...6 as ClosedRange<UInt64> {
+                #expect(try log.read(LogIndex(i)).entry == entries(i...i)[0])
+                #expect(try log.read(LogIndex(i)).kafkaOffset == KafkaOffset(i - 1))
+            }
+            #expect(log.index(containing: KafkaOffset(3)) == LogIndex(4))
+            let reopened = try PartitionLog(fs: fs, directory: "/d/log")
+            #expect(reopened.report.badRanges.isEmpty)
+            #expect(try reopened.read(from: LogIndex(1), maxBytes: .max).map(\.entry) == entries(1...6))
+        }
+    }
+
+    @Test("a mend left unrenamed by a crash is removed at recovery; the original segment stands")
+    func unrenamedMend() throws {
+        let fs = SimFileSystem()
+        do {
+            let log = try PartitionLog(fs: fs, directory: "/d/log")
+            try log.append(entries(1...3))
+            try log.sync()
+        }
+        let f = try fs.open("/d/log/00000000000000000001.log.mend", create: true)
+        try fs.write(f, at: 0, Array("half a mend".utf8))
+        try fs.sync(f)
+        fs.close(f)
+        try fs.syncDirectory("/d/log")
+        let log = try PartitionLog(fs: fs, directory: "/d/log")
+        #expect(try log.read(from: LogIndex(1), maxBytes: .max).map(\.entry) == entries(1...3))
+        #expect(try fs.list("/d/log") == ["00000000000000000001.log"])
+    }
+
     @Test("damage to the very last entry is told from a torn write by its intact footer", arguments: [0, 4, 20, 45])
     func corruptionAtTheEnd(byte: Int) throws {
         let fs = SimFileSystem()

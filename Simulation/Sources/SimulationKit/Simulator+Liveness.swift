@@ -62,6 +62,15 @@ extension Simulator {
         }
         if pending.isEmpty, let why = kafkaNotConverged() { pending.append("kafka: \(why)") }
         if pending.isEmpty {
+            // Damaged entries of a Kafka partition are mended from a peer's copy (those below its
+            // snapshot included, which Raft never sends again).
+            for i in core where nodes[i].alive {
+                for g in nodes[i].groups where g.isKafkaPartition && !g.damage.isEmpty {
+                    pending.append("n\(i + 1) g\(g.id) still holds damaged entries \(g.damage)")
+                }
+            }
+        }
+        if pending.isEmpty {
             trace("liveness: core converged")
             finished = true
             return

@@ -188,6 +188,11 @@ extension Simulator {
             carryOut(i, core.receiveForward(command))
         case .leaders(let hints):
             carryOut(i, core.receiveLeaders(hints))
+        case .repair(let m):
+            if case .entries(let g, let entries) = m, let first = entries.first, let last = entries.last {
+                trace("n\(i + 1) g\(g) receives a copy of entries \(first.index)...\(last.index) to mend its damage")
+            }
+            carryOut(i, core.receiveRepair(m))
         case .hello:
             break
         }
@@ -216,6 +221,7 @@ extension Simulator {
         for (to, command) in out.forwards {
             transmit(from: i, to: Int(to.value) - 1, PeerPacket.forward(command).encode())
         }
+        for (to, m) in out.repairs { transmit(from: i, to: Int(to.value) - 1, PeerPacket.repair(m).encode()) }
         for reply in out.kafkaReplies {
             queue.schedule(
                 .kafkaReply(client: Int(reply.connection), correlation: Int32(truncatingIfNeeded: reply.sequence),
