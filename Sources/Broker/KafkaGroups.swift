@@ -408,7 +408,12 @@ extension NodeCore {
         cg.needsPersist = false
         guard let a = offsetsAssignment(of: cg.id), let g = group(a.group), g.withRaft({ $0.role }) == .leader,
             let (index, term) = writeGroupRecords([GroupOffsetStore.groupRecord(group: cg.id, cg.persisted)], to: g)
-        else { return emit(Self.failed(replies, .notCoordinator)) }
+        else {
+            // Not written: the state in memory is not real yet, so no later SyncGroup may be
+            // answered from it before a write succeeds (simulator seed 427).
+            cg.needsPersist = true
+            return emit(Self.failed(replies, .notCoordinator))
+        }
         kafka.pendingGroupWrites.append(
             PendingGroupWrite(
                 group: g.id, consumerGroup: cg.id, lastIndex: index, term: term, request: nil, version: 0, topics: [],
@@ -450,6 +455,8 @@ extension NodeCore {
                 continue
             }
             emit(code == .none ? w.replies : Self.failed(w.replies, code))
+            // A membership write that failed must be made again before its state is answered from.
+            if code != .none && w.request == nil { kafka.consumerGroups[w.consumerGroup]?.needsPersist = true }
             guard let request = w.request else { continue }
             var topics = w.topics
             for t in topics.indices {
