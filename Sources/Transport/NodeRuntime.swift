@@ -118,6 +118,7 @@ public final class NodeRuntime: @unchecked Sendable {
         config.autoCreateTopics = settings.autoCreateTopics
         config.defaultPartitions = settings.defaultPartitions
         config.offsetsPartitions = settings.offsetsPartitions
+        config.kafkaMemoryBytes = settings.kafkaMemorySnapshotBytes
         config.groupInitialRebalanceDelayMs = settings.groupInitialRebalanceDelayMs
         config.groupMinSessionTimeoutMs = settings.groupMinSessionTimeoutMs
         config.groupMaxSessionTimeoutMs = settings.groupMaxSessionTimeoutMs

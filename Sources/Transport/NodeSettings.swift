@@ -53,6 +53,9 @@ public struct NodeSettings: Sendable {
     public var defaultPartitions: Int32 = 1
     /// Partitions of `__consumer_offsets`, created when the first group appears.
     public var offsetsPartitions: Int32 = 4
+    /// Bytes a partition's Raft log holds in memory before it is snapshotted (the storage keeps
+    /// the records; followers further behind read them from the leader's storage).
+    public var kafkaMemorySnapshotBytes = 256 * 1024 * 1024
     public var groupInitialRebalanceDelayMs = 3000
     public var groupMinSessionTimeoutMs: Int32 = 6000
     public var groupMaxSessionTimeoutMs: Int32 = 1_800_000

@@ -101,6 +101,49 @@ struct SwiftClientTests {
         await client.shutdown()
     }
 
+    @Test("a follower down while the leader's memory log was snapshotted many times catches up from the leader's disk and keeps every record")
+    func catchUpFromTheLeadersDisk() async throws {
+        let c = try LocalCluster()
+        defer { c.stop() }
+        for n in 1...3 {
+            let config = try String(contentsOfFile: c.configPath(n), encoding: .utf8)
+                .replacingOccurrences(of: "auto_create_topics = true", with: "auto_create_topics = true\nmemory_snapshot_bytes = 65536")
+            try config.write(toFile: c.configPath(n), atomically: true, encoding: .utf8)
+        }
+        try c.startAll()
+        try #require(c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
+        let client = try KafkaClient(bootstrap: bootstrap(c))
+        try await Admin(client: client).createTopic("catch-up", partitions: 1)
+        let leader = try #require(c.waitUntil(seconds: 15) { partitionLeader(c, "catch-up") != nil }.flatMap { _ in partitionLeader(c, "catch-up") })
+        let follower = leader % 3 + 1
+        c.kill9(follower)
+        // About 2 MB while the follower is down: the leader snapshots its memory every 64 KiB.
+        var configuration = ProducerConfiguration()
+        configuration.batchBytes = 16 * 1024  // about 130 Raft entries
+        let producer = try Producer(client: client, configuration: configuration)
+        for i in 0..<2000 { _ = try await producer.enqueue(ProducerRecord(topic: "catch-up", value: Array(repeating: UInt8(i % 251), count: 1000))) }
+        try await producer.flush()
+        try c.start(follower)
+        func commit(_ n: Int) -> UInt64? { c.status(n)?.partitions.first { $0.topic == "catch-up" }?.commit }
+        let caughtUp = c.waitUntil(seconds: 60) {
+            guard let mine = commit(follower), let theirs = commit(leader) else { return false }
+            return mine == theirs && mine > 100
+        }
+        #expect(caughtUp != nil, "follower \(follower) at \(String(describing: commit(follower))), leader \(leader) at \(String(describing: commit(leader)))")
+        // Its log still starts at the first entry: it got the records, not a snapshot in their place.
+        let group = try #require(c.status(leader)?.partitions.first { $0.topic == "catch-up" }?.group)
+        let logDir = c.dir + "/node-\(follower)/data/group-\(group)/log"
+        let segments = try FileManager.default.contentsOfDirectory(atPath: logDir).sorted()
+        #expect(segments.first == "00000000000000000001.log", "segments of the follower: \(segments)")
+        let sizes = try [follower, leader].map { n in
+            try FileManager.default.contentsOfDirectory(atPath: c.dir + "/node-\(n)/data/group-\(group)/log")
+                .map { try FileManager.default.attributesOfItem(atPath: c.dir + "/node-\(n)/data/group-\(group)/log/" + $0)[.size] as! Int }
+                .reduce(0, +)
+        }
+        #expect(sizes[0] > 1_900_000 && sizes[0] == sizes[1], "log bytes: follower \(sizes[0]), leader \(sizes[1])")
+        await client.shutdown()
+    }
+
     @Test("keys land on Kafka's partitions; headers and timestamps survive; seek by timestamp, offset and latest")
     func keysHeadersAndSeek() async throws {
         let c = try LocalCluster()
