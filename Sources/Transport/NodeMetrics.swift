@@ -17,6 +17,11 @@ final class NodeMetrics: @unchecked Sendable {
     let storageBatches: CoreMetrics.Counter
     /// Time to write and fsync one storage batch (group commit), on the disk thread.
     let storageSync: CoreMetrics.Timer
+    /// From handing a batch to the disk thread to its completion back on the node's loop (the
+    /// sync plus waiting behind reads and the two hops).
+    let storageRoundTrip: CoreMetrics.Timer
+    /// From a Produce request read off the socket to its response written (acks 1 and all).
+    let produceLatency: CoreMetrics.Timer
     let peerConnections: CoreMetrics.Gauge
     let kafkaConnections: CoreMetrics.Gauge
     let kafkaRequests: CoreMetrics.Counter
@@ -33,8 +38,12 @@ final class NodeMetrics: @unchecked Sendable {
     init(node: NodeID) {
         var f = PrometheusMetricsFactory(registry: registry)
         // fsyncs on SSDs take tens of microseconds to milliseconds: finer buckets than the default.
+        // Fine below a millisecond, where a one-record produce lives (ops/bench-produce.sh reads
+        // its latency breakdown from these).
         f.defaultDurationHistogramBuckets = [
-            .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1),
+            .microseconds(25), .microseconds(50), .microseconds(75), .microseconds(100), .microseconds(125),
+            .microseconds(150), .microseconds(175), .microseconds(200), .microseconds(250), .microseconds(300),
+            .microseconds(350), .microseconds(400), .microseconds(500), .microseconds(750), .milliseconds(1),
             .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
             .milliseconds(100), .milliseconds(250), .seconds(1),
         ]
@@ -45,6 +54,8 @@ final class NodeMetrics: @unchecked Sendable {
         framesDropped = CoreMetrics.Counter(label: "rill_peer_frames_dropped_total", factory: f)
         storageBatches = CoreMetrics.Counter(label: "rill_storage_batches_total", factory: f)
         storageSync = CoreMetrics.Timer(label: "rill_storage_batch_sync_seconds", factory: f)
+        storageRoundTrip = CoreMetrics.Timer(label: "rill_storage_batch_round_trip_seconds", factory: f)
+        produceLatency = CoreMetrics.Timer(label: "rill_kafka_produce_seconds", factory: f)
         peerConnections = CoreMetrics.Gauge(label: "rill_peer_connections", factory: f)
         kafkaConnections = CoreMetrics.Gauge(label: "rill_kafka_connections", factory: f)
         kafkaRequests = CoreMetrics.Counter(label: "rill_kafka_requests_total", factory: f)

@@ -347,6 +347,7 @@ public final class NodeRuntime: @unchecked Sendable {
             metrics.storageBatches.increment()
             let box = storage
             let timer = metrics.storageSync
+            let issued = NIODeadline.now()
             diskPool.runIfActive(eventLoop: loop) {
                 let start = NIODeadline.now()
                 let completion = box.storage.execute(batch)
@@ -356,6 +357,7 @@ public final class NodeRuntime: @unchecked Sendable {
                 .whenComplete { [self] result in
                     switch result {
                     case .success(let completion):
+                        self.metrics.storageRoundTrip.recordNanoseconds((NIODeadline.now() - issued).nanoseconds)
                         self.handle(self.core.storageCompleted(completion))
                         if let failure = self.core.storageFailure { self.fatal("storage failed: \(failure)") }
                     case .failure(let error):

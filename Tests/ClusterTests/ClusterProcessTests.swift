@@ -45,6 +45,7 @@ struct ClusterProcessTests {
         let (metricsCode, metrics) = try httpRequest("GET", port: c.statusPort(1), path: "/metrics")
         #expect(metricsCode == 200)
         for needle in ["rill_raft_term{group=\"0\"}", "rill_raft_is_leader{group=\"1\"}", "rill_storage_batch_sync_seconds_count",
+            "rill_storage_batch_round_trip_seconds_count", "rill_kafka_produce_seconds_bucket{le=\"0.0002\"}",
             "rill_peer_bytes_sent_total", "rill_peer_connections 2"] {
             #expect(metrics.contains(needle), "missing \(needle) in:\n\(metrics)")
         }
