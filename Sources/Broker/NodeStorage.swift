@@ -103,8 +103,9 @@ public final class NodeStorage {
         do {
             let log = try group(read.group).log
             if let from = read.entriesFrom {
-                // Nothing when retention took the start.
-                let start = from.previous > .zero ? from.previous : from
+                // The entry before `from` when storage still has it (a repair read does not need
+                // it); nothing when retention took `from` itself.
+                let start = from.previous > .zero && from.previous >= log.firstIndex ? from.previous : from
                 guard start >= log.firstIndex, from <= read.through, from <= log.lastIndex else {
                     return ReadCompletion(token: read.token, batches: [], failure: nil)
                 }

@@ -81,7 +81,7 @@ public struct StorageRead: Sendable {
     /// the completion then holds that one batch, if any.
     public var timestamp: Int64? = nil
     /// Instead of Kafka batches: Raft entries for a follower behind the leader's in-memory log —
-    /// the entry before this index (its term is the MsgApp's match point; none before index 1),
+    /// the entry before this index when storage has it (its term is the MsgApp's match point),
     /// then entries from this index on, up to `through` and `maxBytes` (at least one). The
     /// completion holds them in `entries`; nothing when storage no longer has the first of them.
     public var entriesFrom: LogIndex? = nil

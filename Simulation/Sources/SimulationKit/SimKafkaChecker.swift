@@ -8,6 +8,8 @@ struct SimKafkaChecker {
     /// Offset → value any read returned.
     private(set) var read: [Int64: [UInt8]] = [:]
     private(set) var highWatermark: Int64 = 0
+    /// Offsets below this were deleted by retention before the consumer read them.
+    private(set) var expiredBelow: Int64 = 0
     /// Value → the offset it was read at: an idempotent producer's record appears once.
     private var offsetOfValue: [[UInt8]: Int64] = [:]
     private(set) var failure: SimFailure?
@@ -49,9 +51,13 @@ struct SimKafkaChecker {
         highWatermark = max(highWatermark, hwm)
     }
 
-    /// At the end: every acknowledged record was read back at its offset.
+    /// Records below `offset` were deleted by retention before the consumer read them.
+    mutating func expired(below offset: Int64) { expiredBelow = max(expiredBelow, offset) }
+
+    /// At the end: every acknowledged record was read back at its offset (except those retention
+    /// deleted before the consumer got to them).
     mutating func checkNothingLost() {
-        for offset in acked.keys.sorted() where read[offset] != acked[offset] {
+        for offset in acked.keys.sorted() where offset >= expiredBelow && read[offset] != acked[offset] {
             fail("kafka-acked-not-lost", "acknowledged offset \(offset) (\(text(acked[offset]!))) was never read back")
             return
         }

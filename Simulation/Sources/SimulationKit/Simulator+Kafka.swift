@@ -173,7 +173,15 @@ extension Simulator {
             }
             guard p.errorCode == 0 else {
                 if p.errorCode == ErrorCode.offsetOutOfRange.rawValue {
-                    checkerKafka.fail("kafka-no-skip", "offset \(kafkaClients[c].position) out of range on n\(f.node + 1) (hwm \(p.highWatermark), log start \(p.logStartOffset))")
+                    let retention = options.retentionBytes > 0 || options.retentionMs > 0
+                    if retention && kafkaClients[c].position < p.logStartOffset {
+                        // Retention deleted what the consumer had not read yet (Kafka allows it): it
+                        // goes on from the log start, and those records are not owed to it.
+                        checkerKafka.expired(below: p.logStartOffset)
+                        kafkaClients[c].position = p.logStartOffset
+                    } else {
+                        checkerKafka.fail("kafka-no-skip", "offset \(kafkaClients[c].position) out of range on n\(f.node + 1) (hwm \(p.highWatermark), log start \(p.logStartOffset))")
+                    }
                 }
                 kafkaClients[c].leaderGuess = nil
                 return

@@ -66,7 +66,11 @@ extension Simulator {
             // snapshot included, which Raft never sends again).
             for i in core where nodes[i].alive {
                 for g in nodes[i].groups where g.isKafkaPartition && !g.damage.isEmpty {
-                    pending.append("n\(i + 1) g\(g.id) still holds damaged entries \(g.damage)")
+                    // Unless retention already deleted those entries on every other node: then no
+                    // copy exists (a known gap: the range stays out of service, docs/storage.md).
+                    let others = core.filter { $0 != i && nodes[$0].alive }.compactMap { nodes[$0].storage?.storage(of: g.id)?.log }
+                    let gone = !others.isEmpty && g.damage.allSatisfy { r in others.allSatisfy { $0.firstIndex > r.upperBound } }
+                    if !gone { pending.append("n\(i + 1) g\(g.id) still holds damaged entries \(g.damage)") }
                 }
             }
         }

@@ -133,10 +133,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         // Drawn last so the draws above (and the seeds recorded with them) stay as they were.
         if o.retentionBytes == 0 && rng.chance(1, in: 2) { o.retentionMs = Int64(rng.int(in: 1...20)) * 1000 }
         if o.crashPPM > 0 && on(&rng) { o.misdirectPPM = UInt32(rng.int(in: 100_000...1_000_000)) }
-        // Not with retention: the simulated consumer would fall behind the log start (Kafka
-        // retention on partitions is not simulated yet).
-        let kafkaCompact = rng.chance(1, in: 2) ? rng.int(in: 5...100) : 0
-        if o.retentionBytes == 0 && o.retentionMs == 0 { o.kafkaCompactEvery = kafkaCompact }
+        if rng.chance(1, in: 2) { o.kafkaCompactEvery = rng.int(in: 5...100) }
         return o
     }
 
