@@ -52,8 +52,7 @@ extension NodeCore {
     /// Create `__consumer_offsets` the first time a group needs it.
     func ensureOffsetsTopic() {
         guard controller.topic(offsetsTopic) == nil else { return }
-        guard !kafka.autoCreating.contains(offsetsTopic) else { return }
-        kafka.autoCreating.append(offsetsTopic)
+        guard startAutoCreate(offsetsTopic) else { return }
         submitToController(
             .createTopic(name: offsetsTopic, partitions: config.offsetsPartitions, replicationFactor: min(config.offsetsReplicationFactor, config.members.count)))
     }

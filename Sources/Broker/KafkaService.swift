@@ -75,8 +75,11 @@ struct KafkaState {
     /// Leaders of groups this node does not replicate, from peers' gossip (sorted by group).
     var hints: [LeaderHint] = []
     var completions: [KafkaCompletion] = []
-    /// Auto-creations already asked for, so a client polling Metadata does not propose twice.
-    var autoCreating: [String] = []
+    /// Topics this node asked the controller to create (so a client polling Metadata does not
+    /// propose twice), and the tick it asked. Asked again after
+    /// `autoCreateRetryTicks`: the command can be lost with a controller leader (simulator seed
+    /// 1452 waited forever for `__consumer_offsets`).
+    var autoCreating: [(name: String, since: UInt64)] = []
     /// Consumer groups this node coordinates (it leads their offsets partition), by id.
     var consumerGroups: [String: ConsumerGroup] = [:]
     /// Offsets partitions whose groups are loaded, with the term they were loaded in.
@@ -228,10 +231,18 @@ extension NodeCore {
     /// Ask the controller to create a topic a client asked about (at most once per name until it
     /// exists).
     func autoCreate(_ name: String) {
-        guard !kafka.autoCreating.contains(name) else { return }
-        kafka.autoCreating.append(name)
+        guard startAutoCreate(name) else { return }
         let command = ControllerCommand.createTopic(name: name, partitions: config.defaultPartitions, replicationFactor: defaultReplication)
         submitToController(command)
+    }
+
+    /// Whether to ask for `name` now: not while an earlier request may still be on its way.
+    func startAutoCreate(_ name: String) -> Bool {
+        let retryTicks = UInt64(4 * config.raftTemplate.electionTicks)
+        if let asked = kafka.autoCreating.first(where: { $0.name == name }), ticks < asked.since + retryTicks { return false }
+        kafka.autoCreating.removeAll { $0.name == name }
+        kafka.autoCreating.append((name, ticks))
+        return true
     }
 
     /// Propose on the controller leader, or forward to it; returns the index when proposed here.
@@ -347,7 +358,7 @@ extension NodeCore {
     func controllerApplied(_ entry: Entry, rejection: String?) {
         if !kafka.producerIDs.waiting.isEmpty { serveProducerIDs(expired: false) }
         if rejection == nil, let command = try? ControllerCommand.decode(entry.data), case .createTopic(let name, _, _) = command {
-            kafka.autoCreating.removeAll { $0 == name }
+            kafka.autoCreating.removeAll { $0.name == name }
         }
         guard !kafka.pendingCreates.isEmpty else { return }
         for k in kafka.pendingCreates.indices {

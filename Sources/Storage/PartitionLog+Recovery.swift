@@ -71,10 +71,20 @@ extension PartitionLog {
         var pos = 0
         var expected = s.baseIndex
         var lastOffsetEnd: UInt64? = nil
+        var footerFixes: [(at: Int, bytes: [UInt8])] = []
         bytes.withUnsafeBytes { raw in
             while pos < fileSize {
                 switch EntryFormat.decode(raw, at: pos) {
                 case .entry(let e, let size) where e.entry.index == expected:
+                    // The checksum covers header and payload, not the footer: a damaged footer on
+                    // an intact entry would go unnoticed and leave the entry unable to tell later
+                    // damage from a torn write (a second fault would then cut an acknowledged
+                    // entry — simulator seed 967). Rewrite it now, while the entry proves itself.
+                    let crc = raw.loadUnaligned(fromByteOffset: pos + 4, as: UInt32.self).littleEndian
+                    let footer = EntryFormat.footer(index: e.entry.index, crc: crc)
+                    if !footer.elementsEqual(raw[(pos + size - EntryFormat.footerBytes)..<(pos + size)]) {
+                        footerFixes.append((pos + size - EntryFormat.footerBytes, footer))
+                    }
                     s.positions.append(UInt32(pos))
                     s.damaged.append(false)
                     s.offsets.append(e.kafkaOffset.value)
@@ -132,6 +142,11 @@ extension PartitionLog {
             }
         }
         s.size = pos
+        if !footerFixes.isEmpty {
+            for fix in footerFixes { try fs.write(s.file, at: fix.at, fix.bytes) }
+            try fs.sync(s.file)
+            report.footersMended += footerFixes.count
+        }
         if pos < fileSize && !tailDamaged {
             // A torn tail (only ever in the last segment): cut it so appends continue cleanly.
             try fs.truncate(s.file, to: pos)

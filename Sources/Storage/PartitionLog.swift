@@ -25,6 +25,8 @@ public struct RecoveryReport: Equatable, Sendable {
     /// Entries whose bytes fail their checksum inside the log. They are never served and never
     /// silently dropped: the owner must get them back from peers.
     public var badRanges: [ClosedRange<LogIndex>] = []
+    /// Intact entries whose footer was damaged, rewritten at recovery (see `scan`).
+    public var footersMended = 0
 }
 
 /// The durable log of one partition (one Raft group): segment files of checksummed entries, each

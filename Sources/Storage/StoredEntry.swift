@@ -76,6 +76,15 @@ enum EntryFormat {
 
     static func encodedSize(_ e: StoredEntry) -> Int { headerBytes + e.entry.data.count + footerBytes }
 
+    /// The footer an entry whose checksum is `crc` must end with.
+    static func footer(index: LogIndex, crc: UInt32) -> [UInt8] {
+        var out: [UInt8] = []
+        append(&out, index.value)
+        append(&out, crc)
+        append(&out, footerMagic)
+        return out
+    }
+
     /// The index in the footer that ends at `end`, if a footer is there.
     static func footerIndex(_ bytes: UnsafeRawBufferPointer, endingAt end: Int) -> LogIndex? {
         guard end >= footerBytes, end <= bytes.count else { return nil }

@@ -159,6 +159,31 @@ struct PartitionLogTests {
         }
     }
 
+    @Test("a damaged footer on an intact entry is rewritten at recovery, so later damage to that last entry is still told from a torn write")
+    func footerMended() throws {
+        let fs = SimFileSystem()
+        do {
+            let log = try PartitionLog(fs: fs, directory: "/d/log")
+            try log.append(entries(1...3))
+            try log.sync()
+        }
+        let entrySize = 41 + entries(1...1)[0].data.count + 16
+        let segment = "/d/log/00000000000000000001.log"
+        fs.flipBit(segment, at: 3 * entrySize - 2, bit: 4)  // the last entry's footer magic
+        do {
+            let log = try PartitionLog(fs: fs, directory: "/d/log")
+            #expect(log.report.footersMended == 1)
+            #expect(log.report.tornBytesCut == 0 && log.report.badRanges.isEmpty)
+            #expect(try log.read(3).entry == entries(3...3)[0])
+        }
+        // A second fault, in the same entry's header: still damage (kept, repaired), not a tear.
+        fs.flipBit(segment, at: 2 * entrySize + 37, bit: 1)
+        let log = try PartitionLog(fs: fs, directory: "/d/log")
+        #expect(log.report.tornBytesCut == 0)
+        #expect(log.report.badRanges == [3...3])
+        #expect(log.lastIndex == 3)
+    }
+
     @Test("a mend left unrenamed by a crash is removed at recovery; the original segment stands")
     func unrenamedMend() throws {
         let fs = SimFileSystem()
