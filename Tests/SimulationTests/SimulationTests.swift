@@ -42,28 +42,24 @@ struct SimulationTests {
 
     @Test("partitions: a lagging follower sent the memory snapshot instead of the stored entries loses its older records (seed 1)")
     func plantedSnapshotBugCaught() {
-        var c = SimConfig(seed: 1)
-        c.plantedBug = .snapshotLaggingFollowers
-        let planted = Simulator(config: c).run()
-        guard case .safety(let property, _) = planted.failure else {
-            Issue.record("not caught: \(String(describing: planted.failure))")
-            return
-        }
-        #expect(property == "replica-keeps-log")
-        c.plantedBug = nil
-        #expect(Simulator(config: c).run().failure == nil, "the same seed passes without the bug")
+        expectCaught(.snapshotLaggingFollowers, seed: 1, as: "replica-keeps-log")
     }
 
     @Test("consumer groups: answering SyncGroup before the generation is written gives one partition two owners (seed 45)")
     func plantedGroupBugCaught() {
-        var c = SimConfig(seed: 45)
-        c.plantedBug = .syncBeforePersist
+        expectCaught(.syncBeforePersist, seed: 45, as: "group-exclusive-ownership")
+    }
+
+    /// `bug` planted, `seed` fails with the safety `property`; without it the same seed passes.
+    private func expectCaught(_ bug: PlantedBug, seed: UInt64, as property: String) {
+        var c = SimConfig(seed: seed)
+        c.plantedBug = bug
         let planted = Simulator(config: c).run()
-        guard case .safety(let property, _) = planted.failure else {
+        guard case .safety(let violated, _) = planted.failure else {
             Issue.record("not caught: \(String(describing: planted.failure))")
             return
         }
-        #expect(property == "group-exclusive-ownership")
+        #expect(violated == property)
         c.plantedBug = nil
         #expect(Simulator(config: c).run().failure == nil, "the same seed passes without the bug")
     }

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -129,14 +130,41 @@ def kp_drain(consumers, seen, want, seconds=40):
                 c.commit()
 
 
+def kp_together(consumers, seen, until, seconds):
+    """Poll each consumer from its own thread, as applications run them, until `until()` holds.
+    (kafka-python drives joins from poll(): two consumers polled in turn from one thread, with
+    short timeouts, were seen to leave the group leader rejoining after every SyncGroup.)"""
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def run(c):
+        while not stop.is_set():
+            local = {}
+            kp_drain([c], local, 1, seconds=0.2)
+            with lock:
+                for v, n in local.items():
+                    seen[v] = seen.get(v, 0) + n
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in consumers]
+    for t in threads:
+        t.start()
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        with lock:
+            if until():
+                break
+        time.sleep(0.1)
+    stop.set()
+    for t in threads:
+        t.join()
+
+
 k1, k2 = kp_consumer("kp-group"), kp_consumer("kp-group")
 kseen = {}
-deadline = time.time() + 40
-while time.time() < deadline and not (len(k1.assignment()) == 3 and len(k2.assignment()) == 3):
-    kp_drain([k1, k2], kseen, 10**9, seconds=0.5)
+kp_together([k1, k2], kseen, lambda: len(k1.assignment()) == 3 and len(k2.assignment()) == 3, 40)
 check("kafka-python: two consumers in one group split six partitions 3/3",
       len(k1.assignment()) == 3 and len(k2.assignment()) == 3, f"{k1.assignment()} / {k2.assignment()}")
-kp_drain([k1, k2], kseen, 360, seconds=20)
+kp_together([k1, k2], kseen, lambda: len(kseen) >= 360, 20)
 k2.close()
 deadline = time.time() + 30
 while time.time() < deadline and len(k1.assignment()) != 6:
@@ -149,7 +177,7 @@ third = [f"c-{i}" for i in range(60)]
 produce("groups-six", third)
 j1, j2 = kp_consumer("kp-group"), kp_consumer("kp-group")
 kagain = {}
-kp_drain([j1, j2], kagain, 60)
+kp_together([j1, j2], kagain, lambda: len(kagain) >= 60, 40)
 check("kafka-python: restarted members resume from the committed offsets, nothing skipped", set(third) <= set(kagain),
       f"{len(set(third) - set(kagain))} missing")
 old = [v for v in kagain if not v.startswith("c-")]
