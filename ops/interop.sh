@@ -52,19 +52,26 @@ for n in 1 2 3; do
   pids+=($!)
   disown $!
 done
-for _ in $(seq 1 100); do
-  st=$("$RILL" cluster status --dir "$dir" 2>/dev/null || true)
-  if echo "$st" | grep -q "3/3 node(s) up; controller leader: node" && ! echo "$st" | grep -q "unregistered"; then break; fi
-  sleep 0.2
-done
-"$RILL" cluster status --dir "$dir" | head -1
+# Until every node is up, knows the controller leader and is registered (20 s at most).
+settle() {
+  for _ in $(seq 1 100); do
+    st=$("$RILL" cluster status --dir "$dir" 2>/dev/null || true)
+    if echo "$st" | grep -q "3/3 node(s) up; controller leader: node" && ! echo "$st" | grep -q "unregistered"; then break; fi
+    sleep 0.2
+  done
+  "$RILL" cluster status --dir "$dir" | head -1
+}
+settle
 export BOOTSTRAP="127.0.0.1:$base,127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2))"
 status=0
 "$VENV/bin/python" Tests/interop/test_admin.py || status=$?
 "$VENV/bin/python" Tests/interop/test_data.py || status=$?
 echo "1:${pids[0]},2:${pids[1]},3:${pids[2]}" >"$dir/node_pids"
 NODE_PIDS=$(cat "$dir/node_pids") RILL="$RILL" DIR="$dir" "$VENV/bin/python" Tests/interop/test_groups.py || status=$?
-# test_groups restarts the node it kills: the pids it leaves are in node_pids.
+# test_groups restarts the node it kills: the pids it leaves are in node_pids. The failover test
+# starts from a settled cluster (once, its CreateTopics timed out waiting for the controller right
+# after that restart; see the session note of 2026-11-25).
+settle
 NODE_PIDS=$(cat "$dir/node_pids") RILL="$RILL" DIR="$dir" \
   "$VENV/bin/python" Tests/interop/test_failover.py || status=$?
 if [ $status -ne 0 ]; then
