@@ -256,6 +256,10 @@ struct SwiftGroupTests {
         configuration.groupID = "swift-group"
         configuration.autoCommit = autoCommit
         configuration.heartbeatIntervalMs = 300
+        // The suites run side by side on two cores. Under that load a CI run once saw the split
+        // flip between one-member generations, most likely 10 s sessions expiring; nothing here
+        // waits for a session to expire (members leave with LeaveGroup), so give them 30 s.
+        configuration.sessionTimeoutMs = 30_000
         configuration.maxWaitMs = 100
         return Consumer(client: client, configuration: configuration)
     }
