@@ -199,7 +199,7 @@ extension NodeCore {
         }
         return MetadataResponse(
             brokers: brokers, clusterID: config.clusterName,
-            controllerID: metadataControllerID(controllerLeader, brokers: registered), topics: topics)
+            controllerID: controllerLeader.isNone ? -1 : Int32(controllerLeader.value), topics: topics)
     }
 
     var defaultReplication: Int { min(config.defaultReplicationFactor, config.members.count) }
@@ -234,15 +234,6 @@ extension NodeCore {
         guard startAutoCreate(name) else { return }
         let command = ControllerCommand.createTopic(name: name, partitions: config.defaultPartitions, replicationFactor: defaultReplication)
         submitToController(command)
-    }
-
-    /// The controller id for Metadata. While this node knows no controller leader (an election, or
-    /// just restarted) it names itself, as KRaft brokers name any live broker: an admin request
-    /// sent here gets NOT_CONTROLLER and the client looks again, whereas -1 leaves librdkafka
-    /// "waiting for controller" until its request times out.
-    func metadataControllerID(_ leader: NodeID, brokers: [BrokerRegistration]) -> Int32 {
-        if !leader.isNone { return Int32(leader.value) }
-        return brokers.contains { $0.node == config.id } ? Int32(config.id.value) : -1
     }
 
     /// Whether to ask for `name` now: not while an earlier request may still be on its way.
