@@ -52,11 +52,14 @@ for n in 1 2 3; do
   pids+=($!)
   disown $!
 done
-# Until every node is up, knows the controller leader and is registered (20 s at most).
+# Until every node is up, registered and linked to every peer, and a controller leader is known
+# (20 s at most).
 settle() {
   for _ in $(seq 1 100); do
     st=$("$RILL" cluster status --dir "$dir" 2>/dev/null || true)
-    if echo "$st" | grep -q "3/3 node(s) up; controller leader: node" && ! echo "$st" | grep -q "unregistered"; then break; fi
+    # ... and every peer link up (a restarted node learns the controller leader over them).
+    links=$(echo "$st" | grep -oE "\b[0-9]\+" | wc -l)
+    if echo "$st" | grep -q "3/3 node(s) up; controller leader: node" && ! echo "$st" | grep -q "unregistered" && [ "$links" -eq 6 ]; then break; fi
     sleep 0.2
   done
   "$RILL" cluster status --dir "$dir" | head -1
