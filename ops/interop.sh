@@ -58,7 +58,7 @@ settle() {
   for _ in $(seq 1 100); do
     st=$("$RILL" cluster status --dir "$dir" 2>/dev/null || true)
     # ... and every peer link up (a restarted node learns the controller leader over them).
-    links=$(echo "$st" | grep -oE "\b[0-9]\+" | wc -l)
+    links=$( (echo "$st" | grep -oE "\b[0-9]\+" || true) | wc -l)
     if echo "$st" | grep -q "3/3 node(s) up; controller leader: node" && ! echo "$st" | grep -q "unregistered" && [ "$links" -eq 6 ]; then break; fi
     sleep 0.2
   done
