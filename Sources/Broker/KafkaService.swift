@@ -54,17 +54,7 @@ public struct LeaderHint: Equatable, Sendable {
 
 /// Kafka-facing state a node keeps between events.
 struct KafkaState {
-    struct PendingCreate {
-        var request: KafkaRequest
-        var version: Int16
-        /// DeleteTopics instead of CreateTopics (same flow: per topic, a controller command).
-        var isDelete = false
-        /// Per topic: the controller index its command went to, or the answer already known.
-        var topics: [(name: String, index: LogIndex?, term: Term, result: CreateTopicsResponse.Topic?)]
-        var deadlineTick: UInt64
-    }
-
-    var pendingCreates: [PendingCreate] = []
+    var pendingAdmins: [PendingAdmin] = []
     var pendingProduces: [PendingProduce] = []
     var pendingFetches: [PendingFetch] = []
     var pendingListOffsets: [PendingListOffsets] = []
@@ -197,9 +187,11 @@ extension NodeCore {
             }
             topics.append(.init(name: name, isInternal: name == offsetsTopic, partitions: topic.partitions.map(partitionMetadata)))
         }
-        return MetadataResponse(
-            brokers: brokers, clusterID: config.clusterName,
-            controllerID: controllerLeader.isNone ? -1 : Int32(controllerLeader.value), topics: topics)
+        // With no controller leader known (a node just restarted, or an election), name this node:
+        // it takes admin requests and forwards them once it knows the leader. Naming none (-1)
+        // makes librdkafka wait for a controller until its request times out.
+        let controllerID = controllerLeader.isNone ? config.id : controllerLeader
+        return MetadataResponse(brokers: brokers, clusterID: config.clusterName, controllerID: Int32(controllerID.value), topics: topics)
     }
 
     var defaultReplication: Int { min(config.defaultReplicationFactor, config.members.count) }
@@ -256,147 +248,6 @@ extension NodeCore {
         }
         if !leader.isNone && leader != config.id { pendingForwards.append((leader, command)) }
         return nil
-    }
-
-    // MARK: - CreateTopics
-
-    func createTopics(_ c: CreateTopicsRequest, request: KafkaRequest) -> (KafkaReply, NodeOutput) {
-        let version = request.header.apiVersion
-        let isController = group(controllerGroup)?.withRaft({ $0.role }) == .leader
-        var pending = KafkaState.PendingCreate(
-            request: request, version: version, topics: [],
-            deadlineTick: ticks + UInt64(max(1, Int(c.timeoutMs) / max(1, config.tickMilliseconds))))
-        for t in c.topics {
-            func answer(_ e: ErrorCode, _ message: String?) {
-                pending.topics.append((t.name, nil, .zero, .init(name: t.name, errorCode: e, errorMessage: message)))
-            }
-            if pending.topics.contains(where: { $0.name == t.name }) {
-                answer(.invalidRequest, "topic '\(t.name)' appears twice in the request")
-                continue
-            }
-            guard isController else {
-                answer(.notController, "this node is not the controller")
-                continue
-            }
-            let partitions = t.numPartitions == -1 ? config.defaultPartitions : t.numPartitions
-            let rf = t.replicationFactor == -1 ? defaultReplication : Int(t.replicationFactor)
-            if !t.assignments.isEmpty {
-                answer(.invalidRequest, "manual replica assignments are not supported")
-                continue
-            }
-            if let reason = ControllerState.validateTopic(name: t.name, partitions: partitions, replicationFactor: rf, members: config.members.count) {
-                let code: ErrorCode = reason.contains("replication factor") ? .invalidReplicationFactor
-                    : reason.contains("partitions") ? .invalidPartitions : .invalidTopic
-                answer(code, reason)
-                continue
-            }
-            if controller.topic(t.name) != nil {
-                answer(.topicAlreadyExists, "topic '\(t.name)' already exists")
-                continue
-            }
-            if c.validateOnly {
-                answer(.none, nil)
-                continue
-            }
-            guard let (index, term) = submitToController(.createTopic(name: t.name, partitions: partitions, replicationFactor: rf)) else {
-                answer(.notController, "the controller could not take the request; retry")
-                continue
-            }
-            pending.topics.append((t.name, index, term, nil))
-        }
-        if pending.topics.allSatisfy({ $0.result != nil }) {
-            return (.respond(createTopicsResponse(pending)), drain())
-        }
-        kafka.pendingCreates.append(pending)
-        return (.pending, drain())
-    }
-
-    func createTopicsResponse(_ p: KafkaState.PendingCreate) -> ByteBuffer {
-        if p.isDelete {
-            let response = DeleteTopicsResponse(
-                responses: p.topics.map { DeleteTopicsResponse.Topic(name: $0.name, errorCode: ErrorCode(rawValue: $0.result!.errorCode) ?? .unknownServerError) })
-            return Self.frame(p.request.header.correlationID) { response.encode(&$0, version: p.version) }
-        }
-        let response = CreateTopicsResponse(topics: p.topics.map { $0.result! })
-        return Self.frame(p.request.header.correlationID) { response.encode(&$0, version: p.version) }
-    }
-
-    // MARK: - DeleteTopics
-
-    func deleteTopics(_ d: DeleteTopicsRequest, request: KafkaRequest) -> (KafkaReply, NodeOutput) {
-        let isController = group(controllerGroup)?.withRaft({ $0.role }) == .leader
-        var pending = KafkaState.PendingCreate(
-            request: request, version: request.header.apiVersion, isDelete: true, topics: [],
-            deadlineTick: ticks + UInt64(max(1, Int(d.timeoutMs) / max(1, config.tickMilliseconds))))
-        for name in d.topicNames {
-            func answer(_ e: ErrorCode, _ message: String? = nil) {
-                pending.topics.append((name, nil, .zero, .init(name: name, errorCode: e, errorMessage: message)))
-            }
-            if pending.topics.contains(where: { $0.name == name }) {
-                answer(.invalidRequest, "topic '\(name)' appears twice in the request")
-            } else if !isController {
-                answer(.notController)
-            } else if name == offsetsTopic {
-                answer(.invalidRequest, "\(offsetsTopic) is internal: the consumer groups' offsets live there")
-            } else if controller.topic(name) == nil {
-                answer(.unknownTopicOrPartition)
-            } else if let (index, term) = submitToController(.deleteTopic(name: name)) {
-                pending.topics.append((name, index, term, nil))
-            } else {
-                answer(.notController)
-            }
-        }
-        if pending.topics.allSatisfy({ $0.result != nil }) {
-            return (.respond(createTopicsResponse(pending)), drain())
-        }
-        kafka.pendingCreates.append(pending)
-        return (.pending, drain())
-    }
-
-    /// After the controller applied `entry` (with `rejection` as its outcome): answer the creates
-    /// waiting for it.
-    func controllerApplied(_ entry: Entry, rejection: String?) {
-        if !kafka.producerIDs.waiting.isEmpty { serveProducerIDs(expired: false) }
-        if rejection == nil, let command = try? ControllerCommand.decode(entry.data), case .createTopic(let name, _, _) = command {
-            kafka.autoCreating.removeAll { $0.name == name }
-        }
-        guard !kafka.pendingCreates.isEmpty else { return }
-        for k in kafka.pendingCreates.indices {
-            for t in kafka.pendingCreates[k].topics.indices where kafka.pendingCreates[k].topics[t].index == entry.index {
-                let name = kafka.pendingCreates[k].topics[t].name
-                let result: CreateTopicsResponse.Topic
-                if entry.term != kafka.pendingCreates[k].topics[t].term {
-                    // Another leader's entry took the index: ours was lost with the old term.
-                    result = .init(name: name, errorCode: .notController, errorMessage: "controller changed; retry")
-                } else if let rejection {
-                    let code: ErrorCode = rejection.contains("already exists") ? .topicAlreadyExists
-                        : rejection.contains("does not exist") ? .unknownTopicOrPartition : .invalidRequest
-                    result = .init(name: name, errorCode: code, errorMessage: rejection)
-                } else {
-                    result = .init(name: name, errorCode: .none)
-                }
-                kafka.pendingCreates[k].topics[t].result = result
-            }
-        }
-        finishCreates(expired: false)
-    }
-
-    /// Answer creates that are complete, or (on a tick) past their deadline.
-    func finishCreates(expired: Bool) {
-        var remaining: [KafkaState.PendingCreate] = []
-        for var p in kafka.pendingCreates {
-            if expired && ticks >= p.deadlineTick {
-                for t in p.topics.indices where p.topics[t].result == nil {
-                    p.topics[t].result = .init(name: p.topics[t].name, errorCode: .requestTimedOut, errorMessage: "not committed in time")
-                }
-            }
-            if p.topics.allSatisfy({ $0.result != nil }) {
-                kafka.completions.append(.init(connection: p.request.connection, sequence: p.request.sequence, response: createTopicsResponse(p)))
-            } else {
-                remaining.append(p)
-            }
-        }
-        kafka.pendingCreates = remaining
     }
 
     // MARK: - Leader gossip

@@ -213,7 +213,7 @@ public final class NodeCore {
         ticks += 1
         for g in groups { g.raft.tick() }
         touchAll()
-        if !kafka.pendingCreates.isEmpty { finishCreates(expired: true) }
+        if !kafka.pendingAdmins.isEmpty { tickAdmins() }
         if !kafka.pendingProduces.isEmpty { checkProduces(expired: true) }
         if !kafka.pendingFetches.isEmpty { evaluateFetches(expired: true) }
         serveProducerIDs(expired: true)

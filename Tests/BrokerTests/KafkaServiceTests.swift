@@ -88,7 +88,7 @@ struct KafkaServiceTests {
         for core in c.cores { #expect(core.controller.topic("auto")?.partitions.count == 1) }
     }
 
-    @Test("CreateTopics: created, already exists, invalid name, bad replication factor, validate-only, not the controller")
+    @Test("CreateTopics: created, already exists, invalid name, bad replication factor, validate-only, forwarded from a non-controller")
     func createTopics() throws {
         let c = try MiniCluster(nodes: 3)
         c.run(ticks: 40)
@@ -111,11 +111,44 @@ struct KafkaServiceTests {
         }, correlation: 3)
         #expect(try CreateTopicsResponse.decode(&dry, version: 4).topics.first?.errorCode == 0)
         #expect(c.cores[leader].controller.topic("dry") == nil)
+        // A node that is not the controller leader forwards the command and answers once its own
+        // copy of the controller log applied it.
         let follower = (leader + 1) % 3
-        var nc = try MiniCluster.body(c.kafka(follower, key: .createTopics, version: 4, correlation: 4) {
-            CreateTopicsRequest(topics: [.init(name: "x", numPartitions: 1, replicationFactor: 1)], timeoutMs: 1000).encode(&$0, version: 4)
+        var fw = try MiniCluster.body(c.kafka(follower, key: .createTopics, version: 4, correlation: 4) {
+            CreateTopicsRequest(topics: [.init(name: "x", numPartitions: 1, replicationFactor: 1), .init(name: "ok", numPartitions: 1, replicationFactor: 1)],
+                                timeoutMs: 1000).encode(&$0, version: 4)
         }, correlation: 4)
-        #expect(try CreateTopicsResponse.decode(&nc, version: 4).topics.first?.errorCode == ErrorCode.notController.rawValue)
+        #expect(try CreateTopicsResponse.decode(&fw, version: 4).topics.map(\.errorCode) == [0, ErrorCode.topicAlreadyExists.rawValue])
+        #expect(c.cores[follower].controller.topic("x")?.partitions.count == 1)
+        #expect(c.cores[leader].controller.topic("x")?.partitions.count == 1)
+    }
+
+    @Test("CreateTopics at a node that knows no controller leader waits for one, then forwards; Metadata names that node meanwhile")
+    func createTopicsWithoutLeader() throws {
+        let c = try MiniCluster(nodes: 3)
+        c.run(ticks: 40)
+        let leader = c.controllerIndex
+        let asker = (leader + 1) % 3
+        // Cut the asker off: it loses its leader at the next election timeout.
+        c.isolated = asker
+        c.run(ticks: 60)
+        var meta = try MiniCluster.body(c.kafka(asker, key: .metadata, version: 1) { MetadataRequest(topics: []).encode(&$0, version: 1) })
+        let m = try MetadataResponse.decode(&meta, version: 1)
+        #expect(m.controllerID == Int32(asker + 1))
+        let request = KafkaRequest(
+            connection: 1, sequence: 7,
+            header: RequestHeader(apiKey: ApiKey.createTopics.rawValue, apiVersion: 4, correlationID: 7, clientID: "test"),
+            body: { var w = KafkaWriter(); CreateTopicsRequest(topics: [.init(name: "late", numPartitions: 1, replicationFactor: 3)], timeoutMs: 30_000).encode(&w, version: 4); return w.buffer }())
+        let (reply, out) = c.cores[asker].handleKafka(request)
+        c.take(asker, out)
+        guard case .pending = reply else { Issue.record("answered at once: \(reply)"); return }
+        c.run(ticks: 30)
+        #expect(!c.completions.contains { $0.sequence == 7 }, "answered while cut off")
+        c.isolated = nil
+        for _ in 0..<300 where !c.completions.contains(where: { $0.sequence == 7 }) { c.run(ticks: 1) }
+        var r = try MiniCluster.body(c.completions.first { $0.sequence == 7 }?.response, correlation: 7)
+        #expect(try CreateTopicsResponse.decode(&r, version: 4).topics.first?.errorCode == 0)
+        #expect(c.cores[leader].controller.topic("late") != nil)
     }
 
     @Test("unknown API keys, unsupported versions and garbage bodies close the connection with a reason")
@@ -136,7 +169,7 @@ struct KafkaServiceTests {
 }
 
 struct DeleteTopicsTests {
-    @Test("DeleteTopics removes the partitions' groups and their data on every replica; unknown and non-controller cases say so")
+    @Test("DeleteTopics removes the partitions' groups and their data on every replica; unknown topics say so; a non-controller forwards")
     func delete() throws {
         let c = try MiniCluster(nodes: 3)
         c.run(ticks: 40)
@@ -161,10 +194,15 @@ struct DeleteTopicsTests {
                 #expect(!c.filesystems[i].isDirectory("/data/group-\(g.value)"), "node \(i + 1) kept the data of group \(g)")
             }
         }
-        var nc = try MiniCluster.body(c.kafka((leader + 1) % 3, key: .deleteTopics, version: 3, correlation: 2) {
-            DeleteTopicsRequest(topicNames: ["x"], timeoutMs: 100).encode(&$0, version: 3)
+        // From a node that is not the controller leader: forwarded.
+        let (again, _) = try c.cores[leader].proposeToController(.createTopic(name: "again", partitions: 1, replicationFactor: 3))
+        c.take(leader, again)
+        c.run(ticks: 20)
+        var fw = try MiniCluster.body(c.kafka((leader + 1) % 3, key: .deleteTopics, version: 3, correlation: 2) {
+            DeleteTopicsRequest(topicNames: ["again", "x"], timeoutMs: 5000).encode(&$0, version: 3)
         }, correlation: 2)
-        #expect(try DeleteTopicsResponse.decode(&nc, version: 3).responses.first?.errorCode == ErrorCode.notController.rawValue)
+        #expect(try DeleteTopicsResponse.decode(&fw, version: 3).responses.map(\.errorCode) == [0, ErrorCode.unknownTopicOrPartition.rawValue])
+        #expect(c.cores[leader].controller.topic("again") == nil)
     }
 
     @Test("a node that was down while a topic was deleted removes the leftover data once its controller catches up")

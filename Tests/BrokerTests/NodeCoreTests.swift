@@ -81,7 +81,7 @@ final class MiniCluster {
             }
             let fw = forwards
             forwards = []
-            for (to, c) in fw { take(Int(to.value) - 1, cores[Int(to.value) - 1].receiveForward(c)) }
+            for (to, c) in fw where isolated == nil { take(Int(to.value) - 1, cores[Int(to.value) - 1].receiveForward(c)) }
             let gs = gossip
             gossip = []
             for (j, hints) in gs { take(j, cores[j].receiveLeaders(hints)) }
