@@ -42,7 +42,12 @@ public enum PeerPacket: Equatable, Sendable {
     }
 
     public func encode() -> [UInt8] {
-        var w = ByteWriter()
+        var w: ByteWriter
+        if case .raft(let envelopes) = self {
+            w = ByteWriter(capacity: 5 + PeerMessageCodec.encodedBytesBound(envelopes))
+        } else {
+            w = ByteWriter()
+        }
         w.u32(0)  // checksum, filled in below
         switch self {
         case .hello(let node, let cluster, let version):
@@ -52,7 +57,7 @@ public enum PeerPacket: Equatable, Sendable {
             w.blob(Array(cluster.utf8))
         case .raft(let envelopes):
             w.u8(2)
-            w.raw(PeerMessageCodec.encode(envelopes))
+            PeerMessageCodec.encode(envelopes, into: &w)
         case .forward(let command):
             w.u8(3)
             w.raw(command.encode())
@@ -92,7 +97,7 @@ public enum PeerPacket: Equatable, Sendable {
                 guard version <= UInt32(UInt16.max) else { throw WireError.invalid("version \(version)") }
                 return .hello(node: node, cluster: cluster, version: UInt16(version))
             case 2:
-                return .raft(try PeerMessageCodec.decode(Array(bytes[5...])))
+                return .raft(try PeerMessageCodec.decode(bytes, offset: 5))
             case 3:
                 return .forward(try ControllerCommand.decode(Array(bytes[5...])))
             case 4:

@@ -153,6 +153,13 @@ public final class PartitionLog {
         while i < entries.count {
             let s = try activeSegment(for: entries[i].index, adding: EntryFormat.headerBytes + entries[i].data.count)
             var buffer: [UInt8] = []
+            // Sized up front: growing by doubling would copy megabytes of records several times.
+            var wanted = 0
+            for e in entries[i...] {
+                wanted += EntryFormat.headerBytes + e.data.count + EntryFormat.footerBytes
+                if wanted >= config.segmentBytesMax { break }
+            }
+            buffer.reserveCapacity(min(wanted, config.segmentBytesMax))
             var added: [(position: Int, offset: UInt64, records: UInt32, timestamp: Int64?)] = []
             var offset = nextOffset
             repeat {

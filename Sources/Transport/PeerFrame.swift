@@ -8,6 +8,7 @@ public typealias PeerFrame = PeerPacket
 extension PeerPacket {
     public func encode(into buffer: inout ByteBuffer) {
         let bytes = encode()
+        buffer.reserveCapacity(minimumWritableBytes: 4 + bytes.count)  // one allocation, no regrowth copies
         buffer.writeInteger(UInt32(bytes.count), endianness: .little)
         buffer.writeBytes(bytes)
     }
