@@ -71,6 +71,9 @@ final class ConsumerGroup {
     private var initialDelayUntil: UInt64?
     /// Set when membership or assignments changed in a way a new coordinator must know.
     var needsPersist = false
+    /// What an operator should see in the log (Kafka's coordinator logs the same moments): a
+    /// member expired or left, a generation formed. Taken by the node after each event.
+    var notices: [String] = []
 
     init(id: String) { self.id = id }
 
@@ -204,6 +207,10 @@ final class ConsumerGroup {
         let delayed = initialDelayUntil.map { t.now < $0 } ?? false
         guard (everyone && !delayed) || t.now >= joinDeadline else { return [] }
         initialDelayUntil = nil
+        let dropped = members.filter { $0.join == nil }.map(\.id)
+        if !dropped.isEmpty {
+            notices.append("group '\(id)': \(dropped.joined(separator: ", ")) did not rejoin within the rebalance timeout; removed")
+        }
         members.removeAll { $0.join == nil }
         generation += 1
         guard !members.isEmpty else {
@@ -217,6 +224,7 @@ final class ConsumerGroup {
         protocolName = selectProtocol()
         if leader == nil || member(leader!) == nil { leader = members[0].id }
         state = .completingRebalance
+        notices.append("group '\(id)': generation \(generation) formed with \(members.count) member(s), leader \(leader!), protocol \(protocolName ?? "")")
         var replies: [GroupReply] = []
         for k in members.indices {
             replies.append(.join(members[k].join!, joinResponse(for: members[k].id)))
@@ -299,6 +307,7 @@ final class ConsumerGroup {
                 pendingMembers.remove(at: k)
                 errors.append(.none)
             } else if index(id) != nil {
+                notices.append("group '\(self.id)': member \(id) left")
                 replies += remove(id, t)
                 errors.append(.none)
             } else {
@@ -358,7 +367,11 @@ final class ConsumerGroup {
         var replies: [GroupReply] = []
         // A member waiting in a join phase is held by the rebalance deadline, not its session.
         let expired = members.filter { $0.join == nil && t.now >= $0.lastSeen + t.ticks($0.sessionTimeoutMs) }.map(\.id)
-        for id in expired { replies += remove(id, t) }
+        for id in expired {
+            let timeout = member(id)?.sessionTimeoutMs ?? 0
+            notices.append("group '\(self.id)': member \(id) sent no heartbeat for \(timeout) ms (its session timeout); removed, rebalancing")
+            replies += remove(id, t)
+        }
         replies += tryCompleteJoin(t)
         return replies
     }

@@ -19,12 +19,14 @@ public struct NodeOutput: Sendable {
     public var reads: [StorageRead] = []
     /// Repair requests and answers for peers (`RepairMessage`), in order.
     public var repairs: [(NodeID, RepairMessage)] = []
+    /// Lines for the node's log (consumer group membership changes), in order.
+    public var notices: [String] = []
 
     public init() {}
 
     public var isEmpty: Bool {
         messages.isEmpty && storage == nil && forwards.isEmpty && kafkaReplies.isEmpty && leaders == nil && reads.isEmpty
-            && repairs.isEmpty
+            && repairs.isEmpty && notices.isEmpty
     }
 }
 
@@ -140,6 +142,8 @@ public final class NodeCore {
     var kafka = KafkaState()
     /// Controller commands to forward to the controller leader.
     var pendingForwards: [(NodeID, ControllerCommand)] = []
+    /// Log lines not yet handed out (`NodeOutput.notices`).
+    var pendingNotices: [String] = []
     private var nextRegistrationTick: UInt64 = 0
     /// Raft log reads for lagging followers, by read token (see `LogRead`).
     private var pendingLogReads: [(token: UInt64, group: GroupID, read: LogRead)] = []
@@ -289,6 +293,7 @@ public final class NodeCore {
         out.kafkaReplies += more.kafkaReplies
         out.reads += more.reads
         out.repairs += more.repairs
+        out.notices += more.notices
         return out
     }
 
@@ -365,6 +370,16 @@ public final class NodeCore {
         maybeRegister(&out)
         out.forwards += pendingForwards
         pendingForwards.removeAll()
+        if !kafka.consumerGroups.isEmpty {
+            for id in kafka.consumerGroups.keys.sorted() where !kafka.consumerGroups[id]!.notices.isEmpty {
+                pendingNotices += kafka.consumerGroups[id]!.notices
+                kafka.consumerGroups[id]!.notices.removeAll()
+            }
+        }
+        if !pendingNotices.isEmpty {
+            out.notices += pendingNotices
+            pendingNotices.removeAll()
+        }
         if !kafka.pendingProduces.isEmpty { checkProduces(expired: false) }
         if !kafka.pendingFetches.isEmpty { evaluateFetches(expired: false) }
         if !kafka.pendingGroupWrites.isEmpty { checkGroupWrites(expired: false) }

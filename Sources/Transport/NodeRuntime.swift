@@ -336,6 +336,7 @@ public final class NodeRuntime: @unchecked Sendable {
             for id in links.keys.sorted() { send(.leaders(leaders), to: id) }
         }
         for c in out.kafkaReplies { kafkaConnections[c.connection]?.complete(c.sequence, c.response) }
+        for line in out.notices { logger.info("\(line)") }
         for read in out.reads {
             // Reads run on the disk thread too, in order with the batches: storage has one owner.
             let box = storage

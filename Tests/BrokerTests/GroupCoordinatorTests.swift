@@ -171,6 +171,9 @@ struct GroupCoordinatorTests {
         }
         let described = try client.describe(c, "g2")
         #expect(described.members.map(\.memberID) == [a] && described.state == "PreparingRebalance", "\(described)")
+        // The coordinator's log tells the story.
+        #expect(cluster.notices.contains("group 'g2': generation 2 formed with 2 member(s), leader \(a), protocol range"), "\(cluster.notices)")
+        #expect(cluster.notices.contains("group 'g2': member \(b) sent no heartbeat for 10000 ms (its session timeout); removed, rebalancing"), "\(cluster.notices)")
     }
 
     @Test("the coordinator's node is cut off: a new coordinator continues the same generation with every acknowledged commit")

@@ -17,6 +17,8 @@ final class MiniCluster {
     var completions: [KafkaCompletion] = []
     var gossip: [(Int, [LeaderHint])] = []
     var reads: [(Int, StorageRead)] = []
+    /// Log lines the nodes handed out (`NodeOutput.notices`).
+    var notices: [String] = []
     /// A node cut off from the others (messages to and from it are dropped).
     var isolated: Int?
     /// Changes to every node's configuration.
@@ -54,6 +56,7 @@ final class MiniCluster {
         pending += out.messages
         forwards += out.forwards
         completions += out.kafkaReplies
+        notices += out.notices
         if let leaders = out.leaders {
             for j in cores.indices where j != i { gossip.append((j, leaders)) }
         }
