@@ -142,8 +142,6 @@ public final class NodeCore {
     var kafka = KafkaState()
     /// Controller commands to forward to the controller leader.
     var pendingForwards: [(NodeID, ControllerCommand)] = []
-    /// Log lines not yet handed out (`NodeOutput.notices`).
-    var pendingNotices: [String] = []
     private var nextRegistrationTick: UInt64 = 0
     /// Raft log reads for lagging followers, by read token (see `LogRead`).
     private var pendingLogReads: [(token: UInt64, group: GroupID, read: LogRead)] = []
@@ -370,15 +368,13 @@ public final class NodeCore {
         maybeRegister(&out)
         out.forwards += pendingForwards
         pendingForwards.removeAll()
-        if !kafka.consumerGroups.isEmpty {
-            for id in kafka.consumerGroups.keys.sorted() where !kafka.consumerGroups[id]!.notices.isEmpty {
-                pendingNotices += kafka.consumerGroups[id]!.notices
+        // The groups' log lines, in group order (a Dictionary's order must not reach output); the
+        // order-free check first keeps the sort off the per-event path.
+        if kafka.consumerGroups.values.contains(where: { !$0.notices.isEmpty }) {
+            for id in kafka.consumerGroups.keys.sorted() {
+                out.notices += kafka.consumerGroups[id]!.notices
                 kafka.consumerGroups[id]!.notices.removeAll()
             }
-        }
-        if !pendingNotices.isEmpty {
-            out.notices += pendingNotices
-            pendingNotices.removeAll()
         }
         if !kafka.pendingProduces.isEmpty { checkProduces(expired: false) }
         if !kafka.pendingFetches.isEmpty { evaluateFetches(expired: false) }
