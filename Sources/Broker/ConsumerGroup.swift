@@ -365,8 +365,9 @@ final class ConsumerGroup {
     func tick(_ t: GroupTiming) -> [GroupReply] {
         pendingMembers.removeAll { t.now >= $0.expires }
         var replies: [GroupReply] = []
-        // A member waiting in a join phase is held by the rebalance deadline, not its session.
-        let expired = members.filter { $0.join == nil && t.now >= $0.lastSeen + t.ticks($0.sessionTimeoutMs) }.map(\.id)
+        // A member waiting in a join phase is held by the rebalance deadline, not its session;
+        // one whose SyncGroup is held waits for the leader's assignment (Kafka keeps both alive).
+        let expired = members.filter { $0.join == nil && $0.sync == nil && t.now >= $0.lastSeen + t.ticks($0.sessionTimeoutMs) }.map(\.id)
         for id in expired {
             let timeout = member(id)?.sessionTimeoutMs ?? 0
             notices.append("group '\(self.id)': member \(id) sent no heartbeat for \(timeout) ms (its session timeout); removed, rebalancing")

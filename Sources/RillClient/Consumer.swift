@@ -110,6 +110,7 @@ public actor Consumer {
             try await autoCommitIfDue()
         }
         try await resolvePositions()
+        let epochAtFetch = membership?.assignmentEpoch
         // One Fetch per leader; partitions whose leader is unknown wait for the next poll.
         let wanted = assignments.compactMap { a in a.next.map { (a.topic, a.partition, $0) } }
         var byLeader: [Int32: [(String, Int32, Int64)]] = [:]
@@ -127,6 +128,12 @@ public actor Consumer {
             var out: [(Int32, Result<FetchResponse, Error>)] = []
             for await r in group { out.append(r) }
             return out.sorted { $0.0 < $1.0 }
+        }
+        // The group took the partitions away while the fetch was out (a heartbeat or commit
+        // answered ILLEGAL_GENERATION or UNKNOWN_MEMBER_ID): those records are not this member's
+        // to return. Positions stay; the next poll gives the partitions up and rejoins.
+        if let before = epochAtFetch, membership.map({ $0.lost || $0.assignmentEpoch != before }) ?? true {
+            return []
         }
         var records: [ConsumerRecord] = []
         for (leader, result) in responses {

@@ -13,9 +13,13 @@ public struct TopicPartition: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// What a rebalance does to this member: partitions taken away (after their positions were
-/// committed, with auto-commit), then partitions given.
+/// committed, with auto-commit), then partitions given. `lost` is Java's `onPartitionsLost`: the
+/// coordinator said this member or its generation is gone (its session expired, or the group
+/// moved on without it), so the partitions may already belong to another member — nothing is
+/// committed for them, and records fetched for them after that answer are dropped.
 public enum RebalanceEvent: Sendable {
     case revoked([TopicPartition])
+    case lost([TopicPartition])
     case assigned([TopicPartition])
 }
 
@@ -24,9 +28,20 @@ struct GroupMembershipState {
     var topics: [String]
     var onRebalance: (@Sendable (RebalanceEvent) async -> Void)?
     var coordinator: Int32?
+    /// This member's own connection to the coordinator (see `KafkaClient.dedicatedConnection`).
+    var link: (node: Int32, connection: KafkaConnection)?
     var memberID = ""
     var generation: Int32 = -1
     var needsJoin = true
+    /// The coordinator answered ILLEGAL_GENERATION or UNKNOWN_MEMBER_ID: this member's
+    /// partitions are no longer its own (see `RebalanceEvent.lost`).
+    var lost = false
+    /// A JoinGroup/SyncGroup of `ensureGroup` is in flight (heartbeats pause: the join keeps
+    /// the member alive at the coordinator).
+    var joining = false
+    /// Bumped whenever the assignment is given up, so a fetch that was in flight across the
+    /// change can tell that its records belong to partitions this member no longer owns.
+    var assignmentEpoch = 0
     var lastCommit = ContinuousClock.now
     var heartbeats: Task<Void, Never>?
 }
@@ -41,6 +56,7 @@ extension Consumer {
         }
         guard !topics.isEmpty else { throw RillClientError.configuration("subscribe needs at least one topic") }
         membership?.heartbeats?.cancel()
+        membership?.link?.connection.close()
         var m = GroupMembershipState(topics: topics.sorted(), onRebalance: onRebalance)
         let interval = configuration.heartbeatIntervalMs
         m.heartbeats = Task { [weak self] in
@@ -99,8 +115,7 @@ extension Consumer {
                 membership?.coordinator = nil
                 try await Task.sleep(for: .milliseconds(100))
             case .rebalanceInProgress, .illegalGeneration, .unknownMemberID:
-                if bad == .unknownMemberID { membership?.memberID = "" }
-                membership?.needsJoin = true
+                sawGroupError(bad)
                 throw RillClientError.kafka(bad, "commit for group \(group): the group is rebalancing; poll rejoins")
             default:
                 throw RillClientError.kafka(bad, "commit for group \(group)")
@@ -115,16 +130,23 @@ extension Consumer {
         return try await fetchCommitted(group: group, partitions)
     }
 
-    /// Leave the group (after a last auto-commit) and stop heartbeating.
+    /// Leave the group (after a last auto-commit) and stop heartbeating. The rebalance callback
+    /// hears the partitions given up first (revoked, or lost when the group had moved on), as
+    /// the Java client's listener does at close.
     public func close() async {
         guard let m = membership else { return }
         m.heartbeats?.cancel()
         if configuration.autoCommit && !m.needsJoin { try? await commit() }
+        if !assignments.isEmpty && membership?.generation ?? -1 >= 0 {
+            let given = assignment
+            await m.onRebalance?(membership?.lost == true ? .lost(given) : .revoked(given))
+        }
         if let group = configuration.groupID, !m.memberID.isEmpty, let c = try? await coordinatorConnection() {
             _ = try? await c.request(.leaveGroup, version: 3, clientID: client.clientID) {
                 LeaveGroupRequest(groupID: group, members: [.init(memberID: m.memberID)]).encode(&$0, version: 3)
             }
         }
+        membership?.link?.connection.close()
         membership = nil
         assignments = []
     }
@@ -147,11 +169,22 @@ extension Consumer {
     func ensureGroup() async throws {
         guard var m = membership, m.needsJoin, let group = configuration.groupID else { return }
         if !assignments.isEmpty {
-            if configuration.autoCommit && m.generation >= 0 { try? await commit() }
-            let revoked = assignment
-            assignments = []
-            await m.onRebalance?(.revoked(revoked))
+            let given = assignment
+            if m.lost {
+                // Another member may own them already: no commit, and say so.
+                assignments = []
+                membership?.assignmentEpoch += 1
+                await m.onRebalance?(.lost(given))
+            } else {
+                if configuration.autoCommit && m.generation >= 0 { try? await commit() }
+                assignments = []
+                membership?.assignmentEpoch += 1
+                await m.onRebalance?(.revoked(given))
+            }
         }
+        membership?.lost = false
+        membership?.joining = true
+        defer { membership?.joining = false }
         for _ in 0..<100 {
             guard let current = membership else { return }
             m = current
@@ -286,18 +319,36 @@ extension Consumer {
         throw RillClientError.timedOut("fetch committed offsets of \(group)")
     }
 
-    /// The connection to the group's coordinator (FindCoordinator when not known).
+    /// The connection to the group's coordinator (FindCoordinator when not known). A subscribed
+    /// member has its own (see `KafkaClient.dedicatedConnection`); commits without a
+    /// subscription use the client's shared one.
     func coordinatorConnection() async throws -> KafkaConnection {
         guard let group = configuration.groupID else { throw RillClientError.configuration("no groupID") }
-        if let node = membership?.coordinator, let c = try? await client.connection(to: node) { return c }
-        let node = try await client.findCoordinator(group: group)
+        guard membership != nil else { return try await client.connection(to: try await client.findCoordinator(group: group)) }
+        if let node = membership?.coordinator, let link = membership?.link, link.node == node, link.connection.isActive {
+            return link.connection
+        }
+        let node: Int32
+        if let known = membership?.coordinator { node = known } else { node = try await client.findCoordinator(group: group) }
+        let c = try await client.dedicatedConnection(to: node)
+        guard membership != nil else {
+            c.close()  // closed meanwhile
+            throw RillClientError.configuration("the consumer left its group")
+        }
+        membership?.link?.connection.close()
         membership?.coordinator = node
-        return try await client.connection(to: node)
+        membership?.link = (node, c)
+        return c
     }
 
-    /// Tell the coordinator this member is alive; learn of rebalances.
+    /// Tell the coordinator this member is alive; learn of rebalances. Heartbeats go on after a
+    /// REBALANCE_IN_PROGRESS answer until `poll` sends the JoinGroup, as the Java client's
+    /// heartbeat thread does: the coordinator waits for this member up to the rebalance timeout
+    /// only while its session lives, and the application may take a while to call `poll` again.
+    /// (They used to stop at that answer; a member whose next `poll` came later than the session
+    /// timeout was then expelled while it still read its partitions.)
     func heartbeat() async {
-        guard let m = membership, !m.needsJoin, m.generation >= 0, let group = configuration.groupID else { return }
+        guard let m = membership, !m.joining, !m.lost, !m.memberID.isEmpty, m.generation >= 0, let group = configuration.groupID else { return }
         guard let c = try? await coordinatorConnection() else { return }
         let request = HeartbeatRequest(groupID: group, generationID: m.generation, memberID: m.memberID)
         guard var r = try? await c.request(.heartbeat, version: 3, clientID: client.clientID, { request.encode(&$0, version: 3) }),
@@ -307,14 +358,29 @@ extension Consumer {
             return
         }
         // Only if the member is still the one that sent it (a poll may have rejoined meanwhile).
-        guard membership?.generation == m.generation else { return }
+        guard let now = membership, now.generation == m.generation, now.memberID == m.memberID, !now.joining else { return }
         switch ErrorCode(rawValue: response.errorCode) ?? .unknownServerError {
         case .none: break
-        case .rebalanceInProgress, .illegalGeneration: membership?.needsJoin = true
-        case .unknownMemberID:
-            membership?.memberID = ""
-            membership?.needsJoin = true
+        case .rebalanceInProgress, .illegalGeneration, .unknownMemberID: sawGroupError(ErrorCode(rawValue: response.errorCode)!)
         default: membership?.coordinator = nil
+        }
+    }
+
+    /// A heartbeat or commit answer about this member's place in the group. REBALANCE_IN_PROGRESS:
+    /// rejoin at the next `poll` (the partitions are still this member's until then).
+    /// ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID: the group has moved on without this member, so its
+    /// partitions are lost at once.
+    func sawGroupError(_ code: ErrorCode) {
+        guard membership != nil else { return }
+        membership?.needsJoin = true
+        switch code {
+        case .illegalGeneration:
+            membership?.lost = true
+        case .unknownMemberID:
+            membership?.lost = true
+            membership?.memberID = ""
+        default:
+            break
         }
     }
 }

@@ -67,6 +67,18 @@ public actor KafkaClient {
         return c
     }
 
+    /// A new connection to broker `node` that the caller owns and closes: a consumer talks to its
+    /// group coordinator on its own connection, because the coordinator holds a JoinGroup for a
+    /// whole join phase and a broker answers one connection's requests in order — on a shared
+    /// connection another member's heartbeats would wait behind it until their session expired.
+    func dedicatedConnection(to node: Int32) async throws -> KafkaConnection {
+        if metadata?.brokers.contains(where: { $0.nodeID == node }) != true { _ = try await refreshMetadata() }
+        guard let b = metadata?.brokers.first(where: { $0.nodeID == node }) else {
+            throw RillClientError.noLeader("broker \(node) is not in the cluster metadata")
+        }
+        return try await KafkaConnection.connect(host: b.host, port: Int(b.port), group: group, tls: tls)
+    }
+
     /// Ask the cluster for its brokers and topics (all of them, or `topics`).
     @discardableResult
     public func refreshMetadata(topics: [String]? = nil, allowAutoCreate: Bool = false) async throws -> MetadataResponse {

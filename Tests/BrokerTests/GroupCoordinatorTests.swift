@@ -204,6 +204,31 @@ struct GroupCoordinatorTests {
         #expect(Array(resynced.assignment.readableBytesView) == [9], "its assignment is known there too")
     }
 
+    @Test("a member whose SyncGroup waits for the leader's assignment is not expired by its session; the silent leader is")
+    func heldSyncKeepsMemberAlive() {
+        let g = ConsumerGroup(id: "g")
+        func held(_ n: UInt64, _ key: ApiKey) -> HeldRequest {
+            HeldRequest(request: KafkaRequest(connection: n, sequence: n, header: RequestHeader(apiKey: key.rawValue, apiVersion: 3, correlationID: Int32(n), clientID: "c"), body: ByteBuffer()), version: 3)
+        }
+        func timing(_ now: UInt64) -> GroupTiming { GroupTiming(now: now, tickMs: 100, initialRebalanceDelayMs: 0) }
+        func join(_ id: String) -> JoinGroupRequest {
+            JoinGroupRequest(groupID: "g", sessionTimeoutMs: 6000, rebalanceTimeoutMs: 60_000, memberID: id, protocolType: "consumer",
+                             protocols: [.init(name: "range", metadata: ByteBuffer(bytes: [1]))])
+        }
+        _ = g.join(join(""), held: held(1, .joinGroup), clientID: "c", newMemberID: "a", timing: timing(0))
+        _ = g.join(join(""), held: held(2, .joinGroup), clientID: "c", newMemberID: "b", timing: timing(0))
+        let formed = g.tick(timing(1))
+        #expect(formed.count == 2 && g.state == .completingRebalance && g.leader == "a")
+        // b asks for its assignment; the leader a never sends its own.
+        #expect(g.sync(SyncGroupRequest(groupID: "g", generationID: g.generation, memberID: "b", assignments: []), held: held(3, .syncGroup), timing: timing(1)).isEmpty)
+        let replies = g.tick(timing(1 + 61))  // past both sessions (6 s = 60 ticks)
+        #expect(g.member("a") == nil, "the silent leader stays")
+        #expect(g.member("b") != nil, "b, held in SyncGroup, was expired: \(g.notices)")
+        // b's held sync is told to rejoin (the leader left), not that it is unknown.
+        let codes = replies.compactMap { r -> ErrorCode? in if case .sync(_, let s) = r { return ErrorCode(rawValue: s.errorCode) } else { return nil } }
+        #expect(codes == [.rebalanceInProgress])
+    }
+
     @Test("Kafka's partition for a group id: Java's String.hashCode, sign bit dropped")
     func placement() {
         // "hello".hashCode() == 99162322; "polygenelubricants".hashCode() == Integer.MIN_VALUE.

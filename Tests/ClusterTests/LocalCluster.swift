@@ -88,6 +88,11 @@ final class LocalCluster {
 
     func stop() {
         for n in processes.keys.sorted() { kill9(n) }
+        // RILL_KEEP_CLUSTER=1 keeps the directory (node logs, data) for a look after a failure.
+        if ProcessInfo.processInfo.environment["RILL_KEEP_CLUSTER"] != nil {
+            print("cluster directory kept: \(dir)")
+            return
+        }
         _ = try? run("/bin/rm", ["-rf", dir])
     }
 

@@ -251,17 +251,67 @@ func runWithInput(_ executable: String, _ arguments: [String], input: String) th
 /// Consumer groups with the Swift consumer against three real nodes.
 @Suite(.serialized)
 struct SwiftGroupTests {
-    func groupConsumer(_ c: LocalCluster, _ client: KafkaClient, autoCommit: Bool) -> Consumer {
+    func groupConsumer(_ c: LocalCluster, _ client: KafkaClient, autoCommit: Bool, group: String = "swift-group", sessionMs: Int32 = 10_000) -> Consumer {
         var configuration = Consumer.Configuration()
-        configuration.groupID = "swift-group"
+        configuration.groupID = group
         configuration.autoCommit = autoCommit
         configuration.heartbeatIntervalMs = 300
-        // The suites run side by side on two cores. Under that load a CI run once saw the split
-        // flip between one-member generations, most likely 10 s sessions expiring; nothing here
-        // waits for a session to expire (members leave with LeaveGroup), so give them 30 s.
-        configuration.sessionTimeoutMs = 30_000
+        configuration.sessionTimeoutMs = sessionMs
         configuration.maxWaitMs = 100
         return Consumer(client: client, configuration: configuration)
+    }
+
+    /// Polls each consumer from its own task, as applications do: a member's JoinGroup is held
+    /// until every member has rejoined, so polling them in turn from one loop would keep the
+    /// others from rejoining (the cause of a CI failure: one-member generations flipping).
+    static func pollEach(_ consumers: [Consumer], until done: @escaping @Sendable () async -> Bool, deadline: Date, seen: Seen, commit: Bool = true) async {
+        await withTaskGroup(of: Void.self) { group in
+            for consumer in consumers {
+                group.addTask {
+                    while Date() < deadline, !(await done()) {
+                        if let records = try? await consumer.poll() { await seen.take(records) }
+                        // While members join, a commit may meet a rebalance (the next poll rejoins).
+                        if commit { try? await consumer.commit() }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("a member that polls late during a rebalance keeps its session by heartbeating and gives its partitions up before the other gets them")
+    func latePollKeepsMembership() async throws {
+        let c = try LocalCluster()
+        defer { c.stop() }
+        try c.startAll()
+        try #require(c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
+        let client = try KafkaClient(bootstrap: (0..<3).map { "127.0.0.1:\(c.kafkaPort + $0)" })
+        try await Admin(client: client).createTopic("late", partitions: 6)
+        let events = EventLog()
+        // A 6 s session (the cluster's minimum); c1 then stays away from poll for 15 s while c2 joins.
+        let c1 = groupConsumer(c, client, autoCommit: true, group: "late-group", sessionMs: 6000)
+        let c2 = groupConsumer(c, client, autoCommit: true, group: "late-group", sessionMs: 6000)
+        try await c1.subscribe(["late"]) { await events.add("c1", $0) }
+        let alone = Date().addingTimeInterval(60)
+        while await c1.assignment.count != 6 && Date() < alone { _ = try await c1.poll() }
+        let first = await events.all
+        try #require(await c1.assignment.count == 6, "c1 alone did not get the six partitions: \(first)")
+        try await c2.subscribe(["late"]) { await events.add("c2", $0) }
+        let seen = Seen()
+        let c2Polls = Task { await Self.pollEach([c2], until: { await c2.assignment.count == 3 }, deadline: Date().addingTimeInterval(60), seen: seen) }
+        try await Task.sleep(for: .seconds(15))
+        await Self.pollEach([c1], until: {
+            let (a1, a2) = (await c1.assignment, await c2.assignment)
+            return a1.count == 3 && a2.count == 3
+        }, deadline: Date().addingTimeInterval(60), seen: seen)
+        await c2Polls.value
+        let (a1, a2, log) = (await c1.assignment, await c2.assignment, await events.all)
+        #expect(a1.count == 3 && a2.count == 3 && Set(a1).isDisjoint(with: Set(a2)), "no 3/3 split: \(a1) / \(a2); events \(log)")
+        let overlap = await events.overlap
+        #expect(overlap == nil, "two members held a partition at once: \(overlap ?? ""); events \(log)")
+        #expect(!log.contains { $0.hasPrefix("c1 lost") }, "c1 was expelled while it heartbeated: \(log)")
+        await c1.close()
+        await c2.close()
+        await client.shutdown()
     }
 
     @Test("two Swift consumers split six partitions; one leaves and the other takes all; restarted members resume from the commits")
@@ -277,44 +327,37 @@ struct SwiftGroupTests {
         try await producer.flush()
 
         let events = EventLog()
+        let seen = Seen()
         let c1 = groupConsumer(c, client, autoCommit: false)
         let c2 = groupConsumer(c, client, autoCommit: false)
-        try await c1.subscribe(["groups"]) { await events.add("c1 \($0)") }
-        try await c2.subscribe(["groups"]) { await events.add("c2 \($0)") }
-        var seen: [String: Int] = [:]
-        func take(_ records: [ConsumerRecord]) { for r in records { seen[String(decoding: r.value!, as: UTF8.self), default: 0] += 1 } }
-        // Both poll concurrently: a join is held until every member has joined.
-        let deadline = Date().addingTimeInterval(90)
-        var split = false
-        while !split && Date() < deadline {
-            async let r1 = c1.poll()
-            async let r2 = c2.poll()
-            take(try await r1)
-            take(try await r2)
-            // While members join, a commit may meet a rebalance (an error the next poll handles).
-            try? await c1.commit()
-            try? await c2.commit()
+        try await c1.subscribe(["groups"]) { await events.add("c1", $0) }
+        try await c2.subscribe(["groups"]) { await events.add("c2", $0) }
+        await Self.pollEach([c1, c2], until: {
             let (a1, a2) = (await c1.assignment, await c2.assignment)
-            split = a1.count == 3 && a2.count == 3 && Set(a1).isDisjoint(with: Set(a2))
-        }
+            return a1.count == 3 && a2.count == 3 && Set(a1).isDisjoint(with: Set(a2))
+        }, deadline: Date().addingTimeInterval(90), seen: seen)
         let (a1, a2, log) = (await c1.assignment, await c2.assignment, await events.all)
-        #expect(split, "no 3/3 split: \(a1) / \(a2); events \(log)")
+        #expect(a1.count == 3 && a2.count == 3 && Set(a1).isDisjoint(with: Set(a2)), "no 3/3 split: \(a1) / \(a2); events \(log)")
+        let overlap = await events.overlap
+        #expect(overlap == nil, "two members held a partition at once: \(overlap ?? ""); events \(log)")
         await c2.close()
         let takeover = Date().addingTimeInterval(60)
         while await c1.assignment.count != 6 && Date() < takeover {
-            take(try await c1.poll())
+            await seen.take(try await c1.poll())
             try? await c1.commit()
         }
         let all = await c1.assignment
         #expect(all.count == 6, "c1 did not take over: \(all)")
         let rest = Date().addingTimeInterval(60)
-        while seen.count < 600 && Date() < rest {
-            take(try await c1.poll())
+        while await seen.count < 600 && Date() < rest {
+            await seen.take(try await c1.poll())
             try? await c1.commit()
         }
-        take(try await c1.poll())
+        await seen.take(try await c1.poll())
         try await c1.commit()  // alone and stable now: this one must succeed
-        #expect(seen.count == 600, "\(seen.count) of 600 read")
+        let (read, overlapLater) = (await seen.count, await events.overlap)
+        #expect(read == 600, "\(read) of 600 read")
+        #expect(overlapLater == nil, "two members held a partition at once: \(overlapLater ?? "")")
         await c1.close()
 
         for i in 0..<60 { _ = try await producer.enqueue(ProducerRecord(topic: "groups", key: Array("k\(i)".utf8), value: Array("b-\(i)".utf8))) }
@@ -323,13 +366,9 @@ struct SwiftGroupTests {
         let r2 = groupConsumer(c, client, autoCommit: true)
         try await r1.subscribe(["groups"])
         try await r2.subscribe(["groups"])
-        var again: [String: Int] = [:]
-        let resume = Date().addingTimeInterval(90)
-        while again.count < 60 && Date() < resume {
-            async let x = r1.poll()
-            async let y = r2.poll()
-            for r in try await x + y { again[String(decoding: r.value!, as: UTF8.self), default: 0] += 1 }
-        }
+        let resumed = Seen()
+        await Self.pollEach([r1, r2], until: { await resumed.count >= 60 }, deadline: Date().addingTimeInterval(90), seen: resumed, commit: false)
+        let again = await resumed.counts
         let old = again.keys.filter { $0.hasPrefix("a-") }
         #expect(Set(again.keys) == Set((0..<60).map { "b-\($0)" }), "read \(again.count), \(old.count) of them old")
         await r1.close()
@@ -393,7 +432,34 @@ extension SwiftGroupTests {
     }
 }
 
+/// Rebalance events of several members, in the order they happened, and the first moment two
+/// members held the same partition (a member's partitions are its from `assigned` until
+/// `revoked` or `lost`).
 actor EventLog {
     var all: [String] = []
-    func add(_ s: String) { all.append(s) }
+    private var held: [String: Set<TopicPartition>] = [:]
+    private(set) var overlap: String?
+    func add(_ member: String, _ e: RebalanceEvent) {
+        switch e {
+        case .assigned(let p):
+            all.append("\(member) assigned \(p)")
+            for (other, theirs) in held.sorted(by: { $0.key < $1.key }) where other != member && !theirs.isDisjoint(with: p) && overlap == nil {
+                overlap = "\(member) was assigned \(theirs.intersection(p).sorted { $0.partition < $1.partition }) while \(other) held them"
+            }
+            held[member, default: []].formUnion(p)
+        case .revoked(let p):
+            all.append("\(member) revoked \(p)")
+            held[member, default: []].subtract(p)
+        case .lost(let p):
+            all.append("\(member) lost \(p)")
+            held[member, default: []].subtract(p)
+        }
+    }
+}
+
+/// Values read, with how often each was returned.
+actor Seen {
+    var counts: [String: Int] = [:]
+    var count: Int { counts.count }
+    func take(_ records: [ConsumerRecord]) { for r in records { counts[String(decoding: r.value!, as: UTF8.self), default: 0] += 1 } }
 }
