@@ -69,6 +69,11 @@ public enum PlantedBug: String, Sendable, CaseIterable {
     /// Send a Kafka partition's lagging follower the memory snapshot instead of reading the
     /// entries from storage: the follower's log is replaced and its older records are gone.
     case snapshotLaggingFollowers = "snapshot-lagging-followers"
+    // Client bugs (the simulator's group members read them):
+    /// A group member stops heartbeating once told a rebalance is in progress, until its
+    /// application polls again (the Swift consumer's bug behind a CI failure): a member whose
+    /// poll comes later than its session timeout is expelled while it still reads its partitions.
+    case memberSilentInRebalance = "member-silent-in-rebalance"
 }
 
 /// Operating errors of the Raft API (programmer errors trap instead).

@@ -4,7 +4,9 @@
 ///   every commit acknowledged in an earlier one, whatever order the acknowledgements arrive in;
 /// - no acknowledged commit is lost, also across coordinator failovers: the committed offset a
 ///   member fetches when it takes a partition over is at least every commit acknowledged in the
-///   generations before.
+///   generations before;
+/// - a member that keeps heartbeating and whose application polls within the rebalance timeout
+///   is never dropped from the group (dropped, it would go on reading what another is given).
 struct SimGroupChecker {
     /// Generation → the member given partition 0 in it.
     private var owners: [Int32: Int] = [:]
@@ -18,6 +20,13 @@ struct SimGroupChecker {
 
     private mutating func fail(_ property: String, _ detail: String) {
         if failure == nil { failure = .safety(property: property, detail: detail) }
+    }
+
+    /// The coordinator dropped a member that heartbeated and rejoined in time (see
+    /// `Simulator.groupMemberReply`): it may still be reading a partition that another member
+    /// is given — the overlap behind a CI failure of the Swift consumer.
+    mutating func expelledWhileLive(member: Int, generation: Int32, detail: String) {
+        fail("group-member-expelled-while-live", "member \(member) (generation \(generation)) \(detail)")
     }
 
     mutating func assigned(generation: Int32, member: Int) {

@@ -2,6 +2,7 @@ import Broker
 import KafkaProtocol
 import NIOCore
 import Primitives
+import Raft
 
 /// A simulated consumer-group member's progress through the classic protocol.
 struct SimGroupMemberState {
@@ -19,6 +20,17 @@ struct SimGroupMemberState {
     var lastHeartbeat: SimTime = 0
     var pausedUntil: SimTime = 0
     var sent: ApiKey = .findCoordinator
+    /// When the request in flight reached its node (nil until it does).
+    var deliveredAt: SimTime?
+    /// Told a rebalance is in progress: the application's next poll (when the member rejoins)
+    /// comes at this time; until then it keeps heartbeating, as a real client's background
+    /// heartbeat does.
+    var rejoinAt: SimTime?
+    /// Set while the member has kept its side of the protocol since it joined its generation:
+    /// no application pause, no lost coordinator, no timed-out request. `calmSince` is a time
+    /// at which the group was known not to be rebalancing (a rebalance that could drop this member
+    /// for missing its deadline began later).
+    var steady: (since: SimTime, calmSince: SimTime)?
 }
 
 /// Three group members share partition 0 of the simulated topic: they find the coordinator,
@@ -34,18 +46,32 @@ extension Simulator {
     static let memberRequestTimeout = 6 * SimDuration.second
     static let heartbeatEvery = 300 * SimDuration.millisecond
 
+    /// The application polls again this long after its member heard of a rebalance: at most
+    /// a little over the session timeout, always well within the rebalance timeout.
+    static let rejoinDelayMax = 2200 * SimDuration.millisecond
+
     /// No answer from the coordinator: find it again (and rejoin there, keeping the member id).
     static func lostCoordinator(_ m: inout SimGroupMemberState) {
         m.phase = .find
         m.coordinator = nil
         m.owns = false
         m.pendingCommit = nil
+        m.rejoinAt = nil
+        m.steady = nil
     }
 
     func groupMemberRequest(_ c: Int, _ client: inout SimKafkaClient) -> (Int, ApiKey, Int16, KafkaWriter)? {
         var m = client.group
         defer { client.group = m }
         guard now >= m.pausedUntil else { return nil }
+        if m.phase == .active, let at = m.rejoinAt, now >= at {
+            // The application's poll comes round: it gives the partition up and rejoins.
+            m.rejoinAt = nil
+            m.owns = false
+            m.phase = .join
+            trace("group: member \(c) rejoins generation \(m.generation)'s rebalance")
+        }
+        m.deliveredAt = nil
         var w = KafkaWriter()
         let coordinator = m.coordinator ?? Int(groupRandom.below(UInt64(nodes.count)))
         switch m.phase {
@@ -80,9 +106,11 @@ extension Simulator {
             if roll < 2 {
                 // Stop for longer than the session: the coordinator must expire it.
                 m.pausedUntil = now + 2 * SimDuration.second + groupRandom.below(4 * UInt64(SimDuration.second))
+                m.steady = nil
                 trace("group: member \(c) pauses")
                 return nil
             }
+            if m.rejoinAt != nil && plantedBug == .memberSilentInRebalance { return nil }
             if roll < 4 {
                 m.sent = .leaveGroup
                 LeaveGroupRequest(groupID: Self.groupID, members: [.init(memberID: m.memberID)]).encode(&w, version: 3)
@@ -105,11 +133,16 @@ extension Simulator {
         }
     }
 
+    var plantedBug: PlantedBug? { config.plantedBug }
+
     /// An answer reached member `c` (sent to node `node`).
     func groupMemberReply(_ c: Int, node: Int, _ r: inout KafkaReader) {
         var m = kafkaClients[c].group
         defer { kafkaClients[c].group = m }
         func rejoin(_ code: ErrorCode) {
+            if code == .unknownMemberID || code == .illegalGeneration { expelled(code) }
+            if code != .rebalanceInProgress { m.steady = nil }
+            m.rejoinAt = nil
             switch code {
             case .unknownMemberID:
                 m.memberID = ""
@@ -121,6 +154,18 @@ extension Simulator {
                 m.phase = .join
             }
             m.owns = false
+        }
+        /// The coordinator dropped this member. Fine after a pause, a lost coordinator, a missed
+        /// rebalance deadline; not while the member heartbeated and its application polled in
+        /// time — then two members may own the partition at once.
+        func expelled(_ code: ErrorCode) {
+            guard let s = m.steady, let delivered = m.deliveredAt else { return }
+            // A rebalance deadline (3 s, on a clock up to 5 % fast) cannot have passed yet.
+            let deadlineSafe = delivered < s.calmSince + UInt64(Self.memberRebalanceMs) * SimDuration.millisecond * 9 / 10
+            guard deadlineSafe else { return }
+            checkerGroups.expelledWhileLive(
+                member: c, generation: m.generation,
+                detail: "answered \(code) to its \(m.sent) delivered at \(delivered / SimDuration.millisecond) ms; in generation \(m.generation) since \(s.since / SimDuration.millisecond) ms, calm at \(s.calmSince / SimDuration.millisecond) ms, never paused, coordinator n\(node + 1) answering throughout\(m.owns ? ", still owning partition 0" : "")")
         }
         switch m.sent {
         case .findCoordinator:
@@ -139,6 +184,7 @@ extension Simulator {
             m.generation = j.generationID
             m.members = j.leader == j.memberID ? j.members.map(\.memberID) : []
             m.phase = .sync
+            m.steady = (now, now)
             trace("group: member \(c) joined generation \(j.generationID)\(m.members.isEmpty ? "" : " as leader of \(m.members.count)") via n\(node + 1)")
         case .syncGroup:
             guard let s = try? SyncGroupResponse.decode(&r, version: 3) else { return }
@@ -146,6 +192,7 @@ extension Simulator {
             guard code == .none else { return rejoin(code) }
             m.owns = Array(s.assignment.readableBytesView) == [1]
             m.lastHeartbeat = now
+            if let d = m.deliveredAt, let steady = m.steady { m.steady = (steady.since, max(steady.calmSince, d)) }
             if m.owns {
                 checkerGroups.assigned(generation: m.generation, member: c)
                 m.phase = .fetch
@@ -163,7 +210,20 @@ extension Simulator {
         case .heartbeat:
             guard let h = try? HeartbeatResponse.decode(&r, version: 3) else { return }
             let code = ErrorCode(rawValue: h.errorCode) ?? .unknownServerError
-            if code == .none { m.lastHeartbeat = now } else { rejoin(code) }
+            switch code {
+            case .none:
+                m.lastHeartbeat = now
+                if let d = m.deliveredAt, let steady = m.steady { m.steady = (steady.since, max(steady.calmSince, d)) }
+            case .rebalanceInProgress where m.phase == .active:
+                // Heard of a rebalance: rejoin when the application next polls, heartbeating till then.
+                m.lastHeartbeat = now
+                if m.rejoinAt == nil {
+                    m.rejoinAt = now + groupRandom.below(Self.rejoinDelayMax)
+                    trace("group: member \(c) hears of a rebalance; its application polls again in \((m.rejoinAt! - now) / SimDuration.millisecond) ms")
+                }
+            default:
+                rejoin(code)
+            }
         case .offsetCommit:
             guard let o = try? OffsetCommitResponse.decode(&r, version: 7), let p = o.topics.first?.partitions.first, let value = m.pendingCommit else { return }
             m.pendingCommit = nil
@@ -175,6 +235,8 @@ extension Simulator {
             stats.groupCommits += 1
         case .leaveGroup:
             trace("group: member \(c) left generation \(m.generation)")
+            m.steady = nil
+            m.rejoinAt = nil
             m.memberID = ""
             m.owns = false
             m.phase = .join

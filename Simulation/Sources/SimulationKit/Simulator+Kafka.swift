@@ -106,6 +106,9 @@ extension Simulator {
     /// A client's request reaches node `i`.
     func kafkaRequest(_ i: Int, client c: Int, header: RequestHeader, body: [UInt8]) {
         guard let core = nodes[i].core else { return }  // down: the client times out
+        if kafkaClients[c].role == .member, kafkaClients[c].inFlight?.correlation == header.correlationID {
+            kafkaClients[c].group.deliveredAt = now
+        }
         let request = KafkaRequest(connection: UInt64(c), sequence: UInt64(header.correlationID), header: header, body: ByteBuffer(bytes: body))
         let (reply, out) = core.handleKafka(request)
         switch reply {
