@@ -213,7 +213,9 @@ public final class NodeRuntime: @unchecked Sendable {
         let ops = channel.pipeline.syncOperations
         try ops.addHandler(tls)
         try ops.addHandler(ByteCounter(counter: metrics.bytesReceived))
+        // Until the hello: frames of at most 64 KiB, and the hello within the handshake timeout.
         try ops.addHandler(ByteToMessageHandler(PeerFrameDecoder()))
+        try ops.addHandler(PeerHelloDeadline(timeout: timeout))
         try ops.addHandler(PeerChannelHandler(runtime: self, dialed: dialed))
     }
 
@@ -369,6 +371,14 @@ public final class NodeRuntime: @unchecked Sendable {
     }
 
     private func send(_ frame: PeerFrame, to peer: NodeID) {
+        if case .raft(let envelopes) = frame, envelopes.count > 1,
+            PeerMessageCodec.encodedBytesBound(envelopes) > PeerFrame.raftFrameBoundMax
+        {
+            // Many groups' messages at once (a catch-up refilling every window): several frames,
+            // each within the limit the peer accepts.
+            for part in PeerFrame.raftFrames(envelopes) { send(.raft(part), to: peer) }
+            return
+        }
         guard let channel = links[peer]?.channel, channel.isWritable else {
             stats.framesDropped += 1
             metrics.framesDropped.increment()
@@ -376,6 +386,14 @@ public final class NodeRuntime: @unchecked Sendable {
         }
         var buffer = channel.allocator.buffer(capacity: 256)
         frame.encode(into: &buffer)
+        guard buffer.readableBytes - 4 <= PeerFrame.bytesMax else {
+            // One message beyond what a peer accepts (a snapshot that large): the peer would close
+            // the link on it. Dropped, and said once.
+            stats.framesDropped += 1
+            metrics.framesDropped.increment()
+            noteProblem(key: "node \(peer)", "a frame of \(buffer.readableBytes - 4) bytes for node \(peer) exceeds the \(PeerFrame.bytesMax)-byte peer frame limit; dropped")
+            return
+        }
         stats.framesSent += 1
         metrics.framesSent.increment()
         metrics.bytesSent.increment(by: buffer.readableBytes)
