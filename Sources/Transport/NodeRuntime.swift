@@ -34,6 +34,8 @@ public final class NodeRuntime: @unchecked Sendable {
     private var stopped: EventLoopPromise<Void>
     /// The last problem logged per peer (or remote address): each is logged once, not per retry.
     private var lastProblem: [String: String] = [:]
+    /// Peers whose invalid Raft message was logged on their current connection (once each).
+    private var rejectionLogged: Set<NodeID> = []
     private var random = SystemRandomNumberGenerator()
     private(set) var stats = Stats()
     let metrics: NodeMetrics
@@ -262,6 +264,7 @@ public final class NodeRuntime: @unchecked Sendable {
         links[peer]?.channel = channel
         links[peer]?.backoffMilliseconds = 100
         lastProblem.removeValue(forKey: "node \(peer)")
+        rejectionLogged.remove(peer)
         logger.info(
             "peer connected",
             metadata: ["peer": "\(peer)", "remote": "\(channel.remoteAddress.map { "\($0)" } ?? "?")", "dialed": "\(dialed)"])
@@ -339,6 +342,15 @@ public final class NodeRuntime: @unchecked Sendable {
         }
         for c in out.kafkaReplies { kafkaConnections[c.connection]?.complete(c.sequence, c.response) }
         for line in out.notices { logger.info("\(line)") }
+        for (group, r) in out.rejected {
+            metrics.messagesRejected.increment()
+            // A peer with a bug (or another version) may send thousands: the first per connection
+            // is logged, the rest counted.
+            guard rejectionLogged.insert(r.from).inserted else { continue }
+            logger.warning(
+                "dropped a Raft message no correct peer sends (logged once per connection; rill_peer_messages_rejected_total counts them)",
+                metadata: ["peer": "\(r.from)", "group": "\(group)", "message": "\(r.kind)", "term": "\(r.term)", "reason": "\(r.reason)"])
+        }
         for read in out.reads {
             // Reads run on the disk thread too, in order with the batches: storage has one owner.
             let box = storage
