@@ -260,16 +260,20 @@ extension NodeCore {
         }
     }
 
-    /// Leadership a peer reports: kept for the groups this node does not replicate.
+    /// Leadership a peer reports: kept for the groups this node does not replicate. Only for
+    /// groups the controller has given out so far (a hint for a newer one comes again in a few
+    /// ticks): a peer cannot make this node keep hints for millions of made-up groups.
     public func receiveLeaders(_ hints: [LeaderHint]) -> NodeOutput {
-        for h in hints where group(h.group) == nil {
+        var added = false
+        for h in hints where h.group.value < controller.nextGroup && group(h.group) == nil {
             if let k = kafka.hints.firstIndex(where: { $0.group == h.group }) {
                 if h.term >= kafka.hints[k].term { kafka.hints[k] = h }
             } else {
                 kafka.hints.append(h)
-                kafka.hints.sort { $0.group < $1.group }
+                added = true
             }
         }
+        if added { kafka.hints.sort { $0.group < $1.group } }
         return NodeOutput()
     }
 }

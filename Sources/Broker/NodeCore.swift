@@ -21,12 +21,15 @@ public struct NodeOutput: Sendable {
     public var repairs: [(NodeID, RepairMessage)] = []
     /// Lines for the node's log (consumer group membership changes), in order.
     public var notices: [String] = []
+    /// Peer messages a group dropped because no correct peer sends them (`RaftNode.validate`):
+    /// the sender has a bug or speaks another version. The runtime logs them rate-limited.
+    public var rejected: [(GroupID, RejectedMessage)] = []
 
     public init() {}
 
     public var isEmpty: Bool {
         messages.isEmpty && storage == nil && forwards.isEmpty && kafkaReplies.isEmpty && leaders == nil && reads.isEmpty
-            && repairs.isEmpty && notices.isEmpty
+            && repairs.isEmpty && notices.isEmpty && rejected.isEmpty
     }
 }
 
@@ -230,12 +233,16 @@ public final class NodeCore {
     /// Messages from a peer (one decoded frame). Messages for groups this node does not (yet)
     /// replicate are dropped: the sender retries, and the controller will create the group here.
     public func receive(_ envelopes: [PeerEnvelope]) -> NodeOutput {
+        var rejected: [(GroupID, RejectedMessage)] = []
         for env in envelopes {
             guard env.message.to == config.id, let k = position(env.group) else { continue }
             groups[k].raft.step(env.message)
+            for r in groups[k].raft.takeRejections() { rejected.append((env.group, r)) }
             touched[k] = true
         }
-        return flush()
+        var out = flush()
+        out.rejected = rejected
+        return out
     }
 
     /// A controller command forwarded by a peer: proposed when this node leads the controller,
@@ -424,7 +431,8 @@ public final class NodeCore {
         case .request(let gid, let from, let range):
             // Entries this replica has applied are committed and durable here.
             guard let g = group(gid), g.isKafkaPartition, from != config.id else { break }
-            let through = min(range.upperBound, g.state.appliedIndex)
+            // At most `entriesMax` entries, what a correct peer asks for at once.
+            let through = min(range.upperBound, range.lowerBound + Int(RepairMessage.entriesMax - 1), g.state.appliedIndex)
             guard range.lowerBound <= through else { break }
             let token = kafka.nextReadToken
             kafka.nextReadToken += 1
@@ -434,6 +442,9 @@ public final class NodeCore {
             kafka.reads.append(read)
         case .entries(let gid, let entries):
             guard let g = group(gid), g.isKafkaPartition, !entries.isEmpty, !g.damage.isEmpty else { break }
+            // A peer's copy holds committed entries only (what it asked storage for): one that
+            // reaches past this replica's commit index, or comes unasked in size, is not a copy.
+            guard entries.count <= Int(RepairMessage.entriesMax), entries.last!.index <= g.withRaft({ $0.commitIndex }) else { break }
             queued.append(.repair(gid, entries))
         }
         return flush()

@@ -27,6 +27,29 @@ public enum PeerPacket: Equatable, Sendable {
     /// Largest packet accepted: a bound on what a peer can make this node allocate.
     public static let bytesMax = 64 * 1024 * 1024
 
+    /// `encodedBytesBound` a Raft frame's envelopes may reach (room for the frame's own header).
+    public static let raftFrameBoundMax = bytesMax - 64
+
+    /// Raft envelopes in groups that each fit one frame (by `encodedBytesBound`, which
+    /// over-counts), in order. An envelope too large alone gets a group of its own.
+    public static func raftFrames(_ envelopes: [PeerEnvelope], boundMax: Int = raftFrameBoundMax) -> [[PeerEnvelope]] {
+        var out: [[PeerEnvelope]] = []
+        var current: [PeerEnvelope] = []
+        var bytes = 0
+        for e in envelopes {
+            let n = PeerMessageCodec.encodedBytesBound([e])
+            if !current.isEmpty && bytes + n > boundMax {
+                out.append(current)
+                current = []
+                bytes = 0
+            }
+            current.append(e)
+            bytes += n
+        }
+        if !current.isEmpty { out.append(current) }
+        return out
+    }
+
     public enum DecodeError: Error, Equatable, CustomStringConvertible {
         case tooLarge(Int)
         case checksumMismatch

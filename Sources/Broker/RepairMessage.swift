@@ -43,7 +43,7 @@ public enum RepairMessage: Equatable, Sendable {
             let from = NodeID(try r.u32())
             let lo = LogIndex(try r.u64())
             let hi = LogIndex(try r.u64())
-            guard lo <= hi, lo > .zero else { throw WireError.invalid("repair range \(lo)...\(hi)") }
+            guard lo <= hi, lo > .zero, hi.value <= RaftNode.wireValueMax else { throw WireError.invalid("repair range \(lo)...\(hi)") }
             return .request(group: group, from: from, range: lo...hi)
         case 2:
             let group = GroupID(try r.u32())
@@ -55,6 +55,8 @@ public enum RepairMessage: Equatable, Sendable {
                 let index = LogIndex(try r.u64())
                 let kindByte = try r.u8()
                 guard let kind = EntryKind(rawValue: kindByte) else { throw WireError.invalid("entry kind \(kindByte)") }
+                // (Indexes near the integer limit would overflow `next` here and offsets in storage.)
+                guard index > .zero, index.value <= RaftNode.wireValueMax else { throw WireError.invalid("repair entry index \(index)") }
                 if let last = entries.last, last.index.next != index { throw WireError.invalid("repair entries not contiguous at \(index)") }
                 entries.append(Entry(term: term, index: index, kind: kind, data: try r.blob()))
             }

@@ -104,6 +104,8 @@ public enum PeerMessageCodec {
             let kindByte = try r.u8()
             guard let entryKind = EntryKind(rawValue: kindByte) else { throw WireError.invalid("entry kind \(kindByte)") }
             if let e = expected, e != index { throw WireError.invalid("entries not contiguous at \(index)") }
+            // (`next` of the largest index would trap: no real log gets there.)
+            guard index.value < UInt64.max else { throw WireError.invalid("entry index \(index)") }
             expected = index.next
             m.entries.append(Entry(term: term, index: index, kind: entryKind, data: try r.blob()))
         }

@@ -1,10 +1,14 @@
 import Primitives
 
 extension RaftNode {
-    /// Feed one message from a peer. Terms are reconciled first (Raft §5.1), then the role decides.
+    /// Feed one message from a peer. It is validated first (`validate`): what no correct peer
+    /// sends is dropped and reported (`takeRejections`), never trapped on. Then terms are
+    /// reconciled (Raft §5.1), then the role decides.
     public mutating func step(_ m: Message) {
-        precondition(m.to == id, "message for \(m.to) stepped into node \(id)")
-        guard m.from != id, !m.from.isNone else { return }
+        if let reason = validate(m) {
+            reject(m, reason)
+            return
+        }
         if m.term > term {
             if m.kind == .vote || m.kind == .preVote {
                 // Leader lease (with CheckQuorum): while we hear from a leader, ignore campaigns, so a

@@ -63,6 +63,10 @@ public struct RaftNode: Sendable {
     /// (index, term) — breaking log matching.
     var durableTerm: Term
     var readyOutstanding = false
+    /// Peer messages `step` dropped as invalid (`validate`), and the first of them since the last
+    /// `takeRejections()`.
+    public internal(set) var rejectedMessages = 0
+    var rejections: [RejectedMessage] = []
 
     /// Start a node from what its storage recovered (empty for a brand-new member).
     public init(config: RaftConfig, recovered: RecoveredState = RecoveredState()) throws(RaftError) {

@@ -34,6 +34,8 @@ public final class NodeRuntime: @unchecked Sendable {
     private var stopped: EventLoopPromise<Void>
     /// The last problem logged per peer (or remote address): each is logged once, not per retry.
     private var lastProblem: [String: String] = [:]
+    /// Peers whose invalid Raft message was logged on their current connection (once each).
+    private var rejectionLogged: Set<NodeID> = []
     private var random = SystemRandomNumberGenerator()
     private(set) var stats = Stats()
     let metrics: NodeMetrics
@@ -213,7 +215,9 @@ public final class NodeRuntime: @unchecked Sendable {
         let ops = channel.pipeline.syncOperations
         try ops.addHandler(tls)
         try ops.addHandler(ByteCounter(counter: metrics.bytesReceived))
+        // Until the hello: frames of at most 64 KiB, and the hello within the handshake timeout.
         try ops.addHandler(ByteToMessageHandler(PeerFrameDecoder()))
+        try ops.addHandler(PeerHelloDeadline(timeout: timeout))
         try ops.addHandler(PeerChannelHandler(runtime: self, dialed: dialed))
     }
 
@@ -260,6 +264,7 @@ public final class NodeRuntime: @unchecked Sendable {
         links[peer]?.channel = channel
         links[peer]?.backoffMilliseconds = 100
         lastProblem.removeValue(forKey: "node \(peer)")
+        rejectionLogged.remove(peer)
         logger.info(
             "peer connected",
             metadata: ["peer": "\(peer)", "remote": "\(channel.remoteAddress.map { "\($0)" } ?? "?")", "dialed": "\(dialed)"])
@@ -337,6 +342,15 @@ public final class NodeRuntime: @unchecked Sendable {
         }
         for c in out.kafkaReplies { kafkaConnections[c.connection]?.complete(c.sequence, c.response) }
         for line in out.notices { logger.info("\(line)") }
+        for (group, r) in out.rejected {
+            metrics.messagesRejected.increment()
+            // A peer with a bug (or another version) may send thousands: the first per connection
+            // is logged, the rest counted.
+            guard rejectionLogged.insert(r.from).inserted else { continue }
+            logger.warning(
+                "dropped a Raft message no correct peer sends (logged once per connection; rill_peer_messages_rejected_total counts them)",
+                metadata: ["peer": "\(r.from)", "group": "\(group)", "message": "\(r.kind)", "term": "\(r.term)", "reason": "\(r.reason)"])
+        }
         for read in out.reads {
             // Reads run on the disk thread too, in order with the batches: storage has one owner.
             let box = storage
@@ -369,6 +383,14 @@ public final class NodeRuntime: @unchecked Sendable {
     }
 
     private func send(_ frame: PeerFrame, to peer: NodeID) {
+        if case .raft(let envelopes) = frame, envelopes.count > 1,
+            PeerMessageCodec.encodedBytesBound(envelopes) > PeerFrame.raftFrameBoundMax
+        {
+            // Many groups' messages at once (a catch-up refilling every window): several frames,
+            // each within the limit the peer accepts.
+            for part in PeerFrame.raftFrames(envelopes) { send(.raft(part), to: peer) }
+            return
+        }
         guard let channel = links[peer]?.channel, channel.isWritable else {
             stats.framesDropped += 1
             metrics.framesDropped.increment()
@@ -376,6 +398,14 @@ public final class NodeRuntime: @unchecked Sendable {
         }
         var buffer = channel.allocator.buffer(capacity: 256)
         frame.encode(into: &buffer)
+        guard buffer.readableBytes - 4 <= PeerFrame.bytesMax else {
+            // One message beyond what a peer accepts (a snapshot that large): the peer would close
+            // the link on it. Dropped, and said once.
+            stats.framesDropped += 1
+            metrics.framesDropped.increment()
+            noteProblem(key: "node \(peer)", "a frame of \(buffer.readableBytes - 4) bytes for node \(peer) exceeds the \(PeerFrame.bytesMax)-byte peer frame limit; dropped")
+            return
+        }
         stats.framesSent += 1
         metrics.framesSent.increment()
         metrics.bytesSent.increment(by: buffer.readableBytes)

@@ -51,7 +51,15 @@ final class PeerChannelHandler: ChannelInboundHandler {
             }
             runtime.receive(envelopes)
         case .forward(let command):
-            guard peer != nil else { return protocolError(context, "forward before hello") }
+            guard let peer else { return protocolError(context, "forward before hello") }
+            // A node registers itself and asks for its own producer ids, never another's.
+            switch command {
+            case .registerBroker(let b) where b.node != peer:
+                return protocolError(context, "broker registration for another node")
+            case .allocateProducerIDs(let node, _) where node != peer:
+                return protocolError(context, "producer ids for another node")
+            default: break
+            }
             runtime.receiveForward(command)
         case .leaders(let hints):
             guard let peer else { return protocolError(context, "leaders before hello") }
@@ -66,7 +74,9 @@ final class PeerChannelHandler: ChannelInboundHandler {
 
     private func check(node: NodeID, cluster: String, version: UInt16) -> String? {
         if version != PeerFrame.version { return "peer speaks protocol version \(version), this node \(PeerFrame.version)" }
-        if cluster != runtime.settings.cluster { return "peer belongs to cluster '\(cluster)', this node to '\(runtime.settings.cluster)'" }
+        if cluster != runtime.settings.cluster {
+            return "peer belongs to cluster '\(Self.escaped(cluster))', this node to '\(runtime.settings.cluster)'"
+        }
         guard let certified = certificateNode else { return "peer certificate names no node" }
         if node != certified { return "peer says it is node \(node) but its certificate is for node \(certified)" }
         if let dialed, node != dialed { return "dialed node \(dialed) but node \(node) answered" }
@@ -77,6 +87,24 @@ final class PeerChannelHandler: ChannelInboundHandler {
             return "node \(node) has the higher id and must be dialed by this node, not dial it"
         }
         return nil
+    }
+
+    /// Peer-supplied text fit for one log line: control and non-ASCII characters escaped, at most
+    /// 64 characters. (Small on purpose: a shared log-escaping helper will replace it.)
+    static func escaped(_ s: String) -> String {
+        var out = ""
+        for (n, u) in s.unicodeScalars.enumerated() {
+            if n == 64 {
+                out += "..."
+                break
+            }
+            if u.value >= 0x20 && u.value < 0x7F && u != "\\" && u != "'" {
+                out.unicodeScalars.append(u)
+            } else {
+                out += "\\u{" + String(u.value, radix: 16) + "}"
+            }
+        }
+        return out
     }
 
     private func protocolError(_ context: ChannelHandlerContext, _ what: String) {

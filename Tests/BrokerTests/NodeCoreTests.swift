@@ -19,6 +19,8 @@ final class MiniCluster {
     var reads: [(Int, StorageRead)] = []
     /// Log lines the nodes handed out (`NodeOutput.notices`).
     var notices: [String] = []
+    /// Peer messages a node dropped as invalid (`NodeOutput.rejected`): none between correct nodes.
+    var rejected: [(Int, GroupID, RejectedMessage)] = []
     /// A node cut off from the others (messages to and from it are dropped).
     var isolated: Int?
     /// Changes to every node's configuration.
@@ -57,6 +59,7 @@ final class MiniCluster {
         forwards += out.forwards
         completions += out.kafkaReplies
         notices += out.notices
+        rejected += out.rejected.map { (i, $0.0, $0.1) }
         if let leaders = out.leaders {
             for j in cores.indices where j != i { gossip.append((j, leaders)) }
         }
@@ -103,6 +106,34 @@ final class MiniCluster {
 }
 
 struct NodeCoreTests {
+    @Test("a peer's inconsistent Raft message is dropped and reported, and the cluster carries on")
+    func inconsistentPeerMessage() throws {
+        let cluster = try MiniCluster(nodes: 3)
+        cluster.run(ticks: 60)
+        #expect(cluster.rejected.isEmpty)
+        let leader = try #require(cluster.controllerLeader)
+        let raft = try #require(cluster.cores[leader].raftOf(controllerGroup))
+        let follower = (leader + 1) % 3
+        let leaderID = NodeID(UInt32(leader + 1))
+        let followerID = NodeID(UInt32(follower + 1))
+        // An ack far beyond the leader's log (it trapped in sendSnapshot), and a MsgApp whose
+        // entries do not follow its previous index (it trapped slicing them).
+        let ack = Message(kind: .appendResponse, from: followerID, to: leaderID, term: raft.term, index: raft.lastIndex + 1000)
+        var out = cluster.cores[leader].receive([PeerEnvelope(group: controllerGroup, message: ack)])
+        #expect(out.rejected.map(\.1.kind) == [.appendResponse])
+        var app = Message(kind: .append, from: leaderID, to: followerID, term: raft.term, logTerm: raft.lastTerm, index: raft.lastIndex)
+        app.entries = [Entry(term: raft.term, index: raft.lastIndex + 5)]
+        out = cluster.cores[follower].receive([PeerEnvelope(group: controllerGroup, message: app)])
+        #expect(out.rejected.map(\.1.kind) == [.append])
+        #expect(cluster.cores[leader].raftOf(controllerGroup)?.role == .leader)
+        // Repair copies beyond the commit index and hints for groups that do not exist are ignored.
+        _ = cluster.cores[follower].receiveRepair(.entries(group: controllerGroup, [Entry(term: 1, index: LogIndex(1 << 40))]))
+        _ = cluster.cores[follower].receiveLeaders((0..<1000).map { LeaderHint(group: GroupID(1_000_000 + $0), leader: leaderID, term: 1) })
+        cluster.run(ticks: 30)
+        #expect(cluster.cores[leader].raftOf(controllerGroup)?.role == .leader)
+        #expect(cluster.rejected.isEmpty)
+    }
+
     @Test("three cores elect a controller leader and register every broker through it")
     func controllerRegistration() throws {
         let cluster = try MiniCluster(nodes: 3)

@@ -60,6 +60,14 @@ struct PeerMessageCodecTests {
         #expect(throws: WireError.invalid("message kind 99")) { try PeerMessageCodec.decode(kind) }
     }
 
+    @Test("an entry at the largest index is refused, not an overflow trap")
+    func largestIndex() {
+        var m = Message(kind: .append, from: 1, to: 2, term: 1, index: LogIndex(.max - 1))
+        m.entries = [Entry(term: 1, index: LogIndex(.max)), Entry(term: 1, index: LogIndex(.max))]
+        let bytes = PeerMessageCodec.encode([PeerEnvelope(group: 1, message: m)])
+        #expect(throws: WireError.invalid("entry index \(UInt64.max)")) { try PeerMessageCodec.decode(bytes) }
+    }
+
     @Test("random bytes never crash the decoder")
     func fuzz() {
         var rng = SeededRandom(seed: 7)

@@ -217,6 +217,9 @@ extension Simulator {
     /// fsyncs (group commit: one completion for every group's writes).
     func carryOut(_ i: Int, _ out: NodeOutput) {
         guard nodes[i].up else { return }
+        // Every node here runs correct code and the network only loses, delays or duplicates
+        // whole packets: a message a peer drops as invalid is a bug (or a validation too strict).
+        for (g, r) in out.rejected { checker.fail("valid-messages", "n\(i + 1) g\(g) rejected \(r)") }
         send(from: i, out.messages)
         for (to, command) in out.forwards {
             transmit(from: i, to: Int(to.value) - 1, PeerPacket.forward(command).encode())
