@@ -66,7 +66,7 @@ final class PeerChannelHandler: ChannelInboundHandler {
 
     private func check(node: NodeID, cluster: String, version: UInt16) -> String? {
         if version != PeerFrame.version { return "peer speaks protocol version \(version), this node \(PeerFrame.version)" }
-        if cluster != runtime.settings.cluster { return "peer belongs to cluster '\(cluster)', this node to '\(runtime.settings.cluster)'" }
+        if cluster != runtime.settings.cluster { return "peer belongs to cluster '\(LogText.safe(cluster))', this node to '\(runtime.settings.cluster)'" }
         guard let certified = certificateNode else { return "peer certificate names no node" }
         if node != certified { return "peer says it is node \(node) but its certificate is for node \(certified)" }
         if let dialed, node != dialed { return "dialed node \(dialed) but node \(node) answered" }
@@ -85,7 +85,7 @@ final class PeerChannelHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        runtime.refused(remote: context.remoteAddress, peer: dialed ?? peer, reason: "\(error)")
+        runtime.refused(remote: context.remoteAddress, peer: dialed ?? peer, reason: LogText.safe("\(error)", cap: 400))
         context.close(promise: nil)
     }
 
