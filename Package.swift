@@ -140,6 +140,7 @@ let package = Package(
             dependencies: [
                 "Transport", "Broker", "Raft", "Primitives",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

@@ -123,6 +123,7 @@ public struct NodeLogHandler: LogHandler {
     public static func format(event: LogEvent, label: String, metadata base: Logger.Metadata, time: String) -> String {
         var all = base
         if let m = event.metadata { all.merge(m) { $1 } }
+        if let error = event.error { all["error.message"] = "\(error)" }
         var line = "\(time) \(event.level) \(label):"
         for (k, v) in all.sorted(by: { $0.key < $1.key }) {
             line += " " + LogText.safe(k, cap: 64, escapeBackslash: false) + "="
