@@ -9,7 +9,7 @@ Every connection carries one request: the node closes it after the bad one. Prin
 sent, the node's log growth (every file it logs to: node-1.log and its rotated files, and its
 standard output and error), the longest line, and how many forged `critical` lines the log holds.
 
-    python3 ops/log_flood.py --rill .build/debug/rill [--seconds 10] [--client-id-bytes 32000]
+    python3 ops/log_flood.py --rill .build/debug/rill [--seconds 10] [--client-id-bytes 32000] [--sources 1]
 
 Standard library only.
 """
@@ -70,6 +70,7 @@ def main() -> int:
     ap.add_argument("--client-id-bytes", type=int, default=32000)
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--kafka-port", type=int, default=29092)
+    ap.add_argument("--sources", type=int, default=1, help="send from 127.0.0.1 ... 127.0.0.N (distinct client addresses)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = ap.parse_args()
 
@@ -99,7 +100,8 @@ def main() -> int:
                 cid = (forged + tail) * (args.client_id_bytes // (len(forged) + len(tail)) + 1)
                 cid = cid[: args.client_id_bytes]
                 try:
-                    s = socket.create_connection(("127.0.0.1", args.kafka_port), timeout=2)
+                    source = "127.0.%d.%d" % divmod((k * 7919 + n) % args.sources + 1, 256)
+                    s = socket.create_connection(("127.0.0.1", args.kafka_port), timeout=2, source_address=(source, 0))
                     s.sendall(request(cid, n))
                     s.settimeout(2)
                     while s.recv(4096):
@@ -123,7 +125,7 @@ def main() -> int:
         forged = sum(1 for line in lines if line.startswith("2026-12-03T22:00:00+0000 critical"))
         alive = node.poll() is None
         total = sum(sent)
-        print(f"requests: {total} in {elapsed:.1f} s, client ids of {args.client_id_bytes} bytes, {args.connections} connections at a time")
+        print(f"requests: {total} in {elapsed:.1f} s, client ids of {args.client_id_bytes} bytes, {args.connections} connections at a time, {args.sources} source address(es)")
         print(f"log growth: {grown} bytes ({grown / 1048576:.2f} MiB), {grown / max(total, 1):.1f} bytes per request")
         print(f"longest log line: {max(len(line) for line in lines)} characters; forged 'critical' lines: {forged}")
         print(f"node alive: {alive}")
