@@ -4,6 +4,12 @@ import Primitives
 
 #if canImport(Glibc)
     import Glibc
+    private func posixWrite(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int { Glibc.write(fd, p, n) }
+    private func posixOpen(_ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 { Glibc.open(path, flags, mode) }
+#elseif canImport(Darwin)
+    import Darwin
+    private func posixWrite(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int { Darwin.write(fd, p, n) }
+    private func posixOpen(_ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 { Darwin.open(path, flags, mode) }
 #endif
 
 /// Where a node's log lines go: standard error, or a file that is rotated by size so the total
@@ -55,7 +61,7 @@ public final class LogOutput: @unchecked Sendable {
         }
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeBufferPointer { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            let n = bytes.withUnsafeBytes { posixWrite(fd, $0.baseAddress! + offset, $0.count - offset) }
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { break }
             offset += n
@@ -64,7 +70,7 @@ public final class LogOutput: @unchecked Sendable {
     }
 
     private func open(_ path: String) throws {
-        let f = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        let f = posixOpen(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard f >= 0 else {
             throw RuntimeError.configuration("log.file: cannot open \(path): \(String(cString: strerror(errno)))")
         }
