@@ -141,6 +141,7 @@ let package = Package(
                 "Transport", "Broker", "Raft", "Primitives",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

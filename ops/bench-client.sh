@@ -21,7 +21,7 @@ trap 'kill -9 ${pids[*]:-} 2>/dev/null || true; rm -rf "$work"' EXIT
 base=$((20000 + RANDOM % 20000))
 $rill dev --init-only --nodes 3 --dir "$work/rill" --kafka-port "$base" >/dev/null
 for n in 1 2 3; do
-  $rill serve --config "$work/rill/node-$n/node.toml" >"$work/rill/node-$n.log" 2>&1 &
+  $rill serve --config "$work/rill/node-$n/node.toml" >"$work/rill/node-$n.stderr" 2>&1 &  # the log itself: node-$n.log (rotated)
   pids+=($!); disown $!
 done
 sleep 4

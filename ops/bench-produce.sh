@@ -43,7 +43,7 @@ base=$((20000 + RANDOM % 20000))
 .build/release/rill dev --init-only --nodes 3 --dir "$work/rill" --kafka-port "$base" >/dev/null
 pids=()
 for n in 1 2 3; do
-  .build/release/rill serve --config "$work/rill/node-$n/node.toml" >"$work/rill/node-$n.log" 2>&1 &
+  .build/release/rill serve --config "$work/rill/node-$n/node.toml" >"$work/rill/node-$n.stderr" 2>&1 &  # the log itself: node-$n.log (rotated)
   pids+=($!); disown $!
 done
 sleep 4

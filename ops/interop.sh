@@ -48,7 +48,7 @@ cleanup() {
 trap cleanup EXIT
 "$RILL" dev --init-only --nodes 3 --dir "$dir" --kafka-port "$base" >/dev/null
 for n in 1 2 3; do
-  "$RILL" serve --config "$dir/node-$n/node.toml" >"$dir/node-$n.log" 2>&1 &
+  "$RILL" serve --config "$dir/node-$n/node.toml" >"$dir/node-$n.stderr" 2>&1 &  # the log itself: node-$n.log (rotated)
   pids+=($!)
   disown $!
 done

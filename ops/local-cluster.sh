@@ -20,7 +20,7 @@ pidfile() { echo "$DIR/node-$1.pid"; }
 running() { [ -f "$(pidfile "$1")" ] && kill -0 "$(cat "$(pidfile "$1")")" 2>/dev/null; }
 start() {
   if running "$1"; then echo "node $1 already running"; return; fi
-  nohup "$RILL" serve --config "$DIR/node-$1/node.toml" >>"$DIR/node-$1.log" 2>&1 &
+  nohup "$RILL" serve --config "$DIR/node-$1/node.toml" >>"$DIR/node-$1.stderr" 2>&1 &  # the log itself: node-$1.log (rotated)
   echo $! >"$(pidfile "$1")"
   echo "node $1 started (pid $!, log $DIR/node-$1.log)"
 }

@@ -1,5 +1,6 @@
 import KafkaProtocol
 import NIOCore
+import Primitives
 
 /// A request waiting for its answer (a JoinGroup held for the join phase, a SyncGroup held until
 /// the leader's assignment arrives).
@@ -209,7 +210,8 @@ final class ConsumerGroup {
         initialDelayUntil = nil
         let dropped = members.filter { $0.join == nil }.map(\.id)
         if !dropped.isEmpty {
-            notices.append("group '\(id)': \(dropped.joined(separator: ", ")) did not rejoin within the rebalance timeout; removed")
+            let named = dropped.prefix(10).map { LogText.safe($0) }.joined(separator: ", ") + (dropped.count > 10 ? " and \(dropped.count - 10) more" : "")
+            notices.append("group '\(LogText.safe(id))': \(named) did not rejoin within the rebalance timeout; removed")
         }
         members.removeAll { $0.join == nil }
         generation += 1
@@ -224,7 +226,9 @@ final class ConsumerGroup {
         protocolName = selectProtocol()
         if leader == nil || member(leader!) == nil { leader = members[0].id }
         state = .completingRebalance
-        notices.append("group '\(id)': generation \(generation) formed with \(members.count) member(s), leader \(leader!), protocol \(protocolName ?? "")")
+        notices.append(
+            "group '\(LogText.safe(id))': generation \(generation) formed with \(members.count) member(s), leader \(LogText.safe(leader!)), "
+                + "protocol \(LogText.safe(protocolName ?? ""))")
         var replies: [GroupReply] = []
         for k in members.indices {
             replies.append(.join(members[k].join!, joinResponse(for: members[k].id)))
@@ -307,7 +311,7 @@ final class ConsumerGroup {
                 pendingMembers.remove(at: k)
                 errors.append(.none)
             } else if index(id) != nil {
-                notices.append("group '\(self.id)': member \(id) left")
+                notices.append("group '\(LogText.safe(self.id))': member \(LogText.safe(id)) left")
                 replies += remove(id, t)
                 errors.append(.none)
             } else {
@@ -370,7 +374,7 @@ final class ConsumerGroup {
         let expired = members.filter { $0.join == nil && $0.sync == nil && t.now >= $0.lastSeen + t.ticks($0.sessionTimeoutMs) }.map(\.id)
         for id in expired {
             let timeout = member(id)?.sessionTimeoutMs ?? 0
-            notices.append("group '\(self.id)': member \(id) sent no heartbeat for \(timeout) ms (its session timeout); removed, rebalancing")
+            notices.append("group '\(LogText.safe(self.id))': member \(LogText.safe(id)) sent no heartbeat for \(timeout) ms (its session timeout); removed, rebalancing")
             replies += remove(id, t)
         }
         replies += tryCompleteJoin(t)

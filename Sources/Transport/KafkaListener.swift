@@ -3,6 +3,7 @@ import KafkaProtocol
 import RillTLS
 import NIOCore
 import NIOPosix
+import Primitives
 
 /// The Kafka client listener: plaintext by default, TLS when configured (`kafka.tls`). Each
 /// connection's requests are answered in the order they came, however long each takes: Kafka
@@ -76,7 +77,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
         do {
             header = try RequestHeader.decode(&r)
         } catch {
-            refuse(context, "unreadable request header: \(error)")
+            refuse(context, "unreadable request header: \(LogText.safe("\(error)"))")
             return
         }
         let sequence = nextSequence
@@ -86,7 +87,8 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
         case .respond(let bytes): complete(sequence, bytes)
         case .noResponse: complete(sequence, nil)
         case .pending: break
-        case .close(let reason): refuse(context, "\(reason) (client \(header.clientID ?? "-"))")
+        case .close(let reason):
+            refuse(context, "\(LogText.safe(reason, cap: 400, escapeBackslash: false)) (client \(header.clientID.map { LogText.safe($0) } ?? "-"))")
         }
     }
 
@@ -116,6 +118,6 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        refuse(context, "\(error)")
+        refuse(context, LogText.safe("\(error)", cap: 400))
     }
 }

@@ -32,8 +32,18 @@ public final class NodeRuntime: @unchecked Sendable {
     private var tickTask: RepeatedTask?
     private var stopping = false
     private var stopped: EventLoopPromise<Void>
-    /// The last problem logged per peer (or remote address): each is logged once, not per retry.
-    private var lastProblem: [String: String] = [:]
+    /// Problem lines per source (a peer, a remote address): a reason is logged once until it
+    /// changes, at most a few lines per source and window, the rest counted (`LogRateLimiter`).
+    private var problemLimiter = LogRateLimiter(now: { NIODeadline.now().uptimeNanoseconds })
+    /// Consumer group notices (they carry client-chosen group and member ids): 200 lines per 10 s.
+    private var noticeLimiter = LogRateLimiter(limits: NodeRuntime.noticeLimits, now: { NIODeadline.now().uptimeNanoseconds })
+    private var logFlushTask: RepeatedTask?
+    static let noticeLimits: LogRateLimiter.Limits = {
+        var l = LogRateLimiter.Limits()
+        l.linesPerSource = 200
+        l.totalLines = 200
+        return l
+    }()
     /// Peers whose invalid Raft message was logged on their current connection (once each).
     private var rejectionLogged: Set<NodeID> = []
     private var random = SystemRandomNumberGenerator()
@@ -190,6 +200,10 @@ public final class NodeRuntime: @unchecked Sendable {
         ) { [self] _ in
             self.handle(self.core.tick())
         }
+        logFlushTask = loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [self] _ in
+            for line in self.problemLimiter.flush() { self.logger.warning("\(line)") }
+            for line in self.noticeLimiter.flush() { self.logger.info("\(line)") }
+        }
         for (id, _) in settings.peers where id > settings.nodeID { dial(id) }
         logger.info(
             "node listening",
@@ -206,7 +220,7 @@ public final class NodeRuntime: @unchecked Sendable {
         let tls: TLSHandler
         if let dialed {
             tls = try TLSHandler(context: clientTLS, handshakeTimeout: timeout) { peer in
-                guard let got = peer?.nodeID else { return "certificate names no node (\(peer?.commonName ?? "none"))" }
+                guard let got = peer?.nodeID else { return "certificate names no node (\(peer?.commonName.map { LogText.safe($0) } ?? "none"))" }
                 return got == dialed.value ? nil : "certificate is for node \(got), expected node \(dialed)"
             }
         } else {
@@ -263,7 +277,7 @@ public final class NodeRuntime: @unchecked Sendable {
         if let old = links[peer]?.channel, old !== channel { old.close(promise: nil) }
         links[peer]?.channel = channel
         links[peer]?.backoffMilliseconds = 100
-        lastProblem.removeValue(forKey: "node \(peer)")
+        problemLimiter.reset("node \(peer)")
         rejectionLogged.remove(peer)
         logger.info(
             "peer connected",
@@ -282,10 +296,14 @@ public final class NodeRuntime: @unchecked Sendable {
         noteProblem(key: key, "peer connection refused: \(reason)", remote: remote)
     }
 
-    /// Log a problem once per key until it changes (a peer retrying every second must not flood the log).
+    /// Log a problem once per key until it changes (a peer retrying every second must not flood the
+    /// log), and at most a few lines per key and window (a client sending distinct bad requests
+    /// must not either): the rest are counted and summarized. `message` must already carry
+    /// outside text through `LogText.safe`.
     private func noteProblem(key: String, _ message: String, remote: SocketAddress? = nil) {
-        guard lastProblem[key] != message else { return }
-        lastProblem[key] = message
+        let admission = problemLimiter.admit(key, message: message)
+        for line in admission.summaries { logger.warning("\(line)") }
+        guard admission.allowed else { return }
         logger.warning("\(message)", metadata: ["who": "\(key)", "remote": "\(remote.map { "\($0)" } ?? "-")"])
     }
 
@@ -341,7 +359,11 @@ public final class NodeRuntime: @unchecked Sendable {
             for id in links.keys.sorted() { send(.leaders(leaders), to: id) }
         }
         for c in out.kafkaReplies { kafkaConnections[c.connection]?.complete(c.sequence, c.response) }
-        for line in out.notices { logger.info("\(line)") }
+        for line in out.notices {
+            let admission = noticeLimiter.admit("consumer group notices")
+            for summary in admission.summaries { logger.info("\(summary)") }
+            if admission.allowed { logger.info("\(line)") }
+        }
         for (group, r) in out.rejected {
             metrics.messagesRejected.increment()
             // A peer with a bug (or another version) may send thousands: the first per connection
@@ -423,6 +445,7 @@ public final class NodeRuntime: @unchecked Sendable {
         logger.critical("\(why); the node stops")
         stopping = true
         tickTask?.cancel()
+        logFlushTask?.cancel()
         stopped.fail(RuntimeError.fatal(why))
     }
 
@@ -454,6 +477,7 @@ public final class NodeRuntime: @unchecked Sendable {
     private func finishStop() {
         stopping = true
         tickTask?.cancel()
+        logFlushTask?.cancel()
         if core.isStorageBusy {
             loop.scheduleTask(in: .milliseconds(10)) { [self] in self.finishStop() }
             return

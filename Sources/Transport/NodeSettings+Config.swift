@@ -8,6 +8,7 @@ extension NodeSettings {
         "raft.handshake_timeout_ms", "kafka.auto_create_topics", "kafka.default_partitions",
         "kafka.default_replication_factor", "kafka.tls", "kafka.tls_client_auth", "kafka.offsets_partitions", "kafka.memory_snapshot_bytes",
         "kafka.group_initial_rebalance_delay_ms", "kafka.group_min_session_timeout_ms", "kafka.group_max_session_timeout_ms",
+        "log.file", "log.max_bytes", "log.files",
     ]
 
     /// Settings from node.toml. Relative file paths are taken from `baseDirectory` (the config
@@ -89,6 +90,17 @@ extension NodeSettings {
         s.groupMaxSessionTimeoutMs = Int32(try integer("kafka.group_max_session_timeout_ms", default: 1_800_000, in: 1...3_600_000))
         if s.groupMinSessionTimeoutMs > s.groupMaxSessionTimeoutMs {
             throw ConfigFile.Error("\(place): 'kafka.group_min_session_timeout_ms' exceeds 'kafka.group_max_session_timeout_ms'")
+        }
+        let logMaxBytes = try integer("log.max_bytes", default: logMaxBytesDefault, in: 65536...(1 << 40))
+        let logFiles = try integer("log.files", default: logFilesDefault, in: 1...100)
+        if file.value("log.file") != nil {
+            let logFile = try path("log.file")
+            if logFile.hasPrefix(s.dataDirectory.hasSuffix("/") ? s.dataDirectory : s.dataDirectory + "/") {
+                throw ConfigFile.Error("\(place): 'log.file' must not be inside 'data_dir' (\(s.dataDirectory))")
+            }
+            s.log = .file(path: logFile, maxBytes: logMaxBytes, files: logFiles)
+        } else if file.value("log.max_bytes") != nil || file.value("log.files") != nil {
+            throw ConfigFile.Error("\(place): 'log.max_bytes' and 'log.files' need 'log.file' (without it the node logs to standard error)")
         }
         let ports = [s.peerListener, s.kafkaListener, s.metricsListener].filter { $0.port != 0 }
         for (i, a) in ports.enumerated() where ports[(i + 1)...].contains(a) {

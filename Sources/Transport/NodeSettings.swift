@@ -64,6 +64,11 @@ public struct NodeSettings: Sendable {
     /// a certificate of the cluster CA. Plaintext by default, for local development.
     public var kafkaTLS = false
     public var kafkaTLSClientAuth = false
+    /// Where the node logs (`[log]`): standard error unless `log.file` is set; a file is rotated by
+    /// size, keeping at most `files × max_bytes`.
+    public var log: LogOutput.Target = .standardError
+    public static let logMaxBytesDefault = 64 * 1024 * 1024
+    public static let logFilesDefault = 3
 
     public init(
         nodeID: NodeID, cluster: String, dataDirectory: String, peerListener: HostPort, kafkaListener: HostPort,

@@ -74,9 +74,7 @@ final class PeerChannelHandler: ChannelInboundHandler {
 
     private func check(node: NodeID, cluster: String, version: UInt16) -> String? {
         if version != PeerFrame.version { return "peer speaks protocol version \(version), this node \(PeerFrame.version)" }
-        if cluster != runtime.settings.cluster {
-            return "peer belongs to cluster '\(Self.escaped(cluster))', this node to '\(runtime.settings.cluster)'"
-        }
+        if cluster != runtime.settings.cluster { return "peer belongs to cluster '\(LogText.safe(cluster))', this node to '\(runtime.settings.cluster)'" }
         guard let certified = certificateNode else { return "peer certificate names no node" }
         if node != certified { return "peer says it is node \(node) but its certificate is for node \(certified)" }
         if let dialed, node != dialed { return "dialed node \(dialed) but node \(node) answered" }
@@ -89,31 +87,13 @@ final class PeerChannelHandler: ChannelInboundHandler {
         return nil
     }
 
-    /// Peer-supplied text fit for one log line: control and non-ASCII characters escaped, at most
-    /// 64 characters. (Small on purpose: a shared log-escaping helper will replace it.)
-    static func escaped(_ s: String) -> String {
-        var out = ""
-        for (n, u) in s.unicodeScalars.enumerated() {
-            if n == 64 {
-                out += "..."
-                break
-            }
-            if u.value >= 0x20 && u.value < 0x7F && u != "\\" && u != "'" {
-                out.unicodeScalars.append(u)
-            } else {
-                out += "\\u{" + String(u.value, radix: 16) + "}"
-            }
-        }
-        return out
-    }
-
     private func protocolError(_ context: ChannelHandlerContext, _ what: String) {
         runtime.refused(remote: context.remoteAddress, peer: peer ?? dialed, reason: "protocol error: \(what)")
         context.close(promise: nil)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        runtime.refused(remote: context.remoteAddress, peer: dialed ?? peer, reason: "\(error)")
+        runtime.refused(remote: context.remoteAddress, peer: dialed ?? peer, reason: LogText.safe("\(error)", cap: 400))
         context.close(promise: nil)
     }
 

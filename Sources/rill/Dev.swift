@@ -44,10 +44,11 @@ struct Dev: ParsableCommand {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: executable)
             p.arguments = ["serve", "--config", layout.configPath(n)]
-            let log = layout.logPath(n)
-            if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
-            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-            handle.seekToEndOfFile()
+            // The node writes its log itself (node-N.log, rotated: see `[log]` in its node.toml);
+            // standard output and error only catch what a crash prints, started afresh each time.
+            let crash = layout.stderrPath(n)
+            _ = FileManager.default.createFile(atPath: crash, contents: nil)
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: crash))
             p.standardOutput = handle
             p.standardError = handle
             try p.run()
@@ -68,7 +69,7 @@ struct Dev: ParsableCommand {
         for (n, p) in children {
             p.terminationHandler = { proc in
                 if proc.terminationReason == .uncaughtSignal || proc.terminationStatus != 0 {
-                    print("rill dev: node \(n) exited (status \(proc.terminationStatus)); see \(layout.logPath(n))")
+                    print("rill dev: node \(n) exited (status \(proc.terminationStatus)); see \(layout.logPath(n)) and \(layout.stderrPath(n))")
                     fflush(nil)
                 }
             }
@@ -102,6 +103,7 @@ struct DevLayout {
     func nodeDir(_ n: Int) -> String { root + "/node-\(n)" }
     func configPath(_ n: Int) -> String { nodeDir(n) + "/node.toml" }
     func logPath(_ n: Int) -> String { root + "/node-\(n).log" }
+    func stderrPath(_ n: Int) -> String { root + "/node-\(n).stderr" }
 
     /// The CA and node certificates (made once, kept), and each node's configuration (rewritten).
     func prepare() throws {
@@ -149,6 +151,11 @@ struct DevLayout {
 
             [kafka]
             auto_create_topics = true
+
+            [log]
+            file = "../node-\(n).log"
+            max_bytes = \(NodeSettings.logMaxBytesDefault)
+            files = \(NodeSettings.logFilesDefault)
 
             [peers]
 

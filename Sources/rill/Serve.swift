@@ -21,7 +21,15 @@ struct Serve: AsyncParsableCommand {
         }
         // Keep freed memory for reuse (TLS records and batches are large and short-lived).
         _ = rill_keep_freed_memory()
-        var configured = Logger(label: "rill.node-\(settings.nodeID)")
+        // Standard error, or a size-rotated file (`[log]` in node.toml); every line escaped and capped.
+        let output: LogOutput
+        do {
+            output = try LogOutput(settings.log)
+        } catch {
+            throw CLIError("\(error)")
+        }
+        let label = "rill.node-\(settings.nodeID)"
+        var configured = Logger(label: label) { _ in NodeLogHandler(label: label, output: output) }
         configured.logLevel = .info
         let logger = configured
         let runtime: NodeRuntime

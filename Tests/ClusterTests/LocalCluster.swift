@@ -51,7 +51,9 @@ final class LocalCluster {
     }
 
     func configPath(_ n: Int) -> String { dir + "/node-\(n)/node.toml" }
+    /// The node's own log (`[log] file` in the config `rill dev` writes), and what it printed.
     func logPath(_ n: Int) -> String { dir + "/node-\(n).log" }
+    func stderrPath(_ n: Int) -> String { dir + "/node-\(n).stderr" }
     func statusPort(_ n: Int) -> Int { kafkaPort + 200 + n - 1 }
     func peerPort(_ n: Int) -> Int { kafkaPort + 100 + n - 1 }
 
@@ -59,8 +61,8 @@ final class LocalCluster {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: rill)
         p.arguments = ["serve", "--config", configPath(n)]
-        if !FileManager.default.fileExists(atPath: logPath(n)) { _ = FileManager.default.createFile(atPath: logPath(n), contents: nil) }
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath(n)))
+        if !FileManager.default.fileExists(atPath: stderrPath(n)) { _ = FileManager.default.createFile(atPath: stderrPath(n), contents: nil) }
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath(n)))
         log.seekToEndOfFile()
         p.standardOutput = log
         p.standardError = log
@@ -106,7 +108,9 @@ final class LocalCluster {
         return code
     }
 
-    func log(_ n: Int) -> String { (try? String(contentsOfFile: logPath(n), encoding: .utf8)) ?? "" }
+    func log(_ n: Int) -> String {
+        ((try? String(contentsOfFile: logPath(n), encoding: .utf8)) ?? "") + ((try? String(contentsOfFile: stderrPath(n), encoding: .utf8)) ?? "")
+    }
 
     /// Poll `condition` every 50 ms for up to `seconds`; returns the seconds it took, or nil.
     @discardableResult

@@ -51,6 +51,15 @@ struct ConfigTests {
         #expect(s.members == [1, 2, 3])
         #expect(s.peers[2].1 == HostPort(host: "::1", port: 9192))
         #expect(!s.autoCreateTopics && s.defaultPartitions == 6 && s.defaultReplicationFactor == 3)
+        #expect(s.log == .standardError, "without [log] file the node logs to standard error")
+    }
+
+    @Test("[log]: a file, rotated at max_bytes, files kept (64 MiB x 3 by default)")
+    func logSection() throws {
+        let s = try parse(Self.good + "\n[log]\nfile = \"/var/log/rill/node.log\"\n")
+        #expect(s.log == .file(path: "/var/log/rill/node.log", maxBytes: 64 * 1024 * 1024, files: 3))
+        let t = try parse(Self.good + "\n[log]\nfile = \"node.log\"\nmax_bytes = 1048576\nfiles = 5\n")
+        #expect(t.log == .file(path: "/etc/rill/node.log", maxBytes: 1_048_576, files: 5))
     }
 
     @Test("every mistake names its key (or line) and what is wrong", arguments: [
@@ -71,6 +80,9 @@ struct ConfigTests {
         ("auto_create_topics = false", "auto_create_topics = 1", "'kafka.auto_create_topics' must be true or false"),
         ("auto_create_topics = false", "tls_client_auth = true", "'kafka.tls_client_auth' needs 'kafka.tls = true'"),
         ("default_partitions = 6", "default_replication_factor = 4", "'kafka.default_replication_factor' must be an integer in 1...3"),
+        ("[peers]", "[log]\nfile = \"data/node.log\"\n[peers]", "'log.file' must not be inside 'data_dir'"),
+        ("[peers]", "[log]\nfile = \"n.log\"\nmax_bytes = 100\n[peers]", "'log.max_bytes' must be an integer in 65536..."),
+        ("[peers]", "[log]\nfiles = 2\n[peers]", "'log.max_bytes' and 'log.files' need 'log.file'"),
     ])
     func mistakes(_ replace: String, _ with: String, _ expected: String) throws {
         let text = Self.good.replacingFirst(replace, with: with)

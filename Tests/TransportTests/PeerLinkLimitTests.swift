@@ -108,11 +108,4 @@ struct PeerLinkLimitTests {
         #expect(frames.allSatisfy { PeerMessageCodec.encodedBytesBound($0) - 6 <= 3 * one })
         #expect(PeerFrame.raftFrames(envelopes).count == 1)
     }
-
-    @Test("peer text in a log line is escaped and cut")
-    func escaping() {
-        #expect(PeerChannelHandler.escaped("prod") == "prod")
-        #expect(PeerChannelHandler.escaped("a\nb\u{1b}[31m'") == "a\\u{a}b\\u{1b}[31m\\u{27}")
-        #expect(PeerChannelHandler.escaped(String(repeating: "x", count: 100)) == String(repeating: "x", count: 64) + "...")
-    }
 }
