@@ -150,6 +150,7 @@ let package = Package(
                 "Transport", "RillTLS", "Primitives", "KafkaProtocol", "RillClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
         .testTarget(

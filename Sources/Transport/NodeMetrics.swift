@@ -16,6 +16,8 @@ final class NodeMetrics: @unchecked Sendable {
     let framesDropped: CoreMetrics.Counter
     /// Raft messages from peers dropped as invalid (what no correct node sends).
     let messagesRejected: CoreMetrics.Counter
+    /// Peer links closed because nothing (not even a keepalive) arrived within the deadline.
+    let peerLinksDead: CoreMetrics.Counter
     let storageBatches: CoreMetrics.Counter
     /// Time to write and fsync one storage batch (group commit), on the disk thread.
     let storageSync: CoreMetrics.Timer
@@ -55,6 +57,7 @@ final class NodeMetrics: @unchecked Sendable {
         framesSent = CoreMetrics.Counter(label: "rill_peer_frames_sent_total", factory: f)
         framesDropped = CoreMetrics.Counter(label: "rill_peer_frames_dropped_total", factory: f)
         messagesRejected = CoreMetrics.Counter(label: "rill_peer_messages_rejected_total", factory: f)
+        peerLinksDead = CoreMetrics.Counter(label: "rill_peer_links_dead_total", factory: f)
         storageBatches = CoreMetrics.Counter(label: "rill_storage_batches_total", factory: f)
         storageSync = CoreMetrics.Timer(label: "rill_storage_batch_sync_seconds", factory: f)
         storageRoundTrip = CoreMetrics.Timer(label: "rill_storage_batch_round_trip_seconds", factory: f)

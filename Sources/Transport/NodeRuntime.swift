@@ -38,6 +38,7 @@ public final class NodeRuntime: @unchecked Sendable {
     /// Consumer group notices (they carry client-chosen group and member ids): 200 lines per 10 s.
     private var noticeLimiter = LogRateLimiter(limits: NodeRuntime.noticeLimits, now: { NIODeadline.now().uptimeNanoseconds })
     private var logFlushTask: RepeatedTask?
+    private var linkWatchTask: RepeatedTask?
     static let noticeLimits: LogRateLimiter.Limits = {
         var l = LogRateLimiter.Limits()
         l.linesPerSource = 200
@@ -69,7 +70,16 @@ public final class NodeRuntime: @unchecked Sendable {
         var channel: Channel?
         var dialing = false
         var backoffMilliseconds = 100
+        /// The last frame from the peer on `channel` (a keepalive counts) and the last one sent.
+        var lastHeard = NIODeadline.now()
+        var lastSent = NIODeadline.now()
     }
+
+    /// A link says something at least this often: an empty Raft frame when nothing else went out.
+    var keepaliveInterval: TimeAmount { .milliseconds(Int64(settings.electionTicks * settings.tickMilliseconds / 4)) }
+    /// A link on which nothing arrived for this long is dead: a peer whose traffic is dropped
+    /// (not reset) by a silent partition keeps its TCP connection "established" for many minutes.
+    var peerDeadAfter: TimeAmount { .milliseconds(Int64(3 * settings.electionTicks * settings.tickMilliseconds)) }
 
     /// Recover storage, bind the listeners and start the loop. Errors name what is wrong (an
     /// unreadable certificate, a data directory of another node, a port in use).
@@ -200,6 +210,9 @@ public final class NodeRuntime: @unchecked Sendable {
         ) { [self] _ in
             self.handle(self.core.tick())
         }
+        linkWatchTask = loop.scheduleRepeatedTask(initialDelay: keepaliveInterval, delay: keepaliveInterval) { [self] _ in
+            self.watchLinks()
+        }
         logFlushTask = loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [self] _ in
             for line in self.problemLimiter.flush() { self.logger.warning("\(line)") }
             for line in self.noticeLimiter.flush() { self.logger.info("\(line)") }
@@ -244,7 +257,7 @@ public final class NodeRuntime: @unchecked Sendable {
         links[peer] = link
         let address = link.address
         ClientBootstrap(group: loop)
-            .connectTimeout(.seconds(2))
+            .connectTimeout(.seconds(1))
             .channelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: 8 << 20))
             .channelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture { try self.configurePeerPipeline(channel, dialed: peer) }
@@ -257,11 +270,13 @@ public final class NodeRuntime: @unchecked Sendable {
             }
     }
 
-    /// Reconnect with jittered exponential backoff, 100 ms doubling to 5 s.
+    /// Reconnect with jittered exponential backoff, 100 ms doubling to 500 ms: with the 1 s
+    /// connect timeout a link is back within about a second of a partition healing (a dial costs
+    /// next to nothing; the refusal is logged once).
     private func scheduleRedial(_ peer: NodeID) {
         guard !stopping, var link = links[peer] else { return }
         let base = link.backoffMilliseconds
-        link.backoffMilliseconds = min(base * 2, 5000)
+        link.backoffMilliseconds = min(base * 2, 500)
         links[peer] = link
         let delay = Int64(base / 2 + Int.random(in: 0...base, using: &random))
         loop.scheduleTask(in: .milliseconds(delay)) { [self] in self.dial(peer) }
@@ -277,6 +292,8 @@ public final class NodeRuntime: @unchecked Sendable {
         if let old = links[peer]?.channel, old !== channel { old.close(promise: nil) }
         links[peer]?.channel = channel
         links[peer]?.backoffMilliseconds = 100
+        links[peer]?.lastHeard = .now()
+        links[peer]?.lastSent = .now()
         problemLimiter.reset("node \(peer)")
         rejectionLogged.remove(peer)
         logger.info(
@@ -289,6 +306,35 @@ public final class NodeRuntime: @unchecked Sendable {
         links[peer]?.channel = nil
         logger.info("peer disconnected", metadata: ["peer": "\(peer)"])
         if peer > settings.nodeID && !(links[peer]?.dialing ?? false) { scheduleRedial(peer) }
+    }
+
+    /// A frame from `peer` arrived on `channel` (a keepalive included).
+    func peerHeard(_ peer: NodeID, channel: Channel) {
+        guard links[peer]?.channel === channel else { return }
+        links[peer]?.lastHeard = .now()
+    }
+
+    /// Keepalives on quiet links; a link silent past `peerDeadAfter` is closed (and redialed by
+    /// the side that dials), logged and counted — TCP alone would call it connected for minutes.
+    private func watchLinks() {
+        guard !stopping else { return }
+        let now = NIODeadline.now()
+        for peer in links.keys.sorted() {
+            guard let link = links[peer], let channel = link.channel else { continue }
+            let silent = now - link.lastHeard
+            if silent > peerDeadAfter {
+                metrics.peerLinksDead.increment()
+                logger.warning(
+                    "peer link dead: nothing received for \(silent.nanoseconds / 1_000_000) ms (deadline \(peerDeadAfter.nanoseconds / 1_000_000) ms, 3 election timeouts); closing it and reconnecting",
+                    metadata: ["peer": "\(peer)"])
+                links[peer]?.channel = nil
+                channel.close(promise: nil)
+                logger.info("peer disconnected", metadata: ["peer": "\(peer)"])
+                if peer > settings.nodeID && !link.dialing { scheduleRedial(peer) }
+            } else if now - link.lastSent >= keepaliveInterval {
+                send(.raft([]), to: peer)
+            }
+        }
     }
 
     func refused(remote: SocketAddress?, peer: NodeID?, reason: String) {
@@ -431,6 +477,7 @@ public final class NodeRuntime: @unchecked Sendable {
         stats.framesSent += 1
         metrics.framesSent.increment()
         metrics.bytesSent.increment(by: buffer.readableBytes)
+        links[peer]?.lastSent = .now()
         channel.writeAndFlush(buffer, promise: nil)
     }
 
@@ -446,6 +493,7 @@ public final class NodeRuntime: @unchecked Sendable {
         stopping = true
         tickTask?.cancel()
         logFlushTask?.cancel()
+        linkWatchTask?.cancel()
         stopped.fail(RuntimeError.fatal(why))
     }
 
@@ -478,6 +526,7 @@ public final class NodeRuntime: @unchecked Sendable {
         stopping = true
         tickTask?.cancel()
         logFlushTask?.cancel()
+        linkWatchTask?.cancel()
         if core.isStorageBusy {
             loop.scheduleTask(in: .milliseconds(10)) { [self] in self.finishStop() }
             return

@@ -45,6 +45,9 @@ final class PeerChannelHandler: ChannelInboundHandler {
             runtime.peerConnected(node, channel: context.channel, dialed: dialed != nil)
         case .raft(let envelopes):
             guard let peer else { return protocolError(context, "Raft messages before hello") }
+            runtime.peerHeard(peer, channel: context.channel)
+            // An empty one is the link's keepalive (NodeRuntime.watchLinks).
+            if envelopes.isEmpty { return }
             // Messages must come from the node the certificate names.
             guard envelopes.allSatisfy({ $0.message.from == peer }) else {
                 return protocolError(context, "messages claiming another sender")
@@ -52,6 +55,7 @@ final class PeerChannelHandler: ChannelInboundHandler {
             runtime.receive(envelopes)
         case .forward(let command):
             guard let peer else { return protocolError(context, "forward before hello") }
+            runtime.peerHeard(peer, channel: context.channel)
             // A node registers itself and asks for its own producer ids, never another's.
             switch command {
             case .registerBroker(let b) where b.node != peer:
@@ -63,10 +67,12 @@ final class PeerChannelHandler: ChannelInboundHandler {
             runtime.receiveForward(command)
         case .leaders(let hints):
             guard let peer else { return protocolError(context, "leaders before hello") }
+            runtime.peerHeard(peer, channel: context.channel)
             guard hints.allSatisfy({ $0.leader == peer }) else { return protocolError(context, "leadership claimed for another node") }
             runtime.receiveLeaders(hints)
         case .repair(let m):
             guard let peer else { return protocolError(context, "repair before hello") }
+            runtime.peerHeard(peer, channel: context.channel)
             if case .request(_, let from, _) = m, from != peer { return protocolError(context, "repair request for another node") }
             runtime.receiveRepair(m)
         }
