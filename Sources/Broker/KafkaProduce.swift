@@ -72,6 +72,9 @@ extension NodeCore {
         guard let g = group(gid) else { return fail(.notLeaderOrFollower, "this node does not replicate the partition") }
         let (role, term) = g.withRaft { ($0.role, $0.term) }
         guard role == .leader else { return fail(.notLeaderOrFollower) }
+        // Retriable for clients (Java and librdkafka refresh metadata and retry): leadership is
+        // being handed to a replica with space.
+        guard !diskFull else { return fail(.kafkaStorageError, "the data disk of node \(config.id) is nearly full") }
         guard let records, records.readableBytes > 0 else { return fail(.corruptMessage, "no records") }
         let batches: [RecordBatch]
         do {

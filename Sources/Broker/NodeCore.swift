@@ -154,6 +154,11 @@ public final class NodeCore {
     private var outgoingRepairs: [(NodeID, RepairMessage)] = []
     /// A failed fsync: the node must stop.
     public private(set) var storageFailure: StorageError?
+    /// The data disk is nearly full (below the runtime's `min_free_bytes`): Kafka partitions take
+    /// no new writes here, see NodeCore+DiskSpace.swift.
+    public internal(set) var diskFull = false
+    /// Peer messages that would have appended to a Kafka partition while the disk was full.
+    public internal(set) var appendsRefusedForSpace = 0
 
     /// Start from what storage recovered: one state per group found on disk.
     public init(config: NodeConfig, recovered: [(GroupID, RecoveredState)], observer: NodeCoreObserver? = nil) throws(RaftError) {
@@ -223,7 +228,10 @@ public final class NodeCore {
         if !kafka.pendingFetches.isEmpty { evaluateFetches(expired: true) }
         serveProducerIDs(expired: true)
         tickGroups()
-        if ticks % UInt64(max(1, config.raftTemplate.electionTicks)) == 0 { askForRepairs() }
+        if ticks % UInt64(max(1, config.raftTemplate.electionTicks)) == 0 {
+            askForRepairs()
+            if diskFull { handOffKafkaLeaderships() }
+        }
         var out = flush()
         // Tell peers which groups this node leads, for the Metadata of nodes that do not host them.
         if ticks % 10 == 0 && config.members.count > 1 { out.leaders = leadership() }
@@ -236,6 +244,7 @@ public final class NodeCore {
         var rejected: [(GroupID, RejectedMessage)] = []
         for env in envelopes {
             guard env.message.to == config.id, let k = position(env.group) else { continue }
+            if diskFull && refusedForSpace(env) { continue }
             groups[k].raft.step(env.message)
             for r in groups[k].raft.takeRejections() { rejected.append((env.group, r)) }
             touched[k] = true
@@ -274,7 +283,7 @@ public final class NodeCore {
         return flush()
     }
 
-    private func touchAll() {
+    func touchAll() {
         for k in touched.indices { touched[k] = true }
     }
 
@@ -319,7 +328,7 @@ public final class NodeCore {
 
     // MARK: - The Ready loop
 
-    private func flush() -> NodeOutput {
+    func flush() -> NodeOutput {
         active.removeAll(keepingCapacity: true)
         var out = NodeOutput()
         guard storageFailure == nil else { return out }

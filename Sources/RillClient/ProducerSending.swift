@@ -116,7 +116,7 @@ extension Producer {
                 switch code {
                 case .none, .duplicateSequenceNumber: outcome = .written(p.baseOffset)
                 case .notLeaderOrFollower, .leaderNotAvailable, .unknownTopicOrPartition, .requestTimedOut, .notEnoughReplicas,
-                    .notEnoughReplicasAfterAppend, .fencedLeaderEpoch, .unknownLeaderEpoch:
+                    .notEnoughReplicasAfterAppend, .fencedLeaderEpoch, .unknownLeaderEpoch, .kafkaStorageError:
                     outcome = .retriable(error)
                 case .outOfOrderSequenceNumber where q.draining:
                     // An earlier batch of this window failed, so this one arrived after a gap.

@@ -18,6 +18,9 @@ final class NodeMetrics: @unchecked Sendable {
     let messagesRejected: CoreMetrics.Counter
     /// Peer links closed because nothing (not even a keepalive) arrived within the deadline.
     let peerLinksDead: CoreMetrics.Counter
+    /// Free bytes on the data disk, and 1 while the node refuses writes for want of space.
+    let storageFreeBytes: CoreMetrics.Gauge
+    let storageDiskFull: CoreMetrics.Gauge
     let storageBatches: CoreMetrics.Counter
     /// Time to write and fsync one storage batch (group commit), on the disk thread.
     let storageSync: CoreMetrics.Timer
@@ -58,6 +61,8 @@ final class NodeMetrics: @unchecked Sendable {
         framesDropped = CoreMetrics.Counter(label: "rill_peer_frames_dropped_total", factory: f)
         messagesRejected = CoreMetrics.Counter(label: "rill_peer_messages_rejected_total", factory: f)
         peerLinksDead = CoreMetrics.Counter(label: "rill_peer_links_dead_total", factory: f)
+        storageFreeBytes = CoreMetrics.Gauge(label: "rill_storage_free_bytes", factory: f)
+        storageDiskFull = CoreMetrics.Gauge(label: "rill_storage_disk_full", factory: f)
         storageBatches = CoreMetrics.Counter(label: "rill_storage_batches_total", factory: f)
         storageSync = CoreMetrics.Timer(label: "rill_storage_batch_sync_seconds", factory: f)
         storageRoundTrip = CoreMetrics.Timer(label: "rill_storage_batch_round_trip_seconds", factory: f)

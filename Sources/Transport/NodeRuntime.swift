@@ -39,6 +39,10 @@ public final class NodeRuntime: @unchecked Sendable {
     private var noticeLimiter = LogRateLimiter(limits: NodeRuntime.noticeLimits, now: { NIODeadline.now().uptimeNanoseconds })
     private var logFlushTask: RepeatedTask?
     private var linkWatchTask: RepeatedTask?
+    private var diskWatchTask: RepeatedTask?
+    private var diskAlarm: DiskSpaceAlarm?
+    private(set) var diskSpace: DiskSpace?
+    private var lastDiskCheck = NIODeadline.uptimeNanoseconds(0)
     static let noticeLimits: LogRateLimiter.Limits = {
         var l = LogRateLimiter.Limits()
         l.linesPerSource = 200
@@ -213,6 +217,10 @@ public final class NodeRuntime: @unchecked Sendable {
         linkWatchTask = loop.scheduleRepeatedTask(initialDelay: keepaliveInterval, delay: keepaliveInterval) { [self] _ in
             self.watchLinks()
         }
+        watchDiskSpace()
+        diskWatchTask = loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [self] _ in
+            self.watchDiskSpace()
+        }
         logFlushTask = loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [self] _ in
             for line in self.problemLimiter.flush() { self.logger.warning("\(line)") }
             for line in self.noticeLimiter.flush() { self.logger.info("\(line)") }
@@ -337,6 +345,32 @@ public final class NodeRuntime: @unchecked Sendable {
         }
     }
 
+    /// Free space on the data disk, once a second: a warning below `warnFreeBytes`; below
+    /// `minFreeBytes` the core stops taking Kafka writes (NodeCore+DiskSpace) until space is back
+    /// above the warning level. A write that meets a full disk would stop the node.
+    private func watchDiskSpace() {
+        lastDiskCheck = .now()
+        guard !stopping, let space = DiskSpace.of(path: settings.dataDirectory) else { return }
+        diskSpace = space
+        metrics.storageFreeBytes.record(Int64(clamping: space.freeBytes))
+        if diskAlarm == nil {
+            diskAlarm = DiskSpaceAlarm(minFree: settings.minFreeBytes, warnFree: settings.warnFreeBytes, totalBytes: space.totalBytes)
+        }
+        guard let level = diskAlarm?.update(free: space.freeBytes), let alarm = diskAlarm else { return }
+        let mib = { (b: UInt64) in "\(b >> 20) MiB" }
+        let where_ = "\(mib(space.freeBytes)) free of \(mib(space.totalBytes)) on the data disk (\(settings.dataDirectory))"
+        switch level {
+        case .low:
+            logger.warning("free space low: \(where_); below \(mib(alarm.minFree)) the node stops taking writes (storage.min_free_bytes)")
+        case .full:
+            logger.error("data disk nearly full: \(where_), under storage.min_free_bytes = \(mib(alarm.minFree)); refusing Kafka writes (KAFKA_STORAGE_ERROR) and handing partition leadership to other nodes until \(mib(alarm.warnFree)) are free")
+        case .ok:
+            logger.info("free space back: \(where_)")
+        }
+        metrics.storageDiskFull.record(level == .full ? 1 : 0)
+        if (level == .full) != core.diskFull { handle(core.setDiskFull(level == .full)) }
+    }
+
     func refused(remote: SocketAddress?, peer: NodeID?, reason: String) {
         let key = peer.map { "node \($0)" } ?? "remote \(remote?.ipAddress ?? "?")"
         noteProblem(key: key, "peer connection refused: \(reason)", remote: remote)
@@ -443,6 +477,9 @@ public final class NodeRuntime: @unchecked Sendable {
                         self.metrics.storageRoundTrip.recordNanoseconds((NIODeadline.now() - issued).nanoseconds)
                         self.handle(self.core.storageCompleted(completion))
                         if let failure = self.core.storageFailure { self.fatal("storage failed: \(failure)") }
+                        // Free space again after writes, at most every 20 ms: producers on a fast
+                        // disk can eat a small reserve well within the 1 s timer.
+                        if NIODeadline.now() - self.lastDiskCheck >= .milliseconds(20) { self.watchDiskSpace() }
                     case .failure(let error):
                         self.fatal("disk thread unavailable: \(error)")
                     }
@@ -494,6 +531,7 @@ public final class NodeRuntime: @unchecked Sendable {
         tickTask?.cancel()
         logFlushTask?.cancel()
         linkWatchTask?.cancel()
+        diskWatchTask?.cancel()
         stopped.fail(RuntimeError.fatal(why))
     }
 
@@ -527,6 +565,7 @@ public final class NodeRuntime: @unchecked Sendable {
         tickTask?.cancel()
         logFlushTask?.cancel()
         linkWatchTask?.cancel()
+        diskWatchTask?.cancel()
         if core.isStorageBusy {
             loop.scheduleTask(in: .milliseconds(10)) { [self] in self.finishStop() }
             return
@@ -573,7 +612,7 @@ public final class NodeRuntime: @unchecked Sendable {
             controllerCommit: controllerRaft?.commitIndex.value ?? 0,
             brokers: core.controller.brokers.map { .init(node: $0.node.value, host: $0.host, port: Int($0.kafkaPort)) },
             peers: links.keys.sorted().map { .init(node: $0.value, connected: links[$0]?.channel != nil) },
-            partitions: partitions, framesDropped: stats.framesDropped)
+            partitions: partitions, framesDropped: stats.framesDropped, freeBytes: diskSpace?.freeBytes, diskFull: core.diskFull)
     }
 
     /// Propose a controller command here if this node leads the controller, else forward it.

@@ -8,7 +8,7 @@ extension NodeSettings {
         "raft.handshake_timeout_ms", "kafka.auto_create_topics", "kafka.default_partitions",
         "kafka.default_replication_factor", "kafka.tls", "kafka.tls_client_auth", "kafka.offsets_partitions", "kafka.memory_snapshot_bytes",
         "kafka.group_initial_rebalance_delay_ms", "kafka.group_min_session_timeout_ms", "kafka.group_max_session_timeout_ms",
-        "log.file", "log.max_bytes", "log.files",
+        "log.file", "log.max_bytes", "log.files", "storage.min_free_bytes", "storage.warn_free_bytes",
     ]
 
     /// Settings from node.toml. Relative file paths are taken from `baseDirectory` (the config
@@ -90,6 +90,15 @@ extension NodeSettings {
         s.groupMaxSessionTimeoutMs = Int32(try integer("kafka.group_max_session_timeout_ms", default: 1_800_000, in: 1...3_600_000))
         if s.groupMinSessionTimeoutMs > s.groupMaxSessionTimeoutMs {
             throw ConfigFile.Error("\(place): 'kafka.group_min_session_timeout_ms' exceeds 'kafka.group_max_session_timeout_ms'")
+        }
+        if file.value("storage.min_free_bytes") != nil {
+            s.minFreeBytes = UInt64(try integer("storage.min_free_bytes", default: 0, in: 1 << 20...(1 << 50)))
+        }
+        if file.value("storage.warn_free_bytes") != nil {
+            s.warnFreeBytes = UInt64(try integer("storage.warn_free_bytes", default: 0, in: 1 << 20...(1 << 50)))
+        }
+        if let min = s.minFreeBytes, let warn = s.warnFreeBytes, warn <= min {
+            throw ConfigFile.Error("\(place): 'storage.warn_free_bytes' (\(warn)) must exceed 'storage.min_free_bytes' (\(min))")
         }
         let logMaxBytes = try integer("log.max_bytes", default: logMaxBytesDefault, in: 65536...(1 << 40))
         let logFiles = try integer("log.files", default: logFilesDefault, in: 1...100)

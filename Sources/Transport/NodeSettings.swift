@@ -67,6 +67,12 @@ public struct NodeSettings: Sendable {
     /// Where the node logs (`[log]`): standard error unless `log.file` is set; a file is rotated by
     /// size, keeping at most `files × max_bytes`.
     public var log: LogOutput.Target = .standardError
+    /// Below this many free bytes on the data disk the node takes no new Kafka writes and hands
+    /// its partitions' leadership away (nil: 5 % of the file system, 16 MiB to 1 GiB).
+    public var minFreeBytes: UInt64?
+    /// Below this many free bytes a warning is logged (nil: twice `minFreeBytes`); writes resume
+    /// once free space is back above it.
+    public var warnFreeBytes: UInt64?
     public static let logMaxBytesDefault = 64 * 1024 * 1024
     public static let logFilesDefault = 3
 

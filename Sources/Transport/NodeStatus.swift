@@ -31,4 +31,7 @@ public struct NodeStatus: Codable, Equatable, Sendable {
     public var peers: [Peer]
     public var partitions: [Partition]
     public var framesDropped: Int
+    /// Free bytes on the data disk, and whether the node refuses Kafka writes for want of space.
+    public var freeBytes: UInt64?
+    public var diskFull: Bool?
 }

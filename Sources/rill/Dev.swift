@@ -47,7 +47,8 @@ struct Dev: ParsableCommand {
             // The node writes its log itself (node-N.log, rotated: see `[log]` in its node.toml);
             // standard output and error only catch what a crash prints, started afresh each time.
             let crash = layout.stderrPath(n)
-            _ = FileManager.default.createFile(atPath: crash, contents: nil)
+            // Emptied (truncation needs no space), or made when missing.
+            if truncate(crash, 0) != 0 { _ = FileManager.default.createFile(atPath: crash, contents: nil) }
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: crash))
             p.standardOutput = handle
             p.standardError = handle
@@ -164,9 +165,12 @@ struct DevLayout {
         return s
     }
 
+    /// Write a file unless it already holds exactly these bytes: `rill dev` restarts on a disk
+    /// too full to rewrite its node.toml files (the nodes themselves start and refuse writes).
     private func write(_ bytes: [UInt8], to path: String, mode: Int) throws {
+        if let existing = FileManager.default.contents(atPath: path), Array(existing) == bytes { return }
         let ok = FileManager.default.createFile(atPath: path, contents: Data(bytes), attributes: [.posixPermissions: mode])
-        if !ok { throw CLIError("cannot write \(path)") }
+        if !ok { throw CLIError("cannot write \(path) (\(String(cString: strerror(errno))))") }
     }
 }
 

@@ -79,6 +79,9 @@ final class LocalCluster {
         processes[n] = nil
     }
 
+    /// Whether node `n`'s process is still alive.
+    func isRunning(_ n: Int) -> Bool { processes[n]?.isRunning ?? false }
+
     /// SIGTERM (a graceful stop); returns the exit status once the process has ended.
     func terminate(_ n: Int) -> Int32? {
         guard let p = processes[n] else { return nil }

@@ -1,5 +1,5 @@
 import Testing
-import Transport
+@testable import Transport
 
 struct ConfigTests {
     static let good = """
@@ -99,5 +99,28 @@ extension String {
     func replacingFirst(_ a: String, with b: String) -> String {
         guard let r = range(of: a) else { return self }
         return replacingCharacters(in: r, with: b)
+    }
+}
+
+@Suite struct DiskSpaceAlarmTests {
+    @Test("free space: low below warn, full below min, and back only above warn (no flapping at one threshold)")
+    func hysteresis() {
+        var a = DiskSpaceAlarm(minFree: 100, warnFree: 200, totalBytes: 1000)
+        #expect(a.update(free: 500) == nil)
+        #expect(a.update(free: 150) == .low)
+        #expect(a.update(free: 99) == .full)
+        #expect(a.update(free: 150) == nil, "still full between the thresholds")
+        #expect(a.update(free: 199) == nil)
+        #expect(a.update(free: 200) == .ok)
+    }
+
+    @Test("default thresholds: 5 % of the file system within 16 MiB ... 1 GiB, warning at twice that")
+    func defaults() {
+        let small = DiskSpaceAlarm(minFree: nil, warnFree: nil, totalBytes: 64 << 20)
+        #expect(small.minFree == 16 << 20 && small.warnFree == 32 << 20)
+        let mid = DiskSpaceAlarm(minFree: nil, warnFree: nil, totalBytes: 10 << 30)
+        #expect(mid.minFree == (10 << 30) / 20)
+        let big = DiskSpaceAlarm(minFree: nil, warnFree: nil, totalBytes: 1 << 40)
+        #expect(big.minFree == 1 << 30 && big.warnFree == 2 << 30)
     }
 }
