@@ -46,3 +46,34 @@ struct DiskSpaceAlarm {
         return next
     }
 }
+
+/// A file of `bytes` preallocated in the data directory (`space-reserve`), released when the
+/// disk is nearly full so the node still has room for its own Raft state and metadata (votes,
+/// terms, the controller's log) even when something else filled the disk to the last byte, and
+/// made again once space is back. CockroachDB keeps a ballast file for the same reason.
+struct SpaceReserve {
+    let path: String
+    let bytes: UInt64
+
+    init(dataDirectory: String, bytes: UInt64) {
+        path = dataDirectory + "/space-reserve"
+        self.bytes = bytes
+    }
+
+    var exists: Bool { access(path, F_OK) == 0 }
+
+    /// Preallocate the reserve (real blocks, not a sparse file); false if it could not be.
+    func make() -> Bool {
+        let fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        guard posix_fallocate(fd, 0, off_t(bytes)) == 0, fsync(fd) == 0 else {
+            unlink(path)
+            return false
+        }
+        return true
+    }
+
+    /// Give the reserve's space back to the file system.
+    func release() -> Bool { unlink(path) == 0 }
+}

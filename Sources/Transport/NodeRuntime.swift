@@ -356,6 +356,18 @@ public final class NodeRuntime: @unchecked Sendable {
         if diskAlarm == nil {
             diskAlarm = DiskSpaceAlarm(minFree: settings.minFreeBytes, warnFree: settings.warnFreeBytes, totalBytes: space.totalBytes)
         }
+        let reserve = SpaceReserve(dataDirectory: settings.dataDirectory, bytes: settings.reserveBytes)
+        if let alarm = diskAlarm, reserve.bytes > 0 {
+            // Full: give the reserve back, so votes and metadata can still be written. Fine again
+            // with room to spare: make it (again).
+            if alarm.level == .full || space.freeBytes < alarm.minFree, reserve.exists {
+                if reserve.release() {
+                    logger.warning("released the \(reserve.bytes >> 20) MiB space reserve (\(reserve.path)) for the node's own Raft state")
+                }
+            } else if alarm.level == .ok && space.freeBytes >= alarm.warnFree + reserve.bytes && !reserve.exists {
+                _ = reserve.make()
+            }
+        }
         guard let level = diskAlarm?.update(free: space.freeBytes), let alarm = diskAlarm else { return }
         let mib = { (b: UInt64) in "\(b >> 20) MiB" }
         let where_ = "\(mib(space.freeBytes)) free of \(mib(space.totalBytes)) on the data disk (\(settings.dataDirectory))"

@@ -8,7 +8,7 @@ extension NodeSettings {
         "raft.handshake_timeout_ms", "kafka.auto_create_topics", "kafka.default_partitions",
         "kafka.default_replication_factor", "kafka.tls", "kafka.tls_client_auth", "kafka.offsets_partitions", "kafka.memory_snapshot_bytes",
         "kafka.group_initial_rebalance_delay_ms", "kafka.group_min_session_timeout_ms", "kafka.group_max_session_timeout_ms",
-        "log.file", "log.max_bytes", "log.files", "storage.min_free_bytes", "storage.warn_free_bytes",
+        "log.file", "log.max_bytes", "log.files", "storage.min_free_bytes", "storage.warn_free_bytes", "storage.reserve_bytes",
     ]
 
     /// Settings from node.toml. Relative file paths are taken from `baseDirectory` (the config
@@ -97,6 +97,7 @@ extension NodeSettings {
         if file.value("storage.warn_free_bytes") != nil {
             s.warnFreeBytes = UInt64(try integer("storage.warn_free_bytes", default: 0, in: 1 << 20...(1 << 50)))
         }
+        s.reserveBytes = UInt64(try integer("storage.reserve_bytes", default: 8 << 20, in: 0...(1 << 40)))
         if let min = s.minFreeBytes, let warn = s.warnFreeBytes, warn <= min {
             throw ConfigFile.Error("\(place): 'storage.warn_free_bytes' (\(warn)) must exceed 'storage.min_free_bytes' (\(min))")
         }

@@ -73,6 +73,9 @@ public struct NodeSettings: Sendable {
     /// Below this many free bytes a warning is logged (nil: twice `minFreeBytes`); writes resume
     /// once free space is back above it.
     public var warnFreeBytes: UInt64?
+    /// A file this large is kept in the data directory and released when the disk is nearly full,
+    /// so the node can still write its own Raft state (0: none).
+    public var reserveBytes: UInt64 = 8 << 20
     public static let logMaxBytesDefault = 64 * 1024 * 1024
     public static let logFilesDefault = 3
 
