@@ -48,6 +48,7 @@ extension RaftNode {
         log.restore(snap)
         membership = snap.membership
         membershipIndex = snap.index
+        previousMembership = snap.membership
         acknowledge(Message(kind: .appendResponse, from: id, to: m.from, term: term, index: log.lastIndex))
     }
 }

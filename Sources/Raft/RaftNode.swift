@@ -35,6 +35,9 @@ public struct RaftNode: Sendable {
     public internal(set) var membership: Membership
     /// Index of the entry (or snapshot) `membership` comes from.
     var membershipIndex: LogIndex
+    /// The membership the entry at `membershipIndex` replaced (equal to `membership` when that
+    /// comes from the snapshot). Only consulted while that entry is uncommitted; see `isPromotable`.
+    var previousMembership: Membership
 
     var progress = ProgressMap()
     /// Votes received in the current (pre-)election, by voter, sorted.
@@ -91,6 +94,7 @@ public struct RaftNode: Sendable {
         self.durableTerm = term
         self.membership = snapshot.membership
         self.membershipIndex = snapshot.index
+        self.previousMembership = snapshot.membership
         self.repairThrough = recovered.repairThrough
         refreshMembership(from: log.firstIndex)
         becomeFollower(term: term, leader: .none)
@@ -109,8 +113,27 @@ public struct RaftNode: Sendable {
     public var hardState: HardState { HardState(term: term, vote: vote, commit: log.committed) }
     public func term(at index: LogIndex) -> Term? { log.term(index) }
     public func entry(at index: LogIndex) -> Entry? { log.entry(index) }
-    /// Whether this node may campaign: only voters do, and not while repairing lost entries.
-    public var isPromotable: Bool { membership.isVoter(id) && !isRepairing }
+    /// Whether this node may campaign: not while repairing lost entries; otherwise a voter of its
+    /// latest membership, or a node that latest membership removed from the voters while the entry
+    /// doing so is not yet committed as far as it knows.
+    ///
+    /// The second case follows the thesis (§4.2.2-4.2.3: a server not in its latest configuration
+    /// may still lead, not counting itself, until that configuration commits; removed servers
+    /// time out and start elections): a configuration takes effect on append, so a voter whose
+    /// removal is still uncommitted may hold the most up-to-date log of the group. If it stayed silent, the other
+    /// voters could be unable to win against that log — a voter of the old configuration needs
+    /// its vote and never gets it (simulator seed 146: no leader for 270 fault-free seconds). It
+    /// campaigns in its latest configuration, where it does not count itself (`poll`), wins with a
+    /// majority of the new voters, commits the change with its no-op and steps down
+    /// (`afterCommit`); from then on it knows it is out and stays silent, as a removed node does
+    /// in etcd once the change is applied. Safety does not depend on who campaigns: election
+    /// safety rests on how votes are counted and each voter voting once per term, and leader
+    /// completeness on the voters' up-to-date check, neither of which changes here.
+    public var isPromotable: Bool {
+        guard !isRepairing else { return false }
+        if membership.isVoter(id) { return true }
+        return membershipIndex > log.committed && previousMembership.isVoter(id)
+    }
 
     /// Whether the node still waits to get back entries its storage lost (it abstains meanwhile).
     /// Repaired once its log again reaches the index it had reached (the entries there came from a
@@ -178,12 +201,14 @@ public struct RaftNode: Sendable {
             // The entry it came from is gone (truncated): fall back to the snapshot and rescan.
             membership = log.snapshot.membership
             membershipIndex = log.snapshot.index
+            previousMembership = membership
             scanFrom = log.firstIndex
         }
         var i = max(scanFrom, log.firstIndex)
         while i <= log.lastIndex {
             let e = log.entry(i)!
             if e.kind == .membership, let decoded = try? MembershipEntry.decode(e.data) {
+                previousMembership = membership
                 membership = decoded.membership
                 membershipIndex = i
             }
