@@ -16,6 +16,11 @@ extension PartitionLog {
     public struct DamageFound: Equatable, Sendable {
         public var range: ClosedRange<LogIndex>
         public var path: String
+
+        public init(range: ClosedRange<LogIndex>, path: String) {
+            self.range = range
+            self.path = path
+        }
     }
 
     /// Damage found by reads since the last call, once each (by segment, in the order found).
