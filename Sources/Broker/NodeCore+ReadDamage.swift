@@ -11,6 +11,9 @@ public struct StorageDamageReport: Equatable, Sendable, CustomStringConvertible 
         case found
         /// Mended with a peer's copy, `ticks` after it was found.
         case mended(ticks: UInt64)
+        /// No copy came for `ticks`: this node, the partition's leader, hands leadership to `to`,
+        /// which holds the entries, so consumers read them there meanwhile.
+        case handedOff(to: NodeID, ticks: UInt64)
     }
 
     public var kind: Kind
@@ -31,6 +34,9 @@ public struct StorageDamageReport: Equatable, Sendable, CustomStringConvertible 
                 + "KAFKA_STORAGE_ERROR, clients retry) and asking a peer for a copy"
         case .mended(let ticks):
             return "damaged data mended from a peer's copy \(ticks) ticks after it was found: \(entries)"
+        case .handedOff(let to, let ticks):
+            return "damaged data still unmended \(ticks) ticks after it was found: handing leadership to node \(to.value), "
+                + "which holds a copy, so consumers read there meanwhile: \(entries)"
         }
     }
 }
@@ -49,7 +55,7 @@ extension NodeCore {
             let place = partition(of: gid)
             let report = StorageDamageReport(kind: .found, group: gid, topic: place?.0, partition: place?.1, range: d.range, path: d.path)
             damageReports.append(report)
-            readDamage.append((report, ticks, sequence))
+            readDamage.append((report, ticks, sequence, false))
             guard let g = group(gid) else { continue }
             if !g.damage.contains(where: { $0.overlaps(d.range) }) { g.damage.append(d.range) }
             if !asked.contains(gid) {
@@ -64,7 +70,7 @@ extension NodeCore {
     /// storage ran before the read that found the damage knows nothing of it: the damage stays.
     func noteMended(_ c: StorageCompletion) {
         guard !readDamage.isEmpty else { return }
-        readDamage.removeAll { (report, since, found) in
+        readDamage.removeAll { (report, since, found, _) in
             guard let g = group(report.group) else { return true }  // the group went (topic deleted)
             if g.damage.contains(where: { $0.overlaps(report.range) }) { return false }
             if c.sequence < found {
@@ -78,6 +84,29 @@ extension NodeCore {
                 damageReports.append(mended)
             }
             return true
+        }
+    }
+
+    /// Election timeouts a leader waits for a peer's copy before it hands leadership away.
+    static let readDamageHandOffTimeouts = 3
+
+    /// On a tick: a partition this node leads whose damage found at read time is still not mended
+    /// after a few rounds of asking goes to a voter that holds the entries (once per damage), so
+    /// consumers read them there while the copy is awaited. Nothing else changes: the damage stays
+    /// marked, out of service, and asked for.
+    func handOffUnmendedDamage() {
+        let wait = UInt64(Self.readDamageHandOffTimeouts * max(1, config.raftTemplate.electionTicks))
+        for k in readDamage.indices where !readDamage[k].handedOff && ticks - readDamage[k].tick >= wait {
+            let report = readDamage[k].report
+            guard let g = group(report.group), g.withRaft({ $0.role }) == .leader else { continue }
+            readDamage[k].handedOff = true
+            let voters = g.withRaft { $0.membership.voters }.filter { $0 != config.id }.sorted()
+            guard let target = voters.first(where: { v in (g.withRaft { $0.matchIndex(of: v) } ?? .zero) >= report.range.upperBound }),
+                (try? g.raft.transferLeadership(to: target)) != nil
+            else { continue }
+            var handed = report
+            handed.kind = .handedOff(to: target, ticks: ticks - readDamage[k].tick)
+            damageReports.append(handed)
         }
     }
 

@@ -158,7 +158,7 @@ public final class NodeCore {
     /// Damage reports for the next output, and damage found at read time not yet mended (with
     /// the tick it was found at); see NodeCore+ReadDamage.
     var damageReports: [StorageDamageReport] = []
-    var readDamage: [(report: StorageDamageReport, tick: UInt64, sequence: UInt64)] = []
+    var readDamage: [(report: StorageDamageReport, tick: UInt64, sequence: UInt64, handedOff: Bool)] = []
     /// A failed fsync: the node must stop.
     public private(set) var storageFailure: StorageError?
 
@@ -231,6 +231,7 @@ public final class NodeCore {
         serveProducerIDs(expired: true)
         tickGroups()
         if ticks % UInt64(max(1, config.raftTemplate.electionTicks)) == 0 { askForRepairs() }
+        if !readDamage.isEmpty { handOffUnmendedDamage() }
         var out = flush()
         // Tell peers which groups this node leads, for the Metadata of nodes that do not host them.
         if ticks % 10 == 0 && config.members.count > 1 { out.leaders = leadership() }

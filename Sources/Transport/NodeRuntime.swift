@@ -414,7 +414,7 @@ public final class NodeRuntime: @unchecked Sendable {
             // Once per damaged run found, once when mended: not rate-limited.
             switch report.kind {
             case .found: logger.error("\(report.description)")
-            case .mended: logger.notice("\(report.description)")
+            case .mended, .handedOff: logger.notice("\(report.description)")
             }
         }
         for (group, r) in out.rejected {

@@ -25,6 +25,8 @@ final class MiniCluster {
     var isolated: Int?
     /// Repair messages in flight, by destination (`NodeOutput.repairs`).
     var repairs: [(Int, RepairMessage)] = []
+    /// Repair messages are lost on the way.
+    var dropRepairs = false
     /// Damage reports the nodes handed out (`NodeOutput.damage`), by node.
     var damage: [(Int, StorageDamageReport)] = []
     /// Changes to every node's configuration.
@@ -103,7 +105,7 @@ final class MiniCluster {
             for (j, hints) in gs { take(j, cores[j].receiveLeaders(hints)) }
             let rps = repairs
             repairs = []
-            for (j, m) in rps where j != isolated { take(j, cores[j].receiveRepair(m)) }
+            for (j, m) in rps where j != isolated && !dropRepairs { take(j, cores[j].receiveRepair(m)) }
             let rs = reads
             reads = []
             for (i, r) in rs { take(i, cores[i].readCompleted(storages[i].execute(r))) }
