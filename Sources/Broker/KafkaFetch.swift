@@ -108,6 +108,7 @@ extension NodeCore {
 
     /// Storage answered a read.
     public func readCompleted(_ c: ReadCompletion) -> NodeOutput {
+        if !c.damageFound.isEmpty { noteDamage(found: c.damageFound, damage: c.damage, sequence: c.sequence) }
         if let out = logReadCompleted(c) { return out }
         if let out = repairReadCompleted(c) { return out }
         if kafka.pendingListOffsets.contains(where: { $0.topics.contains { $0.parts.contains { $0.token == c.token } } }) {

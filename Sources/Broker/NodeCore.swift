@@ -21,6 +21,9 @@ public struct NodeOutput: Sendable {
     public var repairs: [(NodeID, RepairMessage)] = []
     /// Lines for the node's log (consumer group membership changes), in order.
     public var notices: [String] = []
+    /// Damage storage reads met in verified entries, and its mending (`StorageDamageReport`):
+    /// the runtime logs each line.
+    public var damage: [StorageDamageReport] = []
     /// Peer messages a group dropped because no correct peer sends them (`RaftNode.validate`):
     /// the sender has a bug or speaks another version. The runtime logs them rate-limited.
     public var rejected: [(GroupID, RejectedMessage)] = []
@@ -29,7 +32,7 @@ public struct NodeOutput: Sendable {
 
     public var isEmpty: Bool {
         messages.isEmpty && storage == nil && forwards.isEmpty && kafkaReplies.isEmpty && leaders == nil && reads.isEmpty
-            && repairs.isEmpty && notices.isEmpty && rejected.isEmpty
+            && repairs.isEmpty && notices.isEmpty && rejected.isEmpty && damage.isEmpty
     }
 }
 
@@ -151,7 +154,11 @@ public final class NodeCore {
     /// Reads of entries a peer asked for to mend its damage, by read token.
     private var pendingRepairReads: [(token: UInt64, peer: NodeID, group: GroupID, range: ClosedRange<LogIndex>)] = []
     /// Repair messages to send with the next output.
-    private var outgoingRepairs: [(NodeID, RepairMessage)] = []
+    var outgoingRepairs: [(NodeID, RepairMessage)] = []
+    /// Damage reports for the next output, and damage found at read time not yet mended (with
+    /// the tick it was found at); see NodeCore+ReadDamage.
+    var damageReports: [StorageDamageReport] = []
+    var readDamage: [(report: StorageDamageReport, tick: UInt64, sequence: UInt64, handedOff: Bool)] = []
     /// A failed fsync: the node must stop.
     public private(set) var storageFailure: StorageError?
     /// The data disk is nearly full (below the runtime's `min_free_bytes`): Kafka partitions take
@@ -232,6 +239,7 @@ public final class NodeCore {
             askForRepairs()
             if diskFull { handOffKafkaLeaderships() }
         }
+        if !readDamage.isEmpty { handOffUnmendedDamage() }
         var out = flush()
         // Tell peers which groups this node leads, for the Metadata of nodes that do not host them.
         if ticks % 10 == 0 && config.members.count > 1 { out.leaders = leadership() }
@@ -298,6 +306,8 @@ public final class NodeCore {
         for (gid, start) in c.logStart { group(gid)?.logStartOffset = start }
         for g in groups where !g.damage.isEmpty { g.damage = [] }
         for (gid, runs) in c.damage { group(gid)?.damage = runs }
+        noteDamage(found: c.damageFound, damage: [], sequence: c.sequence)
+        noteMended(c)
         var out = NodeOutput()
         completeReadies(flight.groups, into: &out)
         let more = flush()
@@ -308,6 +318,7 @@ public final class NodeCore {
         out.reads += more.reads
         out.repairs += more.repairs
         out.notices += more.notices
+        out.damage += more.damage
         return out
     }
 
@@ -401,6 +412,8 @@ public final class NodeCore {
         kafka.reads.removeAll()
         out.repairs += outgoingRepairs
         outgoingRepairs.removeAll()
+        out.damage += damageReports
+        damageReports.removeAll()
         return out
     }
 
@@ -422,16 +435,20 @@ public final class NodeCore {
     /// Ask a peer (a different one each time) for the first damaged run of each partition whose
     /// damage storage reported. Only committed entries: every replica's copy is the same.
     private func askForRepairs() {
-        for g in groups where g.isKafkaPartition && !g.damage.isEmpty {
-            let committed = g.withRaft { $0.commitIndex }
-            guard let run = g.damage.first, run.upperBound <= committed else { continue }
-            let peers = g.withRaft { $0.membership.voters + $0.membership.learners }.filter { $0 != config.id }.sorted()
-            guard !peers.isEmpty else { continue }
-            let peer = peers[g.repairAsks % peers.count]
-            g.repairAsks += 1
-            let through = min(run.upperBound, run.lowerBound + Int(RepairMessage.entriesMax - 1))
-            outgoingRepairs.append((peer, .request(group: g.id, from: config.id, range: run.lowerBound...through)))
-        }
+        for g in groups where g.isKafkaPartition && !g.damage.isEmpty { askForRepair(g) }
+    }
+
+    /// Ask the next peer for the group's first damaged run.
+    func askForRepair(_ g: Group) {
+        guard g.isKafkaPartition else { return }
+        let committed = g.withRaft { $0.commitIndex }
+        guard let run = g.damage.first, run.upperBound <= committed else { return }
+        let peers = g.withRaft { $0.membership.voters + $0.membership.learners }.filter { $0 != config.id }.sorted()
+        guard !peers.isEmpty else { return }
+        let peer = peers[g.repairAsks % peers.count]
+        g.repairAsks += 1
+        let through = min(run.upperBound, run.lowerBound + Int(RepairMessage.entriesMax - 1))
+        outgoingRepairs.append((peer, .request(group: g.id, from: config.id, range: run.lowerBound...through)))
     }
 
     /// A repair request or a peer's copy.

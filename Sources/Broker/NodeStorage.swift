@@ -15,6 +15,8 @@ public final class NodeStorage {
     public var retentionBytes = 0
     public var retentionMs: Int64 = 0
     public var clockMs: () -> Int64 = { 0 }
+    /// Batches and reads run so far (`StorageCompletion.sequence`).
+    private var sequence: UInt64 = 0
 
     /// Open the data directory (identity checked) and recover every group found in it.
     public init(
@@ -54,8 +56,10 @@ public final class NodeStorage {
     /// Run a batch: every operation in order, then one sync of each written log, then the hard
     /// states (durable on return).
     public func execute(_ batch: StorageBatch) -> StorageCompletion {
+        sequence += 1
         do {
             var hardStates: [(GroupID, HardState)] = []
+            var repaired: [GroupID] = []
             for op in batch.operations {
                 switch op {
                 case .createGroup(let g):
@@ -73,12 +77,15 @@ public final class NodeStorage {
                     try directory.fs.removeTree(directory.groupDirectory(g))
                     try directory.fs.syncDirectory(directory.path)
                 case .repair(let g, let entries):
-                    try groups[g]?.log.repair(entries)
+                    if let log = groups[g]?.log, try log.repair(entries) > 0, !repaired.contains(g) { repaired.append(g) }
                 }
             }
             for g in batch.writtenGroups { try group(g).sync() }
             for (g, hs) in hardStates { try group(g).saveHardState(hs) }
             var completion = StorageCompletion(token: batch.token, failure: nil)
+            completion.damageFound = takeDamageFound()
+            completion.repaired = repaired.sorted()
+            completion.sequence = sequence
             for g in groups.keys.sorted() where !groups[g]!.log.report.badRanges.isEmpty {
                 let runs = groups[g]!.log.repairableDamage
                 if !runs.isEmpty { completion.damage.append((g, runs)) }
@@ -100,6 +107,28 @@ public final class NodeStorage {
 
     /// Read committed batches of a Kafka partition from `read.offset` on.
     public func execute(_ read: StorageRead) -> ReadCompletion {
+        sequence += 1
+        var c = run(read)
+        c.sequence = sequence
+        c.damageFound = takeDamageFound()
+        for g in c.damageFound.map(\.0) where !c.damage.contains(where: { $0.0 == g }) {
+            c.damage.append((g, groups[g]?.log.repairableDamage ?? []))
+        }
+        return c
+    }
+
+    /// Damage reads met since the last call, by group (sorted).
+    private func takeDamageFound() -> [(GroupID, PartitionLog.DamageFound)] {
+        var out: [(GroupID, PartitionLog.DamageFound)] = []
+        // (The order-free check first keeps the sort off the per-read path.)
+        guard groups.values.contains(where: { !$0.log.damageFoundAtRead.isEmpty }) else { return out }
+        for g in groups.keys.sorted() {
+            out += groups[g]!.log.takeDamageFoundAtRead().map { (g, $0) }
+        }
+        return out
+    }
+
+    private func run(_ read: StorageRead) -> ReadCompletion {
         do {
             let log = try group(read.group).log
             if let from = read.entriesFrom {
@@ -136,7 +165,12 @@ public final class NodeStorage {
             var bytes = 0
             var i = first
             while i <= read.through && i <= log.lastIndex {
-                let e = try log.read(i).entry
+                let e: Entry
+                do {
+                    e = try log.read(i).entry
+                } catch .corrupt(_, _) where !out.isEmpty {
+                    break  // the batches before the damage; a fetch from the damage on fails
+                }
                 i = i.next
                 // Only record batches (no-op and membership entries, or anything else, hold no records).
                 guard KafkaEntry.recordCount(e) > 0 else { continue }

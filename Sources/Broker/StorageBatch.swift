@@ -58,6 +58,14 @@ public struct StorageCompletion: Sendable {
     public var logStart: [(GroupID, UInt64)] = []
     /// Every group whose log holds damaged entries a peer's copy can mend (sorted by group).
     public var damage: [(GroupID, [ClosedRange<LogIndex>])] = []
+    /// Damage a read inside this batch met in entries recovery had verified (reported once).
+    public var damageFound: [(GroupID, PartitionLog.DamageFound)] = []
+    /// Groups whose damaged entries a `.repair` of this batch mended (sorted).
+    public var repaired: [GroupID] = []
+    /// Position of this batch among everything storage ran (batches and reads), so the owner
+    /// can tell which of two completions saw storage later (the simulator completes reads at
+    /// once and batches when their fsyncs finish).
+    public var sequence: UInt64 = 0
 
     public init(token: UInt64, failure: StorageError?) {
         self.token = token
@@ -94,6 +102,14 @@ public struct ReadCompletion: Sendable {
     public var failure: StorageError?
     /// For a read with `entriesFrom`: the entries, in index order.
     public var entries: [Entry] = []
+    /// Damage this read met in entries recovery had verified (bytes damaged while running),
+    /// reported once: the entries are out of service from now on and need a peer's copy.
+    public var damageFound: [(GroupID, PartitionLog.DamageFound)] = []
+    /// For each group in `damageFound`: every damaged run its storage holds now (as
+    /// `StorageCompletion.damage`).
+    public var damage: [(GroupID, [ClosedRange<LogIndex>])] = []
+    /// As `StorageCompletion.sequence`.
+    public var sequence: UInt64 = 0
 
     public init(token: UInt64, batches: [[UInt8]], failure: StorageError?) {
         self.token = token

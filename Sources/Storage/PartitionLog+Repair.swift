@@ -62,14 +62,18 @@ extension PartitionLog {
     private func plan(_ s: Segment, previous: Segment?, copy: (Int) -> Entry?) throws(StorageError) -> [Placed]? {
         var entries: [(Entry, Bool)] = []
         for k in 0..<s.count {
+            // (A read can find an entry damaged since it was last read, and marks it.)
+            let mine: Entry?
+            do { mine = s.damaged[k] ? nil : try read(s.baseIndex + k).entry } catch .corrupt(_, _) { mine = nil }
             if s.damaged[k] {
                 guard let e = copy(k) else { return nil }
                 entries.append((e, true))
-            } else {
-                let mine = try read(s.baseIndex + k).entry
+            } else if let mine {
                 // Committed entries are the same on every replica: a copy that differs is wrong.
                 if let theirs = copy(k), theirs != mine { return nil }
                 entries.append((mine, false))
+            } else {
+                return nil
             }
         }
         for k in 1..<max(1, entries.count) where entries[k].0.term < entries[k - 1].0.term { return nil }

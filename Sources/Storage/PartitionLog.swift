@@ -46,6 +46,8 @@ public final class PartitionLog {
     public internal(set) var nextOffset: KafkaOffset
     var directoryDirty = false
     public internal(set) var report = RecoveryReport()
+    /// Damage reads found since recovery, not yet taken by the owner (`takeDamageFoundAtRead`).
+    public internal(set) var damageFoundAtRead: [DamageFound] = []
 
     /// Open (and recover) the log in `directory`, creating it when missing. `nextIndex` and
     /// `nextOffset` say where an empty log starts (after a snapshot, say).
@@ -323,6 +325,9 @@ public final class PartitionLog {
         let bytes = try fs.read(s.file, at: Int(pos), count: end - Int(pos))
         let decoded = bytes.withUnsafeBytes { EntryFormat.decode($0, at: 0) }
         guard case .entry(let stored, _) = decoded, stored.entry.index == index else {
+            // Bytes recovery had verified are damaged now: keep them out of service from here on
+            // and tell the owner, who gets a peer's copy (see PartitionLog+ReadDamage).
+            try damagedAtRead(s)
             throw StorageError.corrupt(path: s.path, detail: "entry \(index) at byte \(pos) fails its checksum")
         }
         return stored

@@ -456,6 +456,13 @@ public final class NodeRuntime: @unchecked Sendable {
             for summary in admission.summaries { logger.info("\(summary)") }
             if admission.allowed { logger.info("\(line)") }
         }
+        for report in out.damage {
+            // Once per damaged run found, once when mended: not rate-limited.
+            switch report.kind {
+            case .found: logger.error("\(report.description)")
+            case .mended, .handedOff: logger.notice("\(report.description)")
+            }
+        }
         for (group, r) in out.rejected {
             metrics.messagesRejected.increment()
             // A peer with a bug (or another version) may send thousands: the first per connection

@@ -23,11 +23,21 @@ final class MiniCluster {
     var rejected: [(Int, GroupID, RejectedMessage)] = []
     /// A node cut off from the others (messages to and from it are dropped).
     var isolated: Int?
+    /// Repair messages in flight, by destination (`NodeOutput.repairs`).
+    var repairs: [(Int, RepairMessage)] = []
+    /// Repair messages are lost on the way.
+    var dropRepairs = false
+    /// Damage reports the nodes handed out (`NodeOutput.damage`), by node.
+    var damage: [(Int, StorageDamageReport)] = []
     /// Changes to every node's configuration.
     let configure: (inout NodeConfig) -> Void
+    /// Log settings per group (smaller segments, say).
+    let logConfig: @Sendable (GroupID) -> PartitionLogConfig
 
-    init(nodes: Int, configure: @escaping (inout NodeConfig) -> Void = { _ in }) throws {
+    init(nodes: Int, configure: @escaping (inout NodeConfig) -> Void = { _ in },
+         logConfig: @escaping @Sendable (GroupID) -> PartitionLogConfig = NodeStorage.kafkaLogConfig) throws {
         self.configure = configure
+        self.logConfig = logConfig
         let members = (1...nodes).map { NodeID(UInt32($0)) }
         for i in 0..<nodes {
             let fs = SimFileSystem()
@@ -37,7 +47,7 @@ final class MiniCluster {
     }
 
     func start(_ i: Int, members: [NodeID], fs: SimFileSystem, incarnation: UInt64 = 0) throws {
-        let storage = try NodeStorage(fs: fs, path: "/data", cluster: "test", node: members[i])
+        let storage = try NodeStorage(fs: fs, path: "/data", cluster: "test", node: members[i], logConfig: logConfig)
         var recovered: [(GroupID, RecoveredState)] = []
         for g in try storage.existingGroups() { recovered.append((g, try storage.open(g).0)) }
         var config = NodeConfig(
@@ -65,6 +75,8 @@ final class MiniCluster {
         }
         if let b = out.storage { batches.append((i, b)) }
         reads += out.reads.map { (i, $0) }
+        repairs += out.repairs.map { (Int($0.0.value) - 1, $0.1) }
+        damage += out.damage.map { (i, $0) }
     }
 
     /// Run until quiet, ticking every node `ticks` times.
@@ -77,7 +89,7 @@ final class MiniCluster {
 
     func settle() {
         for _ in 0..<1000 {
-            if pending.isEmpty && batches.isEmpty && forwards.isEmpty && gossip.isEmpty && reads.isEmpty { return }
+            if pending.isEmpty && batches.isEmpty && forwards.isEmpty && gossip.isEmpty && reads.isEmpty && repairs.isEmpty { return }
             let msgs = pending
             pending = []
             for (to, envs) in msgs {
@@ -91,6 +103,9 @@ final class MiniCluster {
             let gs = gossip
             gossip = []
             for (j, hints) in gs { take(j, cores[j].receiveLeaders(hints)) }
+            let rps = repairs
+            repairs = []
+            for (j, m) in rps where j != isolated && !dropRepairs { take(j, cores[j].receiveRepair(m)) }
             let rs = reads
             reads = []
             for (i, r) in rs { take(i, cores[i].readCompleted(storages[i].execute(r))) }

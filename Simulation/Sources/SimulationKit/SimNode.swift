@@ -24,6 +24,10 @@ struct SimNode {
     var incarnation = 0
     /// A bit of its durable log was flipped while down; cleared once every group has repaired.
     var damaged = false
+    /// A bit of its log was flipped while it ran (found by a read, or at its next restart). Held
+    /// until the next crash (which turns it into `damaged`) or the liveness phase, so other nodes'
+    /// disks stay intact meanwhile.
+    var damagedWhileRunning = false
     /// Bumped whenever the tick chain restarts (restart, resume), so exactly one chain runs.
     var tickEpoch = 0
     /// Events that reached the node while it was paused, replayed in order when it resumes.

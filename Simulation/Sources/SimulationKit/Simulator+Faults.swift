@@ -24,6 +24,7 @@ extension Simulator {
         }
         if options.transferPPM > 0, faultRandom.chance(ppm: options.transferPPM) { transferSomeLeader() }
         if options.membershipPPM > 0, faultRandom.chance(ppm: options.membershipPPM) { changeMembership() }
+        maybeFlipBitWhileRunning()
     }
 
     /// A node chosen uniformly among those that satisfy `condition`.
@@ -110,5 +111,59 @@ extension Simulator {
         } catch {
             clientLeaderGuess[g] = nil
         }
+    }
+}
+
+extension Simulator {
+    /// Bit rot while a node runs: a bit flips in a closed segment of its Kafka partition's log
+    /// (page cache and disk alike), where recovery had verified every entry. Found when something
+    /// reads it — a consumer's fetch, a lagging follower's catch-up, a peer's repair read — which
+    /// must keep it out of service and mend it from a peer while running (the liveness phase
+    /// requires every damaged entry found mended), or at the node's next restart. Same minority
+    /// rule as the other disk faults. Drawn from its own stream, with bit flips on.
+    func maybeFlipBitWhileRunning() {
+        guard options.bitFlipPPM > 0, phase == .safety, runningDamageRandom.chance(ppm: options.bitFlipPPM / 200) else { return }
+        let candidates = nodes.indices.filter { nodes[$0].up }
+        guard !candidates.isEmpty else { return }
+        // Half the time the partition's leader: the node consumers read from.
+        let pick = runningDamageRandom.below(UInt64(2 * candidates.count))
+        let i = pick >= UInt64(candidates.count) ? kafkaLeader ?? candidates[Int(pick) - candidates.count] : candidates[Int(pick)]
+        flipWhileRunning(i, bits: 1)
+    }
+
+    /// The Kafka partition's live leader, if any.
+    var kafkaLeader: Int? {
+        nodes.indices.first { nodes[$0].alive && nodes[$0].groups.count > kafkaGroup && nodes[$0].groups[kafkaGroup].withRaft { $0.role } == .leader }
+    }
+
+    /// The heal of the liveness phase meets latent damage in half the seeds with bit flips: two
+    /// bits flip in one closed segment of the partition leader's log (the consumer then reads the
+    /// partition again from the start and meets them; see `startLiveness`).
+    func flipLeaderBitsAtHeal() {
+        guard runningDamageRandom.chance(1, in: 2), let i = kafkaLeader else { return }
+        flipWhileRunning(i, bits: 2)
+    }
+
+    /// Flip `bits` bits (in distinct bytes, near each other) in a random closed segment of node
+    /// `i`'s Kafka partition log, if the minority rule allows damage to its disk.
+    func flipWhileRunning(_ i: Int, bits: Int) {
+        guard nodes[i].up, mayDamageDisk(of: i) else { return }
+        let directory = "/data/group-\(kafkaGroup)/log/"
+        // Closed segments: every one but the last.
+        let segments = nodes[i].fs.allFiles.filter { $0.hasPrefix(directory) && $0.hasSuffix(".log") }.sorted().dropLast()
+        guard !segments.isEmpty else { return }
+        let path = segments[segments.startIndex + Int(runningDamageRandom.below(UInt64(segments.count)))]
+        guard let f = try? nodes[i].fs.open(path, create: false) else { return }
+        let size = (try? nodes[i].fs.size(f)) ?? 0
+        nodes[i].fs.close(f)
+        guard size > 0 else { return }
+        guard size > 7 * bits else { return }
+        let offset = Int(runningDamageRandom.below(UInt64(size - 7 * (bits - 1))))
+        for k in 0..<bits {
+            guard nodes[i].fs.flipBit(path, at: offset + 7 * k, bit: Int(runningDamageRandom.below(8))) else { return }
+        }
+        nodes[i].damagedWhileRunning = true
+        stats.runningBitFlips += 1
+        trace("n\(i + 1) \(bits) bit(s) flipped while running in \(path) at byte \(offset)")
     }
 }

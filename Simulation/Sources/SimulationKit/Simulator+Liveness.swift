@@ -15,7 +15,7 @@ extension Simulator {
         // With membership changes a group's voters may be any subset: heal every node, so each
         // group's voters are all in the core.
         // A node repairing damaged storage abstains from elections: with one, heal every node.
-        let anyDamaged = nodes.contains { $0.damaged || ($0.up && $0.groups.contains { $0.raft.isRepairing }) }
+        let anyDamaged = nodes.contains { $0.damaged || $0.damagedWhileRunning || ($0.up && $0.groups.contains { $0.raft.isRepairing }) }
         let size = options.membershipPPM > 0 || anyDamaged || config.benchmark ? n : faultRandom.int(in: quorum...n)
         core = Array(order[0..<size]).sorted()
         partitionSerial += 1  // pending heals of the safety phase no longer apply
@@ -44,6 +44,18 @@ extension Simulator {
         }
         for i in core {
             if !nodes[i].up { restart(i) } else if nodes[i].paused { unpause(i) }
+        }
+        if options.bitFlipPPM > 0 { flipLeaderBitsAtHeal() }
+        if stats.runningBitFlips > 0 {
+            // Bits flipped while nodes ran: the consumer reads the partition again from the start,
+            // so damage in the leader's closed segments is met by a fetch and must be mended while
+            // running — and the records read again must be the ones read before (the checker's
+            // kafka-read-function).
+            for c in kafkaClients.indices where kafkaClients[c].role == .consumer {
+                kafkaClients[c].position = 0
+                kafkaClients[c].inFlight = nil  // a reply from the old position is stale now
+            }
+            trace("LIVENESS: the consumer reads again from offset 0 (bits flipped while running)")
         }
         let electionMax = UInt64(2 * options.electionTicks) * SwarmOptions.tick
         livenessStallBudget = config.livenessElectionTimeouts * electionMax + 2 * SimDuration.second

@@ -74,6 +74,10 @@ extension Simulator {
         nodes[i].incarnation += 1
         nodes[i].disk.crash()
         nodes[i].fs.crash()
+        if nodes[i].damagedWhileRunning {
+            nodes[i].damagedWhileRunning = false
+            nodes[i].damaged = true
+        }
         maybeFlipBit(i)
         maybeMisdirectWrite(i)
         nodes[i].core = nil
@@ -126,7 +130,9 @@ extension Simulator {
     /// Disk damage only while fewer than a minority of nodes are damaged: the fault model promises
     /// that a majority keeps its disk.
     func mayDamageDisk(of i: Int) -> Bool {
-        let damaged = nodes.indices.filter { nodes[$0].damaged || (nodes[$0].up && nodes[$0].groups.contains { $0.raft.isRepairing }) }
+        let damaged = nodes.indices.filter {
+            nodes[$0].damaged || nodes[$0].damagedWhileRunning || (nodes[$0].up && nodes[$0].groups.contains { $0.raft.isRepairing })
+        }
         // A group may shrink to three voters when membership changes are on.
         let votersMin = options.membershipPPM > 0 ? 3 : nodes.count
         return damaged.count < (votersMin - 1) / 2 || (damaged.count == 1 && damaged[0] == i)
@@ -225,6 +231,10 @@ extension Simulator {
             transmit(from: i, to: Int(to.value) - 1, PeerPacket.forward(command).encode())
         }
         for (to, m) in out.repairs { transmit(from: i, to: Int(to.value) - 1, PeerPacket.repair(m).encode()) }
+        for d in out.damage {
+            if case .found = d.kind { stats.readDamageFound += 1 } else { stats.readDamageMended += 1 }
+            trace("n\(i + 1) \(d)")
+        }
         for reply in out.kafkaReplies {
             queue.schedule(
                 .kafkaReply(client: Int(reply.connection), correlation: Int32(truncatingIfNeeded: reply.sequence),

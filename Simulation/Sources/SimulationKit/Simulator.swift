@@ -45,6 +45,10 @@ public struct SimStats: Sendable {
     public var kafkaRead = 0
     public var groupCommits = 0
     public var groupGenerations = 0
+    /// Bit flips in closed segments of running nodes, damage reads found, and damage mended.
+    public var runningBitFlips = 0
+    public var readDamageFound = 0
+    public var readDamageMended = 0
 }
 
 public struct SimResult: Sendable {
@@ -88,6 +92,8 @@ public final class Simulator {
     var kafkaRandom: SeededRandom
     /// The group members' stream (forked after the Kafka clients').
     var groupRandom: SeededRandom
+    /// Bit flips in running nodes' logs (forked last: every older stream stays as it was).
+    var runningDamageRandom: SeededRandom
 
     // Kafka clients.
     var kafkaClients: [SimKafkaClient] = [
@@ -139,6 +145,7 @@ public final class Simulator {
         self.raftSeeds = seeds
         self.kafkaRandom = root.fork()
         self.groupRandom = root.fork()
+        self.runningDamageRandom = root.fork()
         let n = options.nodes
         self.blocked = Array(repeating: Array(repeating: false, count: n), count: n)
         self.clogUntil = Array(repeating: Array(repeating: 0, count: n), count: n)

@@ -89,6 +89,7 @@ struct RillSim: ParsableCommand {
         var firstFailure: (position: Int, seed: UInt64)? = nil
         var worstExit: Int32 = 0
         var simulatedNanos: UInt64 = 0
+        var readDamage = (flips: 0, found: 0, mended: 0)
         var lastReport = began
         for (k, spec) in list.enumerated() {
             let s = spec.seed
@@ -106,6 +107,9 @@ struct RillSim: ParsableCommand {
             CrashContext.set("seed \(s)\(bug.map { " (planted bug \($0.rawValue))" } ?? ""): \(sim.options)")
             if list.count == 1 && !trace { print("seed \(s): \(sim.options)") }  // the fault mix, first
             let result = sim.run()
+            readDamage.flips += result.stats.runningBitFlips
+            readDamage.found += result.stats.readDamageFound
+            readDamage.mended += result.stats.readDamageMended
             simulatedNanos += result.simulatedTime
             if checkDeterminism {
                 let again = Simulator(config: config).run()
@@ -122,7 +126,8 @@ struct RillSim: ParsableCommand {
                         + "\(result.stats.events) events, \(result.simulatedTime / 1_000_000) ms simulated, "
                         + "\(result.stats.proposalsAccepted) proposals, \(result.stats.leaderChanges) leader changes, "
                         + "\(result.stats.crashes) crashes, \(result.stats.partitions) partitions; kafka: \(result.stats.kafkaAcked) acknowledged, "
-                        + "\(result.stats.kafkaRead) read; groups: \(result.stats.groupGenerations) owned generations, \(result.stats.groupCommits) commits")
+                        + "\(result.stats.kafkaRead) read; groups: \(result.stats.groupGenerations) owned generations, \(result.stats.groupCommits) commits; "
+                        + "bit flips while running: \(result.stats.runningBitFlips), damage found by reads \(result.stats.readDamageFound), mended \(result.stats.readDamageMended)")
             }
             if let f = result.failure {
                 failures += 1
@@ -141,6 +146,9 @@ struct RillSim: ParsableCommand {
                 lastReport = t
                 print(progressLine(done: k + 1, of: list.count, failures: failures, simNanos: simulatedNanos, wall: t - began))
             }
+        }
+        if list.count > 1 && readDamage.flips > 0 {
+            print("bit flips while running: \(readDamage.flips); damage found by reads: \(readDamage.found), mended while running: \(readDamage.mended)")
         }
         if let ff = firstFailure, list.count > 1 {
             print("first failure: seed \(ff.seed), after \(ff.position) seed(s)")
