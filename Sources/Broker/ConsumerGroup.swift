@@ -29,7 +29,7 @@ struct GroupTiming {
 /// One consumer group on its coordinator: the classic protocol's states (Empty →
 /// PreparingRebalance → CompletingRebalance → Stable), members, generations, and the held
 /// Join/Sync requests. Pure: time is the tick count passed in, answers are returned as values.
-/// Kafka's GroupCoordinator is the model (see /work/shared/notes/kafka-protocol.md §7).
+/// Kafka's GroupCoordinator is the model (see ../shared/notes/kafka-protocol.md (beside the repository) §7).
 final class ConsumerGroup {
     enum State: String {
         case empty = "Empty"

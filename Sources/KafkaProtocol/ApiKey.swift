@@ -1,7 +1,7 @@
 /// The Kafka APIs this broker knows, with the versions it advertises: only non-flexible
 /// (pre-KIP-482) versions, so compact encodings and tagged fields never appear in what it parses.
 /// The ranges are the ones verified against librdkafka, kcat and kafka-python (see
-/// /work/shared/notes/kafka-protocol.md, §1); advertise nothing that is not implemented.
+/// ../shared/notes/kafka-protocol.md (beside the repository), §1); advertise nothing that is not implemented.
 public enum ApiKey: Int16, CaseIterable, Sendable {
     case produce = 0
     case fetch = 1
