@@ -42,11 +42,15 @@ let package = Package(
             name: "RillTLS",
             dependencies: ["COpenSSL", .product(name: "NIOCore", package: "swift-nio")]
         ),
-        // Kafka wire protocol: framing, headers, the non-flexible versions of each API, RecordBatch v2.
+        // Kafka wire protocol: framing, headers, RecordBatch v2 (hand-written), and every API's request
+        // and response types for every version, flexible ones included (Generated/, from Schema/).
         .target(
             name: "KafkaProtocol",
-            dependencies: ["Primitives", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["Primitives", .product(name: "NIOCore", package: "swift-nio")],
+            exclude: ["Schema"]
         ),
+        // Generates KafkaProtocol/Generated from KafkaProtocol/Schema; `--check` fails on a difference.
+        .executableTarget(name: "rill-protogen"),
         // The Swift client library: connections, metadata, an idempotent producer, a consumer.
         .target(
             name: "RillClient",

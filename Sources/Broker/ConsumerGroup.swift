@@ -256,19 +256,24 @@ final class ConsumerGroup {
     private func joinResponse(for memberID: String) -> JoinGroupResponse {
         let name = protocolName ?? ""
         let list = memberID == leader
-            ? members.map { JoinGroupResponse.Member(memberID: $0.id, groupInstanceID: $0.instanceID, metadata: ByteBuffer(bytes: $0.metadata(for: name))) }
+            ? members.map { JoinGroupResponse.JoinGroupResponseMember(memberID: $0.id, groupInstanceID: $0.instanceID, metadata: ByteBuffer(bytes: $0.metadata(for: name))) }
             : []
-        return JoinGroupResponse(errorCode: .none, generationID: generation, protocolName: name, leader: leader ?? "", memberID: memberID, members: list)
+        return JoinGroupResponse(
+            errorCode: .none, generationID: generation, protocolType: protocolType, protocolName: name, leader: leader ?? "", memberID: memberID,
+            members: list)
     }
 
     // MARK: - SyncGroup
 
     func sync(_ s: SyncGroupRequest, held: HeldRequest, timing t: GroupTiming) -> [GroupReply] {
         func answer(_ e: ErrorCode, _ assignment: [UInt8] = []) -> [GroupReply] {
-            [.sync(held, SyncGroupResponse(errorCode: e, assignment: ByteBuffer(bytes: assignment)))]
+            [.sync(held, syncResponse(e, assignment))]
         }
         guard let k = index(s.memberID) else { return answer(.unknownMemberID) }
         guard s.generationID == generation else { return answer(.illegalGeneration) }
+        // v5+ name the protocol the member chose: it must be the group's (Kafka's check).
+        if let type = s.protocolType, type != protocolType { return answer(.inconsistentGroupProtocol) }
+        if let name = s.protocolName, name != protocolName { return answer(.inconsistentGroupProtocol) }
         members[k].lastSeen = t.now
         switch state {
         case .empty: return answer(.unknownMemberID)
@@ -285,12 +290,19 @@ final class ConsumerGroup {
             var replies: [GroupReply] = []
             for m in members.indices {
                 if let h = members[m].sync {
-                    replies.append(.sync(h, SyncGroupResponse(errorCode: .none, assignment: ByteBuffer(bytes: members[m].assignment))))
+                    replies.append(.sync(h, syncResponse(.none, members[m].assignment)))
                     members[m].sync = nil
                 }
             }
             return replies
         }
+    }
+
+    /// A SyncGroup answer; v5+ also name the group's protocol type and name.
+    private func syncResponse(_ e: ErrorCode, _ assignment: [UInt8]) -> SyncGroupResponse {
+        e == .none
+            ? SyncGroupResponse(errorCode: e, protocolType: protocolType, protocolName: protocolName, assignment: ByteBuffer(bytes: assignment))
+            : SyncGroupResponse(errorCode: e, assignment: ByteBuffer(bytes: assignment))
     }
 
     // MARK: - Heartbeat, LeaveGroup, commits

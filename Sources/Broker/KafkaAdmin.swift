@@ -15,16 +15,18 @@ import Raft
 struct PendingAdmin {
     struct Topic {
         var name: String
+        /// The id a DeleteTopics v6+ named the topic by (zero otherwise).
+        var id: KafkaUUID = .zero
         /// The controller command for this topic; nil once answered without one.
         var command: ControllerCommand?
         /// Where the command went when this node proposed it as controller leader.
         var proposedAt: LogIndex?
         /// The tick the command was last proposed or forwarded; nil while it has not been sent.
         var askedTick: UInt64?
-        var result: CreateTopicsResponse.Topic?
+        var result: (code: ErrorCode, message: String?)?
 
-        static func answered(_ name: String, _ code: ErrorCode, _ message: String? = nil) -> Topic {
-            Topic(name: name, result: .init(name: name, errorCode: code, errorMessage: message))
+        static func answered(_ name: String, id: KafkaUUID = .zero, _ code: ErrorCode, _ message: String? = nil) -> Topic {
+            Topic(name: name, id: id, result: (code, message))
         }
     }
 
@@ -81,15 +83,23 @@ extension NodeCore {
     func deleteTopics(_ d: DeleteTopicsRequest, request: KafkaRequest) -> (KafkaReply, NodeOutput) {
         var pending = PendingAdmin(
             request: request, version: request.header.apiVersion, isDelete: true, topics: [], deadlineTick: deadline(d.timeoutMs))
-        for name in d.topicNames {
+        // v6+ names each topic by name or by id; earlier versions by name.
+        let asked: [(name: String?, id: KafkaUUID)] = request.header.apiVersion >= 6
+            ? d.topics.map { ($0.name, $0.topicID) } : d.topicNames.map { ($0, .zero) }
+        for (askedName, id) in asked {
+            let byID = askedName == nil ? controller.topic(id: id) : nil
+            guard let name = askedName ?? byID?.name else {
+                pending.topics.append(.answered("", id: id, .unknownTopicID))
+                continue
+            }
             if pending.topics.contains(where: { $0.name == name }) {
-                pending.topics.append(.answered(name, .invalidRequest, "topic '\(name)' appears twice in the request"))
+                pending.topics.append(.answered(name, id: id, .invalidRequest, "topic '\(name)' appears twice in the request"))
             } else if name == offsetsTopic {
-                pending.topics.append(.answered(name, .invalidRequest, "\(offsetsTopic) is internal: the consumer groups' offsets live there"))
+                pending.topics.append(.answered(name, id: id, .invalidRequest, "\(offsetsTopic) is internal: the consumer groups' offsets live there"))
             } else if controller.topic(name) == nil {
-                pending.topics.append(.answered(name, .unknownTopicOrPartition))
+                pending.topics.append(.answered(name, id: id, .unknownTopicOrPartition))
             } else {
-                var topic = PendingAdmin.Topic(name: name, command: .deleteTopic(name: name))
+                var topic = PendingAdmin.Topic(name: name, id: id, command: .deleteTopic(name: name))
                 askController(&topic)
                 pending.topics.append(topic)
             }
@@ -127,12 +137,24 @@ extension NodeCore {
 
     func adminResponse(_ p: PendingAdmin) -> ByteBuffer {
         if p.isDelete {
-            let response = DeleteTopicsResponse(
-                responses: p.topics.map { DeleteTopicsResponse.Topic(name: $0.name, errorCode: ErrorCode(rawValue: $0.result!.errorCode) ?? .unknownServerError) })
-            return Self.frame(p.request.header.correlationID) { response.encode(&$0, version: p.version) }
+            let response = DeleteTopicsResponse(responses: p.topics.map { t in
+                // Named by id (v6+): the name is answered only once it was found.
+                .init(name: t.name.isEmpty ? nil : t.name, topicID: t.id, errorCode: t.result!.code, errorMessage: t.result!.message)
+            })
+            return Self.frame(p.request.header) { response.encode(&$0, version: p.version) }
         }
-        let response = CreateTopicsResponse(topics: p.topics.map { $0.result! })
-        return Self.frame(p.request.header.correlationID) { response.encode(&$0, version: p.version) }
+        let response = CreateTopicsResponse(topics: p.topics.map { t in
+            var result = CreateTopicsResponse.CreatableTopicResult(name: t.name, errorCode: t.result!.code, errorMessage: t.result!.message)
+            // v5+ describe the created topic; v7+ give its id.
+            if t.result!.code == .none, let created = controller.topic(t.name) {
+                result.topicID = created.id
+                result.numPartitions = Int32(created.partitions.count)
+                result.replicationFactor = Int16(created.partitions.first?.replicas.count ?? 0)
+                result.configs = []
+            }
+            return result
+        })
+        return Self.frame(p.request.header) { response.encode(&$0, version: p.version) }
     }
 
     /// After the controller applied `entry` (with `rejection` as its outcome), on any node: answer
@@ -160,11 +182,11 @@ extension NodeCore {
         finishAdmins(expired: false)
     }
 
-    private static func adminResult(_ name: String, rejection: String?) -> CreateTopicsResponse.Topic {
-        guard let rejection else { return .init(name: name, errorCode: .none) }
+    private static func adminResult(_ name: String, rejection: String?) -> (code: ErrorCode, message: String?) {
+        guard let rejection else { return (.none, nil) }
         let code: ErrorCode = rejection.contains("already exists") ? .topicAlreadyExists
             : rejection.contains("does not exist") ? .unknownTopicOrPartition : .invalidRequest
-        return .init(name: name, errorCode: code, errorMessage: rejection)
+        return (code, rejection)
     }
 
     /// On a tick: send what is unsent or unanswered for a while (a forward is dropped by a node
@@ -185,7 +207,7 @@ extension NodeCore {
         for var p in kafka.pendingAdmins {
             if expired && ticks >= p.deadlineTick {
                 for t in p.topics.indices where p.topics[t].result == nil {
-                    p.topics[t].result = .init(name: p.topics[t].name, errorCode: .requestTimedOut, errorMessage: "the controller did not apply it in time")
+                    p.topics[t].result = (.requestTimedOut, "the controller did not apply it in time")
                 }
             }
             if p.topics.allSatisfy({ $0.result != nil }) {

@@ -9,6 +9,8 @@ import Storage
 struct PendingFetch {
     struct Part {
         var topic: String
+        /// The topic's id: how v13+ name it (zero before).
+        var topicID: KafkaUUID
         var partition: Int32
         var group: GroupID?
         var fetchOffset: Int64
@@ -36,15 +38,18 @@ extension NodeCore {
             request: request, version: request.header.apiVersion, minBytes: Int(max(0, f.minBytes)),
             maxBytes: Int(f.maxBytes <= 0 ? Int32.max : f.maxBytes), parts: [],
             deadlineTick: ticks + UInt64(max(0, Int(f.maxWaitMs)) / max(1, config.tickMilliseconds)))
+        let byID = request.header.apiVersion >= 13
         for t in f.topics {
+            // v13+ name topics by id only.
+            let topic = byID ? controller.topic(id: t.topicID) : controller.topic(t.topic)
             for p in t.partitions {
                 var part = PendingFetch.Part(
-                    topic: t.topic, partition: p.partition, group: nil, fetchOffset: p.fetchOffset,
-                    maxBytes: Int(max(1, p.partitionMaxBytes)))
-                if let assignment = controller.topic(t.topic)?.partitions.first(where: { $0.partition == p.partition }) {
+                    topic: byID ? topic?.name ?? "" : t.topic, topicID: t.topicID, partition: p.partition, group: nil,
+                    fetchOffset: p.fetchOffset, maxBytes: Int(max(1, p.partitionMaxBytes)))
+                if let assignment = topic?.partitions.first(where: { $0.partition == p.partition }) {
                     part.group = assignment.group
                 } else {
-                    part.error = .unknownTopicOrPartition
+                    part.error = byID && topic == nil ? .unknownTopicID : .unknownTopicOrPartition
                 }
                 pending.parts.append(part)
             }
@@ -142,25 +147,30 @@ extension NodeCore {
     }
 
     func fetchResponse(_ f: PendingFetch) -> ByteBuffer {
-        var topics: [FetchResponse.Topic] = []
+        var topics: [FetchResponse.FetchableTopicResponse] = []
         for part in f.parts {
-            if topics.last?.topic != part.topic { topics.append(.init(topic: part.topic, partitions: [])) }
+            if topics.last.map({ $0.topic != part.topic || $0.topicID != part.topicID }) ?? true {
+                topics.append(.init(topic: part.topic, topicID: part.topicID))
+            }
             var records = ByteBuffer()
             for b in part.data { records.writeBytes(b) }
-            let p = FetchResponse.Partition(
+            let p = FetchResponse.PartitionData(
                 partitionIndex: part.partition, errorCode: part.error ?? .none, highWatermark: part.highWatermark,
                 // No transactions: the last stable offset is the high watermark (librdkafka reads up to it).
                 lastStableOffset: part.highWatermark, logStartOffset: part.logStartOffset, records: records)
             topics[topics.count - 1].partitions.append(p)
         }
-        let response = FetchResponse(topics: topics)
-        return Self.frame(f.request.header.correlationID) { response.encode(&$0, version: f.version) }
+        let response = FetchResponse(responses: topics)
+        return Self.frame(f.request.header) { response.encode(&$0, version: f.version) }
     }
 
     // MARK: - ListOffsets
 
-    /// -1 latest (the high watermark), -2 earliest (the log start), or a time: the first record at
-    /// or after it, found by a storage read (answered when every partition has its answer).
+    /// -1 latest (the high watermark), -2 earliest (the log start), -4 earliest local (the log
+    /// start: all of a log is local here), -5 latest tiered (none: -1, as Kafka without tiered
+    /// storage), or a time: the first record at or after it, found by a storage read (answered when
+    /// every partition has its answer). -3 (the record with the largest timestamp, KIP-734) is not
+    /// served yet: UNSUPPORTED_VERSION for that partition rather than a wrong offset.
     func listOffsets(_ l: ListOffsetsRequest, request: KafkaRequest) -> KafkaReply {
         var pending = PendingListOffsets(request: request, version: request.header.apiVersion, topics: [])
         for t in l.topics {
@@ -175,7 +185,11 @@ extension NodeCore {
                         let epoch = Int32(truncatingIfNeeded: g.withRaft { $0.term }.value)
                         switch p.timestamp {
                         case ListOffsetsRequest.latest: answer(.none, offset: Int64(g.state.nextOffset), epoch: epoch)
-                        case ListOffsetsRequest.earliest: answer(.none, offset: Int64(g.logStartOffset), epoch: epoch)
+                        case ListOffsetsRequest.earliest, ListOffsetsRequest.earliestLocal:
+                            answer(.none, offset: Int64(g.logStartOffset), epoch: epoch)
+                        case ListOffsetsRequest.latestTiered: answer(.none, offset: -1, epoch: -1)
+                        case ListOffsetsRequest.maxTimestamp: answer(.unsupportedVersion)
+                        case ..<0: answer(.invalidRequest)
                         default:
                             let token = kafka.nextReadToken
                             kafka.nextReadToken += 1
@@ -209,10 +223,10 @@ extension NodeCore {
                 for p in kafka.pendingListOffsets[k].topics[t].parts.indices
                 where kafka.pendingListOffsets[k].topics[t].parts[p].token == c.token {
                     let part = kafka.pendingListOffsets[k].topics[t].parts[p]
-                    var result = ListOffsetsResponse.Partition(partitionIndex: part.index, errorCode: .none, timestamp: -1, offset: -1,
-                                                               leaderEpoch: part.epoch)
+                    var result = ListOffsetsResponse.ListOffsetsPartitionResponse(
+                        partitionIndex: part.index, errorCode: .none, timestamp: -1, offset: -1, leaderEpoch: part.epoch)
                     if c.failure != nil {
-                        result.errorCode = ErrorCode.unknownServerError.rawValue
+                        result.errorCode = .kafkaStorageError
                     } else if let data = c.batches.first, let batch = try? RecordBatch(validating: ByteBuffer(bytes: data)),
                         let hit = batch.firstRecord(atOrAfter: part.timestamp)
                     {
@@ -237,14 +251,14 @@ extension NodeCore {
 
     func listOffsetsResponse(_ p: PendingListOffsets) -> ByteBuffer {
         let response = ListOffsetsResponse(topics: p.topics.map { .init(name: $0.name, partitions: $0.parts.map { $0.result! }) })
-        return Self.frame(p.request.header.correlationID) { response.encode(&$0, version: p.version) }
+        return Self.frame(p.request.header) { response.encode(&$0, version: p.version) }
     }
 }
 
 /// A ListOffsets waiting for timestamp lookups in storage.
 struct PendingListOffsets {
     struct Part {
-        var result: ListOffsetsResponse.Partition?
+        var result: ListOffsetsResponse.ListOffsetsPartitionResponse?
         var token: UInt64?
         var epoch: Int32 = -1
         var index: Int32 = 0

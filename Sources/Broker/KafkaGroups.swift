@@ -20,7 +20,7 @@ struct PendingGroupWrite {
     var term: Term
     var request: KafkaRequest?
     var version: Int16
-    var topics: [OffsetCommitResponse.Topic]
+    var topics: [OffsetCommitResponse.OffsetCommitResponseTopic]
     var deadlineTick: UInt64
     /// SyncGroup answers held until the new generation's membership is durable, so no member
     /// acts in a generation a later coordinator would not know.
@@ -116,15 +116,16 @@ extension NodeCore {
 
     func handleGroupRequest(_ key: ApiKey, _ r: inout KafkaReader, request: KafkaRequest) throws(KafkaWireError) -> (KafkaReply, NodeOutput) {
         let version = request.header.apiVersion
-        let correlation = request.header.correlationID
         let held = HeldRequest(request: request, version: version)
         switch key {
         case .findCoordinator:
             let f = try FindCoordinatorRequest.decode(&r, version: version)
-            let response = findCoordinator(f)
-            return (.respond(Self.frame(correlation) { response.encode(&$0, version: version) }), drain())
+            let response = findCoordinator(f, version: version)
+            return (.respond(Self.frame(request.header) { response.encode(&$0, version: version) }), drain())
         case .joinGroup:
-            let j = try JoinGroupRequest.decode(&r, version: version)
+            var j = try JoinGroupRequest.decode(&r, version: version)
+            // v0 has no rebalance timeout: the session timeout is it.
+            if version == 0 { j.rebalanceTimeoutMs = j.sessionTimeoutMs }
             emit(joinGroup(j, held: held, clientID: request.header.clientID ?? ""))
         case .syncGroup:
             let s = try SyncGroupRequest.decode(&r, version: version)
@@ -153,36 +154,32 @@ extension NodeCore {
             case .serving: code = kafka.consumerGroups[h.groupID]?.heartbeat(memberID: h.memberID, generation: h.generationID, timing: groupTiming) ?? .unknownMemberID
             }
             let response = HeartbeatResponse(errorCode: code)
-            return (.respond(Self.frame(correlation) { response.encode(&$0, version: version) }), drain())
+            return (.respond(Self.frame(request.header) { response.encode(&$0, version: version) }), drain())
         case .leaveGroup:
             let l = try LeaveGroupRequest.decode(&r, version: version)
-            let response = leaveGroup(l)
-            return (.respond(Self.frame(correlation) { response.encode(&$0, version: version) }), drain())
+            let response = leaveGroup(l, version: version)
+            return (.respond(Self.frame(request.header) { response.encode(&$0, version: version) }), drain())
         case .offsetCommit:
             let c = try OffsetCommitRequest.decode(&r, version: version)
             offsetCommit(c, request: request)
         case .offsetFetch:
             let f = try OffsetFetchRequest.decode(&r, version: version)
-            if config.raftTemplate.plantedBug != .fetchBeforeCommits,
-                kafka.pendingGroupWrites.contains(where: { $0.consumerGroup == f.groupID && $0.request != nil })
-            {
+            if config.raftTemplate.plantedBug != .fetchBeforeCommits, commitsInFlight(for: f, version: version) {
                 // A commit of this group is still being written: answer once it is, so a member
                 // taking over a partition never starts before an acknowledged commit.
                 kafka.pendingOffsetFetches.append((request, f))
                 return (.pending, drain())
             }
-            let response = offsetFetch(f)
-            return (.respond(Self.frame(correlation) { response.encode(&$0, version: version) }), drain())
+            let response = offsetFetch(f, version: version)
+            return (.respond(Self.frame(request.header) { response.encode(&$0, version: version) }), drain())
         case .describeGroups:
             let d = try DescribeGroupsRequest.decode(&r, version: version)
             let response = describeGroups(d)
-            return (.respond(Self.frame(correlation) { response.encode(&$0, version: version) }), drain())
+            return (.respond(Self.frame(request.header) { response.encode(&$0, version: version) }), drain())
         case .listGroups:
-            _ = try ListGroupsRequest.decode(&r, version: version)
-            refreshCoordination()
-            let groups = kafka.consumerGroups.keys.sorted().map { ListGroupsResponse.Group(groupID: $0, protocolType: kafka.consumerGroups[$0]!.protocolType ?? "consumer") }
-            let response = ListGroupsResponse(groups: groups)
-            return (.respond(Self.frame(correlation) { response.encode(&$0, version: version) }), drain())
+            let l = try ListGroupsRequest.decode(&r, version: version)
+            let response = listGroups(l)
+            return (.respond(Self.frame(request.header) { response.encode(&$0, version: version) }), drain())
         default:
             return (.close("\(key) is not a group API"), NodeOutput())
         }
@@ -201,22 +198,31 @@ extension NodeCore {
             case .join(let h, let response):
                 kafka.completions.append(
                     .init(connection: h.request.connection, sequence: h.request.sequence,
-                          response: Self.frame(h.request.header.correlationID) { response.encode(&$0, version: h.version) }))
+                          response: Self.frame(h.request.header) { response.encode(&$0, version: h.version) }))
             case .sync(let h, let response):
                 kafka.completions.append(
                     .init(connection: h.request.connection, sequence: h.request.sequence,
-                          response: Self.frame(h.request.header.correlationID) { response.encode(&$0, version: h.version) }))
+                          response: Self.frame(h.request.header) { response.encode(&$0, version: h.version) }))
             }
         }
     }
 
-    func findCoordinator(_ f: FindCoordinatorRequest) -> FindCoordinatorResponse {
-        func fail(_ e: ErrorCode, _ message: String) -> FindCoordinatorResponse {
-            FindCoordinatorResponse(errorCode: e, errorMessage: message, nodeID: -1, host: "", port: -1)
+    /// FindCoordinator: one key (v0-3) or several (v4+, KIP-699), each answered on its own.
+    func findCoordinator(_ f: FindCoordinatorRequest, version: Int16) -> FindCoordinatorResponse {
+        if version >= 4 {
+            return FindCoordinatorResponse(coordinators: f.coordinatorKeys.map { coordinator(for: $0, keyType: f.keyType) })
         }
-        guard f.keyType == 0 else { return fail(.coordinatorNotAvailable, "transactions are not supported") }
-        guard !f.key.isEmpty else { return fail(.invalidGroupID, "empty group id") }
-        guard let a = offsetsAssignment(of: f.key) else {
+        let c = coordinator(for: f.key, keyType: f.keyType)
+        return FindCoordinatorResponse(errorCode: c.errorCode, errorMessage: c.errorMessage, nodeID: c.nodeID, host: c.host, port: c.port)
+    }
+
+    private func coordinator(for key: String, keyType: Int8) -> FindCoordinatorResponse.Coordinator {
+        func fail(_ e: ErrorCode, _ message: String) -> FindCoordinatorResponse.Coordinator {
+            .init(key: key, nodeID: -1, host: "", port: -1, errorCode: e, errorMessage: message)
+        }
+        guard keyType == 0 else { return fail(.coordinatorNotAvailable, "transactions are not supported") }
+        guard !key.isEmpty else { return fail(.invalidGroupID, "empty group id") }
+        guard let a = offsetsAssignment(of: key) else {
             ensureOffsetsTopic()
             return fail(.coordinatorNotAvailable, "the offsets topic is being created")
         }
@@ -229,7 +235,7 @@ extension NodeCore {
         guard !leader.isNone, let b = controller.brokers.first(where: { $0.node == leader }) else {
             return fail(.coordinatorNotAvailable, "the group's offsets partition has no leader yet")
         }
-        return FindCoordinatorResponse(nodeID: Int32(b.node.value), host: b.host, port: Int32(b.kafkaPort))
+        return .init(key: key, nodeID: Int32(b.node.value), host: b.host, port: Int32(b.kafkaPort))
     }
 
     private func joinGroup(_ j: JoinGroupRequest, held: HeldRequest, clientID: String) -> [GroupReply] {
@@ -257,20 +263,24 @@ extension NodeCore {
         return replies
     }
 
-    private func leaveGroup(_ l: LeaveGroupRequest) -> LeaveGroupResponse {
+    /// LeaveGroup: v0-2 name one member and answer with a top-level error; v3+ name several and
+    /// answer per member.
+    private func leaveGroup(_ l: LeaveGroupRequest, version: Int16) -> LeaveGroupResponse {
+        let leaving = version >= 3 ? l.members : [.init(memberID: l.memberID)]
         switch coordinatorGroup(for: l.groupID) {
         case .refused(let e):
-            return LeaveGroupResponse(errorCode: e, members: l.members.map { .init(memberID: $0.memberID, groupInstanceID: $0.groupInstanceID, errorCode: e) })
+            return LeaveGroupResponse(errorCode: e, members: leaving.map { .init(memberID: $0.memberID, groupInstanceID: $0.groupInstanceID, errorCode: e) })
         case .serving:
             guard let g = kafka.consumerGroups[l.groupID] else {
-                return LeaveGroupResponse(errorCode: .unknownMemberID, members: l.members.map { .init(memberID: $0.memberID, errorCode: .unknownMemberID) })
+                return LeaveGroupResponse(
+                    errorCode: .unknownMemberID,
+                    members: leaving.map { .init(memberID: $0.memberID, groupInstanceID: $0.groupInstanceID, errorCode: .unknownMemberID) })
             }
-            let (errors, replies) = g.leave(l.members.map(\.memberID), timing: groupTiming)
+            let (errors, replies) = g.leave(leaving.map(\.memberID), timing: groupTiming)
             emit(replies)
             persistIfNeeded(g)
-            let members = zip(l.members, errors).map { LeaveGroupResponse.Member(memberID: $0.memberID, groupInstanceID: $0.groupInstanceID, errorCode: $1) }
-            // v0-2 carry one member and a top-level error; v3 answers per member.
-            return LeaveGroupResponse(errorCode: l.members.count == 1 ? errors[0] : .none, members: members)
+            let members = zip(leaving, errors).map { LeaveGroupResponse.MemberResponse(memberID: $0.memberID, groupInstanceID: $0.groupInstanceID, errorCode: $1) }
+            return LeaveGroupResponse(errorCode: leaving.count == 1 ? errors[0] : .none, members: members)
         }
     }
 
@@ -279,67 +289,125 @@ extension NodeCore {
             groups: d.groups.map { id in
                 switch coordinatorGroup(for: id) {
                 case .refused(let e):
-                    return .init(errorCode: e, groupID: id, state: "", protocolType: "", protocolData: "", members: [])
+                    return .init(errorCode: e, groupID: id)
                 case .serving:
                     guard let g = kafka.consumerGroups[id] else {
-                        return .init(groupID: id, state: "Dead", protocolType: "", protocolData: "", members: [])
+                        return .init(groupID: id, groupState: "Dead")
                     }
                     let members = g.members.map {
-                        DescribeGroupsResponse.Member(
+                        DescribeGroupsResponse.DescribedGroupMember(
                             memberID: $0.id, groupInstanceID: $0.instanceID, clientID: $0.clientID, clientHost: $0.clientHost,
-                            metadata: ByteBuffer(bytes: $0.metadata(for: g.protocolName ?? "")), assignment: ByteBuffer(bytes: $0.assignment))
+                            memberMetadata: ByteBuffer(bytes: $0.metadata(for: g.protocolName ?? "")), memberAssignment: ByteBuffer(bytes: $0.assignment))
                     }
-                    return .init(groupID: id, state: g.state.rawValue, protocolType: g.protocolType ?? "", protocolData: g.protocolName ?? "", members: members)
+                    return .init(groupID: id, groupState: g.state.rawValue, protocolType: g.protocolType ?? "", protocolData: g.protocolName ?? "", members: members)
                 }
             })
     }
 
+    /// ListGroups: the groups this node coordinates, filtered by state (v4+) and type (v5+: only
+    /// the classic protocol exists here).
+    private func listGroups(_ l: ListGroupsRequest) -> ListGroupsResponse {
+        refreshCoordination()
+        let states = Set(l.statesFilter.map { $0.lowercased() })
+        let types = Set(l.typesFilter.map { $0.lowercased() })
+        var groups: [ListGroupsResponse.ListedGroup] = []
+        for id in kafka.consumerGroups.keys.sorted() {
+            let g = kafka.consumerGroups[id]!
+            if !states.isEmpty && !states.contains(g.state.rawValue.lowercased()) { continue }
+            if !types.isEmpty && !types.contains("classic") { continue }
+            groups.append(.init(groupID: id, protocolType: g.protocolType ?? "consumer", groupState: g.state.rawValue, groupType: "classic"))
+        }
+        return ListGroupsResponse(groups: groups)
+    }
+
     // MARK: - Offsets
 
-    func offsetFetch(_ f: OffsetFetchRequest) -> OffsetFetchResponse {
-        let g: Group
-        switch coordinatorGroup(for: f.groupID) {
-        case .refused(let e):
-            var response = OffsetFetchResponse(
-                topics: (f.topics ?? []).map { t in
-                    .init(name: t.name, partitions: t.partitionIndexes.map { .init(partitionIndex: $0, committedOffset: -1, errorCode: e) })
+    /// A group's committed offsets as OffsetFetch answers them, whatever the version's shape.
+    struct FetchedOffsets {
+        struct Partition {
+            var index: Int32
+            var offset: Int64 = -1
+            var leaderEpoch: Int32 = -1
+            var metadata: String? = ""
+            var error: ErrorCode = .none
+        }
+
+        var error: ErrorCode = .none
+        var topics: [(name: String, partitions: [Partition])] = []
+    }
+
+    /// The groups an OffsetFetch asks about: one (v1-7) or several (v8+).
+    func groupIDs(of f: OffsetFetchRequest, version: Int16) -> [String] { version >= 8 ? f.groups.map(\.groupID) : [f.groupID] }
+
+    /// Whether a commit of one of the request's groups is still being written.
+    func commitsInFlight(for f: OffsetFetchRequest, version: Int16) -> Bool {
+        let ids = groupIDs(of: f, version: version)
+        return kafka.pendingGroupWrites.contains { $0.request != nil && ids.contains($0.consumerGroup) }
+    }
+
+    func offsetFetch(_ f: OffsetFetchRequest, version: Int16) -> OffsetFetchResponse {
+        if version >= 8 {
+            return OffsetFetchResponse(groups: f.groups.map { g in
+                let fetched = committedOffsets(group: g.groupID, topics: g.topics.map { $0.map { ($0.name, $0.partitionIndexes) } })
+                return .init(
+                    groupID: g.groupID,
+                    topics: fetched.topics.map { t in
+                        .init(name: t.name, partitions: t.partitions.map {
+                            .init(partitionIndex: $0.index, committedOffset: $0.offset, committedLeaderEpoch: $0.leaderEpoch,
+                                  metadata: $0.metadata, errorCode: $0.error)
+                        })
+                    },
+                    errorCode: fetched.error)
+            })
+        }
+        let fetched = committedOffsets(group: f.groupID, topics: f.topics.map { $0.map { ($0.name, $0.partitionIndexes) } })
+        return OffsetFetchResponse(
+            topics: fetched.topics.map { t in
+                .init(name: t.name, partitions: t.partitions.map {
+                    .init(partitionIndex: $0.index, committedOffset: $0.offset, committedLeaderEpoch: $0.leaderEpoch, metadata: $0.metadata,
+                          errorCode: $0.error)
                 })
-            response.errorCode = e.rawValue
-            return response
+            },
+            errorCode: fetched.error)
+    }
+
+    /// `topics` nil (v2+): every partition the group has an offset for.
+    func committedOffsets(group groupID: String, topics: [(String, [Int32])]?) -> FetchedOffsets {
+        let g: Group
+        switch coordinatorGroup(for: groupID) {
+        case .refused(let e):
+            return FetchedOffsets(error: e, topics: (topics ?? []).map { name, partitions in (name, partitions.map { .init(index: $0, error: e) }) })
         case .serving(let found): g = found
         }
-        let committed = g.offsetStore?.offsets[f.groupID] ?? [:]
+        let committed = g.offsetStore?.offsets[groupID] ?? [:]
         let wanted: [(String, [Int32])]
-        if let topics = f.topics {
-            wanted = topics.map { ($0.name, $0.partitionIndexes) }
+        if let topics {
+            wanted = topics
         } else {
-            // Null topics (v2+): every partition the group has an offset for.
-            let keys = committed.keys.sorted()
             var byTopic: [(String, [Int32])] = []
-            for k in keys {
+            for k in committed.keys.sorted() {
                 if byTopic.last?.0 == k.topic { byTopic[byTopic.count - 1].1.append(k.partition) } else { byTopic.append((k.topic, [k.partition])) }
             }
             wanted = byTopic
         }
-        return OffsetFetchResponse(
-            topics: wanted.map { name, partitions in
-                .init(
-                    name: name,
-                    partitions: partitions.map { p in
-                        // No commit: offset -1 and no error; the client applies its reset policy.
-                        guard let c = committed[.init(topic: name, partition: p)] else { return .init(partitionIndex: p, committedOffset: -1) }
-                        return .init(partitionIndex: p, committedOffset: c.offset, committedLeaderEpoch: c.leaderEpoch, metadata: c.metadata ?? "")
-                    })
+        return FetchedOffsets(topics: wanted.map { name, partitions in
+            (name, partitions.map { p in
+                // No commit: offset -1 and no error; the client applies its reset policy.
+                guard let c = committed[.init(topic: name, partition: p)] else { return .init(index: p) }
+                return .init(index: p, offset: c.offset, leaderEpoch: c.leaderEpoch, metadata: c.metadata ?? "")
             })
+        })
     }
 
     private func offsetCommit(_ c: OffsetCommitRequest, request: KafkaRequest) {
         let version = request.header.apiVersion
         func answer(_ code: (String, Int32) -> ErrorCode) {
             let response = OffsetCommitResponse(
-                topics: c.topics.map { t in .init(name: t.name, partitions: t.partitions.map { .init(partitionIndex: $0.partitionIndex, errorCode: code(t.name, $0.partitionIndex)) }) })
+                topics: c.topics.map { t in
+                    .init(name: t.name, partitions: t.partitions.map { .init(partitionIndex: $0.partitionIndex, errorCode: code(t.name, $0.partitionIndex)) })
+                })
             kafka.completions.append(
-                .init(connection: request.connection, sequence: request.sequence, response: Self.frame(request.header.correlationID) { response.encode(&$0, version: version) }))
+                .init(connection: request.connection, sequence: request.sequence, response: Self.frame(request.header) { response.encode(&$0, version: version) }))
         }
         guard !c.groupID.isEmpty else { return answer { _, _ in .invalidGroupID } }
         let g: Group
@@ -354,7 +422,7 @@ extension NodeCore {
             group = ConsumerGroup(id: c.groupID)
             kafka.consumerGroups[c.groupID] = group
         }
-        let check = group.commitCheck(memberID: c.memberID, generation: c.generationID, timing: groupTiming)
+        let check = group.commitCheck(memberID: c.memberID, generation: c.generationIDOrMemberEpoch, timing: groupTiming)
         guard check == .none else { return answer { _, _ in check } }
         // Offsets of partitions that do not exist are refused one by one, the rest written.
         func exists(_ topic: String, _ p: Int32) -> Bool { controller.topic(topic)?.partitions.contains { $0.partition == p } ?? false }
@@ -364,11 +432,11 @@ extension NodeCore {
                 records.append(
                     GroupOffsetStore.offsetRecord(
                         group: c.groupID, topic: t.name, partition: p.partitionIndex,
-                        CommittedOffset(offset: p.committedOffset, leaderEpoch: p.committedLeaderEpoch, metadata: p.metadata, timestamp: 0)))
+                        CommittedOffset(offset: p.committedOffset, leaderEpoch: p.committedLeaderEpoch, metadata: p.committedMetadata, timestamp: 0)))
             }
         }
         let topics = c.topics.map { t in
-            OffsetCommitResponse.Topic(
+            OffsetCommitResponse.OffsetCommitResponseTopic(
                 name: t.name, partitions: t.partitions.map { .init(partitionIndex: $0.partitionIndex, errorCode: exists(t.name, $0.partitionIndex) ? .none : .unknownTopicOrPartition) })
         }
         guard !records.isEmpty else { return answer { t, p in exists(t, p) ? .none : .unknownTopicOrPartition } }
@@ -460,12 +528,12 @@ extension NodeCore {
             guard let request = w.request else { continue }
             var topics = w.topics
             for t in topics.indices {
-                for p in topics[t].partitions.indices where topics[t].partitions[p].errorCode == 0 { topics[t].partitions[p].errorCode = code.rawValue }
+                for p in topics[t].partitions.indices where topics[t].partitions[p].errorCode == .none { topics[t].partitions[p].errorCode = code }
             }
             let response = OffsetCommitResponse(topics: topics)
             kafka.completions.append(
                 .init(connection: request.connection, sequence: request.sequence,
-                      response: Self.frame(request.header.correlationID) { response.encode(&$0, version: w.version) }))
+                      response: Self.frame(request.header) { response.encode(&$0, version: w.version) }))
         }
         kafka.pendingGroupWrites = remaining
         answerOffsetFetches()
@@ -476,15 +544,15 @@ extension NodeCore {
         guard !kafka.pendingOffsetFetches.isEmpty else { return }
         var waiting: [(KafkaRequest, OffsetFetchRequest)] = []
         for (request, f) in kafka.pendingOffsetFetches {
-            if kafka.pendingGroupWrites.contains(where: { $0.consumerGroup == f.groupID && $0.request != nil }) {
+            let version = request.header.apiVersion
+            if commitsInFlight(for: f, version: version) {
                 waiting.append((request, f))
                 continue
             }
-            let response = offsetFetch(f)
-            let version = request.header.apiVersion
+            let response = offsetFetch(f, version: version)
             kafka.completions.append(
                 .init(connection: request.connection, sequence: request.sequence,
-                      response: Self.frame(request.header.correlationID) { response.encode(&$0, version: version) }))
+                      response: Self.frame(request.header) { response.encode(&$0, version: version) }))
         }
         kafka.pendingOffsetFetches = waiting
     }

@@ -9,9 +9,9 @@ extension NodeCore {
     /// position is still on the log. Raft never rewrites committed entries, so a consumer that
     /// read only committed data always passes this check.
     func offsetForLeaderEpoch(_ request: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
-        var topics: [OffsetForLeaderEpochResponse.Topic] = []
+        var topics: [OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult] = []
         for t in request.topics {
-            var parts: [OffsetForLeaderEpochResponse.Partition] = []
+            var parts: [OffsetForLeaderEpochResponse.EpochEndOffset] = []
             for p in t.partitions {
                 guard let assignment = controller.topic(t.topic)?.partitions.first(where: { $0.partition == p.partition }) else {
                     parts.append(.init(errorCode: .unknownTopicOrPartition, partition: p.partition, leaderEpoch: -1, endOffset: -1))

@@ -13,7 +13,7 @@ struct PendingProduce {
         var lastIndex: LogIndex
         var term: Term
         var baseOffset: Int64
-        var result: ProduceResponse.Partition?
+        var result: ProduceResponse.PartitionProduceResponse?
     }
 
     var request: KafkaRequest
@@ -32,12 +32,12 @@ extension NodeCore {
         var pending = PendingProduce(
             request: request, version: version, acks: p.acks, parts: [],
             deadlineTick: ticks + UInt64(max(1, Int(p.timeoutMs) / max(1, config.tickMilliseconds))))
-        for t in p.topics {
-            for part in t.partitions {
+        for t in p.topicData {
+            for part in t.partitionData {
                 var entry = PendingProduce.Part(
                     topic: t.name, partition: part.index, group: GroupID(0), lastIndex: .zero, term: .zero, baseOffset: -1, result: nil)
                 func fail(_ e: ErrorCode, _ message: String? = nil) {
-                    entry.result = .init(index: part.index, errorCode: e, errorMessage: message)
+                    entry.result = .failed(part.index, e, message)
                 }
                 if ![-1, 0, 1].contains(p.acks) {
                     fail(.invalidRequiredAcks, "acks must be -1, 0 or 1, not \(p.acks)")
@@ -67,7 +67,7 @@ extension NodeCore {
     /// Validate a partition's batches and propose them in order on its leader, assigning offsets.
     private func append(_ records: ByteBuffer?, to gid: GroupID, into part: inout PendingProduce.Part) {
         func fail(_ e: ErrorCode, _ message: String? = nil) {
-            part.result = .init(index: part.partition, errorCode: e, errorMessage: message)
+            part.result = .failed(part.partition, e, message)
         }
         guard let g = group(gid) else { return fail(.notLeaderOrFollower, "this node does not replicate the partition") }
         let (role, term) = g.withRaft { ($0.role, $0.term) }
@@ -178,13 +178,13 @@ extension NodeCore {
             for k in p.parts.indices where p.parts[k].result == nil {
                 let part = p.parts[k]
                 guard let g = group(part.group) else {
-                    p.parts[k].result = .init(index: part.partition, errorCode: .notLeaderOrFollower)
+                    p.parts[k].result = .failed(part.partition, .notLeaderOrFollower)
                     continue
                 }
                 let (role, commit, persisted, termAt) = g.withRaft { ($0.role, $0.commitIndex, $0.persistedIndex, $0.term(at: part.lastIndex)) }
                 if let termAt, termAt != part.term {
                     // Another leader's entry took the index: this batch is gone; the client retries.
-                    p.parts[k].result = .init(index: part.partition, errorCode: .notLeaderOrFollower, errorMessage: "leader changed")
+                    p.parts[k].result = .failed(part.partition, .notLeaderOrFollower, "leader changed")
                     continue
                 }
                 let done = p.acks == -1 ? commit >= part.lastIndex : persisted >= part.lastIndex && role == .leader
@@ -192,9 +192,9 @@ extension NodeCore {
                     p.parts[k].result = .init(index: part.partition, errorCode: .none, baseOffset: part.baseOffset,
                                               logStartOffset: Int64(g.logStartOffset))
                 } else if role != .leader {
-                    p.parts[k].result = .init(index: part.partition, errorCode: .notLeaderOrFollower, errorMessage: "leadership lost")
+                    p.parts[k].result = .failed(part.partition, .notLeaderOrFollower, "leadership lost")
                 } else if expired && ticks >= p.deadlineTick {
-                    p.parts[k].result = .init(index: part.partition, errorCode: .requestTimedOut, errorMessage: "not committed in time")
+                    p.parts[k].result = .failed(part.partition, .requestTimedOut, "not committed in time")
                 }
             }
             if p.parts.allSatisfy({ $0.result != nil }) {
@@ -207,12 +207,19 @@ extension NodeCore {
     }
 
     func produceResponse(_ p: PendingProduce) -> ByteBuffer {
-        var topics: [ProduceResponse.Topic] = []
+        var topics: [ProduceResponse.TopicProduceResponse] = []
         for part in p.parts {
-            if topics.last?.name != part.topic { topics.append(.init(name: part.topic, partitions: [])) }
-            topics[topics.count - 1].partitions.append(part.result!)
+            if topics.last?.name != part.topic { topics.append(.init(name: part.topic)) }
+            topics[topics.count - 1].partitionResponses.append(part.result!)
         }
-        let response = ProduceResponse(topics: topics)
-        return Self.frame(p.request.header.correlationID) { response.encode(&$0, version: p.version) }
+        let response = ProduceResponse(responses: topics)
+        return Self.frame(p.request.header) { response.encode(&$0, version: p.version) }
+    }
+}
+
+extension ProduceResponse.PartitionProduceResponse {
+    /// A partition's failure: no offset (-1, as Kafka answers), the code and why.
+    static func failed(_ index: Int32, _ code: ErrorCode, _ message: String? = nil) -> Self {
+        .init(index: index, errorCode: code, baseOffset: -1, errorMessage: message)
     }
 }

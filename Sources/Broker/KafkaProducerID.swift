@@ -34,7 +34,7 @@ extension NodeCore {
     }
 
     func initProducerIDResponse(_ request: KafkaRequest, _ response: InitProducerIDResponse) -> ByteBuffer {
-        Self.frame(request.header.correlationID) { response.encode(&$0, version: request.header.apiVersion) }
+        Self.frame(request.header) { response.encode(&$0, version: request.header.apiVersion) }
     }
 
     private func takeProducerID() -> Int64? {

@@ -82,35 +82,36 @@ struct KafkaState {
 }
 
 extension NodeCore {
-    /// The ApiVersions this node answers today: only what is implemented end to end.
-    public static let servedApis: [ApiKey] = [
-        .produce, .fetch, .listOffsets, .metadata, .apiVersions, .createTopics, .deleteTopics, .initProducerID,
-        .offsetForLeaderEpoch, .findCoordinator, .joinGroup, .syncGroup, .heartbeat, .leaveGroup, .offsetCommit, .offsetFetch,
-        .describeGroups, .listGroups,
-    ]
-
     /// Handle one request. Deterministic: everything it needs is in the core's state.
     public func handleKafka(_ request: KafkaRequest) -> (KafkaReply, NodeOutput) {
         let h = request.header
-        guard let key = ApiKey(rawValue: h.apiKey), Self.servedApis.contains(key) else {
+        guard let key = ApiKey(rawValue: h.apiKey), let served = ServedApis.served(key) else {
             return (.close("unsupported API key \(h.apiKey)"), NodeOutput())
         }
-        if key == .apiVersions && !key.supported.contains(h.apiVersion) {
-            // Newer clients open with v3/v4: answer error 35 in the v0 layout, body unread.
-            return (.respond(Self.frame(h.correlationID) { ApiVersionsResponse.unsupportedFallback(Self.servedApis).encode(&$0, version: 0) }), NodeOutput())
+        if key == .apiVersions && !served.contains(h.apiVersion) {
+            // A newer client than this broker opens with a version it does not know: answer error 35
+            // in the v0 layout (header v0, body unread), and the client retries with one listed.
+            let fallback = ServedApis.apiVersionsResponse(errorCode: .unsupportedVersion)
+            return (.respond(Self.frame(h) { fallback.encode(&$0, version: 0) }), NodeOutput())
         }
-        guard key.supported.contains(h.apiVersion) else {
-            return (.close("\(key) v\(h.apiVersion) is not supported (\(key.supported))"), NodeOutput())
+        guard served.contains(h.apiVersion) else {
+            return (.close("\(key.name) v\(h.apiVersion) is not supported (\(served))"), NodeOutput())
         }
         var r = KafkaReader(request.body)
         do {
             switch key {
             case .apiVersions:
-                return (.respond(Self.frame(h.correlationID) { ApiVersionsResponse.advertised(Self.servedApis).encode(&$0, version: h.apiVersion) }), NodeOutput())
+                _ = try ApiVersionsRequest.decode(&r, version: h.apiVersion)
+                let response = ServedApis.apiVersionsResponse()
+                return (.respond(Self.frame(h) { response.encode(&$0, version: h.apiVersion) }), NodeOutput())
             case .metadata:
                 let m = try MetadataRequest.decode(&r, version: h.apiVersion)
                 let response = metadata(m, version: h.apiVersion)
-                return (.respond(Self.frame(h.correlationID) { response.encode(&$0, version: h.apiVersion) }), drain())
+                return (.respond(Self.frame(h) { response.encode(&$0, version: h.apiVersion) }), drain())
+            case .describeCluster:
+                _ = try DescribeClusterRequest.decode(&r, version: h.apiVersion)
+                let response = describeCluster()
+                return (.respond(Self.frame(h) { response.encode(&$0, version: h.apiVersion) }), NodeOutput())
             case .createTopics:
                 let c = try CreateTopicsRequest.decode(&r, version: h.apiVersion)
                 return createTopics(c, request: request)
@@ -132,25 +133,24 @@ extension NodeCore {
             case .offsetForLeaderEpoch:
                 let o = try OffsetForLeaderEpochRequest.decode(&r, version: h.apiVersion)
                 let response = offsetForLeaderEpoch(o)
-                return (.respond(Self.frame(h.correlationID) { response.encode(&$0, version: h.apiVersion) }), NodeOutput())
+                return (.respond(Self.frame(h) { response.encode(&$0, version: h.apiVersion) }), NodeOutput())
             case .listOffsets:
                 let l = try ListOffsetsRequest.decode(&r, version: h.apiVersion)
                 let reply = listOffsets(l, request: request)
                 return (reply, drain())
             case .findCoordinator, .joinGroup, .syncGroup, .heartbeat, .leaveGroup, .offsetCommit, .offsetFetch, .describeGroups, .listGroups:
                 return try handleGroupRequest(key, &r, request: request)
-            default:
-                return (.close("\(key) is not served yet"), NodeOutput())
             }
         } catch {
-            return (.close("malformed \(key) v\(h.apiVersion): \(error)"), NodeOutput())
+            return (.close("malformed \(key.name) v\(h.apiVersion): \(error)"), NodeOutput())
         }
     }
 
-    /// A framed response: size, correlation id (response header v0), body.
-    static func frame(_ correlation: Int32, _ body: (inout KafkaWriter) -> Void) -> ByteBuffer {
+    /// A framed response to `header`'s request: size, response header (v1 for flexible versions,
+    /// v0 otherwise and always for ApiVersions), body.
+    static func frame(_ header: RequestHeader, _ body: (inout KafkaWriter) -> Void) -> ByteBuffer {
         var w = KafkaWriter()
-        w.int32(correlation)
+        ResponseHeader.encode(&w, correlationID: header.correlationID, flexible: header.responseHeaderIsFlexible)
         body(&w)
         var out = ByteBuffer()
         KafkaFrame.frame(w.buffer, into: &out)
@@ -168,35 +168,63 @@ extension NodeCore {
             registered.sort { $0.node < $1.node }
         }
         let brokers = registered.map {
-            MetadataResponse.Broker(nodeID: Int32($0.node.value), host: $0.host, port: Int32($0.kafkaPort))
+            MetadataResponse.MetadataResponseBroker(nodeID: Int32($0.node.value), host: $0.host, port: Int32($0.kafkaPort))
         }
-        let controllerLeader = raftOf(controllerGroup).map { $0.leader } ?? .none
-        var topics: [MetadataResponse.Topic] = []
-        let names = m.wantsAllTopics(version: version) ? controller.topics.map(\.name) : (m.topics ?? [])
-        for name in names {
+        var topics: [MetadataResponse.MetadataResponseTopic] = []
+        // Null asks for every topic (v1+; v0 sends an empty list for that).
+        let wanted = m.topics ?? []
+        if m.topics == nil || (version == 0 && wanted.isEmpty) {
+            topics = controller.topics.map(topicMetadata)
+        }
+        for t in m.topics ?? [] {
+            // v10+ may name a topic by id alone.
+            guard let name = t.name else {
+                if let topic = controller.topic(id: t.topicID) {
+                    topics.append(topicMetadata(topic))
+                } else {
+                    topics.append(.init(errorCode: .unknownTopicID, name: nil, topicID: t.topicID))
+                }
+                continue
+            }
             guard let topic = controller.topic(name) else {
                 let valid = ControllerState.validateTopic(
                     name: name, partitions: config.defaultPartitions, replicationFactor: defaultReplication, members: config.members.count) == nil
                 if config.autoCreateTopics && m.allowAutoTopicCreation && valid {
                     autoCreate(name)
-                    topics.append(.init(errorCode: .leaderNotAvailable, name: name, partitions: []))
+                    topics.append(.init(errorCode: .leaderNotAvailable, name: name))
                 } else {
-                    topics.append(.init(errorCode: valid ? .unknownTopicOrPartition : .invalidTopic, name: name, partitions: []))
+                    topics.append(.init(errorCode: valid ? .unknownTopicOrPartition : .invalidTopic, name: name))
                 }
                 continue
             }
-            topics.append(.init(name: name, isInternal: name == offsetsTopic, partitions: topic.partitions.map(partitionMetadata)))
+            topics.append(topicMetadata(topic))
         }
-        // With no controller leader known (a node just restarted, or an election), name this node:
-        // it takes admin requests and forwards them once it knows the leader. Naming none (-1)
-        // makes librdkafka wait for a controller until its request times out.
-        let controllerID = controllerLeader.isNone ? config.id : controllerLeader
-        return MetadataResponse(brokers: brokers, clusterID: config.clusterName, controllerID: Int32(controllerID.value), topics: topics)
+        return MetadataResponse(brokers: brokers, clusterID: config.clusterName, controllerID: Int32(advertisedController.value), topics: topics)
+    }
+
+    /// The node named as controller: with no controller leader known (a node just restarted, or
+    /// an election), this node: it takes admin requests and forwards them once it knows the
+    /// leader. Naming none (-1) makes librdkafka wait for a controller until its request times out.
+    var advertisedController: NodeID {
+        let leader = raftOf(controllerGroup).map { $0.leader } ?? .none
+        return leader.isNone ? config.id : leader
+    }
+
+    func topicMetadata(_ topic: TopicState) -> MetadataResponse.MetadataResponseTopic {
+        .init(name: topic.name, topicID: topic.id, isInternal: topic.name == offsetsTopic, partitions: topic.partitions.map(partitionMetadata))
+    }
+
+    /// DescribeCluster (key 60): the brokers and controller, as Metadata has them.
+    func describeCluster() -> DescribeClusterResponse {
+        let m = metadata(MetadataRequest(topics: []), version: 1)
+        return DescribeClusterResponse(
+            clusterID: config.clusterName, controllerID: m.controllerID,
+            brokers: m.brokers.map { .init(brokerID: $0.nodeID, host: $0.host, port: $0.port, rack: $0.rack) })
     }
 
     var defaultReplication: Int { min(config.defaultReplicationFactor, config.members.count) }
 
-    func partitionMetadata(_ p: PartitionAssignment) -> MetadataResponse.Partition {
+    func partitionMetadata(_ p: PartitionAssignment) -> MetadataResponse.MetadataResponsePartition {
         let replicas = p.replicas.map { Int32($0.value) }
         var leader = NodeID.none
         var term = Term.zero

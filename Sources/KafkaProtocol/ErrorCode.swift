@@ -1,85 +1,97 @@
-/// Kafka error codes this broker returns (the numbers are the protocol's).
-public enum ErrorCode: Int16, Sendable, CustomStringConvertible {
-    case none = 0
-    case offsetOutOfRange = 1
-    case corruptMessage = 2
-    case unknownTopicOrPartition = 3
-    case leaderNotAvailable = 5
-    case notLeaderOrFollower = 6
-    case requestTimedOut = 7
-    case messageTooLarge = 10
-    case coordinatorLoadInProgress = 14
-    case coordinatorNotAvailable = 15
-    case notCoordinator = 16
-    case invalidTopic = 17
-    case recordListTooLarge = 18
-    case notEnoughReplicas = 19
-    case notEnoughReplicasAfterAppend = 20
-    case invalidRequiredAcks = 21
-    case illegalGeneration = 22
-    case invalidGroupID = 24
-    case inconsistentGroupProtocol = 23
-    case unknownMemberID = 25
-    case invalidSessionTimeout = 26
-    case rebalanceInProgress = 27
-    case unsupportedVersion = 35
-    case topicAlreadyExists = 36
-    case invalidPartitions = 37
-    case invalidReplicationFactor = 38
-    case notController = 41
-    case invalidRequest = 42
-    case outOfOrderSequenceNumber = 45
-    case duplicateSequenceNumber = 46
-    case invalidProducerEpoch = 47
+/// A Kafka error code. An open set: a peer may send a code this broker has no name for, and it
+/// is kept as it came (`rawValue`), never refused.
+public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public var rawValue: Int16
+
+    public init(rawValue: Int16) { self.rawValue = rawValue }
+
+    public static let none = ErrorCode(rawValue: 0)
+    public static let offsetOutOfRange = ErrorCode(rawValue: 1)
+    public static let corruptMessage = ErrorCode(rawValue: 2)
+    public static let unknownTopicOrPartition = ErrorCode(rawValue: 3)
+    public static let leaderNotAvailable = ErrorCode(rawValue: 5)
+    public static let notLeaderOrFollower = ErrorCode(rawValue: 6)
+    public static let requestTimedOut = ErrorCode(rawValue: 7)
+    public static let messageTooLarge = ErrorCode(rawValue: 10)
+    public static let coordinatorLoadInProgress = ErrorCode(rawValue: 14)
+    public static let coordinatorNotAvailable = ErrorCode(rawValue: 15)
+    public static let notCoordinator = ErrorCode(rawValue: 16)
+    public static let invalidTopic = ErrorCode(rawValue: 17)
+    public static let recordListTooLarge = ErrorCode(rawValue: 18)
+    public static let notEnoughReplicas = ErrorCode(rawValue: 19)
+    public static let notEnoughReplicasAfterAppend = ErrorCode(rawValue: 20)
+    public static let invalidRequiredAcks = ErrorCode(rawValue: 21)
+    public static let illegalGeneration = ErrorCode(rawValue: 22)
+    public static let invalidGroupID = ErrorCode(rawValue: 24)
+    public static let inconsistentGroupProtocol = ErrorCode(rawValue: 23)
+    public static let unknownMemberID = ErrorCode(rawValue: 25)
+    public static let invalidSessionTimeout = ErrorCode(rawValue: 26)
+    public static let rebalanceInProgress = ErrorCode(rawValue: 27)
+    public static let unsupportedVersion = ErrorCode(rawValue: 35)
+    public static let topicAlreadyExists = ErrorCode(rawValue: 36)
+    public static let invalidPartitions = ErrorCode(rawValue: 37)
+    public static let invalidReplicationFactor = ErrorCode(rawValue: 38)
+    public static let notController = ErrorCode(rawValue: 41)
+    public static let invalidRequest = ErrorCode(rawValue: 42)
+    public static let outOfOrderSequenceNumber = ErrorCode(rawValue: 45)
+    public static let duplicateSequenceNumber = ErrorCode(rawValue: 46)
+    public static let invalidProducerEpoch = ErrorCode(rawValue: 47)
     /// A disk error on the broker (a damaged entry it will not serve); clients retry.
-    case kafkaStorageError = 56
-    case unknownProducerID = 59
-    case fencedLeaderEpoch = 74
-    case unknownLeaderEpoch = 75
-    case memberIDRequired = 79
-    case unknownServerError = -1
+    public static let kafkaStorageError = ErrorCode(rawValue: 56)
+    public static let unknownProducerID = ErrorCode(rawValue: 59)
+    public static let fencedLeaderEpoch = ErrorCode(rawValue: 74)
+    public static let unknownLeaderEpoch = ErrorCode(rawValue: 75)
+    public static let memberIDRequired = ErrorCode(rawValue: 79)
+    public static let producerFenced = ErrorCode(rawValue: 90)
+    public static let unknownTopicID = ErrorCode(rawValue: 100)
+    public static let inconsistentTopicID = ErrorCode(rawValue: 103)
+    public static let unknownServerError = ErrorCode(rawValue: -1)
 
-    public var description: String { "\(self.rawValue) (\(name))" }
+    public var description: String { "\(rawValue) (\(name))" }
 
-    var name: String {
-        switch self {
-        case .none: return "NONE"
-        case .offsetOutOfRange: return "OFFSET_OUT_OF_RANGE"
-        case .kafkaStorageError: return "KAFKA_STORAGE_ERROR"
-        case .corruptMessage: return "CORRUPT_MESSAGE"
-        case .unknownTopicOrPartition: return "UNKNOWN_TOPIC_OR_PARTITION"
-        case .leaderNotAvailable: return "LEADER_NOT_AVAILABLE"
-        case .notLeaderOrFollower: return "NOT_LEADER_OR_FOLLOWER"
-        case .requestTimedOut: return "REQUEST_TIMED_OUT"
-        case .messageTooLarge: return "MESSAGE_TOO_LARGE"
-        case .coordinatorLoadInProgress: return "COORDINATOR_LOAD_IN_PROGRESS"
-        case .coordinatorNotAvailable: return "COORDINATOR_NOT_AVAILABLE"
-        case .notCoordinator: return "NOT_COORDINATOR"
-        case .invalidTopic: return "INVALID_TOPIC_EXCEPTION"
-        case .recordListTooLarge: return "RECORD_LIST_TOO_LARGE"
-        case .notEnoughReplicas: return "NOT_ENOUGH_REPLICAS"
-        case .notEnoughReplicasAfterAppend: return "NOT_ENOUGH_REPLICAS_AFTER_APPEND"
-        case .invalidRequiredAcks: return "INVALID_REQUIRED_ACKS"
-        case .illegalGeneration: return "ILLEGAL_GENERATION"
-        case .invalidGroupID: return "INVALID_GROUP_ID"
-        case .inconsistentGroupProtocol: return "INCONSISTENT_GROUP_PROTOCOL"
-        case .unknownMemberID: return "UNKNOWN_MEMBER_ID"
-        case .invalidSessionTimeout: return "INVALID_SESSION_TIMEOUT"
-        case .rebalanceInProgress: return "REBALANCE_IN_PROGRESS"
-        case .unsupportedVersion: return "UNSUPPORTED_VERSION"
-        case .topicAlreadyExists: return "TOPIC_ALREADY_EXISTS"
-        case .invalidPartitions: return "INVALID_PARTITIONS"
-        case .invalidReplicationFactor: return "INVALID_REPLICATION_FACTOR"
-        case .notController: return "NOT_CONTROLLER"
-        case .invalidRequest: return "INVALID_REQUEST"
-        case .outOfOrderSequenceNumber: return "OUT_OF_ORDER_SEQUENCE_NUMBER"
-        case .duplicateSequenceNumber: return "DUPLICATE_SEQUENCE_NUMBER"
-        case .invalidProducerEpoch: return "INVALID_PRODUCER_EPOCH"
-        case .unknownProducerID: return "UNKNOWN_PRODUCER_ID"
-        case .fencedLeaderEpoch: return "FENCED_LEADER_EPOCH"
-        case .unknownLeaderEpoch: return "UNKNOWN_LEADER_EPOCH"
-        case .memberIDRequired: return "MEMBER_ID_REQUIRED"
-        case .unknownServerError: return "UNKNOWN_SERVER_ERROR"
-        }
-    }
+    /// Kafka's name for the code.
+    public var name: String { Self.names[rawValue] ?? "UNKNOWN_\(rawValue)" }
+
+    private static let names: [Int16: String] = [
+        0: "NONE",
+        1: "OFFSET_OUT_OF_RANGE",
+        2: "CORRUPT_MESSAGE",
+        3: "UNKNOWN_TOPIC_OR_PARTITION",
+        5: "LEADER_NOT_AVAILABLE",
+        6: "NOT_LEADER_OR_FOLLOWER",
+        7: "REQUEST_TIMED_OUT",
+        10: "MESSAGE_TOO_LARGE",
+        14: "COORDINATOR_LOAD_IN_PROGRESS",
+        15: "COORDINATOR_NOT_AVAILABLE",
+        16: "NOT_COORDINATOR",
+        17: "INVALID_TOPIC_EXCEPTION",
+        18: "RECORD_LIST_TOO_LARGE",
+        19: "NOT_ENOUGH_REPLICAS",
+        20: "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
+        21: "INVALID_REQUIRED_ACKS",
+        22: "ILLEGAL_GENERATION",
+        24: "INVALID_GROUP_ID",
+        23: "INCONSISTENT_GROUP_PROTOCOL",
+        25: "UNKNOWN_MEMBER_ID",
+        26: "INVALID_SESSION_TIMEOUT",
+        27: "REBALANCE_IN_PROGRESS",
+        35: "UNSUPPORTED_VERSION",
+        36: "TOPIC_ALREADY_EXISTS",
+        37: "INVALID_PARTITIONS",
+        38: "INVALID_REPLICATION_FACTOR",
+        41: "NOT_CONTROLLER",
+        42: "INVALID_REQUEST",
+        45: "OUT_OF_ORDER_SEQUENCE_NUMBER",
+        46: "DUPLICATE_SEQUENCE_NUMBER",
+        47: "INVALID_PRODUCER_EPOCH",
+        56: "KAFKA_STORAGE_ERROR",
+        59: "UNKNOWN_PRODUCER_ID",
+        74: "FENCED_LEADER_EPOCH",
+        75: "UNKNOWN_LEADER_EPOCH",
+        79: "MEMBER_ID_REQUIRED",
+        90: "PRODUCER_FENCED",
+        100: "UNKNOWN_TOPIC_ID",
+        103: "INCONSISTENT_TOPIC_ID",
+        -1: "UNKNOWN_SERVER_ERROR",
+    ]
 }

@@ -36,9 +36,9 @@ public enum KafkaFrame {
     }
 }
 
-/// Request header v1 (v0 plus `client_id`). Every version this broker advertises is
-/// non-flexible, so header v2 appears only on requests it refuses (ApiVersions v3+ and newer
-/// versions of other APIs); their `client_id` is still an int16 string, so it is read the same way.
+/// Request header v1 or v2 (KIP-482). v2, for flexible request versions, adds a tagged-field
+/// section after `client_id`, which stays an int16 string in both, so any broker can read the
+/// header of any version: the API and version decide whether tags follow (Kafka's rule).
 public struct RequestHeader: Equatable, Sendable {
     public var apiKey: Int16
     public var apiVersion: Int16
@@ -52,12 +52,23 @@ public struct RequestHeader: Equatable, Sendable {
         self.clientID = clientID
     }
 
+    /// Whether this request uses header v2: a known API at one of its flexible versions (the
+    /// versions past the codec's range count too, so a newer request is still framed right).
+    public var isFlexible: Bool {
+        guard let key = ApiKey(rawValue: apiKey), let from = key.flexibleFrom else { return false }
+        return apiVersion >= from
+    }
+
+    /// Reads the header, and its tagged fields when the version is flexible (unknown tags are
+    /// skipped; header v2 defines none Rill uses).
     public static func decode(_ r: inout KafkaReader) throws(KafkaWireError) -> RequestHeader {
         let key = try r.int16("api_key")
         let version = try r.int16("api_version")
         let correlation = try r.int32("correlation_id")
         let client = try r.nullableString("client_id")
-        return RequestHeader(apiKey: key, apiVersion: version, correlationID: correlation, clientID: client)
+        let header = RequestHeader(apiKey: key, apiVersion: version, correlationID: correlation, clientID: client)
+        if header.isFlexible { try r.skipTaggedFields() }
+        return header
     }
 
     public func encode(_ w: inout KafkaWriter) {
@@ -65,5 +76,26 @@ public struct RequestHeader: Equatable, Sendable {
         w.int16(apiVersion)
         w.int32(correlationID)
         w.nullableString(clientID)
+        if isFlexible { w.unsignedVarint(0) }
+    }
+
+    /// Whether the response to this request uses header v1 (with tagged fields): flexible
+    /// versions, except ApiVersions, whose response header is always v0 so a client can read
+    /// it before it knows what the broker speaks.
+    public var responseHeaderIsFlexible: Bool { isFlexible && apiKey != ApiKey.apiVersions.rawValue }
+}
+
+/// Response header v0 (`correlation_id`) or v1 (plus tagged fields).
+public enum ResponseHeader {
+    public static func encode(_ w: inout KafkaWriter, correlationID: Int32, flexible: Bool) {
+        w.int32(correlationID)
+        if flexible { w.unsignedVarint(0) }
+    }
+
+    /// Reads the header and returns the correlation id.
+    public static func decode(_ r: inout KafkaReader, flexible: Bool) throws(KafkaWireError) -> Int32 {
+        let correlation = try r.int32("correlation_id")
+        if flexible { try r.skipTaggedFields() }
+        return correlation
     }
 }

@@ -58,6 +58,8 @@ public struct KafkaReader {
         guard let s = buffer.readString(length: length) else {
             throw .truncated("\(field()): \(length) bytes, \(buffer.readableBytes) left")
         }
+        // Invalid UTF-8 is repaired (U+FFFD), which can make it longer than an int16 length allows.
+        guard s.utf8.count <= Int(Int16.max) else { throw .invalid("\(field()): \(length) bytes of invalid UTF-8") }
         return s
     }
 

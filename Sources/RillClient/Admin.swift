@@ -14,7 +14,7 @@ public struct Admin: Sendable {
                 .encode(&$0, version: 4)
         } decode: { r throws(KafkaWireError) in
             let t = try CreateTopicsResponse.decode(&r, version: 4).topics.first
-            return (t?.errorCode ?? -1, t?.errorMessage)
+            return (t?.errorCode ?? .unknownServerError, t?.errorMessage)
         }
     }
 
@@ -22,13 +22,13 @@ public struct Admin: Sendable {
         try await controllerCall(.deleteTopics, version: 3, context: "delete topic \(name)") {
             DeleteTopicsRequest(topicNames: [name], timeoutMs: 10_000).encode(&$0, version: 3)
         } decode: { r throws(KafkaWireError) in
-            (try DeleteTopicsResponse.decode(&r, version: 3).responses.first?.errorCode ?? -1, nil)
+            (try DeleteTopicsResponse.decode(&r, version: 3).responses.first?.errorCode ?? .unknownServerError, nil)
         }
     }
 
     /// Topic names, sorted.
     public func listTopics() async throws -> [String] {
-        try await client.refreshMetadata().topics.map(\.name).sorted()
+        try await client.refreshMetadata().topics.compactMap(\.name).sorted()
     }
 
     /// Partitions of each topic: leader, replicas, in-sync replicas. A topic that does not exist
@@ -37,7 +37,7 @@ public struct Admin: Sendable {
         let m = try await client.refreshMetadata(topics: names)
         return try names.map { name in
             guard let t = m.topics.first(where: { $0.name == name }) else { throw RillClientError.kafka(.unknownTopicOrPartition, "describe \(name)") }
-            let code = ErrorCode(rawValue: t.errorCode) ?? .unknownServerError
+            let code = t.errorCode
             guard code == .none else { throw RillClientError.kafka(code, "describe \(name)") }
             let partitions = t.partitions.sorted { $0.partitionIndex < $1.partitionIndex }.map {
                 TopicDescription.Partition(partition: $0.partitionIndex, leader: $0.leaderID >= 0 ? $0.leaderID : nil, replicas: $0.replicaNodes, inSync: $0.isrNodes)
@@ -57,16 +57,15 @@ public struct Admin: Sendable {
     /// Send to the controller; retry while it moves (NOT_CONTROLLER) or is being elected.
     private func controllerCall(
         _ key: ApiKey, version: Int16, context: String, _ body: @escaping (inout KafkaWriter) -> Void,
-        decode: (inout KafkaReader) throws(KafkaWireError) -> (Int16, String?)
+        decode: (inout KafkaReader) throws(KafkaWireError) -> (ErrorCode, String?)
     ) async throws {
         for attempt in 0..<30 {
             let m = try await client.refreshMetadata()
             if m.controllerID >= 0 {
                 let c = try await client.connection(to: m.controllerID)
                 var r = try await c.request(key, version: version, clientID: client.clientID, body)
-                let (code, message) = try decode(&r)
-                if code == 0 { return }
-                let error = ErrorCode(rawValue: code) ?? .unknownServerError
+                let (error, message) = try decode(&r)
+                if error == .none { return }
                 if error != .notController && error != .requestTimedOut || attempt == 29 {
                     throw RillClientError.kafka(error, context + (message.map { " (\($0))" } ?? ""))
                 }

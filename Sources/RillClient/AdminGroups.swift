@@ -41,7 +41,7 @@ extension Admin {
             let c = try await client.connection(to: b.nodeID)
             var r = try await c.request(.listGroups, version: 2, clientID: client.clientID) { ListGroupsRequest().encode(&$0, version: 2) }
             let response = try ListGroupsResponse.decode(&r, version: 2)
-            let code = ErrorCode(rawValue: response.errorCode) ?? .unknownServerError
+            let code = response.errorCode
             guard code == .none else { throw RillClientError.kafka(code, "list groups on broker \(b.nodeID)") }
             for g in response.groups { all[g.groupID] = g.protocolType }
         }
@@ -58,10 +58,10 @@ extension Admin {
         guard let g = try DescribeGroupsResponse.decode(&r, version: 4).groups.first else {
             throw RillClientError.protocolError("empty DescribeGroups response")
         }
-        let code = ErrorCode(rawValue: g.errorCode) ?? .unknownServerError
+        let code = g.errorCode
         guard code == .none else { throw RillClientError.kafka(code, "describe group \(group)") }
         let members = g.members.map { m in
-            let assignment = (try? ConsumerProtocol.decodeAssignment(m.assignment))?.partitions.flatMap { tp in
+            let assignment = (try? ConsumerProtocol.decodeAssignment(m.memberAssignment))?.partitions.flatMap { tp in
                 tp.partitions.map { TopicPartition(topic: tp.topic, partition: $0) }
             } ?? []
             return GroupDescription.Member(memberID: m.memberID, clientID: m.clientID, host: m.clientHost, assignment: assignment)
@@ -73,7 +73,7 @@ extension Admin {
         let fetched = try OffsetFetchResponse.decode(&r2, version: 5)
         var committed: [TopicPartition: Int64] = [:]
         for t in fetched.topics {
-            for p in t.partitions where p.errorCode == 0 && p.committedOffset >= 0 {
+            for p in t.partitions where p.errorCode == .none && p.committedOffset >= 0 {
                 committed[TopicPartition(topic: t.name, partition: p.partitionIndex)] = p.committedOffset
             }
         }
@@ -83,7 +83,7 @@ extension Admin {
             let end = try? await client.listOffset(topic: tp.topic, partition: tp.partition, timestamp: ListOffsetsRequest.latest)
             offsets.append(.init(partition: tp, committed: committed[tp], end: end))
         }
-        return GroupDescription(group: group, state: g.state, protocolName: g.protocolData, coordinator: coordinator, members: members, offsets: offsets)
+        return GroupDescription(group: group, state: g.groupState, protocolName: g.protocolData, coordinator: coordinator, members: members, offsets: offsets)
     }
 
     /// Set a group's committed offsets for a topic's partitions (all, or `partitions`): to the

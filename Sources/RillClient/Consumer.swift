@@ -141,7 +141,7 @@ public actor Consumer {
             case .failure:
                 await client.invalidate(node: leader)
             case .success(let response):
-                for t in response.topics {
+                for t in response.responses {
                     for p in t.partitions { records += try await take(t.topic, p) }
                 }
             }
@@ -154,13 +154,13 @@ public actor Consumer {
     {
         do {
             let connection = try await client.connection(to: leader)
-            var topics: [FetchRequest.Topic] = []
+            var topics: [FetchRequest.FetchTopic] = []
             for (topic, partition, offset) in partitions {
-                let p = FetchRequest.Partition(partition: partition, fetchOffset: offset, partitionMaxBytes: c.partitionMaxBytes)
+                let p = FetchRequest.FetchPartition(partition: partition, fetchOffset: offset, partitionMaxBytes: c.partitionMaxBytes)
                 if let k = topics.firstIndex(where: { $0.topic == topic }) {
                     topics[k].partitions.append(p)
                 } else {
-                    topics.append(FetchRequest.Topic(topic: topic, partitions: [p]))
+                    topics.append(FetchRequest.FetchTopic(topic: topic, partitions: [p]))
                 }
             }
             let request = FetchRequest(maxWaitMs: c.maxWaitMs, minBytes: 1, maxBytes: 64 << 20, topics: topics)
@@ -174,9 +174,9 @@ public actor Consumer {
     }
 
     /// Records of one partition's fetch answer, advancing its position.
-    private func take(_ topic: String, _ p: FetchResponse.Partition) async throws -> [ConsumerRecord] {
+    private func take(_ topic: String, _ p: FetchResponse.PartitionData) async throws -> [ConsumerRecord] {
         guard let k = index(topic, p.partitionIndex), let next = assignments[k].next else { return [] }
-        let code = ErrorCode(rawValue: p.errorCode) ?? .unknownServerError
+        let code = p.errorCode
         switch code {
         case .none: break
         case .notLeaderOrFollower, .leaderNotAvailable, .unknownTopicOrPartition, .fencedLeaderEpoch, .unknownLeaderEpoch, .requestTimedOut:

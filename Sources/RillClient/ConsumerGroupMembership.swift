@@ -84,7 +84,7 @@ extension Consumer {
     public func commit(_ offsets: [(TopicPartition, Int64)]) async throws {
         guard let group = configuration.groupID else { throw RillClientError.configuration("commit needs Configuration.groupID") }
         guard !offsets.isEmpty else { return }
-        var topics: [OffsetCommitRequest.Topic] = []
+        var topics: [OffsetCommitRequest.OffsetCommitRequestTopic] = []
         for (tp, o) in offsets.sorted(by: { ($0.0.topic, $0.0.partition) < ($1.0.topic, $1.0.partition) }) {
             if topics.last?.name == tp.topic {
                 topics[topics.count - 1].partitions.append(.init(partitionIndex: tp.partition, committedOffset: o))
@@ -93,7 +93,7 @@ extension Consumer {
             }
         }
         let request = OffsetCommitRequest(
-            groupID: group, generationID: membership?.generation ?? -1, memberID: membership?.memberID ?? "", topics: topics)
+            groupID: group, generationIDOrMemberEpoch: membership?.generation ?? -1, memberID: membership?.memberID ?? "", topics: topics)
         for attempt in 0..<10 {
             let c = try await coordinatorConnection()
             let response: OffsetCommitResponse
@@ -105,7 +105,7 @@ extension Consumer {
                 if attempt == 9 { throw error }
                 continue
             }
-            let codes = response.topics.flatMap { $0.partitions.map { ErrorCode(rawValue: $0.errorCode) ?? .unknownServerError } }
+            let codes = response.topics.flatMap { $0.partitions.map(\.errorCode) }
             guard let bad = codes.first(where: { $0 != .none }) else {
                 membership?.lastCommit = .now
                 return
@@ -190,7 +190,7 @@ extension Consumer {
             m = current
             let c = try await coordinatorConnection()
             let protocols = configuration.assignors.map {
-                JoinGroupRequest.AssignmentProtocol(name: $0.rawValue, metadata: ConsumerProtocol.encode(.init(topics: m.topics)))
+                JoinGroupRequest.JoinGroupRequestProtocol(name: $0.rawValue, metadata: ConsumerProtocol.encode(.init(topics: m.topics)))
             }
             let join = JoinGroupRequest(
                 groupID: group, sessionTimeoutMs: configuration.sessionTimeoutMs, rebalanceTimeoutMs: configuration.rebalanceTimeoutMs,
@@ -208,7 +208,7 @@ extension Consumer {
                 try await Task.sleep(for: .milliseconds(200))
                 continue
             }
-            switch ErrorCode(rawValue: joined.errorCode) ?? .unknownServerError {
+            switch joined.errorCode {
             case .none: break
             case .memberIDRequired:
                 membership?.memberID = joined.memberID
@@ -225,7 +225,7 @@ extension Consumer {
             }
             membership?.memberID = joined.memberID
             membership?.generation = joined.generationID
-            var assignments: [SyncGroupRequest.Assignment] = []
+            var assignments: [SyncGroupRequest.SyncGroupRequestAssignment] = []
             if joined.leader == joined.memberID {
                 assignments = try await leaderAssignments(joined)
             }
@@ -241,7 +241,7 @@ extension Consumer {
                 membership?.coordinator = nil
                 continue
             }
-            switch ErrorCode(rawValue: synced.errorCode) ?? .unknownServerError {
+            switch synced.errorCode {
             case .none: break
             case .unknownMemberID:
                 membership?.memberID = ""
@@ -266,9 +266,9 @@ extension Consumer {
     }
 
     /// The leader divides the subscribed topics' partitions with the protocol the group chose.
-    private func leaderAssignments(_ joined: JoinGroupResponse) async throws -> [SyncGroupRequest.Assignment] {
-        guard let assignor = PartitionAssignor(rawValue: joined.protocolName) else {
-            throw RillClientError.protocolError("the group chose assignor '\(joined.protocolName)', which this client does not have")
+    private func leaderAssignments(_ joined: JoinGroupResponse) async throws -> [SyncGroupRequest.SyncGroupRequestAssignment] {
+        guard let name = joined.protocolName, let assignor = PartitionAssignor(rawValue: name) else {
+            throw RillClientError.protocolError("the group chose assignor '\(joined.protocolName ?? "null")', which this client does not have")
         }
         var subscriptions: [(member: String, topics: [String])] = []
         for member in joined.members {
@@ -278,13 +278,13 @@ extension Consumer {
         for t in Set(subscriptions.flatMap(\.topics)).sorted() { counts[t] = try? await client.partitionCount(t) }
         let plan = assignor.assign(subscriptions: subscriptions, partitionCounts: counts)
         return subscriptions.map { s in
-            SyncGroupRequest.Assignment(memberID: s.member, assignment: ConsumerProtocol.encode(.init(partitions: plan[s.member] ?? [])))
+            SyncGroupRequest.SyncGroupRequestAssignment(memberID: s.member, assignment: ConsumerProtocol.encode(.init(partitions: plan[s.member] ?? [])))
         }
     }
 
     private func fetchCommitted(group: String, _ partitions: [TopicPartition]) async throws -> [TopicPartition: Int64] {
         guard !partitions.isEmpty else { return [:] }
-        var topics: [OffsetFetchRequest.Topic] = []
+        var topics: [OffsetFetchRequest.OffsetFetchRequestTopic] = []
         for tp in partitions.sorted(by: { ($0.topic, $0.partition) < ($1.topic, $1.partition) }) {
             if topics.last?.name == tp.topic { topics[topics.count - 1].partitionIndexes.append(tp.partition) } else {
                 topics.append(.init(name: tp.topic, partitionIndexes: [tp.partition]))
@@ -297,11 +297,11 @@ extension Consumer {
                     OffsetFetchRequest(groupID: group, topics: topics).encode(&$0, version: 5)
                 }
                 let response = try OffsetFetchResponse.decode(&r, version: 5)
-                let code = ErrorCode(rawValue: response.errorCode) ?? .unknownServerError
+                let code = response.errorCode
                 if code == .none {
                     var out: [TopicPartition: Int64] = [:]
                     for t in response.topics {
-                        for p in t.partitions where p.errorCode == 0 && p.committedOffset >= 0 {
+                        for p in t.partitions where p.errorCode == .none && p.committedOffset >= 0 {
                             out[TopicPartition(topic: t.name, partition: p.partitionIndex)] = p.committedOffset
                         }
                     }
@@ -359,9 +359,9 @@ extension Consumer {
         }
         // Only if the member is still the one that sent it (a poll may have rejoined meanwhile).
         guard let now = membership, now.generation == m.generation, now.memberID == m.memberID, !now.joining else { return }
-        switch ErrorCode(rawValue: response.errorCode) ?? .unknownServerError {
+        switch response.errorCode {
         case .none: break
-        case .rebalanceInProgress, .illegalGeneration, .unknownMemberID: sawGroupError(ErrorCode(rawValue: response.errorCode)!)
+        case .rebalanceInProgress, .illegalGeneration, .unknownMemberID: sawGroupError(response.errorCode)
         default: membership?.coordinator = nil
         }
     }

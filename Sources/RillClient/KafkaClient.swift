@@ -85,7 +85,7 @@ public actor KafkaClient {
         let c = try await anyConnection()
         do {
             var r = try await c.request(.metadata, version: 8, clientID: clientID) {
-                MetadataRequest(topics: topics, allowAutoTopicCreation: allowAutoCreate).encode(&$0, version: 8)
+                MetadataRequest(topics: topics?.map { .init(name: $0) }, allowAutoTopicCreation: allowAutoCreate).encode(&$0, version: 8)
             }
             let m = try MetadataResponse.decode(&r, version: 8)
             if topics == nil { metadata = m } else { merge(m) }

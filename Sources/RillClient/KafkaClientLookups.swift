@@ -14,7 +14,7 @@ extension KafkaClient {
                     FindCoordinatorRequest(key: group).encode(&$0, version: 2)
                 }
                 let f = try FindCoordinatorResponse.decode(&r, version: 2)
-                let code = ErrorCode(rawValue: f.errorCode) ?? .unknownServerError
+                let code = f.errorCode
                 if code == .none {
                     // The coordinator may be a broker this client has not seen in Metadata yet.
                     if metadata?.brokers.contains(where: { $0.nodeID == f.nodeID }) != true { invalidate(node: nil) }
@@ -33,18 +33,19 @@ extension KafkaClient {
         throw last
     }
 
-    /// ListOffsets at the partition's leader: `ListOffsetsRequest.earliest`, `.latest`, or a
+    /// ListOffsets at the partition's leader: -2 (the earliest offset), -1 (the latest), or a
     /// time in ms (the first offset at or after it; -1 when there is none).
     public func listOffset(topic: String, partition: Int32, timestamp: Int64) async throws -> Int64 {
         let leader = try await leader(topic: topic, partition: partition)
         let c = try await connection(to: leader)
         var r = try await c.request(.listOffsets, version: 5, clientID: clientID) {
-            ListOffsetsRequest(topics: [.init(name: topic, partitions: [.init(partitionIndex: partition, timestamp: timestamp)])]).encode(&$0, version: 5)
+            ListOffsetsRequest(replicaID: -1, topics: [.init(name: topic, partitions: [.init(partitionIndex: partition, timestamp: timestamp)])])
+                .encode(&$0, version: 5)
         }
         guard let p = try ListOffsetsResponse.decode(&r, version: 5).topics.first?.partitions.first else {
             throw RillClientError.protocolError("empty ListOffsets response")
         }
-        let code = ErrorCode(rawValue: p.errorCode) ?? .unknownServerError
+        let code = p.errorCode
         guard code == .none else { throw RillClientError.kafka(code, "list offsets of \(topic)[\(partition)]") }
         return p.offset
     }

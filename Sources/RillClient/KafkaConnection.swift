@@ -76,7 +76,7 @@ final class KafkaConnection: @unchecked Sendable {
         self.handler = handler
     }
 
-    /// Send a request and wait for its response body (after the correlation id).
+    /// Send a request and wait for its response body (after the response header).
     func request(_ key: ApiKey, version: Int16, clientID: String, timeout: TimeAmount = .seconds(30), _ body: (inout KafkaWriter) -> Void)
         async throws -> KafkaReader
     {
@@ -92,7 +92,8 @@ final class KafkaConnection: @unchecked Sendable {
         var w = KafkaWriter()
         let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
         let correlation = handler.nextCorrelation()
-        RequestHeader(apiKey: key.rawValue, apiVersion: version, correlationID: correlation, clientID: clientID).encode(&w)
+        let header = RequestHeader(apiKey: key.rawValue, apiVersion: version, correlationID: correlation, clientID: clientID)
+        header.encode(&w)
         body(&w)
         var framed = channel.allocator.buffer(capacity: w.buffer.readableBytes + 4)
         KafkaFrame.frame(w.buffer, into: &framed)
@@ -100,12 +101,13 @@ final class KafkaConnection: @unchecked Sendable {
         let handler = self.handler
         let channel = self.channel
         let address = self.address
+        let flexibleReply = header.responseHeaderIsFlexible
         channel.eventLoop.execute {
             guard channel.isActive else {
                 promise.fail(handler.closeReason ?? RillClientError.connection("connection to \(address) is closed"))
                 return
             }
-            handler.expect(correlation, promise)
+            handler.expect(correlation, flexibleHeader: flexibleReply, promise)
             channel.writeAndFlush(frame, promise: nil)
         }
         // A broker answers in order, so one unanswered request stalls every later one: close.
@@ -147,7 +149,8 @@ final class ResponseFrameDecoder: ByteToMessageDecoder {
 /// which callers take from any thread).
 final class ReplyHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
-    private var waiting: [(Int32, EventLoopPromise<ByteBuffer>)] = []
+    /// Correlation id, whether the response header is v1 (flexible versions), the promise.
+    private var waiting: [(correlation: Int32, flexibleHeader: Bool, promise: EventLoopPromise<ByteBuffer>)] = []
     private let lock = NIOLockedCorrelation()
     private let address: String
     /// With TLS: whether the handshake has completed, and who waits for it (the promise is made
@@ -161,16 +164,32 @@ final class ReplyHandler: ChannelInboundHandler, @unchecked Sendable {
 
     func nextCorrelation() -> Int32 { lock.next() }
 
-    func expect(_ correlation: Int32, _ promise: EventLoopPromise<ByteBuffer>) { waiting.append((correlation, promise)) }
+    func expect(_ correlation: Int32, flexibleHeader: Bool, _ promise: EventLoopPromise<ByteBuffer>) {
+        waiting.append((correlation, flexibleHeader, promise))
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var body = unwrapInboundIn(data)
-        guard let id = body.readInteger(endianness: .big, as: Int32.self), let k = waiting.firstIndex(where: { $0.0 == id }) else {
+        if !reply(unwrapInboundIn(data)) {
             context.fireErrorCaught(RillClientError.protocolError("a response nobody waits for"))
-            return
         }
-        let (_, promise) = waiting.remove(at: k)
-        promise.succeed(body)
+    }
+
+    /// Completes the request that `frame` answers with the body after the response header; false
+    /// when no request waits for it.
+    func reply(_ frame: ByteBuffer) -> Bool {
+        // Both header versions start with the correlation id; the request it answers tells which follows.
+        guard let id = frame.getInteger(at: frame.readerIndex, endianness: .big, as: Int32.self),
+            let k = waiting.firstIndex(where: { $0.correlation == id })
+        else { return false }
+        let (_, flexibleHeader, promise) = waiting.remove(at: k)
+        var r = KafkaReader(frame)
+        do {
+            _ = try ResponseHeader.decode(&r, flexible: flexibleHeader)
+            promise.succeed(r.buffer)
+        } catch {
+            promise.fail(RillClientError.protocolError("response header from \(address): \(error)"))
+        }
+        return true
     }
 
     /// A future for the end of the TLS handshake (on the channel's event loop).
@@ -209,7 +228,7 @@ final class ReplyHandler: ChannelInboundHandler, @unchecked Sendable {
         handshake = nil
         let all = waiting
         waiting = []
-        for (_, p) in all { p.fail(closeReason!) }
+        for w in all { w.promise.fail(closeReason!) }
     }
 }
 

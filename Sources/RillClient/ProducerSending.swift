@@ -2,8 +2,9 @@ import KafkaProtocol
 import NIOCore
 
 /// One partition's side of the producer: the batch being filled, sealed batches waiting to go,
-/// and the requests in flight (oldest first). Only touched on the producer's event loop.
-final class PartitionQueue {
+/// and the requests in flight (oldest first). Only touched on the producer's event loop (hence
+/// unchecked: NIO's callbacks that capture it are `@Sendable`, but they all run on that loop).
+final class PartitionQueue: @unchecked Sendable {
     let topic: String
     let partition: Int32
     var open = RecordBatchBuilder()
@@ -34,8 +35,9 @@ final class PartitionQueue {
 }
 
 /// A sealed batch. It is stamped (producer id, epoch, sequence) when first sent, and every retry
-/// sends exactly those bytes again: that is what lets the broker recognise a duplicate.
-final class OutgoingBatch {
+/// sends exactly those bytes again: that is what lets the broker recognise a duplicate. Only
+/// touched on the producer's event loop, as `PartitionQueue`.
+final class OutgoingBatch: @unchecked Sendable {
     let records: RecordBatchBuilder
     let deliveries: [Delivery]
     let bytes: Int
@@ -80,7 +82,7 @@ extension Producer {
             q.inFlight.append(batch)
             let request = ProduceRequest(
                 acks: -1, timeoutMs: Int32(configuration.requestTimeoutMs),
-                topics: [.init(name: q.topic, partitions: [.init(index: q.partition, records: batch.stamped!.bytes)])])
+                topicData: [.init(name: q.topic, partitionData: [.init(index: q.partition, records: batch.stamped!.bytes)])])
             connection.requestFuture(.produce, version: 8, clientID: client.clientID, timeout: .milliseconds(Int64(configuration.requestTimeoutMs))) {
                 request.encode(&$0, version: 8)
             }.hop(to: loop).whenComplete { result in
@@ -110,8 +112,8 @@ extension Producer {
             outcome = .retriable(error)
         case .success(let body):
             var reader = KafkaReader(body)
-            if let p = try? ProduceResponse.decode(&reader, version: 8).topics.first?.partitions.first {
-                let code = ErrorCode(rawValue: p.errorCode) ?? .unknownServerError
+            if let p = try? ProduceResponse.decode(&reader, version: 8).responses.first?.partitionResponses.first {
+                let code = p.errorCode
                 let error = RillClientError.kafka(code, context + (p.errorMessage.map { " (\($0))" } ?? ""))
                 switch code {
                 case .none, .duplicateSequenceNumber: outcome = .written(p.baseOffset)
@@ -255,9 +257,9 @@ extension Producer {
             InitProducerIDRequest(transactionTimeoutMs: 60_000).encode(&$0, version: 1)
         }
         let response = try InitProducerIDResponse.decode(&r, version: 1)
-        guard response.errorCode == 0 else {
+        guard response.errorCode == .none else {
             await client.invalidate(node: nil)
-            throw RillClientError.kafka(ErrorCode(rawValue: response.errorCode) ?? .unknownServerError, "InitProducerId")
+            throw RillClientError.kafka(response.errorCode, "InitProducerId")
         }
         return ProducerIdentity(id: response.producerID, epoch: response.producerEpoch)
     }

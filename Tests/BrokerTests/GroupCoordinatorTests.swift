@@ -33,7 +33,7 @@ struct GroupCoordinatorTests {
             return try call(node, .joinGroup, 5, { j.encode(&$0, version: 5) }) { try JoinGroupResponse.decode(&$0, version: 5) }
         }
 
-        func sync(_ node: Int, _ group: String, generation: Int32, member: String, assignments: [SyncGroupRequest.Assignment]) throws -> SyncGroupResponse {
+        func sync(_ node: Int, _ group: String, generation: Int32, member: String, assignments: [SyncGroupRequest.SyncGroupRequestAssignment]) throws -> SyncGroupResponse {
             let s = SyncGroupRequest(groupID: group, generationID: generation, memberID: member, assignments: assignments)
             return try call(node, .syncGroup, 3, { s.encode(&$0, version: 3) }) { try SyncGroupResponse.decode(&$0, version: 3) }
         }
@@ -41,12 +41,12 @@ struct GroupCoordinatorTests {
         func heartbeat(_ node: Int, _ group: String, generation: Int32, member: String) throws -> ErrorCode {
             let h = HeartbeatRequest(groupID: group, generationID: generation, memberID: member)
             return try call(node, .heartbeat, 3, { h.encode(&$0, version: 3) }) {
-                ErrorCode(rawValue: try HeartbeatResponse.decode(&$0, version: 3).errorCode) ?? .unknownServerError
+                try HeartbeatResponse.decode(&$0, version: 3).errorCode
             }
         }
 
         func commit(_ node: Int, _ group: String, generation: Int32, member: String, _ offsets: [(String, Int32, Int64)]) throws -> [ErrorCode] {
-            var topics: [OffsetCommitRequest.Topic] = []
+            var topics: [OffsetCommitRequest.OffsetCommitRequestTopic] = []
             for (t, p, o) in offsets {
                 if topics.last?.name == t {
                     topics[topics.count - 1].partitions.append(.init(partitionIndex: p, committedOffset: o))
@@ -54,9 +54,9 @@ struct GroupCoordinatorTests {
                     topics.append(.init(name: t, partitions: [.init(partitionIndex: p, committedOffset: o)]))
                 }
             }
-            let c = OffsetCommitRequest(groupID: group, generationID: generation, memberID: member, topics: topics)
+            let c = OffsetCommitRequest(groupID: group, generationIDOrMemberEpoch: generation, memberID: member, topics: topics)
             return try call(node, .offsetCommit, 7, { c.encode(&$0, version: 7) }) {
-                try OffsetCommitResponse.decode(&$0, version: 7).topics.flatMap { $0.partitions.map { ErrorCode(rawValue: $0.errorCode) ?? .unknownServerError } }
+                try OffsetCommitResponse.decode(&$0, version: 7).topics.flatMap { $0.partitions.map { $0.errorCode } }
             }
         }
 
@@ -67,7 +67,7 @@ struct GroupCoordinatorTests {
             }
         }
 
-        func describe(_ node: Int, _ group: String) throws -> DescribeGroupsResponse.Group {
+        func describe(_ node: Int, _ group: String) throws -> DescribeGroupsResponse.DescribedGroup {
             try call(node, .describeGroups, 4, { DescribeGroupsRequest(groups: [group]).encode(&$0, version: 4) }) {
                 try DescribeGroupsResponse.decode(&$0, version: 4).groups[0]
             }
@@ -85,12 +85,12 @@ struct GroupCoordinatorTests {
         cluster.run(ticks: 40)
         let client = Client(cluster)
         // The first FindCoordinator creates the offsets topic and says to come back.
-        #expect(try client.find(0, group).errorCode == ErrorCode.coordinatorNotAvailable.rawValue)
+        #expect(try client.find(0, group).errorCode == ErrorCode.coordinatorNotAvailable)
         var found: FindCoordinatorResponse?
         for _ in 0..<20 {
             cluster.run(ticks: 10)
             let f = try client.find(0, group)
-            if f.errorCode == 0 {
+            if f.errorCode == .none {
                 found = f
                 break
             }
@@ -105,16 +105,16 @@ struct GroupCoordinatorTests {
         let other = (c + 1) % 3
         #expect(try client.heartbeat(other, "g", generation: 1, member: "x") == .notCoordinator)
         let handshake = try client.join(c, "g", member: "")
-        #expect(handshake.errorCode == ErrorCode.memberIDRequired.rawValue && !handshake.memberID.isEmpty)
+        #expect(handshake.errorCode == ErrorCode.memberIDRequired && !handshake.memberID.isEmpty)
         let me = handshake.memberID
         let joined = try client.join(c, "g", member: me)  // held for the 3 s initial delay, then answered
-        #expect(joined.errorCode == 0 && joined.generationID == 1 && joined.leader == me && joined.members.map(\.memberID) == [me])
+        #expect(joined.errorCode == .none && joined.generationID == 1 && joined.leader == me && joined.members.map(\.memberID) == [me])
         #expect(try client.heartbeat(c, "g", generation: 1, member: me) == .none)
         let synced = try client.sync(c, "g", generation: 1, member: me, assignments: [.init(memberID: me, assignment: ByteBuffer(bytes: [7, 7]))])
-        #expect(synced.errorCode == 0 && Array(synced.assignment.readableBytesView) == [7, 7])
+        #expect(synced.errorCode == .none && Array(synced.assignment.readableBytesView) == [7, 7])
         #expect(try client.heartbeat(c, "g", generation: 2, member: me) == .illegalGeneration)
         #expect(try client.heartbeat(c, "g", generation: 1, member: "stranger") == .unknownMemberID)
-        #expect(try client.describe(c, "g").state == "Stable")
+        #expect(try client.describe(c, "g").groupState == "Stable")
 
         #expect(try client.fetch(c, "g", "t", [0, 1]) == [-1, -1], "no commit yet: -1")
         #expect(try client.commit(c, "g", generation: 1, member: me, [("t", 0, 42), ("t", 1, 7)]) == [.none, .none])
@@ -126,8 +126,8 @@ struct GroupCoordinatorTests {
 
         let leave = LeaveGroupRequest(groupID: "g", members: [.init(memberID: me)])
         let left = try client.call(c, .leaveGroup, 3, { leave.encode(&$0, version: 3) }) { try LeaveGroupResponse.decode(&$0, version: 3) }
-        #expect(left.errorCode == 0 && left.members.map(\.errorCode) == [0])
-        #expect(try client.describe(c, "g").state == "Empty")
+        #expect(left.errorCode == .none && left.members.map(\.errorCode) == [.none])
+        #expect(try client.describe(c, "g").groupState == "Empty")
         #expect(try client.commit(c, "g", generation: -1, member: "", [("t", 0, 50)]) == [.none], "standalone commits once the group is empty")
         #expect(try client.fetch(c, "g", "t", [0]) == [50])
         _ = cluster
@@ -170,7 +170,7 @@ struct GroupCoordinatorTests {
             _ = try client.heartbeat(c, "g2", generation: 2, member: a)
         }
         let described = try client.describe(c, "g2")
-        #expect(described.members.map(\.memberID) == [a] && described.state == "PreparingRebalance", "\(described)")
+        #expect(described.members.map(\.memberID) == [a] && described.groupState == "PreparingRebalance", "\(described)")
         // The coordinator's log tells the story.
         #expect(cluster.notices.contains("group 'g2': generation 2 formed with 2 member(s), leader \(a), protocol range"), "\(cluster.notices)")
         #expect(cluster.notices.contains("group 'g2': member \(b) sent no heartbeat for 10000 ms (its session timeout); removed, rebalancing"), "\(cluster.notices)")
@@ -188,7 +188,7 @@ struct GroupCoordinatorTests {
         for _ in 0..<30 {
             cluster.run(ticks: 10)
             for n in 0..<3 where n != c {
-                if let f = try? client.find(n, "g3"), f.errorCode == 0, Int(f.nodeID) - 1 != c { newCoordinator = Int(f.nodeID) - 1 }
+                if let f = try? client.find(n, "g3"), f.errorCode == .none, Int(f.nodeID) - 1 != c { newCoordinator = Int(f.nodeID) - 1 }
             }
             if newCoordinator != nil { break }
         }
@@ -225,7 +225,7 @@ struct GroupCoordinatorTests {
         #expect(g.member("a") == nil, "the silent leader stays")
         #expect(g.member("b") != nil, "b, held in SyncGroup, was expired: \(g.notices)")
         // b's held sync is told to rejoin (the leader left), not that it is unknown.
-        let codes = replies.compactMap { r -> ErrorCode? in if case .sync(_, let s) = r { return ErrorCode(rawValue: s.errorCode) } else { return nil } }
+        let codes = replies.compactMap { r -> ErrorCode? in if case .sync(_, let s) = r { return s.errorCode } else { return nil } }
         #expect(codes == [.rebalanceInProgress])
     }
 

@@ -19,29 +19,29 @@ struct KafkaDataTests {
         return (c, leader)
     }
 
-    static func produce(_ c: MiniCluster, to i: Int, acks: Int16, correlation: Int32, values: [String]) throws -> ProduceResponse.Partition? {
+    static func produce(_ c: MiniCluster, to i: Int, acks: Int16, correlation: Int32, values: [String]) throws -> ProduceResponse.PartitionProduceResponse? {
         let batch = RecordBatch.build(records: values.map { (nil, Array($0.utf8)) }, timestamp: 1000)
-        let request = ProduceRequest(acks: acks, timeoutMs: 5000, topics: [.init(name: "t", partitions: [.init(index: 0, records: batch.bytes)])])
+        let request = ProduceRequest(acks: acks, timeoutMs: 5000, topicData: [.init(name: "t", partitionData: [.init(index: 0, records: batch.bytes)])])
         guard let reply = c.kafka(i, key: .produce, version: 8, correlation: correlation, { request.encode(&$0, version: 8) }) else { return nil }
         var r = try MiniCluster.body(reply, correlation: correlation)
-        return try ProduceResponse.decode(&r, version: 8).topics.first?.partitions.first
+        return try ProduceResponse.decode(&r, version: 8).responses.first?.partitionResponses.first
     }
 
-    static func fetch(_ c: MiniCluster, from i: Int, offset: Int64, correlation: Int32, maxWaitMs: Int32 = 0) throws -> FetchResponse.Partition {
+    static func fetch(_ c: MiniCluster, from i: Int, offset: Int64, correlation: Int32, maxWaitMs: Int32 = 0) throws -> FetchResponse.PartitionData {
         let request = FetchRequest(maxWaitMs: maxWaitMs, minBytes: 1, topics: [.init(topic: "t", partitions: [.init(partition: 0, fetchOffset: offset, partitionMaxBytes: 1 << 20)])])
         var r = try MiniCluster.body(c.kafka(i, key: .fetch, version: 11, correlation: correlation) { request.encode(&$0, version: 11) }, correlation: correlation)
-        return try #require(try FetchResponse.decode(&r, version: 11).topics.first?.partitions.first)
+        return try #require(try FetchResponse.decode(&r, version: 11).responses.first?.partitions.first)
     }
 
     @Test("acks=all: offsets are dense from 0, the batch is committed on a majority, and a fetch returns it from the leader")
     func produceAndFetch() throws {
         let (c, leader) = try Self.cluster()
         let first = try #require(try Self.produce(c, to: leader, acks: -1, correlation: 1, values: ["a", "b", "c"]))
-        #expect(first.errorCode == 0 && first.baseOffset == 0)
+        #expect(first.errorCode == .none && first.baseOffset == 0)
         let second = try #require(try Self.produce(c, to: leader, acks: -1, correlation: 2, values: ["d"]))
         #expect(second.baseOffset == 3)
         let p = try Self.fetch(c, from: leader, offset: 0, correlation: 3)
-        #expect(p.errorCode == 0 && p.highWatermark == 4 && p.lastStableOffset == 4 && p.logStartOffset == 0)
+        #expect(p.errorCode == .none && p.highWatermark == 4 && p.lastStableOffset == 4 && p.logStartOffset == 0)
         let batches = try RecordBatch.batches(in: try #require(p.records))
         #expect(batches.map(\.baseOffset) == [0, 3])
         #expect(try batches.flatMap { try $0.records() }.map { String(decoding: $0.value!, as: UTF8.self) } == ["a", "b", "c", "d"])
@@ -58,17 +58,17 @@ struct KafkaDataTests {
     func errors() throws {
         let (c, leader) = try Self.cluster()
         let follower = (leader + 1) % 3
-        #expect(try Self.produce(c, to: follower, acks: -1, correlation: 1, values: ["x"])?.errorCode == ErrorCode.notLeaderOrFollower.rawValue)
-        #expect(try Self.fetch(c, from: follower, offset: 0, correlation: 2).errorCode == ErrorCode.notLeaderOrFollower.rawValue)
-        #expect(try Self.produce(c, to: leader, acks: 2, correlation: 3, values: ["x"])?.errorCode == ErrorCode.invalidRequiredAcks.rawValue)
+        #expect(try Self.produce(c, to: follower, acks: -1, correlation: 1, values: ["x"])?.errorCode == ErrorCode.notLeaderOrFollower)
+        #expect(try Self.fetch(c, from: follower, offset: 0, correlation: 2).errorCode == ErrorCode.notLeaderOrFollower)
+        #expect(try Self.produce(c, to: leader, acks: 2, correlation: 3, values: ["x"])?.errorCode == ErrorCode.invalidRequiredAcks)
         var bad = RecordBatch.build(records: [(nil, Array("x".utf8))], timestamp: 1).bytes
         bad.setInteger(UInt8(0xFF), at: bad.writerIndex - 1)
-        let corrupt = ProduceRequest(acks: -1, timeoutMs: 1000, topics: [.init(name: "t", partitions: [.init(index: 0, records: bad)]),
-                                                                       .init(name: "nope", partitions: [.init(index: 0, records: bad)])])
+        let corrupt = ProduceRequest(acks: -1, timeoutMs: 1000, topicData: [.init(name: "t", partitionData: [.init(index: 0, records: bad)]),
+                                                                       .init(name: "nope", partitionData: [.init(index: 0, records: bad)])])
         var r = try MiniCluster.body(c.kafka(leader, key: .produce, version: 8, correlation: 4) { corrupt.encode(&$0, version: 8) }, correlation: 4)
         let resp = try ProduceResponse.decode(&r, version: 8)
-        #expect(resp.topics.map { $0.partitions[0].errorCode } == [ErrorCode.corruptMessage.rawValue, ErrorCode.unknownTopicOrPartition.rawValue])
-        #expect(try Self.fetch(c, from: leader, offset: 5, correlation: 5).errorCode == ErrorCode.offsetOutOfRange.rawValue)
+        #expect(resp.responses.map { $0.partitionResponses[0].errorCode } == [ErrorCode.corruptMessage, ErrorCode.unknownTopicOrPartition])
+        #expect(try Self.fetch(c, from: leader, offset: 5, correlation: 5).errorCode == ErrorCode.offsetOutOfRange)
     }
 
     @Test("acks=0 gets no response, and the records still land")
@@ -99,7 +99,7 @@ struct KafkaDataTests {
         c.run(ticks: 2)
         let done = try #require(c.completions.first { $0.connection == 7 })
         var r = try MiniCluster.body(done.response, correlation: 9)
-        let p = try #require(try FetchResponse.decode(&r, version: 11).topics.first?.partitions.first)
+        let p = try #require(try FetchResponse.decode(&r, version: 11).responses.first?.partitions.first)
         #expect(try RecordBatch.batches(in: try #require(p.records)).map(\.baseOffset) == [1])
     }
 
@@ -128,9 +128,9 @@ struct KafkaLeaderEpochTests {
                                                            .init(topic: "t", partitions: [.init(partition: 0, currentLeaderEpoch: -1, leaderEpoch: 0)])])
         var r = try MiniCluster.body(c.kafka(leader, key: .offsetForLeaderEpoch, version: 3, correlation: 2) { request.encode(&$0, version: 3) }, correlation: 2)
         let resp = try OffsetForLeaderEpochResponse.decode(&r, version: 3)
-        #expect(resp.topics[0].partitions[0].errorCode == 0 && resp.topics[0].partitions[0].endOffset == 3)
+        #expect(resp.topics[0].partitions[0].errorCode == .none && resp.topics[0].partitions[0].endOffset == 3)
         #expect(resp.topics[0].partitions[0].leaderEpoch == term)
-        #expect(resp.topics[1].partitions[0].errorCode == ErrorCode.fencedLeaderEpoch.rawValue)
+        #expect(resp.topics[1].partitions[0].errorCode == ErrorCode.fencedLeaderEpoch)
         // Epoch 0 had no data: its end is where the first term's data starts, offset 0.
         #expect(resp.topics[2].partitions[0].endOffset == 0)
     }
@@ -143,10 +143,10 @@ struct ListOffsetsByTimeTests {
         // Three batches stamped 1000, 2000, 3000 (RecordBatch.build stamps every record the same).
         for (k, ts) in [Int64(1000), 2000, 3000].enumerated() {
             let batch = RecordBatch.build(records: [(nil, Array("r\(k)a".utf8)), (nil, Array("r\(k)b".utf8))], timestamp: ts)
-            let request = ProduceRequest(acks: -1, timeoutMs: 5000, topics: [.init(name: "t", partitions: [.init(index: 0, records: batch.bytes)])])
+            let request = ProduceRequest(acks: -1, timeoutMs: 5000, topicData: [.init(name: "t", partitionData: [.init(index: 0, records: batch.bytes)])])
             _ = c.kafka(leader, key: .produce, version: 8, correlation: Int32(10 + k)) { request.encode(&$0, version: 8) }
         }
-        func lookup(_ ts: Int64, _ correlation: Int32) throws -> ListOffsetsResponse.Partition {
+        func lookup(_ ts: Int64, _ correlation: Int32) throws -> ListOffsetsResponse.ListOffsetsPartitionResponse {
             let request = ListOffsetsRequest(topics: [.init(name: "t", partitions: [.init(partitionIndex: 0, timestamp: ts)])])
             var r = try MiniCluster.body(c.kafka(leader, key: .listOffsets, version: 5, correlation: correlation) { request.encode(&$0, version: 5) }, correlation: correlation)
             return try #require(try ListOffsetsResponse.decode(&r, version: 5).topics.first?.partitions.first)
@@ -162,23 +162,23 @@ struct ListOffsetsByTimeTests {
 
 struct IdempotentProduceTests {
     static func produce(_ c: MiniCluster, to i: Int, correlation: Int32, pid: Int64, epoch: Int16, sequence: Int32, values: [String]) throws
-        -> ProduceResponse.Partition?
+        -> ProduceResponse.PartitionProduceResponse?
     {
         let batch = RecordBatch.build(records: values.map { (nil, Array($0.utf8)) }, timestamp: 1000, producerID: pid, producerEpoch: epoch,
                                       baseSequence: sequence)
-        let request = ProduceRequest(acks: -1, timeoutMs: 5000, topics: [.init(name: "t", partitions: [.init(index: 0, records: batch.bytes)])])
+        let request = ProduceRequest(acks: -1, timeoutMs: 5000, topicData: [.init(name: "t", partitionData: [.init(index: 0, records: batch.bytes)])])
         guard let reply = c.kafka(i, key: .produce, version: 8, correlation: correlation, { request.encode(&$0, version: 8) }) else { return nil }
         var r = try MiniCluster.body(reply, correlation: correlation)
-        return try ProduceResponse.decode(&r, version: 8).topics.first?.partitions.first
+        return try ProduceResponse.decode(&r, version: 8).responses.first?.partitionResponses.first
     }
 
     @Test("a retried idempotent batch is answered with its original offset and never written twice, also by a new leader")
     func retries() throws {
         let (c, leader) = try KafkaDataTests.cluster()
         let first = try #require(try Self.produce(c, to: leader, correlation: 1, pid: 5, epoch: 0, sequence: 0, values: ["a", "b"]))
-        #expect(first.errorCode == 0 && first.baseOffset == 0)
+        #expect(first.errorCode == .none && first.baseOffset == 0)
         let retry = try #require(try Self.produce(c, to: leader, correlation: 2, pid: 5, epoch: 0, sequence: 0, values: ["a", "b"]))
-        #expect(retry.errorCode == 0 && retry.baseOffset == 0)
+        #expect(retry.errorCode == .none && retry.baseOffset == 0)
         let next = try #require(try Self.produce(c, to: leader, correlation: 3, pid: 5, epoch: 0, sequence: 2, values: ["c"]))
         #expect(next.baseOffset == 2)
         let gid = c.cores[leader].controller.topic("t")!.partitions[0].group
@@ -192,7 +192,7 @@ struct IdempotentProduceTests {
         #expect(newLeader != leader)
         c.run(ticks: 5)
         let again = try #require(try Self.produce(c, to: newLeader, correlation: 4, pid: 5, epoch: 0, sequence: 2, values: ["c"]))
-        #expect(again.errorCode == 0 && again.baseOffset == 2)
+        #expect(again.errorCode == .none && again.baseOffset == 2)
         #expect(c.cores[newLeader].group(gid)?.state.nextOffset == 3)
     }
 
@@ -201,7 +201,7 @@ struct IdempotentProduceTests {
         let (c, leader) = try KafkaDataTests.cluster()
         let batch = RecordBatch.build(records: [(nil, Array("once".utf8))], timestamp: 1, producerID: 11, producerEpoch: 0, baseSequence: 0)
         var w = KafkaWriter()
-        ProduceRequest(acks: -1, timeoutMs: 5000, topics: [.init(name: "t", partitions: [.init(index: 0, records: batch.bytes)])]).encode(&w, version: 8)
+        ProduceRequest(acks: -1, timeoutMs: 5000, topicData: [.init(name: "t", partitionData: [.init(index: 0, records: batch.bytes)])]).encode(&w, version: 8)
         for sequence in [UInt64(1), 2] {
             let (reply, out) = c.cores[leader].handleKafka(KafkaRequest(
                 connection: 3, sequence: sequence, header: RequestHeader(apiKey: 0, apiVersion: 8, correlationID: Int32(sequence), clientID: nil),
@@ -217,8 +217,8 @@ struct IdempotentProduceTests {
         #expect(replies.count == 2)
         for done in replies {
             var r = try MiniCluster.body(done.response, correlation: Int32(done.sequence))
-            let p = try #require(try ProduceResponse.decode(&r, version: 8).topics.first?.partitions.first)
-            #expect(p.errorCode == 0 && p.baseOffset == 0)
+            let p = try #require(try ProduceResponse.decode(&r, version: 8).responses.first?.partitionResponses.first)
+            #expect(p.errorCode == .none && p.baseOffset == 0)
         }
         let gid = c.cores[leader].controller.topic("t")!.partitions[0].group
         #expect(c.cores[leader].group(gid)?.state.nextOffset == 1)
@@ -229,10 +229,10 @@ struct IdempotentProduceTests {
         let (c, leader) = try KafkaDataTests.cluster()
         _ = try Self.produce(c, to: leader, correlation: 1, pid: 9, epoch: 1, sequence: 0, values: ["a"])
         #expect(try Self.produce(c, to: leader, correlation: 2, pid: 9, epoch: 1, sequence: 5, values: ["x"])?.errorCode
-            == ErrorCode.outOfOrderSequenceNumber.rawValue)
+            == ErrorCode.outOfOrderSequenceNumber)
         #expect(try Self.produce(c, to: leader, correlation: 3, pid: 9, epoch: 0, sequence: 1, values: ["x"])?.errorCode
-            == ErrorCode.invalidProducerEpoch.rawValue)
+            == ErrorCode.invalidProducerEpoch)
         let bumped = try #require(try Self.produce(c, to: leader, correlation: 4, pid: 9, epoch: 2, sequence: 0, values: ["b"]))
-        #expect(bumped.errorCode == 0 && bumped.baseOffset == 1)
+        #expect(bumped.errorCode == .none && bumped.baseOffset == 1)
     }
 }

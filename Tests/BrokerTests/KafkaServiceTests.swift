@@ -45,12 +45,19 @@ struct KafkaServiceTests {
         let c = try MiniCluster(nodes: 3)
         var r = try MiniCluster.body(c.kafka(0, key: .apiVersions, version: 2) { _ in })
         let v = try ApiVersionsResponse.decode(&r, version: 2)
-        #expect(v.errorCode == 0)
-        #expect(v.apiKeys.map(\.apiKey) == NodeCore.servedApis.map(\.rawValue))
-        var r3 = try MiniCluster.body(c.kafka(0, key: .apiVersions, version: 3) { $0.int8(0) })
-        let fallback = try ApiVersionsResponse.decode(&r3, version: 0)
-        #expect(fallback.errorCode == ErrorCode.unsupportedVersion.rawValue)
-        #expect(fallback.apiKeys.contains { $0.apiKey == 18 && $0.maxVersion == 2 })
+        #expect(v.errorCode == .none)
+        #expect(v.apiKeys.map(\.apiKey) == ServedApis.versions.map(\.key.rawValue))
+        // v3 is flexible in its body (and request header), never in its response header.
+        var r3 = try MiniCluster.body(c.kafka(0, key: .apiVersions, version: 3) {
+            ApiVersionsRequest(clientSoftwareName: "rill-tests", clientSoftwareVersion: "1").encode(&$0, version: 3)
+        })
+        let v3 = try ApiVersionsResponse.decode(&r3, version: 3)
+        #expect(v3.errorCode == .none && v3.apiKeys == v.apiKeys && r3.remaining == 0)
+        // A version newer than any served: error 35 in the v0 layout, whatever the body.
+        var r5 = try MiniCluster.body(c.kafka(0, key: .apiVersions, version: 5) { $0.int8(0) })
+        let fallback = try ApiVersionsResponse.decode(&r5, version: 0)
+        #expect(fallback.errorCode == ErrorCode.unsupportedVersion)
+        #expect(fallback.apiKeys.contains { $0.apiKey == 18 && $0.maxVersion == 4 })
     }
 
     @Test("Metadata: all brokers, the controller, and every partition's leader and epoch on every node")
@@ -80,10 +87,10 @@ struct KafkaServiceTests {
     func autoCreate() throws {
         let c = try MiniCluster(nodes: 3)
         c.run(ticks: 40)
-        var r = try MiniCluster.body(c.kafka(1, key: .metadata, version: 8) { MetadataRequest(topics: ["nope"], allowAutoTopicCreation: false).encode(&$0, version: 8) })
-        #expect(try MetadataResponse.decode(&r, version: 8).topics.first?.errorCode == ErrorCode.unknownTopicOrPartition.rawValue)
-        var r2 = try MiniCluster.body(c.kafka(1, key: .metadata, version: 8) { MetadataRequest(topics: ["auto"]).encode(&$0, version: 8) })
-        #expect(try MetadataResponse.decode(&r2, version: 8).topics.first?.errorCode == ErrorCode.leaderNotAvailable.rawValue)
+        var r = try MiniCluster.body(c.kafka(1, key: .metadata, version: 8) { MetadataRequest(topics: [.init(name: "nope")], allowAutoTopicCreation: false).encode(&$0, version: 8) })
+        #expect(try MetadataResponse.decode(&r, version: 8).topics.first?.errorCode == ErrorCode.unknownTopicOrPartition)
+        var r2 = try MiniCluster.body(c.kafka(1, key: .metadata, version: 8) { MetadataRequest(topics: [.init(name: "auto")]).encode(&$0, version: 8) })
+        #expect(try MetadataResponse.decode(&r2, version: 8).topics.first?.errorCode == ErrorCode.leaderNotAvailable)
         c.run(ticks: 60)
         for core in c.cores { #expect(core.controller.topic("auto")?.partitions.count == 1) }
     }
@@ -99,17 +106,18 @@ struct KafkaServiceTests {
             timeoutMs: 5000)
         var r = try MiniCluster.body(c.kafka(leader, key: .createTopics, version: 4) { request.encode(&$0, version: 4) })
         let resp = try CreateTopicsResponse.decode(&r, version: 4)
-        #expect(resp.topics.map(\.errorCode) == [0, ErrorCode.invalidTopic.rawValue, ErrorCode.invalidReplicationFactor.rawValue, 0])
+        #expect(resp.topics.map(\.errorCode) == [.none, ErrorCode.invalidTopic, ErrorCode.invalidReplicationFactor, .none])
         #expect(c.cores[leader].controller.topic("ok")?.partitions.count == 2)
         #expect(c.cores[leader].controller.topic("dflt")?.partitions.first?.replicas.count == 3)
         var again = try MiniCluster.body(c.kafka(leader, key: .createTopics, version: 4, correlation: 2) {
             CreateTopicsRequest(topics: [.init(name: "ok", numPartitions: 1, replicationFactor: 1)], timeoutMs: 1000).encode(&$0, version: 4)
         }, correlation: 2)
-        #expect(try CreateTopicsResponse.decode(&again, version: 4).topics.first?.errorCode == ErrorCode.topicAlreadyExists.rawValue)
+        #expect(try CreateTopicsResponse.decode(&again, version: 4).topics.first?.errorCode == ErrorCode.topicAlreadyExists)
         var dry = try MiniCluster.body(c.kafka(leader, key: .createTopics, version: 4, correlation: 3) {
             CreateTopicsRequest(topics: [.init(name: "dry", numPartitions: 1, replicationFactor: 1)], timeoutMs: 1000, validateOnly: true).encode(&$0, version: 4)
         }, correlation: 3)
-        #expect(try CreateTopicsResponse.decode(&dry, version: 4).topics.first?.errorCode == 0)
+        let dryAnswer = try CreateTopicsResponse.decode(&dry, version: 4)
+        #expect(dryAnswer.topics.first?.errorCode == ErrorCode.none, "\(dryAnswer)")
         #expect(c.cores[leader].controller.topic("dry") == nil)
         // A node that is not the controller leader forwards the command and answers once its own
         // copy of the controller log applied it.
@@ -118,7 +126,7 @@ struct KafkaServiceTests {
             CreateTopicsRequest(topics: [.init(name: "x", numPartitions: 1, replicationFactor: 1), .init(name: "ok", numPartitions: 1, replicationFactor: 1)],
                                 timeoutMs: 1000).encode(&$0, version: 4)
         }, correlation: 4)
-        #expect(try CreateTopicsResponse.decode(&fw, version: 4).topics.map(\.errorCode) == [0, ErrorCode.topicAlreadyExists.rawValue])
+        #expect(try CreateTopicsResponse.decode(&fw, version: 4).topics.map(\.errorCode) == [.none, ErrorCode.topicAlreadyExists])
         #expect(c.cores[follower].controller.topic("x")?.partitions.count == 1)
         #expect(c.cores[leader].controller.topic("x")?.partitions.count == 1)
     }
@@ -147,7 +155,7 @@ struct KafkaServiceTests {
         c.isolated = nil
         for _ in 0..<300 where !c.completions.contains(where: { $0.sequence == 7 }) { c.run(ticks: 1) }
         var r = try MiniCluster.body(c.completions.first { $0.sequence == 7 }?.response, correlation: 7)
-        #expect(try CreateTopicsResponse.decode(&r, version: 4).topics.first?.errorCode == 0)
+        #expect(try CreateTopicsResponse.decode(&r, version: 4).topics.first?.errorCode == ErrorCode.none)
         #expect(c.cores[leader].controller.topic("late") != nil)
     }
 
@@ -161,7 +169,7 @@ struct KafkaServiceTests {
         }
         guard case .close(let why) = reply(99, 0, []) else { Issue.record("unknown key answered"); return }
         #expect(why.contains("unsupported API key 99"))
-        guard case .close(let v) = reply(3, 12, []) else { Issue.record("Metadata v12 answered"); return }
+        guard case .close(let v) = reply(3, 13, []) else { Issue.record("Metadata v13 answered"); return }
         #expect(v.contains("not supported"))
         guard case .close(let g) = reply(3, 8, [0xFF, 0xFF, 0xFF, 0x7F]) else { Issue.record("garbage answered"); return }
         #expect(g.contains("malformed"))
@@ -185,7 +193,7 @@ struct DeleteTopicsTests {
             DeleteTopicsRequest(topicNames: ["gone", "never"], timeoutMs: 5000).encode(&$0, version: 3)
         })
         let resp = try DeleteTopicsResponse.decode(&r, version: 3)
-        #expect(resp.responses.map(\.errorCode) == [0, ErrorCode.unknownTopicOrPartition.rawValue])
+        #expect(resp.responses.map(\.errorCode) == [.none, ErrorCode.unknownTopicOrPartition])
         c.run(ticks: 20)
         for (i, core) in c.cores.enumerated() {
             #expect(core.controller.topic("gone") == nil)
@@ -201,7 +209,7 @@ struct DeleteTopicsTests {
         var fw = try MiniCluster.body(c.kafka((leader + 1) % 3, key: .deleteTopics, version: 3, correlation: 2) {
             DeleteTopicsRequest(topicNames: ["again", "x"], timeoutMs: 5000).encode(&$0, version: 3)
         }, correlation: 2)
-        #expect(try DeleteTopicsResponse.decode(&fw, version: 3).responses.map(\.errorCode) == [0, ErrorCode.unknownTopicOrPartition.rawValue])
+        #expect(try DeleteTopicsResponse.decode(&fw, version: 3).responses.map(\.errorCode) == [.none, ErrorCode.unknownTopicOrPartition])
         #expect(c.cores[leader].controller.topic("again") == nil)
     }
 
@@ -251,7 +259,7 @@ struct InitProducerIDTests {
             for i in 0..<3 {
                 let r = try initProducerID(c, i, correlation: correlation)
                 correlation += 1
-                #expect(r.errorCode == 0 && r.producerEpoch == 0, "node \(i + 1) round \(round)")
+                #expect(r.errorCode == .none && r.producerEpoch == 0, "node \(i + 1) round \(round)")
                 seen.append(r.producerID)
             }
         }
@@ -263,7 +271,7 @@ struct InitProducerIDTests {
         for _ in 0..<3 {
             let r = try initProducerID(c, 1, correlation: correlation)
             correlation += 1
-            #expect(r.errorCode == 0)
+            #expect(r.errorCode == .none)
             seen.append(r.producerID)
         }
         #expect(Set(seen).count == seen.count, "duplicate producer ids: \(seen)")

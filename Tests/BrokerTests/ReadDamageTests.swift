@@ -28,12 +28,12 @@ struct ReadDamageTests {
         for k in 0..<40 {
             let values = (0..<3).map { "record \(k)-\($0) " + String(repeating: "x", count: 20) }
             let p = try #require(try KafkaDataTests.produce(c, to: leader, acks: -1, correlation: Int32(1000 + k), values: values))
-            #expect(p.errorCode == 0)
+            #expect(p.errorCode == .none)
         }
         return (c, leader, gid)
     }
 
-    static func records(_ p: FetchResponse.Partition) -> [UInt8] {
+    static func records(_ p: FetchResponse.PartitionData) -> [UInt8] {
         guard var r = p.records else { return [] }
         return r.readBytes(length: r.readableBytes) ?? []
     }
@@ -53,7 +53,7 @@ struct ReadDamageTests {
         #expect(stored.recordCount > 0)
         let offset = Int64(stored.kafkaOffset.value)
         let before = try KafkaDataTests.fetch(c, from: leader, offset: offset, correlation: 1)
-        #expect(before.errorCode == 0)
+        #expect(before.errorCode == .none)
         let original = Self.records(before)
         #expect(!original.isEmpty)
         let everything = Self.records(try KafkaDataTests.fetch(c, from: leader, offset: 0, correlation: 2))
@@ -68,7 +68,7 @@ struct ReadDamageTests {
 
         // The first fetch meets the damage: never served, a retriable error.
         let bad = try KafkaDataTests.fetch(c, from: leader, offset: offset, correlation: 3)
-        #expect(bad.errorCode == ErrorCode.kafkaStorageError.rawValue)
+        #expect(bad.errorCode == ErrorCode.kafkaStorageError)
         #expect(Self.records(bad).isEmpty)
         #expect(reportsBefore == 0)
 
@@ -84,12 +84,12 @@ struct ReadDamageTests {
         // Mended from a peer while running: the same fetch returns the original bytes.
         var ticks = 0
         var after = try KafkaDataTests.fetch(c, from: leader, offset: offset, correlation: 4)
-        while after.errorCode != 0 && ticks < 100 {
+        while after.errorCode != .none && ticks < 100 {
             c.run(ticks: 1)
             ticks += 1
             after = try KafkaDataTests.fetch(c, from: leader, offset: offset, correlation: Int32(5 + ticks))
         }
-        #expect(after.errorCode == 0)
+        #expect(after.errorCode == .none)
         #expect(Self.records(after) == original)
         #expect(Self.records(try KafkaDataTests.fetch(c, from: leader, offset: 0, correlation: 200)) == everything)
         let mended = c.damage.compactMap { d -> UInt64? in if case .mended(let t) = d.1.kind { return t } else { return nil } }
@@ -125,7 +125,7 @@ struct ReadDamageHandOffTests {
         fs.flipBit(segment, at: size - 40, bit: 2)
         fs.flipBit(segment, at: size - 39, bit: 6)
         c.dropRepairs = true
-        #expect(try KafkaDataTests.fetch(c, from: leader, offset: offset, correlation: 2).errorCode == ErrorCode.kafkaStorageError.rawValue)
+        #expect(try KafkaDataTests.fetch(c, from: leader, offset: offset, correlation: 2).errorCode == ErrorCode.kafkaStorageError)
         c.run(ticks: 3 * 10 + 15)
         let handed = c.damage.compactMap { d -> NodeID? in if case .handedOff(let to, _) = d.1.kind { return to } else { return nil } }
         #expect(handed.count == 1)
@@ -133,7 +133,7 @@ struct ReadDamageHandOffTests {
         #expect(newLeader != leader)
         #expect(handed.first == c.cores[newLeader].config.id)
         let there = try KafkaDataTests.fetch(c, from: newLeader, offset: offset, correlation: 3)
-        #expect(there.errorCode == 0 && ReadDamageTests.records(there) == original)
+        #expect(there.errorCode == .none && ReadDamageTests.records(there) == original)
         // The old leader still holds the damage out of service; once copies flow again it is mended.
         c.dropRepairs = false
         c.run(ticks: 25)

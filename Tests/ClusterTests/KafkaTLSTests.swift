@@ -78,7 +78,7 @@ struct KafkaTLSTests {
         let answer = try #require(try apiVersions(port: c.kafkaPort, ca: ca.certificatePEM, clientCertificate: client, group: group))
         var r = KafkaReader(answer)
         #expect(try r.int32() == 7)
-        #expect(try ApiVersionsResponse.decode(&r, version: 2).errorCode == 0)
+        #expect(try ApiVersionsResponse.decode(&r, version: 2).errorCode == .none)
         #expect(try apiVersions(port: c.kafkaPort, ca: ca.certificatePEM, clientCertificate: nil, group: group) == nil)
         let logged = c.waitUntil(seconds: 5) { c.log(1).contains("Kafka connection closed: TLS handshake failed") }
         #expect(logged != nil, "the refusal was not logged:\n\(c.log(1).suffix(1500))")

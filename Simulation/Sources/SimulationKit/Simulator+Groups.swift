@@ -88,7 +88,7 @@ extension Simulator {
             return (coordinator, .joinGroup, 5, w)
         case .sync:
             m.sent = .syncGroup
-            var assignments: [SyncGroupRequest.Assignment] = []
+            var assignments: [SyncGroupRequest.SyncGroupRequestAssignment] = []
             if !m.members.isEmpty {
                 // One owner per generation, moving round the members as generations pass.
                 let sorted = m.members.sorted()
@@ -126,7 +126,7 @@ extension Simulator {
             m.pendingCommit = next
             m.sent = .offsetCommit
             OffsetCommitRequest(
-                groupID: Self.groupID, generationID: m.generation, memberID: m.memberID,
+                groupID: Self.groupID, generationIDOrMemberEpoch: m.generation, memberID: m.memberID,
                 topics: [.init(name: Self.kafkaTopic, partitions: [.init(partitionIndex: 0, committedOffset: next)])]
             ).encode(&w, version: 7)
             return (coordinator, .offsetCommit, 7, w)
@@ -169,12 +169,12 @@ extension Simulator {
         }
         switch m.sent {
         case .findCoordinator:
-            guard let f = try? FindCoordinatorResponse.decode(&r, version: 2), f.errorCode == 0 else { return }
+            guard let f = try? FindCoordinatorResponse.decode(&r, version: 2), f.errorCode == .none else { return }
             m.coordinator = Int(f.nodeID) - 1
             m.phase = .join
         case .joinGroup:
             guard let j = try? JoinGroupResponse.decode(&r, version: 5) else { return }
-            let code = ErrorCode(rawValue: j.errorCode) ?? .unknownServerError
+            let code = j.errorCode
             if code == .memberIDRequired {
                 m.memberID = j.memberID
                 return
@@ -188,7 +188,7 @@ extension Simulator {
             trace("group: member \(c) joined generation \(j.generationID)\(m.members.isEmpty ? "" : " as leader of \(m.members.count)") via n\(node + 1)")
         case .syncGroup:
             guard let s = try? SyncGroupResponse.decode(&r, version: 3) else { return }
-            let code = ErrorCode(rawValue: s.errorCode) ?? .unknownServerError
+            let code = s.errorCode
             guard code == .none else { return rejoin(code) }
             m.owns = Array(s.assignment.readableBytesView) == [1]
             m.lastHeartbeat = now
@@ -201,15 +201,15 @@ extension Simulator {
             }
         case .offsetFetch:
             guard let f = try? OffsetFetchResponse.decode(&r, version: 5) else { return }
-            let code = ErrorCode(rawValue: f.errorCode) ?? .unknownServerError
-            guard code == .none, let p = f.topics.first?.partitions.first, p.errorCode == 0 else { return rejoin(code == .none ? .notCoordinator : code) }
+            let code = f.errorCode
+            guard code == .none, let p = f.topics.first?.partitions.first, p.errorCode == .none else { return rejoin(code == .none ? .notCoordinator : code) }
             trace("group: member \(c) takes partition 0 over in generation \(m.generation) at committed offset \(p.committedOffset) via n\(node + 1)")
             checkerGroups.observed(p.committedOffset, generation: m.generation, member: c, fetched: true)
             m.position = max(p.committedOffset, 0)
             m.phase = .active
         case .heartbeat:
             guard let h = try? HeartbeatResponse.decode(&r, version: 3) else { return }
-            let code = ErrorCode(rawValue: h.errorCode) ?? .unknownServerError
+            let code = h.errorCode
             switch code {
             case .none:
                 m.lastHeartbeat = now
@@ -227,7 +227,7 @@ extension Simulator {
         case .offsetCommit:
             guard let o = try? OffsetCommitResponse.decode(&r, version: 7), let p = o.topics.first?.partitions.first, let value = m.pendingCommit else { return }
             m.pendingCommit = nil
-            let code = ErrorCode(rawValue: p.errorCode) ?? .unknownServerError
+            let code = p.errorCode
             guard code == .none else { return rejoin(code) }
             trace("group: member \(c) committed \(value) in generation \(m.generation) via n\(node + 1)")
             checkerGroups.observed(value, generation: m.generation, member: c, fetched: false)

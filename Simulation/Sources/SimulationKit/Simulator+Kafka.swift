@@ -85,7 +85,7 @@ extension Simulator {
             let batch = RecordBatch.build(
                 records: [(nil, v)], timestamp: Int64(now / SimDuration.millisecond), producerID: client.producerID, producerEpoch: 0,
                 baseSequence: Int32(client.sequence))
-            ProduceRequest(acks: -1, timeoutMs: 1500, topics: [.init(name: Self.kafkaTopic, partitions: [.init(index: 0, records: batch.bytes)])])
+            ProduceRequest(acks: -1, timeoutMs: 1500, topicData: [.init(name: Self.kafkaTopic, partitionData: [.init(index: 0, records: batch.bytes)])])
                 .encode(&w, version: version)
         case .member:
             return  // handled above
@@ -142,7 +142,7 @@ extension Simulator {
             groupMemberReply(c, node: f.node, &r)
         case .admin:
             guard let resp = try? CreateTopicsResponse.decode(&r, version: 4), let t = resp.topics.first else { return }
-            if t.errorCode == 0 || t.errorCode == ErrorCode.topicAlreadyExists.rawValue {
+            if t.errorCode == .none || t.errorCode == .topicAlreadyExists {
                 kafkaTopicReady = true
                 kafkaClients[c].done = true
                 trace("kafka: topic created")
@@ -150,32 +150,32 @@ extension Simulator {
                 kafkaClients[c].leaderGuess = nil
             }
         case .producer where kafkaClients[c].producerID < 0:
-            if let resp = try? InitProducerIDResponse.decode(&r, version: 1), resp.errorCode == 0 {
+            if let resp = try? InitProducerIDResponse.decode(&r, version: 1), resp.errorCode == .none {
                 kafkaClients[c].producerID = resp.producerID
                 trace("kafka: producer id \(resp.producerID) from n\(f.node + 1)")
             }
         case .producer:
-            guard let resp = try? ProduceResponse.decode(&r, version: 8), let p = resp.topics.first?.partitions.first else {
+            guard let resp = try? ProduceResponse.decode(&r, version: 8), let p = resp.responses.first?.partitionResponses.first else {
                 checkerKafka.fail("kafka-decode", "unreadable Produce response")
                 return
             }
-            if p.errorCode == 0, let value = f.value {
+            if p.errorCode == .none, let value = f.value {
                 checkerKafka.acknowledged(offset: p.baseOffset, value: value)
                 kafkaClients[c].sequence += 1
                 kafkaClients[c].leaderGuess = f.node
                 stats.kafkaAcked += 1
-            } else if p.errorCode == ErrorCode.outOfOrderSequenceNumber.rawValue || p.errorCode == ErrorCode.invalidProducerEpoch.rawValue {
+            } else if p.errorCode == .outOfOrderSequenceNumber || p.errorCode == .invalidProducerEpoch {
                 checkerKafka.fail("kafka-idempotence", "n\(f.node + 1) refused the retry of sequence \(kafkaClients[c].sequence) with error \(p.errorCode)")
             } else {
                 kafkaClients[c].leaderGuess = nil
             }
         case .consumer:
-            guard let resp = try? FetchResponse.decode(&r, version: 11), let p = resp.topics.first?.partitions.first else {
+            guard let resp = try? FetchResponse.decode(&r, version: 11), let p = resp.responses.first?.partitions.first else {
                 checkerKafka.fail("kafka-decode", "unreadable Fetch response")
                 return
             }
-            guard p.errorCode == 0 else {
-                if p.errorCode == ErrorCode.offsetOutOfRange.rawValue {
+            guard p.errorCode == .none else {
+                if p.errorCode == .offsetOutOfRange {
                     let retention = options.retentionBytes > 0 || options.retentionMs > 0
                     if retention && kafkaClients[c].position < p.logStartOffset {
                         // Retention deleted what the consumer had not read yet (Kafka allows it): it

@@ -1,0 +1,43 @@
+import KafkaProtocol
+
+/// What this broker serves of the generated codec: the ApiVersions it advertises. Each range is
+/// within the codec's (`ApiKey.codecVersions`) and holds only versions whose meaning the broker
+/// implements end to end; docs/kafka.md's table is checked against it by a test.
+public enum ServedApis {
+    /// Served versions per API, in key order.
+    public static let versions: [(key: ApiKey, versions: ClosedRange<Int16>)] = [
+        (.produce, 3...11),
+        (.fetch, 4...12),
+        (.listOffsets, 1...9),
+        (.metadata, 0...12),
+        (.offsetCommit, 2...9),
+        (.offsetFetch, 1...9),
+        (.findCoordinator, 0...5),
+        (.joinGroup, 0...9),
+        (.heartbeat, 0...4),
+        (.leaveGroup, 0...5),
+        (.syncGroup, 0...5),
+        (.describeGroups, 0...5),
+        (.listGroups, 0...5),
+        (.apiVersions, 0...4),
+        (.createTopics, 2...7),
+        (.deleteTopics, 1...6),
+        (.initProducerID, 0...5),
+        (.offsetForLeaderEpoch, 2...4),
+        (.describeCluster, 0...1),
+    ]
+
+    public static func served(_ key: ApiKey) -> ClosedRange<Int16>? { versions.first { $0.key == key }?.versions }
+
+    /// The advertised minimum can be lower than the served one: Kafka 4 advertises Produce from
+    /// v0 though it serves from v3, because old librdkafka versions turn compression off against a
+    /// broker whose Produce minimum is above 0 (KAFKA-18659); a v0-2 request is still refused.
+    static func advertisedMin(_ key: ApiKey, served: ClosedRange<Int16>) -> Int16 { key == .produce ? 0 : served.lowerBound }
+
+    /// The ApiVersions answer, in any version (`errorCode` 35 for the v0-layout fallback).
+    public static func apiVersionsResponse(errorCode: ErrorCode = .none) -> ApiVersionsResponse {
+        ApiVersionsResponse(
+            errorCode: errorCode,
+            apiKeys: versions.map { .init(apiKey: $0.key.rawValue, minVersion: advertisedMin($0.key, served: $0.versions), maxVersion: $0.versions.upperBound) })
+    }
+}
