@@ -7,7 +7,7 @@ public enum ServedApis {
     /// Served versions per API, in key order.
     public static let versions: [(key: ApiKey, versions: ClosedRange<Int16>)] = [
         (.produce, 3...11),
-        (.fetch, 4...12),
+        (.fetch, 4...17),
         (.listOffsets, 1...9),
         (.metadata, 0...12),
         (.offsetCommit, 2...9),

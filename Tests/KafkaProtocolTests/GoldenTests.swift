@@ -4,17 +4,32 @@ import Testing
 
 /// Requests exactly as kafka-python 3.0.12 encodes them (GoldenRequests.swift), decoded by ours.
 struct GoldenTests {
-    @Test("kafka-python's Metadata v8, with topics and for all topics")
+    @Test("kafka-python's Metadata v8, with topics and for all topics; v12 (flexible, header v2)")
     func metadata() throws {
         var (h, r) = try request(GoldenRequests.metadataV8)
         #expect(h == RequestHeader(apiKey: 3, apiVersion: 8, correlationID: 3, clientID: "kafka-python-3.0.12"))
+        #expect(!h.isFlexible)
         let m = try MetadataRequest.decode(&r, version: 8)
         try r.expectEnd("metadata")
-        #expect(m.topics == ["orders"] && m.allowAutoTopicCreation)
+        #expect(m.topics?.map(\.name) == ["orders"] && m.allowAutoTopicCreation)
         var (h2, r2) = try request(GoldenRequests.metadataV8AllTopics)
         let all = try MetadataRequest.decode(&r2, version: h2.apiVersion)
-        #expect(all.topics == nil && all.wantsAllTopics(version: 8) && !all.allowAutoTopicCreation)
+        #expect(all.topics == nil && !all.allowAutoTopicCreation)  // null topics: all of them (v1+)
         h2.clientID = nil
+        var (h3, r3) = try request(GoldenRequests.metadataV12)
+        #expect(h3 == RequestHeader(apiKey: 3, apiVersion: 12, correlationID: 12, clientID: "kafka-python-3.0.12"))
+        #expect(h3.isFlexible && h3.responseHeaderIsFlexible)
+        let m12 = try MetadataRequest.decode(&r3, version: 12)
+        try r3.expectEnd("metadata v12")
+        #expect(m12.topics == [.init(topicID: .zero, name: "orders")] && !m12.allowAutoTopicCreation && m12.includeTopicAuthorizedOperations)
+        h3.correlationID = 0
+        // Our header encoder writes the same header v2 (the tagged-field byte after client_id).
+        var w = KafkaWriter()
+        RequestHeader(apiKey: 3, apiVersion: 12, correlationID: 12, clientID: "kafka-python-3.0.12").encode(&w)
+        m12.encode(&w, version: 12)
+        var framed = ByteBuffer()
+        KafkaFrame.frame(w.buffer, into: &framed)
+        #expect(hexString(framed) == GoldenRequests.metadataV12)
     }
 
     @Test("kafka-python's Produce v8 carries a RecordBatch that validates, with its records")
@@ -24,7 +39,7 @@ struct GoldenTests {
         let p = try ProduceRequest.decode(&r, version: 8)
         try r.expectEnd("produce")
         #expect(p.acks == -1 && p.timeoutMs == 30000 && p.transactionalID == nil)
-        let records = try #require(p.topics.first?.partitions.first?.records)
+        let records = try #require(p.topicData.first?.partitionData.first?.records)
         let batches = try RecordBatch.batches(in: records)
         #expect(batches.count == 1)
         let b = batches[0]
@@ -37,16 +52,34 @@ struct GoldenTests {
         #expect(decoded[1].key == nil && decoded[1].value == Array("world".utf8))
     }
 
+    @Test("kafka-python's Produce v11 (flexible): header v2, compact strings, the same RecordBatch bytes")
+    func produceFlexible() throws {
+        var (h, r) = try request(GoldenRequests.produceV11)
+        #expect(h.apiKey == 0 && h.apiVersion == 11 && h.correlationID == 13 && h.clientID == "kafka-python-3.0.12" && h.isFlexible)
+        let p = try ProduceRequest.decode(&r, version: 11)
+        try r.expectEnd("produce v11")
+        #expect(p.transactionalID == "tx-1" && p.acks == 1 && p.timeoutMs == 1500)
+        #expect(p.topicData.map(\.name) == ["orders"] && p.topicData[0].partitionData.map(\.index) == [2])
+        #expect(p.topicData[0].partitionData[0].records == hex(GoldenRequests.recordBatch))
+        var w = KafkaWriter()
+        h.encode(&w)
+        p.encode(&w, version: 11)
+        var framed = ByteBuffer()
+        KafkaFrame.frame(w.buffer, into: &framed)
+        #expect(hexString(framed) == GoldenRequests.produceV11)
+    }
+
     @Test("kafka-python's Fetch v11, ListOffsets v5, CreateTopics v4, DeleteTopics v3, InitProducerId v1, OffsetForLeaderEpoch v3")
     func others() throws {
         var (h, r) = try request(GoldenRequests.fetchV11)
         let f = try FetchRequest.decode(&r, version: h.apiVersion)
         try r.expectEnd("fetch")
-        #expect(f.maxWaitMs == 500 && f.minBytes == 1 && f.isolationLevel == 1 && f.sessionID == 0 && f.sessionEpoch == -1)
+        #expect(f.replicaID == -1 && f.maxWaitMs == 500 && f.minBytes == 1 && f.maxBytes == 52_428_800 && f.isolationLevel == 1)
+        #expect(f.sessionID == 0 && f.sessionEpoch == -1 && f.forgottenTopicsData == [] && f.rackID == "")
         #expect(f.topics == [.init(topic: "orders", partitions: [.init(partition: 0, currentLeaderEpoch: 3, fetchOffset: 42, logStartOffset: -1, partitionMaxBytes: 1_048_576)])])
         (h, r) = try request(GoldenRequests.listOffsetsV5)
         let l = try ListOffsetsRequest.decode(&r, version: h.apiVersion)
-        #expect(l.topics.first?.partitions.first?.timestamp == ListOffsetsRequest.earliest && l.isolationLevel == 1)
+        #expect(l.topics.first?.partitions.first?.timestamp == -2 && l.isolationLevel == 1)  // -2: the earliest offset
         (h, r) = try request(GoldenRequests.createTopicsV4)
         let c = try CreateTopicsRequest.decode(&r, version: h.apiVersion)
         #expect(c.topics == [.init(name: "orders", numPartitions: 3, replicationFactor: -1)] && c.timeoutMs == 30000)
@@ -63,20 +96,24 @@ struct GoldenTests {
         }
     }
 
-    @Test("ApiVersions v4 (flexible) gets the v0-format error-35 answer; the bytes match the documented example")
-    func apiVersionsFallback() throws {
-        let (h, _) = try request(GoldenRequests.apiVersionsV4)
-        #expect(h.apiKey == 18 && h.apiVersion == 4 && h.correlationID == 2)
-        #expect(!ApiKey.apiVersions.supported.contains(h.apiVersion))
-        // The documented example: one key, {18, 0, 2}, correlation id 1.
+    @Test("ApiVersions v4 (flexible, header v2) decodes; the v0-format error-35 answer matches the documented example bytes")
+    func apiVersions() throws {
+        var (h, r) = try request(GoldenRequests.apiVersionsV4)
+        #expect(h.apiKey == 18 && h.apiVersion == 4 && h.correlationID == 2 && h.isFlexible)
+        #expect(!h.responseHeaderIsFlexible)  // ApiVersions answers with header v0 at every version
+        #expect(ApiKey.apiVersions.codecVersions.contains(h.apiVersion))
+        let a = try ApiVersionsRequest.decode(&r, version: 4)
+        try r.expectEnd("api versions v4")
+        #expect(a == ApiVersionsRequest(clientSoftwareName: "kafka-python", clientSoftwareVersion: "3.0.12"))
+        // The documented example: error 35, one key, {18, 0, 2}, correlation id 1, header v0.
         var w = KafkaWriter()
-        w.int32(1)
-        ApiVersionsResponse.unsupportedFallback([.apiVersions]).encode(&w, version: 0)
+        ResponseHeader.encode(&w, correlationID: 1, flexible: false)
+        ApiVersionsResponse(errorCode: .unsupportedVersion, apiKeys: [.init(apiKey: 18, minVersion: 0, maxVersion: 2)]).encode(&w, version: 0)
         var framed = ByteBuffer()
         KafkaFrame.frame(w.buffer, into: &framed)
         #expect(hexString(framed) == "00000010" + "00000001" + "0023" + "00000001" + "001200000002")
         let (h2, r2) = try request(GoldenRequests.apiVersionsV2)
-        #expect(h2.apiVersion == 2 && r2.remaining == 0)
+        #expect(h2.apiVersion == 2 && !h2.isFlexible && r2.remaining == 0)
     }
 
     @Test("kafka-python's RecordBatch: validation catches a flipped byte, a wrong magic, a wrong length; offsets are reassigned without touching the CRC")
