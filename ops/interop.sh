@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Interop tests: kcat, confluent-kafka (librdkafka) and kafka-python against a three-node Rill
-# cluster (admin, data, consumer groups, leader and coordinator kills) started here on free loopback ports, stopped at the end. Installs what it needs:
-# kcat from apt, the Python clients (pinned) into .venv-interop.
+# Interop tests: clients nobody on the project wrote, against a three-node Rill cluster (admin,
+# data, consumer groups, leader and coordinator kills) started here on free loopback ports,
+# stopped at the end:
+#   kcat, confluent-kafka (librdkafka), kafka-python  Tests/interop/test_*.py
+# Each client prints the API versions it negotiated ("<client> negotiated <Api> v<N>"), checked
+# against what Rill advertises at run time. Installs what it needs: kcat from apt, the Python
+# clients (pinned) into .venv-interop.
 #   bash ops/interop.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +17,9 @@ apt_install() {
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@"
 }
-command -v kcat >/dev/null 2>&1 || apt_install kcat
+need=()
+command -v kcat >/dev/null 2>&1 || need+=(kcat)
+[ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
@@ -67,16 +73,28 @@ settle() {
 settle
 export BOOTSTRAP="127.0.0.1:$base,127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2))"
 status=0
-"$VENV/bin/python" Tests/interop/test_admin.py || status=$?
-"$VENV/bin/python" Tests/interop/test_data.py || status=$?
+# One step: its output, how long it took, and its failure counted (every step has a time limit).
+run() {
+  local name=$1 limit=$2 t0 r=0
+  shift 2
+  echo "=== interop: $name"
+  t0=$(date +%s)
+  timeout -k 10 "$limit" "$@" || r=$?
+  [ $r -eq 124 ] && echo "FAIL $name: no result within $limit s"
+  if [ $r -eq 0 ]; then echo "--- $name: ok in $(($(date +%s) - t0)) s"; else echo "--- $name: FAILED (exit $r) in $(($(date +%s) - t0)) s"; status=1; fi
+}
+run "admin (kcat, confluent-kafka, kafka-python)" 180 "$VENV/bin/python" Tests/interop/test_admin.py
+run "data (kcat, confluent-kafka, kafka-python)" 180 "$VENV/bin/python" Tests/interop/test_data.py
+run "negotiated versions (confluent-kafka, kcat, kafka-python)" 120 "$VENV/bin/python" Tests/interop/test_versions.py
 echo "1:${pids[0]},2:${pids[1]},3:${pids[2]}" >"$dir/node_pids"
-NODE_PIDS=$(cat "$dir/node_pids") RILL="$RILL" DIR="$dir" "$VENV/bin/python" Tests/interop/test_groups.py || status=$?
+run "consumer groups and a coordinator kill" 300 env NODE_PIDS="$(cat "$dir/node_pids")" RILL="$RILL" DIR="$dir" \
+  "$VENV/bin/python" Tests/interop/test_groups.py
 # test_groups restarts the node it kills: the pids it leaves are in node_pids. The failover test
 # starts from a settled cluster (once, its CreateTopics timed out waiting for the controller right
 # after that restart; see the session note of 2026-11-25).
 settle
-NODE_PIDS=$(cat "$dir/node_pids") RILL="$RILL" DIR="$dir" \
-  "$VENV/bin/python" Tests/interop/test_failover.py || status=$?
+run "a leader kill under an idempotent producer" 180 env NODE_PIDS="$(cat "$dir/node_pids")" RILL="$RILL" DIR="$dir" \
+  "$VENV/bin/python" Tests/interop/test_failover.py
 if [ $status -ne 0 ]; then
   for n in 1 2 3; do echo "--- node $n log (tail)"; tail -20 "$dir/node-$n.log"; done
 fi
