@@ -3,6 +3,7 @@
 # data, consumer groups, leader and coordinator kills) started here on free loopback ports,
 # stopped at the end:
 #   kcat, confluent-kafka (librdkafka), kafka-python  Tests/interop/test_*.py
+#   aiokafka                                           Tests/interop/test_aiokafka.py
 # Each client prints the API versions it negotiated ("<client> negotiated <Api> v<N>"), checked
 # against what Rill advertises at run time. Installs what it needs: kcat from apt, the Python
 # clients (pinned) into .venv-interop.
@@ -23,7 +24,7 @@ command -v kcat >/dev/null 2>&1 || need+=(kcat)
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
-"$VENV/bin/pip" install -q kafka-python==3.0.12 confluent-kafka==2.16.1
+"$VENV/bin/pip" install -q kafka-python==3.0.12 confluent-kafka==2.16.1 aiokafka==0.14.0
 [ -x "$RILL" ] || swift build --product rill
 
 # Free ports: Kafka base, peers +100, status +200.
@@ -86,6 +87,7 @@ run() {
 run "admin (kcat, confluent-kafka, kafka-python)" 180 "$VENV/bin/python" Tests/interop/test_admin.py
 run "data (kcat, confluent-kafka, kafka-python)" 180 "$VENV/bin/python" Tests/interop/test_data.py
 run "negotiated versions (confluent-kafka, kcat, kafka-python)" 120 "$VENV/bin/python" Tests/interop/test_versions.py
+run "aiokafka" 180 "$VENV/bin/python" Tests/interop/test_aiokafka.py
 echo "1:${pids[0]},2:${pids[1]},3:${pids[2]}" >"$dir/node_pids"
 run "consumer groups and a coordinator kill" 300 env NODE_PIDS="$(cat "$dir/node_pids")" RILL="$RILL" DIR="$dir" \
   "$VENV/bin/python" Tests/interop/test_groups.py
