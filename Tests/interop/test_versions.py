@@ -27,13 +27,18 @@ KEYS = {api_name(k).lower(): k for k in range(100)}
 KEYS["apiversion"] = 18  # librdkafka's name for ApiVersions
 
 
-def librdkafka_key(name):
-    return KEYS.get(name.lower(), -1)
+unknown = set()
 
 
 def note(used, text):
     for name, version in SENT.findall(text):
-        used.setdefault(librdkafka_key(name), set()).add(int(version))
+        key = KEYS.get(name.lower())
+        if key is None:
+            if name not in unknown:
+                unknown.add(name)
+                check(f"librdkafka's request name {name}Request is a known API", False, "add it to KEYS")
+            continue
+        used.setdefault(key, set()).add(int(version))
 
 
 class Lines(logging.Handler):
