@@ -41,6 +41,10 @@ echo "OpenSSL $(pkg-config --modversion openssl) (system, via pkg-config)"
 step "build (debug, with tests)"
 swift build --build-tests
 
+step "generated protocol code matches its schema"
+# Sources/KafkaProtocol/Generated is committed; regenerate in memory and compare.
+if .build/debug/rill-protogen --check; then ok "rill-protogen --check"; else bad "rill-protogen --check"; fi
+
 step "unit, transcript and short simulation tests"
 if swift test --skip-build; then ok "swift test"; else bad "swift test"; fi
 

@@ -1,3 +1,4 @@
+import Foundation
 import Broker
 import KafkaProtocol
 import NIOCore
@@ -27,12 +28,13 @@ extension MiniCluster {
         }
     }
 
-    /// Unframe a response and check its correlation id.
-    static func body(_ framed: ByteBuffer?, correlation: Int32 = 1) throws -> KafkaReader {
+    /// Unframe a response and check its correlation id; `flexible`: response header v1 (its
+    /// tagged fields read past).
+    static func body(_ framed: ByteBuffer?, correlation: Int32 = 1, flexible: Bool = false) throws -> KafkaReader {
         var f = try #require(framed)
         let inner = try #require(try KafkaFrame.next(from: &f))
         var r = KafkaReader(inner)
-        #expect(try r.int32() == correlation)
+        #expect(try ResponseHeader.decode(&r, flexible: flexible) == correlation)
         return r
     }
 
@@ -58,6 +60,79 @@ struct KafkaServiceTests {
         let fallback = try ApiVersionsResponse.decode(&r5, version: 0)
         #expect(fallback.errorCode == ErrorCode.unsupportedVersion)
         #expect(fallback.apiKeys.contains { $0.apiKey == 18 && $0.maxVersion == 4 })
+    }
+
+    @Test("docs/kafka.md's table of served versions is what ApiVersions advertises")
+    func docsTable() throws {
+        let c = try MiniCluster(nodes: 1)
+        var r = try MiniCluster.body(c.kafka(0, key: .apiVersions, version: 3) { ApiVersionsRequest().encode(&$0, version: 3) })
+        let advertised = try ApiVersionsResponse.decode(&r, version: 3).apiKeys
+        let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../docs/kafka.md")
+        let text = try String(contentsOf: docs, encoding: .utf8)
+        let table = try #require(text.components(separatedBy: "<!-- served-versions").dropFirst().first)
+        // Rows like "| Produce (0) | 3-11 | notes |", up to the first line that is not a row.
+        var rows: [Int16: (name: String, versions: String)] = [:]
+        for line in table.split(separator: "\n").dropFirst(3) {
+            guard line.hasPrefix("| ") else { break }
+            let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            let api = cells[0]
+            guard let open = api.lastIndex(of: "("), let key = Int16(api[api.index(after: open)...].dropLast()) else {
+                Issue.record("unreadable row: \(line)")
+                continue
+            }
+            rows[key] = (api, cells[1])
+        }
+        #expect(rows.count == advertised.count, "docs list \(rows.count) APIs, ApiVersions \(advertised.count)")
+        for a in advertised {
+            let key = try #require(ApiKey(rawValue: a.apiKey))
+            let served = try #require(ServedApis.served(key))
+            #expect(rows[a.apiKey]?.name == "\(key.name) (\(a.apiKey))")
+            #expect(rows[a.apiKey]?.versions == "\(served.lowerBound)-\(a.maxVersion)", "\(key.name)")
+            #expect(a.maxVersion == served.upperBound && a.minVersion <= served.lowerBound)
+        }
+    }
+
+    @Test("flexible versions through the broker: Metadata v12 with topic ids, DescribeCluster, Produce v11 and Fetch v17 by topic id")
+    func flexibleVersions() throws {
+        let c = try MiniCluster(nodes: 3)
+        c.run(ticks: 40)
+        let leader = c.controllerIndex
+        var cr = try MiniCluster.body(c.kafka(leader, key: .createTopics, version: 7) {
+            CreateTopicsRequest(topics: [.init(name: "flex", numPartitions: 1, replicationFactor: 3)], timeoutMs: 5000).encode(&$0, version: 7)
+        }, flexible: true)
+        let created = try #require(try CreateTopicsResponse.decode(&cr, version: 7).topics.first)
+        #expect(created.errorCode == ErrorCode.none && !created.topicID.isZero && created.numPartitions == 1 && created.replicationFactor == 3)
+        c.run(ticks: 60)
+        var mr = try MiniCluster.body(c.kafka(leader, key: .metadata, version: 12, correlation: 2) {
+            MetadataRequest(topics: [.init(topicID: created.topicID)]).encode(&$0, version: 12)
+        }, correlation: 2, flexible: true)
+        let meta = try MetadataResponse.decode(&mr, version: 12)
+        #expect(mr.remaining == 0)
+        #expect(meta.topics.map(\.name) == ["flex"] && meta.topics.first?.topicID == created.topicID)
+        let partitionLeader = Int(try #require(meta.topics.first?.partitions.first?.leaderID)) - 1
+        var dr = try MiniCluster.body(c.kafka(leader, key: .describeCluster, version: 1, correlation: 3) {
+            DescribeClusterRequest().encode(&$0, version: 1)
+        }, correlation: 3, flexible: true)
+        let cluster = try DescribeClusterResponse.decode(&dr, version: 1)
+        #expect(cluster.brokers.map(\.brokerID) == [1, 2, 3] && cluster.controllerID == Int32(leader + 1))
+
+        let batch = RecordBatch.build(records: [(nil, Array("v".utf8))], timestamp: 1000)
+        var pr = try MiniCluster.body(c.kafka(partitionLeader, key: .produce, version: 11, correlation: 4) {
+            ProduceRequest(acks: -1, timeoutMs: 5000, topicData: [.init(name: "flex", partitionData: [.init(index: 0, records: batch.bytes)])])
+                .encode(&$0, version: 11)
+        }, correlation: 4, flexible: true)
+        let produced = try #require(try ProduceResponse.decode(&pr, version: 11).responses.first?.partitionResponses.first)
+        #expect(produced.errorCode == ErrorCode.none && produced.baseOffset == 0)
+        var fr = try MiniCluster.body(c.kafka(partitionLeader, key: .fetch, version: 17, correlation: 5) {
+            FetchRequest(maxWaitMs: 0, minBytes: 1, topics: [
+                .init(topicID: created.topicID, partitions: [.init(partition: 0, fetchOffset: 0, partitionMaxBytes: 1 << 20)]),
+                .init(topicID: KafkaUUID(high: 1, low: 2), partitions: [.init(partition: 0, fetchOffset: 0, partitionMaxBytes: 1 << 20)]),
+            ]).encode(&$0, version: 17)
+        }, correlation: 5, flexible: true)
+        let fetched = try FetchResponse.decode(&fr, version: 17)
+        #expect(fetched.responses.map(\.topicID) == [created.topicID, KafkaUUID(high: 1, low: 2)])
+        #expect(fetched.responses.map { $0.partitions[0].errorCode } == [ErrorCode.none, ErrorCode.unknownTopicID])
+        #expect(fetched.responses[0].partitions[0].highWatermark == 1 && (fetched.responses[0].partitions[0].records?.readableBytes ?? 0) > 0)
     }
 
     @Test("Metadata: all brokers, the controller, and every partition's leader and epoch on every node")
