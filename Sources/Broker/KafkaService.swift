@@ -101,8 +101,10 @@ extension NodeCore {
         do {
             switch key {
             case .apiVersions:
-                _ = try ApiVersionsRequest.decode(&r, version: h.apiVersion)
-                let response = ServedApis.apiVersionsResponse()
+                let a = try ApiVersionsRequest.decode(&r, version: h.apiVersion)
+                // v3+ name the client software; Kafka refuses names outside its pattern.
+                let valid = h.apiVersion < 3 || (ServedApis.isValidSoftwareName(a.clientSoftwareName) && ServedApis.isValidSoftwareName(a.clientSoftwareVersion))
+                let response = valid ? ServedApis.apiVersionsResponse() : ApiVersionsResponse(errorCode: .invalidRequest)
                 return (.respond(Self.frame(h) { response.encode(&$0, version: h.apiVersion) }), NodeOutput())
             case .metadata:
                 let m = try MetadataRequest.decode(&r, version: h.apiVersion)

@@ -40,4 +40,13 @@ public enum ServedApis {
             errorCode: errorCode,
             apiKeys: versions.map { .init(apiKey: $0.key.rawValue, minVersion: advertisedMin($0.key, served: $0.versions), maxVersion: $0.versions.upperBound) })
     }
+
+    /// Kafka's rule for ApiVersions v3+'s client software name and version:
+    /// `[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?`.
+    static func isValidSoftwareName(_ s: String) -> Bool {
+        func alnum(_ c: UInt8) -> Bool { (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) }
+        let b = Array(s.utf8)
+        guard let first = b.first, let last = b.last, alnum(first), alnum(last) else { return false }
+        return b.allSatisfy { alnum($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") }
+    }
 }

@@ -55,6 +55,12 @@ struct KafkaServiceTests {
         })
         let v3 = try ApiVersionsResponse.decode(&r3, version: 3)
         #expect(v3.errorCode == .none && v3.apiKeys == v.apiKeys && r3.remaining == 0)
+        // Kafka's pattern for the software name and version: anything else is INVALID_REQUEST.
+        var bad = try MiniCluster.body(c.kafka(0, key: .apiVersions, version: 4, correlation: 2) {
+            ApiVersionsRequest(clientSoftwareName: "rill tests!", clientSoftwareVersion: "1").encode(&$0, version: 4)
+        }, correlation: 2)
+        let refused = try ApiVersionsResponse.decode(&bad, version: 4)
+        #expect(refused.errorCode == ErrorCode.invalidRequest && refused.apiKeys.isEmpty)
         // A version newer than any served: error 35 in the v0 layout, whatever the body.
         var r5 = try MiniCluster.body(c.kafka(0, key: .apiVersions, version: 5) { $0.int8(0) })
         let fallback = try ApiVersionsResponse.decode(&r5, version: 0)
