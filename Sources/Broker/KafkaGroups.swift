@@ -257,7 +257,10 @@ extension NodeCore {
         }
         kafka.memberCounter += 1
         let term = group(offsetsAssignment(of: j.groupID)!.group)!.withRaft { $0.term }
-        let newID = "\(clientID.isEmpty ? "member" : clientID)-\(config.id.value)-\(term.value)-\(kafka.memberCounter)"
+        // The client id starts the member id (as in Kafka), shortened: a member id must fit in
+        // a Kafka string however long a client made its id.
+        let prefix = clientID.isEmpty ? "member" : String(String.UnicodeScalarView(clientID.unicodeScalars.prefix(128)))
+        let newID = "\(prefix)-\(config.id.value)-\(term.value)-\(kafka.memberCounter)"
         let replies = g.join(j, held: held, clientID: clientID, newMemberID: newID, timing: groupTiming)
         persistIfNeeded(g)
         return replies

@@ -203,10 +203,9 @@ extension KafkaWriter {
 
     public mutating func nullableString(_ s: String?, flexible: Bool) {
         guard let s else { return length(nil, flexible: flexible, classicInt16: true) }
-        let n = s.utf8.count
-        precondition(flexible || n <= Int(Int16.max), "string of \(n) bytes")
-        length(n, flexible: flexible, classicInt16: true)
-        buffer.writeString(s)
+        let text = Self.capped(s)
+        length(text.utf8.count, flexible: flexible, classicInt16: true)
+        buffer.writeString(text)
     }
 
     public mutating func string(_ s: String, flexible: Bool) { nullableString(s, flexible: flexible) }

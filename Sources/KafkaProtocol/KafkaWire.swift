@@ -166,10 +166,27 @@ public struct KafkaWriter {
             int16(-1)
             return
         }
-        let utf8 = s.utf8
-        precondition(utf8.count <= Int(Int16.max), "string of \(utf8.count) bytes")
-        int16(Int16(utf8.count))
-        buffer.writeString(s)
+        let text = Self.capped(s)
+        int16(Int16(text.utf8.count))
+        buffer.writeString(text)
+    }
+
+    /// At most 32,767 UTF-8 bytes, cut at a character boundary: the most a Kafka string may hold
+    /// (readers refuse more, as ours do). Only text this broker composes can be longer (an error
+    /// message quoting a name a client sent), and a shortened message beats a refused response.
+    static func capped(_ s: String) -> String {
+        guard s.utf8.count > Int(Int16.max) else { return s }
+        var bytes = 0
+        var end = s.unicodeScalars.endIndex
+        for i in s.unicodeScalars.indices {
+            let width = UTF8.width(s.unicodeScalars[i])
+            if bytes + width > Int(Int16.max) {
+                end = i
+                break
+            }
+            bytes += width
+        }
+        return String(s.unicodeScalars[..<end])
     }
 
     public mutating func string(_ s: String) { nullableString(s) }

@@ -68,6 +68,21 @@ struct KafkaServiceTests {
         #expect(fallback.apiKeys.contains { $0.apiKey == 18 && $0.maxVersion == 4 })
     }
 
+    @Test("an error message quoting a longest-possible name is shortened, not a trap (classic strings hold 32,767 bytes)")
+    func longNamesInMessages() throws {
+        let c = try MiniCluster(nodes: 1)
+        c.run(ticks: 30)
+        let name = String(repeating: "é", count: 16_383)  // 32,766 bytes: the most a request may carry
+        var r = try MiniCluster.body(c.kafka(0, key: .createTopics, version: 4) {
+            CreateTopicsRequest(topics: [.init(name: name, numPartitions: 1, replicationFactor: 1), .init(name: name, numPartitions: 1, replicationFactor: 1)],
+                                timeoutMs: 1000).encode(&$0, version: 4)
+        })
+        let answer = try CreateTopicsResponse.decode(&r, version: 4)
+        #expect(answer.topics.map(\.errorCode) == [ErrorCode.invalidTopic, ErrorCode.invalidRequest])
+        let message = try #require(answer.topics.last?.errorMessage)
+        #expect(message.utf8.count <= 32_767 && message.hasPrefix("topic '") && message.unicodeScalars.allSatisfy { $0 != "\u{FFFD}" })
+    }
+
     @Test("docs/kafka.md's table of served versions is what ApiVersions advertises")
     func docsTable() throws {
         let c = try MiniCluster(nodes: 1)
