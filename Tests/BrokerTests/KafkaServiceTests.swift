@@ -86,7 +86,9 @@ struct KafkaServiceTests {
     @Test("docs/kafka.md's table of served versions is what ApiVersions advertises")
     func docsTable() throws {
         let c = try MiniCluster(nodes: 1)
-        var r = try MiniCluster.body(c.kafka(0, key: .apiVersions, version: 3) { ApiVersionsRequest().encode(&$0, version: 3) })
+        var r = try MiniCluster.body(c.kafka(0, key: .apiVersions, version: 3) {
+            ApiVersionsRequest(clientSoftwareName: "rill-tests", clientSoftwareVersion: "1.0").encode(&$0, version: 3)
+        })
         let advertised = try ApiVersionsResponse.decode(&r, version: 3).apiKeys
         let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../docs/kafka.md")
         let text = try String(contentsOf: docs, encoding: .utf8)
