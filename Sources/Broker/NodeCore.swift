@@ -2,40 +2,6 @@ import Primitives
 import Raft
 import Storage
 
-/// What a node core wants done after an event: messages for peers, and storage work.
-public struct NodeOutput: Sendable {
-    /// Messages by destination, sorted by node id; each list goes out as one frame.
-    public var messages: [(NodeID, [PeerEnvelope])] = []
-    /// A group commit to run; at most one is in flight, its completion comes back through
-    /// `storageCompleted`.
-    public var storage: StorageBatch?
-    /// Controller commands for the controller leader to propose (by destination).
-    public var forwards: [(NodeID, ControllerCommand)] = []
-    /// Kafka replies that were pending and are ready now.
-    public var kafkaReplies: [KafkaCompletion] = []
-    /// Leadership to tell every peer about (every few ticks).
-    public var leaders: [LeaderHint]?
-    /// Storage reads for Kafka fetches; each completes through `readCompleted`.
-    public var reads: [StorageRead] = []
-    /// Repair requests and answers for peers (`RepairMessage`), in order.
-    public var repairs: [(NodeID, RepairMessage)] = []
-    /// Lines for the node's log (consumer group membership changes), in order.
-    public var notices: [String] = []
-    /// Damage storage reads met in verified entries, and its mending (`StorageDamageReport`):
-    /// the runtime logs each line.
-    public var damage: [StorageDamageReport] = []
-    /// Peer messages a group dropped because no correct peer sends them (`RaftNode.validate`):
-    /// the sender has a bug or speaks another version. The runtime logs them rate-limited.
-    public var rejected: [(GroupID, RejectedMessage)] = []
-
-    public init() {}
-
-    public var isEmpty: Bool {
-        messages.isEmpty && storage == nil && forwards.isEmpty && kafkaReplies.isEmpty && leaders == nil && reads.isEmpty
-            && repairs.isEmpty && notices.isEmpty && rejected.isEmpty && damage.isEmpty
-    }
-}
-
 /// One node's logic, with no clock, socket, thread or file of its own: every Raft group it
 /// replicates (the controller and its partitions), what each has applied, and group commit. The
 /// runtime (Transport) or the simulator feeds it events — ticks, peer messages, storage
@@ -310,15 +276,7 @@ public final class NodeCore {
         noteMended(c)
         var out = NodeOutput()
         completeReadies(flight.groups, into: &out)
-        let more = flush()
-        out.messages = merge(out.messages, more.messages)
-        out.storage = more.storage
-        out.forwards += more.forwards
-        out.kafkaReplies += more.kafkaReplies
-        out.reads += more.reads
-        out.repairs += more.repairs
-        out.notices += more.notices
-        out.damage += more.damage
+        out.append(flush())
         return out
     }
 
@@ -636,17 +594,12 @@ public final class NodeCore {
     }
 
     private func append(_ list: inout [(NodeID, [PeerEnvelope])], _ env: PeerEnvelope) {
-        if let k = list.firstIndex(where: { $0.0 == env.message.to }) {
-            list[k].1.append(env)
-        } else {
-            list.append((env.message.to, [env]))
-            list.sort { $0.0 < $1.0 }
-        }
+        NodeOutput.add(env, to: &list)
     }
 
     private func merge(_ a: [(NodeID, [PeerEnvelope])], _ b: [(NodeID, [PeerEnvelope])]) -> [(NodeID, [PeerEnvelope])] {
         var out = a
-        for (_, envs) in b { for e in envs { append(&out, e) } }
+        for (_, envs) in b { for e in envs { NodeOutput.add(e, to: &out) } }
         return out
     }
 }
