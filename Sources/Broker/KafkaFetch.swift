@@ -85,12 +85,11 @@ extension NodeCore {
                     continue
                 }
                 guard offset < hwm, budget > 0 || f.parts.allSatisfy({ $0.data.isEmpty }) else { continue }
-                let token = kafka.nextReadToken
-                kafka.nextReadToken += 1
+                let token = takeReadToken()
                 let limit = max(1, min(f.parts[k].maxBytes, budget))
                 budget -= limit
                 f.parts[k].readToken = token
-                kafka.reads.append(StorageRead(token: token, group: gid, offset: UInt64(offset), maxBytes: limit, through: applied))
+                reads.append(StorageRead(token: token, purpose: .kafkaFetch, group: gid, offset: UInt64(offset), maxBytes: limit, through: applied))
             }
             let reading = f.parts.contains { $0.readToken != nil }
             let bytes = f.parts.reduce(0) { $0 + $1.data.reduce(0) { $0 + $1.count } }
@@ -106,15 +105,8 @@ extension NodeCore {
         kafka.pendingFetches = remaining
     }
 
-    /// Storage answered a read.
-    public func readCompleted(_ c: ReadCompletion) -> NodeOutput {
-        if !c.damageFound.isEmpty { noteDamage(found: c.damageFound, damage: c.damage, sequence: c.sequence) }
-        if let out = logReadCompleted(c) { return out }
-        if let out = repairReadCompleted(c) { return out }
-        if kafka.pendingListOffsets.contains(where: { $0.topics.contains { $0.parts.contains { $0.token == c.token } } }) {
-            listOffsetsRead(c)
-            return drain()
-        }
+    /// Storage answered a Fetch's read (`NodeCore.readCompleted` routes it here).
+    func fetchReadCompleted(_ c: ReadCompletion) {
         for f in kafka.pendingFetches.indices {
             for k in kafka.pendingFetches[f].parts.indices where kafka.pendingFetches[f].parts[k].readToken == c.token {
                 kafka.pendingFetches[f].parts[k].readToken = nil
@@ -130,7 +122,6 @@ extension NodeCore {
             }
         }
         evaluateFetches(expired: false)
-        return drain()
     }
 
     /// Whether this node may answer reads for a group: it leads it and has applied an entry of its
@@ -177,14 +168,13 @@ extension NodeCore {
                         case ListOffsetsRequest.latest: answer(.none, offset: Int64(g.state.nextOffset), epoch: epoch)
                         case ListOffsetsRequest.earliest: answer(.none, offset: Int64(g.logStartOffset), epoch: epoch)
                         default:
-                            let token = kafka.nextReadToken
-                            kafka.nextReadToken += 1
+                            let token = takeReadToken()
                             part.token = token
                             part.epoch = epoch
                             part.index = p.partitionIndex
                             part.timestamp = p.timestamp
-                            kafka.reads.append(StorageRead(
-                                token: token, group: assignment.group, offset: 0, maxBytes: 0, through: g.state.appliedIndex,
+                            reads.append(StorageRead(
+                                token: token, purpose: .listOffsets, group: assignment.group, offset: 0, maxBytes: 0, through: g.state.appliedIndex,
                                 timestamp: p.timestamp))
                         }
                     } else {

@@ -59,9 +59,6 @@ struct KafkaState {
     var pendingFetches: [PendingFetch] = []
     var pendingListOffsets: [PendingListOffsets] = []
     var producerIDs = ProducerIDs()
-    /// Storage reads asked for and not yet handed out.
-    var reads: [StorageRead] = []
-    var nextReadToken: UInt64 = 1
     /// Leaders of groups this node does not replicate, from peers' gossip (sorted by group).
     var hints: [LeaderHint] = []
     var completions: [KafkaCompletion] = []

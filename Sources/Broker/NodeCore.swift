@@ -115,10 +115,11 @@ public final class NodeCore {
     /// Controller commands to forward to the controller leader.
     var pendingForwards: [(NodeID, ControllerCommand)] = []
     private var nextRegistrationTick: UInt64 = 0
-    /// Raft log reads for lagging followers, by read token (see `LogRead`).
-    private var pendingLogReads: [(token: UInt64, group: GroupID, read: LogRead)] = []
-    /// Reads of entries a peer asked for to mend its damage, by read token.
-    private var pendingRepairReads: [(token: UInt64, peer: NodeID, group: GroupID, range: ClosedRange<LogIndex>)] = []
+    /// Storage reads asked for (repair, Kafka) and not yet handed out; Raft catch-up reads go
+    /// out straight from `flush`.
+    var reads: [StorageRead] = []
+    /// The next read's token: one counter for every purpose, so tokens are unique per node.
+    private var nextReadToken: UInt64 = 1
     /// Repair messages to send with the next output.
     var outgoingRepairs: [(NodeID, RepairMessage)] = []
     /// Damage reports for the next output, and damage found at read time not yet mended (with
@@ -366,8 +367,8 @@ public final class NodeCore {
         if !kafka.pendingGroupWrites.isEmpty { checkGroupWrites(expired: false) }
         out.kafkaReplies += kafka.completions
         kafka.completions.removeAll()
-        out.reads += kafka.reads
-        kafka.reads.removeAll()
+        out.reads += reads
+        reads.removeAll()
         out.repairs += outgoingRepairs
         outgoingRepairs.removeAll()
         out.damage += damageReports
@@ -377,15 +378,55 @@ public final class NodeCore {
 
     func markTouched(_ k: Int) { touched[k] = true }
 
+    /// A token for a new storage read.
+    func takeReadToken() -> UInt64 {
+        defer { nextReadToken += 1 }
+        return nextReadToken
+    }
+
     /// A Raft log read as a storage read, through the snapshot point (what memory no longer holds).
     private func storageRead(_ r: LogRead, group g: Group) -> StorageRead {
-        let token = kafka.nextReadToken
-        kafka.nextReadToken += 1
-        pendingLogReads.append((token, g.id, r))
-        var read = StorageRead(token: token, group: g.id, offset: 0, maxBytes: r.maxBytes,
+        var read = StorageRead(token: takeReadToken(), purpose: .raftCatchUp(r), group: g.id, offset: 0, maxBytes: r.maxBytes,
                                through: g.withRaft { $0.snapshotIndex })
         read.entriesFrom = r.from
         return read
+    }
+
+    // MARK: - Storage reads answered
+
+    /// Storage answered a read: routed by what it was for.
+    public func readCompleted(_ c: ReadCompletion) -> NodeOutput {
+        if !c.damageFound.isEmpty { noteDamage(found: c.damageFound, damage: c.damage, sequence: c.sequence) }
+        switch c.purpose {
+        case .raftCatchUp(let read):
+            return logReadCompleted(c, read)
+        case .repair(let peer, let range):
+            return repairReadCompleted(c, peer: peer, range: range)
+        case .kafkaFetch:
+            fetchReadCompleted(c)
+            return drain()
+        case .listOffsets:
+            listOffsetsRead(c)
+            return drain()
+        }
+    }
+
+    /// Storage answered a Raft log read: the group's leader sends the entries (or, when storage
+    /// no longer has them, the snapshot).
+    private func logReadCompleted(_ c: ReadCompletion, _ read: LogRead) -> NodeOutput {
+        guard let p = position(c.group) else { return NodeOutput() }
+        groups[p].raft.logReadCompleted(read, entries: c.failure == nil && !c.entries.isEmpty ? c.entries : nil)
+        touched[p] = true
+        return flush()
+    }
+
+    /// Storage read what a peer asked for: send it (the entries of the range only).
+    private func repairReadCompleted(_ c: ReadCompletion, peer: NodeID, range: ClosedRange<LogIndex>) -> NodeOutput {
+        let entries = c.entries.filter { range.contains($0.index) }
+        if c.failure == nil, let first = entries.first, first.index == range.lowerBound {
+            outgoingRepairs.append((peer, .entries(group: c.group, entries)))
+        }
+        return flush()
     }
 
     // MARK: - Mending damage below a partition's snapshot (see `RepairMessage`)
@@ -418,12 +459,11 @@ public final class NodeCore {
             // At most `entriesMax` entries, what a correct peer asks for at once.
             let through = min(range.upperBound, range.lowerBound + Int(RepairMessage.entriesMax - 1), g.state.appliedIndex)
             guard range.lowerBound <= through else { break }
-            let token = kafka.nextReadToken
-            kafka.nextReadToken += 1
-            pendingRepairReads.append((token, from, gid, range.lowerBound...through))
-            var read = StorageRead(token: token, group: gid, offset: 0, maxBytes: 8 * 1024 * 1024, through: through)
+            var read = StorageRead(
+                token: takeReadToken(), purpose: .repair(peer: from, range: range.lowerBound...through), group: gid, offset: 0,
+                maxBytes: 8 * 1024 * 1024, through: through)
             read.entriesFrom = range.lowerBound
-            kafka.reads.append(read)
+            reads.append(read)
         case .entries(let gid, let entries):
             guard let g = group(gid), g.isKafkaPartition, !entries.isEmpty, !g.damage.isEmpty else { break }
             // A peer's copy holds committed entries only (what it asked storage for): one that
@@ -431,28 +471,6 @@ public final class NodeCore {
             guard entries.count <= Int(RepairMessage.entriesMax), entries.last!.index <= g.withRaft({ $0.commitIndex }) else { break }
             queued.append(.repair(gid, entries))
         }
-        return flush()
-    }
-
-    /// Storage read what a peer asked for: send it (the entries of the range only).
-    func repairReadCompleted(_ c: ReadCompletion) -> NodeOutput? {
-        guard let k = pendingRepairReads.firstIndex(where: { $0.token == c.token }) else { return nil }
-        let (_, peer, gid, range) = pendingRepairReads.remove(at: k)
-        let entries = c.entries.filter { range.contains($0.index) }
-        if c.failure == nil, let first = entries.first, first.index == range.lowerBound {
-            outgoingRepairs.append((peer, .entries(group: gid, entries)))
-        }
-        return flush()
-    }
-
-    /// Storage answered a Raft log read: the group's leader sends the entries (or, when storage
-    /// no longer has them, the snapshot). Nil when the token is not a log read.
-    func logReadCompleted(_ c: ReadCompletion) -> NodeOutput? {
-        guard let k = pendingLogReads.firstIndex(where: { $0.token == c.token }) else { return nil }
-        let (_, gid, read) = pendingLogReads.remove(at: k)
-        guard let p = position(gid) else { return NodeOutput() }
-        groups[p].raft.logReadCompleted(read, entries: c.failure == nil && !c.entries.isEmpty ? c.entries : nil)
-        touched[p] = true
         return flush()
     }
 

@@ -39,7 +39,7 @@ struct NodeOutputTests {
         out.forwards = [(NodeID(3), .deleteTopic(name: "t"))]
         out.kafkaReplies = [KafkaCompletion(connection: 1, sequence: 4, response: nil)]
         out.leaders = [LeaderHint(group: GroupID(1), leader: 1, term: 1)]
-        out.reads = [StorageRead(token: 5, group: GroupID(1), offset: 0, maxBytes: 1, through: LogIndex(1))]
+        out.reads = [StorageRead(token: 5, purpose: .kafkaFetch, group: GroupID(1), offset: 0, maxBytes: 1, through: LogIndex(1))]
         out.repairs = [(NodeID(2), .request(group: GroupID(1), from: 1, range: LogIndex(1)...LogIndex(2)))]
         out.notices = ["hello"]
         out.damage = [StorageDamageReport(kind: .found, group: GroupID(1), range: LogIndex(1)...LogIndex(1), path: "p")]
