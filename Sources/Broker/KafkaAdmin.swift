@@ -98,7 +98,7 @@ extension NodeCore {
     }
 
     private func deadline(_ timeoutMs: Int32) -> UInt64 {
-        ticks + UInt64(max(1, Int(timeoutMs) / max(1, config.tickMilliseconds)))
+        ticks + config.ticks(milliseconds: Int(timeoutMs))
     }
 
     private func wait(_ pending: PendingAdmin) -> (KafkaReply, NodeOutput) {

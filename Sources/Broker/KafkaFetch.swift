@@ -35,7 +35,7 @@ extension NodeCore {
         var pending = PendingFetch(
             request: request, version: request.header.apiVersion, minBytes: Int(max(0, f.minBytes)),
             maxBytes: Int(f.maxBytes <= 0 ? Int32.max : f.maxBytes), parts: [],
-            deadlineTick: ticks + UInt64(max(0, Int(f.maxWaitMs)) / max(1, config.tickMilliseconds)))
+            deadlineTick: ticks + config.ticks(milliseconds: Int(f.maxWaitMs)))
         for t in f.topics {
             for p in t.partitions {
                 var part = PendingFetch.Part(

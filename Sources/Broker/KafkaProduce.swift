@@ -31,7 +31,7 @@ extension NodeCore {
         let version = request.header.apiVersion
         var pending = PendingProduce(
             request: request, version: version, acks: p.acks, parts: [],
-            deadlineTick: ticks + UInt64(max(1, Int(p.timeoutMs) / max(1, config.tickMilliseconds))))
+            deadlineTick: ticks + config.ticks(milliseconds: Int(p.timeoutMs)))
         for t in p.topics {
             for part in t.partitions {
                 var entry = PendingProduce.Part(

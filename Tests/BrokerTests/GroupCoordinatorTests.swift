@@ -210,7 +210,9 @@ struct GroupCoordinatorTests {
         func held(_ n: UInt64, _ key: ApiKey) -> HeldRequest {
             HeldRequest(request: KafkaRequest(connection: n, sequence: n, header: RequestHeader(apiKey: key.rawValue, apiVersion: 3, correlationID: Int32(n), clientID: "c"), body: ByteBuffer()), version: 3)
         }
-        func timing(_ now: UInt64) -> GroupTiming { GroupTiming(now: now, tickMs: 100, initialRebalanceDelayMs: 0) }
+        // One tick of initial delay, so both joins at tick 0 make one generation (with none, the
+        // first join forms a generation alone at once, as Kafka does with a delay of 0).
+        func timing(_ now: UInt64) -> GroupTiming { GroupTiming(now: now, tickMs: 100, initialRebalanceDelayMs: 100) }
         func join(_ id: String) -> JoinGroupRequest {
             JoinGroupRequest(groupID: "g", sessionTimeoutMs: 6000, rebalanceTimeoutMs: 60_000, memberID: id, protocolType: "consumer",
                              protocols: [.init(name: "range", metadata: ByteBuffer(bytes: [1]))])
