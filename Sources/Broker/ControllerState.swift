@@ -111,7 +111,6 @@ public struct ControllerState: Equatable, Sendable {
     /// The first producer id not handed out yet, and each node's latest block.
     public private(set) var nextProducerID: Int64 = 0
     public private(set) var producerIDBlocks: [ProducerIDBlock] = []
-    public static let producerIDBlockSize: Int64 = 1000
     public private(set) var appliedIndex: LogIndex = .zero
 
     /// The cluster's members (static configuration), for replica placement.
@@ -179,9 +178,9 @@ public struct ControllerState: Equatable, Sendable {
             topics.sort { $0.name < $1.name }
         case .allocateProducerIDs(let node, let nonce):
             producerIDBlocks.removeAll { $0.node == node }
-            producerIDBlocks.append(ProducerIDBlock(node: node, nonce: nonce, start: nextProducerID, count: Self.producerIDBlockSize))
+            producerIDBlocks.append(ProducerIDBlock(node: node, nonce: nonce, start: nextProducerID, count: BrokerLimits.producerIDBlockSize))
             producerIDBlocks.sort { $0.node < $1.node }
-            nextProducerID += Self.producerIDBlockSize
+            nextProducerID += BrokerLimits.producerIDBlockSize
         case .deleteTopic(let name):
             guard topic(name) != nil else { return "topic '\(name)' does not exist" }
             // Group ids are never reused: a group below `nextGroup` that no topic names is deleted.
@@ -192,13 +191,17 @@ public struct ControllerState: Equatable, Sendable {
 
     /// Nil when a topic may be created, else why not (Kafka's rules for names).
     public static func validateTopic(name: String, partitions: Int32, replicationFactor: Int, members: Int) -> String? {
-        if name.isEmpty || name.utf8.count > 249 { return "topic name must be 1 to 249 characters" }
+        if name.isEmpty || name.utf8.count > BrokerLimits.topicNameBytesMax {
+            return "topic name must be 1 to \(BrokerLimits.topicNameBytesMax) characters"
+        }
         if name == "." || name == ".." { return "topic name cannot be '.' or '..'" }
         let allowed = name.utf8.allSatisfy { c in
             (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c == 46 || c == 95 || c == 45
         }
         if !allowed { return "topic name '\(name)' may hold only ASCII letters, digits, '.', '_' and '-'" }
-        if partitions < 1 || partitions > 10_000 { return "partitions must be 1 to 10000, not \(partitions)" }
+        if partitions < 1 || partitions > BrokerLimits.topicPartitionsMax {
+            return "partitions must be 1 to \(BrokerLimits.topicPartitionsMax), not \(partitions)"
+        }
         if replicationFactor < 1 || replicationFactor > members {
             return "replication factor must be 1 to \(members) (the cluster's size), not \(replicationFactor)"
         }

@@ -170,7 +170,7 @@ extension NodeCore {
     /// On a tick: send what is unsent or unanswered for a while (a forward is dropped by a node
     /// that stopped leading), then answer what is complete or past its deadline.
     func tickAdmins() {
-        let retryTicks = UInt64(4 * config.raftTemplate.electionTicks)
+        let retryTicks = UInt64(BrokerLimits.controllerRetryElectionTimeouts * config.raftTemplate.electionTicks)
         for k in kafka.pendingAdmins.indices {
             for t in kafka.pendingAdmins[k].topics.indices where kafka.pendingAdmins[k].topics[t].result == nil {
                 if let asked = kafka.pendingAdmins[k].topics[t].askedTick, ticks < asked + retryTicks { continue }

@@ -376,7 +376,7 @@ extension NodeCore {
         kafka.pendingGroupWrites.append(
             PendingGroupWrite(
                 group: g.id, consumerGroup: c.groupID, lastIndex: index, term: term, request: request, version: version, topics: topics,
-                deadlineTick: ticks + config.ticks(milliseconds: 5000)))
+                deadlineTick: ticks + config.ticks(milliseconds: BrokerLimits.groupWriteTimeoutMs)))
     }
 
     /// Append records to an offsets partition this node leads (one batch, one Raft entry).
@@ -417,7 +417,7 @@ extension NodeCore {
         kafka.pendingGroupWrites.append(
             PendingGroupWrite(
                 group: g.id, consumerGroup: cg.id, lastIndex: index, term: term, request: nil, version: 0, topics: [],
-                deadlineTick: ticks + config.ticks(milliseconds: 5000), replies: replies))
+                deadlineTick: ticks + config.ticks(milliseconds: BrokerLimits.groupWriteTimeoutMs), replies: replies))
     }
 
     /// The same answers as errors (their write did not happen).

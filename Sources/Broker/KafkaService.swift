@@ -227,7 +227,7 @@ extension NodeCore {
 
     /// Whether to ask for `name` now: not while an earlier request may still be on its way.
     func startAutoCreate(_ name: String) -> Bool {
-        let retryTicks = UInt64(4 * config.raftTemplate.electionTicks)
+        let retryTicks = UInt64(BrokerLimits.controllerRetryElectionTimeouts * config.raftTemplate.electionTicks)
         if let asked = kafka.autoCreating.first(where: { $0.name == name }), ticks < asked.since + retryTicks { return false }
         kafka.autoCreating.removeAll { $0.name == name }
         kafka.autoCreating.append((name, ticks))

@@ -134,8 +134,10 @@ public final class NodeCore {
     /// Peer messages that would have appended to a Kafka partition while the disk was full.
     public internal(set) var appendsRefusedForSpace = 0
 
-    /// Start from what storage recovered: one state per group found on disk.
-    public init(config: NodeConfig, recovered: [(GroupID, RecoveredState)], observer: NodeCoreObserver? = nil) throws(RaftError) {
+    /// Start from what storage recovered: one state per group found on disk. The configuration is
+    /// validated here, once (`NodeConfig.validate`): a bad value is refused with its field's name.
+    public init(config: NodeConfig, recovered: [(GroupID, RecoveredState)], observer: NodeCoreObserver? = nil) throws(NodeConfigError) {
+        try config.validate()
         self.config = config
         self.observer = observer
         self.controller = ControllerState(members: config.members, firstGroup: config.firstTopicGroup)
@@ -147,9 +149,9 @@ public final class NodeCore {
         states.sort { $0.0 < $1.0 }
         for (gid, state) in states {
             if gid == controllerGroup {
-                try addGroup(gid, members: config.members, recovered: state)
+                addGroup(gid, members: config.members, recovered: state)
             } else if let members = config.staticGroups.first(where: { $0.0 == gid })?.1 {
-                try addGroup(gid, members: members, recovered: state)
+                addGroup(gid, members: members, recovered: state)
             } else {
                 // A partition's replicas come from the controller's state: the group starts once
                 // the controller has caught up and names it (`reconcileGroups`).
@@ -202,14 +204,14 @@ public final class NodeCore {
         if !kafka.pendingFetches.isEmpty { evaluateFetches(expired: true) }
         serveProducerIDs(expired: true)
         tickGroups()
-        if ticks % UInt64(max(1, config.raftTemplate.electionTicks)) == 0 {
+        if ticks % UInt64(config.raftTemplate.electionTicks) == 0 {
             askForRepairs()
             if diskFull { handOffKafkaLeaderships() }
         }
         if !readDamage.isEmpty { handOffUnmendedDamage() }
         var out = flush()
         // Tell peers which groups this node leads, for the Metadata of nodes that do not host them.
-        if ticks % 10 == 0 && config.members.count > 1 { out.leaders = leadership() }
+        if ticks % BrokerLimits.leaderGossipTicks == 0 && config.members.count > 1 { out.leaders = leadership() }
         return out
     }
 
@@ -302,7 +304,7 @@ public final class NodeCore {
         active.removeAll(keepingCapacity: true)
         var out = NodeOutput()
         guard storageFailure == nil else { return out }
-        for _ in 0..<64 {
+        for _ in 0..<BrokerLimits.flushRoundsMax {
             var outgoing: [(NodeID, [PeerEnvelope])] = []
             for k in touched.indices where touched[k] {
                 if !active.contains(k) { active.append(k) }
@@ -446,7 +448,7 @@ public final class NodeCore {
         guard !peers.isEmpty else { return }
         let peer = peers[g.repairAsks % peers.count]
         g.repairAsks += 1
-        let through = min(run.upperBound, run.lowerBound + Int(RepairMessage.entriesMax - 1))
+        let through = min(run.upperBound, run.lowerBound + Int(BrokerLimits.repairEntriesMax - 1))
         outgoingRepairs.append((peer, .request(group: g.id, from: config.id, range: run.lowerBound...through)))
     }
 
@@ -456,19 +458,19 @@ public final class NodeCore {
         case .request(let gid, let from, let range):
             // Entries this replica has applied are committed and durable here.
             guard let g = group(gid), g.isKafkaPartition, from != config.id else { break }
-            // At most `entriesMax` entries, what a correct peer asks for at once.
-            let through = min(range.upperBound, range.lowerBound + Int(RepairMessage.entriesMax - 1), g.state.appliedIndex)
+            // At most `repairEntriesMax` entries, what a correct peer asks for at once.
+            let through = min(range.upperBound, range.lowerBound + Int(BrokerLimits.repairEntriesMax - 1), g.state.appliedIndex)
             guard range.lowerBound <= through else { break }
             var read = StorageRead(
                 token: takeReadToken(), purpose: .repair(peer: from, range: range.lowerBound...through), group: gid, offset: 0,
-                maxBytes: 8 * 1024 * 1024, through: through)
+                maxBytes: BrokerLimits.repairReadBytesMax, through: through)
             read.entriesFrom = range.lowerBound
             reads.append(read)
         case .entries(let gid, let entries):
             guard let g = group(gid), g.isKafkaPartition, !entries.isEmpty, !g.damage.isEmpty else { break }
             // A peer's copy holds committed entries only (what it asked storage for): one that
             // reaches past this replica's commit index, or comes unasked in size, is not a copy.
-            guard entries.count <= Int(RepairMessage.entriesMax), entries.last!.index <= g.withRaft({ $0.commitIndex }) else { break }
+            guard entries.count <= Int(BrokerLimits.repairEntriesMax), entries.last!.index <= g.withRaft({ $0.commitIndex }) else { break }
             queued.append(.repair(gid, entries))
         }
         return flush()
@@ -554,20 +556,20 @@ public final class NodeCore {
         for a in controller.assignments(of: config.id) where group(a.group) == nil {
             if let k = recoveredPartitions.firstIndex(where: { $0.0 == a.group }) {
                 let state = recoveredPartitions.remove(at: k).1
-                try? addGroup(a.group, members: a.replicas, recovered: state)
+                addGroup(a.group, members: a.replicas, recovered: state)
             } else {
                 queued.append(.createGroup(a.group))
-                try? addGroup(a.group, members: a.replicas, recovered: RecoveredState())
+                addGroup(a.group, members: a.replicas, recovered: RecoveredState())
             }
         }
     }
 
-    /// Until the controller holds this node's current registration, ask for it every ten ticks:
+    /// Until the controller holds this node's current registration, ask for it every few ticks:
     /// proposed here on the controller leader, forwarded to it from anywhere else.
     private func maybeRegister(_ out: inout NodeOutput) {
         guard ticks >= nextRegistrationTick, let g = group(controllerGroup) else { return }
         guard !controller.brokers.contains(registration) else { return }
-        nextRegistrationTick = ticks + 10
+        nextRegistrationTick = ticks + BrokerLimits.registrationRetryTicks
         let command = ControllerCommand.registerBroker(registration)
         let (role, leader) = g.withRaft { ($0.role, $0.leader) }
         if role == .leader {
@@ -594,7 +596,7 @@ public final class NodeCore {
         queued.append(.removeGroup(gid))
     }
 
-    private func addGroup(_ gid: GroupID, members: [NodeID], recovered: RecoveredState) throws(RaftError) {
+    private func addGroup(_ gid: GroupID, members: [NodeID], recovered: RecoveredState) {
         var rc = config.raftTemplate
         rc.id = config.id
         rc.initialMembership = Membership(voters: members)
@@ -602,7 +604,14 @@ public final class NodeCore {
         let isKafka = gid != controllerGroup && !config.staticGroups.contains { $0.0 == gid }
         // A partition's storage keeps its log past memory snapshots: lagging followers read it.
         rc.catchUpFromStorage = isKafka && rc.plantedBug != .snapshotLaggingFollowers
-        let raft = try RaftNode(config: rc, recovered: recovered)
+        let raft: RaftNode
+        do {
+            raft = try RaftNode(config: rc, recovered: recovered)
+        } catch {
+            // The template passed `NodeConfig.validate` with this node's id and members, and the
+            // controller places every partition on at least one replica: only a bug gets here.
+            preconditionFailure("group \(gid.value) on node \(config.id.value) with replicas \(members.map(\.value)): \(error)")
+        }
         let isOffsets = controller.topic(offsetsTopic)?.partitions.contains { $0.group == gid } ?? false
         let g = Group(id: gid, raft: raft, isKafkaPartition: isKafka, isOffsetsPartition: isOffsets)
         if raft.snapshotIndex > .zero { g.restore(raft.latestSnapshot) }
