@@ -149,12 +149,7 @@ public struct ControllerState: Equatable, Sendable {
     public mutating func apply(_ entry: Entry) -> String? {
         precondition(entry.index == appliedIndex.next, "controller applies \(entry.index) after \(appliedIndex)")
         appliedIndex = entry.index
-        guard entry.kind == .normal else { return nil }
-        guard let command = try? ControllerCommand.decode(entry.data) else {
-            // Only this code proposes to the controller; an undecodable entry is a bug, but one a
-            // node must survive identically everywhere: it is skipped on every node alike.
-            return "undecodable controller command"
-        }
+        guard let command = Self.command(in: entry) else { return nil }
         switch command {
         case .registerBroker(let b):
             brokers.removeAll { $0.node == b.node }
@@ -187,6 +182,19 @@ public struct ControllerState: Equatable, Sendable {
             topics.removeAll { $0.name == name }
         }
         return nil
+    }
+
+    /// The command a committed entry of the controller group holds; nil for a no-op or membership
+    /// entry. Only this code proposes to the controller (a peer's forwarded command is decoded,
+    /// checked and encoded again first), so a normal entry that does not decode is a bug or
+    /// damage: it traps, naming the entry.
+    public static func command(in entry: Entry) -> ControllerCommand? {
+        guard entry.kind == .normal else { return nil }
+        do {
+            return try ControllerCommand.decode(entry.data)
+        } catch {
+            committedStateUndecodable("controller command", group: controllerGroup, index: entry.index, data: entry.data, error)
+        }
     }
 
     /// Nil when a topic may be created, else why not (Kafka's rules for names).
@@ -275,7 +283,9 @@ public struct ControllerState: Equatable, Sendable {
                 node: NodeID(try r.u32()), nonce: try r.u64(), start: Int64(bitPattern: try r.u64()), count: Int64(bitPattern: try r.u64())))
         }
         try r.expectEnd()
-        precondition(s.appliedIndex == snapshot.index, "controller snapshot at \(snapshot.index) holds state at \(s.appliedIndex)")
+        guard s.appliedIndex == snapshot.index else {
+            throw WireError.invalid("controller snapshot at \(snapshot.index.value) holds state at \(s.appliedIndex.value)")
+        }
         self = s
     }
 }

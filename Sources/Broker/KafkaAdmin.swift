@@ -140,7 +140,7 @@ extension NodeCore {
     /// index another leader's entry took was lost with the old term: it is asked again.
     func controllerApplied(_ entry: Entry, rejection: String?) {
         if !kafka.producerIDs.waiting.isEmpty { serveProducerIDs(expired: false) }
-        let about = (try? ControllerCommand.decode(entry.data))?.adminTopic
+        let about = ControllerState.command(in: entry)?.adminTopic
         if rejection == nil, let about, !about.isDelete {
             kafka.autoCreating.removeAll { $0.name == about.name }
         }

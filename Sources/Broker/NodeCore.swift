@@ -40,10 +40,16 @@ public final class NodeCore {
         /// (and, for an offsets partition, its group records).
         func apply(_ e: Entry) {
             state.apply(e, records: records(e))
-            if isKafkaPartition, e.kind == .normal, let h = KafkaEntry.header(e.data) {
-                producers.record(producerID: h.producerID, epoch: h.producerEpoch, firstSequence: h.baseSequence,
-                                 lastSequence: h.lastSequence, baseOffset: h.baseOffset)
-                offsetStore?.apply(entryData: e.data)
+            // Data without a record batch header holds no records (`KafkaEntry.recordCount`: the
+            // simulator's liveness probe writes such entries to an offsets partition).
+            guard isKafkaPartition, e.kind == .normal, let h = KafkaEntry.header(e.data) else { return }
+            producers.record(producerID: h.producerID, epoch: h.producerEpoch, firstSequence: h.baseSequence,
+                             lastSequence: h.lastSequence, baseOffset: h.baseOffset)
+            do {
+                // Only the coordinator writes batches to an offsets partition: each must decode.
+                try offsetStore?.apply(entryData: e.data)
+            } catch {
+                committedStateUndecodable("offsets partition entry", group: id, index: e.index, data: e.data, error)
             }
         }
 
@@ -59,14 +65,13 @@ public final class NodeCore {
             return data
         }
 
+        /// Restore from a snapshot: this node's own, or a peer's that `snapshotProblem` let in.
         func restore(_ snap: Snapshot) {
-            state.restore(snap)
-            producers = ProducerState()
-            if offsetStore != nil { offsetStore = GroupOffsetStore() }
-            if isKafkaPartition, snap.data.count > ReplicaState.snapshotBytes {
-                var r = ByteReader(snap.data, offset: ReplicaState.snapshotBytes)
-                producers = (try? ProducerState.decode(&r)) ?? ProducerState()
-                if offsetStore != nil, r.remaining > 0 { offsetStore = (try? GroupOffsetStore.decode(&r)) ?? GroupOffsetStore() }
+            do {
+                try state.restore(snap)
+                if isKafkaPartition { (producers, offsetStore) = try Self.decodeKafkaState(snap.data, offsets: offsetStore != nil) }
+            } catch {
+                committedStateUndecodable("snapshot", group: id, index: snap.index, data: snap.data, error)
             }
         }
 
@@ -76,7 +81,13 @@ public final class NodeCore {
             self.isKafkaPartition = isKafkaPartition
             if isOffsetsPartition { offsetStore = GroupOffsetStore() }
             self.lastHardState = raft.hardState
-            self.state.restore(raft.latestSnapshot.index > .zero ? raft.latestSnapshot : Snapshot(index: .zero, term: .zero, membership: raft.membership, data: []))
+            // The replica state the snapshot holds (the whole state: `restore`, by the caller).
+            let snap = raft.latestSnapshot
+            do {
+                self.state = snap.index > .zero ? try ReplicaState.decode(snap) : ReplicaState()
+            } catch {
+                committedStateUndecodable("snapshot", group: id, index: snap.index, data: snap.data, error)
+            }
         }
 
         /// Kafka records an entry takes.
@@ -158,9 +169,7 @@ public final class NodeCore {
                 recoveredPartitions.append((gid, state))
             }
         }
-        if let g = group(controllerGroup), g.raft.snapshotIndex > .zero {
-            try? controller.restore(g.raft.latestSnapshot, skipping: ReplicaState.snapshotBytes)
-        }
+        if let g = group(controllerGroup), g.raft.snapshotIndex > .zero { restoreController(g.raft.latestSnapshot) }
         reconcileGroups()
     }
 
@@ -217,11 +226,18 @@ public final class NodeCore {
 
     /// Messages from a peer (one decoded frame). Messages for groups this node does not (yet)
     /// replicate are dropped: the sender retries, and the controller will create the group here.
+    /// A snapshot whose state does not decode is refused here, as Raft refuses malformed messages
+    /// (`RaftNode.validate`): it is input now, and would be committed state once taken.
     public func receive(_ envelopes: [PeerEnvelope]) -> NodeOutput {
         var rejected: [(GroupID, RejectedMessage)] = []
         for env in envelopes {
             guard env.message.to == config.id, let k = position(env.group) else { continue }
             if diskFull && refusedForSpace(env) { continue }
+            if env.message.kind == .snapshot, let snap = env.message.snapshot, let problem = snapshotProblem(snap, group: groups[k]) {
+                let m = env.message
+                rejected.append((env.group, RejectedMessage(from: m.from, kind: m.kind, term: m.term, reason: problem)))
+                continue
+            }
             groups[k].raft.step(env.message)
             for r in groups[k].raft.takeRejections() { rejected.append((env.group, r)) }
             touched[k] = true
@@ -327,7 +343,13 @@ public final class NodeCore {
                 if !r.entries.isEmpty, let observer { g.withRaft { observer.appended(r.entries, node: config.id, group: g.id, raft: $0) } }
                 if let snap = r.snapshot {
                     // Durable first, then the log restarts after it (NodeStorage keeps that order).
-                    operations.append(.installSnapshot(g.id, snap, nextOffset: ReplicaState.nextOffset(in: snap)))
+                    let nextOffset: KafkaOffset
+                    do {
+                        nextOffset = try ReplicaState.nextOffset(in: snap)
+                    } catch {
+                        committedStateUndecodable("snapshot", group: g.id, index: snap.index, data: snap.data, error)
+                    }
+                    operations.append(.installSnapshot(g.id, snap, nextOffset: nextOffset))
                 }
                 if !r.entries.isEmpty { operations.append(.append(g.id, r.entries)) }
                 if let hs = r.hardState, hs.term != g.lastHardState.term || hs.vote != g.lastHardState.vote {
@@ -495,7 +517,7 @@ public final class NodeCore {
             for m in r.messagesAfterPersist { append(&outgoing, PeerEnvelope(group: id, message: m)) }
             if let s = r.snapshot {
                 g.restore(s)
-                if id == controllerGroup { try? controller.restore(s, skipping: ReplicaState.snapshotBytes) }
+                if id == controllerGroup { restoreController(s) }
                 observer?.installedSnapshot(node: config.id, group: id, index: s.index)
                 observer?.applied(node: config.id, group: id, index: s.index, chain: g.state.chain)
             }
@@ -514,6 +536,16 @@ public final class NodeCore {
         }
         out.messages = merge(out.messages, outgoing)
         if ids.contains(controllerGroup) { reconcileGroups() }
+    }
+
+    /// The controller's state from a snapshot of group 0 (this node's own, or a peer's that
+    /// `snapshotProblem` let in).
+    private func restoreController(_ snap: Snapshot) {
+        do {
+            try controller.restore(snap, skipping: ReplicaState.snapshotBytes)
+        } catch {
+            committedStateUndecodable("controller snapshot", group: controllerGroup, index: snap.index, data: snap.data, error)
+        }
     }
 
     /// Snapshot a group and let storage drop old log: every `compactEvery` applied entries, or —
