@@ -133,7 +133,7 @@ extension NodeCore {
             case .serving:
                 if let g = kafka.consumerGroups[s.groupID] {
                     let replies = g.sync(s, held: held, timing: groupTiming)
-                    if config.raftTemplate.plantedBug == .syncBeforePersist {
+                    if config.plantedBug == .syncBeforePersist {
                         emit(replies)
                         persistIfNeeded(g)
                     } else {
@@ -163,7 +163,7 @@ extension NodeCore {
             offsetCommit(c, request: request)
         case .offsetFetch:
             let f = try OffsetFetchRequest.decode(&r, version: version)
-            if config.raftTemplate.plantedBug != .fetchBeforeCommits,
+            if config.plantedBug != .fetchBeforeCommits,
                 kafka.pendingGroupWrites.contains(where: { $0.consumerGroup == f.groupID && $0.request != nil })
             {
                 // A commit of this group is still being written: answer once it is, so a member

@@ -54,6 +54,9 @@ public struct NodeConfig: Sendable {
     /// Kafka's `group.min.session.timeout.ms` and `group.max.session.timeout.ms`.
     public var groupMinSessionTimeoutMs: Int32 = 6000
     public var groupMaxSessionTimeoutMs: Int32 = 1_800_000
+    /// A broker bug switched on for the simulator's self-test; never set in production, `nil` is
+    /// the correct broker. (Raft's planted bugs are in `raftTemplate`.)
+    public var plantedBug: BrokerPlantedBug? = nil
 
     public init(id: NodeID, members: [NodeID], kafkaHost: String, kafkaPort: UInt16, seed: UInt64) {
         self.id = id

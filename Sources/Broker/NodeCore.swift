@@ -635,7 +635,7 @@ public final class NodeCore {
         rc.randomSeed = config.seed &+ UInt64(gid.value) &* 0x2545_F491_4F6C_DD1D
         let isKafka = gid != controllerGroup && !config.staticGroups.contains { $0.0 == gid }
         // A partition's storage keeps its log past memory snapshots: lagging followers read it.
-        rc.catchUpFromStorage = isKafka && rc.plantedBug != .snapshotLaggingFollowers
+        rc.catchUpFromStorage = isKafka && config.plantedBug != .snapshotLaggingFollowers
         let raft: RaftNode
         do {
             raft = try RaftNode(config: rc, recovered: recovered)

@@ -217,7 +217,7 @@ struct NodeCoreTests {
     func catchUpFromStorage(planted: Bool) throws {
         let cluster = try MiniCluster(nodes: 3) { c in
             c.kafkaCompactEvery = 5
-            if planted { c.raftTemplate.plantedBug = .snapshotLaggingFollowers }
+            if planted { c.plantedBug = .snapshotLaggingFollowers }
         }
         cluster.run(ticks: 40)
         let controller = try #require(cluster.controllerLeader)

@@ -330,6 +330,7 @@ extension Simulator {
         c.offsetsReplicationFactor = nodes.count  // like the topic: every node replicates it
         c.groupInitialRebalanceDelayMs = 300
         c.groupMinSessionTimeoutMs = 500
+        c.plantedBug = config.plantedBug?.broker
         return c
     }
 
