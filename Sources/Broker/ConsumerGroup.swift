@@ -23,7 +23,7 @@ struct GroupTiming {
     /// this long for more members.
     var initialRebalanceDelayMs: Int
 
-    func ticks(_ ms: Int32) -> UInt64 { UInt64(max(1, (Int(ms) + tickMs - 1) / tickMs)) }
+    func ticks(_ ms: Int32) -> UInt64 { Ticks.from(milliseconds: Int(ms), tickMilliseconds: tickMs) }
 }
 
 /// One consumer group on its coordinator: the classic protocol's states (Empty →

@@ -111,7 +111,6 @@ public struct ControllerState: Equatable, Sendable {
     /// The first producer id not handed out yet, and each node's latest block.
     public private(set) var nextProducerID: Int64 = 0
     public private(set) var producerIDBlocks: [ProducerIDBlock] = []
-    public static let producerIDBlockSize: Int64 = 1000
     public private(set) var appliedIndex: LogIndex = .zero
 
     /// The cluster's members (static configuration), for replica placement.
@@ -150,12 +149,7 @@ public struct ControllerState: Equatable, Sendable {
     public mutating func apply(_ entry: Entry) -> String? {
         precondition(entry.index == appliedIndex.next, "controller applies \(entry.index) after \(appliedIndex)")
         appliedIndex = entry.index
-        guard entry.kind == .normal else { return nil }
-        guard let command = try? ControllerCommand.decode(entry.data) else {
-            // Only this code proposes to the controller; an undecodable entry is a bug, but one a
-            // node must survive identically everywhere: it is skipped on every node alike.
-            return "undecodable controller command"
-        }
+        guard let command = Self.command(in: entry) else { return nil }
         switch command {
         case .registerBroker(let b):
             brokers.removeAll { $0.node == b.node }
@@ -179,9 +173,9 @@ public struct ControllerState: Equatable, Sendable {
             topics.sort { $0.name < $1.name }
         case .allocateProducerIDs(let node, let nonce):
             producerIDBlocks.removeAll { $0.node == node }
-            producerIDBlocks.append(ProducerIDBlock(node: node, nonce: nonce, start: nextProducerID, count: Self.producerIDBlockSize))
+            producerIDBlocks.append(ProducerIDBlock(node: node, nonce: nonce, start: nextProducerID, count: BrokerLimits.producerIDBlockSize))
             producerIDBlocks.sort { $0.node < $1.node }
-            nextProducerID += Self.producerIDBlockSize
+            nextProducerID += BrokerLimits.producerIDBlockSize
         case .deleteTopic(let name):
             guard topic(name) != nil else { return "topic '\(name)' does not exist" }
             // Group ids are never reused: a group below `nextGroup` that no topic names is deleted.
@@ -190,15 +184,32 @@ public struct ControllerState: Equatable, Sendable {
         return nil
     }
 
+    /// The command a committed entry of the controller group holds; nil for a no-op or membership
+    /// entry. Only this code proposes to the controller (a peer's forwarded command is decoded,
+    /// checked and encoded again first), so a normal entry that does not decode is a bug or
+    /// damage: it traps, naming the entry.
+    public static func command(in entry: Entry) -> ControllerCommand? {
+        guard entry.kind == .normal else { return nil }
+        do {
+            return try ControllerCommand.decode(entry.data)
+        } catch {
+            committedStateUndecodable("controller command", group: controllerGroup, index: entry.index, data: entry.data, error)
+        }
+    }
+
     /// Nil when a topic may be created, else why not (Kafka's rules for names).
     public static func validateTopic(name: String, partitions: Int32, replicationFactor: Int, members: Int) -> String? {
-        if name.isEmpty || name.utf8.count > 249 { return "topic name must be 1 to 249 characters" }
+        if name.isEmpty || name.utf8.count > BrokerLimits.topicNameBytesMax {
+            return "topic name must be 1 to \(BrokerLimits.topicNameBytesMax) characters"
+        }
         if name == "." || name == ".." { return "topic name cannot be '.' or '..'" }
         let allowed = name.utf8.allSatisfy { c in
             (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c == 46 || c == 95 || c == 45
         }
         if !allowed { return "topic name '\(name)' may hold only ASCII letters, digits, '.', '_' and '-'" }
-        if partitions < 1 || partitions > 10_000 { return "partitions must be 1 to 10000, not \(partitions)" }
+        if partitions < 1 || partitions > BrokerLimits.topicPartitionsMax {
+            return "partitions must be 1 to \(BrokerLimits.topicPartitionsMax), not \(partitions)"
+        }
         if replicationFactor < 1 || replicationFactor > members {
             return "replication factor must be 1 to \(members) (the cluster's size), not \(replicationFactor)"
         }
@@ -272,7 +283,9 @@ public struct ControllerState: Equatable, Sendable {
                 node: NodeID(try r.u32()), nonce: try r.u64(), start: Int64(bitPattern: try r.u64()), count: Int64(bitPattern: try r.u64())))
         }
         try r.expectEnd()
-        precondition(s.appliedIndex == snapshot.index, "controller snapshot at \(snapshot.index) holds state at \(s.appliedIndex)")
+        guard s.appliedIndex == snapshot.index else {
+            throw WireError.invalid("controller snapshot at \(snapshot.index.value) holds state at \(s.appliedIndex.value)")
+        }
         self = s
     }
 }

@@ -101,41 +101,39 @@ public struct GroupOffsetStore: Sendable {
         return (k.bytes, v.bytes)
     }
 
-    /// Apply one record. Malformed records (which only a bug could write: clients cannot produce
-    /// to the offsets topic) are skipped rather than stopping the replica.
-    public mutating func apply(key: [UInt8]?, value: [UInt8]?) {
-        guard let key else { return }
+    /// Apply one record. Only the group coordinator writes them (clients cannot produce to the
+    /// offsets topic): one that does not decode is thrown, and the caller traps on it (committed
+    /// state) or refuses it (a peer's snapshot).
+    public mutating func apply(key: [UInt8]?, value: [UInt8]?) throws(WireError) {
+        guard let key else { throw WireError.invalid("offsets record without a key") }
         var k = ByteReader(key)
-        do {
-            switch RecordType(rawValue: try k.u8()) {
-            case .offset:
-                let group = String(decoding: try k.blob(), as: UTF8.self)
-                let ok = OffsetKey(topic: String(decoding: try k.blob(), as: UTF8.self), partition: Int32(bitPattern: try k.u32()))
-                guard let value else {
-                    offsets[group]?[ok] = nil
-                    if offsets[group]?.isEmpty == true { offsets[group] = nil }
-                    return
-                }
-                var v = ByteReader(value)
-                let offset = Int64(bitPattern: try v.u64())
-                let epoch = Int32(bitPattern: try v.u32())
-                let hasMetadata = try v.bool()
-                let metadata = String(decoding: try v.blob(), as: UTF8.self)
-                let timestamp = Int64(bitPattern: try v.u64())
-                offsets[group, default: [:]][ok] = CommittedOffset(
-                    offset: offset, leaderEpoch: epoch, metadata: hasMetadata ? metadata : nil, timestamp: timestamp)
-            case .group:
-                let group = String(decoding: try k.blob(), as: UTF8.self)
-                guard let value else {
-                    groups[group] = nil
-                    return
-                }
-                groups[group] = try Self.decodeGroup(value)
-            case nil:
+        let type = try k.u8()
+        switch RecordType(rawValue: type) {
+        case .offset:
+            let group = String(decoding: try k.blob(), as: UTF8.self)
+            let ok = OffsetKey(topic: String(decoding: try k.blob(), as: UTF8.self), partition: Int32(bitPattern: try k.u32()))
+            guard let value else {
+                offsets[group]?[ok] = nil
+                if offsets[group]?.isEmpty == true { offsets[group] = nil }
                 return
             }
-        } catch {
-            return
+            var v = ByteReader(value)
+            let offset = Int64(bitPattern: try v.u64())
+            let epoch = Int32(bitPattern: try v.u32())
+            let hasMetadata = try v.bool()
+            let metadata = String(decoding: try v.blob(), as: UTF8.self)
+            let timestamp = Int64(bitPattern: try v.u64())
+            offsets[group, default: [:]][ok] = CommittedOffset(
+                offset: offset, leaderEpoch: epoch, metadata: hasMetadata ? metadata : nil, timestamp: timestamp)
+        case .group:
+            let group = String(decoding: try k.blob(), as: UTF8.self)
+            guard let value else {
+                groups[group] = nil
+                return
+            }
+            groups[group] = try Self.decodeGroup(value)
+        case nil:
+            throw WireError.invalid("offsets record type \(type)")
         }
     }
 
@@ -162,9 +160,14 @@ public struct GroupOffsetStore: Sendable {
     }
 
     /// Apply a committed entry of the offsets partition (one record batch).
-    public mutating func apply(entryData: [UInt8]) {
-        guard let batch = try? RecordBatch(validating: ByteBuffer(bytes: entryData)), let records = try? batch.decodedRecords() else { return }
-        for r in records { apply(key: r.key, value: r.value) }
+    public mutating func apply(entryData: [UInt8]) throws(WireError) {
+        let records: [DecodedRecord]
+        do {
+            records = try RecordBatch(validating: ByteBuffer(bytes: entryData)).decodedRecords()
+        } catch {
+            throw WireError.invalid("offsets partition batch: \(error)")
+        }
+        for r in records { try apply(key: r.key, value: r.value) }
     }
 
     /// The group ids with offsets or metadata here, sorted.
@@ -194,7 +197,7 @@ public struct GroupOffsetStore: Sendable {
         for _ in 0..<n {
             let key = try r.blob()
             let value = try r.blob()
-            store.apply(key: key, value: value)
+            try store.apply(key: key, value: value)
         }
         return store
     }

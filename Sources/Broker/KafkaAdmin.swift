@@ -108,7 +108,7 @@ extension NodeCore {
     }
 
     private func deadline(_ timeoutMs: Int32) -> UInt64 {
-        ticks + UInt64(max(1, Int(timeoutMs) / max(1, config.tickMilliseconds)))
+        ticks + config.ticks(milliseconds: Int(timeoutMs))
     }
 
     private func wait(_ pending: PendingAdmin) -> (KafkaReply, NodeOutput) {
@@ -162,7 +162,7 @@ extension NodeCore {
     /// index another leader's entry took was lost with the old term: it is asked again.
     func controllerApplied(_ entry: Entry, rejection: String?) {
         if !kafka.producerIDs.waiting.isEmpty { serveProducerIDs(expired: false) }
-        let about = (try? ControllerCommand.decode(entry.data))?.adminTopic
+        let about = ControllerState.command(in: entry)?.adminTopic
         if rejection == nil, let about, !about.isDelete {
             kafka.autoCreating.removeAll { $0.name == about.name }
         }
@@ -192,7 +192,7 @@ extension NodeCore {
     /// On a tick: send what is unsent or unanswered for a while (a forward is dropped by a node
     /// that stopped leading), then answer what is complete or past its deadline.
     func tickAdmins() {
-        let retryTicks = UInt64(4 * config.raftTemplate.electionTicks)
+        let retryTicks = UInt64(BrokerLimits.controllerRetryElectionTimeouts * config.raftTemplate.electionTicks)
         for k in kafka.pendingAdmins.indices {
             for t in kafka.pendingAdmins[k].topics.indices where kafka.pendingAdmins[k].topics[t].result == nil {
                 if let asked = kafka.pendingAdmins[k].topics[t].askedTick, ticks < asked + retryTicks { continue }

@@ -37,7 +37,7 @@ extension NodeCore {
         var pending = PendingFetch(
             request: request, version: request.header.apiVersion, minBytes: Int(max(0, f.minBytes)),
             maxBytes: Int(f.maxBytes <= 0 ? Int32.max : f.maxBytes), parts: [],
-            deadlineTick: ticks + UInt64(max(0, Int(f.maxWaitMs)) / max(1, config.tickMilliseconds)))
+            deadlineTick: ticks + config.ticks(milliseconds: Int(f.maxWaitMs)))
         let byID = request.header.apiVersion >= 13
         for t in f.topics {
             // v13+ name topics by id only.
@@ -90,12 +90,11 @@ extension NodeCore {
                     continue
                 }
                 guard offset < hwm, budget > 0 || f.parts.allSatisfy({ $0.data.isEmpty }) else { continue }
-                let token = kafka.nextReadToken
-                kafka.nextReadToken += 1
+                let token = takeReadToken()
                 let limit = max(1, min(f.parts[k].maxBytes, budget))
                 budget -= limit
                 f.parts[k].readToken = token
-                kafka.reads.append(StorageRead(token: token, group: gid, offset: UInt64(offset), maxBytes: limit, through: applied))
+                reads.append(StorageRead(token: token, purpose: .kafkaFetch, group: gid, offset: UInt64(offset), maxBytes: limit, through: applied))
             }
             let reading = f.parts.contains { $0.readToken != nil }
             let bytes = f.parts.reduce(0) { $0 + $1.data.reduce(0) { $0 + $1.count } }
@@ -111,15 +110,8 @@ extension NodeCore {
         kafka.pendingFetches = remaining
     }
 
-    /// Storage answered a read.
-    public func readCompleted(_ c: ReadCompletion) -> NodeOutput {
-        if !c.damageFound.isEmpty { noteDamage(found: c.damageFound, damage: c.damage, sequence: c.sequence) }
-        if let out = logReadCompleted(c) { return out }
-        if let out = repairReadCompleted(c) { return out }
-        if kafka.pendingListOffsets.contains(where: { $0.topics.contains { $0.parts.contains { $0.token == c.token } } }) {
-            listOffsetsRead(c)
-            return drain()
-        }
+    /// Storage answered a Fetch's read (`NodeCore.readCompleted` routes it here).
+    func fetchReadCompleted(_ c: ReadCompletion) {
         for f in kafka.pendingFetches.indices {
             for k in kafka.pendingFetches[f].parts.indices where kafka.pendingFetches[f].parts[k].readToken == c.token {
                 kafka.pendingFetches[f].parts[k].readToken = nil
@@ -135,7 +127,6 @@ extension NodeCore {
             }
         }
         evaluateFetches(expired: false)
-        return drain()
     }
 
     /// Whether this node may answer reads for a group: it leads it and has applied an entry of its
@@ -191,14 +182,13 @@ extension NodeCore {
                         case ListOffsetsRequest.maxTimestamp: answer(.unsupportedVersion)
                         case ..<0: answer(.invalidRequest)
                         default:
-                            let token = kafka.nextReadToken
-                            kafka.nextReadToken += 1
+                            let token = takeReadToken()
                             part.token = token
                             part.epoch = epoch
                             part.index = p.partitionIndex
                             part.timestamp = p.timestamp
-                            kafka.reads.append(StorageRead(
-                                token: token, group: assignment.group, offset: 0, maxBytes: 0, through: g.state.appliedIndex,
+                            reads.append(StorageRead(
+                                token: token, purpose: .listOffsets, group: assignment.group, offset: 0, maxBytes: 0, through: g.state.appliedIndex,
                                 timestamp: p.timestamp))
                         }
                     } else {

@@ -134,7 +134,7 @@ extension NodeCore {
             case .serving:
                 if let g = kafka.consumerGroups[s.groupID] {
                     let replies = g.sync(s, held: held, timing: groupTiming)
-                    if config.raftTemplate.plantedBug == .syncBeforePersist {
+                    if config.plantedBug == .syncBeforePersist {
                         emit(replies)
                         persistIfNeeded(g)
                     } else {
@@ -164,7 +164,7 @@ extension NodeCore {
             offsetCommit(c, request: request)
         case .offsetFetch:
             let f = try OffsetFetchRequest.decode(&r, version: version)
-            if config.raftTemplate.plantedBug != .fetchBeforeCommits, commitsInFlight(for: f, version: version) {
+            if config.plantedBug != .fetchBeforeCommits, commitsInFlight(for: f, version: version) {
                 // A commit of this group is still being written: answer once it is, so a member
                 // taking over a partition never starts before an acknowledged commit.
                 kafka.pendingOffsetFetches.append((request, f))
@@ -447,7 +447,7 @@ extension NodeCore {
         kafka.pendingGroupWrites.append(
             PendingGroupWrite(
                 group: g.id, consumerGroup: c.groupID, lastIndex: index, term: term, request: request, version: version, topics: topics,
-                deadlineTick: ticks + UInt64(max(1, 5000 / max(1, config.tickMilliseconds)))))
+                deadlineTick: ticks + config.ticks(milliseconds: BrokerLimits.groupWriteTimeoutMs)))
     }
 
     /// Append records to an offsets partition this node leads (one batch, one Raft entry).
@@ -488,7 +488,7 @@ extension NodeCore {
         kafka.pendingGroupWrites.append(
             PendingGroupWrite(
                 group: g.id, consumerGroup: cg.id, lastIndex: index, term: term, request: nil, version: 0, topics: [],
-                deadlineTick: ticks + UInt64(max(1, 5000 / max(1, config.tickMilliseconds))), replies: replies))
+                deadlineTick: ticks + config.ticks(milliseconds: BrokerLimits.groupWriteTimeoutMs), replies: replies))
     }
 
     /// The same answers as errors (their write did not happen).

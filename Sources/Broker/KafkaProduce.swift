@@ -24,14 +24,11 @@ struct PendingProduce {
 }
 
 extension NodeCore {
-    /// Largest batch accepted (Kafka's `message.max.bytes` default, 1 MiB plus overhead).
-    public static let batchBytesMax = 1_048_588
-
     func produce(_ p: ProduceRequest, request: KafkaRequest) -> KafkaReply {
         let version = request.header.apiVersion
         var pending = PendingProduce(
             request: request, version: version, acks: p.acks, parts: [],
-            deadlineTick: ticks + UInt64(max(1, Int(p.timeoutMs) / max(1, config.tickMilliseconds))))
+            deadlineTick: ticks + config.ticks(milliseconds: Int(p.timeoutMs)))
         for t in p.topicData {
             for part in t.partitionData {
                 var entry = PendingProduce.Part(
@@ -82,8 +79,8 @@ extension NodeCore {
         } catch {
             return fail(.corruptMessage, "\(error)")
         }
-        if let big = batches.first(where: { $0.bytes.readableBytes > Self.batchBytesMax }) {
-            return fail(.messageTooLarge, "batch of \(big.bytes.readableBytes) bytes exceeds \(Self.batchBytesMax)")
+        if let big = batches.first(where: { $0.bytes.readableBytes > BrokerLimits.batchBytesMax }) {
+            return fail(.messageTooLarge, "batch of \(big.bytes.readableBytes) bytes exceeds \(BrokerLimits.batchBytesMax)")
         }
         var offset = logEndOffset(g)
         part.baseOffset = Int64(offset)

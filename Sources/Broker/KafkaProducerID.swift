@@ -29,7 +29,7 @@ extension NodeCore {
             return .respond(initProducerIDResponse(request, InitProducerIDResponse(producerID: id, producerEpoch: 0)))
         }
         requestProducerIDBlock()
-        kafka.producerIDs.waiting.append((request, ticks + UInt64(max(1, 5000 / max(1, config.tickMilliseconds)))))
+        kafka.producerIDs.waiting.append((request, ticks + config.ticks(milliseconds: BrokerLimits.producerIDWaitMs)))
         return .pending
     }
 

@@ -59,9 +59,6 @@ struct KafkaState {
     var pendingFetches: [PendingFetch] = []
     var pendingListOffsets: [PendingListOffsets] = []
     var producerIDs = ProducerIDs()
-    /// Storage reads asked for and not yet handed out.
-    var reads: [StorageRead] = []
-    var nextReadToken: UInt64 = 1
     /// Leaders of groups this node does not replicate, from peers' gossip (sorted by group).
     var hints: [LeaderHint] = []
     var completions: [KafkaCompletion] = []
@@ -260,7 +257,7 @@ extension NodeCore {
 
     /// Whether to ask for `name` now: not while an earlier request may still be on its way.
     func startAutoCreate(_ name: String) -> Bool {
-        let retryTicks = UInt64(4 * config.raftTemplate.electionTicks)
+        let retryTicks = UInt64(BrokerLimits.controllerRetryElectionTimeouts * config.raftTemplate.electionTicks)
         if let asked = kafka.autoCreating.first(where: { $0.name == name }), ticks < asked.since + retryTicks { return false }
         kafka.autoCreating.removeAll { $0.name == name }
         kafka.autoCreating.append((name, ticks))

@@ -54,6 +54,9 @@ public struct NodeConfig: Sendable {
     /// Kafka's `group.min.session.timeout.ms` and `group.max.session.timeout.ms`.
     public var groupMinSessionTimeoutMs: Int32 = 6000
     public var groupMaxSessionTimeoutMs: Int32 = 1_800_000
+    /// A broker bug switched on for the simulator's self-test; never set in production, `nil` is
+    /// the correct broker. (Raft's planted bugs are in `raftTemplate`.)
+    public var plantedBug: BrokerPlantedBug? = nil
 
     public init(id: NodeID, members: [NodeID], kafkaHost: String, kafkaPort: UInt16, seed: UInt64) {
         self.id = id
@@ -77,3 +80,76 @@ public struct NodeConfig: Sendable {
 
 /// The controller's Raft group.
 public let controllerGroup = GroupID(0)
+
+/// A `NodeConfig` field with a value the node cannot run with.
+public struct NodeConfigError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The field, as `NodeConfig` names it.
+    public var field: String
+    /// What is wrong with its value.
+    public var problem: String
+
+    public init(field: String, problem: String) {
+        self.field = field
+        self.problem = problem
+    }
+
+    public var description: String { "invalid node config: \(field) \(problem)" }
+}
+
+extension NodeConfig {
+    /// Check every field, once, before the node starts (`NodeCore.init`): a bad value is refused
+    /// with the field's name, instead of a division by zero or a group that never forms later.
+    /// Fixed bounds the values are checked against are in `BrokerLimits`.
+    public func validate() throws(NodeConfigError) {
+        func bad(_ field: String, _ problem: String) -> NodeConfigError { NodeConfigError(field: field, problem: problem) }
+        func atLeast<T: BinaryInteger>(_ field: String, _ value: T, _ least: T) throws(NodeConfigError) {
+            if value < least { throw bad(field, "must be at least \(least), got \(value)") }
+        }
+        if id.isNone { throw bad("id", "must not be 0") }
+        if members.isEmpty { throw bad("members", "must name at least one node") }
+        if members.contains(where: \.isNone) { throw bad("members", "must not hold node 0") }
+        if Set(members).count != members.count { throw bad("members", "must not name a node twice, got \(members.map(\.value))") }
+        if !members.contains(id) { throw bad("members", "must include this node (\(id.value)), got \(members.map(\.value))") }
+        if kafkaHost.isEmpty { throw bad("kafkaHost", "must not be empty") }
+        if kafkaPort == 0 { throw bad("kafkaPort", "must not be 0") }
+        if clusterName.isEmpty { throw bad("clusterName", "must not be empty") }
+        // Each group's Raft node starts from the template with its own id, members and seed.
+        var raft = raftTemplate
+        raft.id = id
+        raft.initialMembership = Membership(voters: members)
+        do {
+            try raft.validate()
+        } catch {
+            throw bad("raftTemplate", "is refused by Raft: \(error)")
+        }
+        try atLeast("tickMilliseconds", tickMilliseconds, 1)
+        try atLeast("compactEvery", compactEvery, 1)
+        try atLeast("kafkaCompactEvery", kafkaCompactEvery, 1)
+        try atLeast("kafkaMemoryBytes", kafkaMemoryBytes, 1)
+        try atLeast("firstTopicGroup", firstTopicGroup, 1)
+        var seen: [GroupID] = []
+        for (gid, replicas) in staticGroups {
+            if gid == controllerGroup || gid.value >= firstTopicGroup {
+                throw bad("staticGroups", "group \(gid.value) must lie between the controller (0) and firstTopicGroup (\(firstTopicGroup))")
+            }
+            if seen.contains(gid) { throw bad("staticGroups", "name group \(gid.value) twice") }
+            seen.append(gid)
+            if replicas.isEmpty || !replicas.allSatisfy(members.contains) {
+                throw bad("staticGroups", "group \(gid.value) must have replicas among the members, got \(replicas.map(\.value))")
+            }
+        }
+        if defaultPartitions < 1 || defaultPartitions > BrokerLimits.topicPartitionsMax {
+            throw bad("defaultPartitions", "must be 1 to \(BrokerLimits.topicPartitionsMax), got \(defaultPartitions)")
+        }
+        try atLeast("defaultReplicationFactor", defaultReplicationFactor, 1)
+        if offsetsPartitions < 1 || offsetsPartitions > BrokerLimits.topicPartitionsMax {
+            throw bad("offsetsPartitions", "must be 1 to \(BrokerLimits.topicPartitionsMax), got \(offsetsPartitions)")
+        }
+        try atLeast("offsetsReplicationFactor", offsetsReplicationFactor, 1)
+        try atLeast("groupInitialRebalanceDelayMs", groupInitialRebalanceDelayMs, 0)
+        try atLeast("groupMinSessionTimeoutMs", groupMinSessionTimeoutMs, 1)
+        if groupMaxSessionTimeoutMs < groupMinSessionTimeoutMs {
+            throw bad("groupMaxSessionTimeoutMs", "(\(groupMaxSessionTimeoutMs)) must not be below groupMinSessionTimeoutMs (\(groupMinSessionTimeoutMs))")
+        }
+    }
+}

@@ -87,15 +87,12 @@ extension NodeCore {
         }
     }
 
-    /// Election timeouts a leader waits for a peer's copy before it hands leadership away.
-    static let readDamageHandOffTimeouts = 3
-
     /// On a tick: a partition this node leads whose damage found at read time is still not mended
     /// after a few rounds of asking goes to a voter that holds the entries (once per damage), so
     /// consumers read them there while the copy is awaited. Nothing else changes: the damage stays
     /// marked, out of service, and asked for.
     func handOffUnmendedDamage() {
-        let wait = UInt64(Self.readDamageHandOffTimeouts * max(1, config.raftTemplate.electionTicks))
+        let wait = UInt64(BrokerLimits.readDamageHandOffElectionTimeouts * config.raftTemplate.electionTicks)
         for k in readDamage.indices where !readDamage[k].handedOff && ticks - readDamage[k].tick >= wait {
             let report = readDamage[k].report
             guard let g = group(report.group), g.withRaft({ $0.role }) == .leader else { continue }

@@ -2,40 +2,6 @@ import Primitives
 import Raft
 import Storage
 
-/// What a node core wants done after an event: messages for peers, and storage work.
-public struct NodeOutput: Sendable {
-    /// Messages by destination, sorted by node id; each list goes out as one frame.
-    public var messages: [(NodeID, [PeerEnvelope])] = []
-    /// A group commit to run; at most one is in flight, its completion comes back through
-    /// `storageCompleted`.
-    public var storage: StorageBatch?
-    /// Controller commands for the controller leader to propose (by destination).
-    public var forwards: [(NodeID, ControllerCommand)] = []
-    /// Kafka replies that were pending and are ready now.
-    public var kafkaReplies: [KafkaCompletion] = []
-    /// Leadership to tell every peer about (every few ticks).
-    public var leaders: [LeaderHint]?
-    /// Storage reads for Kafka fetches; each completes through `readCompleted`.
-    public var reads: [StorageRead] = []
-    /// Repair requests and answers for peers (`RepairMessage`), in order.
-    public var repairs: [(NodeID, RepairMessage)] = []
-    /// Lines for the node's log (consumer group membership changes), in order.
-    public var notices: [String] = []
-    /// Damage storage reads met in verified entries, and its mending (`StorageDamageReport`):
-    /// the runtime logs each line.
-    public var damage: [StorageDamageReport] = []
-    /// Peer messages a group dropped because no correct peer sends them (`RaftNode.validate`):
-    /// the sender has a bug or speaks another version. The runtime logs them rate-limited.
-    public var rejected: [(GroupID, RejectedMessage)] = []
-
-    public init() {}
-
-    public var isEmpty: Bool {
-        messages.isEmpty && storage == nil && forwards.isEmpty && kafkaReplies.isEmpty && leaders == nil && reads.isEmpty
-            && repairs.isEmpty && notices.isEmpty && rejected.isEmpty && damage.isEmpty
-    }
-}
-
 /// One node's logic, with no clock, socket, thread or file of its own: every Raft group it
 /// replicates (the controller and its partitions), what each has applied, and group commit. The
 /// runtime (Transport) or the simulator feeds it events — ticks, peer messages, storage
@@ -74,10 +40,16 @@ public final class NodeCore {
         /// (and, for an offsets partition, its group records).
         func apply(_ e: Entry) {
             state.apply(e, records: records(e))
-            if isKafkaPartition, e.kind == .normal, let h = KafkaEntry.header(e.data) {
-                producers.record(producerID: h.producerID, epoch: h.producerEpoch, firstSequence: h.baseSequence,
-                                 lastSequence: h.lastSequence, baseOffset: h.baseOffset)
-                offsetStore?.apply(entryData: e.data)
+            // Data without a record batch header holds no records (`KafkaEntry.recordCount`: the
+            // simulator's liveness probe writes such entries to an offsets partition).
+            guard isKafkaPartition, e.kind == .normal, let h = KafkaEntry.header(e.data) else { return }
+            producers.record(producerID: h.producerID, epoch: h.producerEpoch, firstSequence: h.baseSequence,
+                             lastSequence: h.lastSequence, baseOffset: h.baseOffset)
+            do {
+                // Only the coordinator writes batches to an offsets partition: each must decode.
+                try offsetStore?.apply(entryData: e.data)
+            } catch {
+                committedStateUndecodable("offsets partition entry", group: id, index: e.index, data: e.data, error)
             }
         }
 
@@ -93,14 +65,13 @@ public final class NodeCore {
             return data
         }
 
+        /// Restore from a snapshot: this node's own, or a peer's that `snapshotProblem` let in.
         func restore(_ snap: Snapshot) {
-            state.restore(snap)
-            producers = ProducerState()
-            if offsetStore != nil { offsetStore = GroupOffsetStore() }
-            if isKafkaPartition, snap.data.count > ReplicaState.snapshotBytes {
-                var r = ByteReader(snap.data, offset: ReplicaState.snapshotBytes)
-                producers = (try? ProducerState.decode(&r)) ?? ProducerState()
-                if offsetStore != nil, r.remaining > 0 { offsetStore = (try? GroupOffsetStore.decode(&r)) ?? GroupOffsetStore() }
+            do {
+                try state.restore(snap)
+                if isKafkaPartition { (producers, offsetStore) = try Self.decodeKafkaState(snap.data, offsets: offsetStore != nil) }
+            } catch {
+                committedStateUndecodable("snapshot", group: id, index: snap.index, data: snap.data, error)
             }
         }
 
@@ -110,7 +81,13 @@ public final class NodeCore {
             self.isKafkaPartition = isKafkaPartition
             if isOffsetsPartition { offsetStore = GroupOffsetStore() }
             self.lastHardState = raft.hardState
-            self.state.restore(raft.latestSnapshot.index > .zero ? raft.latestSnapshot : Snapshot(index: .zero, term: .zero, membership: raft.membership, data: []))
+            // The replica state the snapshot holds (the whole state: `restore`, by the caller).
+            let snap = raft.latestSnapshot
+            do {
+                self.state = snap.index > .zero ? try ReplicaState.decode(snap) : ReplicaState()
+            } catch {
+                committedStateUndecodable("snapshot", group: id, index: snap.index, data: snap.data, error)
+            }
         }
 
         /// Kafka records an entry takes.
@@ -149,10 +126,11 @@ public final class NodeCore {
     /// Controller commands to forward to the controller leader.
     var pendingForwards: [(NodeID, ControllerCommand)] = []
     private var nextRegistrationTick: UInt64 = 0
-    /// Raft log reads for lagging followers, by read token (see `LogRead`).
-    private var pendingLogReads: [(token: UInt64, group: GroupID, read: LogRead)] = []
-    /// Reads of entries a peer asked for to mend its damage, by read token.
-    private var pendingRepairReads: [(token: UInt64, peer: NodeID, group: GroupID, range: ClosedRange<LogIndex>)] = []
+    /// Storage reads asked for (repair, Kafka) and not yet handed out; Raft catch-up reads go
+    /// out straight from `flush`.
+    var reads: [StorageRead] = []
+    /// The next read's token: one counter for every purpose, so tokens are unique per node.
+    private var nextReadToken: UInt64 = 1
     /// Repair messages to send with the next output.
     var outgoingRepairs: [(NodeID, RepairMessage)] = []
     /// Damage reports for the next output, and damage found at read time not yet mended (with
@@ -167,8 +145,10 @@ public final class NodeCore {
     /// Peer messages that would have appended to a Kafka partition while the disk was full.
     public internal(set) var appendsRefusedForSpace = 0
 
-    /// Start from what storage recovered: one state per group found on disk.
-    public init(config: NodeConfig, recovered: [(GroupID, RecoveredState)], observer: NodeCoreObserver? = nil) throws(RaftError) {
+    /// Start from what storage recovered: one state per group found on disk. The configuration is
+    /// validated here, once (`NodeConfig.validate`): a bad value is refused with its field's name.
+    public init(config: NodeConfig, recovered: [(GroupID, RecoveredState)], observer: NodeCoreObserver? = nil) throws(NodeConfigError) {
+        try config.validate()
         self.config = config
         self.observer = observer
         self.controller = ControllerState(members: config.members, firstGroup: config.firstTopicGroup)
@@ -180,18 +160,16 @@ public final class NodeCore {
         states.sort { $0.0 < $1.0 }
         for (gid, state) in states {
             if gid == controllerGroup {
-                try addGroup(gid, members: config.members, recovered: state)
+                addGroup(gid, members: config.members, recovered: state)
             } else if let members = config.staticGroups.first(where: { $0.0 == gid })?.1 {
-                try addGroup(gid, members: members, recovered: state)
+                addGroup(gid, members: members, recovered: state)
             } else {
                 // A partition's replicas come from the controller's state: the group starts once
                 // the controller has caught up and names it (`reconcileGroups`).
                 recoveredPartitions.append((gid, state))
             }
         }
-        if let g = group(controllerGroup), g.raft.snapshotIndex > .zero {
-            try? controller.restore(g.raft.latestSnapshot, skipping: ReplicaState.snapshotBytes)
-        }
+        if let g = group(controllerGroup), g.raft.snapshotIndex > .zero { restoreController(g.raft.latestSnapshot) }
         reconcileGroups()
     }
 
@@ -235,24 +213,31 @@ public final class NodeCore {
         if !kafka.pendingFetches.isEmpty { evaluateFetches(expired: true) }
         serveProducerIDs(expired: true)
         tickGroups()
-        if ticks % UInt64(max(1, config.raftTemplate.electionTicks)) == 0 {
+        if ticks % UInt64(config.raftTemplate.electionTicks) == 0 {
             askForRepairs()
             if diskFull { handOffKafkaLeaderships() }
         }
         if !readDamage.isEmpty { handOffUnmendedDamage() }
         var out = flush()
         // Tell peers which groups this node leads, for the Metadata of nodes that do not host them.
-        if ticks % 10 == 0 && config.members.count > 1 { out.leaders = leadership() }
+        if ticks % BrokerLimits.leaderGossipTicks == 0 && config.members.count > 1 { out.leaders = leadership() }
         return out
     }
 
     /// Messages from a peer (one decoded frame). Messages for groups this node does not (yet)
     /// replicate are dropped: the sender retries, and the controller will create the group here.
+    /// A snapshot whose state does not decode is refused here, as Raft refuses malformed messages
+    /// (`RaftNode.validate`): it is input now, and would be committed state once taken.
     public func receive(_ envelopes: [PeerEnvelope]) -> NodeOutput {
         var rejected: [(GroupID, RejectedMessage)] = []
         for env in envelopes {
             guard env.message.to == config.id, let k = position(env.group) else { continue }
             if diskFull && refusedForSpace(env) { continue }
+            if env.message.kind == .snapshot, let snap = env.message.snapshot, let problem = snapshotProblem(snap, group: groups[k]) {
+                let m = env.message
+                rejected.append((env.group, RejectedMessage(from: m.from, kind: m.kind, term: m.term, reason: problem)))
+                continue
+            }
             groups[k].raft.step(env.message)
             for r in groups[k].raft.takeRejections() { rejected.append((env.group, r)) }
             touched[k] = true
@@ -310,15 +295,7 @@ public final class NodeCore {
         noteMended(c)
         var out = NodeOutput()
         completeReadies(flight.groups, into: &out)
-        let more = flush()
-        out.messages = merge(out.messages, more.messages)
-        out.storage = more.storage
-        out.forwards += more.forwards
-        out.kafkaReplies += more.kafkaReplies
-        out.reads += more.reads
-        out.repairs += more.repairs
-        out.notices += more.notices
-        out.damage += more.damage
+        out.append(flush())
         return out
     }
 
@@ -343,7 +320,7 @@ public final class NodeCore {
         active.removeAll(keepingCapacity: true)
         var out = NodeOutput()
         guard storageFailure == nil else { return out }
-        for _ in 0..<64 {
+        for _ in 0..<BrokerLimits.flushRoundsMax {
             var outgoing: [(NodeID, [PeerEnvelope])] = []
             for k in touched.indices where touched[k] {
                 if !active.contains(k) { active.append(k) }
@@ -366,7 +343,13 @@ public final class NodeCore {
                 if !r.entries.isEmpty, let observer { g.withRaft { observer.appended(r.entries, node: config.id, group: g.id, raft: $0) } }
                 if let snap = r.snapshot {
                     // Durable first, then the log restarts after it (NodeStorage keeps that order).
-                    operations.append(.installSnapshot(g.id, snap, nextOffset: ReplicaState.nextOffset(in: snap)))
+                    let nextOffset: KafkaOffset
+                    do {
+                        nextOffset = try ReplicaState.nextOffset(in: snap)
+                    } catch {
+                        committedStateUndecodable("snapshot", group: g.id, index: snap.index, data: snap.data, error)
+                    }
+                    operations.append(.installSnapshot(g.id, snap, nextOffset: nextOffset))
                 }
                 if !r.entries.isEmpty { operations.append(.append(g.id, r.entries)) }
                 if let hs = r.hardState, hs.term != g.lastHardState.term || hs.vote != g.lastHardState.vote {
@@ -408,8 +391,8 @@ public final class NodeCore {
         if !kafka.pendingGroupWrites.isEmpty { checkGroupWrites(expired: false) }
         out.kafkaReplies += kafka.completions
         kafka.completions.removeAll()
-        out.reads += kafka.reads
-        kafka.reads.removeAll()
+        out.reads += reads
+        reads.removeAll()
         out.repairs += outgoingRepairs
         outgoingRepairs.removeAll()
         out.damage += damageReports
@@ -419,15 +402,55 @@ public final class NodeCore {
 
     func markTouched(_ k: Int) { touched[k] = true }
 
+    /// A token for a new storage read.
+    func takeReadToken() -> UInt64 {
+        defer { nextReadToken += 1 }
+        return nextReadToken
+    }
+
     /// A Raft log read as a storage read, through the snapshot point (what memory no longer holds).
     private func storageRead(_ r: LogRead, group g: Group) -> StorageRead {
-        let token = kafka.nextReadToken
-        kafka.nextReadToken += 1
-        pendingLogReads.append((token, g.id, r))
-        var read = StorageRead(token: token, group: g.id, offset: 0, maxBytes: r.maxBytes,
+        var read = StorageRead(token: takeReadToken(), purpose: .raftCatchUp(r), group: g.id, offset: 0, maxBytes: r.maxBytes,
                                through: g.withRaft { $0.snapshotIndex })
         read.entriesFrom = r.from
         return read
+    }
+
+    // MARK: - Storage reads answered
+
+    /// Storage answered a read: routed by what it was for.
+    public func readCompleted(_ c: ReadCompletion) -> NodeOutput {
+        if !c.damageFound.isEmpty { noteDamage(found: c.damageFound, damage: c.damage, sequence: c.sequence) }
+        switch c.purpose {
+        case .raftCatchUp(let read):
+            return logReadCompleted(c, read)
+        case .repair(let peer, let range):
+            return repairReadCompleted(c, peer: peer, range: range)
+        case .kafkaFetch:
+            fetchReadCompleted(c)
+            return drain()
+        case .listOffsets:
+            listOffsetsRead(c)
+            return drain()
+        }
+    }
+
+    /// Storage answered a Raft log read: the group's leader sends the entries (or, when storage
+    /// no longer has them, the snapshot).
+    private func logReadCompleted(_ c: ReadCompletion, _ read: LogRead) -> NodeOutput {
+        guard let p = position(c.group) else { return NodeOutput() }
+        groups[p].raft.logReadCompleted(read, entries: c.failure == nil && !c.entries.isEmpty ? c.entries : nil)
+        touched[p] = true
+        return flush()
+    }
+
+    /// Storage read what a peer asked for: send it (the entries of the range only).
+    private func repairReadCompleted(_ c: ReadCompletion, peer: NodeID, range: ClosedRange<LogIndex>) -> NodeOutput {
+        let entries = c.entries.filter { range.contains($0.index) }
+        if c.failure == nil, let first = entries.first, first.index == range.lowerBound {
+            outgoingRepairs.append((peer, .entries(group: c.group, entries)))
+        }
+        return flush()
     }
 
     // MARK: - Mending damage below a partition's snapshot (see `RepairMessage`)
@@ -447,7 +470,7 @@ public final class NodeCore {
         guard !peers.isEmpty else { return }
         let peer = peers[g.repairAsks % peers.count]
         g.repairAsks += 1
-        let through = min(run.upperBound, run.lowerBound + Int(RepairMessage.entriesMax - 1))
+        let through = min(run.upperBound, run.lowerBound + Int(BrokerLimits.repairEntriesMax - 1))
         outgoingRepairs.append((peer, .request(group: g.id, from: config.id, range: run.lowerBound...through)))
     }
 
@@ -457,44 +480,21 @@ public final class NodeCore {
         case .request(let gid, let from, let range):
             // Entries this replica has applied are committed and durable here.
             guard let g = group(gid), g.isKafkaPartition, from != config.id else { break }
-            // At most `entriesMax` entries, what a correct peer asks for at once.
-            let through = min(range.upperBound, range.lowerBound + Int(RepairMessage.entriesMax - 1), g.state.appliedIndex)
+            // At most `repairEntriesMax` entries, what a correct peer asks for at once.
+            let through = min(range.upperBound, range.lowerBound + Int(BrokerLimits.repairEntriesMax - 1), g.state.appliedIndex)
             guard range.lowerBound <= through else { break }
-            let token = kafka.nextReadToken
-            kafka.nextReadToken += 1
-            pendingRepairReads.append((token, from, gid, range.lowerBound...through))
-            var read = StorageRead(token: token, group: gid, offset: 0, maxBytes: 8 * 1024 * 1024, through: through)
+            var read = StorageRead(
+                token: takeReadToken(), purpose: .repair(peer: from, range: range.lowerBound...through), group: gid, offset: 0,
+                maxBytes: BrokerLimits.repairReadBytesMax, through: through)
             read.entriesFrom = range.lowerBound
-            kafka.reads.append(read)
+            reads.append(read)
         case .entries(let gid, let entries):
             guard let g = group(gid), g.isKafkaPartition, !entries.isEmpty, !g.damage.isEmpty else { break }
             // A peer's copy holds committed entries only (what it asked storage for): one that
             // reaches past this replica's commit index, or comes unasked in size, is not a copy.
-            guard entries.count <= Int(RepairMessage.entriesMax), entries.last!.index <= g.withRaft({ $0.commitIndex }) else { break }
+            guard entries.count <= Int(BrokerLimits.repairEntriesMax), entries.last!.index <= g.withRaft({ $0.commitIndex }) else { break }
             queued.append(.repair(gid, entries))
         }
-        return flush()
-    }
-
-    /// Storage read what a peer asked for: send it (the entries of the range only).
-    func repairReadCompleted(_ c: ReadCompletion) -> NodeOutput? {
-        guard let k = pendingRepairReads.firstIndex(where: { $0.token == c.token }) else { return nil }
-        let (_, peer, gid, range) = pendingRepairReads.remove(at: k)
-        let entries = c.entries.filter { range.contains($0.index) }
-        if c.failure == nil, let first = entries.first, first.index == range.lowerBound {
-            outgoingRepairs.append((peer, .entries(group: gid, entries)))
-        }
-        return flush()
-    }
-
-    /// Storage answered a Raft log read: the group's leader sends the entries (or, when storage
-    /// no longer has them, the snapshot). Nil when the token is not a log read.
-    func logReadCompleted(_ c: ReadCompletion) -> NodeOutput? {
-        guard let k = pendingLogReads.firstIndex(where: { $0.token == c.token }) else { return nil }
-        let (_, gid, read) = pendingLogReads.remove(at: k)
-        guard let p = position(gid) else { return NodeOutput() }
-        groups[p].raft.logReadCompleted(read, entries: c.failure == nil && !c.entries.isEmpty ? c.entries : nil)
-        touched[p] = true
         return flush()
     }
 
@@ -517,7 +517,7 @@ public final class NodeCore {
             for m in r.messagesAfterPersist { append(&outgoing, PeerEnvelope(group: id, message: m)) }
             if let s = r.snapshot {
                 g.restore(s)
-                if id == controllerGroup { try? controller.restore(s, skipping: ReplicaState.snapshotBytes) }
+                if id == controllerGroup { restoreController(s) }
                 observer?.installedSnapshot(node: config.id, group: id, index: s.index)
                 observer?.applied(node: config.id, group: id, index: s.index, chain: g.state.chain)
             }
@@ -536,6 +536,16 @@ public final class NodeCore {
         }
         out.messages = merge(out.messages, outgoing)
         if ids.contains(controllerGroup) { reconcileGroups() }
+    }
+
+    /// The controller's state from a snapshot of group 0 (this node's own, or a peer's that
+    /// `snapshotProblem` let in).
+    private func restoreController(_ snap: Snapshot) {
+        do {
+            try controller.restore(snap, skipping: ReplicaState.snapshotBytes)
+        } catch {
+            committedStateUndecodable("controller snapshot", group: controllerGroup, index: snap.index, data: snap.data, error)
+        }
     }
 
     /// Snapshot a group and let storage drop old log: every `compactEvery` applied entries, or —
@@ -578,20 +588,20 @@ public final class NodeCore {
         for a in controller.assignments(of: config.id) where group(a.group) == nil {
             if let k = recoveredPartitions.firstIndex(where: { $0.0 == a.group }) {
                 let state = recoveredPartitions.remove(at: k).1
-                try? addGroup(a.group, members: a.replicas, recovered: state)
+                addGroup(a.group, members: a.replicas, recovered: state)
             } else {
                 queued.append(.createGroup(a.group))
-                try? addGroup(a.group, members: a.replicas, recovered: RecoveredState())
+                addGroup(a.group, members: a.replicas, recovered: RecoveredState())
             }
         }
     }
 
-    /// Until the controller holds this node's current registration, ask for it every ten ticks:
+    /// Until the controller holds this node's current registration, ask for it every few ticks:
     /// proposed here on the controller leader, forwarded to it from anywhere else.
     private func maybeRegister(_ out: inout NodeOutput) {
         guard ticks >= nextRegistrationTick, let g = group(controllerGroup) else { return }
         guard !controller.brokers.contains(registration) else { return }
-        nextRegistrationTick = ticks + 10
+        nextRegistrationTick = ticks + BrokerLimits.registrationRetryTicks
         let command = ControllerCommand.registerBroker(registration)
         let (role, leader) = g.withRaft { ($0.role, $0.leader) }
         if role == .leader {
@@ -618,15 +628,22 @@ public final class NodeCore {
         queued.append(.removeGroup(gid))
     }
 
-    private func addGroup(_ gid: GroupID, members: [NodeID], recovered: RecoveredState) throws(RaftError) {
+    private func addGroup(_ gid: GroupID, members: [NodeID], recovered: RecoveredState) {
         var rc = config.raftTemplate
         rc.id = config.id
         rc.initialMembership = Membership(voters: members)
         rc.randomSeed = config.seed &+ UInt64(gid.value) &* 0x2545_F491_4F6C_DD1D
         let isKafka = gid != controllerGroup && !config.staticGroups.contains { $0.0 == gid }
         // A partition's storage keeps its log past memory snapshots: lagging followers read it.
-        rc.catchUpFromStorage = isKafka && rc.plantedBug != .snapshotLaggingFollowers
-        let raft = try RaftNode(config: rc, recovered: recovered)
+        rc.catchUpFromStorage = isKafka && config.plantedBug != .snapshotLaggingFollowers
+        let raft: RaftNode
+        do {
+            raft = try RaftNode(config: rc, recovered: recovered)
+        } catch {
+            // The template passed `NodeConfig.validate` with this node's id and members, and the
+            // controller places every partition on at least one replica: only a bug gets here.
+            preconditionFailure("group \(gid.value) on node \(config.id.value) with replicas \(members.map(\.value)): \(error)")
+        }
         let isOffsets = controller.topic(offsetsTopic)?.partitions.contains { $0.group == gid } ?? false
         let g = Group(id: gid, raft: raft, isKafkaPartition: isKafka, isOffsetsPartition: isOffsets)
         if raft.snapshotIndex > .zero { g.restore(raft.latestSnapshot) }
@@ -636,17 +653,12 @@ public final class NodeCore {
     }
 
     private func append(_ list: inout [(NodeID, [PeerEnvelope])], _ env: PeerEnvelope) {
-        if let k = list.firstIndex(where: { $0.0 == env.message.to }) {
-            list[k].1.append(env)
-        } else {
-            list.append((env.message.to, [env]))
-            list.sort { $0.0 < $1.0 }
-        }
+        NodeOutput.add(env, to: &list)
     }
 
     private func merge(_ a: [(NodeID, [PeerEnvelope])], _ b: [(NodeID, [PeerEnvelope])]) -> [(NodeID, [PeerEnvelope])] {
         var out = a
-        for (_, envs) in b { for e in envs { append(&out, e) } }
+        for (_, envs) in b { for e in envs { NodeOutput.add(e, to: &out) } }
         return out
     }
 }

@@ -136,31 +136,31 @@ public final class NodeStorage {
                 // it); nothing when retention took `from` itself.
                 let start = from.previous > .zero && from.previous >= log.firstIndex ? from.previous : from
                 guard start >= log.firstIndex, from <= read.through, from <= log.lastIndex else {
-                    return ReadCompletion(token: read.token, batches: [], failure: nil)
+                    return ReadCompletion(for: read, batches: [], failure: nil)
                 }
                 var out: [Entry] = start < from ? [try log.read(start).entry] : []
                 for stored in try log.read(from: from, maxBytes: read.maxBytes) {
                     guard stored.entry.index <= read.through else { break }
                     out.append(stored.entry)
                 }
-                var c = ReadCompletion(token: read.token, batches: [], failure: nil)
+                var c = ReadCompletion(for: read, batches: [], failure: nil)
                 c.entries = out
                 return c
             }
             if let timestamp = read.timestamp {
                 guard let i = try log.firstIndex(withTimestampAtLeast: timestamp), i <= read.through else {
-                    return ReadCompletion(token: read.token, batches: [], failure: nil)
+                    return ReadCompletion(for: read, batches: [], failure: nil)
                 }
-                return ReadCompletion(token: read.token, batches: [try log.read(i).entry.data], failure: nil)
+                return ReadCompletion(for: read, batches: [try log.read(i).entry.data], failure: nil)
             }
             guard let first = log.index(containing: KafkaOffset(read.offset)) else {
                 // Inside the log's offsets yet in no readable entry: a damaged range (never
                 // served). Otherwise retention took it meanwhile.
                 let held = read.offset >= log.logStartOffset.value && read.offset < log.nextOffset.value
                 let damaged = StorageError.corrupt(path: directory.groupDirectory(read.group), detail: "offset \(read.offset) lies in damaged entries")
-                return ReadCompletion(token: read.token, batches: [], failure: held ? damaged : nil)
+                return ReadCompletion(for: read, batches: [], failure: held ? damaged : nil)
             }
-            guard first <= read.through else { return ReadCompletion(token: read.token, batches: [], failure: nil) }
+            guard first <= read.through else { return ReadCompletion(for: read, batches: [], failure: nil) }
             var out: [[UInt8]] = []
             var bytes = 0
             var i = first
@@ -178,9 +178,9 @@ public final class NodeStorage {
                 bytes += e.data.count
                 out.append(e.data)
             }
-            return ReadCompletion(token: read.token, batches: out, failure: nil)
+            return ReadCompletion(for: read, batches: out, failure: nil)
         } catch {
-            return ReadCompletion(token: read.token, batches: [], failure: error)
+            return ReadCompletion(for: read, batches: [], failure: error)
         }
     }
 

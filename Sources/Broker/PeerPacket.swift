@@ -24,11 +24,11 @@ public enum PeerPacket: Equatable, Sendable {
     case repair(RepairMessage)
 
     public static let version: UInt16 = 1
-    /// Largest packet accepted: a bound on what a peer can make this node allocate.
-    public static let bytesMax = 64 * 1024 * 1024
+    /// Largest packet accepted (`BrokerLimits.peerPacketBytesMax`).
+    public static let bytesMax = BrokerLimits.peerPacketBytesMax
 
-    /// `encodedBytesBound` a Raft frame's envelopes may reach (room for the frame's own header).
-    public static let raftFrameBoundMax = bytesMax - 64
+    /// `encodedBytesBound` a Raft frame's envelopes may reach (`BrokerLimits.raftFrameBoundMax`).
+    public static let raftFrameBoundMax = BrokerLimits.raftFrameBoundMax
 
     /// Raft envelopes in groups that each fit one frame (by `encodedBytesBound`, which
     /// over-counts), in order. An envelope too large alone gets a group of its own.

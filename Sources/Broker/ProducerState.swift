@@ -20,15 +20,13 @@ public struct ProducerState: Equatable, Sendable {
 
     public struct Producer: Equatable, Sendable {
         public var epoch: Int16
-        /// Oldest first, at most `batchesKept`.
+        /// Oldest first, at most `BrokerLimits.producerBatchesKept`.
         public var batches: [Batch]
         public init(epoch: Int16, batches: [Batch]) {
             self.epoch = epoch
             self.batches = batches
         }
     }
-
-    public static let batchesKept = 5
 
     /// By producer id. Looked up, never iterated for output (encoding sorts).
     public private(set) var producers: [Int64: Producer] = [:]
@@ -81,7 +79,7 @@ public struct ProducerState: Equatable, Sendable {
         var p = producers[producerID] ?? Producer(epoch: epoch, batches: [])
         if epoch > p.epoch { p = Producer(epoch: epoch, batches: []) }
         p.batches.append(Batch(firstSequence: firstSequence, lastSequence: lastSequence, baseOffset: baseOffset))
-        if p.batches.count > Self.batchesKept { p.batches.removeFirst(p.batches.count - Self.batchesKept) }
+        if p.batches.count > BrokerLimits.producerBatchesKept { p.batches.removeFirst(p.batches.count - BrokerLimits.producerBatchesKept) }
         producers[producerID] = p
     }
 
@@ -109,7 +107,7 @@ public struct ProducerState: Equatable, Sendable {
             let id = Int64(bitPattern: try r.u64())
             let epoch = Int16(bitPattern: UInt16(truncatingIfNeeded: try r.u32()))
             let m = try r.count(minItemBytes: 16)
-            guard m <= batchesKept else { throw WireError.invalid("\(m) batches for producer \(id)") }
+            guard m <= BrokerLimits.producerBatchesKept else { throw WireError.invalid("\(m) batches for producer \(id)") }
             var batches: [Batch] = []
             for _ in 0..<m {
                 batches.append(Batch(

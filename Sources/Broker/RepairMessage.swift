@@ -11,10 +11,6 @@ public enum RepairMessage: Equatable, Sendable {
     /// A peer's copy of committed entries of `group`, in index order.
     case entries(group: GroupID, [Entry])
 
-    /// Entries asked for at once: a damaged run is mended whole, and runs are short (a sector
-    /// or a misdirected write's worth), so this bounds one answer, not the repair.
-    public static let entriesMax: UInt64 = 512
-
     func encode(_ w: inout ByteWriter) {
         switch self {
         case .request(let group, let from, let range):

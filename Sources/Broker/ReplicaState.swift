@@ -58,26 +58,30 @@ public struct ReplicaState: Sendable {
     }
 
     /// The Kafka offset after a snapshot, from its payload.
-    public static func nextOffset(in snap: Snapshot) -> KafkaOffset {
-        var r = ByteReader(snap.data, offset: 16)
-        return KafkaOffset((try? r.u64()) ?? 0)
+    public static func nextOffset(in snap: Snapshot) throws(WireError) -> KafkaOffset {
+        KafkaOffset(try decode(snap).dataEntries)
     }
 
-    public mutating func restore(_ snap: Snapshot) {
+    /// The state a snapshot's payload holds (its first `snapshotBytes`; what follows belongs to
+    /// the group's state machine). The initial (index 0) snapshot carries no data: the empty
+    /// state. This has always been the layout, so anything else is a bug or damage: thrown, for
+    /// the caller to trap on (its own committed state) or refuse (a peer's snapshot).
+    public static func decode(_ snap: Snapshot) throws(WireError) -> ReplicaState {
+        var s = ReplicaState()
         if snap.data.isEmpty {
-            // The initial (index 0) snapshot carries no application state.
-            precondition(snap.index == .zero, "snapshot \(snap.index) without data")
-            appliedIndex = .zero
-            chain = Self.initialChain
-            dataEntries = 0
-            return
+            guard snap.index == .zero else { throw WireError.invalid("snapshot at \(snap.index.value) without data") }
+            return s
         }
         var r = ByteReader(snap.data)
-        let index = LogIndex((try? r.u64()) ?? 0)
-        let chain = (try? r.u64()) ?? 0
-        precondition(index == snap.index, "snapshot data for \(index) in snapshot \(snap.index)")
-        self.appliedIndex = index
-        self.chain = chain
-        self.dataEntries = (try? r.u64()) ?? 0
+        let index = LogIndex(try r.u64())
+        guard index == snap.index else { throw WireError.invalid("replica state at \(index.value) in the snapshot at \(snap.index.value)") }
+        s.appliedIndex = index
+        s.chain = try r.u64()
+        s.dataEntries = try r.u64()
+        return s
+    }
+
+    public mutating func restore(_ snap: Snapshot) throws(WireError) {
+        self = try Self.decode(snap)
     }
 }

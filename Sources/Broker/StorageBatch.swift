@@ -77,7 +77,23 @@ public struct StorageCompletion: Sendable {
 /// production, at once in the simulator). Reads and batches of one node run in order on one
 /// owner, so they never touch storage at the same time.
 public struct StorageRead: Sendable {
+    /// Why the core asked. Storage hands it back in the completion, so the core routes the answer
+    /// with a switch (`NodeCore.readCompleted`) instead of searching its waiting lists.
+    public enum Purpose: Equatable, Sendable {
+        /// Raft entries for a follower behind the leader's in-memory log (`RaftNode.takeLogReads`).
+        case raftCatchUp(LogRead)
+        /// Committed entries `range` that `peer` asked for to mend its damage (`RepairMessage`).
+        case repair(peer: NodeID, range: ClosedRange<LogIndex>)
+        /// Record batches for a Kafka Fetch; its partition waits under the read's token.
+        case kafkaFetch
+        /// The first batch with a record at or after a time, for ListOffsets; its partition waits
+        /// under the read's token.
+        case listOffsets
+    }
+
+    /// Unique among the node's reads (one counter for every purpose).
     public let token: UInt64
+    public let purpose: Purpose
     public let group: GroupID
     /// The Kafka offset to start at: the batch holding it comes first.
     public let offset: UInt64
@@ -96,7 +112,10 @@ public struct StorageRead: Sendable {
 }
 
 public struct ReadCompletion: Sendable {
+    /// The read's token, purpose and group, handed back.
     public let token: UInt64
+    public let purpose: StorageRead.Purpose
+    public let group: GroupID
     /// The batches' bytes, in offset order.
     public var batches: [[UInt8]]
     public var failure: StorageError?
@@ -111,8 +130,11 @@ public struct ReadCompletion: Sendable {
     /// As `StorageCompletion.sequence`.
     public var sequence: UInt64 = 0
 
-    public init(token: UInt64, batches: [[UInt8]], failure: StorageError?) {
-        self.token = token
+    /// The answer to `read`.
+    public init(for read: StorageRead, batches: [[UInt8]], failure: StorageError?) {
+        self.token = read.token
+        self.purpose = read.purpose
+        self.group = read.group
         self.batches = batches
         self.failure = failure
     }

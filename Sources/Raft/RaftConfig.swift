@@ -46,7 +46,9 @@ public struct RaftConfig: Sendable {
     }
 }
 
-/// Deliberate bugs, one at a time, to prove the simulator catches them (see docs/simulation.md).
+/// Deliberate Raft bugs, one at a time, to prove the simulator catches them (see
+/// docs/simulation.md). Only Raft's own: the broker's are `BrokerPlantedBug`, the simulated
+/// clients' `ClientPlantedBug` (SimulationKit), and rill-sim's `--plant-bug` takes any of them.
 public enum PlantedBug: String, Sendable, CaseIterable {
     /// Commit an entry of an earlier term by counting replicas (the Figure 8 bug, Raft §5.4.2).
     case commitPreviousTerm = "commit-previous-term"
@@ -59,21 +61,6 @@ public enum PlantedBug: String, Sendable, CaseIterable {
     /// A follower takes the leader's commit index beyond the entries the MsgApp verified (Raft's
     /// AppendEntries rule 5 broken): it may commit a stale, conflicting tail of its own log.
     case commitBeyondVerified = "commit-beyond-verified"
-    // Broker bugs (the node core reads them from its Raft template):
-    /// Answer SyncGroup before the new generation's membership is written: a new coordinator
-    /// may hand the same generation out again, to other owners.
-    case syncBeforePersist = "sync-before-persist"
-    /// Answer OffsetFetch while the group's commits are still being written: a member taking a
-    /// partition over starts before an acknowledged commit.
-    case fetchBeforeCommits = "fetch-before-commits"
-    /// Send a Kafka partition's lagging follower the memory snapshot instead of reading the
-    /// entries from storage: the follower's log is replaced and its older records are gone.
-    case snapshotLaggingFollowers = "snapshot-lagging-followers"
-    // Client bugs (the simulator's group members read them):
-    /// A group member stops heartbeating once told a rebalance is in progress, until its
-    /// application polls again (the Swift consumer's bug behind a CI failure): a member whose
-    /// poll comes later than its session timeout is expelled while it still reads its partitions.
-    case memberSilentInRebalance = "member-silent-in-rebalance"
 }
 
 /// Operating errors of the Raft API (programmer errors trap instead).

@@ -9,6 +9,13 @@ public struct RejectedMessage: Equatable, Sendable, CustomStringConvertible {
     /// What is wrong, in words (numbers only: nothing the peer sent as text).
     public var reason: String
 
+    public init(from: NodeID, kind: MessageKind, term: Term, reason: String) {
+        self.from = from
+        self.kind = kind
+        self.term = term
+        self.reason = reason
+    }
+
     public var description: String { "\(kind) from node \(from) (term \(term)): \(reason)" }
 }
 

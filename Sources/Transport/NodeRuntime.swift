@@ -440,81 +440,93 @@ public final class NodeRuntime: @unchecked Sendable {
         noteProblem(key: "kafka client \(remote?.ipAddress ?? "?")", "Kafka connection closed: \(reason)", remote: remote)
     }
 
-    /// Carry out what the core asked for: frames to peers (dropped when a link is down or backed
-    /// up — Raft resends), a storage batch to the disk thread, forwards.
+    /// Carry out what the core asked for (`NodeOutput.dispatch`, the same interpreter the
+    /// simulator and the tests use): frames to peers (dropped when a link is down or backed up —
+    /// Raft resends), reads and the storage batch to the disk thread, replies to Kafka connections,
+    /// log lines.
     private func handle(_ out: NodeOutput) {
         loop.preconditionInEventLoop()
-        for (peer, envelopes) in out.messages { send(.raft(envelopes), to: peer) }
-        for (peer, command) in out.forwards { send(.forward(command), to: peer) }
-        for (peer, m) in out.repairs { send(.repair(m), to: peer) }
-        if let leaders = out.leaders {
-            for id in links.keys.sorted() { send(.leaders(leaders), to: id) }
+        out.dispatch(to: OutputHandler(runtime: self))
+    }
+
+    /// How this runtime carries out each effect of a `NodeOutput` (on the loop).
+    private struct OutputHandler: NodeOutputHandler {
+        let runtime: NodeRuntime
+
+        func sendRaft(_ envelopes: [PeerEnvelope], to peer: NodeID) { runtime.send(.raft(envelopes), to: peer) }
+
+        func sendForward(_ command: ControllerCommand, to peer: NodeID) { runtime.send(.forward(command), to: peer) }
+
+        func sendRepair(_ message: RepairMessage, to peer: NodeID) { runtime.send(.repair(message), to: peer) }
+
+        func sendLeaders(_ hints: [LeaderHint]) {
+            for id in runtime.links.keys.sorted() { runtime.send(.leaders(hints), to: id) }
         }
-        for c in out.kafkaReplies { kafkaConnections[c.connection]?.complete(c.sequence, c.response) }
-        for line in out.notices {
-            let admission = noticeLimiter.admit("consumer group notices")
-            for summary in admission.summaries { logger.info("\(summary)") }
-            if admission.allowed { logger.info("\(line)") }
+
+        func completeKafka(_ c: KafkaCompletion) { runtime.kafkaConnections[c.connection]?.complete(c.sequence, c.response) }
+
+        func logNotice(_ line: String) {
+            let admission = runtime.noticeLimiter.admit("consumer group notices")
+            for summary in admission.summaries { runtime.logger.info("\(summary)") }
+            if admission.allowed { runtime.logger.info("\(line)") }
         }
-        for report in out.damage {
+
+        func reportDamage(_ report: StorageDamageReport) {
             // Once per damaged run found, once when mended: not rate-limited.
             switch report.kind {
-            case .found: logger.error("\(report.description)")
-            case .mended, .handedOff: logger.notice("\(report.description)")
+            case .found: runtime.logger.error("\(report.description)")
+            case .mended, .handedOff: runtime.logger.notice("\(report.description)")
             }
         }
-        for (group, r) in out.rejected {
-            metrics.messagesRejected.increment()
+
+        func reportRejected(_ r: RejectedMessage, group: GroupID) {
+            runtime.metrics.messagesRejected.increment()
             // A peer with a bug (or another version) may send thousands: the first per connection
             // is logged, the rest counted.
-            guard rejectionLogged.insert(r.from).inserted else { continue }
-            logger.warning(
+            guard runtime.rejectionLogged.insert(r.from).inserted else { return }
+            runtime.logger.warning(
                 "dropped a Raft message no correct peer sends (logged once per connection; rill_peer_messages_rejected_total counts them)",
                 metadata: ["peer": "\(r.from)", "group": "\(group)", "message": "\(r.kind)", "term": "\(r.term)", "reason": "\(r.reason)"])
         }
-        for read in out.reads {
+
+        func runRead(_ read: StorageRead) {
             // Reads run on the disk thread too, in order with the batches: storage has one owner.
-            let box = storage
-            diskPool.runIfActive(eventLoop: loop) { box.storage.execute(read) }
-                .whenSuccess { [self] completion in self.handle(self.core.readCompleted(completion)) }
+            let box = runtime.storage
+            runtime.diskPool.runIfActive(eventLoop: runtime.loop) { box.storage.execute(read) }
+                .whenSuccess { [runtime] completion in runtime.handle(runtime.core.readCompleted(completion)) }
         }
-        if let batch = out.storage {
-            stats.storageBatches += 1
-            metrics.storageBatches.increment()
-            let box = storage
-            let timer = metrics.storageSync
+
+        func runBatch(_ batch: StorageBatch) {
+            runtime.stats.storageBatches += 1
+            runtime.metrics.storageBatches.increment()
+            let box = runtime.storage
+            let timer = runtime.metrics.storageSync
             let issued = NIODeadline.now()
-            diskPool.runIfActive(eventLoop: loop) {
+            runtime.diskPool.runIfActive(eventLoop: runtime.loop) {
                 let start = NIODeadline.now()
                 let completion = box.storage.execute(batch)
                 timer.recordNanoseconds((NIODeadline.now() - start).nanoseconds)
                 return completion
             }
-                .whenComplete { [self] result in
+                .whenComplete { [runtime] result in
                     switch result {
                     case .success(let completion):
-                        self.metrics.storageRoundTrip.recordNanoseconds((NIODeadline.now() - issued).nanoseconds)
-                        self.handle(self.core.storageCompleted(completion))
-                        if let failure = self.core.storageFailure { self.fatal("storage failed: \(failure)") }
+                        runtime.metrics.storageRoundTrip.recordNanoseconds((NIODeadline.now() - issued).nanoseconds)
+                        runtime.handle(runtime.core.storageCompleted(completion))
+                        if let failure = runtime.core.storageFailure { runtime.fatal("storage failed: \(failure)") }
                         // Free space again after writes, at most every 20 ms: producers on a fast
                         // disk can eat a small reserve well within the 1 s timer.
-                        if NIODeadline.now() - self.lastDiskCheck >= .milliseconds(20) { self.watchDiskSpace() }
+                        if NIODeadline.now() - runtime.lastDiskCheck >= .milliseconds(20) { runtime.watchDiskSpace() }
                     case .failure(let error):
-                        self.fatal("disk thread unavailable: \(error)")
+                        runtime.fatal("disk thread unavailable: \(error)")
                     }
                 }
         }
     }
 
+    /// One frame to a peer. Raft messages come already cut into frames within the peer's limit
+    /// (`NodeOutput.dispatch`).
     private func send(_ frame: PeerFrame, to peer: NodeID) {
-        if case .raft(let envelopes) = frame, envelopes.count > 1,
-            PeerMessageCodec.encodedBytesBound(envelopes) > PeerFrame.raftFrameBoundMax
-        {
-            // Many groups' messages at once (a catch-up refilling every window): several frames,
-            // each within the limit the peer accepts.
-            for part in PeerFrame.raftFrames(envelopes) { send(.raft(part), to: peer) }
-            return
-        }
         guard let channel = links[peer]?.channel, channel.isWritable else {
             stats.framesDropped += 1
             metrics.framesDropped.increment()

@@ -1,3 +1,4 @@
+import Broker
 import Primitives
 
 extension NodeSettings {
@@ -81,7 +82,7 @@ extension NodeSettings {
         if s.kafkaTLSClientAuth && !s.kafkaTLS {
             throw ConfigFile.Error("\(place): 'kafka.tls_client_auth' needs 'kafka.tls = true'")
         }
-        s.defaultPartitions = Int32(try integer("kafka.default_partitions", default: 1, in: 1...10_000))
+        s.defaultPartitions = Int32(try integer("kafka.default_partitions", default: 1, in: 1...Int(BrokerLimits.topicPartitionsMax)))
         s.defaultReplicationFactor = try integer("kafka.default_replication_factor", default: min(3, peers.count), in: 1...peers.count)
         s.offsetsPartitions = Int32(try integer("kafka.offsets_partitions", default: 4, in: 1...1000))
         s.kafkaMemorySnapshotBytes = try integer("kafka.memory_snapshot_bytes", default: 256 * 1024 * 1024, in: 4096...(1 << 40))

@@ -210,7 +210,9 @@ struct GroupCoordinatorTests {
         func held(_ n: UInt64, _ key: ApiKey) -> HeldRequest {
             HeldRequest(request: KafkaRequest(connection: n, sequence: n, header: RequestHeader(apiKey: key.rawValue, apiVersion: 3, correlationID: Int32(n), clientID: "c"), body: ByteBuffer()), version: 3)
         }
-        func timing(_ now: UInt64) -> GroupTiming { GroupTiming(now: now, tickMs: 100, initialRebalanceDelayMs: 0) }
+        // One tick of initial delay, so both joins at tick 0 make one generation (with none, the
+        // first join forms a generation alone at once, as Kafka does with a delay of 0).
+        func timing(_ now: UInt64) -> GroupTiming { GroupTiming(now: now, tickMs: 100, initialRebalanceDelayMs: 100) }
         func join(_ id: String) -> JoinGroupRequest {
             JoinGroupRequest(groupID: "g", sessionTimeoutMs: 6000, rebalanceTimeoutMs: 60_000, memberID: id, protocolType: "consumer",
                              protocols: [.init(name: "range", metadata: ByteBuffer(bytes: [1]))])
@@ -240,11 +242,11 @@ struct GroupCoordinatorTests {
     @Test("offset store: records replayed in any batch split give the same state, snapshots round-trip, tombstones delete")
     func store() throws {
         var s = GroupOffsetStore()
-        s.apply(key: GroupOffsetStore.offsetRecord(group: "g", topic: "t", partition: 1, CommittedOffset(offset: 5, leaderEpoch: 2, metadata: "m", timestamp: 0)).key,
+        try s.apply(key: GroupOffsetStore.offsetRecord(group: "g", topic: "t", partition: 1, CommittedOffset(offset: 5, leaderEpoch: 2, metadata: "m", timestamp: 0)).key,
                 value: GroupOffsetStore.offsetRecord(group: "g", topic: "t", partition: 1, CommittedOffset(offset: 5, leaderEpoch: 2, metadata: "m", timestamp: 0)).value)
         let member = PersistedGroup.Member(id: "m1", instanceID: nil, clientID: "c", clientHost: "/h", sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 30_000, subscription: [1], assignment: [2])
         let record = GroupOffsetStore.groupRecord(group: "g", PersistedGroup(protocolType: "consumer", generation: 4, protocolName: "range", leader: "m1", members: [member]))
-        s.apply(key: record.key, value: record.value)
+        try s.apply(key: record.key, value: record.value)
         #expect(s.offsets["g"]?[.init(topic: "t", partition: 1)]?.offset == 5)
         #expect(s.groups["g"]?.generation == 4 && s.groups["g"]?.members == [member])
         var w = ByteWriter()
@@ -253,11 +255,14 @@ struct GroupCoordinatorTests {
         let restored = try GroupOffsetStore.decode(&r)
         #expect(restored.offsets == s.offsets && restored.groups == s.groups)
         let tomb = GroupOffsetStore.offsetRecord(group: "g", topic: "t", partition: 1, nil)
-        s.apply(key: tomb.key, value: tomb.value)
+        try s.apply(key: tomb.key, value: tomb.value)
         #expect(s.offsets["g"] == nil)
-        // Garbage is skipped, never a crash.
-        s.apply(key: [9, 9, 9], value: [1])
-        s.apply(key: [1, 0, 0, 0, 200], value: nil)
+        // A record that does not decode is thrown (the node traps on it in committed state, and
+        // refuses a peer's snapshot holding it), and changes nothing.
+        #expect(throws: WireError.invalid("offsets record type 9")) { try s.apply(key: [9, 9, 9], value: [1]) }
+        #expect(throws: WireError.self) { try s.apply(key: [1, 0, 0, 0, 200], value: nil) }
+        #expect(throws: WireError.self) { try s.apply(key: nil, value: [1]) }
+        #expect(throws: WireError.self) { try s.apply(entryData: [1, 2, 3]) }
         #expect(s.groups["g"] != nil)
     }
 }

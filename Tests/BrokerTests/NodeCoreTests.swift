@@ -64,19 +64,29 @@ final class MiniCluster {
         }
     }
 
+    /// Queue what node `i` asked for (`NodeOutput.dispatch`, the runtime's and simulator's
+    /// interpreter too); `settle` delivers and runs it.
     func take(_ i: Int, _ out: NodeOutput) {
-        pending += out.messages
-        forwards += out.forwards
-        completions += out.kafkaReplies
-        notices += out.notices
-        rejected += out.rejected.map { (i, $0.0, $0.1) }
-        if let leaders = out.leaders {
-            for j in cores.indices where j != i { gossip.append((j, leaders)) }
+        out.dispatch(to: Queues(cluster: self, node: i))
+    }
+
+    /// Each effect of node `node`'s output into the cluster's queues.
+    struct Queues: NodeOutputHandler {
+        let cluster: MiniCluster
+        let node: Int
+
+        func sendRaft(_ envelopes: [PeerEnvelope], to peer: NodeID) { cluster.pending.append((peer, envelopes)) }
+        func sendForward(_ command: ControllerCommand, to peer: NodeID) { cluster.forwards.append((peer, command)) }
+        func sendRepair(_ message: RepairMessage, to peer: NodeID) { cluster.repairs.append((Int(peer.value) - 1, message)) }
+        func sendLeaders(_ hints: [LeaderHint]) {
+            for j in cluster.cores.indices where j != node { cluster.gossip.append((j, hints)) }
         }
-        if let b = out.storage { batches.append((i, b)) }
-        reads += out.reads.map { (i, $0) }
-        repairs += out.repairs.map { (Int($0.0.value) - 1, $0.1) }
-        damage += out.damage.map { (i, $0) }
+        func completeKafka(_ completion: KafkaCompletion) { cluster.completions.append(completion) }
+        func logNotice(_ line: String) { cluster.notices.append(line) }
+        func reportDamage(_ report: StorageDamageReport) { cluster.damage.append((node, report)) }
+        func reportRejected(_ message: RejectedMessage, group: GroupID) { cluster.rejected.append((node, group, message)) }
+        func runRead(_ read: StorageRead) { cluster.reads.append((node, read)) }
+        func runBatch(_ batch: StorageBatch) { cluster.batches.append((node, batch)) }
     }
 
     /// Run until quiet, ticking every node `ticks` times.
@@ -207,7 +217,7 @@ struct NodeCoreTests {
     func catchUpFromStorage(planted: Bool) throws {
         let cluster = try MiniCluster(nodes: 3) { c in
             c.kafkaCompactEvery = 5
-            if planted { c.raftTemplate.plantedBug = .snapshotLaggingFollowers }
+            if planted { c.plantedBug = .snapshotLaggingFollowers }
         }
         cluster.run(ticks: 40)
         let controller = try #require(cluster.controllerLeader)

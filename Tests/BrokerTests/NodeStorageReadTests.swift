@@ -20,9 +20,13 @@ struct NodeStorageReadTests {
         ]))
         #expect(done.failure == nil)
         func read(from: UInt64, through: UInt64 = 8) -> [UInt64] {
-            var r = StorageRead(token: 2, group: g, offset: 0, maxBytes: 1 << 20, through: LogIndex(through))
+            let purpose = StorageRead.Purpose.repair(peer: 2, range: LogIndex(from)...LogIndex(through))
+            var r = StorageRead(token: 2, purpose: purpose, group: g, offset: 0, maxBytes: 1 << 20, through: LogIndex(through))
             r.entriesFrom = LogIndex(from)
-            return storage.execute(r).entries.map(\.index.value)
+            let c = storage.execute(r)
+            // The completion carries the read's purpose back: the core routes it by that.
+            #expect(c.purpose == purpose && c.group == g && c.token == 2)
+            return c.entries.map(\.index.value)
         }
         #expect(read(from: 6) == [5, 6, 7, 8])
         // The log's first entry: no entry before it on disk (a repair of damage there needs none).

@@ -30,7 +30,7 @@ struct SimulationTests {
         var caught = false
         for seed in 1...60 as ClosedRange<UInt64> {
             var c = SimConfig(seed: seed)
-            c.plantedBug = .ackBeforeDurable
+            c.plantedBug = .raft(.ackBeforeDurable)
             c.safetySeconds = 30
             if case .safety = Simulator(config: c).run().failure {
                 caught = true
@@ -42,23 +42,34 @@ struct SimulationTests {
 
     @Test("partitions: a lagging follower sent the memory snapshot instead of the stored entries loses its older records (seed 1)")
     func plantedSnapshotBugCaught() {
-        expectCaught(.snapshotLaggingFollowers, seed: 1, as: "replica-keeps-log")
+        expectCaught(.broker(.snapshotLaggingFollowers), seed: 1, as: "replica-keeps-log")
     }
 
     @Test("consumer groups: answering SyncGroup before the generation is written gives one partition two owners (seed 40)")
     func plantedGroupBugCaught() {
         // Seeds 40 and 154 of 1-300 catch it this way (78 and 172 as a lost commit); the
         // members' rebalance behaviour changed the timelines (it was seed 123 before).
-        expectCaught(.syncBeforePersist, seed: 40, as: "group-exclusive-ownership")
+        expectCaught(.broker(.syncBeforePersist), seed: 40, as: "group-exclusive-ownership")
     }
 
     @Test("consumer groups: a client that stops heartbeating while it waits to rejoin is expelled while it polls in time (seed 1)")
     func plantedSilentMemberCaught() {
-        expectCaught(.memberSilentInRebalance, seed: 1, as: "group-member-expelled-while-live")
+        expectCaught(.client(.memberSilentInRebalance), seed: 1, as: "group-member-expelled-while-live")
+    }
+
+    @Test("every planted bug's name (rill-sim --plant-bug) names exactly it: Raft's, the broker's and the clients' together")
+    func plantedBugNames() {
+        let names = SimPlantedBug.allCases.map(\.rawValue)
+        #expect(Set(names).count == names.count)
+        for bug in SimPlantedBug.allCases { #expect(SimPlantedBug(rawValue: bug.rawValue) == bug) }
+        #expect(SimPlantedBug(rawValue: "sync-before-persist") == .broker(.syncBeforePersist))
+        #expect(SimPlantedBug(rawValue: "ack-before-durable") == .raft(.ackBeforeDurable))
+        #expect(SimPlantedBug(rawValue: "member-silent-in-rebalance") == .client(.memberSilentInRebalance))
+        #expect(SimPlantedBug.allCases.count == PlantedBug.allCases.count + 4)
     }
 
     /// `bug` planted, `seed` fails with the safety `property`; without it the same seed passes.
-    private func expectCaught(_ bug: PlantedBug, seed: UInt64, as property: String) {
+    private func expectCaught(_ bug: SimPlantedBug, seed: UInt64, as property: String) {
         var c = SimConfig(seed: seed)
         c.plantedBug = bug
         let planted = Simulator(config: c).run()

@@ -133,7 +133,8 @@ extension Simulator {
         }
     }
 
-    var plantedBug: PlantedBug? { config.plantedBug }
+    /// The simulated clients' planted bug, if the run plants one.
+    var plantedBug: ClientPlantedBug? { config.plantedBug?.client }
 
     /// An answer reached member `c` (sent to node `node`).
     func groupMemberReply(_ c: Int, node: Int, _ r: inout KafkaReader) {

@@ -218,42 +218,66 @@ extension Simulator {
         }
     }
 
-    /// Carry out what the core asked for: packets onto the simulated network, and the storage batch
-    /// onto the node's disk — written at once, durable when the simulated device completes its
-    /// fsyncs (group commit: one completion for every group's writes).
+    /// Carry out what the core asked for (`NodeOutput.dispatch`, the interpreter the runtime
+    /// uses too): packets onto the simulated network, reads run at once, and the storage batch onto
+    /// the node's disk — written at once, durable when the simulated device completes its fsyncs
+    /// (group commit: one completion for every group's writes).
     func carryOut(_ i: Int, _ out: NodeOutput) {
         guard nodes[i].up else { return }
-        // Every node here runs correct code and the network only loses, delays or duplicates
-        // whole packets: a message a peer drops as invalid is a bug (or a validation too strict).
-        for (g, r) in out.rejected { checker.fail("valid-messages", "n\(i + 1) g\(g) rejected \(r)") }
-        send(from: i, out.messages)
-        for (to, command) in out.forwards {
-            transmit(from: i, to: Int(to.value) - 1, PeerPacket.forward(command).encode())
-        }
-        for (to, m) in out.repairs { transmit(from: i, to: Int(to.value) - 1, PeerPacket.repair(m).encode()) }
-        for d in out.damage {
-            if case .found = d.kind { stats.readDamageFound += 1 } else { stats.readDamageMended += 1 }
-            trace("n\(i + 1) \(d)")
-        }
-        for reply in out.kafkaReplies {
-            queue.schedule(
-                .kafkaReply(client: Int(reply.connection), correlation: Int32(truncatingIfNeeded: reply.sequence),
-                            bytes: reply.response.map { Array($0.readableBytesView) } ?? []),
-                at: now + kafkaLatency())
-        }
-        if let leaders = out.leaders {
-            let bytes = PeerPacket.leaders(leaders).encode()
-            for j in nodes.indices where j != i { transmit(from: i, to: j, bytes) }
-        }
-        if let batch = out.storage { issue(i, batch) }
-        for read in out.reads {
-            guard nodes[i].up, let storage = nodes[i].storage, let core = nodes[i].core else { break }
-            carryOut(i, core.readCompleted(storage.execute(read)))
-        }
+        out.dispatch(to: SimNodeOutput(sim: self, node: i))
         observe(i)  // (not if the batch's fsync failed: the node is down now)
     }
 
-    private func issue(_ i: Int, _ batch: StorageBatch) {
+    /// How the simulator carries out each effect of node `node`'s output.
+    struct SimNodeOutput: NodeOutputHandler {
+        unowned let sim: Simulator
+        let node: Int
+
+        func sendRaft(_ envelopes: [PeerEnvelope], to peer: NodeID) { sim.send(from: node, [(peer, envelopes)]) }
+
+        func sendForward(_ command: ControllerCommand, to peer: NodeID) {
+            sim.transmit(from: node, to: Int(peer.value) - 1, PeerPacket.forward(command).encode())
+        }
+
+        func sendRepair(_ message: RepairMessage, to peer: NodeID) {
+            sim.transmit(from: node, to: Int(peer.value) - 1, PeerPacket.repair(message).encode())
+        }
+
+        func sendLeaders(_ hints: [LeaderHint]) {
+            let bytes = PeerPacket.leaders(hints).encode()
+            for j in sim.nodes.indices where j != node { sim.transmit(from: node, to: j, bytes) }
+        }
+
+        func completeKafka(_ reply: KafkaCompletion) {
+            sim.queue.schedule(
+                .kafkaReply(client: Int(reply.connection), correlation: Int32(truncatingIfNeeded: reply.sequence),
+                            bytes: reply.response.map { Array($0.readableBytesView) } ?? []),
+                at: sim.now + sim.kafkaLatency())
+        }
+
+        func logNotice(_ line: String) { sim.trace("n\(node + 1) \(line)") }
+
+        func reportDamage(_ report: StorageDamageReport) {
+            if case .found = report.kind { sim.stats.readDamageFound += 1 } else { sim.stats.readDamageMended += 1 }
+            sim.trace("n\(node + 1) \(report)")
+        }
+
+        func reportRejected(_ message: RejectedMessage, group: GroupID) {
+            // Every node here runs correct code and the network only loses, delays or duplicates
+            // whole packets: a message a peer drops as invalid is a bug (or a validation too strict).
+            sim.checker.fail("valid-messages", "n\(node + 1) g\(group) rejected \(message)")
+        }
+
+        func runRead(_ read: StorageRead) {
+            // At once: the simulated device times fsyncs, not reads.
+            guard sim.nodes[node].up, let storage = sim.nodes[node].storage, let core = sim.nodes[node].core else { return }
+            sim.carryOut(node, core.readCompleted(storage.execute(read)))
+        }
+
+        func runBatch(_ batch: StorageBatch) { sim.issue(node, batch) }
+    }
+
+    func issue(_ i: Int, _ batch: StorageBatch) {
         guard let storage = nodes[i].storage else { return }
         if phase == .safety && options.fsyncFailPPM > 0 && faultRandom.chance(ppm: options.fsyncFailPPM) {
             nodes[i].fs.failNextSync = true
@@ -306,6 +330,7 @@ extension Simulator {
         c.offsetsReplicationFactor = nodes.count  // like the topic: every node replicates it
         c.groupInitialRebalanceDelayMs = 300
         c.groupMinSessionTimeoutMs = 500
+        c.plantedBug = config.plantedBug?.broker
         return c
     }
 

@@ -11,7 +11,8 @@ public struct SimConfig: Sendable {
     public var safetySeconds: UInt64 = 60
     public var nodes: Int? = nil
     public var groups: Int? = nil
-    public var plantedBug: PlantedBug? = nil
+    /// A bug to plant: Raft's, the broker's or a simulated client's.
+    public var plantedBug: SimPlantedBug? = nil
     /// Budget for the healed core to converge, in multiples of the maximum election timeout.
     public var livenessElectionTimeouts: UInt64 = 40
     /// Benchmark mode: every fault off and a steady load (a proposal every `benchmarkIntervalMicros`
@@ -187,7 +188,7 @@ public final class Simulator {
         c.appendBytesMax = options.appendBytesMax
         c.inflightMessagesMax = options.inflightMessagesMax
         c.inflightBytesMax = max(c.inflightBytesMax, options.appendBytesMax)
-        c.plantedBug = config.plantedBug
+        c.plantedBug = config.plantedBug?.raft
         return c
     }
 

@@ -47,7 +47,7 @@ struct RillSim: ParsableCommand {
     @Option(name: .long, help: "Fix the number of Raft groups instead of drawing it.")
     var groups: Int?
 
-    @Option(name: .long, help: "Plant a classic bug: \(PlantedBug.allCases.map(\.rawValue).joined(separator: ", ")).")
+    @Option(name: .long, help: "Plant a classic bug: \(SimPlantedBug.allCases.map(\.rawValue).joined(separator: ", ")).")
     var plantBug: String?
 
     @Flag(name: .long, help: "Run every seed twice and require identical trace hashes.")
@@ -66,10 +66,10 @@ struct RillSim: ParsableCommand {
     var benchInterval: UInt64 = 2000
 
     mutating func run() throws {
-        var bug: PlantedBug? = nil
+        var bug: SimPlantedBug? = nil
         if let name = plantBug {
-            guard let b = PlantedBug(rawValue: name) else {
-                throw ValidationError("unknown bug '\(name)'; known: \(PlantedBug.allCases.map(\.rawValue).joined(separator: ", "))")
+            guard let b = SimPlantedBug(rawValue: name) else {
+                throw ValidationError("unknown bug '\(name)'; known: \(SimPlantedBug.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             bug = b
         }

@@ -1,0 +1,64 @@
+import Primitives
+import Raft
+
+/// Committed state that does not decode is a bug, never a default (etcd's rule). Entries and
+/// snapshots Raft has committed were written by this code — proposed by a leader running it, or
+/// checked on arrival when a peer sent them (`snapshotProblem`) — so failing to decode one means
+/// the code or the disk is broken. Falling back to an empty value would let this replica's state
+/// machine quietly drift from the others'; stopping with what the state was lets someone find out
+/// why. Input — a message from a peer or a client — is validated and refused instead, never
+/// trapped on.
+///
+/// Where an older layout may legitimately be read, the decoder names it and reads it (a Kafka
+/// partition's snapshot from before idempotent producers, an offsets partition's from before
+/// consumer groups: `Group.decodeKafkaState`).
+func committedStateUndecodable(_ what: String, group: GroupID, index: LogIndex, data: [UInt8], _ error: any Error) -> Never {
+    preconditionFailure(
+        "committed \(what) of group \(group.value) at index \(index.value) does not decode (\(error)): \(data.count) bytes, "
+            + "starting \(hexPrefix(data)); corrupt committed state is a bug, not a default")
+}
+
+/// The first bytes of `data` in hex, for a trap message.
+func hexPrefix(_ data: [UInt8], count: Int = 32) -> String {
+    let digits = Array("0123456789abcdef")
+    var s = ""
+    for b in data.prefix(count) {
+        s.append(digits[Int(b >> 4)])
+        s.append(digits[Int(b & 15)])
+    }
+    return data.count > count ? s + "…" : s
+}
+
+extension NodeCore.Group {
+    /// The Kafka part of a partition's snapshot payload, after the replica state: the producers,
+    /// then (offsets partitions) the group offset store. Older layouts end early, and are read as
+    /// what they are: a snapshot from before idempotent producers (354b979) ends after the
+    /// replica state (no producers); an offsets partition's from before consumer groups (c98b7dc)
+    /// ends after the producers (no offsets, no groups).
+    static func decodeKafkaState(_ data: [UInt8], offsets: Bool) throws(WireError) -> (ProducerState, GroupOffsetStore?) {
+        guard data.count > ReplicaState.snapshotBytes else { return (ProducerState(), offsets ? GroupOffsetStore() : nil) }
+        var r = ByteReader(data, offset: ReplicaState.snapshotBytes)
+        let producers = try ProducerState.decode(&r)
+        guard offsets else { return (producers, nil) }
+        return (producers, r.remaining > 0 ? try GroupOffsetStore.decode(&r) : GroupOffsetStore())
+    }
+}
+
+extension NodeCore {
+    /// Why a snapshot a peer sent cannot be group `g`'s state, or nil when it decodes. Checked
+    /// before Raft takes the message: once durable and applied, a snapshot is committed state, and
+    /// failing to decode it then traps.
+    func snapshotProblem(_ snap: Snapshot, group g: Group) -> String? {
+        do {
+            _ = try ReplicaState.decode(snap)
+            if g.isKafkaPartition { _ = try Group.decodeKafkaState(snap.data, offsets: g.offsetStore != nil) }
+            if g.id == controllerGroup {
+                var c = ControllerState(members: controller.members, firstGroup: controller.firstGroup)
+                try c.restore(snap, skipping: ReplicaState.snapshotBytes)
+            }
+            return nil
+        } catch {
+            return "snapshot at \(snap.index.value) (\(snap.data.count) bytes) does not decode: \(error)"
+        }
+    }
+}
