@@ -161,7 +161,7 @@ extension NodeCore {
     /// the requests waiting for an entry about the same topic. A command this node proposed whose
     /// index another leader's entry took was lost with the old term: it is asked again.
     func controllerApplied(_ entry: Entry, rejection: String?) {
-        if !kafka.producerIDs.waiting.isEmpty { serveProducerIDs(expired: false) }
+        if producerIDs.isWaiting { perform(producerIDs.serve(controller: controller, now: ticks, expired: false)) }
         let about = ControllerState.command(in: entry)?.adminTopic
         if rejection == nil, let about, !about.isDelete {
             kafka.autoCreating.removeAll { $0.name == about.name }

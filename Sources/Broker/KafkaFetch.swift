@@ -56,11 +56,8 @@ extension NodeCore {
         }
         kafka.pendingFetches.append(pending)
         evaluateFetches(expired: false)
-        if let k = kafka.completions.firstIndex(where: { $0.connection == request.connection && $0.sequence == request.sequence }) {
-            let done = kafka.completions.remove(at: k)
-            return done.response.map { .respond($0) } ?? .noResponse
-        }
-        return .pending
+        // Answered already (errors only, or a one-node group): reply now, not through the queue.
+        return takeReply(for: request)
     }
 
     /// Move every pending fetch on: check offsets against the high watermark, ask storage for

@@ -184,11 +184,7 @@ extension NodeCore {
             return (.close("\(key) is not a group API"), NodeOutput())
         }
         // Answered already (an error, a known generation, a one-member join phase): reply now.
-        if let k = kafka.completions.firstIndex(where: { $0.connection == request.connection && $0.sequence == request.sequence }) {
-            let done = kafka.completions.remove(at: k)
-            return (done.response.map { .respond($0) } ?? .noResponse, drain())
-        }
-        return (.pending, drain())
+        return (takeReply(for: request), drain())
     }
 
     /// Queue answers to held (or current) requests.

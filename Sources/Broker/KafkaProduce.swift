@@ -53,12 +53,8 @@ extension NodeCore {
         if p.acks == 0 { return .noResponse }
         kafka.pendingProduces.append(pending)
         checkProduces(expired: false)
-        if let k = kafka.completions.firstIndex(where: { $0.connection == request.connection && $0.sequence == request.sequence }) {
-            // Answered already (errors only, or a one-node group): reply now, not through the queue.
-            let done = kafka.completions.remove(at: k)
-            return done.response.map { .respond($0) } ?? .noResponse
-        }
-        return .pending
+        // Answered already (errors only, or a one-node group): reply now, not through the queue.
+        return takeReply(for: request)
     }
 
     /// Validate a partition's batches and propose them in order on its leader, assigning offsets.

@@ -58,7 +58,6 @@ struct KafkaState {
     var pendingProduces: [PendingProduce] = []
     var pendingFetches: [PendingFetch] = []
     var pendingListOffsets: [PendingListOffsets] = []
-    var producerIDs = ProducerIDs()
     /// Leaders of groups this node does not replicate, from peers' gossip (sorted by group).
     var hints: [LeaderHint] = []
     var completions: [KafkaCompletion] = []
@@ -116,8 +115,9 @@ extension NodeCore {
                 return createTopics(c, request: request)
             case .initProducerID:
                 let i = try InitProducerIDRequest.decode(&r, version: h.apiVersion)
-                let reply = initProducerID(i, request: request)
-                return (reply, drain())
+                let deadline = ticks + config.ticks(milliseconds: BrokerLimits.producerIDWaitMs)
+                perform(producerIDs.handle(i, request, controller: controller, deadlineTick: deadline))
+                return (takeReply(for: request), drain())
             case .deleteTopics:
                 let d = try DeleteTopicsRequest.decode(&r, version: h.apiVersion)
                 return deleteTopics(d, request: request)

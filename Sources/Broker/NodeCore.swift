@@ -123,6 +123,8 @@ public final class NodeCore {
     var ticks: UInt64 = 0
     /// Kafka requests waiting on the controller, leader hints from peers.
     var kafka = KafkaState()
+    /// The Kafka subsystems that own their state and return actions (`KafkaAction`).
+    var producerIDs: ProducerIDService
     /// Controller commands to forward to the controller leader.
     var pendingForwards: [(NodeID, ControllerCommand)] = []
     private var nextRegistrationTick: UInt64 = 0
@@ -152,6 +154,7 @@ public final class NodeCore {
         self.config = config
         self.observer = observer
         self.controller = ControllerState(members: config.members, firstGroup: config.firstTopicGroup)
+        self.producerIDs = ProducerIDService(node: config.id, nonce: config.seed &+ config.incarnation &* 0x9E37_79B9_7F4A_7C15)
         var states = recovered.sorted { $0.0 < $1.0 }
         for id in [controllerGroup] + config.staticGroups.map(\.0) where !states.contains(where: { $0.0 == id }) {
             states.append((id, RecoveredState()))
@@ -211,7 +214,7 @@ public final class NodeCore {
         if !kafka.pendingAdmins.isEmpty { tickAdmins() }
         if !kafka.pendingProduces.isEmpty { checkProduces(expired: true) }
         if !kafka.pendingFetches.isEmpty { evaluateFetches(expired: true) }
-        serveProducerIDs(expired: true)
+        perform(producerIDs.serve(controller: controller, now: ticks, expired: true))
         tickGroups()
         if ticks % UInt64(config.raftTemplate.electionTicks) == 0 {
             askForRepairs()

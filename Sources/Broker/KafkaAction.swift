@@ -1,0 +1,39 @@
+import KafkaProtocol
+import NIOCore
+
+/// What a Kafka subsystem asks its node to do. Subsystems own their state and pending requests;
+/// they read the node's state through what they are handed and return actions, which `NodeCore`
+/// performs in order (`perform(_:)`).
+enum KafkaAction {
+    /// Answer a request (a nil response: none, but the connection's order moves on).
+    case complete(KafkaCompletion)
+    /// Propose a command on the controller group, or forward it to the controller leader.
+    case submitToController(ControllerCommand)
+}
+
+extension KafkaRequest {
+    /// The framed answer to this request, in its version: size, response header (v1 for
+    /// flexible versions, v0 otherwise and always for ApiVersions), body.
+    func answer(_ message: some KafkaMessage) -> KafkaCompletion {
+        KafkaCompletion(connection: connection, sequence: sequence, response: NodeCore.frame(header) { message.encode(&$0, version: header.apiVersion) })
+    }
+}
+
+extension NodeCore {
+    func perform(_ actions: [KafkaAction]) {
+        for action in actions {
+            switch action {
+            case .complete(let c): kafka.completions.append(c)
+            case .submitToController(let command): submitToController(command)
+            }
+        }
+    }
+
+    /// The reply to `request` if it is answered already (taken out of the queue), else pending.
+    func takeReply(for request: KafkaRequest) -> KafkaReply {
+        guard let k = kafka.completions.firstIndex(where: { $0.connection == request.connection && $0.sequence == request.sequence }) else {
+            return .pending
+        }
+        return kafka.completions.remove(at: k).response.map { .respond($0) } ?? .noResponse
+    }
+}
