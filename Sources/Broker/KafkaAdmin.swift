@@ -3,7 +3,8 @@ import NIOCore
 import Primitives
 import Raft
 
-/// A CreateTopics or DeleteTopics request waiting for the controller.
+/// CreateTopics and DeleteTopics: a subsystem that owns the requests waiting for the controller
+/// and returns actions.
 ///
 /// Any node takes them, as KRaft brokers do: the controller leader proposes the command, any other
 /// node forwards it to the leader it knows (or waits until it knows one) and asks again after a
@@ -49,140 +50,156 @@ extension ControllerCommand {
     }
 }
 
-extension NodeCore {
+/// What the admin subsystem reads of its node, and the one thing it does there at once: hand a
+/// command to the controller group (proposed when this node leads it, forwarded otherwise).
+protocol AdminContext {
+    var controller: ControllerState { get }
+    var ticks: UInt64 { get }
+    var config: NodeConfig { get }
+    /// Partitions and replication for -1 in a CreateTopics.
+    var defaultPartitions: Int32 { get }
+    var defaultReplication: Int { get }
+    func submitToController(_ command: ControllerCommand) -> ControllerSubmission
+}
+
+/// Where a controller command went.
+enum ControllerSubmission {
+    /// Proposed here, as controller leader, at this index.
+    case proposed(LogIndex)
+    /// Forwarded to the leader this node knows.
+    case forwarded
+    /// No leader known (or the proposal failed): the next tick tries again.
+    case notSent
+}
+
+struct TopicAdmin {
+    private var pending: [PendingAdmin] = []
+
+    var isEmpty: Bool { pending.isEmpty }
+
     // MARK: - CreateTopics
 
-    func createTopics(_ c: CreateTopicsRequest, request: KafkaRequest) -> (KafkaReply, NodeOutput) {
-        var pending = PendingAdmin(request: request, version: request.header.apiVersion, topics: [], deadlineTick: deadline(c.timeoutMs))
+    mutating func createTopics(_ c: CreateTopicsRequest, _ request: KafkaRequest, _ node: some AdminContext) -> [KafkaAction] {
+        var p = PendingAdmin(request: request, version: request.header.apiVersion, topics: [], deadlineTick: Self.deadline(c.timeoutMs, node))
         for t in c.topics {
-            let partitions = t.numPartitions == -1 ? config.defaultPartitions : t.numPartitions
-            let rf = t.replicationFactor == -1 ? defaultReplication : Int(t.replicationFactor)
-            if pending.topics.contains(where: { $0.name == t.name }) {
-                pending.topics.append(.answered(t.name, .invalidRequest, "topic '\(t.name)' appears twice in the request"))
+            let partitions = t.numPartitions == -1 ? node.defaultPartitions : t.numPartitions
+            let rf = t.replicationFactor == -1 ? node.defaultReplication : Int(t.replicationFactor)
+            if p.topics.contains(where: { $0.name == t.name }) {
+                p.topics.append(.answered(t.name, .invalidRequest, "topic '\(t.name)' appears twice in the request"))
             } else if !t.assignments.isEmpty {
-                pending.topics.append(.answered(t.name, .invalidRequest, "manual replica assignments are not supported"))
-            } else if let reason = ControllerState.validateTopic(name: t.name, partitions: partitions, replicationFactor: rf, members: config.members.count) {
+                p.topics.append(.answered(t.name, .invalidRequest, "manual replica assignments are not supported"))
+            } else if let reason = ControllerState.validateTopic(name: t.name, partitions: partitions, replicationFactor: rf, members: node.config.members.count) {
                 let code: ErrorCode = reason.contains("replication factor") ? .invalidReplicationFactor
                     : reason.contains("partitions") ? .invalidPartitions : .invalidTopic
-                pending.topics.append(.answered(t.name, code, reason))
-            } else if controller.topic(t.name) != nil {
-                pending.topics.append(.answered(t.name, .topicAlreadyExists, "topic '\(t.name)' already exists"))
+                p.topics.append(.answered(t.name, code, reason))
+            } else if node.controller.topic(t.name) != nil {
+                p.topics.append(.answered(t.name, .topicAlreadyExists, "topic '\(t.name)' already exists"))
             } else if c.validateOnly {
-                pending.topics.append(.answered(t.name, .none))
+                p.topics.append(.answered(t.name, .none))
             } else {
                 var topic = PendingAdmin.Topic(name: t.name, command: .createTopic(name: t.name, partitions: partitions, replicationFactor: rf))
-                askController(&topic)
-                pending.topics.append(topic)
+                Self.ask(&topic, node)
+                p.topics.append(topic)
             }
         }
-        return wait(pending)
+        return wait(p, node)
     }
 
     // MARK: - DeleteTopics
 
-    func deleteTopics(_ d: DeleteTopicsRequest, request: KafkaRequest) -> (KafkaReply, NodeOutput) {
-        var pending = PendingAdmin(
-            request: request, version: request.header.apiVersion, isDelete: true, topics: [], deadlineTick: deadline(d.timeoutMs))
+    mutating func deleteTopics(_ d: DeleteTopicsRequest, _ request: KafkaRequest, _ node: some AdminContext) -> [KafkaAction] {
+        var p = PendingAdmin(request: request, version: request.header.apiVersion, isDelete: true, topics: [], deadlineTick: Self.deadline(d.timeoutMs, node))
         // v6+ names each topic by name or by id; earlier versions by name.
         let asked: [(name: String?, id: KafkaUUID)] = request.header.apiVersion >= 6
             ? d.topics.map { ($0.name, $0.topicID) } : d.topicNames.map { ($0, .zero) }
         for (askedName, id) in asked {
-            let byID = askedName == nil ? controller.topic(id: id) : nil
+            let byID = askedName == nil ? node.controller.topic(id: id) : nil
             guard let name = askedName ?? byID?.name else {
-                pending.topics.append(.answered("", id: id, .unknownTopicID))
+                p.topics.append(.answered("", id: id, .unknownTopicID))
                 continue
             }
-            if pending.topics.contains(where: { $0.name == name }) {
-                pending.topics.append(.answered(name, id: id, .invalidRequest, "topic '\(name)' appears twice in the request"))
+            if p.topics.contains(where: { $0.name == name }) {
+                p.topics.append(.answered(name, id: id, .invalidRequest, "topic '\(name)' appears twice in the request"))
             } else if name == offsetsTopic {
-                pending.topics.append(.answered(name, id: id, .invalidRequest, "\(offsetsTopic) is internal: the consumer groups' offsets live there"))
-            } else if controller.topic(name) == nil {
-                pending.topics.append(.answered(name, id: id, .unknownTopicOrPartition))
+                p.topics.append(.answered(name, id: id, .invalidRequest, "\(offsetsTopic) is internal: the consumer groups' offsets live there"))
+            } else if node.controller.topic(name) == nil {
+                p.topics.append(.answered(name, id: id, .unknownTopicOrPartition))
             } else {
                 var topic = PendingAdmin.Topic(name: name, id: id, command: .deleteTopic(name: name))
-                askController(&topic)
-                pending.topics.append(topic)
+                Self.ask(&topic, node)
+                p.topics.append(topic)
             }
         }
-        return wait(pending)
+        return wait(p, node)
     }
 
-    private func deadline(_ timeoutMs: Int32) -> UInt64 {
-        ticks + config.ticks(milliseconds: Int(timeoutMs))
+    private static func deadline(_ timeoutMs: Int32, _ node: some AdminContext) -> UInt64 {
+        node.ticks + node.config.ticks(milliseconds: Int(timeoutMs))
     }
 
-    private func wait(_ pending: PendingAdmin) -> (KafkaReply, NodeOutput) {
-        if pending.topics.allSatisfy({ $0.result != nil }) {
-            return (.respond(adminResponse(pending)), drain())
-        }
-        kafka.pendingAdmins.append(pending)
-        return (.pending, drain())
+    private mutating func wait(_ p: PendingAdmin, _ node: some AdminContext) -> [KafkaAction] {
+        if p.topics.allSatisfy({ $0.result != nil }) { return [.complete(Self.answer(p, node))] }
+        pending.append(p)
+        return []
     }
 
-    /// Propose the topic's command here (controller leader) or forward it to the leader; with no
-    /// leader known it stays unsent and the next tick tries again.
-    private func askController(_ topic: inout PendingAdmin.Topic) {
-        guard let command = topic.command, let g = group(controllerGroup) else { return }
-        let (role, leader) = g.withRaft { ($0.role, $0.leader) }
-        if role == .leader {
-            guard let at = try? g.raft.propose(command.encode()) else { return }
-            topic.proposedAt = at.index
-            topic.askedTick = ticks
-        } else if !leader.isNone && leader != config.id {
-            pendingForwards.append((leader, command))
+    /// Hand the topic's command to the controller; with no leader known it stays unsent and a
+    /// later tick tries again.
+    private static func ask(_ topic: inout PendingAdmin.Topic, _ node: some AdminContext) {
+        guard let command = topic.command else { return }
+        switch node.submitToController(command) {
+        case .proposed(let index):
+            topic.proposedAt = index
+            topic.askedTick = node.ticks
+        case .forwarded:
             topic.proposedAt = nil
-            topic.askedTick = ticks
+            topic.askedTick = node.ticks
+        case .notSent:
+            break
         }
     }
 
-    func adminResponse(_ p: PendingAdmin) -> ByteBuffer {
+    private static func answer(_ p: PendingAdmin, _ node: some AdminContext) -> KafkaCompletion {
         if p.isDelete {
-            let response = DeleteTopicsResponse(responses: p.topics.map { t in
+            return p.request.answer(DeleteTopicsResponse(responses: p.topics.map { t in
                 // Named by id (v6+): the name is answered only once it was found.
                 .init(name: t.name.isEmpty ? nil : t.name, topicID: t.id, errorCode: t.result!.code, errorMessage: t.result!.message)
-            })
-            return Self.frame(p.request.header) { response.encode(&$0, version: p.version) }
+            }))
         }
-        let response = CreateTopicsResponse(topics: p.topics.map { t in
+        return p.request.answer(CreateTopicsResponse(topics: p.topics.map { t in
             var result = CreateTopicsResponse.CreatableTopicResult(name: t.name, errorCode: t.result!.code, errorMessage: t.result!.message)
             // v5+ describe the created topic; v7+ give its id.
-            if t.result!.code == .none, let created = controller.topic(t.name) {
+            if t.result!.code == .none, let created = node.controller.topic(t.name) {
                 result.topicID = created.id
                 result.numPartitions = Int32(created.partitions.count)
                 result.replicationFactor = Int16(created.partitions.first?.replicas.count ?? 0)
                 result.configs = []
             }
             return result
-        })
-        return Self.frame(p.request.header) { response.encode(&$0, version: p.version) }
+        }))
     }
 
     /// After the controller applied `entry` (with `rejection` as its outcome), on any node: answer
     /// the requests waiting for an entry about the same topic. A command this node proposed whose
     /// index another leader's entry took was lost with the old term: it is asked again.
-    func controllerApplied(_ entry: Entry, rejection: String?) {
-        if producerIDs.isWaiting { perform(producerIDs.serve(controller: controller, now: ticks, expired: false)) }
-        let about = ControllerState.command(in: entry)?.adminTopic
-        if rejection == nil, let about, !about.isDelete {
-            kafka.autoCreating.removeAll { $0.name == about.name }
-        }
-        guard !kafka.pendingAdmins.isEmpty else { return }
-        for k in kafka.pendingAdmins.indices {
-            let isDelete = kafka.pendingAdmins[k].isDelete
-            for t in kafka.pendingAdmins[k].topics.indices where kafka.pendingAdmins[k].topics[t].result == nil {
-                let name = kafka.pendingAdmins[k].topics[t].name
+    mutating func controllerApplied(_ entry: Entry, about: (name: String, isDelete: Bool)?, rejection: String?, _ node: some AdminContext) -> [KafkaAction] {
+        guard !pending.isEmpty else { return [] }
+        for k in pending.indices {
+            let isDelete = pending[k].isDelete
+            for t in pending[k].topics.indices where pending[k].topics[t].result == nil {
+                let name = pending[k].topics[t].name
                 if let about, about.name == name, about.isDelete == isDelete {
-                    kafka.pendingAdmins[k].topics[t].result = Self.adminResult(name, rejection: rejection)
-                } else if kafka.pendingAdmins[k].topics[t].proposedAt == entry.index {
-                    kafka.pendingAdmins[k].topics[t].proposedAt = nil
-                    kafka.pendingAdmins[k].topics[t].askedTick = nil
+                    pending[k].topics[t].result = Self.result(rejection: rejection)
+                } else if pending[k].topics[t].proposedAt == entry.index {
+                    pending[k].topics[t].proposedAt = nil
+                    pending[k].topics[t].askedTick = nil
                 }
             }
         }
-        finishAdmins(expired: false)
+        return finish(expired: false, node)
     }
 
-    private static func adminResult(_ name: String, rejection: String?) -> (code: ErrorCode, message: String?) {
+    private static func result(rejection: String?) -> (code: ErrorCode, message: String?) {
         guard let rejection else { return (.none, nil) }
         let code: ErrorCode = rejection.contains("already exists") ? .topicAlreadyExists
             : rejection.contains("does not exist") ? .unknownTopicOrPartition : .invalidRequest
@@ -191,31 +208,62 @@ extension NodeCore {
 
     /// On a tick: send what is unsent or unanswered for a while (a forward is dropped by a node
     /// that stopped leading), then answer what is complete or past its deadline.
-    func tickAdmins() {
-        let retryTicks = UInt64(BrokerLimits.controllerRetryElectionTimeouts * config.raftTemplate.electionTicks)
-        for k in kafka.pendingAdmins.indices {
-            for t in kafka.pendingAdmins[k].topics.indices where kafka.pendingAdmins[k].topics[t].result == nil {
-                if let asked = kafka.pendingAdmins[k].topics[t].askedTick, ticks < asked + retryTicks { continue }
-                askController(&kafka.pendingAdmins[k].topics[t])
+    mutating func tick(_ node: some AdminContext) -> [KafkaAction] {
+        guard !pending.isEmpty else { return [] }
+        let retryTicks = UInt64(BrokerLimits.controllerRetryElectionTimeouts * node.config.raftTemplate.electionTicks)
+        for k in pending.indices {
+            for t in pending[k].topics.indices where pending[k].topics[t].result == nil {
+                if let asked = pending[k].topics[t].askedTick, node.ticks < asked + retryTicks { continue }
+                Self.ask(&pending[k].topics[t], node)
             }
         }
-        finishAdmins(expired: true)
+        return finish(expired: true, node)
     }
 
-    private func finishAdmins(expired: Bool) {
+    private mutating func finish(expired: Bool, _ node: some AdminContext) -> [KafkaAction] {
+        var actions: [KafkaAction] = []
         var remaining: [PendingAdmin] = []
-        for var p in kafka.pendingAdmins {
-            if expired && ticks >= p.deadlineTick {
+        for var p in pending {
+            if expired && node.ticks >= p.deadlineTick {
                 for t in p.topics.indices where p.topics[t].result == nil {
                     p.topics[t].result = (.requestTimedOut, "the controller did not apply it in time")
                 }
             }
             if p.topics.allSatisfy({ $0.result != nil }) {
-                kafka.completions.append(.init(connection: p.request.connection, sequence: p.request.sequence, response: adminResponse(p)))
+                actions.append(.complete(Self.answer(p, node)))
             } else {
                 remaining.append(p)
             }
         }
-        kafka.pendingAdmins = remaining
+        pending = remaining
+        return actions
+    }
+}
+
+extension NodeCore: AdminContext {
+    var defaultPartitions: Int32 { config.defaultPartitions }
+
+    /// Propose on the controller leader, or forward to it.
+    @discardableResult
+    func submitToController(_ command: ControllerCommand) -> ControllerSubmission {
+        guard let g = group(controllerGroup) else { return .notSent }
+        let (role, leader) = g.withRaft { ($0.role, $0.leader) }
+        if role == .leader {
+            guard let at = try? g.raft.propose(command.encode()) else { return .notSent }
+            return .proposed(at.index)
+        }
+        guard !leader.isNone && leader != config.id else { return .notSent }
+        pendingForwards.append((leader, command))
+        return .forwarded
+    }
+
+    /// After the controller applied an entry, on any node: the subsystems waiting on it.
+    func controllerApplied(_ entry: Entry, rejection: String?) {
+        if producerIDs.isWaiting { perform(producerIDs.serve(controller: controller, now: ticks, expired: false)) }
+        let about = ControllerState.command(in: entry)?.adminTopic
+        if rejection == nil, let about, !about.isDelete {
+            kafka.autoCreating.removeAll { $0.name == about.name }
+        }
+        perform(admin.controllerApplied(entry, about: about, rejection: rejection, self))
     }
 }

@@ -54,7 +54,6 @@ public struct LeaderHint: Equatable, Sendable {
 
 /// Kafka-facing state a node keeps between events.
 struct KafkaState {
-    var pendingAdmins: [PendingAdmin] = []
     var pendingProduces: [PendingProduce] = []
     var pendingFetches: [PendingFetch] = []
     var pendingListOffsets: [PendingListOffsets] = []
@@ -112,7 +111,8 @@ extension NodeCore {
                 return (.respond(Self.frame(h) { response.encode(&$0, version: h.apiVersion) }), NodeOutput())
             case .createTopics:
                 let c = try CreateTopicsRequest.decode(&r, version: h.apiVersion)
-                return createTopics(c, request: request)
+                perform(admin.createTopics(c, request, self))
+                return (takeReply(for: request), drain())
             case .initProducerID:
                 let i = try InitProducerIDRequest.decode(&r, version: h.apiVersion)
                 let deadline = ticks + config.ticks(milliseconds: BrokerLimits.producerIDWaitMs)
@@ -120,7 +120,8 @@ extension NodeCore {
                 return (takeReply(for: request), drain())
             case .deleteTopics:
                 let d = try DeleteTopicsRequest.decode(&r, version: h.apiVersion)
-                return deleteTopics(d, request: request)
+                perform(admin.deleteTopics(d, request, self))
+                return (takeReply(for: request), drain())
             case .produce:
                 let p = try ProduceRequest.decode(&r, version: h.apiVersion)
                 let reply = produce(p, request: request)
@@ -262,19 +263,6 @@ extension NodeCore {
         kafka.autoCreating.removeAll { $0.name == name }
         kafka.autoCreating.append((name, ticks))
         return true
-    }
-
-    /// Propose on the controller leader, or forward to it; returns the index when proposed here.
-    @discardableResult
-    func submitToController(_ command: ControllerCommand) -> (LogIndex, Term)? {
-        guard let g = group(controllerGroup) else { return nil }
-        let (role, leader) = g.withRaft { ($0.role, $0.leader) }
-        if role == .leader {
-            if let at = try? g.raft.propose(command.encode()) { return (at.index, at.term) }
-            return nil
-        }
-        if !leader.isNone && leader != config.id { pendingForwards.append((leader, command)) }
-        return nil
     }
 
     // MARK: - Leader gossip

@@ -125,6 +125,7 @@ public final class NodeCore {
     var kafka = KafkaState()
     /// The Kafka subsystems that own their state and return actions (`KafkaAction`).
     var producerIDs: ProducerIDService
+    var admin = TopicAdmin()
     /// Controller commands to forward to the controller leader.
     var pendingForwards: [(NodeID, ControllerCommand)] = []
     private var nextRegistrationTick: UInt64 = 0
@@ -211,7 +212,7 @@ public final class NodeCore {
         ticks += 1
         for g in groups { g.raft.tick() }
         touchAll()
-        if !kafka.pendingAdmins.isEmpty { tickAdmins() }
+        perform(admin.tick(self))
         if !kafka.pendingProduces.isEmpty { checkProduces(expired: true) }
         if !kafka.pendingFetches.isEmpty { evaluateFetches(expired: true) }
         perform(producerIDs.serve(controller: controller, now: ticks, expired: true))
