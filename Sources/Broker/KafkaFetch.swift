@@ -82,7 +82,7 @@ extension NodeCore {
                 f.parts[k].highWatermark = hwm
                 f.parts[k].logStartOffset = Int64(g.logStartOffset)
                 let offset = f.parts[k].fetchOffset
-                if offset < Int64(g.logStartOffset) || offset > Int64(logEndOffset(g)) {
+                if offset < Int64(g.logStartOffset) || offset > Int64(g.logEndOffset) {
                     f.parts[k].error = .offsetOutOfRange
                     continue
                 }

@@ -452,7 +452,7 @@ extension NodeCore {
         // Timestamps: the node has no wall clock (determinism); offsets do not expire by time yet.
         for r in records { builder.append(key: r.key, value: r.value, timestamp: 0) }
         let term = g.withRaft { $0.term }
-        let batch = builder.build().assigned(baseOffset: Int64(logEndOffset(g)), leaderEpoch: Int32(truncatingIfNeeded: term.value))
+        let batch = builder.build().assigned(baseOffset: Int64(g.logEndOffset), leaderEpoch: Int32(truncatingIfNeeded: term.value))
         // A nearly full disk takes no group writes (the member finds the next coordinator).
         guard !diskFull, let at = try? g.raft.propose(Array(batch.bytes.readableBytesView)) else { return nil }
         if let k = position(g.id) { markTouched(k) }

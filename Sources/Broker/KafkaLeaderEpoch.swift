@@ -42,7 +42,7 @@ extension NodeCore {
     /// the Raft log still in memory; an epoch older than it answers with the start of memory's
     /// window, which a consumer of committed data is never beyond.
     func epochEnd(_ g: Group, epoch: Int32, current: Int32) -> (Int32, Int64) {
-        let leo = Int64(logEndOffset(g))
+        let leo = Int64(g.logEndOffset)
         if epoch >= current { return (current, leo) }
         let (first, last) = g.withRaft { ($0.firstIndex, $0.lastIndex) }
         var offset = leo

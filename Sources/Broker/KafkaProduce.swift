@@ -23,12 +23,36 @@ struct PendingProduce {
     var deadlineTick: UInt64
 }
 
-extension NodeCore {
-    func produce(_ p: ProduceRequest, request: KafkaRequest) -> KafkaReply {
+/// What the produce subsystem reads of its node and does there: its partitions' Raft groups,
+/// and proposals to the ones it leads.
+protocol PartitionContext {
+    var controller: ControllerState { get }
+    var ticks: UInt64 { get }
+    var config: NodeConfig { get }
+    /// A nearly full data disk takes no Kafka writes.
+    var diskFull: Bool { get }
+    func group(_ g: GroupID) -> NodeCore.Group?
+    /// Propose to a group this node leads (its output is drained with the request's).
+    func propose(_ data: [UInt8], to g: GroupID) throws(RaftError) -> (index: LogIndex, term: Term)
+}
+
+extension NodeCore: PartitionContext {}
+
+/// Produce: validates batches, assigns offsets and proposes them on the partitions' leaders, and
+/// owns the requests waiting for their batches to be committed (acks=all) or durable (acks=1).
+struct ProduceService {
+    /// Largest batch accepted (Kafka's `message.max.bytes` default, 1 MiB plus overhead).
+    static let batchBytesMax = BrokerLimits.batchBytesMax
+
+    private var pending: [PendingProduce] = []
+
+    var isEmpty: Bool { pending.isEmpty }
+
+    mutating func produce(_ p: ProduceRequest, _ request: KafkaRequest, _ node: some PartitionContext) -> [KafkaAction] {
         let version = request.header.apiVersion
-        var pending = PendingProduce(
+        var waiting = PendingProduce(
             request: request, version: version, acks: p.acks, parts: [],
-            deadlineTick: ticks + config.ticks(milliseconds: Int(p.timeoutMs)))
+            deadlineTick: node.ticks + node.config.ticks(milliseconds: Int(p.timeoutMs)))
         for t in p.topicData {
             for part in t.partitionData {
                 var entry = PendingProduce.Part(
@@ -41,33 +65,32 @@ extension NodeCore {
                 } else if t.name == offsetsTopic {
                     // Only the group coordinator writes there: a client's records could forge commits.
                     fail(.invalidTopic, "\(offsetsTopic) is internal")
-                } else if let assignment = controller.topic(t.name)?.partitions.first(where: { $0.partition == part.index }) {
+                } else if let assignment = node.controller.topic(t.name)?.partitions.first(where: { $0.partition == part.index }) {
                     entry.group = assignment.group
-                    append(part.records, to: assignment.group, into: &entry)
+                    Self.append(part.records, to: assignment.group, into: &entry, node)
                 } else {
                     fail(.unknownTopicOrPartition)
                 }
-                pending.parts.append(entry)
+                waiting.parts.append(entry)
             }
         }
-        if p.acks == 0 { return .noResponse }
-        kafka.pendingProduces.append(pending)
-        checkProduces(expired: false)
-        // Answered already (errors only, or a one-node group): reply now, not through the queue.
-        return takeReply(for: request)
+        // acks=0: no answer, but the connection's order moves on.
+        if p.acks == 0 { return [.complete(KafkaCompletion(connection: request.connection, sequence: request.sequence, response: nil))] }
+        pending.append(waiting)
+        return check(expired: false, node)
     }
 
     /// Validate a partition's batches and propose them in order on its leader, assigning offsets.
-    private func append(_ records: ByteBuffer?, to gid: GroupID, into part: inout PendingProduce.Part) {
+    private static func append(_ records: ByteBuffer?, to gid: GroupID, into part: inout PendingProduce.Part, _ node: some PartitionContext) {
         func fail(_ e: ErrorCode, _ message: String? = nil) {
             part.result = .failed(part.partition, e, message)
         }
-        guard let g = group(gid) else { return fail(.notLeaderOrFollower, "this node does not replicate the partition") }
+        guard let g = node.group(gid) else { return fail(.notLeaderOrFollower, "this node does not replicate the partition") }
         let (role, term) = g.withRaft { ($0.role, $0.term) }
         guard role == .leader else { return fail(.notLeaderOrFollower) }
         // Retriable for clients (Java and librdkafka refresh metadata and retry): leadership is
         // being handed to a replica with space.
-        guard !diskFull else { return fail(.kafkaStorageError, "the data disk of node \(config.id) is nearly full") }
+        guard !node.diskFull else { return fail(.kafkaStorageError, "the data disk of node \(node.config.id) is nearly full") }
         guard let records, records.readableBytes > 0 else { return fail(.corruptMessage, "no records") }
         let batches: [RecordBatch]
         do {
@@ -78,13 +101,13 @@ extension NodeCore {
         if let big = batches.first(where: { $0.bytes.readableBytes > BrokerLimits.batchBytesMax }) {
             return fail(.messageTooLarge, "batch of \(big.bytes.readableBytes) bytes exceeds \(BrokerLimits.batchBytesMax)")
         }
-        var offset = logEndOffset(g)
+        var offset = g.logEndOffset
         part.baseOffset = Int64(offset)
         part.term = term
         for (k, b) in batches.enumerated() {
             if b.producerID >= 0 {
                 let last = ProducerState.lastSequence(first: b.baseSequence, count: b.lastOffsetDelta + 1)
-                switch producerVerdict(g, producerID: b.producerID, epoch: b.producerEpoch, first: b.baseSequence, last: last) {
+                switch g.producerVerdict(producerID: b.producerID, epoch: b.producerEpoch, first: b.baseSequence, last: last) {
                 case .append:
                     break
                 case .duplicate(let original, let pending):
@@ -104,7 +127,7 @@ extension NodeCore {
             }
             let assigned = b.assigned(baseOffset: Int64(offset), leaderEpoch: Int32(truncatingIfNeeded: term.value))
             do {
-                let at = try g.raft.propose(Array(assigned.bytes.readableBytesView))
+                let at = try node.propose(Array(assigned.bytes.readableBytesView), to: gid)
                 part.lastIndex = at.index
                 part.term = term
             } catch {
@@ -112,9 +135,60 @@ extension NodeCore {
             }
             offset += UInt64(b.lastOffsetDelta) + 1
         }
-        if let k = position(gid) { markTouched(k) }
     }
 
+    /// Answer produces whose batches are committed (acks=all) or durable here (acks=1), lost with
+    /// a term change, or past their deadline (when `expired`).
+    mutating func check(expired: Bool, _ node: some PartitionContext) -> [KafkaAction] {
+        guard !pending.isEmpty else { return [] }
+        var actions: [KafkaAction] = []
+        var remaining: [PendingProduce] = []
+        for var p in pending {
+            for k in p.parts.indices where p.parts[k].result == nil {
+                let part = p.parts[k]
+                guard let g = node.group(part.group) else {
+                    p.parts[k].result = .failed(part.partition, .notLeaderOrFollower)
+                    continue
+                }
+                let (role, commit, persisted, termAt) = g.withRaft { ($0.role, $0.commitIndex, $0.persistedIndex, $0.term(at: part.lastIndex)) }
+                if let termAt, termAt != part.term {
+                    // Another leader's entry took the index: this batch is gone; the client retries.
+                    p.parts[k].result = .failed(part.partition, .notLeaderOrFollower, "leader changed")
+                    continue
+                }
+                let done = p.acks == -1 ? commit >= part.lastIndex : persisted >= part.lastIndex && role == .leader
+                if done {
+                    p.parts[k].result = .init(index: part.partition, errorCode: .none, baseOffset: part.baseOffset,
+                                              logStartOffset: Int64(g.logStartOffset))
+                } else if role != .leader {
+                    p.parts[k].result = .failed(part.partition, .notLeaderOrFollower, "leadership lost")
+                } else if expired && node.ticks >= p.deadlineTick {
+                    p.parts[k].result = .failed(part.partition, .requestTimedOut, "not committed in time")
+                }
+            }
+            if p.parts.allSatisfy({ $0.result != nil }) {
+                actions.append(.complete(Self.answer(p)))
+            } else {
+                remaining.append(p)
+            }
+        }
+        pending = remaining
+        return actions
+    }
+
+    private static func answer(_ p: PendingProduce) -> KafkaCompletion {
+        var topics: [ProduceResponse.TopicProduceResponse] = []
+        for part in p.parts {
+            if topics.last?.name != part.topic { topics.append(.init(name: part.topic)) }
+            topics[topics.count - 1].partitionResponses.append(part.result!)
+        }
+        return p.request.answer(ProduceResponse(responses: topics))
+    }
+}
+
+
+/// The partition operations produce needs, on the group itself.
+extension NodeCore.Group {
     enum ProducerVerdict {
         case append
         /// Written before at `baseOffset`; `pending` when that entry is not applied yet.
@@ -125,7 +199,8 @@ extension NodeCore {
     /// A producer's batch against the partition's producers as of the whole Raft log: the applied
     /// state plus the unapplied tail (so a retry of a batch still in flight is caught, and a new
     /// leader needs no separate rebuild: its log is the truth).
-    func producerVerdict(_ g: Group, producerID: Int64, epoch: Int16, first: Int32, last: Int32) -> ProducerVerdict {
+    func producerVerdict(producerID: Int64, epoch: Int16, first: Int32, last: Int32) -> ProducerVerdict {
+        let g = self
         var view = g.producers
         var tail: [(first: Int32, last: Int32, epoch: Int16, index: LogIndex, term: Term)] = []
         let applied = g.state.appliedIndex
@@ -150,7 +225,8 @@ extension NodeCore {
 
     /// The Kafka offset after the last entry of a group's Raft log (committed or not): where the
     /// leader's next batch starts. Applied records plus those of the unapplied tail.
-    func logEndOffset(_ g: Group) -> UInt64 {
+    var logEndOffset: UInt64 {
+        let g = self
         let applied = g.state.appliedIndex
         let last = g.withRaft { $0.lastIndex }
         var offset = g.state.nextOffset
@@ -160,53 +236,6 @@ extension NodeCore {
             i = i.next
         }
         return offset
-    }
-
-    /// Answer produces whose batches are committed (acks=all) or durable here (acks=1), lost with
-    /// a term change, or past their deadline (when `expired`).
-    func checkProduces(expired: Bool) {
-        guard !kafka.pendingProduces.isEmpty else { return }
-        var remaining: [PendingProduce] = []
-        for var p in kafka.pendingProduces {
-            for k in p.parts.indices where p.parts[k].result == nil {
-                let part = p.parts[k]
-                guard let g = group(part.group) else {
-                    p.parts[k].result = .failed(part.partition, .notLeaderOrFollower)
-                    continue
-                }
-                let (role, commit, persisted, termAt) = g.withRaft { ($0.role, $0.commitIndex, $0.persistedIndex, $0.term(at: part.lastIndex)) }
-                if let termAt, termAt != part.term {
-                    // Another leader's entry took the index: this batch is gone; the client retries.
-                    p.parts[k].result = .failed(part.partition, .notLeaderOrFollower, "leader changed")
-                    continue
-                }
-                let done = p.acks == -1 ? commit >= part.lastIndex : persisted >= part.lastIndex && role == .leader
-                if done {
-                    p.parts[k].result = .init(index: part.partition, errorCode: .none, baseOffset: part.baseOffset,
-                                              logStartOffset: Int64(g.logStartOffset))
-                } else if role != .leader {
-                    p.parts[k].result = .failed(part.partition, .notLeaderOrFollower, "leadership lost")
-                } else if expired && ticks >= p.deadlineTick {
-                    p.parts[k].result = .failed(part.partition, .requestTimedOut, "not committed in time")
-                }
-            }
-            if p.parts.allSatisfy({ $0.result != nil }) {
-                kafka.completions.append(.init(connection: p.request.connection, sequence: p.request.sequence, response: produceResponse(p)))
-            } else {
-                remaining.append(p)
-            }
-        }
-        kafka.pendingProduces = remaining
-    }
-
-    func produceResponse(_ p: PendingProduce) -> ByteBuffer {
-        var topics: [ProduceResponse.TopicProduceResponse] = []
-        for part in p.parts {
-            if topics.last?.name != part.topic { topics.append(.init(name: part.topic)) }
-            topics[topics.count - 1].partitionResponses.append(part.result!)
-        }
-        let response = ProduceResponse(responses: topics)
-        return Self.frame(p.request.header) { response.encode(&$0, version: p.version) }
     }
 }
 

@@ -54,7 +54,6 @@ public struct LeaderHint: Equatable, Sendable {
 
 /// Kafka-facing state a node keeps between events.
 struct KafkaState {
-    var pendingProduces: [PendingProduce] = []
     var pendingFetches: [PendingFetch] = []
     var pendingListOffsets: [PendingListOffsets] = []
     /// Leaders of groups this node does not replicate, from peers' gossip (sorted by group).
@@ -124,8 +123,8 @@ extension NodeCore {
                 return (takeReply(for: request), drain())
             case .produce:
                 let p = try ProduceRequest.decode(&r, version: h.apiVersion)
-                let reply = produce(p, request: request)
-                return (reply, drain())
+                perform(produces.produce(p, request, self))
+                return (takeReply(for: request), drain())
             case .fetch:
                 let f = try FetchRequest.decode(&r, version: h.apiVersion)
                 let reply = fetch(f, request: request)

@@ -126,6 +126,7 @@ public final class NodeCore {
     /// The Kafka subsystems that own their state and return actions (`KafkaAction`).
     var producerIDs: ProducerIDService
     var admin = TopicAdmin()
+    var produces = ProduceService()
     /// Controller commands to forward to the controller leader.
     var pendingForwards: [(NodeID, ControllerCommand)] = []
     private var nextRegistrationTick: UInt64 = 0
@@ -213,7 +214,7 @@ public final class NodeCore {
         for g in groups { g.raft.tick() }
         touchAll()
         perform(admin.tick(self))
-        if !kafka.pendingProduces.isEmpty { checkProduces(expired: true) }
+        if !produces.isEmpty { perform(produces.check(expired: true, self)) }
         if !kafka.pendingFetches.isEmpty { evaluateFetches(expired: true) }
         perform(producerIDs.serve(controller: controller, now: ticks, expired: true))
         tickGroups()
@@ -390,7 +391,7 @@ public final class NodeCore {
                 kafka.consumerGroups[id]!.notices.removeAll()
             }
         }
-        if !kafka.pendingProduces.isEmpty { checkProduces(expired: false) }
+        if !produces.isEmpty { perform(produces.check(expired: false, self)) }
         if !kafka.pendingFetches.isEmpty { evaluateFetches(expired: false) }
         if !kafka.pendingGroupWrites.isEmpty { checkGroupWrites(expired: false) }
         out.kafkaReplies += kafka.completions
