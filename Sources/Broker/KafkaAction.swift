@@ -9,6 +9,8 @@ enum KafkaAction {
     case complete(KafkaCompletion)
     /// Propose a command on the controller group, or forward it to the controller leader.
     case submitToController(ControllerCommand)
+    /// Ask storage for committed data; the completion comes back by its purpose.
+    case read(StorageRead)
 }
 
 extension KafkaRequest {
@@ -25,6 +27,7 @@ extension NodeCore {
             switch action {
             case .complete(let c): kafka.completions.append(c)
             case .submitToController(let command): submitToController(command)
+            case .read(let read): reads.append(read)
             }
         }
     }

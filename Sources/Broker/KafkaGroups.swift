@@ -87,7 +87,7 @@ extension NodeCore {
                 }
                 kafka.coordinating[g.id] = nil
             }
-            if role == .leader && isServing(g), let store = g.offsetStore {
+            if role == .leader && g.isServing, let store = g.offsetStore {
                 for id in store.groups.keys.sorted() where kafka.consumerGroups[id] == nil {
                     kafka.consumerGroups[id] = ConsumerGroup(id: id, persisted: store.groups[id]!, now: ticks)
                 }

@@ -17,7 +17,7 @@ extension NodeCore {
                     parts.append(.init(errorCode: .unknownTopicOrPartition, partition: p.partition, leaderEpoch: -1, endOffset: -1))
                     continue
                 }
-                guard let g = group(assignment.group), isServing(g) else {
+                guard let g = group(assignment.group), g.isServing else {
                     parts.append(.init(errorCode: .notLeaderOrFollower, partition: p.partition, leaderEpoch: -1, endOffset: -1))
                     continue
                 }

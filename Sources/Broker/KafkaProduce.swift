@@ -34,6 +34,8 @@ protocol PartitionContext {
     func group(_ g: GroupID) -> NodeCore.Group?
     /// Propose to a group this node leads (its output is drained with the request's).
     func propose(_ data: [UInt8], to g: GroupID) throws(RaftError) -> (index: LogIndex, term: Term)
+    /// A token for a new storage read.
+    func takeReadToken() -> UInt64
 }
 
 extension NodeCore: PartitionContext {}

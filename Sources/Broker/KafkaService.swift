@@ -54,8 +54,6 @@ public struct LeaderHint: Equatable, Sendable {
 
 /// Kafka-facing state a node keeps between events.
 struct KafkaState {
-    var pendingFetches: [PendingFetch] = []
-    var pendingListOffsets: [PendingListOffsets] = []
     /// Leaders of groups this node does not replicate, from peers' gossip (sorted by group).
     var hints: [LeaderHint] = []
     var completions: [KafkaCompletion] = []
@@ -127,16 +125,16 @@ extension NodeCore {
                 return (takeReply(for: request), drain())
             case .fetch:
                 let f = try FetchRequest.decode(&r, version: h.apiVersion)
-                let reply = fetch(f, request: request)
-                return (reply, drain())
+                perform(fetches.fetch(f, request, self))
+                return (takeReply(for: request), drain())
             case .offsetForLeaderEpoch:
                 let o = try OffsetForLeaderEpochRequest.decode(&r, version: h.apiVersion)
                 let response = offsetForLeaderEpoch(o)
                 return (.respond(Self.frame(h) { response.encode(&$0, version: h.apiVersion) }), NodeOutput())
             case .listOffsets:
                 let l = try ListOffsetsRequest.decode(&r, version: h.apiVersion)
-                let reply = listOffsets(l, request: request)
-                return (reply, drain())
+                perform(listings.listOffsets(l, request, self))
+                return (takeReply(for: request), drain())
             case .findCoordinator, .joinGroup, .syncGroup, .heartbeat, .leaveGroup, .offsetCommit, .offsetFetch, .describeGroups, .listGroups:
                 return try handleGroupRequest(key, &r, request: request)
             }

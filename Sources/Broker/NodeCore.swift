@@ -127,6 +127,8 @@ public final class NodeCore {
     var producerIDs: ProducerIDService
     var admin = TopicAdmin()
     var produces = ProduceService()
+    var fetches = FetchService()
+    var listings = ListOffsetsService()
     /// Controller commands to forward to the controller leader.
     var pendingForwards: [(NodeID, ControllerCommand)] = []
     private var nextRegistrationTick: UInt64 = 0
@@ -215,7 +217,7 @@ public final class NodeCore {
         touchAll()
         perform(admin.tick(self))
         if !produces.isEmpty { perform(produces.check(expired: true, self)) }
-        if !kafka.pendingFetches.isEmpty { evaluateFetches(expired: true) }
+        if !fetches.isEmpty { perform(fetches.evaluate(expired: true, self)) }
         perform(producerIDs.serve(controller: controller, now: ticks, expired: true))
         tickGroups()
         if ticks % UInt64(config.raftTemplate.electionTicks) == 0 {
@@ -392,7 +394,7 @@ public final class NodeCore {
             }
         }
         if !produces.isEmpty { perform(produces.check(expired: false, self)) }
-        if !kafka.pendingFetches.isEmpty { evaluateFetches(expired: false) }
+        if !fetches.isEmpty { perform(fetches.evaluate(expired: false, self)) }
         if !kafka.pendingGroupWrites.isEmpty { checkGroupWrites(expired: false) }
         out.kafkaReplies += kafka.completions
         kafka.completions.removeAll()
@@ -432,10 +434,10 @@ public final class NodeCore {
         case .repair(let peer, let range):
             return repairReadCompleted(c, peer: peer, range: range)
         case .kafkaFetch:
-            fetchReadCompleted(c)
+            perform(fetches.readCompleted(c, self))
             return drain()
         case .listOffsets:
-            listOffsetsRead(c)
+            perform(listings.readCompleted(c))
             return drain()
         }
     }
