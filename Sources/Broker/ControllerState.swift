@@ -1,3 +1,4 @@
+import KafkaProtocol
 import Primitives
 import Raft
 
@@ -30,8 +31,17 @@ public struct PartitionAssignment: Equatable, Sendable {
 }
 
 public struct TopicState: Equatable, Sendable {
-    public var name: String
-    public var partitions: [PartitionAssignment]
+    public let name: String
+    public let partitions: [PartitionAssignment]
+    /// The topic's Kafka id (`TopicID.swift`): computed once, when the topic is created or
+    /// restored, since Fetch v13+ and Metadata look topics up by it on every request.
+    public let id: KafkaUUID
+
+    init(name: String, partitions: [PartitionAssignment]) {
+        self.name = name
+        self.partitions = partitions
+        self.id = Self.id(name: name, firstGroup: partitions.first?.group)
+    }
 }
 
 /// A change to cluster metadata, proposed to the controller group (Raft group 0) and applied in
