@@ -11,6 +11,9 @@ enum KafkaAction {
     case submitToController(ControllerCommand)
     /// Ask storage for committed data; the completion comes back by its purpose.
     case read(StorageRead)
+    /// Ask the controller to create a topic a client needs (Metadata with auto-creation, the
+    /// offsets topic for the first group), unless this node asked for it a moment ago.
+    case autoCreateTopic(name: String, partitions: Int32, replicationFactor: Int)
 }
 
 extension KafkaRequest {
@@ -25,18 +28,22 @@ extension NodeCore {
     func perform(_ actions: [KafkaAction]) {
         for action in actions {
             switch action {
-            case .complete(let c): kafka.completions.append(c)
+            case .complete(let c): completions.append(c)
             case .submitToController(let command): submitToController(command)
             case .read(let read): reads.append(read)
+            case .autoCreateTopic(let name, let partitions, let replicationFactor):
+                let retryTicks = UInt64(BrokerLimits.controllerRetryElectionTimeouts * config.raftTemplate.electionTicks)
+                guard autoCreation.shouldAsk(name, now: ticks, retryTicks: retryTicks) else { continue }
+                submitToController(.createTopic(name: name, partitions: partitions, replicationFactor: replicationFactor))
             }
         }
     }
 
     /// The reply to `request` if it is answered already (taken out of the queue), else pending.
     func takeReply(for request: KafkaRequest) -> KafkaReply {
-        guard let k = kafka.completions.firstIndex(where: { $0.connection == request.connection && $0.sequence == request.sequence }) else {
+        guard let k = completions.firstIndex(where: { $0.connection == request.connection && $0.sequence == request.sequence }) else {
             return .pending
         }
-        return kafka.completions.remove(at: k).response.map { .respond($0) } ?? .noResponse
+        return completions.remove(at: k).response.map { .respond($0) } ?? .noResponse
     }
 }

@@ -262,7 +262,7 @@ extension NodeCore: AdminContext {
         if producerIDs.isWaiting { perform(producerIDs.serve(controller: controller, now: ticks, expired: false)) }
         let about = ControllerState.command(in: entry)?.adminTopic
         if rejection == nil, let about, !about.isDelete {
-            kafka.autoCreating.removeAll { $0.name == about.name }
+            autoCreation.created(about.name)
         }
         perform(admin.controllerApplied(entry, about: about, rejection: rejection, self))
     }

@@ -121,8 +121,12 @@ public final class NodeCore {
     /// Partition groups found on disk, waiting for the controller to name their replicas.
     private var recoveredPartitions: [(GroupID, RecoveredState)] = []
     var ticks: UInt64 = 0
-    /// Kafka requests waiting on the controller, leader hints from peers.
-    var kafka = KafkaState()
+    /// Answers ready to go out with the next output.
+    var completions: [KafkaCompletion] = []
+    /// Leaders of groups this node does not replicate, from peers' gossip.
+    var leaderHints = LeaderHints()
+    var autoCreation = TopicAutoCreation()
+    var coordinator = GroupCoordinator()
     /// The Kafka subsystems that own their state and return actions (`KafkaAction`).
     var producerIDs: ProducerIDService
     var admin = TopicAdmin()
@@ -219,7 +223,7 @@ public final class NodeCore {
         if !produces.isEmpty { perform(produces.check(expired: true, self)) }
         if !fetches.isEmpty { perform(fetches.evaluate(expired: true, self)) }
         perform(producerIDs.serve(controller: controller, now: ticks, expired: true))
-        tickGroups()
+        perform(coordinator.tick(self))
         if ticks % UInt64(config.raftTemplate.electionTicks) == 0 {
             askForRepairs()
             if diskFull { handOffKafkaLeaderships() }
@@ -385,19 +389,12 @@ public final class NodeCore {
         maybeRegister(&out)
         out.forwards += pendingForwards
         pendingForwards.removeAll()
-        // The groups' log lines, in group order (a Dictionary's order must not reach output); the
-        // order-free check first keeps the sort off the per-event path.
-        if kafka.consumerGroups.values.contains(where: { !$0.notices.isEmpty }) {
-            for id in kafka.consumerGroups.keys.sorted() {
-                out.notices += kafka.consumerGroups[id]!.notices
-                kafka.consumerGroups[id]!.notices.removeAll()
-            }
-        }
+        out.notices += coordinator.takeNotices()
         if !produces.isEmpty { perform(produces.check(expired: false, self)) }
         if !fetches.isEmpty { perform(fetches.evaluate(expired: false, self)) }
-        if !kafka.pendingGroupWrites.isEmpty { checkGroupWrites(expired: false) }
-        out.kafkaReplies += kafka.completions
-        kafka.completions.removeAll()
+        if coordinator.hasPendingWrites { perform(coordinator.writesProgressed(expired: false, self)) }
+        out.kafkaReplies += completions
+        completions.removeAll()
         out.reads += reads
         reads.removeAll()
         out.repairs += outgoingRepairs

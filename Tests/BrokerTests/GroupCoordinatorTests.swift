@@ -234,9 +234,9 @@ struct GroupCoordinatorTests {
     @Test("Kafka's partition for a group id: Java's String.hashCode, sign bit dropped")
     func placement() {
         // "hello".hashCode() == 99162322; "polygenelubricants".hashCode() == Integer.MIN_VALUE.
-        #expect(NodeCore.offsetsPartition(of: "hello", partitions: 50) == 99_162_322 % 50)
-        #expect(NodeCore.offsetsPartition(of: "polygenelubricants", partitions: 50) == 0)
-        #expect(NodeCore.offsetsPartition(of: "", partitions: 4) == 0)
+        #expect(GroupCoordinator.offsetsPartition(of: "hello", partitions: 50) == 99_162_322 % 50)
+        #expect(GroupCoordinator.offsetsPartition(of: "polygenelubricants", partitions: 50) == 0)
+        #expect(GroupCoordinator.offsetsPartition(of: "", partitions: 4) == 0)
     }
 
     @Test("offset store: records replayed in any batch split give the same state, snapshots round-trip, tombstones delete")

@@ -1,0 +1,279 @@
+import KafkaProtocol
+import NIOCore
+import Primitives
+import Raft
+
+/// A write to an offsets partition (committed offsets, or a group's membership) waiting to be
+/// applied on the leader; `request` is answered then (OffsetCommit) or nothing is (metadata).
+struct PendingGroupWrite {
+    var group: GroupID
+    /// The consumer group whose records these are.
+    var consumerGroup: String
+    var lastIndex: LogIndex
+    var term: Term
+    var request: KafkaRequest?
+    var version: Int16
+    var topics: [OffsetCommitResponse.OffsetCommitResponseTopic]
+    var deadlineTick: UInt64
+    /// SyncGroup answers held until the new generation's membership is durable, so no member
+    /// acts in a generation a later coordinator would not know.
+    var replies: [GroupReply] = []
+}
+
+/// A group's committed offsets as OffsetFetch answers them, whatever the version's shape.
+struct FetchedOffsets {
+    struct Partition {
+        var index: Int32
+        var offset: Int64 = -1
+        var leaderEpoch: Int32 = -1
+        var metadata: String? = ""
+        var error: ErrorCode = .none
+    }
+
+    var error: ErrorCode = .none
+    var topics: [(name: String, partitions: [Partition])] = []
+}
+
+/// Committed offsets and group membership as records of the offsets partitions: OffsetCommit
+/// answered once its entry is applied, OffsetFetch held while a commit of its group is in flight,
+/// membership written at the end of a rebalance.
+extension GroupCoordinator {
+    // MARK: - OffsetFetch
+
+    /// The groups an OffsetFetch asks about: one (v1-7) or several (v8+).
+    static func groupIDs(of f: OffsetFetchRequest, version: Int16) -> [String] { version >= 8 ? f.groups.map(\.groupID) : [f.groupID] }
+
+    /// Whether a commit of one of the request's groups is still being written.
+    private func commitsInFlight(for f: OffsetFetchRequest, version: Int16) -> Bool {
+        let ids = Self.groupIDs(of: f, version: version)
+        return writes.contains { $0.request != nil && ids.contains($0.consumerGroup) }
+    }
+
+    mutating func offsetFetch(_ request: KafkaRequest, _ f: OffsetFetchRequest, _ node: some CoordinatorContext) -> [KafkaAction] {
+        if node.config.plantedBug != .fetchBeforeCommits, commitsInFlight(for: f, version: request.header.apiVersion) {
+            // A commit of this group is still being written: answer once it is, so a member
+            // taking over a partition never starts before an acknowledged commit.
+            waitingFetches.append((request, f))
+            return taken()
+        }
+        answerOffsetFetch(request, f, node)
+        return taken()
+    }
+
+    private mutating func answerOffsetFetch(_ request: KafkaRequest, _ f: OffsetFetchRequest, _ node: some CoordinatorContext) {
+        if request.header.apiVersion >= 8 {
+            let groups = f.groups.map { g in
+                let fetched = committedOffsets(group: g.groupID, topics: g.topics.map { $0.map { ($0.name, $0.partitionIndexes) } }, node)
+                return OffsetFetchResponse.OffsetFetchResponseGroup(
+                    groupID: g.groupID,
+                    topics: fetched.topics.map { t in
+                        .init(name: t.name, partitions: t.partitions.map {
+                            .init(partitionIndex: $0.index, committedOffset: $0.offset, committedLeaderEpoch: $0.leaderEpoch,
+                                  metadata: $0.metadata, errorCode: $0.error)
+                        })
+                    },
+                    errorCode: fetched.error)
+            }
+            actions.append(.complete(request.answer(OffsetFetchResponse(groups: groups))))
+            return
+        }
+        let fetched = committedOffsets(group: f.groupID, topics: f.topics.map { $0.map { ($0.name, $0.partitionIndexes) } }, node)
+        let response = OffsetFetchResponse(
+            topics: fetched.topics.map { t in
+                .init(name: t.name, partitions: t.partitions.map {
+                    .init(partitionIndex: $0.index, committedOffset: $0.offset, committedLeaderEpoch: $0.leaderEpoch, metadata: $0.metadata,
+                          errorCode: $0.error)
+                })
+            },
+            errorCode: fetched.error)
+        actions.append(.complete(request.answer(response)))
+    }
+
+    /// `topics` nil (v2+): every partition the group has an offset for.
+    private mutating func committedOffsets(group groupID: String, topics: [(String, [Int32])]?, _ node: some CoordinatorContext) -> FetchedOffsets {
+        let g: NodeCore.Group
+        switch lookup(groupID, node) {
+        case .refused(let e):
+            return FetchedOffsets(error: e, topics: (topics ?? []).map { name, partitions in (name, partitions.map { .init(index: $0, error: e) }) })
+        case .serving(let found): g = found
+        }
+        let committed = g.offsetStore?.offsets[groupID] ?? [:]
+        let wanted: [(String, [Int32])]
+        if let topics {
+            wanted = topics
+        } else {
+            var byTopic: [(String, [Int32])] = []
+            for k in committed.keys.sorted() {
+                if byTopic.last?.0 == k.topic { byTopic[byTopic.count - 1].1.append(k.partition) } else { byTopic.append((k.topic, [k.partition])) }
+            }
+            wanted = byTopic
+        }
+        return FetchedOffsets(topics: wanted.map { name, partitions in
+            (name, partitions.map { p in
+                // No commit: offset -1 and no error; the client applies its reset policy.
+                guard let c = committed[.init(topic: name, partition: p)] else { return .init(index: p) }
+                return .init(index: p, offset: c.offset, leaderEpoch: c.leaderEpoch, metadata: c.metadata ?? "")
+            })
+        })
+    }
+
+    // MARK: - OffsetCommit
+
+    mutating func offsetCommit(_ request: KafkaRequest, _ c: OffsetCommitRequest, _ node: some CoordinatorContext) -> [KafkaAction] {
+        func answer(_ code: (String, Int32) -> ErrorCode) -> [KafkaAction] {
+            let response = OffsetCommitResponse(
+                topics: c.topics.map { t in
+                    .init(name: t.name, partitions: t.partitions.map { .init(partitionIndex: $0.partitionIndex, errorCode: code(t.name, $0.partitionIndex)) })
+                })
+            actions.append(.complete(request.answer(response)))
+            return taken()
+        }
+        guard !c.groupID.isEmpty else { return answer { _, _ in .invalidGroupID } }
+        let g: NodeCore.Group
+        switch lookup(c.groupID, node) {
+        case .refused(let e): return answer { _, _ in e }
+        case .serving(let found): g = found
+        }
+        let group: ConsumerGroup
+        if let existing = groups[c.groupID] {
+            group = existing
+        } else {
+            group = ConsumerGroup(id: c.groupID)
+            groups[c.groupID] = group
+        }
+        let check = group.commitCheck(memberID: c.memberID, generation: c.generationIDOrMemberEpoch, timing: Self.timing(node))
+        guard check == .none else { return answer { _, _ in check } }
+        // Offsets of partitions that do not exist are refused one by one, the rest written.
+        func exists(_ topic: String, _ p: Int32) -> Bool { node.controller.topic(topic)?.partitions.contains { $0.partition == p } ?? false }
+        var records: [(key: [UInt8], value: [UInt8]?)] = []
+        for t in c.topics {
+            for p in t.partitions where exists(t.name, p.partitionIndex) {
+                records.append(
+                    GroupOffsetStore.offsetRecord(
+                        group: c.groupID, topic: t.name, partition: p.partitionIndex,
+                        CommittedOffset(offset: p.committedOffset, leaderEpoch: p.committedLeaderEpoch, metadata: p.committedMetadata, timestamp: 0)))
+            }
+        }
+        let topics = c.topics.map { t in
+            OffsetCommitResponse.OffsetCommitResponseTopic(
+                name: t.name, partitions: t.partitions.map { .init(partitionIndex: $0.partitionIndex, errorCode: exists(t.name, $0.partitionIndex) ? .none : .unknownTopicOrPartition) })
+        }
+        guard !records.isEmpty else { return answer { t, p in exists(t, p) ? .none : .unknownTopicOrPartition } }
+        guard let (index, term) = Self.write(records, to: g, node) else { return answer { _, _ in .notCoordinator } }
+        writes.append(
+            PendingGroupWrite(
+                group: g.id, consumerGroup: c.groupID, lastIndex: index, term: term, request: request, version: request.header.apiVersion, topics: topics,
+                deadlineTick: node.ticks + node.config.ticks(milliseconds: BrokerLimits.groupWriteTimeoutMs)))
+        return taken()
+    }
+
+    // MARK: - Writes
+
+    /// Append records to an offsets partition this node leads (one batch, one Raft entry).
+    private static func write(_ records: [(key: [UInt8], value: [UInt8]?)], to g: NodeCore.Group, _ node: some CoordinatorContext) -> (LogIndex, Term)? {
+        var builder = RecordBatchBuilder()
+        // Timestamps: the node has no wall clock (determinism); offsets do not expire by time yet.
+        for r in records { builder.append(key: r.key, value: r.value, timestamp: 0) }
+        let term = g.withRaft { $0.term }
+        let batch = builder.build().assigned(baseOffset: Int64(g.logEndOffset), leaderEpoch: Int32(truncatingIfNeeded: term.value))
+        // A nearly full disk takes no group writes (the member finds the next coordinator).
+        guard !node.diskFull, let at = try? node.propose(Array(batch.bytes.readableBytesView), to: g.id) else { return nil }
+        return (at.index, at.term)
+    }
+
+    /// Record a group's membership (end of a rebalance, or emptied) for a future coordinator;
+    /// `holding` are answers to send once it is written.
+    mutating func persistIfNeeded(_ cg: ConsumerGroup, holding replies: [GroupReply] = [], _ node: some CoordinatorContext) {
+        guard cg.needsPersist else {
+            // A member whose SyncGroup comes after the leader's gets its assignment from memory,
+            // but the generation is only real once written: answered before that, a new
+            // coordinator could hand the same generation number out again (simulator seed 293).
+            if !replies.isEmpty, let k = writes.lastIndex(where: { $0.consumerGroup == cg.id && $0.request == nil }) {
+                writes[k].replies += replies
+                return
+            }
+            return emit(replies)
+        }
+        cg.needsPersist = false
+        guard let a = Self.offsetsAssignment(of: cg.id, node), let g = node.group(a.group), g.withRaft({ $0.role }) == .leader,
+            let (index, term) = Self.write([GroupOffsetStore.groupRecord(group: cg.id, cg.persisted)], to: g, node)
+        else {
+            // Not written: the state in memory is not real yet, so no later SyncGroup may be
+            // answered from it before a write succeeds (simulator seed 427).
+            cg.needsPersist = true
+            return emit(Self.failed(replies, .notCoordinator))
+        }
+        writes.append(
+            PendingGroupWrite(
+                group: g.id, consumerGroup: cg.id, lastIndex: index, term: term, request: nil, version: 0, topics: [],
+                deadlineTick: node.ticks + node.config.ticks(milliseconds: BrokerLimits.groupWriteTimeoutMs), replies: replies))
+    }
+
+    /// The same answers as errors (their write did not happen).
+    static func failed(_ replies: [GroupReply], _ code: ErrorCode) -> [GroupReply] {
+        replies.map {
+            switch $0 {
+            case .join(let h, _): return .join(h, JoinGroupResponse(errorCode: code, generationID: -1, protocolName: "", leader: "", memberID: "", members: []))
+            case .sync(let h, _): return .sync(h, SyncGroupResponse(errorCode: code, assignment: ByteBuffer()))
+            }
+        }
+    }
+
+    /// After new entries may have been applied (`expired` false) or on a tick (`expired` true).
+    mutating func writesProgressed(expired: Bool, _ node: some CoordinatorContext) -> [KafkaAction] {
+        checkWrites(expired: expired, node)
+        return taken()
+    }
+
+    /// Answer commits whose entry is applied here (so OffsetFetch sees them), lost with a term
+    /// change, or past their deadline.
+    mutating func checkWrites(expired: Bool, _ node: some CoordinatorContext) {
+        var remaining: [PendingGroupWrite] = []
+        for w in writes {
+            var code: ErrorCode?
+            if let g = node.group(w.group) {
+                let (role, termAt) = g.withRaft { ($0.role, $0.term(at: w.lastIndex)) }
+                if let termAt, termAt != w.term {
+                    code = .notCoordinator
+                } else if g.state.appliedIndex >= w.lastIndex {
+                    code = ErrorCode.none
+                } else if role != .leader {
+                    code = .notCoordinator
+                } else if expired && node.ticks >= w.deadlineTick {
+                    code = .requestTimedOut
+                }
+            } else {
+                code = .notCoordinator
+            }
+            guard let code else {
+                remaining.append(w)
+                continue
+            }
+            emit(code == .none ? w.replies : Self.failed(w.replies, code))
+            // A membership write that failed must be made again before its state is answered from.
+            if code != .none && w.request == nil { groups[w.consumerGroup]?.needsPersist = true }
+            guard let request = w.request else { continue }
+            var topics = w.topics
+            for t in topics.indices {
+                for p in topics[t].partitions.indices where topics[t].partitions[p].errorCode == .none { topics[t].partitions[p].errorCode = code }
+            }
+            actions.append(.complete(request.answer(OffsetCommitResponse(topics: topics))))
+        }
+        writes = remaining
+        answerWaitingFetches(node)
+    }
+
+    /// OffsetFetches that waited for their group's commits.
+    private mutating func answerWaitingFetches(_ node: some CoordinatorContext) {
+        guard !waitingFetches.isEmpty else { return }
+        var waiting: [(KafkaRequest, OffsetFetchRequest)] = []
+        for (request, f) in waitingFetches {
+            if commitsInFlight(for: f, version: request.header.apiVersion) {
+                waiting.append((request, f))
+                continue
+            }
+            answerOffsetFetch(request, f, node)
+        }
+        waitingFetches = waiting
+    }
+}
