@@ -39,6 +39,12 @@ public enum BrokerLimits {
     /// Largest record batch a Produce may carry (Kafka's `message.max.bytes` default, 1 MiB
     /// plus overhead).
     public static let batchBytesMax = 1_048_588
+    /// The largest `max.message.bytes` a topic may set: a batch is one Raft entry, and entries
+    /// travel to followers in peer frames of at most `peerPacketBytesMax`.
+    public static let batchBytesConfigMax = 8 * 1024 * 1024
+    /// An AlterConfigs or IncrementalAlterConfigs waiting for the controller is answered with
+    /// REQUEST_TIMED_OUT after this long (they carry no timeout of their own).
+    public static let configChangeWaitMs = 30_000
     /// Topic names: 1 to this many bytes (Kafka's rule).
     public static let topicNameBytesMax = 249
     /// Partitions of one topic (each is a Raft group here).

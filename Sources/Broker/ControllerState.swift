@@ -36,11 +36,14 @@ public struct TopicState: Equatable, Sendable {
     /// The topic's Kafka id (`TopicID.swift`): computed once, when the topic is created or
     /// restored, since Fetch v13+ and Metadata look topics up by it on every request.
     public let id: KafkaUUID
+    /// Configs set on the topic (`TopicConfigs` names them; the rest take the cluster's value).
+    public internal(set) var configs: ConfigOverrides
 
-    init(name: String, partitions: [PartitionAssignment]) {
+    init(name: String, partitions: [PartitionAssignment], configs: ConfigOverrides = ConfigOverrides()) {
         self.name = name
         self.partitions = partitions
         self.id = Self.id(name: name, firstGroup: partitions.first?.group)
+        self.configs = configs
     }
 }
 
@@ -50,12 +53,15 @@ public enum ControllerCommand: Equatable, Sendable {
     /// A node announces where its Kafka listener is (on every start; the latest wins).
     case registerBroker(BrokerRegistration)
     /// Create a topic; replicas are placed at apply time, so every node places them the same way.
-    case createTopic(name: String, partitions: Int32, replicationFactor: Int)
+    case createTopic(name: String, partitions: Int32, replicationFactor: Int, configs: ConfigOverrides = ConfigOverrides())
     /// Delete a topic; every replica removes its partitions' groups and data.
     case deleteTopic(name: String)
     /// A block of producer ids for one node in one run of its process (`nonce`): ids never repeat
     /// across nodes, and a restarted node asks for a new block instead of reusing its old one.
     case allocateProducerIDs(node: NodeID, nonce: UInt64)
+    /// Change configs of a topic or the cluster-wide defaults (`replacing`: AlterConfigs, every
+    /// override not named goes). Validated again when applied: the state may have moved.
+    case alterConfigs(ConfigResource, [ConfigChange], replacing: Bool)
 
     public func encode() -> [UInt8] {
         var w = ByteWriter()
@@ -65,11 +71,13 @@ public enum ControllerCommand: Equatable, Sendable {
             w.u32(b.node.value)
             w.blob(Array(b.host.utf8))
             w.u32(UInt32(b.kafkaPort))
-        case .createTopic(let name, let partitions, let rf):
+        case .createTopic(let name, let partitions, let rf, let configs):
             w.u8(2)
             w.blob(Array(name.utf8))
             w.u32(UInt32(bitPattern: partitions))
             w.u32(UInt32(rf))
+            // Entries written before topics had configs end here.
+            if !configs.isEmpty { configs.encode(&w) }
         case .deleteTopic(let name):
             w.u8(3)
             w.blob(Array(name.utf8))
@@ -77,6 +85,22 @@ public enum ControllerCommand: Equatable, Sendable {
             w.u8(4)
             w.u32(node.value)
             w.u64(nonce)
+        case .alterConfigs(let resource, let changes, let replacing):
+            w.u8(5)
+            switch resource {
+            case .cluster: w.u8(0)
+            case .topic(let name):
+                w.u8(1)
+                w.blob(Array(name.utf8))
+            }
+            w.bool(replacing)
+            w.u32(UInt32(changes.count))
+            for c in changes {
+                w.blob(Array(c.name.utf8))
+                w.u8(UInt8(bitPattern: c.operation.rawValue))
+                w.bool(c.value != nil)
+                if let v = c.value { w.blob(Array(v.utf8)) }
+            }
         }
         return w.bytes
     }
@@ -96,11 +120,29 @@ public enum ControllerCommand: Equatable, Sendable {
             let name = String(decoding: try r.blob(), as: UTF8.self)
             let partitions = Int32(bitPattern: try r.u32())
             let rf = Int(try r.u32())
-            command = .createTopic(name: name, partitions: partitions, replicationFactor: rf)
+            let configs = r.remaining > 0 ? try ConfigOverrides.decode(&r) : ConfigOverrides()
+            command = .createTopic(name: name, partitions: partitions, replicationFactor: rf, configs: configs)
         case 3:
             command = .deleteTopic(name: String(decoding: try r.blob(), as: UTF8.self))
         case 4:
             command = .allocateProducerIDs(node: NodeID(try r.u32()), nonce: try r.u64())
+        case 5:
+            let resource: ConfigResource
+            switch try r.u8() {
+            case 0: resource = .cluster
+            case 1: resource = .topic(String(decoding: try r.blob(), as: UTF8.self))
+            case let k: throw WireError.invalid("config resource kind \(k)")
+            }
+            let replacing = try r.bool()
+            var changes: [ConfigChange] = []
+            for _ in 0..<(try r.count(minItemBytes: 6)) {
+                let name = String(decoding: try r.blob(), as: UTF8.self)
+                let raw = Int8(bitPattern: try r.u8())
+                guard let op = ConfigChange.Operation(rawValue: raw) else { throw WireError.invalid("config operation \(raw)") }
+                let value = try r.bool() ? String(decoding: try r.blob(), as: UTF8.self) : nil
+                changes.append(ConfigChange(name: name, operation: op, value: value))
+            }
+            command = .alterConfigs(resource, changes, replacing: replacing)
         default:
             throw WireError.invalid("controller command kind \(kind)")
         }
@@ -121,6 +163,8 @@ public struct ControllerState: Equatable, Sendable {
     /// The first producer id not handed out yet, and each node's latest block.
     public private(set) var nextProducerID: Int64 = 0
     public private(set) var producerIDBlocks: [ProducerIDBlock] = []
+    /// Cluster-wide config defaults set at runtime, by broker-level key (`log.retention.ms`).
+    public private(set) var clusterConfigs = ConfigOverrides()
     public private(set) var appliedIndex: LogIndex = .zero
 
     /// The cluster's members (static configuration), for replica placement.
@@ -137,7 +181,7 @@ public struct ControllerState: Equatable, Sendable {
 
     public static func == (a: ControllerState, b: ControllerState) -> Bool {
         a.brokers == b.brokers && a.topics == b.topics && a.nextGroup == b.nextGroup && a.appliedIndex == b.appliedIndex
-            && a.nextProducerID == b.nextProducerID && a.producerIDBlocks == b.producerIDBlocks
+            && a.nextProducerID == b.nextProducerID && a.producerIDBlocks == b.producerIDBlocks && a.clusterConfigs == b.clusterConfigs
     }
 
     public func topic(_ name: String) -> TopicState? { topics.first { $0.name == name } }
@@ -165,11 +209,15 @@ public struct ControllerState: Equatable, Sendable {
             brokers.removeAll { $0.node == b.node }
             brokers.append(b)
             brokers.sort { $0.node < $1.node }
-        case .createTopic(let name, let partitions, let rf):
+        case .createTopic(let name, let partitions, let rf, let configs):
             if let reason = Self.validateTopic(name: name, partitions: partitions, replicationFactor: rf, members: members.count) {
                 return reason
             }
             if topic(name) != nil { return "topic '\(name)' already exists" }
+            if case .failure(let e) = ConfigOverrides().applying(
+                configs.entries.map { ConfigChange(name: $0.name, operation: .set, value: $0.value) }, replacing: true, key: { TopicConfigs.definition(named: $0) }) {
+                return e.message
+            }
             var assignments: [PartitionAssignment] = []
             for p in 0..<partitions {
                 let group = GroupID(nextGroup)
@@ -179,7 +227,7 @@ public struct ControllerState: Equatable, Sendable {
                 let replicas = (0..<rf).map { members[(start + $0) % members.count] }
                 assignments.append(PartitionAssignment(partition: p, group: group, replicas: replicas))
             }
-            topics.append(TopicState(name: name, partitions: assignments))
+            topics.append(TopicState(name: name, partitions: assignments, configs: configs))
             topics.sort { $0.name < $1.name }
         case .allocateProducerIDs(let node, let nonce):
             producerIDBlocks.removeAll { $0.node == node }
@@ -190,6 +238,20 @@ public struct ControllerState: Equatable, Sendable {
             guard topic(name) != nil else { return "topic '\(name)' does not exist" }
             // Group ids are never reused: a group below `nextGroup` that no topic names is deleted.
             topics.removeAll { $0.name == name }
+        case .alterConfigs(let resource, let changes, let replacing):
+            switch resource {
+            case .cluster:
+                switch clusterConfigs.applying(changes, replacing: replacing, key: { TopicConfigs.definition(forBrokerKey: $0) }) {
+                case .success(let updated): clusterConfigs = updated
+                case .failure(let e): return e.message
+                }
+            case .topic(let name):
+                guard let k = topics.firstIndex(where: { $0.name == name }) else { return "topic '\(name)' does not exist" }
+                switch topics[k].configs.applying(changes, replacing: replacing, key: { TopicConfigs.definition(named: $0) }) {
+                case .success(let updated): topics[k].configs = updated
+                case .failure(let e): return e.message
+                }
+            }
         }
         return nil
     }
@@ -252,6 +314,9 @@ public struct ControllerState: Equatable, Sendable {
             w.u64(UInt64(bitPattern: b.start))
             w.u64(UInt64(bitPattern: b.count))
         }
+        // Configs last: a snapshot written before they existed ends above.
+        clusterConfigs.encode(&w)
+        for t in topics { t.configs.encode(&w) }
         return w.bytes
     }
 
@@ -291,6 +356,10 @@ public struct ControllerState: Equatable, Sendable {
         for _ in 0..<blocks {
             s.producerIDBlocks.append(ProducerIDBlock(
                 node: NodeID(try r.u32()), nonce: try r.u64(), start: Int64(bitPattern: try r.u64()), count: Int64(bitPattern: try r.u64())))
+        }
+        if r.remaining > 0 {
+            s.clusterConfigs = try ConfigOverrides.decode(&r)
+            for k in s.topics.indices { s.topics[k].configs = try ConfigOverrides.decode(&r) }
         }
         try r.expectEnd()
         guard s.appliedIndex == snapshot.index else {

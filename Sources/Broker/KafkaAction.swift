@@ -16,6 +16,15 @@ enum KafkaAction {
     case autoCreateTopic(name: String, partitions: Int32, replicationFactor: Int)
 }
 
+/// What every subsystem may read of its node; each context protocol adds what its subsystem needs.
+protocol NodeContext {
+    var controller: ControllerState { get }
+    var ticks: UInt64 { get }
+    var config: NodeConfig { get }
+}
+
+extension NodeCore: NodeContext {}
+
 extension KafkaRequest {
     /// The framed answer to this request, in its version: size, response header (v1 for
     /// flexible versions, v0 otherwise and always for ApiVersions), body.

@@ -14,8 +14,18 @@ import Raft
 /// first was already taken as the answer). A client therefore never sees NOT_CONTROLLER, which
 /// librdkafka surfaces to the application instead of retrying.
 struct PendingAdmin {
+    /// Which request: each topic (or config resource) of it is one controller command.
+    enum Kind: Equatable {
+        case createTopics, deleteTopics
+        /// AlterConfigs (`incremental` false) or IncrementalAlterConfigs.
+        case alterConfigs(incremental: Bool)
+    }
+
     struct Topic {
+        /// The topic, or the config resource's name (empty for the cluster-wide defaults).
         var name: String
+        /// Config requests: the resource type answered (2 topic, 4 broker).
+        var resourceType: Int8 = 2
         /// The id a DeleteTopics v6+ named the topic by (zero otherwise).
         var id: KafkaUUID = .zero
         /// The controller command for this topic; nil once answered without one.
@@ -33,8 +43,7 @@ struct PendingAdmin {
 
     var request: KafkaRequest
     var version: Int16
-    /// DeleteTopics instead of CreateTopics (same flow: per topic, a controller command).
-    var isDelete = false
+    var kind: Kind
     var topics: [Topic]
     var deadlineTick: UInt64
 }
@@ -43,19 +52,28 @@ extension ControllerCommand {
     /// The topic a create or delete command is about.
     var adminTopic: (name: String, isDelete: Bool)? {
         switch self {
-        case .createTopic(let name, _, _): return (name, false)
+        case .createTopic(let name, _, _, _): return (name, false)
         case .deleteTopic(let name): return (name, true)
         default: return nil
         }
     }
 }
 
+extension PendingAdmin.Topic {
+    /// Whether the controller applying `applied` answers this topic: a create or delete by the
+    /// first command about the same topic (asking twice is harmless), a config change only by its
+    /// own command (two clients may change one topic's configs at once).
+    func isAnswered(by applied: ControllerCommand) -> Bool {
+        guard let mine = command else { return false }
+        if case .alterConfigs = mine { return applied == mine }
+        guard let a = applied.adminTopic, let m = mine.adminTopic else { return false }
+        return a.name == m.name && a.isDelete == m.isDelete
+    }
+}
+
 /// What the admin subsystem reads of its node, and the one thing it does there at once: hand a
 /// command to the controller group (proposed when this node leads it, forwarded otherwise).
-protocol AdminContext {
-    var controller: ControllerState { get }
-    var ticks: UInt64 { get }
-    var config: NodeConfig { get }
+protocol AdminContext: NodeContext {
     /// Partitions and replication for -1 in a CreateTopics.
     var defaultPartitions: Int32 { get }
     var defaultReplication: Int { get }
@@ -80,7 +98,7 @@ struct TopicAdmin {
     // MARK: - CreateTopics
 
     mutating func createTopics(_ c: CreateTopicsRequest, _ request: KafkaRequest, _ node: some AdminContext) -> [KafkaAction] {
-        var p = PendingAdmin(request: request, version: request.header.apiVersion, topics: [], deadlineTick: Self.deadline(c.timeoutMs, node))
+        var p = PendingAdmin(request: request, version: request.header.apiVersion, kind: .createTopics, topics: [], deadlineTick: Self.deadline(c.timeoutMs, node))
         for t in c.topics {
             let partitions = t.numPartitions == -1 ? node.defaultPartitions : t.numPartitions
             let rf = t.replicationFactor == -1 ? node.defaultReplication : Int(t.replicationFactor)
@@ -94,10 +112,14 @@ struct TopicAdmin {
                 p.topics.append(.answered(t.name, code, reason))
             } else if node.controller.topic(t.name) != nil {
                 p.topics.append(.answered(t.name, .topicAlreadyExists, "topic '\(t.name)' already exists"))
+            } else if case .failure(let e) = Self.topicConfigs(t.configs) {
+                p.topics.append(.answered(t.name, e.code, e.message))
             } else if c.validateOnly {
                 p.topics.append(.answered(t.name, .none))
             } else {
-                var topic = PendingAdmin.Topic(name: t.name, command: .createTopic(name: t.name, partitions: partitions, replicationFactor: rf))
+                let configs = (try? Self.topicConfigs(t.configs).get()) ?? ConfigOverrides()
+                var topic = PendingAdmin.Topic(
+                    name: t.name, command: .createTopic(name: t.name, partitions: partitions, replicationFactor: rf, configs: configs))
                 Self.ask(&topic, node)
                 p.topics.append(topic)
             }
@@ -105,10 +127,20 @@ struct TopicAdmin {
         return wait(p, node)
     }
 
+    /// A CreateTopics topic's configs, checked as a topic's are (`TopicConfigs`); a name given
+    /// twice is INVALID_REQUEST, as Kafka answers.
+    static func topicConfigs(_ given: [CreateTopicsRequest.CreatableTopicConfig]) -> Result<ConfigOverrides, ConfigError> {
+        var seen: Set<String> = []
+        for c in given where !seen.insert(c.name).inserted {
+            return .failure(.invalidRequest("config \(c.name) is given twice"))
+        }
+        return ConfigOverrides().applying(given.map { ConfigChange(name: $0.name, operation: .set, value: $0.value) }, replacing: true, key: { TopicConfigs.definition(named: $0) })
+    }
+
     // MARK: - DeleteTopics
 
     mutating func deleteTopics(_ d: DeleteTopicsRequest, _ request: KafkaRequest, _ node: some AdminContext) -> [KafkaAction] {
-        var p = PendingAdmin(request: request, version: request.header.apiVersion, isDelete: true, topics: [], deadlineTick: Self.deadline(d.timeoutMs, node))
+        var p = PendingAdmin(request: request, version: request.header.apiVersion, kind: .deleteTopics, topics: [], deadlineTick: Self.deadline(d.timeoutMs, node))
         // v6+ names each topic by name or by id; earlier versions by name.
         let asked: [(name: String?, id: KafkaUUID)] = request.header.apiVersion >= 6
             ? d.topics.map { ($0.name, $0.topicID) } : d.topicNames.map { ($0, .zero) }
@@ -137,7 +169,7 @@ struct TopicAdmin {
         node.ticks + node.config.ticks(milliseconds: Int(timeoutMs))
     }
 
-    private mutating func wait(_ p: PendingAdmin, _ node: some AdminContext) -> [KafkaAction] {
+    mutating func wait(_ p: PendingAdmin, _ node: some AdminContext) -> [KafkaAction] {
         if p.topics.allSatisfy({ $0.result != nil }) { return [.complete(Self.answer(p, node))] }
         pending.append(p)
         return []
@@ -145,7 +177,7 @@ struct TopicAdmin {
 
     /// Hand the topic's command to the controller; with no leader known it stays unsent and a
     /// later tick tries again.
-    private static func ask(_ topic: inout PendingAdmin.Topic, _ node: some AdminContext) {
+    static func ask(_ topic: inout PendingAdmin.Topic, _ node: some AdminContext) {
         guard let command = topic.command else { return }
         switch node.submitToController(command) {
         case .proposed(let index):
@@ -160,11 +192,25 @@ struct TopicAdmin {
     }
 
     private static func answer(_ p: PendingAdmin, _ node: some AdminContext) -> KafkaCompletion {
-        if p.isDelete {
+        switch p.kind {
+        case .alterConfigs(let incremental):
+            let responses = p.topics.map { t in
+                AlterConfigsResponse.AlterConfigsResourceResponse(
+                    errorCode: t.result!.code, errorMessage: t.result!.message, resourceType: t.resourceType, resourceName: t.name)
+            }
+            if incremental {
+                return p.request.answer(IncrementalAlterConfigsResponse(responses: responses.map {
+                    .init(errorCode: $0.errorCode, errorMessage: $0.errorMessage, resourceType: $0.resourceType, resourceName: $0.resourceName)
+                }))
+            }
+            return p.request.answer(AlterConfigsResponse(responses: responses))
+        case .deleteTopics:
             return p.request.answer(DeleteTopicsResponse(responses: p.topics.map { t in
                 // Named by id (v6+): the name is answered only once it was found.
                 .init(name: t.name.isEmpty ? nil : t.name, topicID: t.id, errorCode: t.result!.code, errorMessage: t.result!.message)
             }))
+        case .createTopics:
+            break
         }
         return p.request.answer(CreateTopicsResponse(topics: p.topics.map { t in
             var result = CreateTopicsResponse.CreatableTopicResult(name: t.name, errorCode: t.result!.code, errorMessage: t.result!.message)
@@ -173,7 +219,9 @@ struct TopicAdmin {
                 result.topicID = created.id
                 result.numPartitions = Int32(created.partitions.count)
                 result.replicationFactor = Int16(created.partitions.first?.replicas.count ?? 0)
-                result.configs = []
+                result.configs = ConfigDescriptions.topic(created, controller: node.controller, keys: nil, synonyms: false, documentation: false).map {
+                    .init(name: $0.name, value: $0.value, readOnly: $0.readOnly, configSource: $0.configSource, isSensitive: $0.isSensitive)
+                }
             }
             return result
         }))
@@ -182,14 +230,13 @@ struct TopicAdmin {
     /// After the controller applied `entry` (with `rejection` as its outcome), on any node: answer
     /// the requests waiting for an entry about the same topic. A command this node proposed whose
     /// index another leader's entry took was lost with the old term: it is asked again.
-    mutating func controllerApplied(_ entry: Entry, about: (name: String, isDelete: Bool)?, rejection: String?, _ node: some AdminContext) -> [KafkaAction] {
+    mutating func controllerApplied(_ entry: Entry, command: ControllerCommand?, rejection: String?, _ node: some AdminContext) -> [KafkaAction] {
         guard !pending.isEmpty else { return [] }
         for k in pending.indices {
-            let isDelete = pending[k].isDelete
+            let kind = pending[k].kind
             for t in pending[k].topics.indices where pending[k].topics[t].result == nil {
-                let name = pending[k].topics[t].name
-                if let about, about.name == name, about.isDelete == isDelete {
-                    pending[k].topics[t].result = Self.result(rejection: rejection)
+                if let command, pending[k].topics[t].isAnswered(by: command) {
+                    pending[k].topics[t].result = Self.result(rejection: rejection, kind)
                 } else if pending[k].topics[t].proposedAt == entry.index {
                     pending[k].topics[t].proposedAt = nil
                     pending[k].topics[t].askedTick = nil
@@ -199,8 +246,11 @@ struct TopicAdmin {
         return finish(expired: false, node)
     }
 
-    private static func result(rejection: String?) -> (code: ErrorCode, message: String?) {
+    private static func result(rejection: String?, _ kind: PendingAdmin.Kind) -> (code: ErrorCode, message: String?) {
         guard let rejection else { return (.none, nil) }
+        // A config change was checked against the same state before it was proposed: refused
+        // now, the state moved (the topic went, or a concurrent change made it invalid).
+        if case .alterConfigs = kind { return (rejection.contains("does not exist") ? .unknownTopicOrPartition : .invalidConfig, rejection) }
         let code: ErrorCode = rejection.contains("already exists") ? .topicAlreadyExists
             : rejection.contains("does not exist") ? .unknownTopicOrPartition : .invalidRequest
         return (code, rejection)
@@ -260,10 +310,10 @@ extension NodeCore: AdminContext {
     /// After the controller applied an entry, on any node: the subsystems waiting on it.
     func controllerApplied(_ entry: Entry, rejection: String?) {
         if producerIDs.isWaiting { perform(producerIDs.serve(controller: controller, now: ticks, expired: false)) }
-        let about = ControllerState.command(in: entry)?.adminTopic
-        if rejection == nil, let about, !about.isDelete {
+        let command = ControllerState.command(in: entry)
+        if rejection == nil, let about = command?.adminTopic, !about.isDelete {
             autoCreation.created(about.name)
         }
-        perform(admin.controllerApplied(entry, about: about, rejection: rejection, self))
+        perform(admin.controllerApplied(entry, command: command, rejection: rejection, self))
     }
 }

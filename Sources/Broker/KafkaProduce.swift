@@ -25,10 +25,7 @@ struct PendingProduce {
 
 /// What the produce subsystem reads of its node and does there: its partitions' Raft groups,
 /// and proposals to the ones it leads.
-protocol PartitionContext {
-    var controller: ControllerState { get }
-    var ticks: UInt64 { get }
-    var config: NodeConfig { get }
+protocol PartitionContext: NodeContext {
     /// A nearly full data disk takes no Kafka writes.
     var diskFull: Bool { get }
     func group(_ g: GroupID) -> NodeCore.Group?
@@ -44,7 +41,6 @@ extension NodeCore: PartitionContext {}
 /// owns the requests waiting for their batches to be committed (acks=all) or durable (acks=1).
 struct ProduceService {
     /// Largest batch accepted (Kafka's `message.max.bytes` default, 1 MiB plus overhead).
-    static let batchBytesMax = BrokerLimits.batchBytesMax
 
     private var pending: [PendingProduce] = []
 
@@ -67,9 +63,11 @@ struct ProduceService {
                 } else if t.name == offsetsTopic {
                     // Only the group coordinator writes there: a client's records could forge commits.
                     fail(.invalidTopic, "\(offsetsTopic) is internal")
-                } else if let assignment = node.controller.topic(t.name)?.partitions.first(where: { $0.partition == part.index }) {
+                } else if let topic = node.controller.topic(t.name), let assignment = topic.partitions.first(where: { $0.partition == part.index }) {
                     entry.group = assignment.group
-                    Self.append(part.records, to: assignment.group, into: &entry, node)
+                    // The topic's max.message.bytes (its own, the cluster's, or Kafka's default).
+                    let maxBatch = node.controller.config("max.message.bytes", of: topic).flatMap { Int($0) } ?? BrokerLimits.batchBytesMax
+                    Self.append(part.records, to: assignment.group, maxBatchBytes: maxBatch, into: &entry, node)
                 } else {
                     fail(.unknownTopicOrPartition)
                 }
@@ -83,7 +81,7 @@ struct ProduceService {
     }
 
     /// Validate a partition's batches and propose them in order on its leader, assigning offsets.
-    private static func append(_ records: ByteBuffer?, to gid: GroupID, into part: inout PendingProduce.Part, _ node: some PartitionContext) {
+    private static func append(_ records: ByteBuffer?, to gid: GroupID, maxBatchBytes: Int, into part: inout PendingProduce.Part, _ node: some PartitionContext) {
         func fail(_ e: ErrorCode, _ message: String? = nil) {
             part.result = .failed(part.partition, e, message)
         }
@@ -100,8 +98,8 @@ struct ProduceService {
         } catch {
             return fail(.corruptMessage, "\(error)")
         }
-        if let big = batches.first(where: { $0.bytes.readableBytes > BrokerLimits.batchBytesMax }) {
-            return fail(.messageTooLarge, "batch of \(big.bytes.readableBytes) bytes exceeds \(BrokerLimits.batchBytesMax)")
+        if let big = batches.first(where: { $0.bytes.readableBytes > maxBatchBytes }) {
+            return fail(.messageTooLarge, "batch of \(big.bytes.readableBytes) bytes exceeds the topic's max.message.bytes, \(maxBatchBytes)")
         }
         var offset = g.logEndOffset
         part.baseOffset = Int64(offset)

@@ -79,6 +79,13 @@ extension NodeCore {
                 let i = try InitProducerIDRequest.decode(&r, version: h.apiVersion)
                 let deadline = ticks + config.ticks(milliseconds: BrokerLimits.producerIDWaitMs)
                 perform(producerIDs.handle(i, request, controller: controller, deadlineTick: deadline))
+            case .describeConfigs:
+                perform(ConfigDescriptions.describe(try DescribeConfigsRequest.decode(&r, version: h.apiVersion), request, self))
+                return (takeReply(for: request), NodeOutput())
+            case .alterConfigs:
+                perform(admin.alterConfigs(try AlterConfigsRequest.decode(&r, version: h.apiVersion), request, self))
+            case .incrementalAlterConfigs:
+                perform(admin.incrementalAlterConfigs(try IncrementalAlterConfigsRequest.decode(&r, version: h.apiVersion), request, self))
             case .deleteTopics:
                 let d = try DeleteTopicsRequest.decode(&r, version: h.apiVersion)
                 perform(admin.deleteTopics(d, request, self))

@@ -3,9 +3,7 @@ import Primitives
 import Raft
 
 /// What Metadata and DescribeCluster read of their node.
-protocol MetadataContext {
-    var controller: ControllerState { get }
-    var config: NodeConfig { get }
+protocol MetadataContext: NodeContext {
     /// This node's own registration (listed even before the controller committed it).
     var registration: BrokerRegistration { get }
     var defaultReplication: Int { get }

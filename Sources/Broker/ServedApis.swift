@@ -24,6 +24,9 @@ public enum ServedApis {
         (.deleteTopics, 1...6),
         (.initProducerID, 0...5),
         (.offsetForLeaderEpoch, 2...4),
+        (.describeConfigs, 1...4),
+        (.alterConfigs, 0...2),
+        (.incrementalAlterConfigs, 0...1),
         (.describeCluster, 0...1),
     ]
 

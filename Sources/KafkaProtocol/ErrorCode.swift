@@ -31,6 +31,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let topicAlreadyExists = ErrorCode(rawValue: 36)
     public static let invalidPartitions = ErrorCode(rawValue: 37)
     public static let invalidReplicationFactor = ErrorCode(rawValue: 38)
+    public static let invalidConfig = ErrorCode(rawValue: 40)
     public static let notController = ErrorCode(rawValue: 41)
     public static let invalidRequest = ErrorCode(rawValue: 42)
     public static let outOfOrderSequenceNumber = ErrorCode(rawValue: 45)
@@ -79,6 +80,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         36: "TOPIC_ALREADY_EXISTS",
         37: "INVALID_PARTITIONS",
         38: "INVALID_REPLICATION_FACTOR",
+        40: "INVALID_CONFIG",
         41: "NOT_CONTROLLER",
         42: "INVALID_REQUEST",
         45: "OUT_OF_ORDER_SEQUENCE_NUMBER",

@@ -9,6 +9,8 @@ import NIOCore
 /// Which field exists and is nullable in which version comes from Kafka's JSON, not Rill's schema.
 enum Filled {
     static let messages: [MessageCase] = [
+        .make(AlterConfigsRequest.self, alterConfigsRequest),
+        .make(AlterConfigsResponse.self, alterConfigsResponse),
         .make(ApiVersionsRequest.self, apiVersionsRequest),
         .make(ApiVersionsResponse.self, apiVersionsResponse),
         .make(CreateTopicsRequest.self, createTopicsRequest),
@@ -17,6 +19,8 @@ enum Filled {
         .make(DeleteTopicsResponse.self, deleteTopicsResponse),
         .make(DescribeClusterRequest.self, describeClusterRequest),
         .make(DescribeClusterResponse.self, describeClusterResponse),
+        .make(DescribeConfigsRequest.self, describeConfigsRequest),
+        .make(DescribeConfigsResponse.self, describeConfigsResponse),
         .make(DescribeGroupsRequest.self, describeGroupsRequest),
         .make(DescribeGroupsResponse.self, describeGroupsResponse),
         .make(FetchRequest.self, fetchRequest),
@@ -25,6 +29,8 @@ enum Filled {
         .make(FindCoordinatorResponse.self, findCoordinatorResponse),
         .make(HeartbeatRequest.self, heartbeatRequest),
         .make(HeartbeatResponse.self, heartbeatResponse),
+        .make(IncrementalAlterConfigsRequest.self, incrementalAlterConfigsRequest),
+        .make(IncrementalAlterConfigsResponse.self, incrementalAlterConfigsResponse),
         .make(InitProducerIDRequest.self, initProducerIDRequest),
         .make(InitProducerIDResponse.self, initProducerIDResponse),
         .make(JoinGroupRequest.self, joinGroupRequest),
@@ -49,6 +55,39 @@ enum Filled {
         .make(SyncGroupResponse.self, syncGroupResponse),
     ]
 
+    static func alterConfigsRequest(_ v: Int16, _ f: Fill) -> AlterConfigsRequest {
+        var x = AlterConfigsRequest()
+        if f.has(v, 0, 32767) { x.resources = [alterConfigsRequest_AlterConfigsResource(v, f)] }
+        if f.has(v, 0, 32767) { x.validateOnly = true }
+        return x
+    }
+    static func alterConfigsRequest_AlterConfigsResource(_ v: Int16, _ f: Fill) -> AlterConfigsRequest.AlterConfigsResource {
+        var x = AlterConfigsRequest.AlterConfigsResource()
+        if f.has(v, 0, 32767) { x.resourceType = 11 }
+        if f.has(v, 0, 32767) { x.resourceName = "rn-837" }
+        if f.has(v, 0, 32767) { x.configs = [alterConfigsRequest_AlterableConfig(v, f)] }
+        return x
+    }
+    static func alterConfigsRequest_AlterableConfig(_ v: Int16, _ f: Fill) -> AlterConfigsRequest.AlterableConfig {
+        var x = AlterConfigsRequest.AlterableConfig()
+        if f.has(v, 0, 32767) { x.name = "n-943" }
+        if f.has(v, 0, 32767) { x.value = f.null(v, 0, 32767) ? nil : "v-303" }
+        return x
+    }
+    static func alterConfigsResponse(_ v: Int16, _ f: Fill) -> AlterConfigsResponse {
+        var x = AlterConfigsResponse()
+        if f.has(v, 0, 32767) { x.throttleTimeMs = 609195412 }
+        if f.has(v, 0, 32767) { x.responses = [alterConfigsResponse_AlterConfigsResourceResponse(v, f)] }
+        return x
+    }
+    static func alterConfigsResponse_AlterConfigsResourceResponse(_ v: Int16, _ f: Fill) -> AlterConfigsResponse.AlterConfigsResourceResponse {
+        var x = AlterConfigsResponse.AlterConfigsResourceResponse()
+        if f.has(v, 0, 32767) { x.errorCode = ErrorCode(rawValue: 29153) }
+        if f.has(v, 0, 32767) { x.errorMessage = f.null(v, 0, 32767) ? nil : "em-461" }
+        if f.has(v, 0, 32767) { x.resourceType = 54 }
+        if f.has(v, 0, 32767) { x.resourceName = "rn-570" }
+        return x
+    }
     static func apiVersionsRequest(_ v: Int16, _ f: Fill) -> ApiVersionsRequest {
         var x = ApiVersionsRequest()
         if f.has(v, 3, 32767) { x.clientSoftwareName = "csn-311" }
@@ -193,6 +232,54 @@ enum Filled {
         if f.has(v, 0, 32767) { x.host = "h-230" }
         if f.has(v, 0, 32767) { x.port = 1919879352 }
         if f.has(v, 0, 32767) { x.rack = f.null(v, 0, 32767) ? nil : "r-699" }
+        return x
+    }
+    static func describeConfigsRequest(_ v: Int16, _ f: Fill) -> DescribeConfigsRequest {
+        var x = DescribeConfigsRequest()
+        if f.has(v, 0, 32767) { x.resources = [describeConfigsRequest_DescribeConfigsResource(v, f)] }
+        if f.has(v, 1, 32767) { x.includeSynonyms = true }
+        if f.has(v, 3, 32767) { x.includeDocumentation = true }
+        return x
+    }
+    static func describeConfigsRequest_DescribeConfigsResource(_ v: Int16, _ f: Fill) -> DescribeConfigsRequest.DescribeConfigsResource {
+        var x = DescribeConfigsRequest.DescribeConfigsResource()
+        if f.has(v, 0, 32767) { x.resourceType = 114 }
+        if f.has(v, 0, 32767) { x.resourceName = "rn-766" }
+        if f.has(v, 0, 32767) { x.configurationKeys = f.null(v, 0, 32767) ? nil : ["ck-722", "ck-500"] }
+        return x
+    }
+    static func describeConfigsResponse(_ v: Int16, _ f: Fill) -> DescribeConfigsResponse {
+        var x = DescribeConfigsResponse()
+        if f.has(v, 0, 32767) { x.throttleTimeMs = 886074492 }
+        if f.has(v, 0, 32767) { x.results = [describeConfigsResponse_DescribeConfigsResult(v, f)] }
+        return x
+    }
+    static func describeConfigsResponse_DescribeConfigsResult(_ v: Int16, _ f: Fill) -> DescribeConfigsResponse.DescribeConfigsResult {
+        var x = DescribeConfigsResponse.DescribeConfigsResult()
+        if f.has(v, 0, 32767) { x.errorCode = ErrorCode(rawValue: 782) }
+        if f.has(v, 0, 32767) { x.errorMessage = f.null(v, 0, 32767) ? nil : "em-686" }
+        if f.has(v, 0, 32767) { x.resourceType = 111 }
+        if f.has(v, 0, 32767) { x.resourceName = "rn-985" }
+        if f.has(v, 0, 32767) { x.configs = [describeConfigsResponse_DescribeConfigsResourceResult(v, f)] }
+        return x
+    }
+    static func describeConfigsResponse_DescribeConfigsResourceResult(_ v: Int16, _ f: Fill) -> DescribeConfigsResponse.DescribeConfigsResourceResult {
+        var x = DescribeConfigsResponse.DescribeConfigsResourceResult()
+        if f.has(v, 0, 32767) { x.name = "n-676" }
+        if f.has(v, 0, 32767) { x.value = f.null(v, 0, 32767) ? nil : "v-11" }
+        if f.has(v, 0, 32767) { x.readOnly = true }
+        if f.has(v, 1, 32767) { x.configSource = 119 }
+        if f.has(v, 0, 32767) { x.isSensitive = true }
+        if f.has(v, 1, 32767) { x.synonyms = [describeConfigsResponse_DescribeConfigsSynonym(v, f)] }
+        if f.has(v, 3, 32767) { x.configType = 8 }
+        if f.has(v, 3, 32767) { x.documentation = f.null(v, 0, 32767) ? nil : "d-564" }
+        return x
+    }
+    static func describeConfigsResponse_DescribeConfigsSynonym(_ v: Int16, _ f: Fill) -> DescribeConfigsResponse.DescribeConfigsSynonym {
+        var x = DescribeConfigsResponse.DescribeConfigsSynonym()
+        if f.has(v, 1, 32767) { x.name = "n-689" }
+        if f.has(v, 1, 32767) { x.value = f.null(v, 0, 32767) ? nil : "v-252" }
+        if f.has(v, 1, 32767) { x.source = 112 }
         return x
     }
     static func describeGroupsRequest(_ v: Int16, _ f: Fill) -> DescribeGroupsRequest {
@@ -378,6 +465,40 @@ enum Filled {
         var x = HeartbeatResponse()
         if f.has(v, 1, 32767) { x.throttleTimeMs = 246860689 }
         if f.has(v, 0, 32767) { x.errorCode = ErrorCode(rawValue: 27708) }
+        return x
+    }
+    static func incrementalAlterConfigsRequest(_ v: Int16, _ f: Fill) -> IncrementalAlterConfigsRequest {
+        var x = IncrementalAlterConfigsRequest()
+        if f.has(v, 0, 32767) { x.resources = [incrementalAlterConfigsRequest_AlterConfigsResource(v, f)] }
+        if f.has(v, 0, 32767) { x.validateOnly = true }
+        return x
+    }
+    static func incrementalAlterConfigsRequest_AlterConfigsResource(_ v: Int16, _ f: Fill) -> IncrementalAlterConfigsRequest.AlterConfigsResource {
+        var x = IncrementalAlterConfigsRequest.AlterConfigsResource()
+        if f.has(v, 0, 32767) { x.resourceType = 64 }
+        if f.has(v, 0, 32767) { x.resourceName = "rn-728" }
+        if f.has(v, 0, 32767) { x.configs = [incrementalAlterConfigsRequest_AlterableConfig(v, f)] }
+        return x
+    }
+    static func incrementalAlterConfigsRequest_AlterableConfig(_ v: Int16, _ f: Fill) -> IncrementalAlterConfigsRequest.AlterableConfig {
+        var x = IncrementalAlterConfigsRequest.AlterableConfig()
+        if f.has(v, 0, 32767) { x.name = "n-688" }
+        if f.has(v, 0, 32767) { x.configOperation = 42 }
+        if f.has(v, 0, 32767) { x.value = f.null(v, 0, 32767) ? nil : "v-370" }
+        return x
+    }
+    static func incrementalAlterConfigsResponse(_ v: Int16, _ f: Fill) -> IncrementalAlterConfigsResponse {
+        var x = IncrementalAlterConfigsResponse()
+        if f.has(v, 0, 32767) { x.throttleTimeMs = 1796396507 }
+        if f.has(v, 0, 32767) { x.responses = [incrementalAlterConfigsResponse_AlterConfigsResourceResponse(v, f)] }
+        return x
+    }
+    static func incrementalAlterConfigsResponse_AlterConfigsResourceResponse(_ v: Int16, _ f: Fill) -> IncrementalAlterConfigsResponse.AlterConfigsResourceResponse {
+        var x = IncrementalAlterConfigsResponse.AlterConfigsResourceResponse()
+        if f.has(v, 0, 32767) { x.errorCode = ErrorCode(rawValue: 17027) }
+        if f.has(v, 0, 32767) { x.errorMessage = f.null(v, 0, 32767) ? nil : "em-882" }
+        if f.has(v, 0, 32767) { x.resourceType = 107 }
+        if f.has(v, 0, 32767) { x.resourceName = "rn-493" }
         return x
     }
     static func initProducerIDRequest(_ v: Int16, _ f: Fill) -> InitProducerIDRequest {

@@ -77,6 +77,15 @@ let codecs: [Codec] = [
     codec(ListGroupsResponse(groups: [.init(groupID: "g", protocolType: "consumer")])),
     codec(DescribeClusterRequest(includeClusterAuthorizedOperations: true)),
     codec(DescribeClusterResponse(clusterID: "rill", controllerID: 1, brokers: [.init(brokerID: 1, host: "h", port: 9092)])),
+    codec(DescribeConfigsRequest(resources: [.init(resourceType: 2, resourceName: "t", configurationKeys: ["cleanup.policy"])], includeSynonyms: true,
+                                 includeDocumentation: true)),
+    codec(DescribeConfigsResponse(results: [.init(resourceType: 2, resourceName: "t", configs: [
+        .init(name: "cleanup.policy", value: "compact", readOnly: false, configSource: 1, isSensitive: false,
+              synonyms: [.init(name: "cleanup.policy", value: "compact", source: 1)], configType: 7, documentation: "d")])])),
+    codec(AlterConfigsRequest(resources: [.init(resourceType: 2, resourceName: "t", configs: [.init(name: "cleanup.policy", value: "compact")])], validateOnly: true)),
+    codec(AlterConfigsResponse(responses: [.init(errorCode: .invalidConfig, errorMessage: "no", resourceType: 2, resourceName: "t")])),
+    codec(IncrementalAlterConfigsRequest(resources: [.init(resourceType: 4, resourceName: "", configs: [.init(name: "message.max.bytes", configOperation: 0, value: "5")])])),
+    codec(IncrementalAlterConfigsResponse(responses: [.init(errorCode: .none, errorMessage: nil, resourceType: 4, resourceName: "")])),
 ]
 
 struct KafkaCodecTests {

@@ -22,6 +22,9 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case deleteTopics = 20
     case initProducerID = 22
     case offsetForLeaderEpoch = 23
+    case describeConfigs = 32
+    case alterConfigs = 33
+    case incrementalAlterConfigs = 44
     case describeCluster = 60
 
     /// The API's name as Kafka spells it.
@@ -45,6 +48,9 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .deleteTopics: return "DeleteTopics"
         case .initProducerID: return "InitProducerId"
         case .offsetForLeaderEpoch: return "OffsetForLeaderEpoch"
+        case .describeConfigs: return "DescribeConfigs"
+        case .alterConfigs: return "AlterConfigs"
+        case .incrementalAlterConfigs: return "IncrementalAlterConfigs"
         case .describeCluster: return "DescribeCluster"
         }
     }
@@ -70,6 +76,9 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .deleteTopics: return 1...6
         case .initProducerID: return 0...5
         case .offsetForLeaderEpoch: return 2...4
+        case .describeConfigs: return 1...4
+        case .alterConfigs: return 0...2
+        case .incrementalAlterConfigs: return 0...1
         case .describeCluster: return 0...1
         }
     }
@@ -95,6 +104,9 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .deleteTopics: return 4
         case .initProducerID: return 2
         case .offsetForLeaderEpoch: return 4
+        case .describeConfigs: return 4
+        case .alterConfigs: return 2
+        case .incrementalAlterConfigs: return 1
         case .describeCluster: return 0
         }
     }
