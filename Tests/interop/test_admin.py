@@ -85,9 +85,87 @@ def kafka_python_admin():
     admin.close()
 
 
+def confluent_configs():
+    """Topic configs through librdkafka's admin: create with configs, describe, incremental alter,
+    an invalid value refused, and max.message.bytes honoured for a producer."""
+    from confluent_kafka import KafkaException, Producer
+    from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource,
+                                       NewTopic, ResourceType)
+    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    admin.create_topics([NewTopic("ck-conf", 1, 3, config={"cleanup.policy": "compact", "max.message.bytes": "2000"})],
+                        operation_timeout=15)["ck-conf"].result()
+    check("confluent-kafka creates a topic with configs", True)
+    resource = ConfigResource(ResourceType.TOPIC, "ck-conf")
+
+    def describe():
+        deadline = time.time() + 10
+        while True:
+            try:
+                return admin.describe_configs([resource])[resource].result()
+            except KafkaException:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.2)  # the node asked may not have applied the create yet
+
+    configs = describe()
+    policy = configs.get("cleanup.policy")
+    check("confluent-kafka describe_configs: cleanup.policy=compact, set on the topic",
+          policy is not None and policy.value == "compact" and policy.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value, repr(policy))
+    check("confluent-kafka describe_configs lists every standard topic config (retention.ms, segment.bytes, min.insync.replicas)",
+          all(k in configs for k in ("retention.ms", "segment.bytes", "min.insync.replicas")), sorted(configs))
+    entry = ConfigEntry("max.message.bytes", "3000", incremental_operation=AlterConfigOpType.SET)
+    admin.incremental_alter_configs([ConfigResource(ResourceType.TOPIC, "ck-conf", incremental_configs=[entry])])[
+        ConfigResource(ResourceType.TOPIC, "ck-conf")].result()
+    deadline = time.time() + 10
+    value = None
+    while time.time() < deadline:
+        value = describe()["max.message.bytes"].value
+        if value == "3000":
+            break
+        time.sleep(0.2)
+    check("confluent-kafka incremental_alter_configs sets max.message.bytes", value == "3000", value)
+    bad = ConfigResource(ResourceType.TOPIC, "ck-conf",
+                         incremental_configs=[ConfigEntry("cleanup.policy", "sometimes", incremental_operation=AlterConfigOpType.SET)])
+    try:
+        admin.incremental_alter_configs([bad])[bad].result()
+        check("confluent-kafka: an invalid cleanup.policy is refused (INVALID_CONFIG)", False, "accepted")
+    except KafkaException as e:
+        check("confluent-kafka: an invalid cleanup.policy is refused (INVALID_CONFIG)", "INVALID_CONFIG" in str(e), repr(e))
+    # max.message.bytes is honoured: a 5000-byte record fails, a small one is written.
+    results = {}
+    producer = Producer({"bootstrap.servers": BOOTSTRAP, "enable.idempotence": True, "linger.ms": 0})
+    producer.produce("ck-conf", key=b"big", value=b"x" * 5000, on_delivery=lambda err, m: results.__setitem__("big", err))
+    producer.flush(15)
+    producer.produce("ck-conf", key=b"small", value=b"y", on_delivery=lambda err, m: results.__setitem__("small", err))
+    producer.flush(15)
+    big = results.get("big")
+    check("confluent-kafka: a batch over the topic's max.message.bytes is refused (MSG_SIZE_TOO_LARGE)",
+          big is not None and "TOO_LARGE" in big.name(), repr(big))
+    check("confluent-kafka: a record under it is written", "small" in results and results["small"] is None, repr(results.get("small")))
+
+
+def kafka_python_configs():
+    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
+    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP.split(","), request_timeout_ms=15000)
+    admin.create_topics([NewTopic("kp-conf", 1, 3, topic_configs={"max.message.bytes": "4000"})])
+    time.sleep(0.5)
+    got = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, "kp-conf")], config_filter="all")
+    flat = repr(got)
+    check("kafka-python describe_configs: max.message.bytes 4000 and every standard key",
+          "max.message.bytes" in flat and "4000" in flat and "retention.ms" in flat and "cleanup.policy" in flat, flat[:400])
+    result = admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, "kp-conf", configs={"cleanup.policy": "compact,delete"})])
+    check("kafka-python alter_configs (IncrementalAlterConfigs) sets cleanup.policy", "OK" in repr(result), repr(result))
+    time.sleep(0.5)
+    got = repr(admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, "kp-conf", ["cleanup.policy"])], config_filter="all"))
+    check("kafka-python reads the new cleanup.policy back", "compact,delete" in got, got[:400])
+    admin.close()
+
+
 kcat_metadata()
 confluent_admin()
 confluent_delete()
 kafka_python_admin()
+confluent_configs()
+kafka_python_configs()
 print(f"interop: {len(failures)} failure(s)")
 sys.exit(1 if failures else 0)

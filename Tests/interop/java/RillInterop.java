@@ -48,6 +48,9 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AlterConfigOp;
+import org.apache.kafka.clients.admin.Config;
+import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.DescribeClusterResult;
 import org.apache.kafka.clients.admin.ListOffsetsResult.ListOffsetsResultInfo;
@@ -67,6 +70,8 @@ import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.Node;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.TopicPartitionInfo;
+import org.apache.kafka.common.config.ConfigResource;
+import org.apache.kafka.common.errors.InvalidConfigurationException;
 import org.apache.kafka.common.Uuid;
 import org.apache.kafka.common.errors.TopicExistsException;
 import org.apache.kafka.common.protocol.ApiKeys;
@@ -198,6 +203,48 @@ public final class RillInterop {
         return p;
     }
 
+    /** Topic configs as kafka-topics.sh, Kafka Connect and Spring's admin use them. */
+    static void configs(Admin admin, String topic) throws Exception {
+        get(admin.createTopics(List.of(new NewTopic(topic, 1, (short) 3).configs(Map.of("cleanup.policy", "compact", "max.message.bytes", "2000")))).all());
+        ConfigResource resource = new ConfigResource(ConfigResource.Type.TOPIC, topic);
+        Config config = null;
+        long until = System.currentTimeMillis() + 10000;
+        while (config == null && System.currentTimeMillis() < until) {
+            try {
+                config = get(admin.describeConfigs(List.of(resource)).all()).get(resource);
+            } catch (ExecutionException e) {
+                sleep(200);  // the node asked may not have applied the create yet
+            }
+        }
+        ConfigEntry policy = config == null ? null : config.get("cleanup.policy");
+        check("Admin.describeConfigs: cleanup.policy=compact from the topic (what Kafka Connect checks)",
+              policy != null && "compact".equals(policy.value()) && policy.source() == ConfigEntry.ConfigSource.DYNAMIC_TOPIC_CONFIG, policy);
+        ConfigEntry retention = config == null ? null : config.get("retention.ms");
+        check("Admin.describeConfigs: retention.ms listed with its default source", retention != null && retention.isDefault(), retention);
+        AlterConfigOp set = new AlterConfigOp(new ConfigEntry("max.message.bytes", "5000"), AlterConfigOp.OpType.SET);
+        get(admin.incrementalAlterConfigs(Map.of(resource, List.of(set))).all());
+        String value = null;
+        until = System.currentTimeMillis() + 10000;
+        while (!"5000".equals(value) && System.currentTimeMillis() < until) {
+            value = get(admin.describeConfigs(List.of(resource)).all()).get(resource).get("max.message.bytes").value();
+            if (!"5000".equals(value)) sleep(200);
+        }
+        check("Admin.incrementalAlterConfigs sets max.message.bytes", "5000".equals(value), value);
+        AlterConfigOp bad = new AlterConfigOp(new ConfigEntry("cleanup.policy", "sometimes"), AlterConfigOp.OpType.SET);
+        try {
+            get(admin.incrementalAlterConfigs(Map.of(resource, List.of(bad))).all());
+            check("Admin.incrementalAlterConfigs: an invalid value fails with InvalidConfigurationException", false, "accepted");
+        } catch (ExecutionException e) {
+            check("Admin.incrementalAlterConfigs: an invalid value fails with InvalidConfigurationException",
+                  e.getCause() instanceof InvalidConfigurationException, rootCause(e));
+        }
+        ConfigResource brokers = new ConfigResource(ConfigResource.Type.BROKER, "1");
+        Config broker = get(admin.describeConfigs(List.of(brokers)).all()).get(brokers);
+        check("Admin.describeConfigs of broker 1: broker.id and message.max.bytes",
+              broker.get("broker.id") != null && "1".equals(broker.get("broker.id").value()) && broker.get("message.max.bytes") != null, broker);
+        get(admin.deleteTopics(List.of(topic)).all());
+    }
+
     static <T> T get(Future<T> f) throws Exception {
         return f.get(30, TimeUnit.SECONDS);
     }
@@ -326,6 +373,8 @@ public final class RillInterop {
                 if (describeClusterServed) check(what, false, rootCause(e));
                 else info(what + ": failed as expected: " + rootCause(e));
             }
+
+            configs(admin, "java-conf-" + run);
 
             // The idempotent producer with acks=all, one per compression codec.
             for (String codec : CODECS) {
