@@ -3,7 +3,8 @@ import Foundation
 import Transport
 
 struct Topic: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Manage topics.", subcommands: [Create.self])
+    static let configuration = CommandConfiguration(
+        abstract: "Manage topics.", subcommands: [Create.self, List.self, Describe.self, Delete.self, AlterConfig.self])
 
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a topic through the controller.")

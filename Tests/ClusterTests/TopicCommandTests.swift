@@ -1,0 +1,57 @@
+import Foundation
+import RillClient
+import Testing
+
+/// `rill topic list / describe / alter-config / delete` and `rill cluster config get / set`
+/// against three real `rill serve` processes, and the Swift client's config calls under them.
+@Suite(.serialized)
+struct TopicCommandTests {
+    @Test("topic configs through the CLI: set, describe with sources, refused values, cluster-wide defaults, list and delete")
+    func topicCommands() async throws {
+        let c = try LocalCluster()
+        defer { c.stop() }
+        try c.startAll()
+        try #require(c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
+        let brokers = (0..<3).map { "127.0.0.1:\(c.kafkaPort + $0)" }.joined(separator: ",")
+        let client = try KafkaClient(bootstrap: brokers.split(separator: ",").map(String.init))
+        let admin = Admin(client: client)
+        try await admin.createTopic("cfg", partitions: 2)
+
+        let (setStatus, set) = try run(c.rill, ["topic", "alter-config", "-b", brokers, "cfg", "--set", "max.message.bytes=2000", "--set", "cleanup.policy=compact"])
+        #expect(setStatus == 0, "\(set)")
+        var configs: [ConfigDescription] = []
+        for _ in 0..<50 {
+            configs = try await admin.describeConfigs(topic: "cfg")
+            if configs.first(where: { $0.name == "max.message.bytes" })?.value == "2000" { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(configs.first { $0.name == "max.message.bytes" }.map { $0.value == "2000" && $0.sourceName == "DYNAMIC_TOPIC_CONFIG" } == true)
+        let (_, described) = try run(c.rill, ["topic", "describe", "-b", brokers, "cfg"])
+        let rows = described.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
+        #expect(rows.contains(["max.message.bytes", "2000", "DYNAMIC_TOPIC_CONFIG"]), "\(described)")
+        #expect(rows.contains(["cleanup.policy", "compact", "DYNAMIC_TOPIC_CONFIG"]), "\(described)")
+        #expect(!rows.contains { $0.first == "retention.ms" }, "defaults are shown only with --all: \(described)")
+
+        let (badStatus, bad) = try run(c.rill, ["topic", "alter-config", "-b", brokers, "cfg", "--set", "retention.ms=5"])
+        #expect(badStatus != 0 && bad.contains("INVALID_CONFIG") && bad.contains("retention.ms"), "\(bad)")
+
+        let (clusterStatus, clusterSet) = try run(c.rill, ["cluster", "config", "set", "-b", brokers, "--set", "message.max.bytes=3000"])
+        #expect(clusterStatus == 0, "\(clusterSet)")
+        try await admin.alterConfigs(topic: "cfg", ConfigChanges(delete: ["max.message.bytes"]))
+        var value: String?
+        for _ in 0..<50 {
+            value = try await admin.describeConfigs(topic: "cfg").first { $0.name == "max.message.bytes" }?.value
+            if value == "3000" { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(value == "3000", "the topic falls back to the cluster-wide default")
+        let (_, got) = try run(c.rill, ["cluster", "config", "get", "-b", brokers])
+        #expect(got.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }.contains(["message.max.bytes", "3000"]), "\(got)")
+
+        let (_, list) = try run(c.rill, ["topic", "list", "-b", brokers])
+        #expect(list.split(separator: "\n").contains { $0.hasPrefix("cfg ") }, "\(list)")
+        let (deleteStatus, deleted) = try run(c.rill, ["topic", "delete", "-b", brokers, "cfg"])
+        #expect(deleteStatus == 0, "\(deleted)")
+        await client.shutdown()
+    }
+}
