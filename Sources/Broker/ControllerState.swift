@@ -62,6 +62,8 @@ public enum ControllerCommand: Equatable, Sendable {
     /// Change configs of a topic or the cluster-wide defaults (`replacing`: AlterConfigs, every
     /// override not named goes). Validated again when applied: the state may have moved.
     case alterConfigs(ConfigResource, [ConfigChange], replacing: Bool)
+    /// Grow a topic to `total` partitions; the new ones are placed at apply time like a create's.
+    case createPartitions(name: String, total: Int32)
 
     public func encode() -> [UInt8] {
         var w = ByteWriter()
@@ -101,6 +103,10 @@ public enum ControllerCommand: Equatable, Sendable {
                 w.bool(c.value != nil)
                 if let v = c.value { w.blob(Array(v.utf8)) }
             }
+        case .createPartitions(let name, let total):
+            w.u8(6)
+            w.blob(Array(name.utf8))
+            w.u32(UInt32(bitPattern: total))
         }
         return w.bytes
     }
@@ -143,6 +149,8 @@ public enum ControllerCommand: Equatable, Sendable {
                 changes.append(ConfigChange(name: name, operation: op, value: value))
             }
             command = .alterConfigs(resource, changes, replacing: replacing)
+        case 6:
+            command = .createPartitions(name: String(decoding: try r.blob(), as: UTF8.self), total: Int32(bitPattern: try r.u32()))
         default:
             throw WireError.invalid("controller command kind \(kind)")
         }
@@ -218,15 +226,7 @@ public struct ControllerState: Equatable, Sendable {
                 configs.entries.map { ConfigChange(name: $0.name, operation: .set, value: $0.value) }, replacing: true, key: { TopicConfigs.definition(named: $0) }) {
                 return e.message
             }
-            var assignments: [PartitionAssignment] = []
-            for p in 0..<partitions {
-                let group = GroupID(nextGroup)
-                nextGroup += 1
-                // Spread leaders and replicas: partition p starts at member (group id) mod n.
-                let start = Int(group.value) % members.count
-                let replicas = (0..<rf).map { members[(start + $0) % members.count] }
-                assignments.append(PartitionAssignment(partition: p, group: group, replicas: replicas))
-            }
+            let assignments = (0..<partitions).map { place(partition: $0, replicationFactor: rf) }
             topics.append(TopicState(name: name, partitions: assignments, configs: configs))
             topics.sort { $0.name < $1.name }
         case .allocateProducerIDs(let node, let nonce):
@@ -238,6 +238,13 @@ public struct ControllerState: Equatable, Sendable {
             guard topic(name) != nil else { return "topic '\(name)' does not exist" }
             // Group ids are never reused: a group below `nextGroup` that no topic names is deleted.
             topics.removeAll { $0.name == name }
+        case .createPartitions(let name, let total):
+            guard let k = topics.firstIndex(where: { $0.name == name }) else { return "topic '\(name)' does not exist" }
+            if let reason = Self.validatePartitionIncrease(topics[k], to: total) { return reason }
+            let t = topics[k]
+            let rf = t.partitions.first?.replicas.count ?? 1
+            let added = (Int32(t.partitions.count)..<total).map { place(partition: $0, replicationFactor: rf) }
+            topics[k] = TopicState(name: name, partitions: t.partitions + added, configs: t.configs)
         case .alterConfigs(let resource, let changes, let replacing):
             switch resource {
             case .cluster:
@@ -267,6 +274,28 @@ public struct ControllerState: Equatable, Sendable {
         } catch {
             committedStateUndecodable("controller command", group: controllerGroup, index: entry.index, data: entry.data, error)
         }
+    }
+
+    /// A new partition on a new Raft group. Spread leaders and replicas: partition p starts at
+    /// member (group id) mod n.
+    private mutating func place(partition p: Int32, replicationFactor rf: Int) -> PartitionAssignment {
+        let group = GroupID(nextGroup)
+        nextGroup += 1
+        let start = Int(group.value) % members.count
+        let replicas = (0..<rf).map { members[(start + $0) % members.count] }
+        return PartitionAssignment(partition: p, group: group, replicas: replicas)
+    }
+
+    /// Nil when `topic` may grow to `total` partitions, else why not (Kafka's messages).
+    public static func validatePartitionIncrease(_ topic: TopicState, to total: Int32) -> String? {
+        let count = topic.partitions.count
+        if topic.name == offsetsTopic {
+            return "partitions of \(offsetsTopic) cannot be added: every group's place is its id's hash over the partition count"
+        }
+        if total == count { return "topic '\(topic.name)' already has \(count) partition(s)" }
+        if total < count { return "topic '\(topic.name)' has \(count) partitions: \(total) would not be an increase" }
+        if total > BrokerLimits.topicPartitionsMax { return "partitions must be at most \(BrokerLimits.topicPartitionsMax), not \(total)" }
+        return nil
     }
 
     /// Nil when a topic may be created, else why not (Kafka's rules for names).

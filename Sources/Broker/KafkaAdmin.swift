@@ -16,7 +16,7 @@ import Raft
 struct PendingAdmin {
     /// Which request: each topic (or config resource) of it is one controller command.
     enum Kind: Equatable {
-        case createTopics, deleteTopics
+        case createTopics, deleteTopics, createPartitions
         /// AlterConfigs (`incremental` false) or IncrementalAlterConfigs.
         case alterConfigs(incremental: Bool)
     }
@@ -65,7 +65,10 @@ extension PendingAdmin.Topic {
     /// own command (two clients may change one topic's configs at once).
     func isAnswered(by applied: ControllerCommand) -> Bool {
         guard let mine = command else { return false }
-        if case .alterConfigs = mine { return applied == mine }
+        switch mine {
+        case .alterConfigs, .createPartitions: return applied == mine
+        default: break
+        }
         guard let a = applied.adminTopic, let m = mine.adminTopic else { return false }
         return a.name == m.name && a.isDelete == m.isDelete
     }
@@ -209,6 +212,10 @@ struct TopicAdmin {
                 // Named by id (v6+): the name is answered only once it was found.
                 .init(name: t.name.isEmpty ? nil : t.name, topicID: t.id, errorCode: t.result!.code, errorMessage: t.result!.message)
             }))
+        case .createPartitions:
+            return p.request.answer(CreatePartitionsResponse(results: p.topics.map {
+                .init(name: $0.name, errorCode: $0.result!.code, errorMessage: $0.result!.message)
+            }))
         case .createTopics:
             break
         }
@@ -251,6 +258,7 @@ struct TopicAdmin {
         // A config change was checked against the same state before it was proposed: refused
         // now, the state moved (the topic went, or a concurrent change made it invalid).
         if case .alterConfigs = kind { return (rejection.contains("does not exist") ? .unknownTopicOrPartition : .invalidConfig, rejection) }
+        if kind == .createPartitions { return (rejection.contains("does not exist") ? .unknownTopicOrPartition : .invalidPartitions, rejection) }
         let code: ErrorCode = rejection.contains("already exists") ? .topicAlreadyExists
             : rejection.contains("does not exist") ? .unknownTopicOrPartition : .invalidRequest
         return (code, rejection)

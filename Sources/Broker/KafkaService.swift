@@ -84,6 +84,8 @@ extension NodeCore {
                 return (takeReply(for: request), NodeOutput())
             case .alterConfigs:
                 perform(admin.alterConfigs(try AlterConfigsRequest.decode(&r, version: h.apiVersion), request, self))
+            case .createPartitions:
+                perform(admin.createPartitions(try CreatePartitionsRequest.decode(&r, version: h.apiVersion), request, self))
             case .incrementalAlterConfigs:
                 perform(admin.incrementalAlterConfigs(try IncrementalAlterConfigsRequest.decode(&r, version: h.apiVersion), request, self))
             case .deleteTopics:

@@ -31,6 +31,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let topicAlreadyExists = ErrorCode(rawValue: 36)
     public static let invalidPartitions = ErrorCode(rawValue: 37)
     public static let invalidReplicationFactor = ErrorCode(rawValue: 38)
+    public static let invalidReplicaAssignment = ErrorCode(rawValue: 39)
     public static let invalidConfig = ErrorCode(rawValue: 40)
     public static let notController = ErrorCode(rawValue: 41)
     public static let invalidRequest = ErrorCode(rawValue: 42)
@@ -80,6 +81,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         36: "TOPIC_ALREADY_EXISTS",
         37: "INVALID_PARTITIONS",
         38: "INVALID_REPLICATION_FACTOR",
+        39: "INVALID_REPLICA_ASSIGNMENT",
         40: "INVALID_CONFIG",
         41: "NOT_CONTROLLER",
         42: "INVALID_REQUEST",

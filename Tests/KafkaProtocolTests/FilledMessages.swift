@@ -13,6 +13,8 @@ enum Filled {
         .make(AlterConfigsResponse.self, alterConfigsResponse),
         .make(ApiVersionsRequest.self, apiVersionsRequest),
         .make(ApiVersionsResponse.self, apiVersionsResponse),
+        .make(CreatePartitionsRequest.self, createPartitionsRequest),
+        .make(CreatePartitionsResponse.self, createPartitionsResponse),
         .make(CreateTopicsRequest.self, createTopicsRequest),
         .make(CreateTopicsResponse.self, createTopicsResponse),
         .make(DeleteTopicsRequest.self, deleteTopicsRequest),
@@ -124,6 +126,38 @@ enum Filled {
         if f.has(v, 3, 32767) { x.name = "n-686" }
         if f.has(v, 3, 32767) { x.maxVersionLevel = 8635 }
         if f.has(v, 3, 32767) { x.minVersionLevel = 9353 }
+        return x
+    }
+    static func createPartitionsRequest(_ v: Int16, _ f: Fill) -> CreatePartitionsRequest {
+        var x = CreatePartitionsRequest()
+        if f.has(v, 0, 32767) { x.topics = [createPartitionsRequest_CreatePartitionsTopic(v, f)] }
+        if f.has(v, 0, 32767) { x.timeoutMs = 184093365 }
+        if f.has(v, 0, 32767) { x.validateOnly = true }
+        return x
+    }
+    static func createPartitionsRequest_CreatePartitionsTopic(_ v: Int16, _ f: Fill) -> CreatePartitionsRequest.CreatePartitionsTopic {
+        var x = CreatePartitionsRequest.CreatePartitionsTopic()
+        if f.has(v, 0, 32767) { x.name = "n-743" }
+        if f.has(v, 0, 32767) { x.count = 39694590 }
+        if f.has(v, 0, 32767) { x.assignments = f.null(v, 0, 32767) ? nil : [createPartitionsRequest_CreatePartitionsAssignment(v, f)] }
+        return x
+    }
+    static func createPartitionsRequest_CreatePartitionsAssignment(_ v: Int16, _ f: Fill) -> CreatePartitionsRequest.CreatePartitionsAssignment {
+        var x = CreatePartitionsRequest.CreatePartitionsAssignment()
+        if f.has(v, 0, 32767) { x.brokerIDs = [1413739392, 1162421226] }
+        return x
+    }
+    static func createPartitionsResponse(_ v: Int16, _ f: Fill) -> CreatePartitionsResponse {
+        var x = CreatePartitionsResponse()
+        if f.has(v, 0, 32767) { x.throttleTimeMs = 1887033840 }
+        if f.has(v, 0, 32767) { x.results = [createPartitionsResponse_CreatePartitionsTopicResult(v, f)] }
+        return x
+    }
+    static func createPartitionsResponse_CreatePartitionsTopicResult(_ v: Int16, _ f: Fill) -> CreatePartitionsResponse.CreatePartitionsTopicResult {
+        var x = CreatePartitionsResponse.CreatePartitionsTopicResult()
+        if f.has(v, 0, 32767) { x.name = "n-28" }
+        if f.has(v, 0, 32767) { x.errorCode = ErrorCode(rawValue: 29578) }
+        if f.has(v, 0, 32767) { x.errorMessage = f.null(v, 0, 32767) ? nil : "em-176" }
         return x
     }
     static func createTopicsRequest(_ v: Int16, _ f: Fill) -> CreateTopicsRequest {

@@ -85,6 +85,8 @@ let codecs: [Codec] = [
     codec(AlterConfigsRequest(resources: [.init(resourceType: 2, resourceName: "t", configs: [.init(name: "cleanup.policy", value: "compact")])], validateOnly: true)),
     codec(AlterConfigsResponse(responses: [.init(errorCode: .invalidConfig, errorMessage: "no", resourceType: 2, resourceName: "t")])),
     codec(IncrementalAlterConfigsRequest(resources: [.init(resourceType: 4, resourceName: "", configs: [.init(name: "message.max.bytes", configOperation: 0, value: "5")])])),
+    codec(CreatePartitionsRequest(topics: [.init(name: "t", count: 4, assignments: [.init(brokerIDs: [1, 2])])], timeoutMs: 100, validateOnly: true)),
+    codec(CreatePartitionsResponse(results: [.init(name: "t", errorCode: .invalidPartitions, errorMessage: "no")])),
     codec(IncrementalAlterConfigsResponse(responses: [.init(errorCode: .none, errorMessage: nil, resourceType: 4, resourceName: "")])),
 ]
 

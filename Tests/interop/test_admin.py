@@ -142,6 +142,22 @@ def confluent_configs():
     check("confluent-kafka: a batch over the topic's max.message.bytes is refused (MSG_SIZE_TOO_LARGE)",
           big is not None and "TOO_LARGE" in big.name(), repr(big))
     check("confluent-kafka: a record under it is written", "small" in results and results["small"] is None, repr(results.get("small")))
+    from confluent_kafka.admin import NewPartitions
+    admin.create_partitions([NewPartitions("ck-conf", 3)], operation_timeout=15)["ck-conf"].result()
+    deadline = time.time() + 10
+    count = 0
+    while time.time() < deadline:
+        t = admin.list_topics(timeout=5).topics.get("ck-conf")
+        count = len(t.partitions) if t else 0
+        if count == 3:
+            break
+        time.sleep(0.2)
+    check("confluent-kafka create_partitions grows the topic to 3", count == 3, count)
+    try:
+        admin.create_partitions([NewPartitions("ck-conf", 2)], operation_timeout=15)["ck-conf"].result()
+        check("confluent-kafka: shrinking is refused (INVALID_PARTITIONS)", False, "accepted")
+    except KafkaException as e:
+        check("confluent-kafka: shrinking is refused (INVALID_PARTITIONS)", "INVALID_PARTITIONS" in str(e), repr(e))
 
 
 def kafka_python_configs():

@@ -24,6 +24,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case offsetForLeaderEpoch = 23
     case describeConfigs = 32
     case alterConfigs = 33
+    case createPartitions = 37
     case incrementalAlterConfigs = 44
     case describeCluster = 60
 
@@ -50,6 +51,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .offsetForLeaderEpoch: return "OffsetForLeaderEpoch"
         case .describeConfigs: return "DescribeConfigs"
         case .alterConfigs: return "AlterConfigs"
+        case .createPartitions: return "CreatePartitions"
         case .incrementalAlterConfigs: return "IncrementalAlterConfigs"
         case .describeCluster: return "DescribeCluster"
         }
@@ -78,6 +80,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .offsetForLeaderEpoch: return 2...4
         case .describeConfigs: return 1...4
         case .alterConfigs: return 0...2
+        case .createPartitions: return 0...3
         case .incrementalAlterConfigs: return 0...1
         case .describeCluster: return 0...1
         }
@@ -106,6 +109,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .offsetForLeaderEpoch: return 4
         case .describeConfigs: return 4
         case .alterConfigs: return 2
+        case .createPartitions: return 2
         case .incrementalAlterConfigs: return 1
         case .describeCluster: return 0
         }

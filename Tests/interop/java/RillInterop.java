@@ -54,6 +54,7 @@ import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.DescribeClusterResult;
 import org.apache.kafka.clients.admin.ListOffsetsResult.ListOffsetsResultInfo;
+import org.apache.kafka.clients.admin.NewPartitions;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.admin.TopicDescription;
@@ -242,6 +243,14 @@ public final class RillInterop {
         Config broker = get(admin.describeConfigs(List.of(brokers)).all()).get(brokers);
         check("Admin.describeConfigs of broker 1: broker.id and message.max.bytes",
               broker.get("broker.id") != null && "1".equals(broker.get("broker.id").value()) && broker.get("message.max.bytes") != null, broker);
+        get(admin.createPartitions(Map.of(topic, NewPartitions.increaseTo(3))).all());
+        int partitions = 0;
+        until = System.currentTimeMillis() + 10000;
+        while (partitions != 3 && System.currentTimeMillis() < until) {
+            partitions = get(admin.describeTopics(List.of(topic)).allTopicNames()).get(topic).partitions().size();
+            if (partitions != 3) sleep(200);
+        }
+        check("Admin.createPartitions grows the topic to 3 partitions", partitions == 3, partitions);
         get(admin.deleteTopics(List.of(topic)).all());
     }
 
