@@ -18,6 +18,14 @@ struct PendingGroupWrite {
     /// SyncGroup answers held until the new generation's membership is durable, so no member
     /// acts in a generation a later coordinator would not know.
     var replies: [GroupReply] = []
+    /// A DeleteGroups' tombstones for one group (`GroupCoordinator+Delete`).
+    struct DeletionPart {
+        /// Position in `GroupCoordinator.deletions`, and of the group in its request.
+        var deletion: Int
+        var group: Int
+    }
+
+    var deletion: DeletionPart?
 }
 
 /// A group's committed offsets as OffsetFetch answers them, whatever the version's shape.
@@ -170,7 +178,7 @@ extension GroupCoordinator {
     // MARK: - Writes
 
     /// Append records to an offsets partition this node leads (one batch, one Raft entry).
-    private static func write(_ records: [(key: [UInt8], value: [UInt8]?)], to g: NodeCore.Group, _ node: some CoordinatorContext) -> (LogIndex, Term)? {
+    static func write(_ records: [(key: [UInt8], value: [UInt8]?)], to g: NodeCore.Group, _ node: some CoordinatorContext) -> (LogIndex, Term)? {
         var builder = RecordBatchBuilder()
         // Timestamps: the node has no wall clock (determinism); offsets do not expire by time yet.
         for r in records { builder.append(key: r.key, value: r.value, timestamp: 0) }
@@ -188,7 +196,7 @@ extension GroupCoordinator {
             // A member whose SyncGroup comes after the leader's gets its assignment from memory,
             // but the generation is only real once written: answered before that, a new
             // coordinator could hand the same generation number out again (simulator seed 293).
-            if !replies.isEmpty, let k = writes.lastIndex(where: { $0.consumerGroup == cg.id && $0.request == nil }) {
+            if !replies.isEmpty, let k = writes.lastIndex(where: { $0.consumerGroup == cg.id && $0.request == nil && $0.deletion == nil }) {
                 writes[k].replies += replies
                 return
             }
@@ -249,6 +257,10 @@ extension GroupCoordinator {
                 remaining.append(w)
                 continue
             }
+            if let part = w.deletion {
+                deletionWritten(part, id: w.consumerGroup, code)
+                continue
+            }
             emit(code == .none ? w.replies : Self.failed(w.replies, code))
             // A membership write that failed must be made again before its state is answered from.
             if code != .none && w.request == nil { groups[w.consumerGroup]?.needsPersist = true }
@@ -260,6 +272,7 @@ extension GroupCoordinator {
             actions.append(.complete(request.answer(OffsetCommitResponse(topics: topics))))
         }
         writes = remaining
+        if !deletions.isEmpty { finishDeletions() }
         answerWaitingFetches(node)
     }
 

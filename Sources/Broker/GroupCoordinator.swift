@@ -38,6 +38,8 @@ struct GroupCoordinator {
     var writes: [PendingGroupWrite] = []
     /// OffsetFetches waiting for their group's commits in flight.
     var waitingFetches: [(KafkaRequest, OffsetFetchRequest)] = []
+    /// DeleteGroups waiting for their tombstones (`GroupCoordinator+Delete`).
+    var deletions: [PendingGroupDeletion] = []
     /// Makes member ids unique on this node (with the node id and the term).
     private var memberCounter: UInt64 = 0
     /// What the current entry point asks of the node, taken when it returns (`taken()`).

@@ -27,6 +27,7 @@ public enum ServedApis {
         (.describeConfigs, 1...4),
         (.alterConfigs, 0...2),
         (.createPartitions, 0...3),
+        (.deleteGroups, 0...2),
         (.incrementalAlterConfigs, 0...1),
         (.describeCluster, 0...1),
     ]

@@ -43,6 +43,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let unknownProducerID = ErrorCode(rawValue: 59)
     public static let fencedLeaderEpoch = ErrorCode(rawValue: 74)
     public static let unknownLeaderEpoch = ErrorCode(rawValue: 75)
+    public static let nonEmptyGroup = ErrorCode(rawValue: 68)
+    public static let groupIDNotFound = ErrorCode(rawValue: 69)
     public static let memberIDRequired = ErrorCode(rawValue: 79)
     public static let producerFenced = ErrorCode(rawValue: 90)
     public static let unknownTopicID = ErrorCode(rawValue: 100)
@@ -92,6 +94,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         59: "UNKNOWN_PRODUCER_ID",
         74: "FENCED_LEADER_EPOCH",
         75: "UNKNOWN_LEADER_EPOCH",
+        68: "NON_EMPTY_GROUP",
+        69: "GROUP_ID_NOT_FOUND",
         79: "MEMBER_ID_REQUIRED",
         90: "PRODUCER_FENCED",
         100: "UNKNOWN_TOPIC_ID",

@@ -133,6 +133,36 @@ struct GroupCoordinatorTests {
         _ = cluster
     }
 
+    @Test("DeleteGroups: a live group is NON_EMPTY_GROUP; once empty its metadata and offsets are gone on every replica; unknown ids GROUP_ID_NOT_FOUND")
+    func deleteGroups() throws {
+        let (cluster, client, c) = try setUp("dg")
+        let me = try client.join(c, "dg", member: "").memberID
+        let joined = try client.join(c, "dg", member: me)
+        _ = try client.sync(c, "dg", generation: joined.generationID, member: me, assignments: [.init(memberID: me, assignment: ByteBuffer(bytes: [1]))])
+        #expect(try client.commit(c, "dg", generation: joined.generationID, member: me, [("t", 0, 5), ("t", 1, 6)]) == [.none, .none])
+        func delete(_ node: Int, _ ids: [String]) throws -> [ErrorCode] {
+            try client.call(node, .deleteGroups, 1, { DeleteGroupsRequest(groupsNames: ids).encode(&$0, version: 1) }) {
+                try DeleteGroupsResponse.decode(&$0, version: 1).results.map(\.errorCode)
+            }
+        }
+        #expect(try delete(c, ["dg", "never", ""]) == [.nonEmptyGroup, .groupIDNotFound, .invalidGroupID])
+        #expect(try delete((c + 1) % 3, ["dg"]) == [.notCoordinator])
+        let leave = LeaveGroupRequest(groupID: "dg", members: [.init(memberID: me)])
+        _ = try client.call(c, .leaveGroup, 3, { leave.encode(&$0, version: 3) }) { try LeaveGroupResponse.decode(&$0, version: 3) }
+        cluster.run(ticks: 5)
+        #expect(try delete(c, ["dg", "dg"]) == [.none, .invalidRequest])
+        #expect(try client.fetch(c, "dg", "t", [0, 1]) == [-1, -1], "the offsets went with the group")
+        #expect(try client.describe(c, "dg").groupState == "Dead")
+        cluster.run(ticks: 20)
+        for core in cluster.cores {
+            for g in core.groupIDs {
+                guard let store = core.group(g)?.offsetStore else { continue }
+                #expect(store.offsets["dg"] == nil && store.groups["dg"] == nil, "node \(core.config.id)")
+            }
+        }
+        #expect(try delete(c, ["dg"]) == [.groupIDNotFound])
+    }
+
     @Test("two members: the second join starts a rebalance; the leader gets both subscriptions; a member that stops heartbeating is expired")
     func rebalance() throws {
         let (cluster, client, c) = try setUp("g2")

@@ -17,6 +17,8 @@ enum Filled {
         .make(CreatePartitionsResponse.self, createPartitionsResponse),
         .make(CreateTopicsRequest.self, createTopicsRequest),
         .make(CreateTopicsResponse.self, createTopicsResponse),
+        .make(DeleteGroupsRequest.self, deleteGroupsRequest),
+        .make(DeleteGroupsResponse.self, deleteGroupsResponse),
         .make(DeleteTopicsRequest.self, deleteTopicsRequest),
         .make(DeleteTopicsResponse.self, deleteTopicsResponse),
         .make(DescribeClusterRequest.self, describeClusterRequest),
@@ -213,6 +215,23 @@ enum Filled {
         if f.has(v, 5, 32767) { x.readOnly = true }
         if f.has(v, 5, 32767) { x.configSource = 76 }
         if f.has(v, 5, 32767) { x.isSensitive = true }
+        return x
+    }
+    static func deleteGroupsRequest(_ v: Int16, _ f: Fill) -> DeleteGroupsRequest {
+        var x = DeleteGroupsRequest()
+        if f.has(v, 0, 32767) { x.groupsNames = ["gn-727", "gn-169"] }
+        return x
+    }
+    static func deleteGroupsResponse(_ v: Int16, _ f: Fill) -> DeleteGroupsResponse {
+        var x = DeleteGroupsResponse()
+        if f.has(v, 0, 32767) { x.throttleTimeMs = 1215072467 }
+        if f.has(v, 0, 32767) { x.results = [deleteGroupsResponse_DeletableGroupResult(v, f)] }
+        return x
+    }
+    static func deleteGroupsResponse_DeletableGroupResult(_ v: Int16, _ f: Fill) -> DeleteGroupsResponse.DeletableGroupResult {
+        var x = DeleteGroupsResponse.DeletableGroupResult()
+        if f.has(v, 0, 32767) { x.groupID = "gi-591" }
+        if f.has(v, 0, 32767) { x.errorCode = ErrorCode(rawValue: 12241) }
         return x
     }
     static func deleteTopicsRequest(_ v: Int16, _ f: Fill) -> DeleteTopicsRequest {

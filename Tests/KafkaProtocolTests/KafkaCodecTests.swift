@@ -87,6 +87,8 @@ let codecs: [Codec] = [
     codec(IncrementalAlterConfigsRequest(resources: [.init(resourceType: 4, resourceName: "", configs: [.init(name: "message.max.bytes", configOperation: 0, value: "5")])])),
     codec(CreatePartitionsRequest(topics: [.init(name: "t", count: 4, assignments: [.init(brokerIDs: [1, 2])])], timeoutMs: 100, validateOnly: true)),
     codec(CreatePartitionsResponse(results: [.init(name: "t", errorCode: .invalidPartitions, errorMessage: "no")])),
+    codec(DeleteGroupsRequest(groupsNames: ["a", "b"])),
+    codec(DeleteGroupsResponse(results: [.init(groupID: "a", errorCode: .nonEmptyGroup), .init(groupID: "b", errorCode: .none)])),
     codec(IncrementalAlterConfigsResponse(responses: [.init(errorCode: .none, errorMessage: nil, resourceType: 4, resourceName: "")])),
 ]
 

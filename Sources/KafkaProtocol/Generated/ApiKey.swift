@@ -25,6 +25,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case describeConfigs = 32
     case alterConfigs = 33
     case createPartitions = 37
+    case deleteGroups = 42
     case incrementalAlterConfigs = 44
     case describeCluster = 60
 
@@ -52,6 +53,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .describeConfigs: return "DescribeConfigs"
         case .alterConfigs: return "AlterConfigs"
         case .createPartitions: return "CreatePartitions"
+        case .deleteGroups: return "DeleteGroups"
         case .incrementalAlterConfigs: return "IncrementalAlterConfigs"
         case .describeCluster: return "DescribeCluster"
         }
@@ -81,6 +83,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .describeConfigs: return 1...4
         case .alterConfigs: return 0...2
         case .createPartitions: return 0...3
+        case .deleteGroups: return 0...2
         case .incrementalAlterConfigs: return 0...1
         case .describeCluster: return 0...1
         }
@@ -110,6 +113,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .describeConfigs: return 4
         case .alterConfigs: return 2
         case .createPartitions: return 2
+        case .deleteGroups: return 2
         case .incrementalAlterConfigs: return 1
         case .describeCluster: return 0
         }

@@ -461,6 +461,23 @@ public final class RillInterop {
             }
             check("Admin.listConsumerGroupOffsets: the group committed the end of every partition", commitsOk, committed);
 
+            // deleteConsumerGroups: the group (its members gone) and its offsets.
+            boolean deleted = false;
+            String why = "";
+            until = System.currentTimeMillis() + 20000;
+            while (!deleted && System.currentTimeMillis() < until) {
+                try {
+                    get(admin.deleteConsumerGroups(List.of(group)).all());
+                    deleted = true;
+                } catch (ExecutionException e) {
+                    why = rootCause(e);  // e.g. GroupNotEmpty until the closed consumer's session ends
+                    sleep(500);
+                }
+            }
+            check("Admin.deleteConsumerGroups deletes the group", deleted, why);
+            Map<TopicPartition, OffsetAndMetadata> after = get(admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata());
+            check("Admin.listConsumerGroupOffsets: no offsets after the delete", after.isEmpty(), after);
+
             // deleteTopics, then both are gone from listTopics.
             get(admin.deleteTopics(List.of(topic, doomed)).all());
             until = System.currentTimeMillis() + 10000;
