@@ -1,4 +1,5 @@
 import KafkaProtocol
+import NIOCore
 import Primitives
 import Raft
 
@@ -72,5 +73,66 @@ extension GroupCoordinator {
             deletions[k].groups = []
         }
         if deletions.allSatisfy({ $0.groups.isEmpty }) { deletions.removeAll() }
+    }
+}
+
+/// OffsetDelete: some of a group's committed offsets become tombstones. Refused for a partition
+/// of a topic the live group subscribes to (GROUP_SUBSCRIBED_TO_TOPIC, Kafka's rule: its members
+/// would commit it again), and for a live group that is not a consumer group (NON_EMPTY_GROUP).
+extension GroupCoordinator {
+    mutating func offsetDelete(_ request: KafkaRequest, _ d: OffsetDeleteRequest, _ node: some CoordinatorContext) -> [KafkaAction] {
+        func answer(_ group: ErrorCode, _ code: (String, Int32) -> ErrorCode) -> [KafkaAction] {
+            let topics = d.topics.map { t in
+                OffsetDeleteResponse.OffsetDeleteResponseTopic(name: t.name, partitions: t.partitions.map { .init(partitionIndex: $0.partitionIndex, errorCode: code(t.name, $0.partitionIndex)) })
+            }
+            actions.append(.complete(request.answer(OffsetDeleteResponse(errorCode: group, topics: topics))))
+            return taken()
+        }
+        guard !d.groupID.isEmpty else { return answer(.invalidGroupID) { _, _ in .none } }
+        let g: NodeCore.Group
+        switch lookup(d.groupID, node) {
+        case .refused(let e): return answer(e) { _, _ in .none }
+        case .serving(let found): g = found
+        }
+        let committed = g.offsetStore?.offsets[d.groupID] ?? [:]
+        let live = groups[d.groupID].flatMap { $0.state == .empty ? nil : $0 }
+        guard live != nil || !committed.isEmpty || groups[d.groupID] != nil else { return answer(.groupIDNotFound) { _, _ in .none } }
+        if let live, live.protocolType != "consumer" { return answer(.nonEmptyGroup) { _, _ in .none } }
+        let subscribed = live.map { Self.subscribedTopics($0) } ?? []
+        // Partitions of subscribed topics are refused one by one; the rest become tombstones
+        // (one that had no commit is answered as deleted, as in Kafka).
+        var records: [(key: [UInt8], value: [UInt8]?)] = []
+        for t in d.topics where !subscribed.contains(t.name) {
+            for p in t.partitions where committed[.init(topic: t.name, partition: p.partitionIndex)] != nil {
+                records.append(GroupOffsetStore.offsetRecord(group: d.groupID, topic: t.name, partition: p.partitionIndex, nil))
+            }
+        }
+        func code(_ topic: String, _ p: Int32) -> ErrorCode { subscribed.contains(topic) ? .groupSubscribedToTopic : .none }
+        guard !records.isEmpty else { return answer(.none, code) }
+        guard let (index, term) = Self.write(records, to: g, node) else { return answer(.notCoordinator) { _, _ in .none } }
+        var w = PendingGroupWrite(
+            group: g.id, consumerGroup: d.groupID, lastIndex: index, term: term, request: request, version: request.header.apiVersion, topics: [],
+            deadlineTick: node.ticks + node.config.ticks(milliseconds: BrokerLimits.groupWriteTimeoutMs))
+        w.offsetDeleteAnswer = OffsetDeleteResponse(topics: d.topics.map { t in
+            .init(name: t.name, partitions: t.partitions.map { .init(partitionIndex: $0.partitionIndex, errorCode: code(t.name, $0.partitionIndex)) })
+        })
+        writes.append(w)
+        return taken()
+    }
+
+    /// The topics a consumer group's members subscribe to, from their subscriptions (Kafka's
+    /// ConsumerProtocolSubscription: int16 version, then the topic names). A subscription that
+    /// does not parse is a client's input: it counts as no topics, never a trap.
+    static func subscribedTopics(_ group: ConsumerGroup) -> Set<String> {
+        var topics: Set<String> = []
+        for m in group.members {
+            var r = KafkaReader(ByteBuffer(bytes: m.metadata(for: group.protocolName ?? "")))
+            guard (try? r.int16()) != nil, let n = try? r.int32(), n >= 0, n <= 100_000 else { continue }
+            for _ in 0..<n {
+                guard let name = try? r.string() else { break }
+                topics.insert(name)
+            }
+        }
+        return topics
     }
 }

@@ -26,6 +26,9 @@ struct PendingGroupWrite {
     }
 
     var deletion: DeletionPart?
+    /// An OffsetDelete's answer, its partitions' codes filled in when the write finishes (its
+    /// `request` is the OffsetDelete).
+    var offsetDeleteAnswer: OffsetDeleteResponse?
 }
 
 /// A group's committed offsets as OffsetFetch answers them, whatever the version's shape.
@@ -265,6 +268,15 @@ extension GroupCoordinator {
             // A membership write that failed must be made again before its state is answered from.
             if code != .none && w.request == nil { groups[w.consumerGroup]?.needsPersist = true }
             guard let request = w.request else { continue }
+            if var answer = w.offsetDeleteAnswer {
+                for t in answer.topics.indices {
+                    for p in answer.topics[t].partitions.indices where answer.topics[t].partitions[p].errorCode == .none {
+                        answer.topics[t].partitions[p].errorCode = code
+                    }
+                }
+                actions.append(.complete(request.answer(answer)))
+                continue
+            }
             var topics = w.topics
             for t in topics.indices {
                 for p in topics[t].partitions.indices where topics[t].partitions[p].errorCode == .none { topics[t].partitions[p].errorCode = code }

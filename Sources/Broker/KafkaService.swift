@@ -120,6 +120,8 @@ extension NodeCore {
                 perform(coordinator.offsetFetch(request, try OffsetFetchRequest.decode(&r, version: h.apiVersion), self))
             case .describeGroups:
                 perform(coordinator.describeGroups(request, try DescribeGroupsRequest.decode(&r, version: h.apiVersion), self))
+            case .offsetDelete:
+                perform(coordinator.offsetDelete(request, try OffsetDeleteRequest.decode(&r, version: h.apiVersion), self))
             case .deleteGroups:
                 perform(coordinator.deleteGroups(request, try DeleteGroupsRequest.decode(&r, version: h.apiVersion), self))
             case .listGroups:

@@ -46,6 +46,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let nonEmptyGroup = ErrorCode(rawValue: 68)
     public static let groupIDNotFound = ErrorCode(rawValue: 69)
     public static let memberIDRequired = ErrorCode(rawValue: 79)
+    public static let groupSubscribedToTopic = ErrorCode(rawValue: 86)
     public static let producerFenced = ErrorCode(rawValue: 90)
     public static let unknownTopicID = ErrorCode(rawValue: 100)
     public static let inconsistentTopicID = ErrorCode(rawValue: 103)
@@ -97,6 +98,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         68: "NON_EMPTY_GROUP",
         69: "GROUP_ID_NOT_FOUND",
         79: "MEMBER_ID_REQUIRED",
+        86: "GROUP_SUBSCRIBED_TO_TOPIC",
         90: "PRODUCER_FENCED",
         100: "UNKNOWN_TOPIC_ID",
         103: "INCONSISTENT_TOPIC_ID",

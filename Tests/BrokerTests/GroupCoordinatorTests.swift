@@ -163,6 +163,47 @@ struct GroupCoordinatorTests {
         #expect(try delete(c, ["dg"]) == [.groupIDNotFound])
     }
 
+    @Test("OffsetDelete: a subscribed topic's partitions are refused while the group lives; others, and all once it is empty, are deleted")
+    func offsetDelete() throws {
+        let (cluster, client, c) = try setUp("od")
+        let (out, _) = try cluster.cores[cluster.controllerIndex].proposeToController(.createTopic(name: "u", partitions: 1, replicationFactor: 3))
+        cluster.take(cluster.controllerIndex, out)
+        cluster.run(ticks: 30)
+        // A consumer subscription to "t": version 0, one topic, no user data.
+        var sub = KafkaWriter()
+        sub.int16(0)
+        sub.int32(1)
+        sub.string("t")
+        sub.int32(-1)
+        func join(_ member: String) throws -> JoinGroupResponse {
+            let j = JoinGroupRequest(groupID: "od", sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 30_000, memberID: member, protocolType: "consumer",
+                                     protocols: [.init(name: "range", metadata: sub.buffer)])
+            return try client.call(c, .joinGroup, 5, { j.encode(&$0, version: 5) }) { try JoinGroupResponse.decode(&$0, version: 5) }
+        }
+        let me = try join("").memberID
+        let joined = try join(me)
+        _ = try client.sync(c, "od", generation: joined.generationID, member: me, assignments: [.init(memberID: me, assignment: ByteBuffer(bytes: [1]))])
+        #expect(try client.commit(c, "od", generation: joined.generationID, member: me, [("t", 0, 5), ("u", 0, 9)]) == [.none, .none])
+        func offsetDelete(_ topics: [(String, [Int32])]) throws -> OffsetDeleteResponse {
+            let d = OffsetDeleteRequest(groupID: "od", topics: topics.map { .init(name: $0.0, partitions: $0.1.map { .init(partitionIndex: $0) }) })
+            return try client.call(c, .offsetDelete, 0, { d.encode(&$0, version: 0) }) { try OffsetDeleteResponse.decode(&$0, version: 0) }
+        }
+        let live = try offsetDelete([("t", [0]), ("u", [0])])
+        #expect(live.errorCode == .none && live.topics.map { $0.partitions[0].errorCode } == [.groupSubscribedToTopic, .none], "\(live)")
+        #expect(try client.fetch(c, "od", "t", [0]) == [5] && client.fetch(c, "od", "u", [0]) == [-1])
+        let leave = LeaveGroupRequest(groupID: "od", members: [.init(memberID: me)])
+        _ = try client.call(c, .leaveGroup, 3, { leave.encode(&$0, version: 3) }) { try LeaveGroupResponse.decode(&$0, version: 3) }
+        cluster.run(ticks: 5)
+        let empty = try offsetDelete([("t", [0])])
+        #expect(empty.errorCode == .none && empty.topics[0].partitions[0].errorCode == .none)
+        #expect(try client.fetch(c, "od", "t", [0]) == [-1])
+        let nopeCoordinator = Int(try client.find(0, "nope").nodeID) - 1
+        let missing = try client.call(nopeCoordinator, .offsetDelete, 0, { OffsetDeleteRequest(groupID: "nope", topics: []).encode(&$0, version: 0) }) {
+            try OffsetDeleteResponse.decode(&$0, version: 0)
+        }
+        #expect(missing.errorCode == .groupIDNotFound)
+    }
+
     @Test("two members: the second join starts a rebalance; the leader gets both subscriptions; a member that stops heartbeating is expired")
     func rebalance() throws {
         let (cluster, client, c) = try setUp("g2")

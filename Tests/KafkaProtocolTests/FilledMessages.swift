@@ -49,6 +49,8 @@ enum Filled {
         .make(MetadataResponse.self, metadataResponse),
         .make(OffsetCommitRequest.self, offsetCommitRequest),
         .make(OffsetCommitResponse.self, offsetCommitResponse),
+        .make(OffsetDeleteRequest.self, offsetDeleteRequest),
+        .make(OffsetDeleteResponse.self, offsetDeleteResponse),
         .make(OffsetFetchRequest.self, offsetFetchRequest),
         .make(OffsetFetchResponse.self, offsetFetchResponse),
         .make(OffsetForLeaderEpochRequest.self, offsetForLeaderEpochRequest),
@@ -791,6 +793,42 @@ enum Filled {
         var x = OffsetCommitResponse.OffsetCommitResponsePartition()
         if f.has(v, 0, 32767) { x.partitionIndex = 1601026770 }
         if f.has(v, 0, 32767) { x.errorCode = ErrorCode(rawValue: 23392) }
+        return x
+    }
+    static func offsetDeleteRequest(_ v: Int16, _ f: Fill) -> OffsetDeleteRequest {
+        var x = OffsetDeleteRequest()
+        if f.has(v, 0, 32767) { x.groupID = "gi-314" }
+        if f.has(v, 0, 32767) { x.topics = [offsetDeleteRequest_OffsetDeleteRequestTopic(v, f)] }
+        return x
+    }
+    static func offsetDeleteRequest_OffsetDeleteRequestTopic(_ v: Int16, _ f: Fill) -> OffsetDeleteRequest.OffsetDeleteRequestTopic {
+        var x = OffsetDeleteRequest.OffsetDeleteRequestTopic()
+        if f.has(v, 0, 32767) { x.name = "n-325" }
+        if f.has(v, 0, 32767) { x.partitions = [offsetDeleteRequest_OffsetDeleteRequestPartition(v, f)] }
+        return x
+    }
+    static func offsetDeleteRequest_OffsetDeleteRequestPartition(_ v: Int16, _ f: Fill) -> OffsetDeleteRequest.OffsetDeleteRequestPartition {
+        var x = OffsetDeleteRequest.OffsetDeleteRequestPartition()
+        if f.has(v, 0, 32767) { x.partitionIndex = 1078342244 }
+        return x
+    }
+    static func offsetDeleteResponse(_ v: Int16, _ f: Fill) -> OffsetDeleteResponse {
+        var x = OffsetDeleteResponse()
+        if f.has(v, 0, 32767) { x.errorCode = ErrorCode(rawValue: 8754) }
+        if f.has(v, 0, 32767) { x.throttleTimeMs = 1161696651 }
+        if f.has(v, 0, 32767) { x.topics = [offsetDeleteResponse_OffsetDeleteResponseTopic(v, f)] }
+        return x
+    }
+    static func offsetDeleteResponse_OffsetDeleteResponseTopic(_ v: Int16, _ f: Fill) -> OffsetDeleteResponse.OffsetDeleteResponseTopic {
+        var x = OffsetDeleteResponse.OffsetDeleteResponseTopic()
+        if f.has(v, 0, 32767) { x.name = "n-489" }
+        if f.has(v, 0, 32767) { x.partitions = [offsetDeleteResponse_OffsetDeleteResponsePartition(v, f)] }
+        return x
+    }
+    static func offsetDeleteResponse_OffsetDeleteResponsePartition(_ v: Int16, _ f: Fill) -> OffsetDeleteResponse.OffsetDeleteResponsePartition {
+        var x = OffsetDeleteResponse.OffsetDeleteResponsePartition()
+        if f.has(v, 0, 32767) { x.partitionIndex = 14900997 }
+        if f.has(v, 0, 32767) { x.errorCode = ErrorCode(rawValue: 6102) }
         return x
     }
     static func offsetFetchRequest(_ v: Int16, _ f: Fill) -> OffsetFetchRequest {

@@ -461,6 +461,24 @@ public final class RillInterop {
             }
             check("Admin.listConsumerGroupOffsets: the group committed the end of every partition", commitsOk, committed);
 
+            // deleteConsumerGroupOffsets (OffsetDelete): partition 0's commit goes, the others stay.
+            TopicPartition first = new TopicPartition(topic, 0);
+            boolean offsetGone = false;
+            String offsetWhy = "";
+            until = System.currentTimeMillis() + 20000;
+            while (!offsetGone && System.currentTimeMillis() < until) {
+                try {
+                    get(admin.deleteConsumerGroupOffsets(group, Set.of(first)).all());
+                    Map<TopicPartition, OffsetAndMetadata> left = get(admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata());
+                    offsetGone = left.get(first) == null && left.size() == PARTITIONS - 1;
+                    offsetWhy = left.toString();
+                } catch (ExecutionException e) {
+                    offsetWhy = rootCause(e);  // e.g. the topic is still subscribed until the member's leave is written
+                }
+                if (!offsetGone) sleep(500);
+            }
+            check("Admin.deleteConsumerGroupOffsets removes one partition's commit", offsetGone, offsetWhy);
+
             // deleteConsumerGroups: the group (its members gone) and its offsets.
             boolean deleted = false;
             String why = "";
