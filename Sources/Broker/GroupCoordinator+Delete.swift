@@ -136,3 +136,25 @@ extension GroupCoordinator {
         return topics
     }
 }
+
+extension GroupCoordinator {
+    /// A topic was deleted: its partitions' committed offsets go too, as Kafka's coordinator
+    /// removes them on the metadata change, so a topic created again under the name starts
+    /// without old commits. Tombstones in each offsets partition this node coordinates; nobody
+    /// waits for them. A write lost with a leadership change leaves those offsets in the store,
+    /// where OffsetFetch does not list them while the topic does not exist.
+    mutating func topicDeleted(_ name: String, _ node: some CoordinatorContext) -> [KafkaAction] {
+        guard let topic = node.controller.topic(offsetsTopic) else { return [] }
+        for a in topic.partitions where loaded[a.group] != nil {
+            guard let g = node.group(a.group), g.withRaft({ $0.role }) == .leader, let store = g.offsetStore else { continue }
+            var records: [(key: [UInt8], value: [UInt8]?)] = []
+            for id in store.offsets.keys.sorted() {
+                for key in store.offsets[id]!.keys.sorted() where key.topic == name {
+                    records.append(GroupOffsetStore.offsetRecord(group: id, topic: name, partition: key.partition, nil))
+                }
+            }
+            if !records.isEmpty { _ = Self.write(records, to: g, node) }
+        }
+        return taken()
+    }
+}

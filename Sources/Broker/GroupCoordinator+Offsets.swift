@@ -114,7 +114,8 @@ extension GroupCoordinator {
             wanted = topics
         } else {
             var byTopic: [(String, [Int32])] = []
-            for k in committed.keys.sorted() {
+            // Offsets of a deleted topic whose tombstones did not get written are not listed.
+            for k in committed.keys.sorted() where node.controller.topic(k.topic) != nil {
                 if byTopic.last?.0 == k.topic { byTopic[byTopic.count - 1].1.append(k.partition) } else { byTopic.append((k.topic, [k.partition])) }
             }
             wanted = byTopic

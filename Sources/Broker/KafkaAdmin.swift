@@ -319,8 +319,8 @@ extension NodeCore: AdminContext {
     func controllerApplied(_ entry: Entry, rejection: String?) {
         if producerIDs.isWaiting { perform(producerIDs.serve(controller: controller, now: ticks, expired: false)) }
         let command = ControllerState.command(in: entry)
-        if rejection == nil, let about = command?.adminTopic, !about.isDelete {
-            autoCreation.created(about.name)
+        if rejection == nil, let about = command?.adminTopic {
+            if about.isDelete { perform(coordinator.topicDeleted(about.name, self)) } else { autoCreation.created(about.name) }
         }
         perform(admin.controllerApplied(entry, command: command, rejection: rejection, self))
     }

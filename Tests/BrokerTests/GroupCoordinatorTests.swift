@@ -204,6 +204,26 @@ struct GroupCoordinatorTests {
         #expect(missing.errorCode == .groupIDNotFound)
     }
 
+    @Test("a deleted topic's committed offsets go with it on every replica; a topic created again under the name starts without them")
+    func deletedTopicOffsets() throws {
+        let (cluster, client, c) = try setUp("dt")
+        #expect(try client.commit(c, "dt", generation: -1, member: "", [("t", 0, 5), ("t", 1, 6)]) == [.none, .none])
+        let leader = cluster.controllerIndex
+        let (out, _) = try cluster.cores[leader].proposeToController(.deleteTopic(name: "t"))
+        cluster.take(leader, out)
+        cluster.run(ticks: 30)
+        for core in cluster.cores {
+            for g in core.groupIDs {
+                guard let store = core.group(g)?.offsetStore else { continue }
+                #expect(store.offsets["dt"] == nil, "node \(core.config.id)")
+            }
+        }
+        let (again, _) = try cluster.cores[cluster.controllerIndex].proposeToController(.createTopic(name: "t", partitions: 2, replicationFactor: 3))
+        cluster.take(cluster.controllerIndex, again)
+        cluster.run(ticks: 30)
+        #expect(try client.fetch(c, "dt", "t", [0, 1]) == [-1, -1])
+    }
+
     @Test("two members: the second join starts a rebalance; the leader gets both subscriptions; a member that stops heartbeating is expired")
     func rebalance() throws {
         let (cluster, client, c) = try setUp("g2")
