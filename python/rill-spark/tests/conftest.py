@@ -15,6 +15,7 @@ from rill_spark.local import LocalCluster
 # Spark's Python workers must run this interpreter (the venv with pyarrow and confluent-kafka).
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")   # loopback only
 
 
 @pytest.fixture(scope="session")
