@@ -10,6 +10,7 @@
 # python/rill-spark itself (editable). Builds the release `rill` unless $RILL names one.
 #   bash ops/course.sh                 # everything (about 5 minutes on 2 cores after the install)
 #   bash ops/course.sh tests|notebooks # one half
+#   bash ops/course.sh install         # only the installs (ops/bench-spark.sh uses it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.venv-course
@@ -35,6 +36,8 @@ export RILL="$(cd "$(dirname "$RILL")" && pwd)/$(basename "$RILL")"
 export PYSPARK_PYTHON="$PWD/$VENV/bin/python" PYSPARK_DRIVER_PYTHON="$PWD/$VENV/bin/python" SPARK_LOCAL_IP=127.0.0.1
 java -version 2>&1 | head -1
 "$VENV/bin/python" -c 'import pyspark, pyarrow, confluent_kafka; print("pyspark", pyspark.__version__, "pyarrow", pyarrow.__version__, "confluent-kafka", confluent_kafka.__version__, "librdkafka", confluent_kafka.libversion()[0])'
+
+[ "$what" = install ] && exit 0
 
 passed=0
 failed=0
