@@ -40,23 +40,38 @@ def _key(conf):
     return tuple(sorted((str(k), str(v)) for k, v in conf.items()))
 
 
+_CACHED_PER_KIND = 2
+
+
+def _cached(cache, conf, make, close):
+    """The client for conf from cache, made if missing; the least recently used beyond
+    _CACHED_PER_KIND is closed (a worker that served a query of another cluster keeps no client
+    of it reconnecting forever). Call with _lock held."""
+    k = _key(conf)
+    client = cache.pop(k, None)
+    if client is None:
+        client = make()
+    cache[k] = client   # most recent last
+    while len(cache) > _CACHED_PER_KIND:
+        old = cache.pop(next(iter(cache)))
+        try:
+            close(old)
+        except Exception:  # noqa: BLE001 (closing a client of a cluster that is gone)
+            pass
+    return client
+
+
 def admin_client(conf):
     """One AdminClient per configuration and process (the driver's planning calls)."""
-    k = _key(conf)
     with _lock:
-        a = _admins.get(k)
-        if a is None:
-            a = _admins[k] = AdminClient(dict(conf))
-        return a
+        return _cached(_admins, conf, lambda: AdminClient(dict(conf)), lambda a: None)
 
 
 def consumer(conf):
     """One Consumer per configuration and process, without a group: partitions are assigned by hand
     and no offset is ever committed to Kafka (the checkpoint holds them, as with Spark's source)."""
-    k = _key(conf)
     with _lock:
-        c = _consumers.get(k)
-        if c is None:
+        def make():
             cfg = {"enable.auto.commit": False, "enable.auto.offset.store": False,
                    "auto.offset.reset": "error",      # an out-of-range position is data loss, never a silent reset
                    "enable.partition.eof": False,
@@ -66,21 +81,19 @@ def consumer(conf):
                    # a group id only because librdkafka wants one for a consumer; nothing joins or commits
                    "group.id": f"rill-spark-{os.getpid()}"}
             cfg.update(conf)
-            c = _consumers[k] = Consumer(cfg)
-        return c
+            return Consumer(cfg)
+        return _cached(_consumers, conf, make, lambda c: c.close())
 
 
 def producer(conf):
     """One idempotent producer per configuration and process."""
-    k = _key(conf)
     with _lock:
-        p = _producers.get(k)
-        if p is None:
+        def make():
             cfg = {"enable.idempotence": True, "acks": "all", "linger.ms": 5,
                    "batch.size": 1000000, "message.timeout.ms": 120000}
             cfg.update(conf)
-            p = _producers[k] = Producer(cfg)
-        return p
+            return Producer(cfg)
+        return _cached(_producers, conf, make, lambda p: p.flush(10))
 
 
 # -- metadata and offsets (driver)

@@ -32,6 +32,18 @@ except ImportError:  # Spark 4.0 and 4.1
 
 log = logging.getLogger("rill_spark")
 
+
+def _trace(what, **kw):
+    """With $RILL_SPARK_TRACE naming a file, each planning call appends a JSON line there (the
+    planning runs in Python processes Spark starts, whose logs are hard to reach)."""
+    import os
+    path = os.environ.get("RILL_SPARK_TRACE")
+    if path:
+        import json
+        import time
+        with open(path, "a") as f:
+            f.write(json.dumps({"t": round(time.time(), 3), "pid": os.getpid(), "call": what, **kw}, default=str) + "\n")
+
 HEADERS_TYPE = ArrayType(StructType([StructField("key", StringType(), True),
                                      StructField("value", BinaryType(), True)]), True)
 
@@ -47,8 +59,12 @@ def source_schema(include_headers):
 
 
 def _arrow_schema(schema):
+    """The Arrow schema Spark checks our record batches against (timestamps in UTC)."""
     from pyspark.sql.pandas.types import to_arrow_schema
-    return to_arrow_schema(schema, timezone="UTC")
+    try:
+        return to_arrow_schema(schema, timezone="UTC")      # Spark 4.1+
+    except TypeError:
+        return to_arrow_schema(schema, timestamp_utc=True)  # Spark 4.0
 
 
 def to_json_offsets(offsets):
@@ -210,12 +226,14 @@ class RillStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self.opts, self.schema = opts, schema
         self._target = None      # Trigger.AvailableNow: the latest offsets when the query started
         self._progress = None    # the last end offsets planned (Spark < 4.2 passes no start)
+        self._warned = False
 
     def initialOffset(self):
         planner = _Planner(self.opts)
         tps = planner.partitions_now()
         start = planner.resolve(self.opts.starting, tps, "startingOffsets")
         self._progress = start
+        _trace("initialOffset", result=to_json_offsets(start))
         return to_json_offsets(start)
 
     def getDefaultReadLimit(self):
@@ -226,6 +244,7 @@ class RillStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     def prepareForTriggerAvailableNow(self):
         planner = _Planner(self.opts)
         self._target = kafka.list_offsets(self.opts.client, planner.partitions_now(), "latest")
+        _trace("prepareForTriggerAvailableNow", target=to_json_offsets(self._target))
 
     def reportLatestOffset(self):
         planner = _Planner(self.opts)
@@ -241,17 +260,23 @@ class RillStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         if self._target is not None:
             latest = {tp: min(off, self._target[tp]) for tp, off in latest.items()}
         begin = from_json_offsets(start) if start is not None else self._progress
-        if limit is None and ReadMaxRows is None:   # Spark < 4.2: the option itself
-            max_rows = self.opts.max_offsets_per_trigger
-        elif ReadMaxRows is not None and isinstance(limit, ReadMaxRows):
+        # Spark 4.2+ passes the limit (ReadAllAvailable for Trigger.AvailableNow's target and for
+        # Trigger.Once). Before 4.2 Spark cannot say which trigger asks, and it takes this answer
+        # as "everything available" (AvailableNow stops there): no limit can be applied.
+        if ReadMaxRows is not None and isinstance(limit, ReadMaxRows):
             max_rows = limit.max_rows
         else:
             max_rows = None
+            if ReadMaxRows is None and self.opts.max_offsets_per_trigger and not self._warned:
+                self._warned = True
+                log.warning("maxOffsetsPerTrigger needs Spark 4.2 or later (admission control for Python "
+                            "sources); this Spark reads everything available in each micro-batch")
         if max_rows and begin is not None:
             latest = self._rate_limit(begin, latest, max_rows)
         # never behind where the query is (a partition whose offsets moved back is data loss,
         # reported when the batch is planned; keeping the start here would hide it forever)
         self._progress = latest
+        _trace("latestOffset", start=start, limit=repr(limit), result=to_json_offsets(latest))
         return to_json_offsets(latest)
 
     def _rate_limit(self, begin, latest, limit):
@@ -276,6 +301,7 @@ class RillStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     def partitions(self, start, end):
         s, e = from_json_offsets(start), from_json_offsets(end)
         self._progress = e
+        _trace("partitions", start=start, end=end)
         cache = {}
 
         def first(tp):
@@ -289,7 +315,7 @@ class RillStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         return _read(self.opts, self.schema, partition)
 
     def commit(self, end):
-        pass
+        _trace("commit", end=end)
 
     def stop(self):
         pass

@@ -12,7 +12,7 @@ from confluent_kafka.admin import AdminClient
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import functions as F
 
-from conftest import consume_all, create_topic, produce, source, unique
+from conftest import ADMISSION_CONTROL, consume_all, create_topic, produce, source, unique
 
 
 def keyed(n, keys=13, start=0):
@@ -53,7 +53,9 @@ def test_counts_per_key_exact(spark, cluster):
         got = {r["k"]: r["count"] for r in spark.sql("select * from counts_exact").collect()}
         assert got == dict(want)
         batches = [p["numInputRows"] for p in q.recentProgress if p["numInputRows"] > 0]
-        assert sum(batches) == 6000 and max(batches) <= 2500 and len(batches) >= 3, batches
+        assert sum(batches) == 6000, batches
+        if ADMISSION_CONTROL:   # before Spark 4.2 the first batch of a run is not limited
+            assert max(batches) <= 2500 and len(batches) >= 3, batches
     finally:
         shutil.rmtree(ckpt, ignore_errors=True)
 
@@ -72,9 +74,12 @@ def test_restart_from_checkpoint_reads_nothing_twice_and_skips_nothing(spark, cl
         deadline = time.time() + 120
         while time.time() < deadline and sum(p["numInputRows"] for p in q.recentProgress) < 1400:
             time.sleep(0.2)
+        acked |= set(produce(cluster.bootstrap, topic, keyed(500, start=5000)))   # while it runs
         q.stop()
         first = sum(p["numInputRows"] for p in q.recentProgress)
-        assert 1400 <= first < 3000, f"first run read {first}"
+        assert first >= 1400, f"first run read {first}"
+        if ADMISSION_CONTROL:
+            assert first < 3500, f"first run read {first}: it was meant to stop with records left"
         # More records while the query is down, then a restart from the checkpoint.
         acked |= set(produce(cluster.bootstrap, topic, keyed(1300, start=3000)))
         run_available_now(df, ckpt, sink="parquet", path=out)
@@ -172,8 +177,8 @@ def test_headers_round_trip(spark, cluster):
     ]
     produce(cluster.bootstrap, topic, recs)
     rows = source(spark, cluster.bootstrap, stream=False, subscribe=topic, includeHeaders="true").collect()
-    got = {r["value"]: (r["key"], [(h["key"], h["value"]) for h in r["headers"]] if r["headers"] else None)
-           for r in rows}
+    got = {bytes(r["value"]): (r["key"], [(h["key"], h["value"]) for h in r["headers"]] if r["headers"] else None)
+           for r in rows}   # (Spark 4.0 gives binary columns as bytearray)
     want = {r["value"]: (r["key"], [(k, bytes(v) if v is not None else None) for k, v in r["headers"]]
                          if r.get("headers") else None) for r in recs}
     assert {k: (bytes(v[0]) if v[0] is not None else None,
