@@ -265,3 +265,20 @@ def test_positions_and_subscriptions(spark, cluster):
         values(subscribe=a, startingOffsets="latest")
     with pytest.raises(Exception, match="exactly one of"):
         values(subscribe=a, subscribePattern=".*")
+
+
+def test_offsets_past_the_end_at_read_time(spark, cluster):
+    """The read path's data-loss check against a real broker: a range whose offsets the partition
+    does not have (here past its end; Rill has no retention yet to delete them below its start)
+    gets OFFSET_OUT_OF_RANGE from the broker: an error under failOnDataLoss, skipped otherwise."""
+    topic = create_topic(cluster.bootstrap, unique("gone"), partitions=1)
+    produce(cluster.bootstrap, topic, keyed(10))
+    opts = dict(subscribe=topic, startingOffsets=json.dumps({topic: {"0": 15}}),
+                endingOffsets=json.dumps({topic: {"0": 20}}))
+    with pytest.raises(Exception, match=r"Offsets \[15, 20\) of .* are gone"):
+        source(spark, cluster.bootstrap, stream=False, **opts).collect()
+    assert source(spark, cluster.bootstrap, stream=False, failOnDataLoss="false", **opts).count() == 0
+    # and the records that are there are read as usual
+    opts["startingOffsets"] = json.dumps({topic: {"0": 4}})
+    opts["endingOffsets"] = json.dumps({topic: {"0": 10}})
+    assert [r["offset"] for r in source(spark, cluster.bootstrap, stream=False, **opts).collect()] == list(range(4, 10))
