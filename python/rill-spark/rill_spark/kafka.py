@@ -198,6 +198,22 @@ def read_range(conf, topic, partition, start, end, arrow_schema, include_headers
                     raise TimeoutError(f"rill_spark: no record of {topic}-{partition} at offset {nxt} within "
                                        f"{poll_timeout_s:.0f} s (reading [{start}, {end}); kafkaConsumer.pollTimeoutMs)")
                 continue
+            n = len(msgs)
+            if (msgs[0].offset() == nxt and msgs[-1].offset() == nxt + n - 1 and nxt + n <= end
+                    and not any([m.error() for m in msgs])):
+                # The usual case: a dense run of good records inside the range, column by column.
+                keys.extend([m.key() for m in msgs])
+                values.extend([m.value() for m in msgs])
+                offsets.extend(range(nxt, nxt + n))
+                ts = [m.timestamp() for m in msgs]
+                stamps.extend([t[1] * 1000 if t[1] >= 0 else None for t in ts])
+                types.extend([0 if t[0] == TIMESTAMP_CREATE_TIME else 1 if t[0] == TIMESTAMP_LOG_APPEND_TIME else -1
+                              for t in ts])
+                if include_headers:
+                    headers.extend([[{"key": hk, "value": hv} for hk, hv in h] if h else None
+                                    for h in (m.headers() for m in msgs)])
+                nxt += n
+                msgs = ()
             for m in msgs:
                 err = m.error()
                 if err is not None:
