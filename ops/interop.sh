@@ -5,6 +5,7 @@
 #   kcat, confluent-kafka (librdkafka), kafka-python  Tests/interop/test_*.py
 #   aiokafka                                           Tests/interop/test_aiokafka.py
 #   Apache Kafka's Java client 4.3.0                   Tests/interop/java/RillInterop.java
+#   the calls Spark's Kafka connector makes with it    Tests/interop/java/SparkKafkaCalls.java
 #   sarama (Go) with Config.Version 2.2.0              Tests/interop/go/sarama_interop.go
 # Each client prints the API versions it negotiated ("<client> negotiated <Api> v<N>"), checked
 # against what Rill advertises at run time. Installs what it needs, once, into ignored
@@ -61,12 +62,12 @@ open(os.path.join(out, "complete"), "w").write("\n".join(sorted(os.path.basename
 PY
   rm -rf "$CACHE/wheel"
 fi
-# Compiled once per version of the source.
-JAVA_SRC=Tests/interop/java/RillInterop.java
-JAVA_CLASSES=$CACHE/java-classes-$(sha256sum "$JAVA_SRC" | cut -c1-16)
-if [ ! -f "$JAVA_CLASSES/RillInterop.class" ]; then
+# Compiled once per version of the sources.
+JAVA_SRC=(Tests/interop/java/RillInterop.java Tests/interop/java/SparkKafkaCalls.java)
+JAVA_CLASSES=$CACHE/java-classes-$(cat "${JAVA_SRC[@]}" | sha256sum | cut -c1-16)
+if [ ! -f "$JAVA_CLASSES/RillInterop.class" ] || [ ! -f "$JAVA_CLASSES/SparkKafkaCalls.class" ]; then
   rm -rf "$CACHE"/java-classes-*
-  javac -nowarn -d "$JAVA_CLASSES.tmp" -cp "$JAVA_LIB/*" "$JAVA_SRC"
+  javac -nowarn -d "$JAVA_CLASSES.tmp" -cp "$JAVA_LIB/*" "${JAVA_SRC[@]}"
   mv "$JAVA_CLASSES.tmp" "$JAVA_CLASSES"
 fi
 # sarama from Debian's GOPATH, no modules and no network; built once per version of the source.
@@ -148,6 +149,8 @@ run "aiokafka" 180 "$VENV/bin/python" Tests/interop/test_aiokafka.py
 mkdir -p "$dir/java-tmp"  # the codecs' native libraries unpack here
 run "Java client (kafka-clients 4.3.0)" 180 java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Djava.io.tmpdir="$dir/java-tmp" \
   -cp "$JAVA_CLASSES:$JAVA_LIB/*" RillInterop
+run "Spark's Kafka connector calls (kafka-clients 4.3.0: Admin describeTopics/listOffsets, assign/seek/poll)" 150 \
+  java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Djava.io.tmpdir="$dir/java-tmp" -cp "$JAVA_CLASSES:$JAVA_LIB/*" SparkKafkaCalls
 run "sarama (Go)" 180 "$SARAMA_BIN"
 echo "1:${pids[0]},2:${pids[1]},3:${pids[2]}" >"$dir/node_pids"
 run "consumer groups and a coordinator kill" 300 env NODE_PIDS="$(cat "$dir/node_pids")" RILL="$RILL" DIR="$dir" \
