@@ -147,10 +147,17 @@ def list_offsets(conf, tps, spec, timeout_s=30.0):
         else:
             s = None
         req = {TopicPartition(t, p): (s if s is not None else OffsetSpec.for_timestamp(int(spec))) for t, p in tps}
-        futures = admin_client(conf).list_offsets(req, request_timeout=10)
+        admin = admin_client(conf)
+        futures = admin.list_offsets(req, request_timeout=10)
         out = {}
         for tp, f in futures.items():
             off = f.result().offset
+            if off < 0 and not (s is None and off == -1):
+                # No answer (librdkafka gives OFFSET_INVALID, -1001, without an error when the
+                # request timed out, e.g. sent to a leader that was just killed, and keeps asking
+                # that broker until its metadata is refreshed): refresh, then ask again.
+                admin.list_topics(timeout=10)
+                raise KafkaException(KafkaError(KafkaError._TIMED_OUT, f"no offset for {tp.topic}-{tp.partition} ({off})"))
             out[(tp.topic, tp.partition)] = None if off < 0 else off
         return out
 
