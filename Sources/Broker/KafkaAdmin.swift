@@ -105,6 +105,7 @@ struct TopicAdmin {
         for t in c.topics {
             let partitions = t.numPartitions == -1 ? node.defaultPartitions : t.numPartitions
             let rf = t.replicationFactor == -1 ? node.defaultReplication : Int(t.replicationFactor)
+            let configs = Self.topicConfigs(t.configs)
             if p.topics.contains(where: { $0.name == t.name }) {
                 p.topics.append(.answered(t.name, .invalidRequest, "topic '\(t.name)' appears twice in the request"))
             } else if !t.assignments.isEmpty {
@@ -115,12 +116,11 @@ struct TopicAdmin {
                 p.topics.append(.answered(t.name, code, reason))
             } else if node.controller.topic(t.name) != nil {
                 p.topics.append(.answered(t.name, .topicAlreadyExists, "topic '\(t.name)' already exists"))
-            } else if case .failure(let e) = Self.topicConfigs(t.configs) {
+            } else if case .failure(let e) = configs {
                 p.topics.append(.answered(t.name, e.code, e.message))
             } else if c.validateOnly {
                 p.topics.append(.answered(t.name, .none))
-            } else {
-                let configs = (try? Self.topicConfigs(t.configs).get()) ?? ConfigOverrides()
+            } else if case .success(let configs) = configs {
                 var topic = PendingAdmin.Topic(
                     name: t.name, command: .createTopic(name: t.name, partitions: partitions, replicationFactor: rf, configs: configs))
                 Self.ask(&topic, node)
@@ -197,16 +197,14 @@ struct TopicAdmin {
     private static func answer(_ p: PendingAdmin, _ node: some AdminContext) -> KafkaCompletion {
         switch p.kind {
         case .alterConfigs(let incremental):
-            let responses = p.topics.map { t in
-                AlterConfigsResponse.AlterConfigsResourceResponse(
-                    errorCode: t.result!.code, errorMessage: t.result!.message, resourceType: t.resourceType, resourceName: t.name)
-            }
             if incremental {
-                return p.request.answer(IncrementalAlterConfigsResponse(responses: responses.map {
-                    .init(errorCode: $0.errorCode, errorMessage: $0.errorMessage, resourceType: $0.resourceType, resourceName: $0.resourceName)
+                return p.request.answer(IncrementalAlterConfigsResponse(responses: p.topics.map {
+                    .init(errorCode: $0.result!.code, errorMessage: $0.result!.message, resourceType: $0.resourceType, resourceName: $0.name)
                 }))
             }
-            return p.request.answer(AlterConfigsResponse(responses: responses))
+            return p.request.answer(AlterConfigsResponse(responses: p.topics.map {
+                .init(errorCode: $0.result!.code, errorMessage: $0.result!.message, resourceType: $0.resourceType, resourceName: $0.name)
+            }))
         case .deleteTopics:
             return p.request.answer(DeleteTopicsResponse(responses: p.topics.map { t in
                 // Named by id (v6+): the name is answered only once it was found.

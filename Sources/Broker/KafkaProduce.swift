@@ -52,6 +52,9 @@ struct ProduceService {
             request: request, version: version, acks: p.acks, parts: [],
             deadlineTick: node.ticks + node.config.ticks(milliseconds: Int(p.timeoutMs)))
         for t in p.topicData {
+            // Looked up once per topic: its max.message.bytes (its own, the cluster's, or Kafka's default).
+            let topic = node.controller.topic(t.name)
+            let maxBatch = topic.flatMap { node.controller.config("max.message.bytes", of: $0) }.flatMap { Int($0) } ?? BrokerLimits.batchBytesMax
             for part in t.partitionData {
                 var entry = PendingProduce.Part(
                     topic: t.name, partition: part.index, group: GroupID(0), lastIndex: .zero, term: .zero, baseOffset: -1, result: nil)
@@ -63,10 +66,8 @@ struct ProduceService {
                 } else if t.name == offsetsTopic {
                     // Only the group coordinator writes there: a client's records could forge commits.
                     fail(.invalidTopic, "\(offsetsTopic) is internal")
-                } else if let topic = node.controller.topic(t.name), let assignment = topic.partitions.first(where: { $0.partition == part.index }) {
+                } else if let assignment = topic?.partitions.first(where: { $0.partition == part.index }) {
                     entry.group = assignment.group
-                    // The topic's max.message.bytes (its own, the cluster's, or Kafka's default).
-                    let maxBatch = node.controller.config("max.message.bytes", of: topic).flatMap { Int($0) } ?? BrokerLimits.batchBytesMax
                     Self.append(part.records, to: assignment.group, maxBatchBytes: maxBatch, into: &entry, node)
                 } else {
                     fail(.unknownTopicOrPartition)
