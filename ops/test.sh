@@ -16,7 +16,12 @@ passed=0
 failed=0
 step() { echo; echo "=== $*"; }
 ok() { passed=$((passed + 1)); echo "--- ok: $*"; }
-bad() { failed=$((failed + 1)); echo "--- FAILED: $*"; }
+bad() { failed=$((failed + 1)); failures+=("$*"); echo "--- FAILED: $*"; }
+failures=()
+# CI shows only the last lines of this script's output: the steps whose logs can be long keep them
+# here, and a short digest of what failed is printed again at the end.
+LOGS=.build/test-logs
+mkdir -p "$LOGS"
 
 step "install: toolchain and packages"
 # Swift comes with this machine kind (/opt/swift). Everything else is installed here (OpenSSL
@@ -46,12 +51,12 @@ step "generated protocol code matches its schema"
 if .build/debug/rill-protogen --check; then ok "rill-protogen --check"; else bad "rill-protogen --check"; fi
 
 step "unit, transcript and short simulation tests"
-if swift test --skip-build; then ok "swift test"; else bad "swift test"; fi
+if swift test --skip-build 2>&1 | tee "$LOGS/swift-test.log"; then ok "swift test"; else bad "swift test"; fi
 
 step "interop: kcat, confluent-kafka, kafka-python, aiokafka, the Java client and sarama against a three-node cluster"
 # Installs what is missing: kcat, a JDK, Go and sarama (apt), the pinned Python clients
 # (.venv-interop), the Java client's jars (.interop-cache).
-if bash ops/interop.sh; then ok "interop"; else bad "interop"; fi
+if bash ops/interop.sh 2>&1 | tee "$LOGS/interop.log"; then ok "interop"; else bad "interop"; fi
 
 step "build rill-sim (release)"
 swift build -c release --product rill-sim
@@ -88,6 +93,17 @@ set -e
 echo "$out" | grep -E "^(FAIL|seeds 60/)" | head -5
 if [ "$r" -ne 0 ] && echo "$out" | grep -q "SAFETY VIOLATION"; then ok "planted bug caught"; else bad "planted bug not caught as a safety violation (exit $r)"; fi
 
+if [ "$failed" -ne 0 ]; then
+  echo
+  echo "=== what failed (full logs in $LOGS)"
+  for f in "${failures[@]}"; do echo "FAILED: $f"; done
+  if [ -f "$LOGS/swift-test.log" ]; then
+    grep -aE "error:|with [1-9][0-9]* failures?|failed \(" "$LOGS/swift-test.log" | grep -av "0 failures" | head -12 || true
+  fi
+  if [ -f "$LOGS/interop.log" ]; then
+    grep -aE "^FAIL|FAILED|Error|error:|Traceback|assert" "$LOGS/interop.log" | head -12 || true
+  fi
+fi
 echo
 echo "ops/test.sh: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
