@@ -138,7 +138,7 @@ struct ProduceService {
         }
     }
 
-    /// Answer produces whose batches are committed (acks=all) or durable here (acks=1), lost with
+    /// Answer produces whose batches are committed and applied (acks=all) or durable here (acks=1), lost with
     /// a term change, or past their deadline (when `expired`).
     mutating func check(expired: Bool, _ node: some PartitionContext) -> [KafkaAction] {
         guard !pending.isEmpty else { return [] }
@@ -151,13 +151,15 @@ struct ProduceService {
                     p.parts[k].result = .failed(part.partition, .notLeaderOrFollower)
                     continue
                 }
-                let (role, commit, persisted, termAt) = g.withRaft { ($0.role, $0.commitIndex, $0.persistedIndex, $0.term(at: part.lastIndex)) }
+                let (role, persisted, termAt) = g.withRaft { ($0.role, $0.persistedIndex, $0.term(at: part.lastIndex)) }
                 if let termAt, termAt != part.term {
                     // Another leader's entry took the index: this batch is gone; the client retries.
                     p.parts[k].result = .failed(part.partition, .notLeaderOrFollower, "leader changed")
                     continue
                 }
-                let done = p.acks == -1 ? commit >= part.lastIndex : persisted >= part.lastIndex && role == .leader
+                // acks=all: applied, not merely committed: Fetch and ListOffsets read the high
+                // watermark from the applied state, so an acknowledged record is visible at once.
+                let done = p.acks == -1 ? g.state.appliedIndex >= part.lastIndex : persisted >= part.lastIndex && role == .leader
                 if done {
                     p.parts[k].result = .init(index: part.partition, errorCode: .none, baseOffset: part.baseOffset,
                                               logStartOffset: Int64(g.logStartOffset))

@@ -103,6 +103,48 @@ struct KafkaDataTests {
         #expect(try RecordBatch.batches(in: try #require(p.records)).map(\.baseOffset) == [1])
     }
 
+    @Test("acks=all: an acknowledged record is visible at once: ListOffsets latest, asked the moment the ack leaves, is past it (produces pipelined)")
+    func ackedIsVisible() throws {
+        let (c, leader) = try Self.cluster()
+        let latest = ListOffsetsRequest(topics: [.init(name: "t", partitions: [.init(partitionIndex: 0, timestamp: ListOffsetsRequest.latest)])])
+        var acked = 0
+        var behind: [(ackedEnd: Int64, latest: Int64)] = []
+        c.onCompletion = { node, done in
+            guard node == leader, done.sequence < 1000 else { return }
+            var r = try! MiniCluster.body(done.response, correlation: Int32(done.sequence))
+            let p = try! ProduceResponse.decode(&r, version: 8).responses[0].partitionResponses[0]
+            guard p.errorCode == .none else { return }
+            acked += 1
+            // Asked before anything else happens on the node: the reply is immediate.
+            var w = KafkaWriter()
+            latest.encode(&w, version: 5)
+            let (reply, _) = c.cores[leader].handleKafka(KafkaRequest(
+                connection: 2, sequence: 1000 + done.sequence,
+                header: RequestHeader(apiKey: ApiKey.listOffsets.rawValue, apiVersion: 5, correlationID: 1, clientID: "t"), body: w.buffer))
+            guard case .respond(let b) = reply else { return }
+            var lr = try! MiniCluster.body(b, correlation: 1)
+            let offset = try! ListOffsetsResponse.decode(&lr, version: 5).topics[0].partitions[0].offset
+            if offset < p.baseOffset + 2 { behind.append((p.baseOffset + 2, offset)) }
+        }
+        // Two records per produce, a new produce every round: the leader's next append is in
+        // flight when the followers' acknowledgements of the previous one arrive.
+        let batch = RecordBatch.build(records: [(nil, Array("a".utf8)), (nil, Array("b".utf8))], timestamp: 1000)
+        for k in 0..<40 {
+            let request = ProduceRequest(acks: -1, timeoutMs: 5000, topicData: [.init(name: "t", partitionData: [.init(index: 0, records: batch.bytes)])])
+            var w = KafkaWriter()
+            request.encode(&w, version: 8)
+            let (_, out) = c.cores[leader].handleKafka(KafkaRequest(
+                connection: 1, sequence: UInt64(k + 1),
+                header: RequestHeader(apiKey: ApiKey.produce.rawValue, apiVersion: 8, correlationID: Int32(k + 1), clientID: "t"), body: w.buffer))
+            c.take(leader, out)
+            c.deliverOneRound()
+        }
+        c.run(ticks: 5)
+        c.onCompletion = nil
+        #expect(acked == 40)
+        #expect(behind.isEmpty, "acknowledged but not yet visible: \(behind)")
+    }
+
     @Test("ListOffsets: earliest is the log start, latest the high watermark")
     func listOffsets() throws {
         let (c, leader) = try Self.cluster()

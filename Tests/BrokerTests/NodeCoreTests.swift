@@ -15,6 +15,8 @@ final class MiniCluster {
     var forwards: [(NodeID, ControllerCommand)] = []
     var batches: [(Int, StorageBatch)] = []
     var completions: [KafkaCompletion] = []
+    /// Called with each Kafka completion as a node hands it out, before anything else runs.
+    var onCompletion: ((Int, KafkaCompletion) -> Void)?
     var gossip: [(Int, [LeaderHint])] = []
     var reads: [(Int, StorageRead)] = []
     /// Log lines the nodes handed out (`NodeOutput.notices`).
@@ -81,7 +83,10 @@ final class MiniCluster {
         func sendLeaders(_ hints: [LeaderHint]) {
             for j in cluster.cores.indices where j != node { cluster.gossip.append((j, hints)) }
         }
-        func completeKafka(_ completion: KafkaCompletion) { cluster.completions.append(completion) }
+        func completeKafka(_ completion: KafkaCompletion) {
+            cluster.completions.append(completion)
+            cluster.onCompletion?(node, completion)
+        }
         func logNotice(_ line: String) { cluster.notices.append(line) }
         func reportDamage(_ report: StorageDamageReport) { cluster.damage.append((node, report)) }
         func reportRejected(_ message: RejectedMessage, group: GroupID) { cluster.rejected.append((node, group, message)) }
@@ -100,29 +105,35 @@ final class MiniCluster {
     func settle() {
         for _ in 0..<1000 {
             if pending.isEmpty && batches.isEmpty && forwards.isEmpty && gossip.isEmpty && reads.isEmpty && repairs.isEmpty { return }
-            let msgs = pending
-            pending = []
-            for (to, envs) in msgs {
-                let j = Int(to.value) - 1
-                if j == isolated || envs.contains(where: { Int($0.message.from.value) - 1 == isolated }) { continue }
-                take(j, cores[j].receive(envs))
-            }
-            let fw = forwards
-            forwards = []
-            for (to, c) in fw where isolated == nil { take(Int(to.value) - 1, cores[Int(to.value) - 1].receiveForward(c)) }
-            let gs = gossip
-            gossip = []
-            for (j, hints) in gs { take(j, cores[j].receiveLeaders(hints)) }
-            let rps = repairs
-            repairs = []
-            for (j, m) in rps where j != isolated && !dropRepairs { take(j, cores[j].receiveRepair(m)) }
-            let rs = reads
-            reads = []
-            for (i, r) in rs { take(i, cores[i].readCompleted(storages[i].execute(r))) }
-            let bs = batches
-            batches = []
-            for (i, b) in bs { take(i, cores[i].storageCompleted(storages[i].execute(b))) }
+            deliverOneRound()
         }
+    }
+
+    /// Deliver what is queued now (messages, forwards, gossip, repairs, reads, then storage
+    /// batches), once; what that produces waits for the next round.
+    func deliverOneRound() {
+        let msgs = pending
+        pending = []
+        for (to, envs) in msgs {
+            let j = Int(to.value) - 1
+            if j == isolated || envs.contains(where: { Int($0.message.from.value) - 1 == isolated }) { continue }
+            take(j, cores[j].receive(envs))
+        }
+        let fw = forwards
+        forwards = []
+        for (to, c) in fw where isolated == nil { take(Int(to.value) - 1, cores[Int(to.value) - 1].receiveForward(c)) }
+        let gs = gossip
+        gossip = []
+        for (j, hints) in gs { take(j, cores[j].receiveLeaders(hints)) }
+        let rps = repairs
+        repairs = []
+        for (j, m) in rps where j != isolated && !dropRepairs { take(j, cores[j].receiveRepair(m)) }
+        let rs = reads
+        reads = []
+        for (i, r) in rs { take(i, cores[i].readCompleted(storages[i].execute(r))) }
+        let bs = batches
+        batches = []
+        for (i, b) in bs { take(i, cores[i].storageCompleted(storages[i].execute(b))) }
     }
 
     var controllerLeader: Int? {

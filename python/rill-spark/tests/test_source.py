@@ -68,13 +68,15 @@ def test_restart_from_checkpoint_reads_nothing_twice_and_skips_nothing(spark, cl
     try:
         df = source(spark, cluster.bootstrap, subscribe=topic, startingOffsets="earliest",
                     maxOffsetsPerTrigger=700).select("partition", "offset", "value")
-        # First run: stopped while it still has records to read (4300 in all, 700 a batch).
+        # First run: stopped while it still has records to read (4300 in all, 700 a batch). A
+        # trigger every 2 s: stopped within 0.2 s of its second batch, it cannot have read them
+        # all (with a short trigger it once had, before the stop came).
         q = (df.writeStream.format("parquet").option("checkpointLocation", ckpt)
-             .trigger(processingTime="500 milliseconds").start(out))
+             .trigger(processingTime="2 seconds").start(out))
+        acked |= set(produce(cluster.bootstrap, topic, keyed(500, start=5000)))   # while it runs
         deadline = time.time() + 120
         while time.time() < deadline and sum(p["numInputRows"] for p in q.recentProgress) < 1400:
             time.sleep(0.2)
-        acked |= set(produce(cluster.bootstrap, topic, keyed(500, start=5000)))   # while it runs
         q.stop()
         first = sum(p["numInputRows"] for p in q.recentProgress)
         assert first >= 1400, f"first run read {first}"
