@@ -27,8 +27,8 @@ if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV" || { apt_install python3-venv && python3 -m venv "$VENV"; }
 fi
 # Versions tested (docs/course/README.md). pyarrow is needed by Spark's Python data sources and
-# is not a dependency of pyspark; pandas below 3, which pyspark 4.3 warns about.
-"$VENV/bin/pip" install -q pyspark==4.3.0 pyarrow==26.0.1 "pandas<3" confluent-kafka==2.16.1 \
+# is not a dependency of pyspark; pandas 2 (pyspark 4.3 warns about 3).
+"$VENV/bin/pip" install -q pyspark==4.3.0 pyarrow==26.0.1 pandas==2.3.3 confluent-kafka==2.16.1 \
   kafka-python==3.0.12 pytest==9.2.0 nbclient==0.11.0 nbformat==5.11.1 ipykernel==7.4.0
 "$VENV/bin/pip" install -q --no-deps -e python/rill-spark
 [ -x "$RILL" ] || swift build -c release --product rill

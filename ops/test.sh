@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one command that runs every test: installs what it needs, builds, runs the unit and
-# transcript tests, then a fixed set of simulator seeds, the regression seeds, a determinism
-# check, and a check that the simulator still catches a planted bug. `.ci/run` calls exactly this.
+# transcript tests, the interop clients, the course (Spark and the notebooks), then a fixed set of
+# simulator seeds, the regression seeds, a determinism check, and a check that the simulator still
+# catches a planted bug. `.ci/run` calls exactly this.
 #
 #   bash ops/test.sh            # everything (what CI runs)
 #   SEEDS=50 bash ops/test.sh   # fewer simulator seeds for a quick local pass
@@ -58,6 +59,10 @@ step "interop: kcat, confluent-kafka, kafka-python, aiokafka, the Java client an
 # (.venv-interop), the Java client's jars (.interop-cache).
 if bash ops/interop.sh 2>&1 | tee "$LOGS/interop.log"; then ok "interop"; else bad "interop"; fi
 
+step "course: the Spark data source's tests and notebooks 5.1-5.3 against real nodes"
+# Installs what is missing: a Java runtime (apt) and the pinned PyPI packages (.venv-course).
+if RILL=.build/debug/rill bash ops/course.sh 2>&1 | tee "$LOGS/course.log"; then ok "course"; else bad "course"; fi
+
 step "build rill-sim (release)"
 swift build -c release --product rill-sim
 SIM=.build/release/rill-sim
@@ -99,6 +104,9 @@ if [ "$failed" -ne 0 ]; then
   for f in "${failures[@]}"; do echo "FAILED: $f"; done
   if [ -f "$LOGS/swift-test.log" ]; then
     grep -aE "error:|with [1-9][0-9]* failures?|failed \(" "$LOGS/swift-test.log" | grep -av "0 failures" | head -12 || true
+  fi
+  if [ -f "$LOGS/course.log" ]; then
+    grep -aE "^FAIL|FAILED|Error:|AssertionError|^E  " "$LOGS/course.log" | head -12 || true
   fi
   if [ -f "$LOGS/interop.log" ]; then
     grep -aE "^FAIL|FAILED|Error|error:|Traceback|assert" "$LOGS/interop.log" | head -12 || true
