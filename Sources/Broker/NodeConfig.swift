@@ -23,8 +23,13 @@ public struct NodeConfig: Sendable {
     /// The first group id the controller gives a topic's partition (the simulator's static groups
     /// come before it).
     public var firstTopicGroup: UInt32 = 1
-    /// Compact when storage reports a retention point instead of every `compactEvery` entries.
-    public var retentionOn = false
+    /// When set (the simulator), every partition and static group is kept by this policy,
+    /// whatever its topic's configs say; production leaves it nil and reads the topic's
+    /// `retention.ms` / `retention.bytes` (`RetentionPolicy.of`). `__consumer_offsets` is never trimmed.
+    public var retentionOverride: RetentionPolicy?
+    /// How often retention by time is measured on every partition, written to or not (Kafka's
+    /// `log.retention.check.interval.ms`); a partition written to is measured after each write.
+    public var retentionCheckMs = 300_000
     /// Groups with a fixed replica set that exist from the start, outside the controller's
     /// topics (the simulator's partitions).
     public var staticGroups: [(GroupID, [NodeID])] = []

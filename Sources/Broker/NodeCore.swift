@@ -19,6 +19,8 @@ public final class NodeCore {
         var lastHardState: HardState
         /// Latest retention point storage reported (segments wholly before it may go).
         var retentionThrough: LogIndex?
+        /// How much of its log retention keeps (`NodeCore+Retention`); nil: everything.
+        var retention: RetentionPolicy?
         /// A Kafka topic's partition (entries are record batches), not the controller or a
         /// simulator group.
         public let isKafkaPartition: Bool
@@ -106,7 +108,7 @@ public final class NodeCore {
     /// Per group (same positions): whether something may have changed it since its output was
     /// last collected. Groups nobody touched have nothing new, so `flush` skips them (a speed-up
     /// that matters with many groups).
-    private var touched: [Bool] = []
+    var touched: [Bool] = []
     /// Positions (in `groups`) of the groups the last event touched, in order: observers need
     /// look only at these.
     public private(set) var active: [Int] = []
@@ -115,7 +117,7 @@ public final class NodeCore {
     private var nextToken: UInt64 = 1
     private var inFlight: (token: UInt64, groups: [GroupID])?
     /// Operations decided while a batch was in flight (compactions, new groups).
-    private var queued: [StorageBatch.Operation] = []
+    var queued: [StorageBatch.Operation] = []
     /// Groups handed to another node by `transferLeaderships` (once each).
     private var transferred: [GroupID] = []
     /// Partition groups found on disk, waiting for the controller to name their replicas.
@@ -229,6 +231,7 @@ public final class NodeCore {
             if diskFull { handOffKafkaLeaderships() }
         }
         if !readDamage.isEmpty { handOffUnmendedDamage() }
+        measureRetentionByTime()
         var out = flush()
         // Tell peers which groups this node leads, for the Metadata of nodes that do not host them.
         if ticks % BrokerLimits.leaderGossipTicks == 0 && config.members.count > 1 { out.leaders = leadership() }
@@ -298,7 +301,11 @@ public final class NodeCore {
             storageFailure = failure
             return NodeOutput()
         }
-        for (gid, through) in c.retention { group(gid)?.retentionThrough = through }
+        for (gid, through) in c.retention {
+            guard let g = group(gid) else { continue }
+            g.retentionThrough = through
+            if g.outstanding == nil { maybeCompact(g) }  // an idle group's segments go now too
+        }
         for (gid, start) in c.logStart { group(gid)?.logStartOffset = start }
         for g in groups where !g.damage.isEmpty { g.damage = [] }
         for (gid, runs) in c.damage { group(gid)?.damage = runs }
@@ -362,7 +369,10 @@ public final class NodeCore {
                     }
                     operations.append(.installSnapshot(g.id, snap, nextOffset: nextOffset))
                 }
-                if !r.entries.isEmpty { operations.append(.append(g.id, r.entries)) }
+                if !r.entries.isEmpty {
+                    operations.append(.append(g.id, r.entries))
+                    if let policy = g.retention { operations.append(.measureRetention(g.id, policy)) }
+                }
                 if let hs = r.hardState, hs.term != g.lastHardState.term || hs.vote != g.lastHardState.vote {
                     // Only a new term or vote must be durable; the commit index is re-learnt.
                     operations.append(.saveHardState(g.id, hs))
@@ -506,7 +516,7 @@ public final class NodeCore {
     private static func mustWait(_ op: StorageBatch.Operation) -> Bool {
         switch op {
         case .saveHardState, .append, .installSnapshot, .createGroup: return true
-        case .compact, .removeGroup, .repair: return false
+        case .compact, .removeGroup, .repair, .measureRetention, .dropSegments: return false
         }
     }
 
@@ -560,10 +570,16 @@ public final class NodeCore {
         if g.isKafkaPartition {
             // Memory only: the log on disk stays (it is the data) until retention says otherwise.
             guard applied.value >= g.withRaft({ $0.snapshotIndex }).value + UInt64(config.kafkaCompactEvery)
-                || g.appliedBytesSinceSnapshot >= config.kafkaMemoryBytes
+                || g.appliedBytesSinceSnapshot >= config.kafkaMemoryBytes || g.retentionThrough != nil
             else { return }
             keepFrom = g.retentionThrough?.next ?? LogIndex(1)
-        } else if config.retentionOn {
+            if let through = g.retentionThrough, applied == g.withRaft({ $0.snapshotIndex }) {
+                // Nothing applied since the last snapshot (an idle partition): it covers the point.
+                g.retentionThrough = nil
+                queued.append(.dropSegments(g.id, before: through.next))
+                return
+            }
+        } else if g.retention != nil {
             guard let through = g.retentionThrough else { return }
             keepFrom = through.next
         } else {
@@ -598,6 +614,7 @@ public final class NodeCore {
                 addGroup(a.group, members: a.replicas, recovered: RecoveredState())
             }
         }
+        refreshRetention()
     }
 
     /// Until the controller holds this node's current registration, ask for it every few ticks:

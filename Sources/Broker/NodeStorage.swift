@@ -10,10 +10,7 @@ public final class NodeStorage {
     let logConfig: @Sendable (GroupID) -> PartitionLogConfig
     /// Open groups, by id.
     private var groups: [GroupID: GroupStorage] = [:]
-    /// Retention by size (bytes per group log, 0 = off) and by time (ms, 0 = off, with the
-    /// owner's clock in ms since the epoch): reported with each completion.
-    public var retentionBytes = 0
-    public var retentionMs: Int64 = 0
+    /// The owner's clock in ms since the epoch, for retention by time (`measureRetention`).
     public var clockMs: () -> Int64 = { 0 }
     /// Batches and reads run so far (`StorageCompletion.sequence`).
     private var sequence: UInt64 = 0
@@ -41,7 +38,8 @@ public final class NodeStorage {
 
     /// Open (recovering, or creating empty) one group's storage.
     public func open(_ group: GroupID) throws(StorageError) -> (RecoveredState, dropped: ClosedRange<LogIndex>?) {
-        let (storage, state) = try GroupStorage.open(fs: directory.fs, directory: directory.groupDirectory(group), config: logConfig(group))
+        let (storage, state) = try GroupStorage.open(
+            fs: directory.fs, directory: directory.groupDirectory(group), config: logConfig(group), nowMs: clockMs())
         groups[group] = storage
         return (state, storage.droppedForRepair)
     }
@@ -60,6 +58,9 @@ public final class NodeStorage {
         do {
             var hardStates: [(GroupID, HardState)] = []
             var repaired: [GroupID] = []
+            var measure: [(GroupID, RetentionPolicy)] = []
+            // Groups whose log start may have moved: written, or trimmed by retention.
+            var moved = batch.writtenGroups
             for op in batch.operations {
                 switch op {
                 case .createGroup(let g):
@@ -67,17 +68,28 @@ public final class NodeStorage {
                 case .installSnapshot(let g, let snap, let nextOffset):
                     try group(g).installSnapshot(snap, nextOffset: nextOffset)
                 case .append(let g, let entries):
+                    try group(g).log.nowMs = clockMs()
                     try group(g).append(entries)
                 case .saveHardState(let g, let hs):
                     hardStates.append((g, hs))
                 case .compact(let g, let snap, let keepFrom):
                     try group(g).compact(snap, keepFrom: keepFrom)
+                    if keepFrom != nil, !moved.contains(g) { moved.append(g) }
                 case .removeGroup(let g):
                     groups[g] = nil  // closes its files
                     try directory.fs.removeTree(directory.groupDirectory(g))
                     try directory.fs.syncDirectory(directory.path)
                 case .repair(let g, let entries):
                     if let log = groups[g]?.log, try log.repair(entries) > 0, !repaired.contains(g) { repaired.append(g) }
+                case .measureRetention(let g, let policy):
+                    if let ms = policy.segmentMs, let log = groups[g]?.log {
+                        log.nowMs = clockMs()
+                        try log.roll(ifOpenedBefore: log.nowMs &- ms)
+                    }
+                    measure.append((g, policy))
+                case .dropSegments(let g, let before):
+                    try groups[g]?.dropSegments(before: before)
+                    if !moved.contains(g) { moved.append(g) }
                 }
             }
             for g in batch.writtenGroups { try group(g).sync() }
@@ -90,14 +102,13 @@ public final class NodeStorage {
                 let runs = groups[g]!.log.repairableDamage
                 if !runs.isEmpty { completion.damage.append((g, runs)) }
             }
-            for g in batch.writtenGroups { completion.logStart.append((g, try group(g).log.logStartOffset.value)) }
-            if retentionBytes > 0 || retentionMs > 0 {
-                for g in batch.writtenGroups {
-                    let log = try group(g).log
-                    let through = retentionBytes > 0
-                        ? log.retentionIndex(maxBytes: retentionBytes) : log.retentionIndex(olderThan: clockMs() - retentionMs)
-                    if let through { completion.retention.append((g, through)) }
-                }
+            for g in moved.sorted() where groups[g] != nil { completion.logStart.append((g, try group(g).log.logStartOffset.value)) }
+            for (g, policy) in measure {
+                // Measured after the batch's writes (a group removed meanwhile has nothing to measure).
+                guard let log = groups[g]?.log else { continue }
+                let bySize = policy.bytes.flatMap { log.retentionIndex(maxBytes: Int(clamping: $0)) }
+                let byTime = policy.ms.flatMap { log.retentionIndex(olderThan: clockMs() &- $0) }
+                if let through = [bySize, byTime].compactMap({ $0 }).max() { completion.retention.append((g, through)) }
             }
             return completion
         } catch {

@@ -22,6 +22,13 @@ public struct StorageBatch: Sendable {
         /// A peer's copy of committed entries this node's storage holds damaged: mended in place
         /// where it fits (durable on return; see `PartitionLog.repair`).
         case repair(GroupID, [Entry])
+        /// Report (`StorageCompletion.retention`) the last index of the old segments this policy
+        /// would delete from the group's log; nothing is deleted here. The active segment is
+        /// closed first if the policy's `segmentMs` says it is old.
+        case measureRetention(GroupID, RetentionPolicy)
+        /// Delete the segments before this index that the group's durable snapshot covers (what
+        /// `measureRetention` reported, when the snapshot is already at the applied index).
+        case dropSegments(GroupID, before: LogIndex)
     }
 
     public let token: UInt64
@@ -39,7 +46,7 @@ public struct StorageBatch: Sendable {
             switch op {
             case .append(let g, _), .installSnapshot(let g, _, _), .createGroup(let g):
                 if !out.contains(g) { out.append(g) }
-            case .saveHardState, .compact, .removeGroup, .repair:
+            case .saveHardState, .compact, .removeGroup, .repair, .measureRetention, .dropSegments:
                 break
             }
         }
@@ -52,7 +59,8 @@ public struct StorageBatch: Sendable {
 public struct StorageCompletion: Sendable {
     public let token: UInt64
     public let failure: StorageError?
-    /// Per group written, the last index of the old segments retention would delete (if any).
+    /// Per group measured (`measureRetention`), the last index of the old segments retention would
+    /// delete (if any).
     public var retention: [(GroupID, LogIndex)] = []
     /// Per group written or compacted, the first Kafka offset its log still holds.
     public var logStart: [(GroupID, UInt64)] = []

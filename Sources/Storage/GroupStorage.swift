@@ -18,7 +18,7 @@ public final class GroupStorage {
     public internal(set) var droppedForRepair: ClosedRange<LogIndex>?
 
     /// Open (or create) a group's storage and recover what it holds.
-    public static func open(fs: FileSystem, directory: String, config: PartitionLogConfig = PartitionLogConfig())
+    public static func open(fs: FileSystem, directory: String, config: PartitionLogConfig = PartitionLogConfig(), nowMs: Int64 = 0)
         throws(StorageError) -> (GroupStorage, RecoveredState)
     {
         try fs.makeDirectory(directory)
@@ -27,7 +27,7 @@ public final class GroupStorage {
         let snapIndex = state.snapshot?.index ?? .zero
         let log = try PartitionLog(
             fs: fs, directory: directory + "/log", config: config, nextIndex: snapIndex.next,
-            nextOffset: state.snapshotNextOffset)
+            nextOffset: state.snapshotNextOffset, nowMs: nowMs)
         let storage = GroupStorage(directory: directory, store: store, log: log, durable: state)
         // The log must continue the snapshot: entries it covers are dropped, and a log that ends
         // before it, or disagrees with it, is replaced by it.
@@ -121,6 +121,13 @@ public final class GroupStorage {
         try store.save(next)
         durable = next
         try log.truncatePrefix(before: min(snap.index.next, keepFrom ?? snap.index.next))
+    }
+
+    /// Delete the log's segments before `before` that the durable snapshot covers (retention, when
+    /// the snapshot is already where it must be); a no-op past the snapshot point.
+    public func dropSegments(before: LogIndex) throws(StorageError) {
+        guard let snap = durable.snapshot else { return }
+        try log.truncatePrefix(before: min(snap.index.next, before))
     }
 
     /// Append entries (replacing any from the first one's index on); durable after `sync()`.

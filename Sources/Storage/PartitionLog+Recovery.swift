@@ -29,6 +29,7 @@ extension PartitionLog {
             let path = directory + "/" + name
             let file = try fs.open(path, create: false)
             let s = Segment(baseIndex: base, path: path, file: file, size: 0)
+            s.openedAtMs = nowMs
             let isLast = k == names.count - 1
             if let previous = segments.last, previous.lastIndex.next != base {
                 if previousTailDamaged && previous.lastIndex.next < base {

@@ -48,14 +48,18 @@ public final class PartitionLog {
     public internal(set) var report = RecoveryReport()
     /// Damage reads found since recovery, not yet taken by the owner (`takeDamageFoundAtRead`).
     public internal(set) var damageFoundAtRead: [DamageFound] = []
+    /// The owner's clock (ms since the epoch) as of its latest operation: segments created or
+    /// reopened are stamped with it (`Segment.openedAtMs`).
+    public var nowMs: Int64
 
     /// Open (and recover) the log in `directory`, creating it when missing. `nextIndex` and
     /// `nextOffset` say where an empty log starts (after a snapshot, say).
     public init(
         fs: FileSystem, directory: String, config: PartitionLogConfig = PartitionLogConfig(),
-        nextIndex: LogIndex = LogIndex(1), nextOffset: KafkaOffset = .zero
+        nextIndex: LogIndex = LogIndex(1), nextOffset: KafkaOffset = .zero, nowMs: Int64 = 0
     ) throws(StorageError) {
         self.fs = fs
+        self.nowMs = nowMs
         self.directory = directory
         self.config = config
         self.emptyNextIndex = nextIndex
@@ -123,10 +127,13 @@ public final class PartitionLog {
     /// nothing needs to go. As in Kafka, a segment goes only when all its records have expired, and
     /// deletion stops at the first segment that has not: the log start moves forward only. A
     /// segment without any timestamp (control entries only) goes with the expired ones around it.
+    /// A segment this node opened (or reopened) after the cutoff stays too: records produced with
+    /// old timestamps live at least that long here (Redpanda likewise goes by broker time).
     public func retentionIndex(olderThan cutoff: Int64) -> LogIndex? {
         var through: LogIndex? = nil
         for s in segments.dropLast() where !s.isEmpty {
             if let newest = s.maxTimestamp, newest >= cutoff { break }
+            if s.openedAtMs >= cutoff { break }
             through = s.lastIndex
         }
         return through
@@ -200,6 +207,20 @@ public final class PartitionLog {
                 return last
             }
         }
+        return try startSegment(at: index)
+    }
+
+    /// Close the active segment when it was opened before `cutoff` (ms since the epoch; Kafka's
+    /// `segment.ms`), so that retention by time can take it: the next append goes to a new
+    /// segment. Kafka goes by the first record's timestamp; the open time does not roll a segment
+    /// per batch when producers send old timestamps. Nothing happens to an empty active segment.
+    public func roll(ifOpenedBefore cutoff: Int64) throws(StorageError) {
+        guard let last = segments.last, !last.isEmpty, last.openedAtMs < cutoff else { return }
+        _ = try startSegment(at: last.lastIndex.next)
+    }
+
+    /// A new, empty active segment for the entry at `index`, the previous one sealed first.
+    private func startSegment(at index: LogIndex) throws(StorageError) -> Segment {
         if let full = segments.last, full.dirty {
             // Seal the full segment before the next one gets a byte: a later segment with any
             // durable entry then proves every earlier one complete, so recovery can tell a torn
@@ -211,6 +232,7 @@ public final class PartitionLog {
         let file = try fs.open(path, create: true)
         try fs.truncate(file, to: 0)
         let s = Segment(baseIndex: index, path: path, file: file, size: 0)
+        s.openedAtMs = nowMs
         segments.append(s)
         directoryDirty = true
         return s
@@ -292,12 +314,17 @@ public final class PartitionLog {
     /// Kafka offsets of what remains do not change.
     public func truncatePrefix(before index: LogIndex) throws(StorageError) {
         var removed = false
+        var next: LogIndex? = nil
         while segments.count > 1, let first = segments.first, !first.isEmpty, first.lastIndex < index,
             segments[1].baseIndex <= index || !segments[1].isEmpty
         {
+            next = first.lastIndex.next
             try removeSegment(first)
             removed = true
         }
+        // Only an empty active segment left (it was rolled, `roll(ifFirstRecordBefore:)`): the log
+        // continues after what was removed.
+        if let next, isEmpty { emptyNextIndex = next }
         report.badRanges.removeAll { $0.upperBound < index }
         if removed { try fs.syncDirectory(directory) }
     }

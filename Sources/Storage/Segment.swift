@@ -21,6 +21,10 @@ final class Segment {
     /// Newest record timestamp of any entry (retention by time). Not lowered by a suffix
     /// truncation: a stale high value only keeps the segment longer.
     var maxTimestamp: Int64?
+    /// When this node created the segment, or reopened it at start-up (the owner's clock, ms):
+    /// retention by time and rolling by age also wait on it, so records with old timestamps are
+    /// not deleted the moment they arrive.
+    var openedAtMs: Int64 = 0
     /// Written since the last sync.
     var dirty = false
 

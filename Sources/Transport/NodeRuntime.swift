@@ -124,6 +124,8 @@ public final class NodeRuntime: @unchecked Sendable {
         }
         let ownStorage = try NodeStorage(
             fs: PosixFileSystem(), path: settings.dataDirectory, cluster: settings.cluster, node: settings.nodeID)
+        // Retention by time compares record timestamps (ms since the epoch) with the wall clock.
+        ownStorage.clockMs = NodeRuntime.wallClockMs
         var recovered: [(GroupID, RecoveredState)] = []
         for g in try ownStorage.existingGroups() {
             let (state, dropped) = try ownStorage.open(g)
@@ -164,6 +166,13 @@ public final class NodeRuntime: @unchecked Sendable {
                 "node": "\(settings.nodeID)", "cluster": "\(settings.cluster)", "data_dir": "\(settings.dataDirectory)",
                 "groups_recovered": "\(recovered.count)",
             ])
+    }
+
+    /// Milliseconds since the epoch (CLOCK_REALTIME): the clock record timestamps are on.
+    static func wallClockMs() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
     }
 
     static func readFile(_ path: String, what: String) throws -> [UInt8] {

@@ -58,7 +58,7 @@ struct TopicConfigTests {
         #expect(policy.synonyms.map(\.name) == ["cleanup.policy", "log.cleanup.policy"] && policy.synonyms.last?.value == "delete")
         #expect(policy.configType == ConfigType.list.rawValue && policy.documentation?.isEmpty == false)
         let retention = try #require(d.configs.first { $0.name == "retention.ms" })
-        #expect(retention.value == "-1" && retention.configSource == ConfigSource.defaultConfig.rawValue)
+        #expect(retention.value == "604800000" && retention.configSource == ConfigSource.defaultConfig.rawValue)
         // Named keys only; an unknown key is left out, as Kafka does; v1 (classic) reads the same.
         let some = try describe(c, keys: ["max.message.bytes", "no.such.key"], version: 1, correlation: 4)
         #expect(some.configs.map(\.name) == ["max.message.bytes"] && some.configs.first?.value == "2000")
@@ -76,7 +76,8 @@ struct TopicConfigTests {
             ([("no.such.config", "1")], .invalidConfig, "unknown config 'no.such.config'"),
             ([("cleanup.policy", "sometimes")], .invalidConfig, "invalid value 'sometimes' for cleanup.policy"),
             ([("max.message.bytes", "-5")], .invalidConfig, "must be 0 to"),
-            ([("retention.ms", "1000")], .invalidConfig, "retention.ms=1000 is not supported"),
+            ([("segment.jitter.ms", "1000")], .invalidConfig, "segment.jitter.ms=1000 is not supported"),
+            ([("retention.ms", "-2")], .invalidConfig, "invalid value '-2' for retention.ms"),
             ([("message.timestamp.type", "LogAppendTime")], .invalidConfig, "is not supported"),
             ([("cleanup.policy", "compact"), ("cleanup.policy", "delete")], .invalidRequest, "given twice"),
             ([("cleanup.policy", nil)], .invalidRequest, "null value"),

@@ -88,6 +88,49 @@ struct PartitionLogTests {
         #expect(reopened.nextOffset == log.nextOffset)
     }
 
+    @Test("rolling by age: the active segment closes once it was opened before the cutoff; retention can then empty the log, which continues at the next index, reopened too")
+    func rollByAge() throws {
+        let fs = SimFileSystem()
+        var config = PartitionLogConfig()
+        config.timestamp = { e in Int64(e.index.value) * 1000 }  // entry i was written at i s
+        let log = try PartitionLog(fs: fs, directory: "/d/log", config: config, nowMs: 500)
+        try log.append(entries(1...10))
+        try log.roll(ifOpenedBefore: 500)  // opened at 0.5 s: not before that
+        #expect(log.retentionIndex(olderThan: 100_000) == nil, "the active segment never goes")
+        try log.roll(ifOpenedBefore: 501)
+        try log.roll(ifOpenedBefore: 501)  // nothing to roll: the active segment is empty
+        try log.sync()
+        #expect(log.retentionIndex(olderThan: 10_000) == nil, "record 10 is not older than 10 s")
+        #expect(log.retentionIndex(olderThan: 10_001) == 10)
+        try log.truncatePrefix(before: 11)
+        #expect(log.isEmpty && log.firstIndex == 11 && log.lastIndex == 10 && log.nextOffset.value == 10)
+        let reopened = try PartitionLog(fs: fs, directory: "/d/log", config: config, nextOffset: KafkaOffset(10))
+        #expect(reopened.isEmpty && reopened.firstIndex == 11 && reopened.lastIndex == 10)
+        for l in [log, reopened] {
+            try l.append(entries(11...12))
+            let offset = try l.read(11).kafkaOffset.value
+            #expect(l.lastIndex == 12 && offset == 10)
+        }
+    }
+
+    @Test("records with old timestamps stay until their segment has existed as long as the retention, reopened segments counting from the reopening")
+    func oldTimestampsStay() throws {
+        let fs = SimFileSystem()
+        var config = PartitionLogConfig()
+        config.segmentBytesMax = 150
+        config.timestamp = { _ in 1000 }  // every record says 1 s
+        do {
+            let log = try PartitionLog(fs: fs, directory: "/d/log", config: config, nowMs: 1_000_000)
+            try log.append(entries(1...30))
+            try log.sync()
+            #expect(log.retentionIndex(olderThan: 1_000_000) == nil, "opened at the cutoff: kept")
+            #expect(log.retentionIndex(olderThan: 1_000_001) != nil)
+        }
+        let reopened = try PartitionLog(fs: fs, directory: "/d/log", config: config, nowMs: 5_000_000)
+        #expect(reopened.retentionIndex(olderThan: 2_000_000) == nil, "reopened at 5000 s: kept until then")
+        #expect(reopened.retentionIndex(olderThan: 5_000_001) != nil)
+    }
+
     @Test("a foreign file in the log directory is refused by name")
     func foreignFile() throws {
         let fs = SimFileSystem()
@@ -310,7 +353,7 @@ struct RetentionTests {
         // Cutoff before any data record: the leading control-only segments may go, no data does.
         let through = try #require(log.retentionIndex(olderThan: 11_000))
         #expect(through <= 10)
-        #expect(log.retentionIndex(olderThan: 0) == through)
+        #expect(log.retentionIndex(olderThan: 1) == through)  // (the log was opened at time 0)
     }
 }
 

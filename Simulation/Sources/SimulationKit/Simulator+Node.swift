@@ -35,8 +35,6 @@ extension Simulator {
         } catch {
             fatalError("n\(i + 1) storage cannot recover: \(error)")
         }
-        storage.retentionBytes = options.retentionBytes
-        storage.retentionMs = options.retentionMs
         storage.clockMs = { [unowned self] in Int64(self.now / SimDuration.millisecond) }
         let core: NodeCore
         do {
@@ -317,7 +315,14 @@ extension Simulator {
         c.raftTemplate = raftConfig(node: i)
         c.staticGroups = (1...options.groups).map { (GroupID(UInt32($0)), ids) }
         c.compactEvery = options.compactEvery
-        c.retentionOn = options.retentionBytes > 0 || options.retentionMs > 0
+        if options.retentionBytes > 0 || options.retentionMs > 0 {
+            // With retention by time, active segments also close at half that age (segment.ms),
+            // so whole logs expire, as on a quiet topic.
+            c.retentionOverride = RetentionPolicy(bytes: options.retentionBytes > 0 ? Int64(options.retentionBytes) : nil,
+                                                  ms: options.retentionMs > 0 ? options.retentionMs : nil,
+                                                  segmentMs: options.retentionMs > 0 ? options.retentionMs / 2 : nil)
+            c.retentionCheckMs = 2000  // idle groups are measured too, often enough to matter in a run
+        }
         // The Kafka topic's partition comes after the static groups. In half the seeds its memory
         // log is snapshotted often, so lagging followers catch up from the leader's storage.
         c.firstTopicGroup = UInt32(options.groups + 1)

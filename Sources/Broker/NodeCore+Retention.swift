@@ -1,0 +1,42 @@
+import Primitives
+import Raft
+
+/// Retention by size and time (Kafka's `retention.bytes` and `retention.ms`). Each replica trims
+/// its own log, as Kafka's and Redpanda's do: storage measures a log against its partition's policy
+/// after every write to it and, for retention by time, every `retentionCheckMs` on every partition;
+/// the node then snapshots the partition's state and drops the whole segments before the point
+/// (`maybeCompact`). Offsets never change; the log start offset moves forward. A follower that
+/// needs what its leader dropped is sent a snapshot (Raft's usual catch-up).
+extension NodeCore {
+    /// The policy of every group here, from the controller's topics (after each controller change).
+    func refreshRetention() {
+        var byGroup: [GroupID: RetentionPolicy] = [:]
+        for topic in controller.topics {
+            let policy = topic.name == offsetsTopic ? RetentionPolicy.keepEverything
+                : config.retentionOverride ?? RetentionPolicy.of(topic, in: controller)
+            for p in topic.partitions { byGroup[p.group] = policy }
+        }
+        for g in groups {
+            let policy: RetentionPolicy?
+            if g.id == controllerGroup || g.offsetStore != nil {
+                policy = nil
+            } else if g.isKafkaPartition {
+                policy = byGroup[g.id]
+            } else {
+                policy = config.retentionOverride  // the simulator's static groups
+            }
+            g.retention = policy?.limitsAnything == true ? policy : nil
+        }
+    }
+
+    /// Every `retentionCheckMs`: measure the groups with retention by time, written to or not.
+    func measureRetentionByTime() {
+        let every = max(1, config.ticks(milliseconds: config.retentionCheckMs))
+        guard ticks % every == 0 else { return }
+        for g in groups {
+            guard let policy = g.retention, policy.ms != nil else { continue }
+            queued.append(.measureRetention(g.id, policy))
+            if let k = position(g.id) { touched[k] = true }
+        }
+    }
+}

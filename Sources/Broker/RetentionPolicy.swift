@@ -1,0 +1,51 @@
+import Primitives
+
+/// How much of a partition's log retention keeps (Kafka's `retention.bytes` and `retention.ms`):
+/// whole closed segments go once the log is over `bytes`, or once all their records are older
+/// than `ms`; nil is no limit. With `segmentMs` (Kafka's `segment.ms`) the active segment is
+/// closed once its first record is older, so retention by time reaches it. Storage measures a log against it (`StorageBatch.Operation
+/// .measureRetention`), and the node then snapshots and drops the segments (`NodeCore.maybeCompact`).
+public struct RetentionPolicy: Equatable, Sendable {
+    public var bytes: Int64?
+    public var ms: Int64?
+    public var segmentMs: Int64?
+
+    public init(bytes: Int64? = nil, ms: Int64? = nil, segmentMs: Int64? = nil) {
+        self.bytes = bytes
+        self.ms = ms
+        self.segmentMs = segmentMs
+    }
+
+    /// Kafka's defaults: seven days, no size limit, segments rolled after seven days.
+    public static let kafkaDefault = RetentionPolicy(ms: 7 * 24 * 3600 * 1000, segmentMs: 7 * 24 * 3600 * 1000)
+    public static let keepEverything = RetentionPolicy()
+
+    public var limitsAnything: Bool { bytes != nil || ms != nil }
+
+    /// A topic's policy as its configs say (topic, else cluster, else the defaults): none unless
+    /// `cleanup.policy` includes `delete`, since time and size retention do not apply to a
+    /// compact-only topic. `__consumer_offsets` is never trimmed this way: its records are the
+    /// groups' committed offsets (Kafka compacts it instead).
+    static func of(_ topic: TopicState, in controller: ControllerState) -> RetentionPolicy {
+        guard topic.name != offsetsTopic else { return .keepEverything }
+        let cleanup = controller.config("cleanup.policy", of: topic) ?? "delete"
+        guard cleanup.split(separator: ",").contains(where: { $0.trimmingCharacters(in: " ") == "delete" }) else {
+            return .keepEverything
+        }
+        func limit(_ name: String) -> Int64? {
+            // The catalog validated every stored value; -1 (or anything negative) is no limit.
+            guard let v = controller.config(name, of: topic).flatMap({ Int64($0) }), v >= 0 else { return nil }
+            return v
+        }
+        return RetentionPolicy(bytes: limit("retention.bytes"), ms: limit("retention.ms"), segmentMs: limit("segment.ms"))
+    }
+}
+
+private extension Substring {
+    func trimmingCharacters(in set: Character) -> Substring {
+        var s = self
+        while s.first == set { s = s.dropFirst() }
+        while s.last == set { s = s.dropLast() }
+        return s
+    }
+}
