@@ -123,8 +123,10 @@ struct FetchService {
                     // A disk error here (a damaged entry is never served): retriable for clients.
                     pending[f].parts[k].error = .kafkaStorageError
                 } else if c.batches.isEmpty {
-                    // Nothing there after all (retention raced the read): the client re-checks.
+                    // Nothing there after all (retention raced the read): the client resets to
+                    // the log start as storage has it now, not as this node last heard it.
                     pending[f].parts[k].error = .offsetOutOfRange
+                    if let start = c.logStart { pending[f].parts[k].logStartOffset = max(pending[f].parts[k].logStartOffset, Int64(start)) }
                 } else {
                     pending[f].parts[k].data = c.batches
                 }

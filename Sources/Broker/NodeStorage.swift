@@ -121,6 +121,7 @@ public final class NodeStorage {
         sequence += 1
         var c = run(read)
         c.sequence = sequence
+        c.logStart = groups[read.group]?.log.logStartOffset.value
         c.damageFound = takeDamageFound()
         for g in c.damageFound.map(\.0) where !c.damage.contains(where: { $0.0 == g }) {
             c.damage.append((g, groups[g]?.log.repairableDamage ?? []))

@@ -137,6 +137,9 @@ public struct ReadCompletion: Sendable {
     public var damage: [(GroupID, [ClosedRange<LogIndex>])] = []
     /// As `StorageCompletion.sequence`.
     public var sequence: UInt64 = 0
+    /// The group's log start offset when the read ran: retention may have moved it since the
+    /// node last heard (a Fetch that finds nothing then answers with the start as it is).
+    public var logStart: UInt64?
 
     /// The answer to `read`.
     public init(for read: StorageRead, batches: [[UInt8]], failure: StorageError?) {

@@ -129,7 +129,8 @@ def test_live_trigger_sees_new_records_within_two_intervals(spark, cluster):
 def _with_data_loss_setup(spark, cluster, fail):
     """A query reads a topic to its end; the topic is deleted and created again with fewer records
     (its offsets move back, as after retention deleted them); the query restarts from its
-    checkpoint. Rill has no retention yet (retention.ms is -1 only), so deletion is the way here."""
+    checkpoint. Retention deletes on its check interval (five minutes, as Kafka's), whole segments
+    only, so deletion is the quick way here."""
     topic = create_topic(cluster.bootstrap, unique("loss"), partitions=1)
     produce(cluster.bootstrap, topic, keyed(50))
     work = tempfile.mkdtemp(prefix="rill-loss-")
@@ -271,7 +272,7 @@ def test_positions_and_subscriptions(spark, cluster):
 
 def test_offsets_past_the_end_at_read_time(spark, cluster):
     """The read path's data-loss check against a real broker: a range whose offsets the partition
-    does not have (here past its end; Rill has no retention yet to delete them below its start)
+    does not have (here past its end: retention deletes below the start only every five minutes)
     gets OFFSET_OUT_OF_RANGE from the broker: an error under failOnDataLoss, skipped otherwise."""
     topic = create_topic(cluster.bootstrap, unique("gone"), partitions=1)
     produce(cluster.bootstrap, topic, keyed(10))
