@@ -147,6 +147,7 @@ public final class NodeRuntime: @unchecked Sendable {
         config.defaultPartitions = settings.defaultPartitions
         config.offsetsPartitions = settings.offsetsPartitions
         config.kafkaMemoryBytes = settings.kafkaMemorySnapshotBytes
+        config.retentionCheckMs = settings.retentionCheckMs
         config.groupInitialRebalanceDelayMs = settings.groupInitialRebalanceDelayMs
         config.groupMinSessionTimeoutMs = settings.groupMinSessionTimeoutMs
         config.groupMaxSessionTimeoutMs = settings.groupMaxSessionTimeoutMs

@@ -56,6 +56,9 @@ public struct NodeSettings: Sendable {
     /// Bytes a partition's Raft log holds in memory before it is snapshotted (the storage keeps
     /// the records; followers further behind read them from the leader's storage).
     public var kafkaMemorySnapshotBytes = 256 * 1024 * 1024
+    /// How often every partition is measured for retention by time (Kafka's
+    /// `log.retention.check.interval.ms`).
+    public var retentionCheckMs = 300_000
     public var groupInitialRebalanceDelayMs = 3000
     public var groupMinSessionTimeoutMs: Int32 = 6000
     public var groupMaxSessionTimeoutMs: Int32 = 1_800_000

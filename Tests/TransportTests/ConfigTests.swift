@@ -25,6 +25,7 @@ struct ConfigTests {
         [kafka]
         auto_create_topics = false
         default_partitions = 6
+        retention_check_ms = 1000
 
         [peers]
         1 = "rill-1:9192"
@@ -51,6 +52,7 @@ struct ConfigTests {
         #expect(s.members == [1, 2, 3])
         #expect(s.peers[2].1 == HostPort(host: "::1", port: 9192))
         #expect(!s.autoCreateTopics && s.defaultPartitions == 6 && s.defaultReplicationFactor == 3)
+        #expect(s.retentionCheckMs == 1000)
         #expect(s.log == .standardError, "without [log] file the node logs to standard error")
     }
 
@@ -80,6 +82,7 @@ struct ConfigTests {
         ("auto_create_topics = false", "auto_create_topics = 1", "'kafka.auto_create_topics' must be true or false"),
         ("auto_create_topics = false", "tls_client_auth = true", "'kafka.tls_client_auth' needs 'kafka.tls = true'"),
         ("default_partitions = 6", "default_replication_factor = 4", "'kafka.default_replication_factor' must be an integer in 1...3"),
+        ("retention_check_ms = 1000", "retention_check_ms = 5", "'kafka.retention_check_ms' must be an integer in 100...86400000"),
         ("[peers]", "[log]\nfile = \"data/node.log\"\n[peers]", "'log.file' must not be inside 'data_dir'"),
         ("[peers]", "[log]\nfile = \"n.log\"\nmax_bytes = 100\n[peers]", "'log.max_bytes' must be an integer in 65536..."),
         ("[peers]", "[log]\nfiles = 2\n[peers]", "'log.max_bytes' and 'log.files' need 'log.file'"),

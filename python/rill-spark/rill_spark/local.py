@@ -72,7 +72,7 @@ def free_base_port(nodes):
 
 
 class LocalCluster:
-    def __init__(self, nodes=1, rill=None, directory=None, start_timeout=30.0):
+    def __init__(self, nodes=1, rill=None, directory=None, start_timeout=30.0, kafka_settings=None):
         if nodes not in (1, 3, 5):
             raise ValueError("a Rill cluster has 1, 3 or 5 nodes")
         self.nodes = nodes
@@ -82,6 +82,8 @@ class LocalCluster:
         self.base = free_base_port(nodes)
         self.start_timeout = start_timeout
         self.procs = {}   # node id -> Popen of the `rill serve` we started
+        # Extra [kafka] settings of node.toml (docs/operations.md), e.g. {"retention_check_ms": 1000}.
+        self.kafka_settings = dict(kafka_settings or {})
 
     # -- addresses
     @property
@@ -98,6 +100,14 @@ class LocalCluster:
     def start(self):
         subprocess.run([self.rill, "dev", "--init-only", "--nodes", str(self.nodes), "--dir", str(self.dir),
                         "--kafka-port", str(self.base)], check=True, stdout=subprocess.DEVNULL, timeout=60)
+        if self.kafka_settings:
+            extra = "".join(f"{k} = {v}\n" for k, v in sorted(self.kafka_settings.items()))
+            for n in range(1, self.nodes + 1):
+                path = self.dir / f"node-{n}" / "node.toml"
+                text = path.read_text()
+                if "[kafka]\n" not in text:
+                    raise RuntimeError(f"{path} has no [kafka] section")
+                path.write_text(text.replace("[kafka]\n", "[kafka]\n" + extra, 1))
         try:
             for n in range(1, self.nodes + 1):
                 self.start_node(n, wait=False)

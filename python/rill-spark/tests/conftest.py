@@ -20,7 +20,9 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")   # loopback only
 
 @pytest.fixture(scope="session")
 def cluster():
-    with LocalCluster(nodes=1) as c:
+    # Retention measured every second (Kafka's default is five minutes): the data-loss tests
+    # wait for it to delete records.
+    with LocalCluster(nodes=1, kafka_settings={"retention_check_ms": 1000}) as c:
         yield c
 
 

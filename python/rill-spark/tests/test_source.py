@@ -8,6 +8,7 @@ import time
 from collections import Counter
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import functions as F
@@ -126,11 +127,73 @@ def test_live_trigger_sees_new_records_within_two_intervals(spark, cluster):
         shutil.rmtree(ckpt, ignore_errors=True)
 
 
+def _set_topic_configs(bootstrap, topic, configs):
+    """IncrementalAlterConfigs on one topic: SET each name to its value, or DELETE it (value None)."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+    entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET if v is not None else AlterConfigOpType.DELETE)
+               for k, v in configs.items()]
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for f in admin.incremental_alter_configs([ConfigResource("topic", topic, incremental_configs=entries)]).values():
+        f.result(timeout=30)
+
+
 def _with_data_loss_setup(spark, cluster, fail):
+    """A query reads a topic to its end (50 records) and stops; 30 more are written, then retention
+    deletes them (retention.ms and segment.ms of 1 s for a moment; the test cluster measures
+    retention every second) and 10 more follow. The query's checkpoint is at offset 50, below the
+    partition's new start (80): data loss when it restarts."""
+    topic = create_topic(cluster.bootstrap, unique("loss"), partitions=1)
+    produce(cluster.bootstrap, topic, keyed(50))
+    work = tempfile.mkdtemp(prefix="rill-loss-")
+    df = source(spark, cluster.bootstrap, subscribe=topic, startingOffsets="earliest",
+                failOnDataLoss=str(fail).lower()).select(F.col("value").cast("string").alias("v"), "offset")
+    run_available_now(df, f"{work}/ckpt", sink="parquet", path=f"{work}/out")
+    assert spark.read.parquet(f"{work}/out").count() == 50
+    produce(cluster.bootstrap, topic, keyed(30, start=50))
+    _set_topic_configs(cluster.bootstrap, topic, {"retention.ms": "1000", "segment.ms": "1000"})
+    watcher = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": unique("watch")})
+    try:
+        deadline = time.time() + 60
+        low = 0
+        while time.time() < deadline:
+            low, high = watcher.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+            if low == 80:
+                break
+            time.sleep(0.2)
+        assert (low, high) == (80, 80), f"retention left the partition at [{low}, {high})"
+    finally:
+        watcher.close()
+    _set_topic_configs(cluster.bootstrap, topic, {"retention.ms": None, "segment.ms": None})
+    produce(cluster.bootstrap, topic, [{"value": f"new-{i}".encode()} for i in range(10)])
+    return df, work
+
+
+def test_retention_deleted_offsets_fail_under_fail_on_data_loss(spark, cluster):
+    df, work = _with_data_loss_setup(spark, cluster, fail=True)
+    try:
+        with pytest.raises(StreamingQueryException, match=r"Offsets \[50, 80\) of .* are gone \(the partition now starts at 80\)"):
+            run_available_now(df, f"{work}/ckpt", sink="parquet", path=f"{work}/out")
+        assert spark.read.parquet(f"{work}/out").count() == 50
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_retention_deleted_offsets_skipped_without_fail_on_data_loss(spark, cluster):
+    df, work = _with_data_loss_setup(spark, cluster, fail=False)
+    try:
+        run_available_now(df, f"{work}/ckpt", sink="parquet", path=f"{work}/out")
+        got = sorted(r["v"] for r in spark.read.parquet(f"{work}/out").where("v like 'new-%'").collect())
+        # what the partition still holds is read; what retention deleted is skipped; nothing twice
+        assert got == sorted(f"new-{i}" for i in range(10))
+        assert spark.read.parquet(f"{work}/out").count() == 60
+        assert sorted(r["offset"] for r in spark.read.parquet(f"{work}/out").collect()) == list(range(50)) + list(range(80, 90))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _with_recreated_topic_setup(spark, cluster, fail):
     """A query reads a topic to its end; the topic is deleted and created again with fewer records
-    (its offsets move back, as after retention deleted them); the query restarts from its
-    checkpoint. Retention deletes on its check interval (five minutes, as Kafka's), whole segments
-    only, so deletion is the quick way here."""
+    (its offsets move back); the query restarts from its checkpoint."""
     topic = create_topic(cluster.bootstrap, unique("loss"), partitions=1)
     produce(cluster.bootstrap, topic, keyed(50))
     work = tempfile.mkdtemp(prefix="rill-loss-")
@@ -149,7 +212,7 @@ def _with_data_loss_setup(spark, cluster, fail):
 
 
 def test_offsets_moved_back_fail_under_fail_on_data_loss(spark, cluster):
-    df, work = _with_data_loss_setup(spark, cluster, fail=True)
+    df, work = _with_recreated_topic_setup(spark, cluster, fail=True)
     try:
         with pytest.raises(StreamingQueryException, match=r"offset was changed from 50 to 10"):
             run_available_now(df, f"{work}/ckpt", sink="parquet", path=f"{work}/out")
@@ -159,7 +222,7 @@ def test_offsets_moved_back_fail_under_fail_on_data_loss(spark, cluster):
 
 
 def test_offsets_moved_back_skipped_without_fail_on_data_loss(spark, cluster):
-    df, work = _with_data_loss_setup(spark, cluster, fail=False)
+    df, work = _with_recreated_topic_setup(spark, cluster, fail=False)
     try:
         run_available_now(df, f"{work}/ckpt", sink="parquet", path=f"{work}/out")
         got = sorted(r["v"] for r in spark.read.parquet(f"{work}/out").where("v like 'new-%'").collect())
