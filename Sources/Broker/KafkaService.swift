@@ -72,6 +72,10 @@ extension NodeCore {
                 perform(MetadataService.describeCluster(request, self))
                 // Nothing but the answer changed: no Raft group needs flushing.
                 return (takeReply(for: request), NodeOutput())
+            case .listPartitionReassignments:
+                _ = try ListPartitionReassignmentsRequest.decode(&r, version: h.apiVersion)
+                perform(MetadataService.listPartitionReassignments(request))
+                return (takeReply(for: request), NodeOutput())
             case .createTopics:
                 let c = try CreateTopicsRequest.decode(&r, version: h.apiVersion)
                 perform(admin.createTopics(c, request, self))

@@ -29,6 +29,7 @@ public enum ServedApis {
         (.createPartitions, 0...3),
         (.deleteGroups, 0...2),
         (.incrementalAlterConfigs, 0...1),
+        (.listPartitionReassignments, 0...0),
         (.offsetDelete, 0...0),
         (.describeCluster, 0...1),
     ]

@@ -138,6 +138,15 @@ struct KafkaServiceTests {
         }, correlation: 3, flexible: true)
         let cluster = try DescribeClusterResponse.decode(&dr, version: 1)
         #expect(cluster.brokers.map(\.brokerID) == [1, 2, 3] && cluster.controllerID == Int32(leader + 1))
+        // ListPartitionReassignments (flexible only): none in progress, for all topics or named ones.
+        for (k, topics) in [nil, [ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics(name: "flex", partitionIndexes: [0])]].enumerated() {
+            let correlation = Int32(30 + k)
+            var lr = try MiniCluster.body(c.kafka(leader, key: .listPartitionReassignments, version: 0, correlation: correlation) {
+                ListPartitionReassignmentsRequest(topics: topics).encode(&$0, version: 0)
+            }, correlation: correlation, flexible: true)
+            let reassignments = try ListPartitionReassignmentsResponse.decode(&lr, version: 0)
+            #expect(reassignments.errorCode == ErrorCode.none && reassignments.topics.isEmpty)
+        }
 
         let batch = RecordBatch.build(records: [(nil, Array("v".utf8))], timestamp: 1000)
         var pr = try MiniCluster.body(c.kafka(partitionLeader, key: .produce, version: 11, correlation: 4) {

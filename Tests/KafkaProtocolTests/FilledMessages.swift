@@ -45,6 +45,8 @@ enum Filled {
         .make(ListGroupsResponse.self, listGroupsResponse),
         .make(ListOffsetsRequest.self, listOffsetsRequest),
         .make(ListOffsetsResponse.self, listOffsetsResponse),
+        .make(ListPartitionReassignmentsRequest.self, listPartitionReassignmentsRequest),
+        .make(ListPartitionReassignmentsResponse.self, listPartitionReassignmentsResponse),
         .make(MetadataRequest.self, metadataRequest),
         .make(MetadataResponse.self, metadataResponse),
         .make(OffsetCommitRequest.self, offsetCommitRequest),
@@ -698,6 +700,40 @@ enum Filled {
         if f.has(v, 1, 32767) { x.timestamp = 6700668465718959 }
         if f.has(v, 1, 32767) { x.offset = 8371756621423189 }
         if f.has(v, 4, 32767) { x.leaderEpoch = 1645326220 }
+        return x
+    }
+    static func listPartitionReassignmentsRequest(_ v: Int16, _ f: Fill) -> ListPartitionReassignmentsRequest {
+        var x = ListPartitionReassignmentsRequest()
+        if f.has(v, 0, 32767) { x.timeoutMs = 256698472 }
+        if f.has(v, 0, 32767) { x.topics = f.null(v, 0, 32767) ? nil : [listPartitionReassignmentsRequest_ListPartitionReassignmentsTopics(v, f)] }
+        return x
+    }
+    static func listPartitionReassignmentsRequest_ListPartitionReassignmentsTopics(_ v: Int16, _ f: Fill) -> ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics {
+        var x = ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics()
+        if f.has(v, 0, 32767) { x.name = "n-243" }
+        if f.has(v, 0, 32767) { x.partitionIndexes = [868713420, 1724158814] }
+        return x
+    }
+    static func listPartitionReassignmentsResponse(_ v: Int16, _ f: Fill) -> ListPartitionReassignmentsResponse {
+        var x = ListPartitionReassignmentsResponse()
+        if f.has(v, 0, 32767) { x.throttleTimeMs = 1579617769 }
+        if f.has(v, 0, 32767) { x.errorCode = ErrorCode(rawValue: 23152) }
+        if f.has(v, 0, 32767) { x.errorMessage = f.null(v, 0, 32767) ? nil : "em-939" }
+        if f.has(v, 0, 32767) { x.topics = [listPartitionReassignmentsResponse_OngoingTopicReassignment(v, f)] }
+        return x
+    }
+    static func listPartitionReassignmentsResponse_OngoingTopicReassignment(_ v: Int16, _ f: Fill) -> ListPartitionReassignmentsResponse.OngoingTopicReassignment {
+        var x = ListPartitionReassignmentsResponse.OngoingTopicReassignment()
+        if f.has(v, 0, 32767) { x.name = "n-866" }
+        if f.has(v, 0, 32767) { x.partitions = [listPartitionReassignmentsResponse_OngoingPartitionReassignment(v, f)] }
+        return x
+    }
+    static func listPartitionReassignmentsResponse_OngoingPartitionReassignment(_ v: Int16, _ f: Fill) -> ListPartitionReassignmentsResponse.OngoingPartitionReassignment {
+        var x = ListPartitionReassignmentsResponse.OngoingPartitionReassignment()
+        if f.has(v, 0, 32767) { x.partitionIndex = 697611966 }
+        if f.has(v, 0, 32767) { x.replicas = [80995939, 1943328501] }
+        if f.has(v, 0, 32767) { x.addingReplicas = [1072551302, 1223353620] }
+        if f.has(v, 0, 32767) { x.removingReplicas = [855439145, 1174128575] }
         return x
     }
     static func metadataRequest(_ v: Int16, _ f: Fill) -> MetadataRequest {

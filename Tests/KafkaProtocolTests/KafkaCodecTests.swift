@@ -89,6 +89,8 @@ let codecs: [Codec] = [
     codec(CreatePartitionsResponse(results: [.init(name: "t", errorCode: .invalidPartitions, errorMessage: "no")])),
     codec(DeleteGroupsRequest(groupsNames: ["a", "b"])),
     codec(DeleteGroupsResponse(results: [.init(groupID: "a", errorCode: .nonEmptyGroup), .init(groupID: "b", errorCode: .none)])),
+    codec(ListPartitionReassignmentsRequest(timeoutMs: 1000, topics: [.init(name: "t", partitionIndexes: [0, 2])])),
+    codec(ListPartitionReassignmentsResponse(errorCode: .none, topics: [.init(name: "t", partitions: [.init(partitionIndex: 0, replicas: [1, 2], addingReplicas: [3], removingReplicas: [1])])])),
     codec(OffsetDeleteRequest(groupID: "g", topics: [.init(name: "t", partitions: [.init(partitionIndex: 1)])])),
     codec(OffsetDeleteResponse(errorCode: .none, topics: [.init(name: "t", partitions: [.init(partitionIndex: 1, errorCode: .groupSubscribedToTopic)])])),
     codec(IncrementalAlterConfigsResponse(responses: [.init(errorCode: .none, errorMessage: nil, resourceType: 4, resourceName: "")])),

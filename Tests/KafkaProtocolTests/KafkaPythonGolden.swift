@@ -306,6 +306,10 @@ enum KafkaPythonGolden {
     ListOffsetsResponse 7 values 12474bb502056e2d3735022ad10a452d010017ce38f3a826af001dbe117b90e2556211af8c000000
     ListOffsetsResponse 8 values 12474bb502056e2d3735022ad10a452d010017ce38f3a826af001dbe117b90e2556211af8c000000
     ListOffsetsResponse 9 values 12474bb502056e2d3735022ad10a452d010017ce38f3a826af001dbe117b90e2556211af8c000000
+    ListPartitionReassignmentsRequest 0 values 0f4ce86802066e2d3234330333c783cc66c4935e0000
+    ListPartitionReassignmentsRequest 0 nulls 0f4ce8680000
+    ListPartitionReassignmentsResponse 0 values 5e270de95a7007656d2d39333902066e2d383636022994b6be0304d3e66373d4d6f5033fedd58648eae5140332fcf72945fbc7bf000000
+    ListPartitionReassignmentsResponse 0 nulls 5e270de95a700002066e2d383636022994b6be0304d3e66373d4d6f5033fedd58648eae5140332fcf72945fbc7bf000000
     MetadataRequest 0 values 0000000100056e2d323333
     MetadataRequest 1 values 0000000100056e2d323333
     MetadataRequest 1 nulls ffffffff

@@ -22,6 +22,12 @@ struct SimGroupMemberState {
     var sent: ApiKey = .findCoordinator
     /// When the request in flight reached its node (nil until it does).
     var deliveredAt: SimTime?
+    /// The last two requests that keep a member's session alive (heartbeat, commit, join, sync):
+    /// when each reached the coordinator and when its answer came back. This client has one
+    /// request in flight: a commit the coordinator holds for a long while (its offsets partition
+    /// cannot commit) stops its heartbeats, where a Kafka client's heartbeat thread would go on,
+    /// and an expulsion for that silence is legitimate. A member silent by itself is not excused.
+    var sessionRequests: (previous: (delivered: SimTime, answered: SimTime?)?, last: (delivered: SimTime, answered: SimTime?)?) = (nil, nil)
     /// Told a rebalance is in progress: the application's next poll (when the member rejoins)
     /// comes at this time; until then it keeps heartbeating, as a real client's background
     /// heartbeat does.
@@ -164,9 +170,17 @@ extension Simulator {
             // A rebalance deadline (3 s, on a clock up to 5 % fast) cannot have passed yet.
             let deadlineSafe = delivered < s.calmSince + UInt64(Self.memberRebalanceMs) * SimDuration.millisecond * 9 / 10
             guard deadlineSafe else { return }
+            let session = UInt64(Self.memberSessionMs) * SimDuration.millisecond
+            if m.sessionRequests.last?.delivered == delivered, let p = m.sessionRequests.previous, let answered = p.answered,
+               answered - p.delivered >= session / 2, delivered - p.delivered >= session * 9 / 10 {
+                return  // held at the coordinator, then silent past its session (a clock up to 5 % fast)
+            }
             checkerGroups.expelledWhileLive(
                 member: c, generation: m.generation,
                 detail: "answered \(code) to its \(m.sent) delivered at \(delivered / SimDuration.millisecond) ms; in generation \(m.generation) since \(s.since / SimDuration.millisecond) ms, calm at \(s.calmSince / SimDuration.millisecond) ms, never paused, coordinator n\(node + 1) answering throughout\(m.owns ? ", still owning partition 0" : "")")
+        }
+        if [.heartbeat, .offsetCommit, .joinGroup, .syncGroup].contains(m.sent), m.sessionRequests.last?.answered == nil {
+            m.sessionRequests.last?.answered = now
         }
         switch m.sent {
         case .findCoordinator:

@@ -108,6 +108,10 @@ extension Simulator {
         guard let core = nodes[i].core else { return }  // down: the client times out
         if kafkaClients[c].role == .member, kafkaClients[c].inFlight?.correlation == header.correlationID {
             kafkaClients[c].group.deliveredAt = now
+            let g = kafkaClients[c].group
+            if g.coordinator == i && [.heartbeat, .offsetCommit, .joinGroup, .syncGroup].contains(g.sent) {
+                kafkaClients[c].group.sessionRequests = (g.sessionRequests.last, (now, nil))
+            }
         }
         let request = KafkaRequest(connection: UInt64(c), sequence: UInt64(header.correlationID), header: header, body: ByteBuffer(bytes: body))
         let (reply, out) = core.handleKafka(request)

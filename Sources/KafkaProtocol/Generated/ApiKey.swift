@@ -27,6 +27,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case createPartitions = 37
     case deleteGroups = 42
     case incrementalAlterConfigs = 44
+    case listPartitionReassignments = 46
     case offsetDelete = 47
     case describeCluster = 60
 
@@ -56,6 +57,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .createPartitions: return "CreatePartitions"
         case .deleteGroups: return "DeleteGroups"
         case .incrementalAlterConfigs: return "IncrementalAlterConfigs"
+        case .listPartitionReassignments: return "ListPartitionReassignments"
         case .offsetDelete: return "OffsetDelete"
         case .describeCluster: return "DescribeCluster"
         }
@@ -87,6 +89,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .createPartitions: return 0...3
         case .deleteGroups: return 0...2
         case .incrementalAlterConfigs: return 0...1
+        case .listPartitionReassignments: return 0...0
         case .offsetDelete: return 0...0
         case .describeCluster: return 0...1
         }
@@ -118,6 +121,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .createPartitions: return 2
         case .deleteGroups: return 2
         case .incrementalAlterConfigs: return 1
+        case .listPartitionReassignments: return 0
         case .offsetDelete: return nil
         case .describeCluster: return 0
         }

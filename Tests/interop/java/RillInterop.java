@@ -251,6 +251,9 @@ public final class RillInterop {
             if (partitions != 3) sleep(200);
         }
         check("Admin.createPartitions grows the topic to 3 partitions", partitions == 3, partitions);
+        // kafka-topics.sh --describe asks for reassignments in progress: Rill has none.
+        var reassignments = get(admin.listPartitionReassignments().reassignments());
+        check("Admin.listPartitionReassignments: none in progress", reassignments.isEmpty(), reassignments);
         get(admin.deleteTopics(List.of(topic)).all());
     }
 
