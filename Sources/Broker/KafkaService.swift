@@ -72,6 +72,10 @@ extension NodeCore {
                 perform(MetadataService.describeCluster(request, self))
                 // Nothing but the answer changed: no Raft group needs flushing.
                 return (takeReply(for: request), NodeOutput())
+            case .describeLogDirs:
+                let d = try DescribeLogDirsRequest.decode(&r, version: h.apiVersion)
+                perform(LogDirsService.describe(d, request, self))
+                return (takeReply(for: request), NodeOutput())
             case .listPartitionReassignments:
                 _ = try ListPartitionReassignmentsRequest.decode(&r, version: h.apiVersion)
                 perform(MetadataService.listPartitionReassignments(request))

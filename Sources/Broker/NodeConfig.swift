@@ -40,6 +40,8 @@ public struct NodeConfig: Sendable {
     public var incarnation: UInt64 = 0
     /// The cluster's name (Kafka's `cluster_id` in Metadata).
     public var clusterName = "rill"
+    /// The data directory's path, as DescribeLogDirs names it.
+    public var dataDirectory = "data"
     /// Length of one tick, so Kafka timeouts in ms become ticks.
     public var tickMilliseconds = 100
     /// Create a topic a client asks Metadata about, when it allows it (Kafka's

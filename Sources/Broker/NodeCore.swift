@@ -26,6 +26,8 @@ public final class NodeCore {
         public let isKafkaPartition: Bool
         /// The first Kafka offset the partition's storage still holds (reported by storage).
         public internal(set) var logStartOffset: UInt64 = 0
+        /// Bytes the log takes on this node's disk, as storage last reported (DescribeLogDirs).
+        public internal(set) var logBytes: UInt64 = 0
         /// Bytes of entries applied since the last snapshot (what the Raft log holds in memory).
         var appliedBytesSinceSnapshot = 0
         /// Damaged entries storage holds and a peer's copy can mend (reported by storage).
@@ -307,6 +309,7 @@ public final class NodeCore {
             if g.outstanding == nil { maybeCompact(g) }  // an idle group's segments go now too
         }
         for (gid, start) in c.logStart { group(gid)?.logStartOffset = start }
+        for (gid, bytes) in c.logBytes { group(gid)?.logBytes = bytes }
         for g in groups where !g.damage.isEmpty { g.damage = [] }
         for (gid, runs) in c.damage { group(gid)?.damage = runs }
         noteDamage(found: c.damageFound, damage: [], sequence: c.sequence)

@@ -14,6 +14,8 @@ public final class NodeStorage {
     public var clockMs: () -> Int64 = { 0 }
     /// Batches and reads run so far (`StorageCompletion.sequence`).
     private var sequence: UInt64 = 0
+    /// Whether a completion has reported every group's log size (the first one does).
+    private var sizesReported = false
 
     /// Open the data directory (identity checked) and recover every group found in it.
     public init(
@@ -103,6 +105,9 @@ public final class NodeStorage {
                 if !runs.isEmpty { completion.damage.append((g, runs)) }
             }
             for g in moved.sorted() where groups[g] != nil { completion.logStart.append((g, try group(g).log.logStartOffset.value)) }
+            let sized = sizesReported ? Set(moved + measure.map(\.0)) : Set(groups.keys)
+            sizesReported = true
+            for g in sized.sorted() { if let log = groups[g]?.log { completion.logBytes.append((g, UInt64(log.sizeBytes))) } }
             for (g, policy) in measure {
                 // Measured after the batch's writes (a group removed meanwhile has nothing to measure).
                 guard let log = groups[g]?.log else { continue }

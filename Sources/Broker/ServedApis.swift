@@ -26,6 +26,7 @@ public enum ServedApis {
         (.offsetForLeaderEpoch, 2...4),
         (.describeConfigs, 1...4),
         (.alterConfigs, 0...2),
+        (.describeLogDirs, 1...5),
         (.createPartitions, 0...3),
         (.deleteGroups, 0...2),
         (.incrementalAlterConfigs, 0...1),

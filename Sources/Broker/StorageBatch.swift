@@ -64,6 +64,9 @@ public struct StorageCompletion: Sendable {
     public var retention: [(GroupID, LogIndex)] = []
     /// Per group written or compacted, the first Kafka offset its log still holds.
     public var logStart: [(GroupID, UInt64)] = []
+    /// Per group written, trimmed or measured (and every group, in the first completion after
+    /// start-up), the bytes its log takes on disk (DescribeLogDirs).
+    public var logBytes: [(GroupID, UInt64)] = []
     /// Every group whose log holds damaged entries a peer's copy can mend (sorted by group).
     public var damage: [(GroupID, [ClosedRange<LogIndex>])] = []
     /// Damage a read inside this batch met in entries recovery had verified (reported once).

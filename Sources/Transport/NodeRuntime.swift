@@ -143,6 +143,7 @@ public final class NodeRuntime: @unchecked Sendable {
         config.electionTicks = settings.electionTicks
         config.tickMilliseconds = settings.tickMilliseconds
         config.clusterName = settings.cluster
+        config.dataDirectory = settings.dataDirectory
         config.autoCreateTopics = settings.autoCreateTopics
         config.defaultPartitions = settings.defaultPartitions
         config.offsetsPartitions = settings.offsetsPartitions

@@ -27,6 +27,8 @@ enum Filled {
         .make(DescribeConfigsResponse.self, describeConfigsResponse),
         .make(DescribeGroupsRequest.self, describeGroupsRequest),
         .make(DescribeGroupsResponse.self, describeGroupsResponse),
+        .make(DescribeLogDirsRequest.self, describeLogDirsRequest),
+        .make(DescribeLogDirsResponse.self, describeLogDirsResponse),
         .make(FetchRequest.self, fetchRequest),
         .make(FetchResponse.self, fetchResponse),
         .make(FindCoordinatorRequest.self, findCoordinatorRequest),
@@ -370,6 +372,48 @@ enum Filled {
         if f.has(v, 0, 32767) { x.clientHost = "ch-786" }
         if f.has(v, 0, 32767) { x.memberMetadata = ByteBuffer(bytes: [56, 176, 139] as [UInt8]) }
         if f.has(v, 0, 32767) { x.memberAssignment = ByteBuffer(bytes: [178, 17, 33] as [UInt8]) }
+        return x
+    }
+    static func describeLogDirsRequest(_ v: Int16, _ f: Fill) -> DescribeLogDirsRequest {
+        var x = DescribeLogDirsRequest()
+        if f.has(v, 0, 32767) { x.topics = f.null(v, 0, 32767) ? nil : [describeLogDirsRequest_DescribableLogDirTopic(v, f)] }
+        return x
+    }
+    static func describeLogDirsRequest_DescribableLogDirTopic(_ v: Int16, _ f: Fill) -> DescribeLogDirsRequest.DescribableLogDirTopic {
+        var x = DescribeLogDirsRequest.DescribableLogDirTopic()
+        if f.has(v, 0, 32767) { x.topic = "t-109" }
+        if f.has(v, 0, 32767) { x.partitions = [1500102222, 811781852] }
+        return x
+    }
+    static func describeLogDirsResponse(_ v: Int16, _ f: Fill) -> DescribeLogDirsResponse {
+        var x = DescribeLogDirsResponse()
+        if f.has(v, 0, 32767) { x.throttleTimeMs = 705807074 }
+        if f.has(v, 3, 32767) { x.errorCode = ErrorCode(rawValue: 18665) }
+        if f.has(v, 0, 32767) { x.results = [describeLogDirsResponse_DescribeLogDirsResult(v, f)] }
+        return x
+    }
+    static func describeLogDirsResponse_DescribeLogDirsResult(_ v: Int16, _ f: Fill) -> DescribeLogDirsResponse.DescribeLogDirsResult {
+        var x = DescribeLogDirsResponse.DescribeLogDirsResult()
+        if f.has(v, 0, 32767) { x.errorCode = ErrorCode(rawValue: 16148) }
+        if f.has(v, 0, 32767) { x.logDir = "ld-145" }
+        if f.has(v, 0, 32767) { x.topics = [describeLogDirsResponse_DescribeLogDirsTopic(v, f)] }
+        if f.has(v, 4, 32767) { x.totalBytes = 3393983449634884 }
+        if f.has(v, 4, 32767) { x.usableBytes = 3848921784487345 }
+        if f.has(v, 5, 32767) { x.isCordoned = true }
+        return x
+    }
+    static func describeLogDirsResponse_DescribeLogDirsTopic(_ v: Int16, _ f: Fill) -> DescribeLogDirsResponse.DescribeLogDirsTopic {
+        var x = DescribeLogDirsResponse.DescribeLogDirsTopic()
+        if f.has(v, 0, 32767) { x.name = "n-411" }
+        if f.has(v, 0, 32767) { x.partitions = [describeLogDirsResponse_DescribeLogDirsPartition(v, f)] }
+        return x
+    }
+    static func describeLogDirsResponse_DescribeLogDirsPartition(_ v: Int16, _ f: Fill) -> DescribeLogDirsResponse.DescribeLogDirsPartition {
+        var x = DescribeLogDirsResponse.DescribeLogDirsPartition()
+        if f.has(v, 0, 32767) { x.partitionIndex = 466023888 }
+        if f.has(v, 0, 32767) { x.partitionSize = 1291507221203069 }
+        if f.has(v, 0, 32767) { x.offsetLag = 6243362678777635 }
+        if f.has(v, 0, 32767) { x.isFutureKey = true }
         return x
     }
     static func fetchRequest(_ v: Int16, _ f: Fill) -> FetchRequest {

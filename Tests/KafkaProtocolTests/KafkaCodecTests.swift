@@ -89,6 +89,8 @@ let codecs: [Codec] = [
     codec(CreatePartitionsResponse(results: [.init(name: "t", errorCode: .invalidPartitions, errorMessage: "no")])),
     codec(DeleteGroupsRequest(groupsNames: ["a", "b"])),
     codec(DeleteGroupsResponse(results: [.init(groupID: "a", errorCode: .nonEmptyGroup), .init(groupID: "b", errorCode: .none)])),
+    codec(DescribeLogDirsRequest(topics: [.init(topic: "t", partitions: [0, 1])])),
+    codec(DescribeLogDirsResponse(errorCode: .none, results: [.init(errorCode: .none, logDir: "/d", topics: [.init(name: "t", partitions: [.init(partitionIndex: 1, partitionSize: 4096, offsetLag: 0, isFutureKey: false)])], totalBytes: 10, usableBytes: 5)])),
     codec(ListPartitionReassignmentsRequest(timeoutMs: 1000, topics: [.init(name: "t", partitionIndexes: [0, 2])])),
     codec(ListPartitionReassignmentsResponse(errorCode: .none, topics: [.init(name: "t", partitions: [.init(partitionIndex: 0, replicas: [1, 2], addingReplicas: [3], removingReplicas: [1])])])),
     codec(OffsetDeleteRequest(groupID: "g", topics: [.init(name: "t", partitions: [.init(partitionIndex: 1)])])),

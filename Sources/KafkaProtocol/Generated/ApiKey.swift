@@ -24,6 +24,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case offsetForLeaderEpoch = 23
     case describeConfigs = 32
     case alterConfigs = 33
+    case describeLogDirs = 35
     case createPartitions = 37
     case deleteGroups = 42
     case incrementalAlterConfigs = 44
@@ -54,6 +55,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .offsetForLeaderEpoch: return "OffsetForLeaderEpoch"
         case .describeConfigs: return "DescribeConfigs"
         case .alterConfigs: return "AlterConfigs"
+        case .describeLogDirs: return "DescribeLogDirs"
         case .createPartitions: return "CreatePartitions"
         case .deleteGroups: return "DeleteGroups"
         case .incrementalAlterConfigs: return "IncrementalAlterConfigs"
@@ -86,6 +88,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .offsetForLeaderEpoch: return 2...4
         case .describeConfigs: return 1...4
         case .alterConfigs: return 0...2
+        case .describeLogDirs: return 1...5
         case .createPartitions: return 0...3
         case .deleteGroups: return 0...2
         case .incrementalAlterConfigs: return 0...1
@@ -118,6 +121,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .offsetForLeaderEpoch: return 4
         case .describeConfigs: return 4
         case .alterConfigs: return 2
+        case .describeLogDirs: return 2
         case .createPartitions: return 2
         case .deleteGroups: return 2
         case .incrementalAlterConfigs: return 1

@@ -254,6 +254,7 @@ public final class RillInterop {
         // kafka-topics.sh --describe asks for reassignments in progress: Rill has none.
         var reassignments = get(admin.listPartitionReassignments().reassignments());
         check("Admin.listPartitionReassignments: none in progress", reassignments.isEmpty(), reassignments);
+
         get(admin.deleteTopics(List.of(topic)).all());
     }
 
@@ -425,6 +426,14 @@ public final class RillInterop {
             Set<String> offsetsSeen = new HashSet<>();
             for (long[] po : acked.values()) offsetsSeen.add(po[0] + "/" + po[1]);
             check("acknowledged offsets are distinct", offsetsSeen.size() == acked.size(), offsetsSeen.size() + " of " + acked.size());
+
+            // kafka-log-dirs.sh: each broker's data directory and the bytes of the partitions in it.
+            var dirs = get(admin.describeLogDirs(List.of(1, 2, 3)).allDescriptions());
+            long sized = dirs.values().stream().flatMap(m -> m.values().stream())
+                .flatMap(logDir -> logDir.replicaInfos().entrySet().stream())
+                .filter(e -> e.getKey().topic().equals(topic) && e.getValue().size() > 0).count();
+            check("Admin.describeLogDirs: three brokers, one data directory each, the produced topic's partitions with their bytes",
+                  dirs.size() == 3 && dirs.values().stream().allMatch(m -> m.size() == 1) && sized >= 1, dirs);
 
             consumeAsGroup(topic, group, acked);
 
