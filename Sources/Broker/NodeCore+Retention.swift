@@ -8,8 +8,13 @@ import Raft
 /// (`maybeCompact`). Offsets never change; the log start offset moves forward. A follower that
 /// needs what its leader dropped is sent a snapshot (Raft's usual catch-up).
 extension NodeCore {
-    /// The policy of every group here, from the controller's topics (after each controller change).
+    /// The policy of every group here, from the controller's topics. Its inputs change only with
+    /// a controller entry applied or a group added, so it is not recomputed on other controller
+    /// Readies (heartbeats, every few ticks on the leader).
     func refreshRetention() {
+        let inputs = (controller.appliedIndex, groups.count)
+        guard retentionRefreshedFor.map({ $0 != inputs }) ?? true else { return }
+        retentionRefreshedFor = inputs
         var byGroup: [GroupID: RetentionPolicy] = [:]
         for topic in controller.topics {
             let policy = topic.name == offsetsTopic ? RetentionPolicy.keepEverything

@@ -120,6 +120,9 @@ public final class NodeCore {
     private var inFlight: (token: UInt64, groups: [GroupID])?
     /// Operations decided while a batch was in flight (compactions, new groups).
     var queued: [StorageBatch.Operation] = []
+    /// The controller's applied index and the group count the retention policies were last
+    /// computed for (`refreshRetention`).
+    var retentionRefreshedFor: (LogIndex, Int)?
     /// Groups handed to another node by `transferLeaderships` (once each).
     private var transferred: [GroupID] = []
     /// Partition groups found on disk, waiting for the controller to name their replicas.

@@ -29,7 +29,7 @@ public struct RetentionPolicy: Equatable, Sendable {
     static func of(_ topic: TopicState, in controller: ControllerState) -> RetentionPolicy {
         guard topic.name != offsetsTopic else { return .keepEverything }
         let cleanup = controller.config("cleanup.policy", of: topic) ?? "delete"
-        guard cleanup.split(separator: ",").contains(where: { $0.trimmingCharacters(in: " ") == "delete" }) else {
+        guard cleanup.split(separator: ",").contains(where: { $0.trimmingSpaces == "delete" }) else {
             return .keepEverything
         }
         func limit(_ name: String) -> Int64? {
@@ -38,14 +38,5 @@ public struct RetentionPolicy: Equatable, Sendable {
             return v
         }
         return RetentionPolicy(bytes: limit("retention.bytes"), ms: limit("retention.ms"), segmentMs: limit("segment.ms"))
-    }
-}
-
-private extension Substring {
-    func trimmingCharacters(in set: Character) -> Substring {
-        var s = self
-        while s.first == set { s = s.dropFirst() }
-        while s.last == set { s = s.dropLast() }
-        return s
     }
 }
