@@ -163,7 +163,7 @@ public struct GroupOffsetStore: Sendable {
     public mutating func apply(entryData: [UInt8]) throws(WireError) {
         let records: [DecodedRecord]
         do {
-            records = try RecordBatch(validating: ByteBuffer(bytes: entryData)).decodedRecords()
+            records = try RecordBatch(validating: ByteBuffer(bytes: KafkaEntry.batchBytes(entryData)), from: .log).decodedRecords()
         } catch {
             throw WireError.invalid("offsets partition batch: \(error)")
         }

@@ -67,7 +67,7 @@ struct ListOffsetsService {
                         partitionIndex: part.index, errorCode: .none, timestamp: -1, offset: -1, leaderEpoch: part.epoch)
                     if c.failure != nil {
                         result.errorCode = .kafkaStorageError
-                    } else if let data = c.batches.first, let batch = try? RecordBatch(validating: ByteBuffer(bytes: data)),
+                    } else if let data = c.batches.first, let batch = try? RecordBatch(validating: ByteBuffer(bytes: data), from: .log),
                         let hit = batch.firstRecord(atOrAfter: part.timestamp)
                     {
                         result.offset = hit.offset

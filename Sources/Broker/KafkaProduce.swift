@@ -55,6 +55,7 @@ struct ProduceService {
             // Looked up once per topic: its max.message.bytes (its own, the cluster's, or Kafka's default).
             let topic = node.controller.topic(t.name)
             let maxBatch = topic.flatMap { node.controller.config("max.message.bytes", of: $0) }.flatMap { Int($0) } ?? BrokerLimits.batchBytesMax
+            let compacted = topic.flatMap { CompactionPolicy.of($0, in: node.controller) } != nil
             for part in t.partitionData {
                 var entry = PendingProduce.Part(
                     topic: t.name, partition: part.index, group: GroupID(0), lastIndex: .zero, term: .zero, baseOffset: -1, result: nil)
@@ -68,7 +69,7 @@ struct ProduceService {
                     fail(.invalidTopic, "\(offsetsTopic) is internal")
                 } else if let assignment = topic?.partitions.first(where: { $0.partition == part.index }) {
                     entry.group = assignment.group
-                    Self.append(part.records, to: assignment.group, maxBatchBytes: maxBatch, into: &entry, node)
+                    Self.append(part.records, to: assignment.group, maxBatchBytes: maxBatch, compacted: compacted, into: &entry, node)
                 } else {
                     fail(.unknownTopicOrPartition)
                 }
@@ -82,7 +83,21 @@ struct ProduceService {
     }
 
     /// Validate a partition's batches and propose them in order on its leader, assigning offsets.
-    private static func append(_ records: ByteBuffer?, to gid: GroupID, maxBatchBytes: Int, into part: inout PendingProduce.Part, _ node: some PartitionContext) {
+    /// Why a compacted topic cannot take this batch, if it cannot: a record without a key (Kafka's
+    /// words), or a compressed batch, whose keys the broker cannot check or clean since it never
+    /// decompresses.
+    static func compactionProblem(_ b: RecordBatch) -> String? {
+        guard !b.isControl else { return nil }
+        guard b.compression == 0 else {
+            return "Compacted topic cannot accept a compressed batch: Rill does not decompress, so it could neither check nor compact its keys; produce with compression.type=none"
+        }
+        guard let spans = try? b.recordSpans() else { return "records of the batch do not parse" }
+        return spans.contains { $0.key == nil } ? "Compacted topic cannot accept message without key" : nil
+    }
+
+    private static func append(
+        _ records: ByteBuffer?, to gid: GroupID, maxBatchBytes: Int, compacted: Bool, into part: inout PendingProduce.Part, _ node: some PartitionContext
+    ) {
         func fail(_ e: ErrorCode, _ message: String? = nil) {
             part.result = .failed(part.partition, e, message)
         }
@@ -101,6 +116,9 @@ struct ProduceService {
         }
         if let big = batches.first(where: { $0.bytes.readableBytes > maxBatchBytes }) {
             return fail(.messageTooLarge, "batch of \(big.bytes.readableBytes) bytes exceeds the topic's max.message.bytes, \(maxBatchBytes)")
+        }
+        if compacted, let problem = batches.lazy.compactMap(Self.compactionProblem).first {
+            return fail(.invalidRecord, problem)
         }
         var offset = g.logEndOffset
         part.baseOffset = Int64(offset)

@@ -30,6 +30,12 @@ public struct NodeConfig: Sendable {
     /// How often retention by time is measured on every partition, written to or not (Kafka's
     /// `log.retention.check.interval.ms`); a partition written to is measured after each write.
     public var retentionCheckMs = 300_000
+    /// How often storage is asked to clean each compacted partition (Kafka's
+    /// `log.cleaner.backoff.ms`); it cleans only a log that is due (`LogCleaner`).
+    public var compactionCheckMs = 15_000
+    /// When set (the simulator), every Kafka partition is compacted by this policy, whatever its
+    /// topic's configs say; production leaves it nil and reads `cleanup.policy` and its companions.
+    public var compactionOverride: CompactionPolicy?
     /// Groups with a fixed replica set that exist from the start, outside the controller's
     /// topics (the simulator's partitions).
     public var staticGroups: [(GroupID, [NodeID])] = []
@@ -133,6 +139,7 @@ extension NodeConfig {
         try atLeast("compactEvery", compactEvery, 1)
         try atLeast("kafkaCompactEvery", kafkaCompactEvery, 1)
         try atLeast("kafkaMemoryBytes", kafkaMemoryBytes, 1)
+        try atLeast("compactionCheckMs", compactionCheckMs, 1)
         try atLeast("firstTopicGroup", firstTopicGroup, 1)
         var seen: [GroupID] = []
         for (gid, replicas) in staticGroups {

@@ -8,7 +8,7 @@ import Raft
 /// (`maybeCompact`). Offsets never change; the log start offset moves forward. A follower that
 /// needs what its leader dropped is sent a snapshot (Raft's usual catch-up).
 extension NodeCore {
-    /// The policy of every group here, from the controller's topics. Its inputs change only with
+    /// The retention and compaction policy of every group here, from the controller's topics. Its inputs change only with
     /// a controller entry applied or a group added, so it is not recomputed on other controller
     /// Readies (heartbeats, every few ticks on the leader).
     func refreshRetention() {
@@ -16,10 +16,15 @@ extension NodeCore {
         guard retentionRefreshedFor.map({ $0 != inputs }) ?? true else { return }
         retentionRefreshedFor = inputs
         var byGroup: [GroupID: RetentionPolicy] = [:]
+        var compactedGroups: [GroupID: CompactionPolicy] = [:]
         for topic in controller.topics {
             let policy = topic.name == offsetsTopic ? RetentionPolicy.keepEverything
                 : config.retentionOverride ?? RetentionPolicy.of(topic, in: controller)
-            for p in topic.partitions { byGroup[p.group] = policy }
+            let compaction = topic.name == offsetsTopic ? nil : config.compactionOverride ?? CompactionPolicy.of(topic, in: controller)
+            for p in topic.partitions {
+                byGroup[p.group] = policy
+                compactedGroups[p.group] = compaction
+            }
         }
         for g in groups {
             let policy: RetentionPolicy?
@@ -31,6 +36,7 @@ extension NodeCore {
                 policy = config.retentionOverride  // the simulator's static groups
             }
             g.retention = policy?.limitsAnything == true ? policy : nil
+            g.compaction = g.isKafkaPartition && g.offsetStore == nil ? compactedGroups[g.id] : nil
         }
     }
 

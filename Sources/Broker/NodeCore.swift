@@ -21,6 +21,11 @@ public final class NodeCore {
         var retentionThrough: LogIndex?
         /// How much of its log retention keeps (`NodeCore+Retention`); nil: everything.
         var retention: RetentionPolicy?
+        /// How its log is compacted (`NodeCore+Compaction`); nil: it is not.
+        var compaction: CompactionPolicy?
+        /// Closed segments lie beyond the snapshot up to here (storage said, cleaning): the next
+        /// `maybeCompact` snapshots the partition, so the cleaner reaches them.
+        var snapshotWanted: LogIndex?
         /// A Kafka topic's partition (entries are record batches), not the controller or a
         /// simulator group.
         public let isKafkaPartition: Bool
@@ -237,6 +242,7 @@ public final class NodeCore {
         }
         if !readDamage.isEmpty { handOffUnmendedDamage() }
         measureRetentionByTime()
+        cleanCompactedLogs()
         var out = flush()
         // Tell peers which groups this node leads, for the Metadata of nodes that do not host them.
         if ticks % BrokerLimits.leaderGossipTicks == 0 && config.members.count > 1 { out.leaders = leadership() }
@@ -311,13 +317,15 @@ public final class NodeCore {
             g.retentionThrough = through
             if g.outstanding == nil { maybeCompact(g) }  // an idle group's segments go now too
         }
+        var out = NodeOutput()
+        noteCompaction(c, into: &out)
+        for g in groups where g.snapshotWanted != nil && g.outstanding == nil { maybeCompact(g) }
         for (gid, start) in c.logStart { group(gid)?.logStartOffset = start }
         for (gid, bytes) in c.logBytes { group(gid)?.logBytes = bytes }
         for g in groups where !g.damage.isEmpty { g.damage = [] }
         for (gid, runs) in c.damage { group(gid)?.damage = runs }
         noteDamage(found: c.damageFound, damage: [], sequence: c.sequence)
         noteMended(c)
-        var out = NodeOutput()
         completeReadies(flight.groups, into: &out)
         out.append(flush())
         return out
@@ -522,7 +530,7 @@ public final class NodeCore {
     private static func mustWait(_ op: StorageBatch.Operation) -> Bool {
         switch op {
         case .saveHardState, .append, .installSnapshot, .createGroup: return true
-        case .compact, .removeGroup, .repair, .measureRetention, .dropSegments: return false
+        case .compact, .removeGroup, .repair, .measureRetention, .dropSegments, .clean: return false
         }
     }
 
@@ -577,6 +585,7 @@ public final class NodeCore {
             // Memory only: the log on disk stays (it is the data) until retention says otherwise.
             guard applied.value >= g.withRaft({ $0.snapshotIndex }).value + UInt64(config.kafkaCompactEvery)
                 || g.appliedBytesSinceSnapshot >= config.kafkaMemoryBytes || g.retentionThrough != nil
+                || g.snapshotWanted != nil
             else { return }
             keepFrom = g.retentionThrough?.next ?? LogIndex(1)
             if let through = g.retentionThrough, applied == g.withRaft({ $0.snapshotIndex }) {
@@ -597,6 +606,7 @@ public final class NodeCore {
         if g.id == controllerGroup { data += controller.encode() }
         let snap = g.raft.compact(through: applied, data: data)
         g.retentionThrough = nil
+        g.snapshotWanted = nil
         g.appliedBytesSinceSnapshot = 0
         queued.append(.compact(g.id, snap, keepFrom: keepFrom))
     }

@@ -12,6 +12,8 @@ public final class NodeStorage {
     private var groups: [GroupID: GroupStorage] = [:]
     /// The owner's clock in ms since the epoch, for retention by time (`measureRetention`).
     public var clockMs: () -> Int64 = { 0 }
+    /// Log compaction's state (what each log has had cleaned).
+    private var cleaner = LogCleaner()
     /// Batches and reads run so far (`StorageCompletion.sequence`).
     private var sequence: UInt64 = 0
     /// Whether a completion has reported every group's log size (the first one does).
@@ -61,6 +63,8 @@ public final class NodeStorage {
             var hardStates: [(GroupID, HardState)] = []
             var repaired: [GroupID] = []
             var measure: [(GroupID, RetentionPolicy)] = []
+            var compacted: [(GroupID, CompactionPass)] = []
+            var wantsSnapshot: [(GroupID, LogIndex)] = []
             // Groups whose log start may have moved: written, or trimmed by retention.
             var moved = batch.writtenGroups
             for op in batch.operations {
@@ -69,6 +73,7 @@ public final class NodeStorage {
                     if groups[g] == nil { _ = try open(g) }
                 case .installSnapshot(let g, let snap, let nextOffset):
                     try group(g).installSnapshot(snap, nextOffset: nextOffset)
+                    cleaner.forget(g)
                 case .append(let g, let entries):
                     try group(g).log.nowMs = clockMs()
                     try group(g).append(entries)
@@ -79,6 +84,7 @@ public final class NodeStorage {
                     if keepFrom != nil, !moved.contains(g) { moved.append(g) }
                 case .removeGroup(let g):
                     groups[g] = nil  // closes its files
+                    cleaner.forget(g)
                     try directory.fs.removeTree(directory.groupDirectory(g))
                     try directory.fs.syncDirectory(directory.path)
                 case .repair(let g, let entries):
@@ -92,6 +98,20 @@ public final class NodeStorage {
                 case .dropSegments(let g, let before):
                     try groups[g]?.dropSegments(before: before)
                     if !moved.contains(g) { moved.append(g) }
+                case .clean(let g, let policy):
+                    guard let storage = groups[g] else { break }
+                    let through = storage.durable.snapshot?.index ?? .zero
+                    if let closed = storage.log.lastClosedIndex, closed > through { wantsSnapshot.append((g, closed)) }
+                    do {
+                        if let pass = try cleaner.clean(g, log: storage.log, through: through, policy: policy, nowMs: clockMs()) {
+                            compacted.append((g, pass))
+                        }
+                    } catch .corrupt(_, _) {
+                        // Damage met while reading (marked, and reported with this completion): the
+                        // log is cleaned again once a peer's copy has mended it.
+                    } catch .diskFull(_) {
+                        // No room for the rewritten segment: it stays as it was; the next pass tries again.
+                    }
                 }
             }
             for g in batch.writtenGroups { try group(g).sync() }
@@ -100,12 +120,14 @@ public final class NodeStorage {
             completion.damageFound = takeDamageFound()
             completion.repaired = repaired.sorted()
             completion.sequence = sequence
+            completion.compacted = compacted
+            completion.wantsSnapshot = wantsSnapshot
             for g in groups.keys.sorted() where !groups[g]!.log.report.badRanges.isEmpty {
                 let runs = groups[g]!.log.repairableDamage
                 if !runs.isEmpty { completion.damage.append((g, runs)) }
             }
             for g in moved.sorted() where groups[g] != nil { completion.logStart.append((g, try group(g).log.logStartOffset.value)) }
-            let sized = sizesReported ? Set(moved + measure.map(\.0)) : Set(groups.keys)
+            let sized = sizesReported ? Set(moved + measure.map(\.0) + compacted.map(\.0)) : Set(groups.keys)
             sizesReported = true
             for g in sized.sorted() { if let log = groups[g]?.log { completion.logBytes.append((g, UInt64(log.sizeBytes))) } }
             for (g, policy) in measure {
@@ -168,7 +190,7 @@ public final class NodeStorage {
                 guard let i = try log.firstIndex(withTimestampAtLeast: timestamp), i <= read.through else {
                     return ReadCompletion(for: read, batches: [], failure: nil)
                 }
-                return ReadCompletion(for: read, batches: [try log.read(i).entry.data], failure: nil)
+                return ReadCompletion(for: read, batches: [KafkaEntry.batchBytes(try log.read(i).entry.data)], failure: nil)
             }
             guard let first = log.index(containing: KafkaOffset(read.offset)) else {
                 // Inside the log's offsets yet in no readable entry: a damaged range (never
@@ -191,9 +213,11 @@ public final class NodeStorage {
                 i = i.next
                 // Only record batches (no-op and membership entries, or anything else, hold no records).
                 guard KafkaEntry.recordCount(e) > 0 else { continue }
-                if !out.isEmpty && bytes + e.data.count > read.maxBytes { break }
-                bytes += e.data.count
-                out.append(e.data)
+                // A compacted entry's batch, without its trailer (`KafkaEntry.compacted`).
+                let batch = KafkaEntry.batchBytes(e.data)
+                if !out.isEmpty && bytes + batch.count > read.maxBytes { break }
+                bytes += batch.count
+                out.append(batch)
             }
             return ReadCompletion(for: read, batches: out, failure: nil)
         } catch {

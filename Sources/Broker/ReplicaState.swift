@@ -20,8 +20,10 @@ public struct ReplicaState: Sendable {
     public static let initialChain: UInt64 = 0x5151_5151_5151_5151
 
     /// Identity of an entry: term, index, kind and a CRC-32C of its data (the CPU's instruction:
-    /// record batches of a megabyte are hashed at memory speed, not byte by byte).
+    /// record batches of a megabyte are hashed at memory speed, not byte by byte). A compacted
+    /// Kafka entry carries its original's (`KafkaEntry.compacted`).
     public static func entryHash(_ e: Entry) -> UInt64 {
+        if e.kind == .normal, let identity = KafkaEntry.compactedIdentity(e.data) { return identity }
         var h = FNV64()
         h.add(e.term.value)
         h.add(e.index.value)

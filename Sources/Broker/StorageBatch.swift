@@ -29,6 +29,10 @@ public struct StorageBatch: Sendable {
         /// Delete the segments before this index that the group's durable snapshot covers (what
         /// `measureRetention` reported, when the snapshot is already at the applied index).
         case dropSegments(GroupID, before: LogIndex)
+        /// Compact the group's log as the policy says, if it is due (`LogCleaner`): up to its
+        /// durable snapshot; `StorageCompletion.compacted` says what went, `wantsSnapshot` when
+        /// closed segments lie beyond the snapshot.
+        case clean(GroupID, CompactionPolicy)
     }
 
     public let token: UInt64
@@ -46,7 +50,7 @@ public struct StorageBatch: Sendable {
             switch op {
             case .append(let g, _), .installSnapshot(let g, _, _), .createGroup(let g):
                 if !out.contains(g) { out.append(g) }
-            case .saveHardState, .compact, .removeGroup, .repair, .measureRetention, .dropSegments:
+            case .saveHardState, .compact, .removeGroup, .repair, .measureRetention, .dropSegments, .clean:
                 break
             }
         }
@@ -62,6 +66,11 @@ public struct StorageCompletion: Sendable {
     /// Per group measured (`measureRetention`), the last index of the old segments retention would
     /// delete (if any).
     public var retention: [(GroupID, LogIndex)] = []
+    /// Per group cleaned (`clean`), what the pass did.
+    public var compacted: [(GroupID, CompactionPass)] = []
+    /// Groups a `clean` could not reach all closed segments of because the durable snapshot lies
+    /// before them, with the index the snapshot should reach: the node snapshots them.
+    public var wantsSnapshot: [(GroupID, LogIndex)] = []
     /// Per group written or compacted, the first Kafka offset its log still holds.
     public var logStart: [(GroupID, UInt64)] = []
     /// Per group written, trimmed or measured (and every group, in the first completion after

@@ -47,6 +47,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let groupIDNotFound = ErrorCode(rawValue: 69)
     public static let memberIDRequired = ErrorCode(rawValue: 79)
     public static let groupSubscribedToTopic = ErrorCode(rawValue: 86)
+    public static let invalidRecord = ErrorCode(rawValue: 87)
     public static let producerFenced = ErrorCode(rawValue: 90)
     public static let unknownTopicID = ErrorCode(rawValue: 100)
     public static let inconsistentTopicID = ErrorCode(rawValue: 103)
@@ -99,6 +100,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         69: "GROUP_ID_NOT_FOUND",
         79: "MEMBER_ID_REQUIRED",
         86: "GROUP_SUBSCRIBED_TO_TOPIC",
+        87: "INVALID_RECORD",
         90: "PRODUCER_FENCED",
         100: "UNKNOWN_TOPIC_ID",
         103: "INCONSISTENT_TOPIC_ID",

@@ -53,8 +53,17 @@ public struct RecordBatch: Equatable, Sendable {
         }
     }
 
+    /// Where a batch comes from, which decides how its record count may relate to its offsets.
+    public enum Origin: Sendable {
+        /// A producer's batch: one record per offset (`lastOffsetDelta == recordCount - 1`).
+        case producer
+        /// A batch read from a log: compaction may have removed records (even all of them) while
+        /// the batch keeps its offsets, as Kafka's cleaner does (`recordCount <= lastOffsetDelta + 1`).
+        case log
+    }
+
     /// Validate one batch occupying all of `bytes`: magic, length, CRC-32C, offset delta.
-    public init(validating bytes: ByteBuffer) throws(Invalid) {
+    public init(validating bytes: ByteBuffer, from origin: Origin = .producer) throws(Invalid) {
         guard bytes.readableBytes >= Self.headerBytes else { throw .truncated(have: bytes.readableBytes, need: Self.headerBytes) }
         self.bytes = bytes
         guard magic == 2 else { throw .magic(magic) }
@@ -64,12 +73,16 @@ public struct RecordBatch: Equatable, Sendable {
             CRC32C.update(0, UnsafeRawBufferPointer(rebasing: raw[21...]))
         }
         guard computed == crc else { throw .crc(stored: crc, computed: computed) }
-        guard recordCount >= 0, lastOffsetDelta == recordCount - 1 || (recordCount == 0 && lastOffsetDelta >= 0 && isControl)
-        else { throw .offsetDelta(lastOffsetDelta: lastOffsetDelta, count: recordCount) }
+        let counted: Bool
+        switch origin {
+        case .producer: counted = lastOffsetDelta == recordCount - 1 || (recordCount == 0 && lastOffsetDelta >= 0 && isControl)
+        case .log: counted = lastOffsetDelta >= 0 && Int64(recordCount) <= Int64(lastOffsetDelta) + 1
+        }
+        guard recordCount >= 0, counted else { throw .offsetDelta(lastOffsetDelta: lastOffsetDelta, count: recordCount) }
     }
 
     /// Split a Produce request's records into batches, validating each.
-    public static func batches(in records: ByteBuffer) throws(Invalid) -> [RecordBatch] {
+    public static func batches(in records: ByteBuffer, from origin: Origin = .producer) throws(Invalid) -> [RecordBatch] {
         var rest = records
         var out: [RecordBatch] = []
         while rest.readableBytes > 0 {
@@ -78,7 +91,7 @@ public struct RecordBatch: Equatable, Sendable {
             guard length >= Int32(headerBytes - 12) else { throw .length(length) }
             let total = 12 + Int(length)
             guard rest.readableBytes >= total else { throw .truncated(have: rest.readableBytes, need: total) }
-            out.append(try RecordBatch(validating: rest.readSlice(length: total)!))
+            out.append(try RecordBatch(validating: rest.readSlice(length: total)!, from: origin))
         }
         return out
     }

@@ -212,7 +212,7 @@ public actor Consumer {
             let length: Int32 = rest.getInteger(at: rest.readerIndex + 8, endianness: .big)!
             let total = 12 + Int(length)
             guard length >= 0, rest.readableBytes >= total else { break }
-            out.append(try RecordBatch(validating: rest.readSlice(length: total)!))
+            out.append(try RecordBatch(validating: rest.readSlice(length: total)!, from: .log))
         }
         return out
     }

@@ -30,6 +30,7 @@ extension PartitionLog {
             let file = try fs.open(path, create: false)
             let s = Segment(baseIndex: base, path: path, file: file, size: 0)
             s.openedAtMs = nowMs
+            s.lastWriteMs = nowMs
             let isLast = k == names.count - 1
             if let previous = segments.last, previous.lastIndex.next != base {
                 if previousTailDamaged && previous.lastIndex.next < base {

@@ -53,7 +53,7 @@ extension PartitionLog {
         return mended
     }
 
-    private struct Placed {
+    struct Placed {
         var stored: StoredEntry
         var mended: Bool
     }
@@ -70,7 +70,7 @@ extension PartitionLog {
                 entries.append((e, true))
             } else if let mine {
                 // Committed entries are the same on every replica: a copy that differs is wrong.
-                if let theirs = copy(k), theirs != mine { return nil }
+                if let theirs = copy(k), !config.sameEntry(theirs, mine) { return nil }
                 entries.append((mine, false))
             } else {
                 return nil
@@ -99,7 +99,7 @@ extension PartitionLog {
     }
 
     /// Write the segment again from `plan`: a synced `.mend` file renamed over it.
-    private func rewrite(_ s: Segment, _ plan: [Placed]) throws(StorageError) {
+    func rewrite(_ s: Segment, _ plan: [Placed]) throws(StorageError) {
         var buffer: [UInt8] = []
         var positions: [UInt32] = []
         for p in plan {
@@ -108,9 +108,16 @@ extension PartitionLog {
         }
         let temporary = s.path + Self.mendSuffix
         let file = try fs.open(temporary, create: true)
-        try fs.truncate(file, to: 0)
-        try fs.write(file, at: 0, buffer)
-        try fs.sync(file)
+        do {
+            try fs.truncate(file, to: 0)
+            try fs.write(file, at: 0, buffer)
+            try fs.sync(file)
+        } catch {
+            // A full disk, say: the segment stays as it was, and the partial copy goes.
+            fs.close(file)
+            try? fs.remove(temporary)
+            throw error
+        }
         fs.close(file)
         fs.close(s.file)
         try fs.rename(temporary, to: s.path)

@@ -12,6 +12,10 @@ public struct PartitionLogConfig: Sendable {
     /// the broker reads a batch's `maxTimestamp`. Nil for entries without one (control entries);
     /// by default no entry has one, and retention by time never deletes anything.
     public var timestamp: @Sendable (Entry) -> Int64? = { _ in nil }
+    /// Whether two copies of an entry are the same entry. Equal bytes by default; the broker also
+    /// takes a compacted copy for the entry it replaced (`KafkaEntry.compacted`), since each
+    /// replica compacts on its own.
+    public var sameEntry: @Sendable (Entry, Entry) -> Bool = { $0 == $1 }
 
     public init() {}
 }
@@ -194,6 +198,7 @@ public final class PartitionLog {
             }
             s.size += buffer.count
             s.dirty = true
+            s.lastWriteMs = nowMs
         }
     }
 
@@ -233,6 +238,7 @@ public final class PartitionLog {
         try fs.truncate(file, to: 0)
         let s = Segment(baseIndex: index, path: path, file: file, size: 0)
         s.openedAtMs = nowMs
+        s.lastWriteMs = nowMs
         segments.append(s)
         directoryDirty = true
         return s

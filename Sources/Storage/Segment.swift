@@ -25,6 +25,10 @@ final class Segment {
     /// retention by time and rolling by age also wait on it, so records with old timestamps are
     /// not deleted the moment they arrive.
     var openedAtMs: Int64 = 0
+    /// When this node last appended to the segment, or reopened it at start-up (the owner's
+    /// clock, ms): compaction removes a tombstone only from a segment written more than
+    /// `delete.retention.ms` ago. Rewriting by compaction does not change it.
+    var lastWriteMs: Int64 = 0
     /// Written since the last sync.
     var dirty = false
 

@@ -149,6 +149,7 @@ public final class NodeRuntime: @unchecked Sendable {
         config.offsetsPartitions = settings.offsetsPartitions
         config.kafkaMemoryBytes = settings.kafkaMemorySnapshotBytes
         config.retentionCheckMs = settings.retentionCheckMs
+        config.compactionCheckMs = settings.compactionCheckMs
         config.groupInitialRebalanceDelayMs = settings.groupInitialRebalanceDelayMs
         config.groupMinSessionTimeoutMs = settings.groupMinSessionTimeoutMs
         config.groupMaxSessionTimeoutMs = settings.groupMaxSessionTimeoutMs

@@ -59,6 +59,9 @@ public struct NodeSettings: Sendable {
     /// How often every partition is measured for retention by time (Kafka's
     /// `log.retention.check.interval.ms`).
     public var retentionCheckMs = 300_000
+    /// How often each compacted partition is offered to the log cleaner (Kafka's
+    /// `log.cleaner.backoff.ms`).
+    public var compactionCheckMs = 15_000
     public var groupInitialRebalanceDelayMs = 3000
     public var groupMinSessionTimeoutMs: Int32 = 6000
     public var groupMaxSessionTimeoutMs: Int32 = 1_800_000

@@ -46,16 +46,18 @@ extension Simulator {
             if !nodes[i].up { restart(i) } else if nodes[i].paused { unpause(i) }
         }
         if options.bitFlipPPM > 0 { flipLeaderBitsAtHeal() }
-        if stats.runningBitFlips > 0 {
+        if stats.runningBitFlips > 0 || options.kafkaCompaction {
             // Bits flipped while nodes ran: the consumer reads the partition again from the start,
             // so damage in the leader's closed segments is met by a fetch and must be mended while
             // running — and the records read again must be the ones read before (the checker's
-            // kafka-read-function).
+            // kafka-read-function). A compacted partition is read again too: every key's newest
+            // record must be there (kafka-compaction-keeps-newest).
             for c in kafkaClients.indices where kafkaClients[c].role == .consumer {
                 kafkaClients[c].position = 0
                 kafkaClients[c].inFlight = nil  // a reply from the old position is stale now
             }
-            trace("LIVENESS: the consumer reads again from offset 0 (bits flipped while running)")
+            if options.kafkaCompaction { checkerKafka.beginReread() }
+            trace("LIVENESS: the consumer reads again from offset 0 (\(options.kafkaCompaction ? "a compacted partition" : "bits flipped while running"))")
         }
         let electionMax = UInt64(2 * options.electionTicks) * SwarmOptions.tick
         livenessStallBudget = config.livenessElectionTimeouts * electionMax + 2 * SimDuration.second

@@ -323,6 +323,11 @@ extension Simulator {
                                                   segmentMs: options.retentionMs > 0 ? options.retentionMs / 2 : nil)
             c.retentionCheckMs = 2000  // idle groups are measured too, often enough to matter in a run
         }
+        if options.kafkaCompaction {
+            // Cleaned often, tombstones (none are written yet) kept 5 s, dirty logs cleaned within 10 s.
+            c.compactionOverride = CompactionPolicy(deleteRetentionMs: 5000, minLagMs: 0, maxLagMs: 10_000, minDirtyRatio: 0.3)
+            c.compactionCheckMs = 1000
+        }
         // The Kafka topic's partition comes after the static groups. In half the seeds its memory
         // log is snapshotted often, so lagging followers catch up from the leader's storage.
         c.firstTopicGroup = UInt32(options.groups + 1)

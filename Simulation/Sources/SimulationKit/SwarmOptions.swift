@@ -61,6 +61,10 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
     /// Kafka partitions snapshot their memory every this many applied entries (0: never, the
     /// whole log stays in memory). Their storage keeps the log: lagging followers read it there.
     public var kafkaCompactEvery = 0
+    /// The Kafka topic is compacted (`cleanup.policy=compact`): the producer keys its records
+    /// (13 keys), each replica cleans its closed segments, and the consumer's checker allows the
+    /// gaps of records a later one with the same key superseded.
+    public var kafkaCompaction = false
     // Raft
     public var electionTicks: Int
     public var heartbeatTicks: Int
@@ -134,6 +138,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         if o.retentionBytes == 0 && rng.chance(1, in: 2) { o.retentionMs = Int64(rng.int(in: 1...20)) * 1000 }
         if o.crashPPM > 0 && on(&rng) { o.misdirectPPM = UInt32(rng.int(in: 100_000...1_000_000)) }
         if rng.chance(1, in: 2) { o.kafkaCompactEvery = rng.int(in: 5...100) }
+        if o.retentionBytes == 0 && o.retentionMs == 0 && rng.chance(1, in: 2) { o.kafkaCompaction = true }
         return o
     }
 
@@ -189,6 +194,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
             parts.append(retentionBytes == 0 ? "retention off" : "retention \(retentionBytes / 1024)KiB")
         }
         parts.append(kafkaCompactEvery == 0 ? "kafka snapshots off" : "kafka snapshots/\(kafkaCompactEvery)")
+        parts.append(kafkaCompaction ? "compaction on" : "compaction off")
         parts.append(bitFlipPPM == 0 ? "bit flips off" : "bit flips \(pct(bitFlipPPM))/crash")
         parts.append(misdirectPPM == 0 ? "misdirected writes off" : "misdirected writes \(pct(misdirectPPM))/crash")
         parts.append(fsyncFailPPM == 0 ? "fsync errors off" : "fsync errors \(pct(fsyncFailPPM))/write")
