@@ -94,6 +94,9 @@ extension ControllerState {
     /// A topic config's value in force: the topic's, else the cluster's, else the default.
     public func config(_ name: String, of topic: TopicState) -> String? {
         guard let def = TopicConfigs.definition(named: name) else { return nil }
+        // __consumer_offsets is kept compact (its snapshot holds each key's newest record; see
+        // `RetentionPolicy.belowSnapshot`), as Kafka creates it.
+        if topic.name == offsetsTopic && name == "cleanup.policy" { return topic.configs[name] ?? "compact" }
         return topic.configs[name] ?? clusterConfigs[def.brokerKey] ?? def.defaultValue
     }
 }

@@ -61,6 +61,10 @@ public struct NodeConfig: Sendable {
     public var offsetsPartitions: Int32 = 4
     /// Replicas of each offsets partition (at most the cluster's size).
     public var offsetsReplicationFactor = 3
+    /// Segment size of `__consumer_offsets` partitions: their closed segments go once snapshotted
+    /// (`RetentionPolicy.belowSnapshot`), so this bounds what a partition keeps on disk beyond its
+    /// state. Nil: storage's own (the simulator's small segments).
+    public var offsetsSegmentBytes: Int? = 8 * 1024 * 1024
     /// Kafka's `group.initial.rebalance.delay.ms`: an empty group's first rebalance waits this
     /// long for more members to join.
     public var groupInitialRebalanceDelayMs = 3000

@@ -17,19 +17,27 @@ extension NodeCore {
         retentionRefreshedFor = inputs
         var byGroup: [GroupID: RetentionPolicy] = [:]
         var compactedGroups: [GroupID: CompactionPolicy] = [:]
+        var segmentBytes: [GroupID: Int] = [:]
         for topic in controller.topics {
             let policy = topic.name == offsetsTopic ? RetentionPolicy.keepEverything
                 : config.retentionOverride ?? RetentionPolicy.of(topic, in: controller)
             let compaction = topic.name == offsetsTopic ? nil : config.compactionOverride ?? CompactionPolicy.of(topic, in: controller)
+            // Only a value set for the topic or the cluster: storage's own size stands otherwise
+            // (the simulator and the tests use small segments).
+            let bytes = topic.name == offsetsTopic ? config.offsetsSegmentBytes
+                : (topic.configs["segment.bytes"] ?? controller.clusterConfigs["log.segment.bytes"]).flatMap { Int($0) }
             for p in topic.partitions {
                 byGroup[p.group] = policy
                 compactedGroups[p.group] = compaction
+                segmentBytes[p.group] = bytes
             }
         }
         for g in groups {
             let policy: RetentionPolicy?
-            if g.id == controllerGroup || g.offsetStore != nil {
+            if g.id == controllerGroup {
                 policy = nil
+            } else if g.offsetStore != nil {
+                policy = .belowSnapshot
             } else if g.isKafkaPartition {
                 policy = byGroup[g.id]
             } else {
@@ -37,6 +45,11 @@ extension NodeCore {
             }
             g.retention = policy?.limitsAnything == true ? policy : nil
             g.compaction = g.isKafkaPartition && g.offsetStore == nil ? compactedGroups[g.id] : nil
+            if g.isKafkaPartition, g.segmentBytesSent != .some(segmentBytes[g.id]) {
+                g.segmentBytesSent = .some(segmentBytes[g.id])
+                queued.append(.setSegmentBytes(g.id, segmentBytes[g.id]))
+                if let k = position(g.id) { touched[k] = true }
+            }
         }
     }
 

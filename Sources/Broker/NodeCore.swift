@@ -23,6 +23,9 @@ public final class NodeCore {
         var retention: RetentionPolicy?
         /// How its log is compacted (`NodeCore+Compaction`); nil: it is not.
         var compaction: CompactionPolicy?
+        /// The segment size last sent to storage (`.setSegmentBytes`): the outer nil until one
+        /// was sent, the inner nil for storage's own.
+        var segmentBytesSent: Int??
         /// Closed segments lie beyond the snapshot up to here (storage said, cleaning): the next
         /// `maybeCompact` snapshots the partition, so the cleaner reaches them.
         var snapshotWanted: LogIndex?
@@ -474,8 +477,10 @@ public final class NodeCore {
 
     /// Storage read what a peer asked for: send it (the entries of the range only).
     private func repairReadCompleted(_ c: ReadCompletion, peer: NodeID, range: ClosedRange<LogIndex>) -> NodeOutput {
+        // What this replica holds intact of the range: the asker fills the gaps with its own
+        // intact entries, or another peer's.
         let entries = c.entries.filter { range.contains($0.index) }
-        if c.failure == nil, let first = entries.first, first.index == range.lowerBound {
+        if c.failure == nil, !entries.isEmpty {
             outgoingRepairs.append((peer, .entries(group: c.group, entries)))
         }
         return flush()
@@ -530,7 +535,7 @@ public final class NodeCore {
     private static func mustWait(_ op: StorageBatch.Operation) -> Bool {
         switch op {
         case .saveHardState, .append, .installSnapshot, .createGroup: return true
-        case .compact, .removeGroup, .repair, .measureRetention, .dropSegments, .clean: return false
+        case .compact, .removeGroup, .repair, .measureRetention, .dropSegments, .clean, .setSegmentBytes: return false
         }
     }
 

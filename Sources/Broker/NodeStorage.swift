@@ -98,6 +98,8 @@ public final class NodeStorage {
                 case .dropSegments(let g, let before):
                     try groups[g]?.dropSegments(before: before)
                     if !moved.contains(g) { moved.append(g) }
+                case .setSegmentBytes(let g, let bytes):
+                    if let storage = groups[g] { storage.log.segmentBytesMax = bytes ?? logConfig(g).segmentBytesMax }
                 case .clean(let g, let policy):
                     guard let storage = groups[g] else { break }
                     let through = storage.durable.snapshot?.index ?? .zero
@@ -176,6 +178,24 @@ public final class NodeStorage {
                 let start = from.previous > .zero && from.previous >= log.firstIndex ? from.previous : from
                 guard start >= log.firstIndex, from <= read.through, from <= log.lastIndex else {
                     return ReadCompletion(for: read, batches: [], failure: nil)
+                }
+                if case .repair = read.purpose {
+                    // A peer mending its damage: every intact entry of the range, damaged ones
+                    // left out (the peer may hold those intact itself).
+                    var out: [Entry] = []
+                    var bytes = 0
+                    var i = from
+                    while i <= read.through && i <= log.lastIndex && (out.isEmpty || bytes < read.maxBytes) {
+                        do {
+                            let e = try log.read(i).entry
+                            bytes += e.data.count
+                            out.append(e)
+                        } catch .corrupt(_, _) {}
+                        i = i.next
+                    }
+                    var c = ReadCompletion(for: read, batches: [], failure: nil)
+                    c.entries = out
+                    return c
                 }
                 var out: [Entry] = start < from ? [try log.read(start).entry] : []
                 for stored in try log.read(from: from, maxBytes: read.maxBytes) {

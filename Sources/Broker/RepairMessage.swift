@@ -8,7 +8,8 @@ import Raft
 public enum RepairMessage: Equatable, Sendable {
     /// `from` asks for the entries `range` of `group`.
     case request(group: GroupID, from: NodeID, range: ClosedRange<LogIndex>)
-    /// A peer's copy of committed entries of `group`, in index order.
+    /// A peer's copy of committed entries of `group`, in index order: those of the range asked
+    /// for that its storage holds intact (gaps where its own copy is damaged).
     case entries(group: GroupID, [Entry])
 
     func encode(_ w: inout ByteWriter) {
@@ -53,7 +54,8 @@ public enum RepairMessage: Equatable, Sendable {
                 guard let kind = EntryKind(rawValue: kindByte) else { throw WireError.invalid("entry kind \(kindByte)") }
                 // (Indexes near the integer limit would overflow `next` here and offsets in storage.)
                 guard index > .zero, index.value <= RaftNode.wireValueMax else { throw WireError.invalid("repair entry index \(index)") }
-                if let last = entries.last, last.index.next != index { throw WireError.invalid("repair entries not contiguous at \(index)") }
+                // Increasing, with gaps where the sender's own copy is damaged (it sends what it has).
+                if let last = entries.last, last.index >= index { throw WireError.invalid("repair entries out of order at \(index)") }
                 entries.append(Entry(term: term, index: index, kind: kind, data: try r.blob()))
             }
             return .entries(group: group, entries)

@@ -19,6 +19,11 @@ public struct RetentionPolicy: Equatable, Sendable {
     /// Kafka's defaults: seven days, no size limit, segments rolled after seven days.
     public static let kafkaDefault = RetentionPolicy(ms: 7 * 24 * 3600 * 1000, segmentMs: 7 * 24 * 3600 * 1000)
     public static let keepEverything = RetentionPolicy()
+    /// Every closed segment goes once the partition's snapshot covers it: `__consumer_offsets`,
+    /// whose snapshot holds its whole state (every group's newest offsets and membership), so
+    /// what Kafka's compaction keeps of it — each key's newest record — is in the snapshot, and a
+    /// follower that needs more than the log holds is sent the snapshot.
+    public static let belowSnapshot = RetentionPolicy(bytes: 0)
 
     public var limitsAnything: Bool { bytes != nil || ms != nil }
 

@@ -33,6 +33,8 @@ public struct StorageBatch: Sendable {
         /// durable snapshot; `StorageCompletion.compacted` says what went, `wantsSnapshot` when
         /// closed segments lie beyond the snapshot.
         case clean(GroupID, CompactionPolicy)
+        /// The group's segment size from now on (a topic's `segment.bytes`); nil: storage's own.
+        case setSegmentBytes(GroupID, Int?)
     }
 
     public let token: UInt64
@@ -50,7 +52,7 @@ public struct StorageBatch: Sendable {
             switch op {
             case .append(let g, _), .installSnapshot(let g, _, _), .createGroup(let g):
                 if !out.contains(g) { out.append(g) }
-            case .saveHardState, .compact, .removeGroup, .repair, .measureRetention, .dropSegments, .clean:
+            case .saveHardState, .compact, .removeGroup, .repair, .measureRetention, .dropSegments, .clean, .setSegmentBytes:
                 break
             }
         }

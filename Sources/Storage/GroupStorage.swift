@@ -31,6 +31,15 @@ public final class GroupStorage {
         let storage = GroupStorage(directory: directory, store: store, log: log, durable: state)
         // The log must continue the snapshot: entries it covers are dropped, and a log that ends
         // before it, or disagrees with it, is replaced by it.
+        if let snap = state.snapshot, !log.isEmpty, log.firstIndex <= snap.index, log.lastIndex < snap.index,
+            state.repairThrough >= snap.index
+        {
+            // The log ends before the snapshot, yet an earlier recovery saw it reach past it: that
+            // recovery cut damage reaching below the snapshot, and the damaged entries' bytes went
+            // with the cut. They are damage to mend, not a reason to drop the whole log (the
+            // simulator's seed 219 dropped a Kafka partition's replica that way).
+            log.markMissing(through: snap.index)
+        }
         if let snap = state.snapshot {
             let continues: Bool
             if log.isEmpty {
@@ -70,6 +79,11 @@ public final class GroupStorage {
                 try log.truncateSuffix(from: cut)
             }
             storage.droppedForRepair = bad
+        }
+        if let snap = state.snapshot, log.lastIndex == snap.index, log.report.badRanges.contains(where: { $0.contains(snap.index) }) {
+            // The log ends in damage at the snapshot point: the damaged entries hide their record
+            // counts, so offsets continue from the snapshot's.
+            log.nextOffset = state.snapshotNextOffset
         }
         var entries: [Entry] = []
         let from = max(log.firstIndex, snapIndex.next)

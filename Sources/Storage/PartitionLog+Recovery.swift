@@ -162,6 +162,37 @@ extension PartitionLog {
         return tailDamaged
     }
 
+    /// Entries after the last one up to `through` are known to have been written and are gone:
+    /// recovery of an earlier run cut the log inside damage that reached below the owner's
+    /// snapshot (the damaged slots shared the position where the damage began, so the cut took
+    /// their bytes too). They are damaged entries, as that run had them: slots at the end of the
+    /// last segment, never served, mended from a peer's copy.
+    func markMissing(through: LogIndex) {
+        guard let n = segments.lastIndex(where: { !$0.isEmpty }), segments[(n + 1)...].allSatisfy({ $0.isEmpty }) else { return }
+        let from = segments[n].lastIndex.next
+        guard from <= through else { return }
+        // The slots go where the missing entries began: an empty segment named for the first of
+        // them (the cut emptied it), else the end of the last one. Any other empty segment must
+        // start after them.
+        var s = segments[n]
+        var rest = segments[(n + 1)...]
+        if let next = rest.first, next.baseIndex == from {
+            s = next
+            rest = rest.dropFirst()
+        }
+        guard rest.allSatisfy({ $0.baseIndex > through }) else { return }
+        let offset = nextOffset.value
+        var i = from
+        while i <= through {
+            s.positions.append(UInt32(s.size))
+            s.damaged.append(true)
+            s.offsets.append(offset)
+            s.recordCounts.append(0)
+            i = i.next
+        }
+        report.badRanges.append(from...through)
+    }
+
     /// Entries `range` are damaged: keep their slots (all at `pos`, where the damage starts, so a
     /// cut there removes exactly the damage and what follows), never serve them.
     private func markDamaged(_ s: Segment, _ range: Range<LogIndex>, at pos: Int, offset: UInt64?) {

@@ -28,23 +28,24 @@ extension PartitionLog {
         return out
     }
 
-    /// Mend damaged entries with `entries` (committed entries from a peer, contiguous, in index
-    /// order). A segment is mended only when the copy covers all its damaged entries, agrees with
-    /// its intact ones, keeps terms non-decreasing and fits the offsets around it; otherwise it
-    /// stays as it was (still never served). Returns how many entries were mended; durable on
-    /// return.
+    /// Mend damaged entries with `entries` (committed entries from a peer, in increasing index
+    /// order, with gaps where the peer's own copy is damaged). A segment is mended only when the
+    /// copy holds every one of its damaged entries, agrees with its intact ones, keeps terms
+    /// non-decreasing and fits the offsets around it; otherwise it stays as it was (still never
+    /// served). Returns how many entries were mended; durable on return.
     @discardableResult
     public func repair(_ entries: [Entry]) throws(StorageError) -> Int {
         guard let lo = entries.first?.index, let hi = entries.last?.index else { return 0 }
-        for (j, e) in entries.enumerated() where e.index != lo + j { return 0 }
+        var byIndex: [LogIndex: Entry] = [:]
+        for (j, e) in entries.enumerated() {
+            if j > 0 && e.index <= entries[j - 1].index { return 0 }
+            byIndex[e.index] = e
+        }
         var mended = 0
         for (n, s) in segments.enumerated() {
             guard let first = s.damaged.firstIndex(of: true), let last = s.damaged.lastIndex(of: true) else { continue }
             guard s.baseIndex + first >= lo, s.baseIndex + last <= hi else { continue }
-            let copy = { (k: Int) -> Entry? in
-                let i = s.baseIndex + k
-                return i >= lo && i <= hi ? entries[Int(i.value - lo.value)] : nil
-            }
+            let copy = { (k: Int) -> Entry? in byIndex[s.baseIndex + k] }
             guard let plan = try plan(s, previous: n > 0 ? segments[n - 1] : nil, copy: copy) else { continue }
             try rewrite(s, plan)
             mended += plan.filter(\.mended).count

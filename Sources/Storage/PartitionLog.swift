@@ -55,6 +55,9 @@ public final class PartitionLog {
     /// The owner's clock (ms since the epoch) as of its latest operation: segments created or
     /// reopened are stamped with it (`Segment.openedAtMs`).
     public var nowMs: Int64
+    /// A new segment starts once the active one reaches this size: the config's, unless the owner
+    /// sets another (a topic's `segment.bytes`); it applies from the next append on.
+    public var segmentBytesMax: Int
 
     /// Open (and recover) the log in `directory`, creating it when missing. `nextIndex` and
     /// `nextOffset` say where an empty log starts (after a snapshot, say).
@@ -66,6 +69,7 @@ public final class PartitionLog {
         self.nowMs = nowMs
         self.directory = directory
         self.config = config
+        self.segmentBytesMax = config.segmentBytesMax
         self.emptyNextIndex = nextIndex
         self.nextOffset = nextOffset
         try fs.makeDirectory(directory)
@@ -161,7 +165,7 @@ public final class PartitionLog {
     public func append(_ entries: [Entry]) throws(StorageError) {
         guard let first = entries.first else { return }
         if first.index <= lastIndex { try truncateSuffix(from: first.index) }
-        precondition(first.index == lastIndex.next, "append at \(first.index) after last \(lastIndex)")
+        precondition(first.index == lastIndex.next, "append at \(first.index) after last \(lastIndex) in \(directory)")
         var i = 0
         while i < entries.count {
             let s = try activeSegment(for: entries[i].index, adding: EntryFormat.headerBytes + entries[i].data.count)
@@ -170,9 +174,9 @@ public final class PartitionLog {
             var wanted = 0
             for e in entries[i...] {
                 wanted += EntryFormat.headerBytes + e.data.count + EntryFormat.footerBytes
-                if wanted >= config.segmentBytesMax { break }
+                if wanted >= segmentBytesMax { break }
             }
-            buffer.reserveCapacity(min(wanted, config.segmentBytesMax))
+            buffer.reserveCapacity(min(wanted, segmentBytesMax))
             var added: [(position: Int, offset: UInt64, records: UInt32, timestamp: Int64?)] = []
             var offset = nextOffset
             repeat {
@@ -184,7 +188,7 @@ public final class PartitionLog {
                 offset = stored.nextOffset
                 i += 1
             } while i < entries.count
-                && s.size + buffer.count + EntryFormat.headerBytes + entries[i].data.count <= config.segmentBytesMax
+                && s.size + buffer.count + EntryFormat.headerBytes + entries[i].data.count <= segmentBytesMax
             // A failed write (a full disk) leaves the log as it was: positions and offsets move
             // only once the bytes are in; a partial write past `size` is overwritten next time.
             try fs.write(s.file, at: s.size, buffer)
@@ -204,7 +208,7 @@ public final class PartitionLog {
 
     /// The segment the entry at `index` goes to, rolling to a new one when the active one is full.
     private func activeSegment(for index: LogIndex, adding bytes: Int) throws(StorageError) -> Segment {
-        if let last = segments.last, last.isEmpty || last.size + bytes <= config.segmentBytesMax {
+        if let last = segments.last, last.isEmpty || last.size + bytes <= segmentBytesMax {
             if last.isEmpty && last.baseIndex != index {
                 // An empty segment left from a truncation: replace it with one named for `index`.
                 try removeSegment(last)
@@ -298,6 +302,10 @@ public final class PartitionLog {
             s.recordCounts.removeSubrange(k...)
             s.dirty = true
         }
+        // Cut back to nothing (retention had removed every segment before the one starting at
+        // `index`): the log continues at `index`, not where it last was empty (the simulator found
+        // a stale position there: the next append trapped).
+        if isEmpty { emptyNextIndex = index }
         report.badRanges = report.badRanges.compactMap { r in
             r.lowerBound >= index ? nil : r.lowerBound...min(r.upperBound, LogIndex(index.value - 1))
         }

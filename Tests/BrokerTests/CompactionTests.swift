@@ -171,3 +171,40 @@ struct CompactionTests {
         #expect(KafkaEntry.compactedIdentity(try log.read(active).entry.data) == nil)
     }
 }
+
+/// A topic's `segment.bytes` is the size at which its partitions' segments close.
+struct SegmentBytesTests {
+    @Test("segment.bytes set on a topic closes its segments at that size on every replica; without it storage's own size stands")
+    func honoured() throws {
+        let c = try MiniCluster(nodes: 3)
+        c.run(ticks: 40)
+        for (name, configs) in [("t", [("segment.bytes", "1048576")]), ("u", [])] {
+            let (out, _) = try c.cores[c.controllerIndex].proposeToController(
+                .createTopic(name: name, partitions: 1, replicationFactor: 3, configs: ConfigOverrides(configs)))
+            c.take(c.controllerIndex, out)
+        }
+        c.run(ticks: 60)
+        let value = [UInt8](repeating: 7, count: 10_000)
+        for name in ["t", "u"] {
+            let gid = try #require(c.cores[0].controller.topic(name)?.partitions.first?.group)
+            let leader = try #require(c.cores.indices.first { c.cores[$0].raftOf(gid)?.role == .leader })
+            for k in 0..<30 {  // 30 batches of 100 KB: 3 MB
+                let batch = RecordBatch.build(records: Array(repeating: (key: nil, value: value), count: 10), timestamp: 1)
+                let request = ProduceRequest(acks: -1, timeoutMs: 5000, topicData: [.init(name: name, partitionData: [.init(index: 0, records: batch.bytes)])])
+                let id = Int32(100 + k)
+                var r = try MiniCluster.body(c.kafka(leader, key: .produce, version: 8, correlation: id) { request.encode(&$0, version: 8) }, correlation: id)
+                #expect(try ProduceResponse.decode(&r, version: 8).responses[0].partitionResponses[0].errorCode == ErrorCode.none)
+            }
+            c.run(ticks: 5)
+            for s in c.storages {
+                let log = try #require(s.storage(of: gid)?.log)
+                let closed = log.closedSegments(through: log.lastIndex)
+                if name == "t" {
+                    #expect(closed.count == 2 && closed.allSatisfy { $0.bytes <= 1_048_576 && $0.bytes > 900_000 }, "\(closed.map(\.bytes))")
+                } else {
+                    #expect(closed.isEmpty, "64 MiB segments: \(closed.map(\.bytes))")
+                }
+            }
+        }
+    }
+}

@@ -133,6 +133,32 @@ struct GroupStorageTests {
         for i in UInt64(1)...8 { #expect(try reopened.log.read(LogIndex(i)).kafkaOffset == KafkaOffset(i - 1), "entry \(i)") }
     }
 
+    @Test("damage cut below the snapshot stays damage at the next start: the log is kept, not dropped for ending before the snapshot (simulator seed 219)")
+    func damageCutBelowTheSnapshotSurvivesARestart() throws {
+        let fs = SimFileSystem()
+        do {
+            let (storage, _) = try GroupStorage.open(fs: fs, directory: "/g")
+            try storage.append(entries(1...8))
+            try storage.sync()
+            try storage.compact(Snapshot(index: 5, term: 1, membership: Membership(voters: [1, 2, 3]), data: []), keepFrom: LogIndex(1))
+        }
+        let segment = fs.allFiles.first { $0.hasPrefix("/g/log/") }!
+        let entryBytes = try GroupStorage.open(fs: fs, directory: "/g").0.log.sizeBytes / 8
+        for k in 3...5 { fs.flipBit(segment, at: k * entryBytes + 45, bit: 1) }  // entries 4, 5 and 6
+        // The first start cuts at the damage (the cut takes the bytes of 4 and 5 with it); a
+        // crash before anything else is written; the second start must still know 4 and 5.
+        try GroupStorage.open(fs: fs, directory: "/g").0.sync()  // the next group commit makes the cut durable
+        fs.crash()
+        let (storage, recovered) = try GroupStorage.open(fs: fs, directory: "/g")
+        #expect(storage.log.firstIndex == 1 && storage.log.lastIndex == 5, "\(storage.log.firstIndex)...\(storage.log.lastIndex)")
+        #expect(storage.log.repairableDamage == [LogIndex(4)...LogIndex(5)])
+        #expect(recovered.entries.isEmpty && recovered.repairThrough >= 5)
+        try storage.append(entries(6...8))
+        for i in UInt64(6)...8 { #expect(try storage.log.read(LogIndex(i)).kafkaOffset == KafkaOffset(i - 1), "entry \(i)") }
+        #expect(try storage.log.repair(entries(4...5)) == 2)
+        for i in UInt64(1)...8 { #expect(try storage.log.read(LogIndex(i)).kafkaOffset == KafkaOffset(i - 1), "entry \(i)") }
+    }
+
     @Test("a snapshot install replaces the log; recovery resumes after it with the right offsets")
     func snapshotInstall() throws {
         let fs = SimFileSystem()

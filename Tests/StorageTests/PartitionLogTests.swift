@@ -113,6 +113,21 @@ struct PartitionLogTests {
         }
     }
 
+    @Test("a Raft conflict at the first entry of the only segment retention left: the log continues right before it (the simulator's seed 37)")
+    func conflictAtTheOnlySegmentsStart() throws {
+        let fs = SimFileSystem()
+        let log = try PartitionLog(fs: fs, directory: "/d/log", config: PartitionLogConfig())
+        try log.append(entries(1...21))
+        try log.roll(ifOpenedBefore: 1)  // entry 22 starts a segment
+        try log.append(entries(22...22))
+        try log.sync()
+        try log.truncatePrefix(before: 22)
+        #expect(log.firstIndex == 22 && log.lastIndex == 22)
+        try log.append(entries(22...23, term: 2))  // the new leader's entry 22 replaces ours
+        #expect(log.firstIndex == 22 && log.lastIndex == 23)
+        #expect(try log.read(22).entry.term == Term(2) && log.read(22).kafkaOffset.value == 21)
+    }
+
     @Test("records with old timestamps stay until their segment has existed as long as the retention, reopened segments counting from the reopening")
     func oldTimestampsStay() throws {
         let fs = SimFileSystem()
