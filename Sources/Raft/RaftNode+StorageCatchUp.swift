@@ -17,6 +17,13 @@ public struct LogRead: Sendable, Equatable {
     public let maxBytes: Int
     /// The leader's term when asked: an answer for an older term is dropped.
     public let term: Term
+
+    public init(peer: NodeID, from: LogIndex, maxBytes: Int, term: Term) {
+        self.peer = peer
+        self.from = from
+        self.maxBytes = maxBytes
+        self.term = term
+    }
 }
 
 extension RaftNode {

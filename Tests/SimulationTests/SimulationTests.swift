@@ -45,12 +45,13 @@ struct SimulationTests {
         expectCaught(.broker(.snapshotLaggingFollowers), seed: 1, as: "replica-keeps-log")
     }
 
-    @Test("consumer groups: answering SyncGroup before the generation is written gives one partition two owners (seed 6)")
+    @Test("consumer groups: answering SyncGroup before the generation is written gives one partition two owners (seed 186)")
     func plantedGroupBugCaught() {
-        // Seeds 6, 45, 50, 212, 264, 293 and 300 of 1-300 catch it this way
-        // (`rill-sim --seeds 300 --plant-bug sync-before-persist`). Timelines move with the
-        // broker's behaviour: it was seed 40 until acks=all waited for the apply, 123 before that.
-        expectCaught(.broker(.syncBeforePersist), seed: 6, as: "group-exclusive-ownership")
+        // Seeds 186, 197, 291, 303, 354, 456 and 467 of 1-500 catch it this way
+        // (`rill-sim --seeds 500 --plant-bug sync-before-persist`). Timelines move with the
+        // broker's behaviour: it was seed 6 until compaction and offsets-partition trimming added
+        // storage work, 40 until acks=all waited for the apply, 123 before that.
+        expectCaught(.broker(.syncBeforePersist), seed: 186, as: "group-exclusive-ownership")
     }
 
     @Test("consumer groups: a client that stops heartbeating while it waits to rejoin is expelled while it polls in time (seed 1)")
