@@ -113,7 +113,7 @@ let package = Package(
         .executableTarget(
             name: "rill-bench",
             dependencies: [
-                "Storage", "Raft", "Primitives", "RillTLS", "CMalloc", "KafkaProtocol",
+                "Storage", "Raft", "Primitives", "RillTLS", "CMalloc", "KafkaProtocol", "Broker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -5,5 +5,5 @@ import ArgumentParser
 @main
 struct RillBench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "rill-bench", abstract: "Rill benchmarks.", subcommands: [StorageBench.self, TLSBench.self, CodecBench.self])
+        commandName: "rill-bench", abstract: "Rill benchmarks.", subcommands: [StorageBench.self, TLSBench.self, CodecBench.self, CompactionBench.self])
 }

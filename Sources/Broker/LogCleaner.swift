@@ -16,7 +16,7 @@ import Storage
 /// replays a compacted entry; up to the first segment with records younger than
 /// `min.compaction.lag.ms`. Compressed batches are kept whole (the broker does not decompress):
 /// their records are never removed and never remove others; control batches likewise.
-struct LogCleaner {
+public struct LogCleaner {
     /// Per group, the last index cleaned: what lies beyond is dirty. In memory: after a restart
     /// the whole log counts as dirty and the first pass cleans it again.
     private var cleanedThrough: [GroupID: LogIndex] = [:]
@@ -25,6 +25,8 @@ struct LogCleaner {
     private var tombstonesDueMs: [GroupID: Int64] = [:]
 
 
+    public init() {}
+
     mutating func forget(_ g: GroupID) {
         cleanedThrough[g] = nil
         tombstonesDueMs[g] = nil
@@ -32,7 +34,7 @@ struct LogCleaner {
 
     /// Clean `log` up to `through` (the durable snapshot's index) if the policy says it is due.
     /// Nil when it was not; a read that meets damage throws `corrupt` (nothing rewritten after it).
-    mutating func clean(_ g: GroupID, log: PartitionLog, through: LogIndex, policy: CompactionPolicy, nowMs: Int64) throws(StorageError) -> CompactionPass? {
+    public mutating func clean(_ g: GroupID, log: PartitionLog, through: LogIndex, policy: CompactionPolicy, nowMs: Int64) throws(StorageError) -> CompactionPass? {
         var segments = log.closedSegments(through: through)
         if let young = segments.firstIndex(where: { ($0.maxTimestamp ?? .min) > nowMs &- policy.minLagMs }) {
             segments.removeSubrange(young...)

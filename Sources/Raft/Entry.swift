@@ -77,7 +77,8 @@ public struct RecoveredState: Sendable {
     public var entries: [Entry]
     /// Storage found damaged entries and dropped the log from them on: this node once held
     /// entries through this index, some possibly acknowledged. Until its commit index reaches it
-    /// again, the node neither votes nor campaigns — its shorter log must not help elect a leader
+    /// again, the node does not campaign and votes only for a candidate at least as up to date as
+    /// the log it had (`RaftNode.upToDateWithLostLog`) — its shorter log must not help elect a leader
     /// that lacks entries it helped commit (protocol-aware recovery, FAST '18).
     public var repairThrough: LogIndex
 

@@ -199,7 +199,7 @@ extension RaftNode {
         // We may vote for m.from if we already did, if we have neither voted nor know a leader in
         // this term, or — for a pre-vote — if the candidate's future term is beyond ours.
         let canVote = vote == m.from || (vote == .none && leader == .none) || (isPre && m.term > term)
-        if canVote && !isRepairing && log.isUpToDate(lastIndex: m.index, lastTerm: m.logTerm) {
+        if canVote && log.isUpToDate(lastIndex: m.index, lastTerm: m.logTerm) && (!isRepairing || upToDateWithLostLog(m)) {
             let grant = Message(kind: responseKind, from: id, to: m.from, term: m.term)
             if isPre {
                 sendNow(grant)
@@ -212,6 +212,16 @@ extension RaftNode {
         } else {
             sendNow(Message(kind: responseKind, from: id, to: m.from, term: term, reject: true))
         }
+    }
+
+    /// While repairing: whether the candidate's log is at least as up to date as this node's log
+    /// was before storage lost part of it — which reached `repairThrough` with a last term of at
+    /// most `repairTermBound`. Raft's election restriction then holds as if nothing had been
+    /// lost: a candidate whose last term is beyond the bound, or equal with a log as long, holds
+    /// every entry this node helped commit. Abstaining altogether (as before) left a group with
+    /// two of four voters repairing without a leader for good (simulator seed 489).
+    func upToDateWithLostLog(_ m: Message) -> Bool {
+        m.logTerm > repairTermBound || (m.logTerm == repairTermBound && m.index >= repairThrough)
     }
 
     mutating func handleVoteResponse(_ m: Message) {

@@ -52,6 +52,10 @@ public struct RaftNode: Sendable {
 
     /// See `RecoveredState.repairThrough`.
     public let repairThrough: LogIndex
+    /// The term this node recovered in: no entry of the log it had before the damage (which
+    /// reached `repairThrough`) has a later term. While repairing, a candidate is judged against
+    /// that log too (`handleVoteRequest`).
+    let repairTermBound: Term
     var outbox: [Message] = []
     /// Only for the planted bug `voteBeforeDurable`: a grant that skips every durability gate.
     var outboxUngated: [Message] = []
@@ -96,6 +100,7 @@ public struct RaftNode: Sendable {
         self.membershipIndex = snapshot.index
         self.previousMembership = snapshot.membership
         self.repairThrough = recovered.repairThrough
+        self.repairTermBound = recovered.hardState.term
         refreshMembership(from: log.firstIndex)
         becomeFollower(term: term, leader: .none)
         log.checkInvariants()
@@ -135,9 +140,10 @@ public struct RaftNode: Sendable {
         return membershipIndex > log.committed && previousMembership.isVoter(id)
     }
 
-    /// Whether the node still waits to get back entries its storage lost (it abstains meanwhile).
-    /// Repaired once its log again reaches the index it had reached (the entries there came from a
-    /// leader, which holds every committed entry), or its commit index passes it.
+    /// Whether the node still waits to get back entries its storage lost (it does not campaign
+    /// meanwhile, and votes only for a candidate at least as up to date as its log was before the
+    /// damage). Repaired once its log again reaches the index it had reached (the entries there
+    /// came from a leader, which holds every committed entry), or its commit index passes it.
     public var isRepairing: Bool { log.committed < repairThrough && log.lastIndex < repairThrough }
 
     /// One line per follower as the leader sees it, e.g. `2: StateReplicate match=5 next=6`.

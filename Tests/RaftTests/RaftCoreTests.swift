@@ -104,7 +104,38 @@ struct RaftCoreTests {
 }
 
 struct RepairTests {
-    @Test("a node repairing lost entries neither votes nor campaigns until its log is back")
+    @Test("a node repairing lost entries votes only for a candidate at least as up to date as its lost log, and does not campaign")
+    func votesAgainstItsLostLog() throws {
+        let config = RaftConfig(id: 2, initialMembership: Membership(voters: [1, 2, 3]))
+        let entries = [Entry(term: 1, index: 1, kind: .noop), Entry(term: 1, index: 2, data: [1])]
+        func node() throws -> RaftNode {
+            try RaftNode(config: config, recovered: RecoveredState(hardState: HardState(term: 3), entries: entries, repairThrough: 5))
+        }
+        func grants(_ n: inout RaftNode, logTerm: Term, index: LogIndex, pre: Bool) -> Bool {
+            n.step(Message(kind: pre ? .preVote : .vote, from: 3, to: 2, term: 4, logTerm: logTerm, index: index))
+            let r = n.ready()
+            n.advance(r)
+            let answers = r.messagesAfterPersist + n.takeMessages()
+            return answers.contains { !$0.reject && ($0.kind == .voteResponse || $0.kind == .preVoteResponse) }
+        }
+        // Recovered in term 3 with a log that had reached 5: a log of term 3 must reach 5, a
+        // later last term is enough whatever its length, an earlier one never is.
+        for pre in [true, false] {
+            var a = try node()
+            #expect(!grants(&a, logTerm: 3, index: 4, pre: pre), "term 3 through 4 (pre \(pre))")
+            var b = try node()
+            #expect(grants(&b, logTerm: 3, index: 5, pre: pre), "term 3 through 5 (pre \(pre))")
+            var c = try node()
+            #expect(grants(&c, logTerm: 4, index: 3, pre: pre), "term 4 through 3 (pre \(pre))")
+            var d = try node()
+            #expect(!grants(&d, logTerm: 2, index: 9, pre: pre), "term 2 through 9 (pre \(pre))")
+        }
+        var n = try node()
+        n.campaign()
+        #expect(n.role == .follower)
+    }
+
+    @Test("a node repairing lost entries refuses a candidate behind its lost log and does not campaign until its log is back")
     func abstainsWhileRepairing() throws {
         let config = RaftConfig(id: 2, initialMembership: Membership(voters: [1, 2, 3]))
         let entries = [Entry(term: 1, index: 1, kind: .noop), Entry(term: 1, index: 2, data: [1])]
