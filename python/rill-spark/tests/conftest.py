@@ -18,6 +18,27 @@ os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")   # loopback only
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Each phase's report on the test item, so a fixture can tell at teardown that its test
+    failed (`print_node_logs_if_failed`)."""
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+def print_node_logs_if_failed(request, cluster, lines=40):
+    """After a failed test: the end of each node's log, into the failure report (CI shows only
+    the report; the cluster's directory is removed with it)."""
+    rep = getattr(request.node, "rep_call", None)
+    if rep is None or not rep.failed:
+        return
+    for log in sorted(cluster.dir.glob("node-*.log")):
+        tail = log.read_text(errors="replace").splitlines()[-lines:]
+        print(f"--- {log.name} (last {len(tail)} lines)")
+        print("\n".join(tail))
+
+
 @pytest.fixture(scope="session")
 def cluster():
     # Retention measured every second (Kafka's default is five minutes): the data-loss tests
@@ -124,7 +145,10 @@ def wait_visible(bootstrap, topic, positions, timeout=30):
                 print(f"note: {topic}: latest offsets reached the acknowledged ones only now", flush=True)
             return
         lagged = True
-        assert time.time() < deadline, f"{topic}: latest offsets {latest} still below acknowledged {want}"
+        if time.time() >= deadline:
+            leaders = {p: m.leader for p, m in admin.list_topics(topic, timeout=10).topics[topic].partitions.items()}
+            raise AssertionError(f"{topic}: latest offsets {latest} still below acknowledged {want} after {timeout} s "
+                                 f"(metadata leaders now {leaders})")
         time.sleep(0.02)
 
 

@@ -12,13 +12,14 @@ import pytest
 from pyspark.sql import functions as F
 
 from rill_spark.local import LocalCluster
-from conftest import create_topic, produce, source, unique
+from conftest import create_topic, print_node_logs_if_failed, produce, source, unique
 
 
 @pytest.fixture(scope="module")
-def cluster3():
+def cluster3(request):
     with LocalCluster(nodes=3) as c:
         yield c
+        print_node_logs_if_failed(request, c)
 
 
 def test_leader_killed_mid_stream_leaves_the_aggregate_exact(spark, cluster3):
