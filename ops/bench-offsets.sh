@@ -20,6 +20,7 @@ trap cleanup EXIT
 for n in 1 2 3; do
   "$RILL" serve --config "$dir/node-$n/node.toml" >"$dir/node-$n.stderr" 2>&1 &
   pids+=($!)
+  disown $!
 done
 for _ in $(seq 1 100); do
   "$RILL" cluster status --dir "$dir" 2>/dev/null | grep -q "3/3 node(s) up; controller leader: node" && break

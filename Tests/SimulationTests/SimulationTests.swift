@@ -45,13 +45,14 @@ struct SimulationTests {
         expectCaught(.broker(.snapshotLaggingFollowers), seed: 1, as: "replica-keeps-log")
     }
 
-    @Test("consumer groups: answering SyncGroup before the generation is written gives one partition two owners (seed 186)")
+    @Test("consumer groups: answering SyncGroup before the generation is written gives one partition two owners (seed 467)")
     func plantedGroupBugCaught() {
-        // Seeds 186, 197, 291, 303, 354, 456 and 467 of 1-500 catch it this way
-        // (`rill-sim --seeds 500 --plant-bug sync-before-persist`). Timelines move with the
-        // broker's behaviour: it was seed 6 until compaction and offsets-partition trimming added
-        // storage work, 40 until acks=all waited for the apply, 123 before that.
-        expectCaught(.broker(.syncBeforePersist), seed: 186, as: "group-exclusive-ownership")
+        // Seed 467 of 1-500 catches it this way (`rill-sim --seeds 500 --plant-bug
+        // sync-before-persist`; 216 and 370 catch it as group-commit-lost). Timelines move with
+        // the broker's behaviour: it was seed 186 until repairing nodes voted, 6 until compaction
+        // and offsets-partition trimming added storage work, 40 until acks=all waited for the
+        // apply, 123 before that.
+        expectCaught(.broker(.syncBeforePersist), seed: 467, as: "group-exclusive-ownership")
     }
 
     @Test("consumer groups: a client that stops heartbeating while it waits to rejoin is expelled while it polls in time (seed 1)")

@@ -106,20 +106,24 @@ struct GroupStorageTests {
         for i in UInt64(1)...8 { #expect(try storage.log.read(LogIndex(i)).kafkaOffset == KafkaOffset(i - 1), "entry \(i)") }
     }
 
-    @Test("damage across a Kafka partition's snapshot point: offsets continue from the snapshot's after the cut, and a peer's copy mends the rest")
-    func damageAcrossTheSnapshot() throws {
-        let fs = SimFileSystem()
+    /// Entries 1...8 in "/g" under a memory snapshot at 5 (the log on disk stays whole, keepFrom
+    /// 1), then a bit flipped in each of entries 4, 5 and 6.
+    static func damageAcrossSnapshotAt5(_ fs: SimFileSystem) throws {
         do {
             let (storage, _) = try GroupStorage.open(fs: fs, directory: "/g")
             try storage.append(entries(1...8))
             try storage.sync()
-            // A memory snapshot at 5: the log on disk stays whole (keepFrom 1).
             try storage.compact(Snapshot(index: 5, term: 1, membership: Membership(voters: [1, 2, 3]), data: []), keepFrom: LogIndex(1))
         }
         let segment = fs.allFiles.first { $0.hasPrefix("/g/log/") }!
-        let (probe, _) = try GroupStorage.open(fs: fs, directory: "/g")
-        let entryBytes = probe.log.sizeBytes / 8
-        for k in 3...5 { fs.flipBit(segment, at: k * entryBytes + 45, bit: 1) }  // entries 4, 5 and 6
+        let entryBytes = try GroupStorage.open(fs: fs, directory: "/g").0.log.sizeBytes / 8
+        for k in 3...5 { fs.flipBit(segment, at: k * entryBytes + 45, bit: 1) }
+    }
+
+    @Test("damage across a Kafka partition's snapshot point: offsets continue from the snapshot's after the cut, and a peer's copy mends the rest")
+    func damageAcrossTheSnapshot() throws {
+        let fs = SimFileSystem()
+        try Self.damageAcrossSnapshotAt5(fs)
         let (storage, recovered) = try GroupStorage.open(fs: fs, directory: "/g")
         #expect(recovered.entries.isEmpty, "the log after the snapshot is cut at the damage")
         #expect(storage.log.repairableDamage == [LogIndex(4)...LogIndex(5)])
@@ -136,15 +140,7 @@ struct GroupStorageTests {
     @Test("damage cut below the snapshot stays damage at the next start: the log is kept, not dropped for ending before the snapshot (simulator seed 219)")
     func damageCutBelowTheSnapshotSurvivesARestart() throws {
         let fs = SimFileSystem()
-        do {
-            let (storage, _) = try GroupStorage.open(fs: fs, directory: "/g")
-            try storage.append(entries(1...8))
-            try storage.sync()
-            try storage.compact(Snapshot(index: 5, term: 1, membership: Membership(voters: [1, 2, 3]), data: []), keepFrom: LogIndex(1))
-        }
-        let segment = fs.allFiles.first { $0.hasPrefix("/g/log/") }!
-        let entryBytes = try GroupStorage.open(fs: fs, directory: "/g").0.log.sizeBytes / 8
-        for k in 3...5 { fs.flipBit(segment, at: k * entryBytes + 45, bit: 1) }  // entries 4, 5 and 6
+        try Self.damageAcrossSnapshotAt5(fs)
         // The first start cuts at the damage (the cut takes the bytes of 4 and 5 with it); a
         // crash before anything else is written; the second start must still know 4 and 5.
         try GroupStorage.open(fs: fs, directory: "/g").0.sync()  // the next group commit makes the cut durable
