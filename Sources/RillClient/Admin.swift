@@ -26,6 +26,18 @@ public struct Admin: Sendable {
         }
     }
 
+    /// Grow a topic to `count` partitions (Kafka's CreatePartitions): new partitions get new
+    /// replicas; keyed records of later writes may then go to other partitions, as in Kafka.
+    /// Throws the broker's error, e.g. INVALID_PARTITIONS for a count that does not grow.
+    public func createPartitions(_ name: String, count: Int32) async throws {
+        try await controllerCall(.createPartitions, version: 3, context: "add partitions to \(name)") {
+            CreatePartitionsRequest(topics: [.init(name: name, count: count, assignments: nil)], timeoutMs: 10_000).encode(&$0, version: 3)
+        } decode: { r throws(KafkaWireError) in
+            let t = try CreatePartitionsResponse.decode(&r, version: 3).results.first
+            return (t?.errorCode ?? .unknownServerError, t?.errorMessage)
+        }
+    }
+
     /// Topic names, sorted.
     public func listTopics() async throws -> [String] {
         try await client.refreshMetadata().topics.compactMap(\.name).sorted()

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import RillClient
 
-/// `rill topic list | describe T | delete T | alter-config T`, through the Kafka API.
+/// `rill topic list | describe T | delete T | alter-config T | add-partitions T`, through the Kafka API.
 extension Topic {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Every topic, with its partitions and replication factor.")
@@ -54,6 +54,21 @@ extension Topic {
             try await withAdmin(client) { admin in
                 try await admin.deleteTopic(name)
                 print("deleted \(name)")
+            }
+        }
+    }
+
+    struct AddPartitions: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "add-partitions", abstract: "Grow a topic to a new partition count (keyed records may then land in other partitions).")
+        @OptionGroup var client: ClientOptions
+        @Argument(help: "Topic name.") var name: String
+        @Option(help: "The new total number of partitions.") var count: Int32
+
+        func run() async throws {
+            try await withAdmin(client) { admin in
+                try await admin.createPartitions(name, count: count)
+                print("\(name) now has \(count) partitions")
             }
         }
     }

@@ -2,11 +2,11 @@ import Foundation
 import RillClient
 import Testing
 
-/// `rill topic list / describe / alter-config / delete` and `rill cluster config get / set`
+/// `rill topic list / describe / alter-config / add-partitions / delete` and `rill cluster config get / set`
 /// against three real `rill serve` processes, and the Swift client's config calls under them.
 @Suite(.serialized)
 struct TopicCommandTests {
-    @Test("topic configs through the CLI: set, describe with sources, refused values, cluster-wide defaults, list and delete")
+    @Test("topic configs through the CLI: set, describe with sources, refused values, cluster-wide defaults, add partitions, list and delete")
     func topicCommands() async throws {
         let c = try LocalCluster()
         defer { c.stop() }
@@ -47,6 +47,18 @@ struct TopicCommandTests {
         #expect(value == "3000", "the topic falls back to the cluster-wide default")
         let (_, got) = try run(c.rill, ["cluster", "config", "get", "-b", brokers])
         #expect(got.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }.contains(["message.max.bytes", "3000"]), "\(got)")
+
+        let (growStatus, grown) = try run(c.rill, ["topic", "add-partitions", "-b", brokers, "cfg", "--count", "4"])
+        #expect(growStatus == 0 && grown.contains("cfg now has 4 partitions"), "\(grown)")
+        var partitions = 0
+        for _ in 0..<50 {
+            partitions = try await admin.describeTopics(["cfg"]).first?.partitions.count ?? 0
+            if partitions == 4 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(partitions == 4)
+        let (shrinkStatus, shrink) = try run(c.rill, ["topic", "add-partitions", "-b", brokers, "cfg", "--count", "3"])
+        #expect(shrinkStatus != 0 && shrink.contains("INVALID_PARTITIONS"), "\(shrink)")
 
         let (_, list) = try run(c.rill, ["topic", "list", "-b", brokers])
         #expect(list.split(separator: "\n").contains { $0.hasPrefix("cfg ") }, "\(list)")
