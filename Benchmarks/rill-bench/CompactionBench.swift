@@ -5,10 +5,6 @@ import Primitives
 import Raft
 import Storage
 
-#if canImport(Glibc)
-    @preconcurrency import Glibc
-#endif
-
 /// `rill-bench compaction`: how fast the log cleaner cleans on this machine (`LogCleaner`, the code
 /// a node's storage runs), next to a plain copy of the same segment files (read, write, fsync) in
 /// the same run: the cleaner reads every closed segment twice (its key map, then the rewrite) and
@@ -33,11 +29,11 @@ struct CompactionBench: ParsableCommand {
     var batchRecords = 16
 
     func run() throws {
+        try withBenchDirectory(under: directory) { try measure(in: $0) }
+    }
+
+    private func measure(in root: String) throws {
         let clock = ContinuousClock()
-        func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
-        var template = Array("\(directory)/rill-bench-XXXXXX".utf8CString)
-        let root = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
-        defer { _ = system("rm -rf '\(root)'") }
         let fs = PosixFileSystem()
         let log = try PartitionLog(fs: fs, directory: "\(root)/log", config: KafkaEntry.logConfig())
 

@@ -23,13 +23,11 @@ struct StorageBench: ParsableCommand {
     var syncSeconds = 5
 
     func run() throws {
+        try withBenchDirectory(under: directory) { try measure(in: $0) }
+    }
+
+    private func measure(in root: String) throws {
         let clock = ContinuousClock()
-        func seconds(_ d: Duration) -> Double {
-            Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-        }
-        var template = Array("\(directory)/rill-bench-XXXXXX".utf8CString)
-        let root = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
-        defer { _ = system("rm -rf '\(root)'") }
         let fs = PosixFileSystem()
 
         // CRC-32C

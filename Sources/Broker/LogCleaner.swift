@@ -54,7 +54,7 @@ public struct LogCleaner {
         for s in segments {
             var i = s.baseIndex
             while i <= s.lastIndex {
-                for r in Self.spans(try log.read(i).entry) ?? [] { if let key = r.key { newest[key] = r.offset } }
+                for r in Self.records(of: try log.read(i).entry)?.spans ?? [] { if let key = r.key { newest[key] = r.offset } }
                 i = i.next
             }
         }
@@ -65,7 +65,7 @@ public struct LogCleaner {
             let tombstonesExpire = s.lastWriteMs &+ policy.deleteRetentionMs
             let dropTombstones = tombstonesExpire <= nowMs
             let (before, after) = try log.rewriteSegment(at: s.baseIndex) { stored in
-                guard let spans = Self.spans(stored.entry), let batch = Self.batch(stored.entry) else { return nil }
+                guard let (batch, spans) = Self.records(of: stored.entry) else { return nil }
                 var kept: [RecordBatch.RecordSpan] = []
                 for r in spans {
                     guard let key = r.key, newest[key] == r.offset else {
@@ -93,17 +93,16 @@ public struct LogCleaner {
         return pass
     }
 
-    /// The entry's record batch without a compacted entry's trailer, if it is one.
-    private static func batch(_ e: Entry) -> RecordBatch? {
-        guard e.kind == .normal else { return nil }
-        return try? RecordBatch(validating: ByteBuffer(bytes: KafkaEntry.batchBytes(e.data)), from: .log)
-    }
-
-    /// The records that take part in compaction: those of an uncompressed data batch; nil for
-    /// anything else (kept whole).
-    private static func spans(_ e: Entry) -> [RecordBatch.RecordSpan]? {
-        guard let b = batch(e), b.compression == 0, !b.isControl, !b.isTransactional else { return nil }
-        return try? b.recordSpans()
+    /// The entry's batch (without a compacted entry's trailer) and the records that take part in
+    /// compaction: those of an uncompressed data batch. Nil for anything else (kept whole). The
+    /// batch is validated (its CRC computed) once, for both passes' needs.
+    private static func records(of e: Entry) -> (batch: RecordBatch, spans: [RecordBatch.RecordSpan])? {
+        guard e.kind == .normal,
+              let b = try? RecordBatch(validating: ByteBuffer(bytes: KafkaEntry.batchBytes(e.data)), from: .log),
+              b.compression == 0, !b.isControl, !b.isTransactional,
+              let spans = try? b.recordSpans()
+        else { return nil }
+        return (b, spans)
     }
 }
 

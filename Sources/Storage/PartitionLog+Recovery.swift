@@ -181,16 +181,7 @@ extension PartitionLog {
             rest = rest.dropFirst()
         }
         guard rest.allSatisfy({ $0.baseIndex > through }) else { return }
-        let offset = nextOffset.value
-        var i = from
-        while i <= through {
-            s.positions.append(UInt32(s.size))
-            s.damaged.append(true)
-            s.offsets.append(offset)
-            s.recordCounts.append(0)
-            i = i.next
-        }
-        report.badRanges.append(from...through)
+        markDamaged(s, from..<through.next, at: s.size, offset: nextOffset.value)
     }
 
     /// Entries `range` are damaged: keep their slots (all at `pos`, where the damage starts, so a
