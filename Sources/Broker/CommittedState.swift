@@ -30,17 +30,32 @@ func hexPrefix(_ data: [UInt8], count: Int = 32) -> String {
 }
 
 extension NodeCore.Group {
+    /// What a Kafka partition's snapshot holds after the replica state.
+    struct KafkaState {
+        var producers = ProducerState()
+        var offsetStore: GroupOffsetStore?
+        /// DeleteRecords' floor (`recordsDeletedBelow`); 0 when none was ever set.
+        var recordsDeletedBelow: UInt64 = 0
+    }
+
     /// The Kafka part of a partition's snapshot payload, after the replica state: the producers,
-    /// then (offsets partitions) the group offset store. Older layouts end early, and are read as
-    /// what they are: a snapshot from before idempotent producers (354b979) ends after the
-    /// replica state (no producers); an offsets partition's from before consumer groups (c98b7dc)
-    /// ends after the producers (no offsets, no groups).
-    static func decodeKafkaState(_ data: [UInt8], offsets: Bool) throws(WireError) -> (ProducerState, GroupOffsetStore?) {
-        guard data.count > ReplicaState.snapshotBytes else { return (ProducerState(), offsets ? GroupOffsetStore() : nil) }
+    /// then (offsets partitions) the group offset store, or (other partitions) DeleteRecords'
+    /// floor when one was set. Older layouts end early, and are read as what they are: a snapshot
+    /// from before idempotent producers (354b979) ends after the replica state (no producers); an
+    /// offsets partition's from before consumer groups (c98b7dc) ends after the producers (no
+    /// offsets, no groups); a partition's whose records were never deleted ends after the
+    /// producers (floor 0).
+    static func decodeKafkaState(_ data: [UInt8], offsets: Bool) throws(WireError) -> KafkaState {
+        guard data.count > ReplicaState.snapshotBytes else { return KafkaState(offsetStore: offsets ? GroupOffsetStore() : nil) }
         var r = ByteReader(data, offset: ReplicaState.snapshotBytes)
-        let producers = try ProducerState.decode(&r)
-        guard offsets else { return (producers, nil) }
-        return (producers, r.remaining > 0 ? try GroupOffsetStore.decode(&r) : GroupOffsetStore())
+        var state = KafkaState(producers: try ProducerState.decode(&r))
+        if offsets {
+            state.offsetStore = r.remaining > 0 ? try GroupOffsetStore.decode(&r) : GroupOffsetStore()
+        } else if r.remaining > 0 {
+            state.recordsDeletedBelow = try r.u64()
+        }
+        guard r.remaining == 0 else { throw WireError.invalid("\(r.remaining) bytes after the partition's state") }
+        return state
     }
 }
 

@@ -102,6 +102,10 @@ extension NodeCore {
             case .produce:
                 let p = try ProduceRequest.decode(&r, version: h.apiVersion)
                 perform(produces.produce(p, request, self))
+            case .electLeaders:
+                return (.close("ElectLeaders is not served"), NodeOutput())
+            case .deleteRecords:
+                perform(deletions.deleteRecords(try DeleteRecordsRequest.decode(&r, version: h.apiVersion), request, self))
             case .fetch:
                 let f = try FetchRequest.decode(&r, version: h.apiVersion)
                 perform(fetches.fetch(f, request, self))

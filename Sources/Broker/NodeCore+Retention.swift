@@ -43,7 +43,7 @@ extension NodeCore {
             } else {
                 policy = config.retentionOverride  // the simulator's static groups
             }
-            g.retention = policy?.limitsAnything == true ? policy : nil
+            g.retention = Self.withDeletions(policy, g)
             g.compaction = g.isKafkaPartition && g.offsetStore == nil ? compactedGroups[g.id] : nil
             if g.isKafkaPartition, g.segmentBytesSent != .some(segmentBytes[g.id]) {
                 g.segmentBytesSent = .some(segmentBytes[g.id])
@@ -58,7 +58,7 @@ extension NodeCore {
         let every = max(1, config.ticks(milliseconds: config.retentionCheckMs))
         guard ticks % every == 0 else { return }
         for g in groups {
-            guard let policy = g.retention, policy.ms != nil else { continue }
+            guard let policy = g.retention, policy.ms != nil || policy.belowOffset != nil else { continue }
             queued.append(.measureRetention(g.id, policy))
             if let k = position(g.id) { touched[k] = true }
         }

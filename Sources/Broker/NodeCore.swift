@@ -33,7 +33,16 @@ public final class NodeCore {
         /// simulator group.
         public let isKafkaPartition: Bool
         /// The first Kafka offset the partition's storage still holds (reported by storage).
-        public internal(set) var logStartOffset: UInt64 = 0
+        var storedLogStart: UInt64 = 0
+        /// DeleteRecords' floor: records below it are deleted, whatever storage still holds
+        /// (applied from the partition's log, so every replica agrees; kept in its snapshots).
+        public internal(set) var recordsDeletedBelow: UInt64 = 0
+        /// Set when an applied entry raised `recordsDeletedBelow`: the node then has storage drop
+        /// the whole segments below it (`NodeCore+DeleteRecords`).
+        var recordsDeletedBelowRaised = false
+        /// The partition's log start offset (Fetch, ListOffsets earliest): the first record
+        /// neither retention nor DeleteRecords removed.
+        public var logStartOffset: UInt64 { max(storedLogStart, min(recordsDeletedBelow, state.nextOffset)) }
         /// Bytes the log takes on this node's disk, as storage last reported (DescribeLogDirs).
         public internal(set) var logBytes: UInt64 = 0
         /// Bytes of entries applied since the last snapshot (what the Raft log holds in memory).
@@ -52,6 +61,16 @@ public final class NodeCore {
         /// (and, for an offsets partition, its group records).
         func apply(_ e: Entry) {
             state.apply(e, records: records(e))
+            if isKafkaPartition, e.kind == .normal, offsetStore == nil, let below = KafkaEntry.deleteRecordsOffset(e.data) {
+                // Never past the records applied: the leader checked, and a floor beyond the
+                // high watermark would hide records not written yet.
+                let floor = min(below, state.nextOffset)
+                if floor > recordsDeletedBelow {
+                    recordsDeletedBelow = floor
+                    recordsDeletedBelowRaised = true
+                }
+                return
+            }
             // Data without a record batch header holds no records (`KafkaEntry.recordCount`: the
             // simulator's liveness probe writes such entries to an offsets partition).
             guard isKafkaPartition, e.kind == .normal, let h = KafkaEntry.header(e.data) else { return }
@@ -72,6 +91,8 @@ public final class NodeCore {
                 var w = ByteWriter()
                 producers.encode(&w)
                 offsetStore?.encode(&w)
+                // Only once set: snapshots of partitions without deletions keep their layout.
+                if offsetStore == nil && recordsDeletedBelow > 0 { w.u64(recordsDeletedBelow) }
                 data += w.bytes
             }
             return data
@@ -81,7 +102,12 @@ public final class NodeCore {
         func restore(_ snap: Snapshot) {
             do {
                 try state.restore(snap)
-                if isKafkaPartition { (producers, offsetStore) = try Self.decodeKafkaState(snap.data, offsets: offsetStore != nil) }
+                if isKafkaPartition {
+                    let kafka = try Self.decodeKafkaState(snap.data, offsets: offsetStore != nil)
+                    (producers, offsetStore) = (kafka.producers, kafka.offsetStore)
+                    recordsDeletedBelowRaised = kafka.recordsDeletedBelow > recordsDeletedBelow
+                    recordsDeletedBelow = kafka.recordsDeletedBelow
+                }
             } catch {
                 committedStateUndecodable("snapshot", group: id, index: snap.index, data: snap.data, error)
             }
@@ -146,6 +172,7 @@ public final class NodeCore {
     var producerIDs: ProducerIDService
     var admin = TopicAdmin()
     var produces = ProduceService()
+    var deletions = DeleteRecordsService()
     var fetches = FetchService()
     var listings = ListOffsetsService()
     /// Controller commands to forward to the controller leader.
@@ -236,6 +263,7 @@ public final class NodeCore {
         touchAll()
         perform(admin.tick(self))
         if !produces.isEmpty { perform(produces.check(expired: true, self)) }
+        if !deletions.isEmpty { perform(deletions.check(expired: true, self)) }
         if !fetches.isEmpty { perform(fetches.evaluate(expired: true, self)) }
         perform(producerIDs.serve(controller: controller, now: ticks, expired: true))
         perform(coordinator.tick(self))
@@ -323,7 +351,7 @@ public final class NodeCore {
         var out = NodeOutput()
         noteCompaction(c, into: &out)
         for g in groups where g.snapshotWanted != nil && g.outstanding == nil { maybeCompact(g) }
-        for (gid, start) in c.logStart { group(gid)?.logStartOffset = start }
+        for (gid, start) in c.logStart { group(gid)?.storedLogStart = start }
         for (gid, bytes) in c.logBytes { group(gid)?.logBytes = bytes }
         for g in groups where !g.damage.isEmpty { g.damage = [] }
         for (gid, runs) in c.damage { group(gid)?.damage = runs }
@@ -418,6 +446,7 @@ public final class NodeCore {
         pendingForwards.removeAll()
         out.notices += coordinator.takeNotices()
         if !produces.isEmpty { perform(produces.check(expired: false, self)) }
+        if !deletions.isEmpty { perform(deletions.check(expired: false, self)) }
         if !fetches.isEmpty { perform(fetches.evaluate(expired: false, self)) }
         if coordinator.hasPendingWrites { perform(coordinator.writesProgressed(expired: false, self)) }
         out.kafkaReplies += completions
@@ -565,6 +594,7 @@ public final class NodeCore {
                 observer?.applied(node: config.id, group: id, index: e.index, chain: g.state.chain)
             }
             g.raft.advance(r)
+            if g.recordsDeletedBelowRaised { recordsDeletedBelowRaised(g) }
             maybeCompact(g)
         }
         out.messages = merge(out.messages, outgoing)
@@ -629,6 +659,8 @@ public final class NodeCore {
         for a in controller.assignments(of: config.id) where group(a.group) == nil {
             if let k = recoveredPartitions.firstIndex(where: { $0.0 == a.group }) {
                 let state = recoveredPartitions.remove(at: k).1
+                // Its storage is open; this has it report the log start (`storedLogStart`).
+                queued.append(.createGroup(a.group))
                 addGroup(a.group, members: a.replicas, recovered: state)
             } else {
                 queued.append(.createGroup(a.group))

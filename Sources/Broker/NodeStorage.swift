@@ -70,6 +70,8 @@ public final class NodeStorage {
             for op in batch.operations {
                 switch op {
                 case .createGroup(let g):
+                    // Also sent for a group recovered from disk: it is open already, and its
+                    // log start is reported (retention may have trimmed it before a restart).
                     if groups[g] == nil { _ = try open(g) }
                 case .installSnapshot(let g, let snap, let nextOffset):
                     try group(g).installSnapshot(snap, nextOffset: nextOffset)
@@ -137,7 +139,8 @@ public final class NodeStorage {
                 guard let log = groups[g]?.log else { continue }
                 let bySize = policy.bytes.flatMap { log.retentionIndex(maxBytes: Int(clamping: $0)) }
                 let byTime = policy.ms.flatMap { log.retentionIndex(olderThan: clockMs() &- $0) }
-                if let through = [bySize, byTime].compactMap({ $0 }).max() { completion.retention.append((g, through)) }
+                let byDeletion = policy.belowOffset.flatMap { log.retentionIndex(below: KafkaOffset($0)) }
+                if let through = [bySize, byTime, byDeletion].compactMap({ $0 }).max() { completion.retention.append((g, through)) }
             }
             return completion
         } catch {

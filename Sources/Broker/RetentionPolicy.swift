@@ -9,11 +9,14 @@ public struct RetentionPolicy: Equatable, Sendable {
     public var bytes: Int64?
     public var ms: Int64?
     public var segmentMs: Int64?
+    /// DeleteRecords' floor: whole segments below this Kafka offset go too.
+    public var belowOffset: UInt64?
 
-    public init(bytes: Int64? = nil, ms: Int64? = nil, segmentMs: Int64? = nil) {
+    public init(bytes: Int64? = nil, ms: Int64? = nil, segmentMs: Int64? = nil, belowOffset: UInt64? = nil) {
         self.bytes = bytes
         self.ms = ms
         self.segmentMs = segmentMs
+        self.belowOffset = belowOffset
     }
 
     /// Kafka's defaults: seven days, no size limit, segments rolled after seven days.
@@ -25,7 +28,7 @@ public struct RetentionPolicy: Equatable, Sendable {
     /// follower that needs more than the log holds is sent the snapshot.
     public static let belowSnapshot = RetentionPolicy(bytes: 0)
 
-    public var limitsAnything: Bool { bytes != nil || ms != nil }
+    public var limitsAnything: Bool { bytes != nil || ms != nil || belowOffset != nil }
 
     /// A topic's policy as its configs say (topic, else cluster, else the defaults): none unless
     /// `cleanup.policy` includes `delete`, since time and size retention do not apply to a

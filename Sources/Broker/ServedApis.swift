@@ -22,6 +22,7 @@ public enum ServedApis {
         (.apiVersions, 0...4),
         (.createTopics, 2...7),
         (.deleteTopics, 1...6),
+        (.deleteRecords, 0...2),
         (.initProducerID, 0...5),
         (.offsetForLeaderEpoch, 2...4),
         (.describeConfigs, 1...4),

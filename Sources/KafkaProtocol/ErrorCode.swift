@@ -37,6 +37,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let invalidRequest = ErrorCode(rawValue: 42)
     public static let outOfOrderSequenceNumber = ErrorCode(rawValue: 45)
     public static let duplicateSequenceNumber = ErrorCode(rawValue: 46)
+    /// A request the topic's configs forbid (DeleteRecords on a compact-only topic).
+    public static let policyViolation = ErrorCode(rawValue: 44)
     public static let invalidProducerEpoch = ErrorCode(rawValue: 47)
     /// A disk error on the broker (a damaged entry it will not serve); clients retry.
     public static let kafkaStorageError = ErrorCode(rawValue: 56)
@@ -46,6 +48,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let nonEmptyGroup = ErrorCode(rawValue: 68)
     public static let groupIDNotFound = ErrorCode(rawValue: 69)
     public static let memberIDRequired = ErrorCode(rawValue: 79)
+    public static let preferredLeaderNotAvailable = ErrorCode(rawValue: 80)
+    public static let electionNotNeeded = ErrorCode(rawValue: 84)
     public static let groupSubscribedToTopic = ErrorCode(rawValue: 86)
     public static let invalidRecord = ErrorCode(rawValue: 87)
     public static let producerFenced = ErrorCode(rawValue: 90)
@@ -89,6 +93,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         40: "INVALID_CONFIG",
         41: "NOT_CONTROLLER",
         42: "INVALID_REQUEST",
+        44: "POLICY_VIOLATION",
         45: "OUT_OF_ORDER_SEQUENCE_NUMBER",
         46: "DUPLICATE_SEQUENCE_NUMBER",
         47: "INVALID_PRODUCER_EPOCH",
@@ -99,6 +104,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         68: "NON_EMPTY_GROUP",
         69: "GROUP_ID_NOT_FOUND",
         79: "MEMBER_ID_REQUIRED",
+        80: "PREFERRED_LEADER_NOT_AVAILABLE",
+        84: "ELECTION_NOT_NEEDED",
         86: "GROUP_SUBSCRIBED_TO_TOPIC",
         87: "INVALID_RECORD",
         90: "PRODUCER_FENCED",

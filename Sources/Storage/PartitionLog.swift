@@ -115,6 +115,18 @@ public final class PartitionLog {
         return through
     }
 
+    /// Records deleted below an offset (Kafka's DeleteRecords): the last index of the oldest whole
+    /// closed segments whose records all lie below `offset`; nil when none does. The caller
+    /// snapshots through it and drops them, as for retention.
+    public func retentionIndex(below offset: KafkaOffset) -> LogIndex? {
+        var through: LogIndex? = nil
+        for s in segments.dropLast() where !s.isEmpty {
+            guard let last = s.offsets.last, let count = s.recordCounts.last, last + UInt64(count) <= offset.value else { break }
+            through = s.lastIndex
+        }
+        return through
+    }
+
     /// The first entry that may hold a record at or after `timestamp`: the first entry, in the
     /// first segment whose newest timestamp reaches it, whose own timestamp does (read from
     /// storage). Nil when no record is that new.

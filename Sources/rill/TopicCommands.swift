@@ -2,7 +2,8 @@ import ArgumentParser
 import Foundation
 import RillClient
 
-/// `rill topic list | describe T | delete T | alter-config T | add-partitions T`, through the Kafka API.
+/// `rill topic list | describe T | delete T | alter-config T | add-partitions T`, through the Kafka API
+/// (`trim-prefix`: TopicTrimPrefix.swift).
 extension Topic {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Every topic, with its partitions and replication factor.")

@@ -58,13 +58,13 @@ struct CommittedStateTests {
         w.u64(1)
         w.u64(3)
         let replicaOnly = w.bytes
-        let (producers, store) = try NodeCore.Group.decodeKafkaState(replicaOnly, offsets: true)
-        #expect(producers == ProducerState() && store?.groupIDs == [])
+        let state = try NodeCore.Group.decodeKafkaState(replicaOnly, offsets: true)
+        #expect(state.producers == ProducerState() && state.offsetStore?.groupIDs == [])
         ProducerState().encode(&w)
         let withProducers = w.bytes
-        let (_, store2) = try NodeCore.Group.decodeKafkaState(withProducers, offsets: true)
-        #expect(store2?.groupIDs == [])
-        #expect(try NodeCore.Group.decodeKafkaState(withProducers, offsets: false).1 == nil)
+        #expect(try NodeCore.Group.decodeKafkaState(withProducers, offsets: true).offsetStore?.groupIDs == [])
+        let partition = try NodeCore.Group.decodeKafkaState(withProducers, offsets: false)
+        #expect(partition.offsetStore == nil && partition.recordsDeletedBelow == 0)
         #expect(try ReplicaState.decode(Snapshot(index: 5, term: 1, membership: Membership(voters: [1]), data: replicaOnly)).nextOffset == 3)
         // The replica state has always been 24 bytes: anything shorter is damage, not a layout.
         #expect(throws: WireError.self) {

@@ -71,6 +71,20 @@ struct RetentionTests {
         #expect(try Self.offsets(c, leader, correlation: 201).latest == 183)
     }
 
+    @Test("a restarted node's log start is where its trimmed log starts, not 0 (ListOffsets earliest on it)")
+    func startAfterRestart() throws {
+        let clock = Clock()
+        let (c, leader, gid) = try Self.cluster([("retention.bytes", "8192")], clock: clock)
+        try Self.produce(c, leader, count: 60, timestamp: 1000, from: 1)
+        c.run(ticks: 5)
+        let node = (leader + 1) % 3
+        let start = try #require(c.storages[node].storage(of: gid)?.log.logStartOffset.value)
+        #expect(start > 0)
+        try c.start(node, members: [1, 2, 3], fs: c.filesystems[node], incarnation: 1)
+        c.run(ticks: 40)
+        #expect(c.cores[node].group(gid)?.logStartOffset == start)
+    }
+
     @Test("retention.ms: closed segments whose newest record is older go, written to or idle (the periodic check), never the active one")
     func byTime() throws {
         let clock = Clock()

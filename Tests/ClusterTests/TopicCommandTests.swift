@@ -2,7 +2,7 @@ import Foundation
 import RillClient
 import Testing
 
-/// `rill topic list / describe / alter-config / add-partitions / delete` and `rill cluster config get / set`
+/// `rill topic list / describe / alter-config / add-partitions / trim-prefix / delete` and `rill cluster config get / set`
 /// against three real `rill serve` processes, and the Swift client's config calls under them.
 @Suite(.serialized)
 struct TopicCommandTests {
@@ -59,6 +59,24 @@ struct TopicCommandTests {
         #expect(partitions == 4)
         let (shrinkStatus, shrink) = try run(c.rill, ["topic", "add-partitions", "-b", brokers, "cfg", "--count", "3"])
         #expect(shrinkStatus != 0 && shrink.contains("INVALID_PARTITIONS"), "\(shrink)")
+
+        // trim-prefix (DeleteRecords): the log start moves; a compact-only topic refuses.
+        try await admin.createTopic("trim", partitions: 2)
+        let producer = try Producer(client: client)
+        for i in 0..<20 { _ = try await producer.send(topic: "trim", partition: Int32(i % 2), value: [UInt8(i)]) }
+        try await producer.close()
+        let (trimStatus, trimmed) = try run(c.rill, ["topic", "trim-prefix", "-b", brokers, "trim", "--offset", "4", "-p", "0"])
+        let trimRows = trimmed.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
+        #expect(trimStatus == 0 && trimRows.contains(["trim", "0", "4", "-"]), "\(trimmed)")
+        #expect(try await client.listOffset(topic: "trim", partition: 0, timestamp: -2) == 4)
+        #expect(try await client.listOffset(topic: "trim", partition: 1, timestamp: -2) == 0)
+        let (endStatus, ended) = try run(c.rill, ["topic", "trim-prefix", "-b", brokers, "trim", "--offset", "end"])
+        let endRows = ended.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
+        #expect(endStatus == 0 && endRows.contains(["trim", "0", "10", "-"]) && endRows.contains(["trim", "1", "10", "-"]), "\(ended)")
+        let (pastStatus, past) = try run(c.rill, ["topic", "trim-prefix", "-b", brokers, "trim", "--offset", "11", "-p", "1"])
+        #expect(pastStatus != 0 && past.contains("OFFSET_OUT_OF_RANGE"), "\(past)")
+        let (policyStatus, policy) = try run(c.rill, ["topic", "trim-prefix", "-b", brokers, "cfg", "--offset", "0"])
+        #expect(policyStatus != 0 && policy.contains("POLICY_VIOLATION"), "\(policy)")
 
         let (_, list) = try run(c.rill, ["topic", "list", "-b", brokers])
         #expect(list.split(separator: "\n").contains { $0.hasPrefix("cfg ") }, "\(list)")

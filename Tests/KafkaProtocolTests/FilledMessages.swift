@@ -19,6 +19,8 @@ enum Filled {
         .make(CreateTopicsResponse.self, createTopicsResponse),
         .make(DeleteGroupsRequest.self, deleteGroupsRequest),
         .make(DeleteGroupsResponse.self, deleteGroupsResponse),
+        .make(DeleteRecordsRequest.self, deleteRecordsRequest),
+        .make(DeleteRecordsResponse.self, deleteRecordsResponse),
         .make(DeleteTopicsRequest.self, deleteTopicsRequest),
         .make(DeleteTopicsResponse.self, deleteTopicsResponse),
         .make(DescribeClusterRequest.self, describeClusterRequest),
@@ -29,6 +31,8 @@ enum Filled {
         .make(DescribeGroupsResponse.self, describeGroupsResponse),
         .make(DescribeLogDirsRequest.self, describeLogDirsRequest),
         .make(DescribeLogDirsResponse.self, describeLogDirsResponse),
+        .make(ElectLeadersRequest.self, electLeadersRequest),
+        .make(ElectLeadersResponse.self, electLeadersResponse),
         .make(FetchRequest.self, fetchRequest),
         .make(FetchResponse.self, fetchResponse),
         .make(FindCoordinatorRequest.self, findCoordinatorRequest),
@@ -240,6 +244,43 @@ enum Filled {
         if f.has(v, 0, 32767) { x.errorCode = ErrorCode(rawValue: 12241) }
         return x
     }
+    static func deleteRecordsRequest(_ v: Int16, _ f: Fill) -> DeleteRecordsRequest {
+        var x = DeleteRecordsRequest()
+        if f.has(v, 0, 32767) { x.topics = [deleteRecordsRequest_DeleteRecordsTopic(v, f)] }
+        if f.has(v, 0, 32767) { x.timeoutMs = 1890773796 }
+        return x
+    }
+    static func deleteRecordsRequest_DeleteRecordsTopic(_ v: Int16, _ f: Fill) -> DeleteRecordsRequest.DeleteRecordsTopic {
+        var x = DeleteRecordsRequest.DeleteRecordsTopic()
+        if f.has(v, 0, 32767) { x.name = "n-145" }
+        if f.has(v, 0, 32767) { x.partitions = [deleteRecordsRequest_DeleteRecordsPartition(v, f)] }
+        return x
+    }
+    static func deleteRecordsRequest_DeleteRecordsPartition(_ v: Int16, _ f: Fill) -> DeleteRecordsRequest.DeleteRecordsPartition {
+        var x = DeleteRecordsRequest.DeleteRecordsPartition()
+        if f.has(v, 0, 32767) { x.partitionIndex = 1599681079 }
+        if f.has(v, 0, 32767) { x.offset = 3544765100972606 }
+        return x
+    }
+    static func deleteRecordsResponse(_ v: Int16, _ f: Fill) -> DeleteRecordsResponse {
+        var x = DeleteRecordsResponse()
+        if f.has(v, 0, 32767) { x.throttleTimeMs = 897178843 }
+        if f.has(v, 0, 32767) { x.topics = [deleteRecordsResponse_DeleteRecordsTopicResult(v, f)] }
+        return x
+    }
+    static func deleteRecordsResponse_DeleteRecordsTopicResult(_ v: Int16, _ f: Fill) -> DeleteRecordsResponse.DeleteRecordsTopicResult {
+        var x = DeleteRecordsResponse.DeleteRecordsTopicResult()
+        if f.has(v, 0, 32767) { x.name = "n-591" }
+        if f.has(v, 0, 32767) { x.partitions = [deleteRecordsResponse_DeleteRecordsPartitionResult(v, f)] }
+        return x
+    }
+    static func deleteRecordsResponse_DeleteRecordsPartitionResult(_ v: Int16, _ f: Fill) -> DeleteRecordsResponse.DeleteRecordsPartitionResult {
+        var x = DeleteRecordsResponse.DeleteRecordsPartitionResult()
+        if f.has(v, 0, 32767) { x.partitionIndex = 453695628 }
+        if f.has(v, 0, 32767) { x.lowWatermark = 3863304079058912 }
+        if f.has(v, 0, 32767) { x.errorCode = ErrorCode(rawValue: 26581) }
+        return x
+    }
     static func deleteTopicsRequest(_ v: Int16, _ f: Fill) -> DeleteTopicsRequest {
         var x = DeleteTopicsRequest()
         if f.has(v, 6, 32767) { x.topics = [deleteTopicsRequest_DeleteTopicState(v, f)] }
@@ -414,6 +455,39 @@ enum Filled {
         if f.has(v, 0, 32767) { x.partitionSize = 1291507221203069 }
         if f.has(v, 0, 32767) { x.offsetLag = 6243362678777635 }
         if f.has(v, 0, 32767) { x.isFutureKey = true }
+        return x
+    }
+    static func electLeadersRequest(_ v: Int16, _ f: Fill) -> ElectLeadersRequest {
+        var x = ElectLeadersRequest()
+        if f.has(v, 1, 32767) { x.electionType = 17 }
+        if f.has(v, 0, 32767) { x.topicPartitions = f.null(v, 0, 32767) ? nil : [electLeadersRequest_TopicPartitions(v, f)] }
+        if f.has(v, 0, 32767) { x.timeoutMs = 964864011 }
+        return x
+    }
+    static func electLeadersRequest_TopicPartitions(_ v: Int16, _ f: Fill) -> ElectLeadersRequest.TopicPartitions {
+        var x = ElectLeadersRequest.TopicPartitions()
+        if f.has(v, 0, 32767) { x.topic = "t-767" }
+        if f.has(v, 0, 32767) { x.partitions = [13691307, 251743549] }
+        return x
+    }
+    static func electLeadersResponse(_ v: Int16, _ f: Fill) -> ElectLeadersResponse {
+        var x = ElectLeadersResponse()
+        if f.has(v, 0, 32767) { x.throttleTimeMs = 947641191 }
+        if f.has(v, 1, 32767) { x.errorCode = ErrorCode(rawValue: 26107) }
+        if f.has(v, 0, 32767) { x.replicaElectionResults = [electLeadersResponse_ReplicaElectionResult(v, f)] }
+        return x
+    }
+    static func electLeadersResponse_ReplicaElectionResult(_ v: Int16, _ f: Fill) -> ElectLeadersResponse.ReplicaElectionResult {
+        var x = ElectLeadersResponse.ReplicaElectionResult()
+        if f.has(v, 0, 32767) { x.topic = "t-203" }
+        if f.has(v, 0, 32767) { x.partitionResult = [electLeadersResponse_PartitionResult(v, f)] }
+        return x
+    }
+    static func electLeadersResponse_PartitionResult(_ v: Int16, _ f: Fill) -> ElectLeadersResponse.PartitionResult {
+        var x = ElectLeadersResponse.PartitionResult()
+        if f.has(v, 0, 32767) { x.partitionID = 1659963274 }
+        if f.has(v, 0, 32767) { x.errorCode = ErrorCode(rawValue: 13734) }
+        if f.has(v, 0, 32767) { x.errorMessage = f.null(v, 0, 32767) ? nil : "em-716" }
         return x
     }
     static func fetchRequest(_ v: Int16, _ f: Fill) -> FetchRequest {

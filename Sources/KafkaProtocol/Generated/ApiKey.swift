@@ -20,6 +20,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case apiVersions = 18
     case createTopics = 19
     case deleteTopics = 20
+    case deleteRecords = 21
     case initProducerID = 22
     case offsetForLeaderEpoch = 23
     case describeConfigs = 32
@@ -27,6 +28,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case describeLogDirs = 35
     case createPartitions = 37
     case deleteGroups = 42
+    case electLeaders = 43
     case incrementalAlterConfigs = 44
     case listPartitionReassignments = 46
     case offsetDelete = 47
@@ -51,6 +53,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .apiVersions: return "ApiVersions"
         case .createTopics: return "CreateTopics"
         case .deleteTopics: return "DeleteTopics"
+        case .deleteRecords: return "DeleteRecords"
         case .initProducerID: return "InitProducerId"
         case .offsetForLeaderEpoch: return "OffsetForLeaderEpoch"
         case .describeConfigs: return "DescribeConfigs"
@@ -58,6 +61,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .describeLogDirs: return "DescribeLogDirs"
         case .createPartitions: return "CreatePartitions"
         case .deleteGroups: return "DeleteGroups"
+        case .electLeaders: return "ElectLeaders"
         case .incrementalAlterConfigs: return "IncrementalAlterConfigs"
         case .listPartitionReassignments: return "ListPartitionReassignments"
         case .offsetDelete: return "OffsetDelete"
@@ -84,6 +88,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .apiVersions: return 0...4
         case .createTopics: return 2...7
         case .deleteTopics: return 1...6
+        case .deleteRecords: return 0...2
         case .initProducerID: return 0...5
         case .offsetForLeaderEpoch: return 2...4
         case .describeConfigs: return 1...4
@@ -91,6 +96,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .describeLogDirs: return 1...5
         case .createPartitions: return 0...3
         case .deleteGroups: return 0...2
+        case .electLeaders: return 0...2
         case .incrementalAlterConfigs: return 0...1
         case .listPartitionReassignments: return 0...0
         case .offsetDelete: return 0...0
@@ -117,6 +123,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .apiVersions: return 3
         case .createTopics: return 5
         case .deleteTopics: return 4
+        case .deleteRecords: return 2
         case .initProducerID: return 2
         case .offsetForLeaderEpoch: return 4
         case .describeConfigs: return 4
@@ -124,6 +131,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .describeLogDirs: return 2
         case .createPartitions: return 2
         case .deleteGroups: return 2
+        case .electLeaders: return 2
         case .incrementalAlterConfigs: return 1
         case .listPartitionReassignments: return 0
         case .offsetDelete: return nil
