@@ -13,6 +13,8 @@ struct PendingProduce {
         var lastIndex: LogIndex
         var term: Term
         var baseOffset: Int64
+        /// The leader's append time of a LogAppendTime topic's batches; -1 for CreateTime.
+        var logAppendTimeMs: Int64 = -1
         var result: ProduceResponse.PartitionProduceResponse?
     }
 
@@ -29,13 +31,17 @@ protocol PartitionContext: NodeContext {
     /// A nearly full data disk takes no Kafka writes.
     var diskFull: Bool { get }
     func group(_ g: GroupID) -> NodeCore.Group?
+    /// Wall-clock ms since the epoch, injected (`NodeCore.clockMs`).
+    var nowMs: Int64 { get }
     /// Propose to a group this node leads (its output is drained with the request's).
     func propose(_ data: [UInt8], to g: GroupID) throws(RaftError) -> (index: LogIndex, term: Term)
     /// A token for a new storage read.
     func takeReadToken() -> UInt64
 }
 
-extension NodeCore: PartitionContext {}
+extension NodeCore: PartitionContext {
+    var nowMs: Int64 { clockMs() }
+}
 
 /// Produce: validates batches, assigns offsets and proposes them on the partitions' leaders, and
 /// owns the requests waiting for their batches to be committed (acks=all) or durable (acks=1).
@@ -56,6 +62,7 @@ struct ProduceService {
             let topic = node.controller.topic(t.name)
             let maxBatch = topic.flatMap { node.controller.config("max.message.bytes", of: $0) }.flatMap { Int($0) } ?? BrokerLimits.batchBytesMax
             let compacted = topic.flatMap { CompactionPolicy.of($0, in: node.controller) } != nil
+            let appendTime = topic.flatMap { node.controller.config("message.timestamp.type", of: $0) } == "LogAppendTime"
             for part in t.partitionData {
                 var entry = PendingProduce.Part(
                     topic: t.name, partition: part.index, group: GroupID(0), lastIndex: .zero, term: .zero, baseOffset: -1, result: nil)
@@ -69,7 +76,8 @@ struct ProduceService {
                     fail(.invalidTopic, "\(offsetsTopic) is internal")
                 } else if let assignment = topic?.partitions.first(where: { $0.partition == part.index }) {
                     entry.group = assignment.group
-                    Self.append(part.records, to: assignment.group, maxBatchBytes: maxBatch, compacted: compacted, into: &entry, node)
+                    Self.append(part.records, to: assignment.group, maxBatchBytes: maxBatch, compacted: compacted,
+                                appendTimeMs: appendTime ? node.nowMs : nil, into: &entry, node)
                 } else {
                     fail(.unknownTopicOrPartition)
                 }
@@ -96,7 +104,8 @@ struct ProduceService {
     }
 
     private static func append(
-        _ records: ByteBuffer?, to gid: GroupID, maxBatchBytes: Int, compacted: Bool, into part: inout PendingProduce.Part, _ node: some PartitionContext
+        _ records: ByteBuffer?, to gid: GroupID, maxBatchBytes: Int, compacted: Bool, appendTimeMs: Int64?,
+        into part: inout PendingProduce.Part, _ node: some PartitionContext
     ) {
         func fail(_ e: ErrorCode, _ message: String? = nil) {
             part.result = .failed(part.partition, e, message)
@@ -144,7 +153,12 @@ struct ProduceService {
                     return fail(code)
                 }
             }
-            let assigned = b.assigned(baseOffset: Int64(offset), leaderEpoch: Int32(truncatingIfNeeded: term.value))
+            var assigned = b.assigned(baseOffset: Int64(offset), leaderEpoch: Int32(truncatingIfNeeded: term.value))
+            if let appendTimeMs {
+                // LogAppendTime: stamped once, here, so every replica stores the same bytes.
+                assigned = assigned.stampedLogAppendTime(appendTimeMs)
+                part.logAppendTimeMs = appendTimeMs
+            }
             do {
                 let at = try node.propose(Array(assigned.bytes.readableBytesView), to: gid)
                 part.lastIndex = at.index
@@ -180,7 +194,7 @@ struct ProduceService {
                 let done = p.acks == -1 ? g.state.appliedIndex >= part.lastIndex : persisted >= part.lastIndex && role == .leader
                 if done {
                     p.parts[k].result = .init(index: part.partition, errorCode: .none, baseOffset: part.baseOffset,
-                                              logStartOffset: Int64(g.logStartOffset))
+                                              logAppendTimeMs: part.logAppendTimeMs, logStartOffset: Int64(g.logStartOffset))
                 } else if role != .leader {
                     p.parts[k].result = .failed(part.partition, .notLeaderOrFollower, "leadership lost")
                 } else if expired && node.ticks >= p.deadlineTick {

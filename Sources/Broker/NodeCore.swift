@@ -139,6 +139,9 @@ public final class NodeCore {
     }
 
     public let config: NodeConfig
+    /// Wall-clock time in ms since the epoch (the runtime's clock, the simulator's virtual one):
+    /// the leader stamps batches of LogAppendTime topics with it. Injected, like storage's.
+    public var clockMs: () -> Int64 = { 0 }
     /// Groups sorted by id: iteration order is part of the run.
     public private(set) var groups: [Group] = []
     /// Per group (same positions): whether something may have changed it since its output was

@@ -92,7 +92,7 @@ public enum TopicConfigs {
               acceptance: .only(["9223372036854775807"], "Rill does not check record timestamps against a clock"),
               documentation: "How far in the past a CreateTime timestamp may be.", check: long(0...)),
         .init(name: "message.timestamp.type", type: .string, defaultValue: "CreateTime", brokerKey: "log.message.timestamp.type",
-              acceptance: .only(["CreateTime"], "records keep the producer's timestamps"),
+              acceptance: .honoured,
               documentation: "CreateTime (the producer's) or LogAppendTime (the broker's).", check: oneOf(["CreateTime", "LogAppendTime"])),
         .init(name: "min.cleanable.dirty.ratio", type: .double, defaultValue: "0.5", brokerKey: "log.cleaner.min.cleanable.ratio", acceptance: .honoured,
               documentation: "Share of a compacted log not yet cleaned before the cleaner takes it.", check: ratio),

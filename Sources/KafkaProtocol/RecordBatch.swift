@@ -32,6 +32,9 @@ public struct RecordBatch: Equatable, Sendable {
     public var compression: Int { Int(attributes & 0x7) }
     public var isTransactional: Bool { attributes & 0x10 != 0 }
     public var isControl: Bool { attributes & 0x20 != 0 }
+    /// Timestamp type LogAppendTime (attribute bit 3): every record's timestamp is the batch's
+    /// `maxTimestamp`, the time the leader appended it; otherwise CreateTime, the producer's.
+    public var isLogAppendTime: Bool { attributes & 0x08 != 0 }
     /// The offset after the batch's last record.
     public var nextOffset: Int64 { baseOffset + Int64(lastOffsetDelta) + 1 }
 
@@ -106,6 +109,20 @@ public struct RecordBatch: Equatable, Sendable {
         return copy
     }
 
+    /// The same batch stamped with the leader's append time (a topic with
+    /// `message.timestamp.type=LogAppendTime`): timestamp type bit set, `maxTimestamp` = `ms`, CRC
+    /// recomputed, records untouched (compressed ones too), as Kafka's leader stamps a v2 batch.
+    public func stampedLogAppendTime(_ ms: Int64) -> RecordBatch {
+        var copy = self
+        var b = ByteBuffer(buffer: bytes)
+        b.setInteger(attributes | 0x08, at: b.readerIndex + 21, endianness: .big)
+        b.setInteger(ms, at: b.readerIndex + 35, endianness: .big)
+        let crc = b.withUnsafeReadableBytes { CRC32C.update(0, UnsafeRawBufferPointer(rebasing: $0[21...])) }
+        b.setInteger(crc, at: b.readerIndex + 17, endianness: .big)
+        copy.bytes = b
+        return copy
+    }
+
     /// Build an uncompressed batch of `records` (key, value) pairs (tests and the Swift client).
     public static func build(
         baseOffset: Int64 = 0, records: [(key: [UInt8]?, value: [UInt8]?)], timestamp: Int64, producerID: Int64 = -1,
@@ -172,6 +189,8 @@ public struct RecordBatch: Equatable, Sendable {
     /// batch (not decoded by the broker) the batch's first offset and newest timestamp.
     public func firstRecord(atOrAfter timestamp: Int64) -> (offset: Int64, timestamp: Int64)? {
         guard maxTimestamp >= timestamp else { return nil }
+        // Every record carries the batch's append time.
+        if isLogAppendTime { return (baseOffset, maxTimestamp) }
         var stamps: [Int64] = []
         guard compression == 0, let recs = try? records(timestamps: &stamps) else { return (baseOffset, maxTimestamp) }
         for (k, r) in recs.enumerated() where stamps[k] >= timestamp { return (r.offset, stamps[k]) }

@@ -156,7 +156,9 @@ extension RecordBatch {
                 let k = try blob("header key") ?? []
                 headers.append(RecordHeader(key: String(decoding: k, as: UTF8.self), value: try blob("header value")))
             }
-            out.append(DecodedRecord(offset: baseOffset + Int64(delta), timestamp: baseTimestamp &+ timestampDelta, key: key, value: value, headers: headers))
+            // LogAppendTime: the broker's time for every record, as Kafka's consumers read it.
+            let timestamp = isLogAppendTime ? maxTimestamp : baseTimestamp &+ timestampDelta
+            out.append(DecodedRecord(offset: baseOffset + Int64(delta), timestamp: timestamp, key: key, value: value, headers: headers))
         }
         return out
     }

@@ -155,6 +155,8 @@ public final class NodeRuntime: @unchecked Sendable {
         config.groupMaxSessionTimeoutMs = settings.groupMaxSessionTimeoutMs
         config.defaultReplicationFactor = settings.defaultReplicationFactor
         core = try NodeCore(config: config, recovered: recovered)
+        // LogAppendTime topics: the leader stamps batches with the wall clock.
+        core.clockMs = NodeRuntime.wallClockMs
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         loop = group.next()
         diskPool = NIOThreadPool(numberOfThreads: 1)

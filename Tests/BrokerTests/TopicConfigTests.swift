@@ -78,7 +78,8 @@ struct TopicConfigTests {
             ([("max.message.bytes", "-5")], .invalidConfig, "must be 0 to"),
             ([("segment.jitter.ms", "1000")], .invalidConfig, "segment.jitter.ms=1000 is not supported"),
             ([("retention.ms", "-2")], .invalidConfig, "invalid value '-2' for retention.ms"),
-            ([("message.timestamp.type", "LogAppendTime")], .invalidConfig, "is not supported"),
+            ([("compression.type", "gzip")], .invalidConfig, "compression.type=gzip is not supported"),
+            ([("message.timestamp.type", "BrokerTime")], .invalidConfig, "invalid value"),
             ([("cleanup.policy", "compact"), ("cleanup.policy", "delete")], .invalidRequest, "given twice"),
             ([("cleanup.policy", nil)], .invalidRequest, "null value"),
         ]

@@ -177,11 +177,59 @@ def kafka_python_configs():
     admin.close()
 
 
+def delete_records():
+    """DeleteRecords: confluent-kafka's and kafka-python's admins move a partition's log start;
+    consumers then start there; a compact-only topic refuses (POLICY_VIOLATION)."""
+    from confluent_kafka import Consumer, Producer, TopicPartition
+    from confluent_kafka.admin import AdminClient, NewTopic
+    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    admin.create_topics([NewTopic("ck-trim", 2, 3), NewTopic("ck-trim-compact", 1, 3, config={"cleanup.policy": "compact"})],
+                        operation_timeout=15)["ck-trim"].result()
+    p = Producer({"bootstrap.servers": BOOTSTRAP, "acks": "all"})
+    for i in range(60):
+        p.produce("ck-trim", partition=i % 2, key=b"k", value=f"v{i}".encode())
+    p.flush(30)
+    out = admin.delete_records([TopicPartition("ck-trim", 0, 10)], request_timeout=15)
+    deleted = list(out.values())[0].result()
+    check("confluent-kafka delete_records: the low watermark is 10", deleted.low_watermark == 10, repr(deleted))
+    c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": "ck-trim-reader", "auto.offset.reset": "earliest"})
+    low, high = c.get_watermark_offsets(TopicPartition("ck-trim", 0), timeout=10)
+    check("confluent-kafka: watermarks after it are (10, 30)", (low, high) == (10, 30), (low, high))
+    c.assign([TopicPartition("ck-trim", 0, 0)])  # below the start: reset to the earliest, 10
+    first = None
+    deadline = time.time() + 20
+    while first is None and time.time() < deadline:
+        m = c.poll(0.5)
+        if m is not None and not m.error():
+            first = (m.offset(), m.value())
+    c.close()
+    check("confluent-kafka: a consumer from offset 0 starts at 10", first == (10, b"v20"), repr(first))
+    out = admin.delete_records([TopicPartition("ck-trim-compact", 0, 0)], request_timeout=15)
+    try:
+        list(out.values())[0].result()
+        check("confluent-kafka delete_records on a compact-only topic is refused", False, "accepted")
+    except Exception as e:
+        check("confluent-kafka delete_records on a compact-only topic is refused (POLICY_VIOLATION)", "POLICY_VIOLATION" in str(e), repr(e))
+
+    from kafka import KafkaConsumer
+    from kafka import TopicPartition as KTP
+    from kafka.admin import KafkaAdminClient
+    kadmin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP.split(","), request_timeout_ms=15000)
+    result = kadmin.delete_records({KTP("ck-trim", 1): 25})
+    check("kafka-python delete_records answers the new low watermark 25", "25" in repr(result), repr(result))
+    kadmin.close()
+    kc = KafkaConsumer(bootstrap_servers=BOOTSTRAP.split(","))
+    starts = kc.beginning_offsets([KTP("ck-trim", 0), KTP("ck-trim", 1)])
+    kc.close()
+    check("kafka-python beginning_offsets: 10 and 25", [starts[KTP("ck-trim", 0)], starts[KTP("ck-trim", 1)]] == [10, 25], repr(starts))
+
+
 kcat_metadata()
 confluent_admin()
 confluent_delete()
 kafka_python_admin()
 confluent_configs()
 kafka_python_configs()
+delete_records()
 print(f"interop: {len(failures)} failure(s)")
 sys.exit(1 if failures else 0)

@@ -78,10 +78,50 @@ def kcat_roundtrip(topic):
     check("kcat consumes every record at offsets 0..49", cons.stdout == want, cons.stdout[-200:] + cons.stderr[-300:])
 
 
+def log_append_time():
+    """message.timestamp.type=LogAppendTime: the broker's clock replaces the producer's timestamp,
+    for confluent-kafka (delivery report and consumer) and kafka-python's consumer."""
+    from confluent_kafka import Consumer, Producer, TopicPartition, TIMESTAMP_LOG_APPEND_TIME
+    from confluent_kafka.admin import AdminClient, NewTopic
+    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    admin.create_topics([NewTopic("ck-append-time", 1, 3, config={"message.timestamp.type": "LogAppendTime"})],
+                        operation_timeout=15)["ck-append-time"].result()
+    before = int(time.time() * 1000)
+    reports = []
+    p = Producer({"bootstrap.servers": BOOTSTRAP, "acks": "all"})
+    for i in range(3):
+        p.produce("ck-append-time", value=f"t{i}".encode(), timestamp=1000, callback=lambda err, msg: reports.append((err, msg.timestamp())))
+    p.flush(30)
+    after = int(time.time() * 1000) + 1
+    check("confluent-kafka: the delivery reports carry the broker's append time",
+          len(reports) == 3 and all(e is None and t[0] == TIMESTAMP_LOG_APPEND_TIME and before <= t[1] <= after for e, t in reports), repr(reports))
+    c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": "ck-append-time", "auto.offset.reset": "earliest"})
+    c.assign([TopicPartition("ck-append-time", 0, 0)])
+    stamps = []
+    deadline = time.time() + 20
+    while len(stamps) < 3 and time.time() < deadline:
+        m = c.poll(0.5)
+        if m is not None and not m.error():
+            stamps.append(m.timestamp())
+    c.close()
+    check("confluent-kafka consumer: LogAppendTime timestamps between the produce's start and end, not the producer's 1000",
+          len(stamps) == 3 and all(t[0] == TIMESTAMP_LOG_APPEND_TIME and before <= t[1] <= after for t in stamps), repr(stamps))
+    from kafka import KafkaConsumer
+    from kafka import TopicPartition as KTP
+    kc = KafkaConsumer(bootstrap_servers=BOOTSTRAP.split(","), enable_auto_commit=False, consumer_timeout_ms=5000)
+    kc.assign([KTP("ck-append-time", 0)])
+    kc.seek_to_beginning()
+    got = [(m.timestamp_type, m.timestamp) for m in kc]
+    kc.close()
+    check("kafka-python consumer: timestamp type 1 (LogAppendTime) and the broker's time",
+          len(got) == 3 and all(tt == 1 and before <= t <= after for tt, t in got), repr(got))
+
+
 confluent_roundtrip("ck-all", "all")
 confluent_roundtrip("ck-one", "1")
 confluent_roundtrip("ck-zero", "0")
 kafka_python_roundtrip("kp-data")
 kcat_roundtrip("kcat-data")
+log_append_time()
 print(f"interop data: {len(failures)} failure(s)")
 sys.exit(1 if failures else 0)

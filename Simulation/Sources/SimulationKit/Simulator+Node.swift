@@ -42,6 +42,7 @@ extension Simulator {
         } catch {
             fatalError("n\(i + 1) cannot start: \(error)")
         }
+        core.clockMs = storage.clockMs
         let recoveredEntries = recovered.reduce(0) { $0 + $1.1.entries.count }
         for g in core.groups {
             checker.forget(node: nodes[i].id, group: g.id)

@@ -57,6 +57,7 @@ import org.apache.kafka.clients.admin.ListOffsetsResult.ListOffsetsResultInfo;
 import org.apache.kafka.clients.admin.NewPartitions;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.admin.RecordsToDelete;
 import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
@@ -73,6 +74,7 @@ import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.TopicPartitionInfo;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.errors.InvalidConfigurationException;
+import org.apache.kafka.common.errors.OffsetOutOfRangeException;
 import org.apache.kafka.common.Uuid;
 import org.apache.kafka.common.errors.TopicExistsException;
 import org.apache.kafka.common.protocol.ApiKeys;
@@ -463,6 +465,23 @@ public final class RillInterop {
             }
             check("Admin.listOffsets: earliest 0, latest = records acknowledged, timestamp 0 -> offset 0", offsetsOk,
                   "earliest/latest/at-time-0:" + offsetsText);
+
+            // deleteRecords (kafka-delete-records.sh): the fullest partition starts at 2 afterwards;
+            // past its high watermark is OffsetOutOfRange.
+            int fullest = 0;
+            for (int i = 0; i < PARTITIONS; i++) if (perPartition.getOrDefault(i, 0L) > perPartition.getOrDefault(fullest, 0L)) fullest = i;
+            TopicPartition trimmed = new TopicPartition(topic, fullest);
+            long low = get(admin.deleteRecords(Map.of(trimmed, RecordsToDelete.beforeOffset(2))).lowWatermarks().get(trimmed)).lowWatermark();
+            long start = get(admin.listOffsets(Map.of(trimmed, OffsetSpec.earliest())).all()).get(trimmed).offset();
+            check("Admin.deleteRecords: the low watermark is 2, and listOffsets earliest says so", low == 2 && start == 2, low + "/" + start);
+            try {
+                long past = perPartition.getOrDefault(fullest, 0L) + 1;
+                get(admin.deleteRecords(Map.of(trimmed, RecordsToDelete.beforeOffset(past))).lowWatermarks().get(trimmed));
+                check("Admin.deleteRecords past the high watermark fails with OffsetOutOfRangeException", false, "no error");
+            } catch (ExecutionException e) {
+                check("Admin.deleteRecords past the high watermark fails with OffsetOutOfRangeException",
+                      e.getCause() instanceof OffsetOutOfRangeException, rootCause(e));
+            }
 
             // The group's commits, read back through the admin client (OffsetFetch).
             Map<TopicPartition, OffsetAndMetadata> committed = get(admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata());
