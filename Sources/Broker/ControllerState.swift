@@ -64,6 +64,11 @@ public enum ControllerCommand: Equatable, Sendable {
     case alterConfigs(ConfigResource, [ConfigChange], replacing: Bool)
     /// Grow a topic to `total` partitions; the new ones are placed at apply time like a create's.
     case createPartitions(name: String, total: Int32)
+    /// Hand these partitions' leadership to their preferred replica (the first listed; Kafka's
+    /// preferred leader election). Changes no state: each node that leads one of them starts a
+    /// Raft leadership transfer when it applies this, unless its clock is past `notAfterMs` (an
+    /// old request met again when a restarted node replays its log).
+    case electPreferredLeaders(groups: [GroupID], notAfterMs: Int64)
 
     public func encode() -> [UInt8] {
         var w = ByteWriter()
@@ -107,6 +112,11 @@ public enum ControllerCommand: Equatable, Sendable {
             w.u8(6)
             w.blob(Array(name.utf8))
             w.u32(UInt32(bitPattern: total))
+        case .electPreferredLeaders(let groups, let notAfterMs):
+            w.u8(7)
+            w.u64(UInt64(bitPattern: notAfterMs))
+            w.u32(UInt32(groups.count))
+            for g in groups { w.u32(g.value) }
         }
         return w.bytes
     }
@@ -151,6 +161,11 @@ public enum ControllerCommand: Equatable, Sendable {
             command = .alterConfigs(resource, changes, replacing: replacing)
         case 6:
             command = .createPartitions(name: String(decoding: try r.blob(), as: UTF8.self), total: Int32(bitPattern: try r.u32()))
+        case 7:
+            let notAfterMs = Int64(bitPattern: try r.u64())
+            var groups: [GroupID] = []
+            for _ in 0..<(try r.count(minItemBytes: 4)) { groups.append(GroupID(try r.u32())) }
+            command = .electPreferredLeaders(groups: groups, notAfterMs: notAfterMs)
         default:
             throw WireError.invalid("controller command kind \(kind)")
         }
@@ -238,6 +253,8 @@ public struct ControllerState: Equatable, Sendable {
             guard topic(name) != nil else { return "topic '\(name)' does not exist" }
             // Group ids are never reused: a group below `nextGroup` that no topic names is deleted.
             topics.removeAll { $0.name == name }
+        case .electPreferredLeaders:
+            break  // no state: the nodes leading the groups act on it (`NodeCore+ElectLeaders`)
         case .createPartitions(let name, let total):
             guard let k = topics.firstIndex(where: { $0.name == name }) else { return "topic '\(name)' does not exist" }
             if let reason = Self.validatePartitionIncrease(topics[k], to: total) { return reason }

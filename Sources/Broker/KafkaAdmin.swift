@@ -321,5 +321,9 @@ extension NodeCore: AdminContext {
             if about.isDelete { perform(coordinator.topicDeleted(about.name, self)) } else { autoCreation.created(about.name) }
         }
         perform(admin.controllerApplied(entry, command: command, rejection: rejection, self))
+        if case .electPreferredLeaders(let groups, let notAfterMs) = command {
+            preferredLeadersElected(groups, notAfterMs: notAfterMs)
+            perform(elections.controllerApplied(command, self))
+        }
     }
 }

@@ -103,7 +103,7 @@ extension NodeCore {
                 let p = try ProduceRequest.decode(&r, version: h.apiVersion)
                 perform(produces.produce(p, request, self))
             case .electLeaders:
-                return (.close("ElectLeaders is not served"), NodeOutput())
+                perform(elections.electLeaders(try ElectLeadersRequest.decode(&r, version: h.apiVersion), request, self))
             case .deleteRecords:
                 perform(deletions.deleteRecords(try DeleteRecordsRequest.decode(&r, version: h.apiVersion), request, self))
             case .fetch:

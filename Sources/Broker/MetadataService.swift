@@ -66,16 +66,27 @@ enum MetadataService {
             }
             topics.append(topicMetadata(topic, node))
         }
-        let response = MetadataResponse(
-            brokers: brokers(node), clusterID: node.config.clusterName, controllerID: Int32(node.advertisedController.value), topics: topics)
+        let listed = brokers(node)
+        let response = MetadataResponse(brokers: listed, clusterID: node.config.clusterName, controllerID: controllerID(node, listed), topics: topics)
         return (response, actions)
+    }
+
+    /// The controller named to clients: the controller leader when it is among the brokers
+    /// listed, this node otherwise. Right after a cluster forms, the leader may not have
+    /// registered its listener yet; naming a broker missing from the list leaves librdkafka's
+    /// admin client waiting for it until its next full metadata refresh (minutes). This node
+    /// takes admin requests and forwards them.
+    static func controllerID(_ node: some MetadataContext, _ listed: [MetadataResponse.MetadataResponseBroker]) -> Int32 {
+        let named = Int32(node.advertisedController.value)
+        return listed.contains { $0.nodeID == named } ? named : Int32(node.config.id.value)
     }
 
     /// DescribeCluster (key 60): the brokers and controller, as Metadata has them.
     static func describeCluster(_ request: KafkaRequest, _ node: some MetadataContext) -> [KafkaAction] {
+        let listed = brokers(node)
         let response = DescribeClusterResponse(
-            clusterID: node.config.clusterName, controllerID: Int32(node.advertisedController.value),
-            brokers: brokers(node).map { .init(brokerID: $0.nodeID, host: $0.host, port: $0.port, rack: $0.rack) })
+            clusterID: node.config.clusterName, controllerID: controllerID(node, listed),
+            brokers: listed.map { .init(brokerID: $0.nodeID, host: $0.host, port: $0.port, rack: $0.rack) })
         return [.complete(request.answer(response))]
     }
 

@@ -176,6 +176,7 @@ public final class NodeCore {
     var admin = TopicAdmin()
     var produces = ProduceService()
     var deletions = DeleteRecordsService()
+    var elections = ElectLeadersService()
     var fetches = FetchService()
     var listings = ListOffsetsService()
     /// Controller commands to forward to the controller leader.
@@ -267,6 +268,7 @@ public final class NodeCore {
         perform(admin.tick(self))
         if !produces.isEmpty { perform(produces.check(expired: true, self)) }
         if !deletions.isEmpty { perform(deletions.check(expired: true, self)) }
+        if !elections.isEmpty { perform(elections.tick(self)) }
         if !fetches.isEmpty { perform(fetches.evaluate(expired: true, self)) }
         perform(producerIDs.serve(controller: controller, now: ticks, expired: true))
         perform(coordinator.tick(self))
@@ -450,6 +452,7 @@ public final class NodeCore {
         out.notices += coordinator.takeNotices()
         if !produces.isEmpty { perform(produces.check(expired: false, self)) }
         if !deletions.isEmpty { perform(deletions.check(expired: false, self)) }
+        if !elections.isEmpty { perform(elections.check(self)) }
         if !fetches.isEmpty { perform(fetches.evaluate(expired: false, self)) }
         if coordinator.hasPendingWrites { perform(coordinator.writesProgressed(expired: false, self)) }
         out.kafkaReplies += completions

@@ -30,6 +30,7 @@ public enum ServedApis {
         (.describeLogDirs, 1...5),
         (.createPartitions, 0...3),
         (.deleteGroups, 0...2),
+        (.electLeaders, 0...2),
         (.incrementalAlterConfigs, 0...1),
         (.listPartitionReassignments, 0...0),
         (.offsetDelete, 0...0),

@@ -49,6 +49,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let groupIDNotFound = ErrorCode(rawValue: 69)
     public static let memberIDRequired = ErrorCode(rawValue: 79)
     public static let preferredLeaderNotAvailable = ErrorCode(rawValue: 80)
+    public static let eligibleLeadersNotAvailable = ErrorCode(rawValue: 83)
     public static let electionNotNeeded = ErrorCode(rawValue: 84)
     public static let groupSubscribedToTopic = ErrorCode(rawValue: 86)
     public static let invalidRecord = ErrorCode(rawValue: 87)
@@ -105,6 +106,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         69: "GROUP_ID_NOT_FOUND",
         79: "MEMBER_ID_REQUIRED",
         80: "PREFERRED_LEADER_NOT_AVAILABLE",
+        83: "ELIGIBLE_LEADERS_NOT_AVAILABLE",
         84: "ELECTION_NOT_NEEDED",
         86: "GROUP_SUBSCRIBED_TO_TOPIC",
         87: "INVALID_RECORD",

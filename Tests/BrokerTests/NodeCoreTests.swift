@@ -273,12 +273,13 @@ struct NodeCoreTests {
         let cmds: [ControllerCommand] = [
             .registerBroker(BrokerRegistration(node: 2, host: "h", kafkaPort: 9093)),
             .createTopic(name: "x", partitions: 4, replicationFactor: 3),
+            .electPreferredLeaders(groups: [3, 7], notAfterMs: 1_700_000_000_000),
         ]
         for c in cmds { #expect(try ControllerCommand.decode(c.encode()) == c) }
         var state = ControllerState(members: [1, 2, 3])
         for (k, c) in cmds.enumerated() { state.apply(Entry(term: 1, index: LogIndex(UInt64(k + 1)), data: c.encode())) }
         var restored = ControllerState(members: [1, 2, 3])
-        try restored.restore(Snapshot(index: 2, term: 1, membership: Membership(voters: [1, 2, 3]), data: state.encode()))
+        try restored.restore(Snapshot(index: LogIndex(UInt64(cmds.count)), term: 1, membership: Membership(voters: [1, 2, 3]), data: state.encode()))
         #expect(restored == state)
         #expect(throws: WireError.self) { _ = try ControllerCommand.decode([9, 9]) }
     }

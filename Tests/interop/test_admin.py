@@ -224,6 +224,29 @@ def delete_records():
     check("kafka-python beginning_offsets: 10 and 25", [starts[KTP("ck-trim", 0)], starts[KTP("ck-trim", 1)]] == [10, 25], repr(starts))
 
 
+def elect_leaders():
+    """ElectLeaders (preferred): confluent-kafka's and kafka-python's admins; afterwards every
+    partition is led by its first replica."""
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import AdminClient, NewTopic, ElectionType
+    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    admin.create_topics([NewTopic("ck-elect", 3, 3)], operation_timeout=15)["ck-elect"].result()
+    time.sleep(1)
+    result = admin.elect_leaders(ElectionType.PREFERRED, [TopicPartition("ck-elect", p) for p in range(3)], request_timeout=30).result()
+    codes = sorted((tp.partition, None if e is None else e.name()) for tp, e in result.items())
+    check("confluent-kafka elect_leaders: each partition elected or not needed",
+          len(codes) == 3 and all(c in (None, "ELECTION_NOT_NEEDED") for _, c in codes), repr(codes))
+    t = admin.list_topics("ck-elect", timeout=10).topics["ck-elect"]
+    leaders = {p.id: (p.leader, p.replicas[0]) for p in t.partitions.values()}
+    check("every partition is led by its preferred (first) replica", all(l == r for l, r in leaders.values()), repr(leaders))
+    from kafka.admin import KafkaAdminClient
+    kadmin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP.split(","), request_timeout_ms=30000)
+    response = kadmin.elect_leaders(0, {"ck-elect": [0, 1, 2]}, raise_errors=False)
+    kadmin.close()
+    errors = sorted(p.error_code for t in response.replica_election_results for p in t.partition_result)
+    check("kafka-python elect_leaders: ELECTION_NOT_NEEDED (84) for each partition now", errors == [84, 84, 84], repr(response))
+
+
 kcat_metadata()
 confluent_admin()
 confluent_delete()
@@ -231,5 +254,6 @@ kafka_python_admin()
 confluent_configs()
 kafka_python_configs()
 delete_records()
+elect_leaders()
 print(f"interop: {len(failures)} failure(s)")
 sys.exit(1 if failures else 0)

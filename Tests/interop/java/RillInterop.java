@@ -69,10 +69,12 @@ import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.ElectionType;
 import org.apache.kafka.common.Node;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.TopicPartitionInfo;
 import org.apache.kafka.common.config.ConfigResource;
+import org.apache.kafka.common.errors.ElectionNotNeededException;
 import org.apache.kafka.common.errors.InvalidConfigurationException;
 import org.apache.kafka.common.errors.OffsetOutOfRangeException;
 import org.apache.kafka.common.Uuid;
@@ -482,6 +484,23 @@ public final class RillInterop {
                 check("Admin.deleteRecords past the high watermark fails with OffsetOutOfRangeException",
                       e.getCause() instanceof OffsetOutOfRangeException, rootCause(e));
             }
+
+            // electLeaders (kafka-leader-election.sh --election-type preferred): every partition
+            // ends led by its first replica.
+            Set<TopicPartition> everyPartition = new HashSet<>();
+            for (int i = 0; i < PARTITIONS; i++) everyPartition.add(new TopicPartition(topic, i));
+            Map<TopicPartition, java.util.Optional<Throwable>> elected = get(admin.electLeaders(ElectionType.PREFERRED, everyPartition).partitions());
+            check("Admin.electLeaders (preferred): each partition elected or ElectionNotNeeded",
+                  elected.size() == PARTITIONS && elected.values().stream().allMatch(o -> o.isEmpty() || o.get() instanceof ElectionNotNeededException), elected);
+            boolean preferredLead = false;
+            TopicDescription afterElection = null;
+            until = System.currentTimeMillis() + 10000;
+            while (!preferredLead && System.currentTimeMillis() < until) {
+                afterElection = get(admin.describeTopics(List.of(topic)).allTopicNames()).get(topic);
+                preferredLead = afterElection.partitions().stream().allMatch(p -> p.leader() != null && p.leader().id() == p.replicas().get(0).id());
+                if (!preferredLead) sleep(200);
+            }
+            check("Admin.describeTopics after the election: every partition led by its first replica", preferredLead, afterElection);
 
             // The group's commits, read back through the admin client (OffsetFetch).
             Map<TopicPartition, OffsetAndMetadata> committed = get(admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata());
