@@ -48,9 +48,11 @@ struct ElectLeadersService {
     var isEmpty: Bool { pending.isEmpty }
 
     mutating func electLeaders(_ e: ElectLeadersRequest, _ request: KafkaRequest, _ node: some ElectionContext) -> [KafkaAction] {
-        // Answered within the request's timeout, at most a minute (a transfer takes an election timeout).
+        // Transfers are wanted for the request's timeout (at most a minute); the answer comes by
+        // three quarters of it, so that it reaches a client whose own timeout is the same one
+        // (librdkafka's and the Java client's are) before that client gives up.
         let timeoutMs = Int(min(max(e.timeoutMs, 0), 60_000))
-        var p = PendingElection(request: request, parts: [], deadlineTick: node.ticks + node.config.ticks(milliseconds: timeoutMs))
+        var p = PendingElection(request: request, parts: [], deadlineTick: node.ticks + node.config.ticks(milliseconds: timeoutMs * 3 / 4))
         var asked: [(String, [Int32]?)] = []
         if let topics = e.topicPartitions {
             for t in topics { asked.append((t.topic, t.partitions)) }

@@ -177,6 +177,9 @@ public final class NodeCore {
     var produces = ProduceService()
     var deletions = DeleteRecordsService()
     var elections = ElectLeadersService()
+    /// Groups to hand to their preferred replica while this node leads them, until a deadline
+    /// (`NodeCore+ElectLeaders`), by group.
+    var preferredLeaderWanted: [(group: GroupID, notAfterMs: Int64)] = []
     var fetches = FetchService()
     var listings = ListOffsetsService()
     /// Controller commands to forward to the controller leader.
@@ -275,6 +278,7 @@ public final class NodeCore {
         if ticks % UInt64(config.raftTemplate.electionTicks) == 0 {
             askForRepairs()
             if diskFull { handOffKafkaLeaderships() }
+            if !preferredLeaderWanted.isEmpty { handOffToPreferredLeaders() }
         }
         if !readDamage.isEmpty { handOffUnmendedDamage() }
         measureRetentionByTime()

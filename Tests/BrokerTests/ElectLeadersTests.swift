@@ -58,6 +58,20 @@ struct ElectLeadersTests {
         #expect(c.rejected.isEmpty)
     }
 
+    @Test("asked while the partitions are still electing their first leaders: the replicas elected meanwhile hand over")
+    func beforeFirstLeaders() throws {
+        let c = try MiniCluster(nodes: 3)
+        c.run(ticks: 40)
+        let (out, _) = try c.cores[c.controllerIndex].proposeToController(.createTopic(name: "t", partitions: 3, replicationFactor: 3))
+        c.take(c.controllerIndex, out)
+        c.run(ticks: 2)  // the groups exist, no leader yet
+        let parts = try #require(c.cores[0].controller.topic("t")?.partitions).map { ($0.group, $0.replicas[0]) }
+        #expect(parts.allSatisfy { Self.leader(c, $0.0) == nil })
+        let answer = try Self.elect(c, at: c.controllerIndex, [("t", [0, 1, 2])], correlation: 1)
+        #expect(answer.values.allSatisfy { $0 == .none || $0 == .electionNotNeeded }, "\(answer)")
+        for (g, preferred) in parts { #expect(Self.leader(c, g) == preferred) }
+    }
+
     @Test("Kafka's answers: unknown partition, unclean election, a preferred replica cut off (PREFERRED_LEADER_NOT_AVAILABLE in time)")
     func refusals() throws {
         let (c, parts) = try Self.cluster()
