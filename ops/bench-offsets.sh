@@ -8,24 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RILL=${RILL:-.build/release/rill}
 [ -x "$RILL" ] || swift build -c release --product rill
-base=$(python3 -c 'import random; print(random.randint(30000, 45000))')
-dir=$(mktemp -d /tmp/rill-offsets-bench-XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-"$RILL" dev --init-only --nodes 3 --dir "$dir" --kafka-port "$base" >/dev/null
-for n in 1 2 3; do
-  "$RILL" serve --config "$dir/node-$n/node.toml" >"$dir/node-$n.stderr" 2>&1 &
-  pids+=($!)
-  disown $!
-done
-for _ in $(seq 1 100); do
-  "$RILL" cluster status --dir "$dir" 2>/dev/null | grep -q "3/3 node(s) up; controller leader: node" && break
-  sleep 0.2
-done
-bootstrap="127.0.0.1:$base,127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2))"
+source ops/bench-cluster.sh
+bench_cluster_start
 "$RILL" topic create bench --partitions 10 --replication-factor 3 --dir "$dir" >/dev/null
 python3 ops/offsets_bench.py "$bootstrap" "$dir" "$@"

@@ -85,34 +85,26 @@ struct DeleteRecordsService {
     /// deadline (when `expired`).
     mutating func check(expired: Bool, _ node: some PartitionContext) -> [KafkaAction] {
         guard !pending.isEmpty else { return [] }
-        var actions: [KafkaAction] = []
-        var remaining: [PendingDeleteRecords] = []
-        for var p in pending {
-            for k in p.parts.indices where p.parts[k].result == nil {
-                let part = p.parts[k]
+        for n in pending.indices {
+            for k in pending[n].parts.indices where pending[n].parts[k].result == nil {
+                let part = pending[n].parts[k]
                 guard let g = node.group(part.group) else {
-                    p.parts[k].result = Self.failed(part.partition, .notLeaderOrFollower)
+                    pending[n].parts[k].result = Self.failed(part.partition, .notLeaderOrFollower)
                     continue
                 }
                 let (role, termAt) = g.withRaft { ($0.role, $0.term(at: part.index)) }
                 if let termAt, termAt != part.term {
-                    p.parts[k].result = Self.failed(part.partition, .notLeaderOrFollower)
+                    pending[n].parts[k].result = Self.failed(part.partition, .notLeaderOrFollower)
                 } else if g.state.appliedIndex >= part.index {
-                    p.parts[k].result = .init(partitionIndex: part.partition, lowWatermark: Int64(g.logStartOffset), errorCode: .none)
+                    pending[n].parts[k].result = .init(partitionIndex: part.partition, lowWatermark: Int64(g.logStartOffset), errorCode: .none)
                 } else if role != .leader {
-                    p.parts[k].result = Self.failed(part.partition, .notLeaderOrFollower)
-                } else if expired && node.ticks >= p.deadlineTick {
-                    p.parts[k].result = Self.failed(part.partition, .requestTimedOut)
+                    pending[n].parts[k].result = Self.failed(part.partition, .notLeaderOrFollower)
+                } else if expired && node.ticks >= pending[n].deadlineTick {
+                    pending[n].parts[k].result = Self.failed(part.partition, .requestTimedOut)
                 }
             }
-            if p.parts.allSatisfy({ $0.result != nil }) {
-                actions.append(.complete(Self.answer(p)))
-            } else {
-                remaining.append(p)
-            }
         }
-        pending = remaining
-        return actions
+        return pending.takeAnswered({ $0.parts.allSatisfy { $0.result != nil } }, answer: Self.answer)
     }
 
     private static func failed(_ partition: Int32, _ code: ErrorCode) -> DeleteRecordsResponse.DeleteRecordsPartitionResult {

@@ -123,26 +123,18 @@ struct ElectLeadersService {
     }
 
     private mutating func finish(expired: Bool, _ node: some ElectionContext) -> [KafkaAction] {
-        var actions: [KafkaAction] = []
-        var remaining: [PendingElection] = []
-        for var p in pending {
-            for k in p.parts.indices where p.parts[k].result == nil {
-                let part = p.parts[k]
-                if p.applied && node.currentLeader(of: part.group) == part.preferred {
-                    p.parts[k].result = (.none, nil)
-                } else if expired && node.ticks >= p.deadlineTick {
-                    p.parts[k].result = (.preferredLeaderNotAvailable,
-                                         "node \(part.preferred.value), the preferred replica, did not take the leadership in time (down, or behind the leader)")
+        for n in pending.indices {
+            for k in pending[n].parts.indices where pending[n].parts[k].result == nil {
+                let part = pending[n].parts[k]
+                if pending[n].applied && node.currentLeader(of: part.group) == part.preferred {
+                    pending[n].parts[k].result = (.none, nil)
+                } else if expired && node.ticks >= pending[n].deadlineTick {
+                    pending[n].parts[k].result = (.preferredLeaderNotAvailable,
+                                                  "node \(part.preferred.value), the preferred replica, did not take the leadership in time (down, or behind the leader)")
                 }
             }
-            if p.parts.allSatisfy({ $0.result != nil }) {
-                actions.append(.complete(Self.answer(p)))
-            } else {
-                remaining.append(p)
-            }
         }
-        pending = remaining
-        return actions
+        return pending.takeAnswered({ $0.parts.allSatisfy { $0.result != nil } }, answer: Self.answer)
     }
 
     private static func answer(_ p: PendingElection) -> KafkaCompletion {

@@ -56,3 +56,18 @@ extension NodeCore {
         return completions.remove(at: k).response.map { .respond($0) } ?? .noResponse
     }
 }
+
+extension Array {
+    /// Take out, in order, the waiting requests `isDone` says are fully answered, as their
+    /// completions (`answer`); the rest stay, in order. The tail of every subsystem that answers a
+    /// request once each of its partitions has a result (Produce, DeleteRecords, ElectLeaders).
+    mutating func takeAnswered(_ isDone: (Element) -> Bool, answer: (Element) -> KafkaCompletion) -> [KafkaAction] {
+        var actions: [KafkaAction] = []
+        var remaining: [Element] = []
+        for request in self {
+            if isDone(request) { actions.append(.complete(answer(request))) } else { remaining.append(request) }
+        }
+        self = remaining
+        return actions
+    }
+}

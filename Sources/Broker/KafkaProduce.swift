@@ -174,41 +174,33 @@ struct ProduceService {
     /// a term change, or past their deadline (when `expired`).
     mutating func check(expired: Bool, _ node: some PartitionContext) -> [KafkaAction] {
         guard !pending.isEmpty else { return [] }
-        var actions: [KafkaAction] = []
-        var remaining: [PendingProduce] = []
-        for var p in pending {
-            for k in p.parts.indices where p.parts[k].result == nil {
-                let part = p.parts[k]
+        for n in pending.indices {
+            for k in pending[n].parts.indices where pending[n].parts[k].result == nil {
+                let part = pending[n].parts[k]
                 guard let g = node.group(part.group) else {
-                    p.parts[k].result = .failed(part.partition, .notLeaderOrFollower)
+                    pending[n].parts[k].result = .failed(part.partition, .notLeaderOrFollower)
                     continue
                 }
                 let (role, persisted, termAt) = g.withRaft { ($0.role, $0.persistedIndex, $0.term(at: part.lastIndex)) }
                 if let termAt, termAt != part.term {
                     // Another leader's entry took the index: this batch is gone; the client retries.
-                    p.parts[k].result = .failed(part.partition, .notLeaderOrFollower, "leader changed")
+                    pending[n].parts[k].result = .failed(part.partition, .notLeaderOrFollower, "leader changed")
                     continue
                 }
                 // acks=all: applied, not merely committed: Fetch and ListOffsets read the high
                 // watermark from the applied state, so an acknowledged record is visible at once.
-                let done = p.acks == -1 ? g.state.appliedIndex >= part.lastIndex : persisted >= part.lastIndex && role == .leader
+                let done = pending[n].acks == -1 ? g.state.appliedIndex >= part.lastIndex : persisted >= part.lastIndex && role == .leader
                 if done {
-                    p.parts[k].result = .init(index: part.partition, errorCode: .none, baseOffset: part.baseOffset,
-                                              logAppendTimeMs: part.logAppendTimeMs, logStartOffset: Int64(g.logStartOffset))
+                    pending[n].parts[k].result = .init(index: part.partition, errorCode: .none, baseOffset: part.baseOffset,
+                                                       logAppendTimeMs: part.logAppendTimeMs, logStartOffset: Int64(g.logStartOffset))
                 } else if role != .leader {
-                    p.parts[k].result = .failed(part.partition, .notLeaderOrFollower, "leadership lost")
-                } else if expired && node.ticks >= p.deadlineTick {
-                    p.parts[k].result = .failed(part.partition, .requestTimedOut, "not committed in time")
+                    pending[n].parts[k].result = .failed(part.partition, .notLeaderOrFollower, "leadership lost")
+                } else if expired && node.ticks >= pending[n].deadlineTick {
+                    pending[n].parts[k].result = .failed(part.partition, .requestTimedOut, "not committed in time")
                 }
             }
-            if p.parts.allSatisfy({ $0.result != nil }) {
-                actions.append(.complete(Self.answer(p)))
-            } else {
-                remaining.append(p)
-            }
         }
-        pending = remaining
-        return actions
+        return pending.takeAnswered({ $0.parts.allSatisfy { $0.result != nil } }, answer: Self.answer)
     }
 
     private static func answer(_ p: PendingProduce) -> KafkaCompletion {
