@@ -21,11 +21,14 @@ struct PendingDeleteRecords {
 
 /// DeleteRecords (Kafka's `AdminClient.deleteRecords`, `kafka-delete-records.sh`): move a
 /// partition's log start offset forward, on its leader, through its Raft log: the leader proposes
-/// a DeleteRecords entry (`KafkaEntry.deleteRecords`) and answers once it has applied it, with the
-/// new low watermark; every replica applies the same entry. As in Kafka: offset -1 means the high
-/// watermark; an offset past it is OFFSET_OUT_OF_RANGE; an offset at or below the current start
-/// changes nothing and is answered with the start; a topic whose `cleanup.policy` lacks `delete`
-/// refuses with POLICY_VIOLATION (so `__consumer_offsets`, compacted, does too).
+/// a DeleteRecords entry (`KafkaEntry.deleteRecords`) and answers once it has applied it; every
+/// replica applies the same entry. The low watermark answered is the replicated floor
+/// (`Group.recordsDeletedBelow`): every replica starts there or later, whoever leads next
+/// (retention, each replica's own, may have trimmed one further; Kafka answers the lowest start
+/// over the replicas, which is never below it either). As in Kafka: offset -1 means the high
+/// watermark; an offset past it is OFFSET_OUT_OF_RANGE; an offset at or below the floor changes
+/// nothing and is answered with the floor; a topic whose `cleanup.policy` lacks `delete` refuses
+/// with POLICY_VIOLATION (so `__consumer_offsets`, compacted, does too).
 struct DeleteRecordsService {
     private var pending: [PendingDeleteRecords] = []
 
@@ -68,11 +71,13 @@ struct DeleteRecordsService {
             part.result = failed(part.partition, .offsetOutOfRange)
             return
         }
-        guard offset > Int64(g.logStartOffset) else {
-            // Nothing to delete: already below the log start (Kafka answers the start too).
-            part.result = .init(partitionIndex: part.partition, lowWatermark: Int64(g.logStartOffset), errorCode: .none)
+        guard offset > Int64(g.recordsDeletedBelow) else {
+            // Deleted already, on every replica.
+            part.result = .init(partitionIndex: part.partition, lowWatermark: Int64(g.recordsDeletedBelow), errorCode: .none)
             return
         }
+        // Proposed even when this replica's retention has already trimmed past `offset`: the
+        // others' retention may not have, and a deletion acknowledged must hold after a failover.
         do {
             let at = try node.propose(KafkaEntry.deleteRecords(below: UInt64(offset)), to: part.group)
             (part.index, part.term) = (at.index, at.term)
@@ -96,7 +101,7 @@ struct DeleteRecordsService {
                 if let termAt, termAt != part.term {
                     pending[n].parts[k].result = Self.failed(part.partition, .notLeaderOrFollower)
                 } else if g.state.appliedIndex >= part.index {
-                    pending[n].parts[k].result = .init(partitionIndex: part.partition, lowWatermark: Int64(g.logStartOffset), errorCode: .none)
+                    pending[n].parts[k].result = .init(partitionIndex: part.partition, lowWatermark: Int64(g.recordsDeletedBelow), errorCode: .none)
                 } else if role != .leader {
                     pending[n].parts[k].result = Self.failed(part.partition, .notLeaderOrFollower)
                 } else if expired && node.ticks >= pending[n].deadlineTick {

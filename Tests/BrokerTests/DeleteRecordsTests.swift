@@ -54,6 +54,20 @@ struct DeleteRecordsTests {
         #expect(c.rejected.isEmpty)
     }
 
+    @Test("below what retention already trimmed on the leader: still written, so every replica keeps the floor after a failover")
+    func belowRetention() throws {
+        let clock = RetentionTests.Clock()
+        let (c, leader, gid) = try RetentionTests.cluster([("retention.bytes", "8192")], clock: clock)
+        try RetentionTests.produce(c, leader, count: 60, timestamp: 1000, from: 1)
+        c.run(ticks: 5)
+        let start = try #require(c.cores[leader].group(gid)?.logStartOffset)
+        #expect(start > 20)
+        let answer = try Self.delete(c, at: leader, [("t", 0, 20)], correlation: 100)
+        #expect(answer.map(\.errorCode) == [ErrorCode.none] && answer.first?.lowWatermark == 20)
+        c.run(ticks: 5)
+        for core in c.cores { #expect(core.group(gid)?.recordsDeletedBelow == 20) }
+    }
+
     @Test("a follower cut off while records were deleted applies the deletion when it catches up")
     func followerCatchesUp() throws {
         let clock = RetentionTests.Clock()

@@ -128,6 +128,32 @@ struct PartitionLogTests {
         #expect(try log.read(22).entry.term == Term(2) && log.read(22).kafkaOffset.value == 21)
     }
 
+    @Test("an empty closed segment followed by a later one, below the snapshot: its entries are damage to mend, not a log that cannot open (the simulator's seed 218)")
+    func emptyClosedSegmentBeforeALaterOne() throws {
+        let fs = SimFileSystem()
+        do {
+            let log = try PartitionLog(fs: fs, directory: "/d/log", config: PartitionLogConfig())
+            try log.append(entries(1...10))
+            try log.roll(ifOpenedBefore: 1)
+            try log.append(entries(11...20))
+            try log.roll(ifOpenedBefore: 1)
+            try log.append(entries(21...25))
+            try log.sync()
+        }
+        // The middle segment's bytes are gone (it held only slots of entries missing below a
+        // snapshot when the node stopped).
+        let middle = try fs.open("/d/log/00000000000000000011.log", create: false)
+        try fs.truncate(middle, to: 0)
+        fs.close(middle)
+        // Not covered by a snapshot: entries gone, not known damaged: refused as before.
+        #expect(throws: StorageError.self) { _ = try PartitionLog(fs: fs, directory: "/d/log", config: PartitionLogConfig(), nextIndex: 20) }
+        // A snapshot at 20 covers them: damage to mend from a peer.
+        let reopened = try PartitionLog(fs: fs, directory: "/d/log", config: PartitionLogConfig(), nextIndex: 21)
+        #expect(reopened.report.badRanges == [LogIndex(11)...LogIndex(20)])
+        #expect(reopened.firstIndex == 1 && reopened.lastIndex == 25)
+        #expect(try reopened.read(21).entry.index == 21)
+    }
+
     @Test("records with old timestamps stay until their segment has existed as long as the retention, reopened segments counting from the reopening")
     func oldTimestampsStay() throws {
         let fs = SimFileSystem()
