@@ -13,6 +13,8 @@ struct SimKafkaChecker {
     /// Value → the offset it was read at: an idempotent producer's record appears once.
     private var offsetOfValue: [[UInt8]: Int64] = [:]
     private(set) var failure: SimFailure?
+    /// DeleteRecords answers: when each was received and the log start it reported.
+    private var deletions: [(at: SimTime, logStart: Int64)] = []
 
     mutating func fail(_ property: String, _ detail: String) {
         if failure == nil { failure = .safety(property: property, detail: detail) }
@@ -50,6 +52,25 @@ struct SimKafkaChecker {
             fail("kafka-hwm-monotonic", "n\(node + 1) reported high watermark \(hwm) after \(highWatermark) was seen")
         }
         highWatermark = max(highWatermark, hwm)
+    }
+
+    /// DeleteRecords below `requested` was answered with `logStart` at `at`: the log start is at
+    /// least what was asked, and never moves back.
+    mutating func recordsDeleted(requested: Int64, logStart: Int64, at: SimTime) {
+        if logStart < requested {
+            fail("kafka-delete-records-floor", "records deleted below \(requested) answered with log start \(logStart)")
+        }
+        if let last = deletions.last, logStart < last.logStart {
+            fail("kafka-log-start-monotonic", "a DeleteRecords answered log start \(logStart) after \(last.logStart)")
+        }
+        deletions.append((at, logStart))
+    }
+
+    /// The highest log start a DeleteRecords answer reported before `time`: a request sent after
+    /// that must find the partition starting there or later (deleted records stay deleted, through
+    /// leader changes and crashes).
+    func deletedBelow(before time: SimTime) -> Int64 {
+        deletions.last { $0.at < time }?.logStart ?? 0
     }
 
     /// Offsets a consumer of a compacted topic found no record at.

@@ -21,6 +21,8 @@ struct SimKafkaClient {
     var done = false
     /// Producer: its idempotent producer id (-1 until InitProducerId answered).
     var producerID: Int64 = -1
+    /// Admin (`SwarmOptions.kafkaDeleteRecords`): the offset its DeleteRecords in flight deletes below.
+    var deleteBelow: Int64 = 0
     /// Consumer-group member: where it is in the protocol (see Simulator+Groups).
     var group = SimGroupMemberState()
 }
@@ -51,6 +53,12 @@ extension Simulator {
         }
         if client.role == .producer && phase == .liveness { return }
         if client.role != .admin && !kafkaTopicReady { return }
+        let deleting = client.role == .admin && kafkaTopicReady && options.kafkaDeleteRecords
+        if deleting {
+            // Deleting records (the topic exists): about once a second, and not in the liveness phase.
+            guard phase != .liveness, kafkaRandom.chance(1, in: 50) else { return }
+            client.deleteBelow = Int64(kafkaRandom.below(UInt64(checkerKafka.highWatermark) + 1))
+        }
         if client.role == .member {
             guard let (node, key, version, w) = groupMemberRequest(c, &client) else { return }
             client.correlation += 1
@@ -66,6 +74,11 @@ extension Simulator {
         let version: Int16
         var value: [UInt8]? = nil
         switch client.role {
+        case .admin where deleting:
+            key = .deleteRecords
+            version = 1
+            DeleteRecordsRequest(topics: [.init(name: Self.kafkaTopic, partitions: [.init(partitionIndex: 0, offset: client.deleteBelow)])], timeoutMs: 1500)
+                .encode(&w, version: version)
         case .admin:
             key = .createTopics
             version = 4
@@ -145,11 +158,25 @@ extension Simulator {
         switch kafkaClients[c].role {
         case .member:
             groupMemberReply(c, node: f.node, &r)
+        case .admin where options.kafkaDeleteRecords && kafkaTopicReady && f.sentAt > kafkaTopicReadyAt:
+            guard let resp = try? DeleteRecordsResponse.decode(&r, version: 1), let p = resp.topics.first?.partitions.first else {
+                checkerKafka.fail("kafka-decode", "unreadable DeleteRecords response")
+                return
+            }
+            if p.errorCode == .none {
+                checkerKafka.recordsDeleted(requested: kafkaClients[c].deleteBelow, logStart: p.lowWatermark, at: now)
+                trace("kafka: records below \(kafkaClients[c].deleteBelow) deleted on n\(f.node + 1), log start \(p.lowWatermark)")
+                kafkaClients[c].leaderGuess = f.node
+            } else {
+                kafkaClients[c].leaderGuess = nil
+            }
         case .admin:
             guard let resp = try? CreateTopicsResponse.decode(&r, version: 4), let t = resp.topics.first else { return }
             if t.errorCode == .none || t.errorCode == .topicAlreadyExists {
                 kafkaTopicReady = true
-                kafkaClients[c].done = true
+                kafkaTopicReadyAt = now
+                // With DeleteRecords on, the admin stays: it deletes records from now on.
+                kafkaClients[c].done = !options.kafkaDeleteRecords
                 trace("kafka: topic created")
             } else {
                 kafkaClients[c].leaderGuess = nil
@@ -181,10 +208,11 @@ extension Simulator {
             }
             guard p.errorCode == .none else {
                 if p.errorCode == .offsetOutOfRange {
-                    let retention = options.retentionBytes > 0 || options.retentionMs > 0
+                    let retention = options.retentionBytes > 0 || options.retentionMs > 0 || options.kafkaDeleteRecords
                     if retention && kafkaClients[c].position < p.logStartOffset {
-                        // Retention deleted what the consumer had not read yet (Kafka allows it): it
-                        // goes on from the log start, and those records are not owed to it.
+                        // Retention (or DeleteRecords) deleted what the consumer had not read yet
+                        // (Kafka allows it): it goes on from the log start, and those records are
+                        // not owed to it.
                         checkerKafka.expired(below: p.logStartOffset)
                         kafkaClients[c].position = p.logStartOffset
                     } else {
@@ -196,6 +224,11 @@ extension Simulator {
             }
             kafkaClients[c].leaderGuess = f.node
             checkerKafka.observedHighWatermark(p.highWatermark, from: f.node)
+            let deleted = checkerKafka.deletedBelow(before: f.sentAt)
+            if p.logStartOffset < deleted {
+                checkerKafka.fail("kafka-deleted-stays-deleted",
+                                  "n\(f.node + 1) reported log start \(p.logStartOffset) after records below \(deleted) were deleted (fetch from \(kafkaClients[c].position))")
+            }
             guard let records = p.records, records.readableBytes > 0 else { return }
             let batches: [RecordBatch]
             do {

@@ -102,6 +102,8 @@ public final class Simulator {
         SimKafkaClient(role: .member), SimKafkaClient(role: .member), SimKafkaClient(role: .member),
     ]
     var kafkaTopicReady = false
+    /// When the admin learnt the topic exists (its later requests are DeleteRecords).
+    var kafkaTopicReadyAt: SimTime = 0
     var checkerKafka = SimKafkaChecker()
     var checkerGroups = SimGroupChecker()
 

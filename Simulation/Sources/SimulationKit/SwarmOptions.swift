@@ -65,6 +65,10 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
     /// (13 keys), each replica cleans its closed segments, and the consumer's checker allows the
     /// gaps of records a later one with the same key superseded.
     public var kafkaCompaction = false
+    /// An admin client deletes the Kafka partition's records below a random offset it has seen
+    /// acknowledged, about once a second (DeleteRecords); the consumer's checker allows what was
+    /// deleted before it read it, and checks that deleted records stay deleted.
+    public var kafkaDeleteRecords = false
     // Raft
     public var electionTicks: Int
     public var heartbeatTicks: Int
@@ -139,6 +143,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         if o.crashPPM > 0 && on(&rng) { o.misdirectPPM = UInt32(rng.int(in: 100_000...1_000_000)) }
         if rng.chance(1, in: 2) { o.kafkaCompactEvery = rng.int(in: 5...100) }
         if o.retentionBytes == 0 && o.retentionMs == 0 && rng.chance(1, in: 2) { o.kafkaCompaction = true }
+        if !o.kafkaCompaction && rng.chance(1, in: 3) { o.kafkaDeleteRecords = true }
         return o
     }
 
@@ -195,6 +200,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         }
         parts.append(kafkaCompactEvery == 0 ? "kafka snapshots off" : "kafka snapshots/\(kafkaCompactEvery)")
         parts.append(kafkaCompaction ? "compaction on" : "compaction off")
+        parts.append(kafkaDeleteRecords ? "delete-records on" : "delete-records off")
         parts.append(bitFlipPPM == 0 ? "bit flips off" : "bit flips \(pct(bitFlipPPM))/crash")
         parts.append(misdirectPPM == 0 ? "misdirected writes off" : "misdirected writes \(pct(misdirectPPM))/crash")
         parts.append(fsyncFailPPM == 0 ? "fsync errors off" : "fsync errors \(pct(fsyncFailPPM))/write")
