@@ -234,9 +234,16 @@ def elect_leaders():
     time.sleep(1)
     # (confluent-kafka 2.16.1's binding rejects any timeout keyword for this call: its defaults.)
     result = admin.elect_leaders(ElectionType.PREFERRED, [TopicPartition("ck-elect", p) for p in range(3)]).result(60)
-    codes = sorted((tp.partition, None if e is None else e.args[0].name()) for tp, e in result.items())
+    # Each value: None (elected), or the partition's error (a KafkaError, or a KafkaException around one).
+    def name(e):
+        return None if e is None else (e.name() if hasattr(e, "name") else e.args[0].name())
+    codes = sorted((tp.partition, name(e)) for tp, e in result.items())
     check("confluent-kafka elect_leaders: each partition elected or not needed",
           len(codes) == 3 and all(c in (None, "ELECTION_NOT_NEEDED") for _, c in codes), repr(codes))
+    again = admin.elect_leaders(ElectionType.PREFERRED, [TopicPartition("ck-elect", p) for p in range(3)]).result(60)
+    codes = sorted((tp.partition, name(e)) for tp, e in again.items())
+    check("confluent-kafka elect_leaders again: ELECTION_NOT_NEEDED for each partition",
+          [c for _, c in codes] == ["ELECTION_NOT_NEEDED"] * 3, repr(codes))
     t = admin.list_topics("ck-elect", timeout=10).topics["ck-elect"]
     leaders = {p.id: (p.leader, p.replicas[0]) for p in t.partitions.values()}
     check("every partition is led by its preferred (first) replica", all(l == r for l, r in leaders.values()), repr(leaders))
