@@ -21,8 +21,7 @@ public struct CompactionPolicy: Equatable, Sendable {
     /// A topic's policy as its configs say (topic, else cluster, else Kafka's defaults); nil
     /// unless `cleanup.policy` includes `compact`.
     static func of(_ topic: TopicState, in controller: ControllerState) -> CompactionPolicy? {
-        let cleanup = controller.config("cleanup.policy", of: topic) ?? "delete"
-        guard cleanup.split(separator: ",").contains(where: { $0.trimmingSpaces == "compact" }) else { return nil }
+        guard controller.cleanupPolicy(of: topic, includes: "compact") else { return nil }
         // The catalog validated every stored value.
         func long(_ name: String, _ fallback: Int64) -> Int64 { controller.config(name, of: topic).flatMap { Int64($0) } ?? fallback }
         return CompactionPolicy(

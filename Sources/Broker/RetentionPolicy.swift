@@ -36,15 +36,21 @@ public struct RetentionPolicy: Equatable, Sendable {
     /// groups' committed offsets (Kafka compacts it instead).
     static func of(_ topic: TopicState, in controller: ControllerState) -> RetentionPolicy {
         guard topic.name != offsetsTopic else { return .keepEverything }
-        let cleanup = controller.config("cleanup.policy", of: topic) ?? "delete"
-        guard cleanup.split(separator: ",").contains(where: { $0.trimmingSpaces == "delete" }) else {
-            return .keepEverything
-        }
+        guard controller.cleanupPolicy(of: topic, includes: "delete") else { return .keepEverything }
         func limit(_ name: String) -> Int64? {
             // The catalog validated every stored value; -1 (or anything negative) is no limit.
             guard let v = controller.config(name, of: topic).flatMap({ Int64($0) }), v >= 0 else { return nil }
             return v
         }
         return RetentionPolicy(bytes: limit("retention.bytes"), ms: limit("retention.ms"), segmentMs: limit("segment.ms"))
+    }
+}
+
+extension ControllerState {
+    /// Whether a topic's `cleanup.policy` in force (its own, else the cluster's, else Kafka's
+    /// `delete`) includes `policy` (`delete` or `compact`).
+    func cleanupPolicy(of topic: TopicState, includes policy: String) -> Bool {
+        let cleanup = config("cleanup.policy", of: topic) ?? "delete"
+        return cleanup.split(separator: ",").contains { $0.trimmingSpaces == policy }
     }
 }
