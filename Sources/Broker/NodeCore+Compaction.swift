@@ -13,7 +13,7 @@ extension NodeCore {
         for g in groups {
             guard let policy = g.compaction else { continue }
             queued.append(.clean(g.id, policy))
-            if let k = position(g.id) { touched[k] = true }
+            if let k = position(g.id) { touch(k) }
         }
     }
 

@@ -18,6 +18,6 @@ extension NodeCore {
         guard let policy = Self.withDeletions(g.retention, g) else { return }
         g.retention = policy
         queued.append(.measureRetention(g.id, policy))
-        if let k = position(g.id) { touched[k] = true }
+        if let k = position(g.id) { touch(k) }
     }
 }

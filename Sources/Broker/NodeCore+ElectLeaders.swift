@@ -37,7 +37,7 @@ extension NodeCore: ElectionContext {
                   preferred != config.id
             else { continue }
             try? g.raft.transferLeadership(to: preferred)
-            if let k = position(gid) { touched[k] = true }
+            if let k = position(gid) { touch(k) }
         }
     }
 }

@@ -48,7 +48,7 @@ extension NodeCore {
             if g.isKafkaPartition, g.segmentBytesSent != .some(segmentBytes[g.id]) {
                 g.segmentBytesSent = .some(segmentBytes[g.id])
                 queued.append(.setSegmentBytes(g.id, segmentBytes[g.id]))
-                if let k = position(g.id) { touched[k] = true }
+                if let k = position(g.id) { touch(k) }
             }
         }
     }
@@ -60,7 +60,7 @@ extension NodeCore {
         for g in groups {
             guard let policy = g.retention, policy.ms != nil || policy.belowOffset != nil else { continue }
             queued.append(.measureRetention(g.id, policy))
-            if let k = position(g.id) { touched[k] = true }
+            if let k = position(g.id) { touch(k) }
         }
     }
 }

@@ -145,9 +145,14 @@ public final class NodeCore {
     /// Groups sorted by id: iteration order is part of the run.
     public private(set) var groups: [Group] = []
     /// Per group (same positions): whether something may have changed it since its output was
-    /// last collected. Groups nobody touched have nothing new, so `flush` skips them (a speed-up
-    /// that matters with many groups).
-    var touched: [Bool] = []
+    /// last collected. Groups nobody touched have nothing new, so `flush` looks only at
+    /// `touchedList` — what an event costs follows the groups it touched, not all groups (with
+    /// thousands of partitions, scanning every group per peer message saturated the node).
+    private var touched: [Bool] = []
+    /// The positions marked in `touched`, in the order they were marked.
+    private var touchedList: [Int] = []
+    /// Per group: whether its position is in `active` already (reset with it).
+    private var inActive: [Bool] = []
     /// Positions (in `groups`) of the groups the last event touched, in order: observers need
     /// look only at these.
     public private(set) var active: [Int] = []
@@ -266,8 +271,10 @@ public final class NodeCore {
 
     public func tick() -> NodeOutput {
         ticks += 1
-        for g in groups { g.raft.tick() }
-        touchAll()
+        for k in groups.indices {
+            groups[k].raft.tick()
+            touch(k)
+        }
         perform(admin.tick(self))
         if !produces.isEmpty { perform(produces.check(expired: true, self)) }
         if !deletions.isEmpty { perform(deletions.check(expired: true, self)) }
@@ -305,7 +312,7 @@ public final class NodeCore {
             }
             groups[k].raft.step(env.message)
             for r in groups[k].raft.takeRejections() { rejected.append((env.group, r)) }
-            touched[k] = true
+            touch(k)
         }
         var out = flush()
         out.rejected = rejected
@@ -317,7 +324,7 @@ public final class NodeCore {
     public func receiveForward(_ command: ControllerCommand) -> NodeOutput {
         if let k = position(controllerGroup), groups[k].withRaft({ $0.role }) == .leader {
             _ = try? groups[k].raft.propose(command.encode())
-            touched[k] = true
+            touch(k)
         }
         return flush()
     }
@@ -331,7 +338,7 @@ public final class NodeCore {
     /// Propose data to a group this node leads. Call `drain()` for the output.
     public func propose(_ data: [UInt8], to g: GroupID) throws(RaftError) -> (index: LogIndex, term: Term) {
         guard let k = position(g) else { throw RaftError.notLeader(leaderHint: .none) }
-        touched[k] = true
+        touch(k)
         return try groups[k].raft.propose(data)
     }
 
@@ -342,7 +349,22 @@ public final class NodeCore {
     }
 
     func touchAll() {
-        for k in touched.indices { touched[k] = true }
+        for k in groups.indices { touch(k) }
+    }
+
+    /// Mark the group at position `k`: its output is collected by the next `flush`.
+    func touch(_ k: Int) {
+        if !touched[k] {
+            touched[k] = true
+            touchedList.append(k)
+        }
+    }
+
+    /// The touched positions in position (group id) order — the order `flush` has always
+    /// visited groups in, which is part of a simulated run.
+    private func touchedInOrder() -> [Int] {
+        touchedList.sort()
+        return touchedList
     }
 
     public func storageCompleted(_ c: StorageCompletion) -> NodeOutput {
@@ -389,13 +411,18 @@ public final class NodeCore {
     // MARK: - The Ready loop
 
     func flush() -> NodeOutput {
+        for k in active { inActive[k] = false }
         active.removeAll(keepingCapacity: true)
         var out = NodeOutput()
         guard storageFailure == nil else { return out }
         for _ in 0..<BrokerLimits.flushRoundsMax {
             var outgoing: [(NodeID, [PeerEnvelope])] = []
-            for k in touched.indices where touched[k] {
-                if !active.contains(k) { active.append(k) }
+            let visiting = touchedInOrder()
+            for k in visiting {
+                if !inActive[k] {
+                    inActive[k] = true
+                    active.append(k)
+                }
                 let g = groups[k]
                 for m in g.raft.takeMessages() { append(&outgoing, PeerEnvelope(group: g.id, message: m)) }
                 for r in g.raft.takeLogReads() { out.reads.append(storageRead(r, group: g)) }
@@ -407,8 +434,9 @@ public final class NodeCore {
             queued = []
             var readyGroups: [GroupID] = []
             var needsWrite = false
-            for k in touched.indices where touched[k] {
-                touched[k] = false
+            for k in visiting { touched[k] = false }
+            touchedList.removeAll(keepingCapacity: true)
+            for k in visiting {
                 let g = groups[k]
                 guard g.outstanding == nil, g.withRaft({ $0.hasReady }) else { continue }
                 let r = g.raft.ready()
@@ -470,7 +498,6 @@ public final class NodeCore {
         return out
     }
 
-    func markTouched(_ k: Int) { touched[k] = true }
 
     /// A token for a new storage read.
     func takeReadToken() -> UInt64 {
@@ -510,7 +537,7 @@ public final class NodeCore {
     private func logReadCompleted(_ c: ReadCompletion, _ read: LogRead) -> NodeOutput {
         guard let p = position(c.group) else { return NodeOutput() }
         groups[p].raft.logReadCompleted(read, entries: c.failure == nil && !c.entries.isEmpty ? c.entries : nil)
-        touched[p] = true
+        touch(p)
         return flush()
     }
 
@@ -585,7 +612,7 @@ public final class NodeCore {
             guard let k = position(id), let r = groups[k].outstanding else { continue }
             let g = groups[k]
             g.outstanding = nil
-            touched[k] = true
+            touch(k)
             for m in r.messagesAfterPersist { append(&outgoing, PeerEnvelope(group: id, message: m)) }
             if let s = r.snapshot {
                 g.restore(s)
@@ -691,7 +718,7 @@ public final class NodeCore {
         if role == .leader {
             _ = try? g.raft.propose(command.encode())
             for m in g.raft.takeMessages() { append(&out.messages, PeerEnvelope(group: g.id, message: m)) }
-            if let k = position(controllerGroup) { touched[k] = true }
+            if let k = position(controllerGroup) { touch(k) }
         } else if !leader.isNone && leader != config.id {
             out.forwards.append((leader, command))
         }
@@ -708,7 +735,10 @@ public final class NodeCore {
         guard let k = position(gid) else { return }
         groups.remove(at: k)
         touched.remove(at: k)
+        inActive.remove(at: k)
+        touchedList = touched.indices.filter { touched[$0] }
         active = Array(groups.indices)  // positions moved
+        for i in active { inActive[i] = true }
         queued.append(.removeGroup(gid))
     }
 
@@ -734,6 +764,11 @@ public final class NodeCore {
         let at = groups.firstIndex { $0.id > gid } ?? groups.endIndex
         groups.insert(g, at: at)
         touched.insert(true, at: at)
+        inActive.insert(false, at: at)
+        // Positions at and after `at` moved one up.
+        for i in touchedList.indices where touchedList[i] >= at { touchedList[i] += 1 }
+        for i in active.indices where active[i] >= at { active[i] += 1 }
+        touchedList.append(at)
     }
 
     private func append(_ list: inout [(NodeID, [PeerEnvelope])], _ env: PeerEnvelope) {

@@ -18,6 +18,8 @@ public final class NodeStorage {
     private var sequence: UInt64 = 0
     /// Whether a completion has reported every group's log size (the first one does).
     private var sizesReported = false
+    /// Every group's term and vote, one sync per batch (`HardStateJournal`).
+    let hardStates: HardStateJournal
 
     /// Open the data directory (identity checked) and recover every group found in it.
     public init(
@@ -26,6 +28,7 @@ public final class NodeStorage {
     ) throws(StorageError) {
         directory = try DataDirectory(fs: fs, path: path, cluster: cluster, node: node)
         self.logConfig = logConfig
+        hardStates = try HardStateJournal(fs: fs, directory: path)
     }
 
     /// Group ids with a directory on disk, sorted.
@@ -43,7 +46,8 @@ public final class NodeStorage {
     /// Open (recovering, or creating empty) one group's storage.
     public func open(_ group: GroupID) throws(StorageError) -> (RecoveredState, dropped: ClosedRange<LogIndex>?) {
         let (storage, state) = try GroupStorage.open(
-            fs: directory.fs, directory: directory.groupDirectory(group), config: logConfig(group), nowMs: clockMs())
+            fs: directory.fs, directory: directory.groupDirectory(group), config: logConfig(group), nowMs: clockMs(),
+            journaled: hardStates.states[group])
         groups[group] = storage
         return (state, storage.droppedForRepair)
     }
@@ -60,7 +64,8 @@ public final class NodeStorage {
     public func execute(_ batch: StorageBatch) -> StorageCompletion {
         sequence += 1
         do {
-            var hardStates: [(GroupID, HardState)] = []
+            var changedStates: [(GroupID, HardState)] = []
+            var removedGroups: [GroupID] = []
             var repaired: [GroupID] = []
             var measure: [(GroupID, RetentionPolicy)] = []
             var compacted: [(GroupID, CompactionPass)] = []
@@ -80,12 +85,13 @@ public final class NodeStorage {
                     try group(g).log.nowMs = clockMs()
                     try group(g).append(entries)
                 case .saveHardState(let g, let hs):
-                    hardStates.append((g, hs))
+                    changedStates.append((g, hs))
                 case .compact(let g, let snap, let keepFrom):
                     try group(g).compact(snap, keepFrom: keepFrom)
                     if keepFrom != nil, !moved.contains(g) { moved.append(g) }
                 case .removeGroup(let g):
                     groups[g] = nil  // closes its files
+                    removedGroups.append(g)
                     cleaner.forget(g)
                     try directory.fs.removeTree(directory.groupDirectory(g))
                     try directory.fs.syncDirectory(directory.path)
@@ -119,14 +125,17 @@ public final class NodeStorage {
                 }
             }
             for g in batch.writtenGroups { try group(g).sync() }
-            for (g, hs) in hardStates { try group(g).saveHardState(hs) }
+            // Every term and vote of the batch in one write and one sync.
+            try hardStates.save(changedStates, removed: removedGroups)
+            for (g, hs) in changedStates { groups[g]?.noteDurableHardState(hs) }
             var completion = StorageCompletion(token: batch.token, failure: nil)
             completion.damageFound = takeDamageFound()
             completion.repaired = repaired.sorted()
             completion.sequence = sequence
             completion.compacted = compacted
             completion.wantsSnapshot = wantsSnapshot
-            for g in groups.keys.sorted() where !groups[g]!.log.report.badRanges.isEmpty {
+            // (Only damaged groups sorted: a sort of every group per batch costs with thousands.)
+            for g in groups.filter({ !$0.value.log.report.badRanges.isEmpty }).keys.sorted() {
                 let runs = groups[g]!.log.repairableDamage
                 if !runs.isEmpty { completion.damage.append((g, runs)) }
             }

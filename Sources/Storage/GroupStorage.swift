@@ -17,13 +17,16 @@ public final class GroupStorage {
     /// The damaged range recovery found and dropped (for the node's log), if any.
     public internal(set) var droppedForRepair: ClosedRange<LogIndex>?
 
-    /// Open (or create) a group's storage and recover what it holds.
-    public static func open(fs: FileSystem, directory: String, config: PartitionLogConfig = PartitionLogConfig(), nowMs: Int64 = 0)
-        throws(StorageError) -> (GroupStorage, RecoveredState)
-    {
+    /// Open (or create) a group's storage and recover what it holds. `journaled` is the group's
+    /// hard state in the node's `HardStateJournal`, if any: the later of it and `raft.state`'s wins.
+    public static func open(
+        fs: FileSystem, directory: String, config: PartitionLogConfig = PartitionLogConfig(), nowMs: Int64 = 0,
+        journaled: HardState? = nil
+    ) throws(StorageError) -> (GroupStorage, RecoveredState) {
         try fs.makeDirectory(directory)
         let store = RaftStateStore(fs: fs, directory: directory)
-        let state = try store.load()
+        var state = try store.load()
+        if let journaled { state.hardState = HardState.later(state.hardState, journaled) }
         let snapIndex = state.snapshot?.index ?? .zero
         let log = try PartitionLog(
             fs: fs, directory: directory + "/log", config: config, nextIndex: snapIndex.next,
@@ -105,7 +108,13 @@ public final class GroupStorage {
         self.durable = durable
     }
 
-    /// Persist the hard state (atomically, durable on return).
+    /// The hard state was made durable elsewhere (the node's `HardStateJournal`): later writes of
+    /// `raft.state` carry it.
+    public func noteDurableHardState(_ hs: HardState) {
+        durable.hardState = hs
+    }
+
+    /// Persist the hard state in `raft.state` (atomically, durable on return).
     public func saveHardState(_ hs: HardState) throws(StorageError) {
         var next = durable
         next.hardState = hs
