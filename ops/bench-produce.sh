@@ -41,6 +41,8 @@ grep -h "msg/s" "$work"/out/*.log | sed 's/ *CPU.*//' | cut -c1-160
 echo "== Rill: 3 nodes, replication 3, acks=all"
 base=$((20000 + RANDOM % 20000))
 .build/release/rill dev --init-only --nodes 3 --dir "$work/rill" --kafka-port "$base" >/dev/null
+# produce_bench.py waits for every replica to apply the same index: per-partition series needed.
+for n in 1 2 3; do printf '\n[metrics]\nper_partition = true\n' >> "$work/rill/node-$n/node.toml"; done
 pids=()
 for n in 1 2 3; do
   .build/release/rill serve --config "$work/rill/node-$n/node.toml" >"$work/rill/node-$n.stderr" 2>&1 &  # the log itself: node-$n.log (rotated)

@@ -104,7 +104,7 @@ public final class NodeRuntime: @unchecked Sendable {
     private init(settings: NodeSettings, logger: Logger) throws {
         self.settings = settings
         self.logger = logger
-        self.metrics = NodeMetrics(node: settings.nodeID)
+        self.metrics = NodeMetrics(node: settings.nodeID, perPartition: settings.metricsPerPartition)
         let ca = try Self.readFile(settings.caFile, what: "tls.ca")
         let cert = try Self.readFile(settings.certificateFile, what: "tls.cert")
         let key = try Self.readFile(settings.keyFile, what: "tls.key")

@@ -10,7 +10,7 @@ extension NodeSettings {
         "kafka.default_replication_factor", "kafka.tls", "kafka.tls_client_auth", "kafka.offsets_partitions", "kafka.memory_snapshot_bytes",
         "kafka.retention_check_ms", "kafka.compaction_check_ms",
         "kafka.group_initial_rebalance_delay_ms", "kafka.group_min_session_timeout_ms", "kafka.group_max_session_timeout_ms",
-        "log.file", "log.max_bytes", "log.files", "storage.min_free_bytes", "storage.warn_free_bytes", "storage.reserve_bytes",
+        "log.file", "log.max_bytes", "log.files", "metrics.per_partition", "storage.min_free_bytes", "storage.warn_free_bytes", "storage.reserve_bytes",
     ]
 
     /// Settings from node.toml. Relative file paths are taken from `baseDirectory` (the config
@@ -79,6 +79,7 @@ extension NodeSettings {
         }
         s.autoCreateTopics = try flag("kafka.auto_create_topics", default: true)
         s.kafkaTLS = try flag("kafka.tls", default: false)
+        s.metricsPerPartition = try flag("metrics.per_partition", default: false)
         s.kafkaTLSClientAuth = try flag("kafka.tls_client_auth", default: false)
         if s.kafkaTLSClientAuth && !s.kafkaTLS {
             throw ConfigFile.Error("\(place): 'kafka.tls_client_auth' needs 'kafka.tls = true'")

@@ -70,6 +70,10 @@ public struct NodeSettings: Sendable {
     /// a certificate of the cluster CA. Plaintext by default, for local development.
     public var kafkaTLS = false
     public var kafkaTLSClientAuth = false
+    /// `/metrics` carries every partition's Raft series (five per group) when set; otherwise the
+    /// controller group's and node-wide aggregates only, so a node with thousands of partitions
+    /// does not expose (and scrape) tens of thousands of series.
+    public var metricsPerPartition = false
     /// Where the node logs (`[log]`): standard error unless `log.file` is set; a file is rotated by
     /// size, keeping at most `files × max_bytes`.
     public var log: LogOutput.Target = .standardError

@@ -54,6 +54,8 @@ struct ConfigTests {
         #expect(!s.autoCreateTopics && s.defaultPartitions == 6 && s.defaultReplicationFactor == 3)
         #expect(s.retentionCheckMs == 1000)
         #expect(s.log == .standardError, "without [log] file the node logs to standard error")
+        #expect(!s.metricsPerPartition, "per-partition series are off by default")
+        #expect(try parse(Self.good + "\n[metrics]\nper_partition = true\n").metricsPerPartition)
     }
 
     @Test("[log]: a file, rotated at max_bytes, files kept (64 MiB x 3 by default)")
