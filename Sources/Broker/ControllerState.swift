@@ -189,6 +189,10 @@ public struct ControllerState: Equatable, Sendable {
     /// Cluster-wide config defaults set at runtime, by broker-level key (`log.retention.ms`).
     public private(set) var clusterConfigs = ConfigOverrides()
     public private(set) var appliedIndex: LogIndex = .zero
+    /// Each partition's replicas by its group, rebuilt whenever partitions change (`reindex`):
+    /// the per-group questions (`replicas(of:)`, `isDeleted`) are asked for every group a node
+    /// has, and a scan of all partitions each made them quadratic with thousands of partitions.
+    private var replicasByGroup: [GroupID: [NodeID]] = [:]
 
     /// The cluster's members (static configuration), for replica placement.
     public let members: [NodeID]
@@ -212,7 +216,16 @@ public struct ControllerState: Equatable, Sendable {
     /// Whether `group` was a partition of a topic since deleted (ids are allocated in order and
     /// never reused).
     public func isDeleted(_ group: GroupID) -> Bool {
-        group.value >= firstGroup && group.value < nextGroup && !topics.contains { $0.partitions.contains { $0.group == group } }
+        group.value >= firstGroup && group.value < nextGroup && replicasByGroup[group] == nil
+    }
+
+    /// A partition's replicas (the first is its preferred leader); nil for no partition's group.
+    public func replicas(of group: GroupID) -> [NodeID]? { replicasByGroup[group] }
+
+    private mutating func reindex() {
+        replicasByGroup = [:]
+        replicasByGroup.reserveCapacity(topics.reduce(0) { $0 + $1.partitions.count })
+        for t in topics { for p in t.partitions { replicasByGroup[p.group] = p.replicas } }
     }
 
     /// Every partition this node replicates.
@@ -244,6 +257,7 @@ public struct ControllerState: Equatable, Sendable {
             let assignments = (0..<partitions).map { place(partition: $0, replicationFactor: rf) }
             topics.append(TopicState(name: name, partitions: assignments, configs: configs))
             topics.sort { $0.name < $1.name }
+            reindex()
         case .allocateProducerIDs(let node, let nonce):
             producerIDBlocks.removeAll { $0.node == node }
             producerIDBlocks.append(ProducerIDBlock(node: node, nonce: nonce, start: nextProducerID, count: BrokerLimits.producerIDBlockSize))
@@ -253,6 +267,7 @@ public struct ControllerState: Equatable, Sendable {
             guard topic(name) != nil else { return "topic '\(name)' does not exist" }
             // Group ids are never reused: a group below `nextGroup` that no topic names is deleted.
             topics.removeAll { $0.name == name }
+            reindex()
         case .electPreferredLeaders:
             break  // no state: the nodes leading the groups act on it (`NodeCore+ElectLeaders`)
         case .createPartitions(let name, let total):
@@ -262,6 +277,7 @@ public struct ControllerState: Equatable, Sendable {
             let rf = t.partitions.first?.replicas.count ?? 1
             let added = (Int32(t.partitions.count)..<total).map { place(partition: $0, replicationFactor: rf) }
             topics[k] = TopicState(name: name, partitions: t.partitions + added, configs: t.configs)
+            reindex()
         case .alterConfigs(let resource, let changes, let replacing):
             switch resource {
             case .cluster:
@@ -411,6 +427,7 @@ public struct ControllerState: Equatable, Sendable {
         guard s.appliedIndex == snapshot.index else {
             throw WireError.invalid("controller snapshot at \(snapshot.index.value) holds state at \(s.appliedIndex.value)")
         }
+        s.reindex()
         self = s
     }
 }

@@ -81,6 +81,8 @@ protocol AdminContext: NodeContext {
     var defaultPartitions: Int32 { get }
     var defaultReplication: Int { get }
     func submitToController(_ command: ControllerCommand) -> ControllerSubmission
+    /// The leader this node knows for a group (its own replica's view, else peers' gossip).
+    func currentLeader(of g: GroupID) -> NodeID
 }
 
 /// Where a controller command went.
@@ -251,6 +253,16 @@ struct TopicAdmin {
         return finish(expired: false, node)
     }
 
+    /// Whether every partition of the topics a CreateTopics created has a leader this node knows.
+    private static func leadersKnown(_ p: PendingAdmin, _ node: some AdminContext) -> Bool {
+        guard p.kind == .createTopics else { return true }
+        for t in p.topics where t.result?.code == ErrorCode.none {
+            guard let created = node.controller.topic(t.name) else { continue }
+            if created.partitions.contains(where: { node.currentLeader(of: $0.group).isNone }) { return false }
+        }
+        return true
+    }
+
     private static func result(rejection: String?, _ kind: PendingAdmin.Kind) -> (code: ErrorCode, message: String?) {
         guard let rejection else { return (.none, nil) }
         // A config change was checked against the same state before it was proposed: refused
@@ -285,7 +297,10 @@ struct TopicAdmin {
                     p.topics[t].result = (.requestTimedOut, "the controller did not apply it in time")
                 }
             }
-            if p.topics.allSatisfy({ $0.result != nil }) {
+            // A created topic is answered once each of its partitions has a leader, so a client
+            // that looks the leaders up next finds them (Kafka's controller assigns them as it
+            // creates the topic); at the request's deadline it is answered as created anyway.
+            if p.topics.allSatisfy({ $0.result != nil }) && (node.ticks >= p.deadlineTick || Self.leadersKnown(p, node)) {
                 actions.append(.complete(Self.answer(p, node)))
             } else {
                 remaining.append(p)

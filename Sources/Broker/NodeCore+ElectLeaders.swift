@@ -33,7 +33,7 @@ extension NodeCore: ElectionContext {
         preferredLeaderWanted.removeAll { $0.notAfterMs < now || group($0.group) == nil }
         for (gid, _) in preferredLeaderWanted {
             guard let g = group(gid), g.withRaft({ $0.role }) == .leader,
-                  let preferred = controller.topics.lazy.flatMap(\.partitions).first(where: { $0.group == gid })?.replicas.first,
+                  let preferred = controller.replicas(of: gid)?.first,
                   preferred != config.id
             else { continue }
             try? g.raft.transferLeadership(to: preferred)

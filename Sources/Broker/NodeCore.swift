@@ -702,6 +702,8 @@ public final class NodeCore {
             } else {
                 queued.append(.createGroup(a.group))
                 addGroup(a.group, members: a.replicas, recovered: RecoveredState())
+                // A new partition's first replica is its preferred leader: it campaigns first.
+                if a.replicas.first == config.id, let k = position(a.group) { groups[k].raft.campaignFirst() }
             }
         }
         refreshRetention()

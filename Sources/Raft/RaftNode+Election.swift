@@ -134,6 +134,17 @@ extension RaftNode {
     /// had fired. Ignored by leaders and by nodes that are not voters.
     public mutating func campaign() { hup(.election) }
 
+    /// For a brand-new group's preferred leader: its first election timeout is half the minimum
+    /// instead of a random draw in [electionTicks, 2 * electionTicks), so it campaigns first and
+    /// normally wins — leaders then follow placement, which spreads preferred replicas evenly,
+    /// instead of whoever drew the shortest timeout. Campaigning at once would not do: the other
+    /// replicas may not have created the group yet and would drop the vote requests. Only before
+    /// any term has been seen; an election that fails falls back to random timeouts.
+    public mutating func campaignFirst() {
+        guard term == .zero, role == .follower, isPromotable else { return }
+        randomizedElectionTimeout = max(1, config.electionTicks / 2)
+    }
+
     mutating func hup(_ kind: CampaignKind) {
         guard role != .leader, isPromotable else { return }
         if kind == .election && config.preVote {

@@ -122,8 +122,9 @@ struct CompactionTests {
     @Test("a follower that was away catches up from its leader's compacted storage: same chain, same records")
     func followerCatchesUp() throws {
         let clock = RetentionTests.Clock()
-        // Node 2 never cleans: whatever compacted entries it holds came from its leader.
-        let away = 1
+        // Node 3 never cleans: whatever compacted entries it holds came from its leader (node 2,
+        // the partition's first replica).
+        let away = 2
         let (c, leader, gid) = try Self.cluster([("min.cleanable.dirty.ratio", "0.01")], clock: clock, quietNode: away)
         try #require(leader != away, "the seeded election picks another leader")
         c.isolated = away

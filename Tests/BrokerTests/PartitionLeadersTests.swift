@@ -1,0 +1,45 @@
+import Broker
+import KafkaProtocol
+import Primitives
+import Raft
+import Testing
+
+/// Many partitions at once (issue 14): leaders follow placement, CreateTopics answers once they are elected.
+struct PartitionLeadersTests {
+    @Test("a 30-partition topic on three nodes: each node leads the 10 partitions it is the first replica of")
+    func leadersFollowPlacement() throws {
+        let cluster = try MiniCluster(nodes: 3)
+        cluster.run(ticks: 40)
+        let leader = try #require(cluster.controllerLeader)
+        let (out, _) = try cluster.cores[leader].proposeToController(.createTopic(name: "wide", partitions: 30, replicationFactor: 3))
+        cluster.take(leader, out)
+        cluster.run(ticks: 40)
+        let topic = try #require(cluster.cores[0].controller.topic("wide"))
+        var led = [0, 0, 0]
+        for p in topic.partitions {
+            let leaders = cluster.cores.indices.filter { cluster.cores[$0].raftOf(p.group)?.role == .leader }
+            #expect(leaders.count == 1)
+            #expect(leaders.first.map { cluster.cores[$0].config.id } == p.replicas.first, "partition \(p.partition)")
+            for l in leaders { led[l] += 1 }
+        }
+        #expect(led == [10, 10, 10])
+    }
+
+    @Test("CreateTopics is answered once every new partition has a leader, not as soon as the controller applied it")
+    func createAnsweredWhenLed() throws {
+        let cluster = try MiniCluster(nodes: 3)
+        cluster.run(ticks: 40)
+        let at = 1
+        var leadersAtAnswer: [Bool] = []
+        cluster.onCompletion = { i, _ in
+            let core = cluster.cores[i]
+            guard let topic = core.controller.topic("led") else { return }
+            leadersAtAnswer.append(topic.partitions.allSatisfy { !(core.raftOf($0.group)?.leader.isNone ?? true) })
+        }
+        var r = try MiniCluster.body(cluster.kafka(at, key: .createTopics, version: 4, correlation: 7) {
+            CreateTopicsRequest(topics: [.init(name: "led", numPartitions: 12, replicationFactor: 3)], timeoutMs: 30_000).encode(&$0, version: 4)
+        }, correlation: 7)
+        #expect(try CreateTopicsResponse.decode(&r, version: 4).topics.map(\.errorCode) == [ErrorCode.none])
+        #expect(leadersAtAnswer == [true])
+    }
+}
