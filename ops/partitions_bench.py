@@ -2,7 +2,8 @@
 ops/bench-partitions.sh started: for each partition count, the partitions are created (as one
 topic, or as topics of --per-topic partitions), then measured:
 
-  create_s     the CreateTopics answer(s), wall time
+  create_s     Kafka CreateTopics request(s) to node 1 until answered (Rill answers once every new
+               partition has a leader, or at the request's 60 s timeout)
   all_led_s    from the last answer until every partition has a leader that says so itself
                (each node's /status: the partitions it leads), or --led-timeout
   idle_cores   CPU of the three processes together over --idle-seconds, after --settle seconds
@@ -11,7 +12,7 @@ topic, or as topics of --per-topic partitions), then measured:
   restart_s    kill -9 of node 3, started again: until every partition has a leader again and
                node 3 follows the leader's term in each of its groups (its /status) - serving
 
-Standard library only: the cluster is asked through `rill` and the status listeners.
+Standard library only: raw Kafka frames for CreateTopics, the status listeners for the rest.
 
   python3 ops/partitions_bench.py RILL DIR PIDS_FILE --counts 1000,5000,10000 [--per-topic 0]
 """
@@ -19,12 +20,46 @@ import argparse
 import json
 import os
 import re
+import socket
+import struct
 import subprocess
 import sys
 import time
 import urllib.request
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def create_topic(kafka_port, name, partitions, timeout_ms=60_000):
+    """CreateTopics v4 (classic encoding) to one node; returns the topic's error code."""
+    body = struct.pack(">i", 1)
+    body += struct.pack(">h", len(name)) + name.encode()
+    body += struct.pack(">ihii", partitions, 3, 0, 0)  # replication 3, no assignments, no configs
+    body += struct.pack(">ib", timeout_ms, 0)  # timeout, validate_only false
+    client = b"partitions-bench"
+    header = struct.pack(">hhih", 19, 4, 1, len(client)) + client
+    frame = header + body
+    with socket.create_connection(("127.0.0.1", kafka_port), timeout=timeout_ms / 1000 + 30) as s:
+        s.sendall(struct.pack(">i", len(frame)) + frame)
+        size = struct.unpack(">i", recv_exact(s, 4))[0]
+        r = recv_exact(s, size)
+    # correlation id, throttle time, topics[1]: name, error code
+    at = 8
+    count = struct.unpack_from(">i", r, at)[0]
+    at += 4
+    n = struct.unpack_from(">h", r, at)[0]
+    at += 2 + n
+    return count, struct.unpack_from(">h", r, at)[0]
+
+
+def recv_exact(s, n):
+    out = b""
+    while len(out) < n:
+        chunk = s.recv(n - len(out))
+        if not chunk:
+            raise ConnectionError("closed")
+        out += chunk
+    return out
 
 
 def status(port):
@@ -104,6 +139,7 @@ def main():
     for n in (1, 2, 3):
         toml = open(os.path.join(a.dir, f"node-{n}", "node.toml")).read()
         ports.append(int(re.search(r'metrics = "[^"]*:(\d+)"', toml).group(1)))
+    kafka_port = int(re.search(r'kafka = "[^"]*:(\d+)"', open(os.path.join(a.dir, "node-1", "node.toml")).read()).group(1))
 
     print("| partitions | shape | create s | all led s | leaders per node | idle cores (3 nodes) | RSS MB per node | /metrics KB | restart to serving s |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -120,8 +156,9 @@ def main():
         while i < add:
             n = min(per, add - i)
             name = f"p{count}-{i // per}"
-            subprocess.run([a.rill, "topic", "create", name, "--partitions", str(n), "--replication-factor", "3", "--dir", a.dir],
-                           check=True, stdout=subprocess.DEVNULL)
+            count_, code = create_topic(kafka_port, name, n)
+            if code != 0:
+                sys.exit(f"CreateTopics {name}: error code {code}")
             new.append(name)
             i += n
         create_s = time.time() - t0
