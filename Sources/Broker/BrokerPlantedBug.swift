@@ -11,4 +11,7 @@ public enum BrokerPlantedBug: String, Sendable, CaseIterable {
     /// Send a Kafka partition's lagging follower the memory snapshot instead of reading the
     /// entries from storage: the follower's log is replaced and its older records are gone.
     case snapshotLaggingFollowers = "snapshot-lagging-followers"
+    /// The failure detector never wakes quiesced groups when a peer goes down: followers of a
+    /// quiesced group whose leader's node died wait for it forever.
+    case deafFailureDetector = "deaf-failure-detector"
 }

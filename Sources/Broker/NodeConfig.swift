@@ -13,6 +13,9 @@ public struct NodeConfig: Sendable {
     public var raftTemplate: RaftConfig
     /// A snapshot of a group's state every this many applied entries (keeps logs short).
     public var compactEvery = 10_000
+    /// Kafka partitions quiesce after this many quiet ticks (`RaftConfig.quiesceAfterTicks`;
+    /// the controller group never does). 0: never.
+    public var quiesceAfterTicks = 10
     /// The same for Kafka partitions, whose snapshots only free memory: their log on disk is the
     /// data and stays until retention removes it. (Entries since the last snapshot stay in
     /// memory, so a follower further behind than this is sent a snapshot: see docs/kafka.md.)
@@ -130,6 +133,7 @@ extension NodeConfig {
         if kafkaHost.isEmpty { throw bad("kafkaHost", "must not be empty") }
         if kafkaPort == 0 { throw bad("kafkaPort", "must not be 0") }
         if clusterName.isEmpty { throw bad("clusterName", "must not be empty") }
+        try atLeast("quiesceAfterTicks", quiesceAfterTicks, 0)
         // Each group's Raft node starts from the template with its own id, members and seed.
         var raft = raftTemplate
         raft.id = id

@@ -186,6 +186,8 @@ public final class NodeCore {
     /// (`NodeCore+ElectLeaders`), by group.
     var preferredLeaderWanted: [(group: GroupID, notAfterMs: Int64)] = []
     var fetches = FetchService()
+    /// Which peers this node hears from (`NodeCore+Liveness`): wakes quiesced groups.
+    var liveness: PeerLiveness
     var listings = ListOffsetsService()
     /// Controller commands to forward to the controller leader.
     var pendingForwards: [(NodeID, ControllerCommand)] = []
@@ -217,6 +219,7 @@ public final class NodeCore {
         self.observer = observer
         self.controller = ControllerState(members: config.members, firstGroup: config.firstTopicGroup)
         self.producerIDs = ProducerIDService(node: config.id, nonce: config.seed &+ config.incarnation &* 0x9E37_79B9_7F4A_7C15)
+        self.liveness = PeerLiveness(members: config.members, except: config.id)
         var states = recovered.sorted { $0.0 < $1.0 }
         for id in [controllerGroup] + config.staticGroups.map(\.0) where !states.contains(where: { $0.0 == id }) {
             states.append((id, RecoveredState()))
@@ -271,7 +274,9 @@ public final class NodeCore {
 
     public func tick() -> NodeOutput {
         ticks += 1
-        for k in groups.indices {
+        wakeGroupsOfDownPeers()
+        // Quiesced groups cost nothing per tick but this check.
+        for k in groups.indices where !groups[k].withRaft({ $0.isQuiesced }) {
             groups[k].raft.tick()
             touch(k)
         }
@@ -293,6 +298,7 @@ public final class NodeCore {
         var out = flush()
         // Tell peers which groups this node leads, for the Metadata of nodes that do not host them.
         if ticks % BrokerLimits.leaderGossipTicks == 0 && config.members.count > 1 { out.leaders = leadership() }
+        if ticks % keepaliveTicks == 0 { out.keepalives = liveness.peers.map(\.node) }
         return out
     }
 
@@ -752,6 +758,8 @@ public final class NodeCore {
         let isKafka = gid != controllerGroup && !config.staticGroups.contains { $0.0 == gid }
         // A partition's storage keeps its log past memory snapshots: lagging followers read it.
         rc.catchUpFromStorage = isKafka && config.plantedBug != .snapshotLaggingFollowers
+        // Idle partitions go quiet (RaftNode+Quiescence); the controller keeps ticking.
+        rc.quiesceAfterTicks = isKafka ? config.quiesceAfterTicks : 0
         let raft: RaftNode
         do {
             raft = try RaftNode(config: rc, recovered: recovered)

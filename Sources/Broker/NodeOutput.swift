@@ -18,10 +18,11 @@ public struct NodeOutput: Sendable {
         repairs: [(NodeID, RepairMessage)],
         notices: [String],
         damage: [StorageDamageReport],
-        rejected: [(GroupID, RejectedMessage)]
+        rejected: [(GroupID, RejectedMessage)],
+        keepalives: [NodeID]
     )
 
-    private var effects: Effects = ([], nil, [], [], nil, [], [], [], [], [])
+    private var effects: Effects = ([], nil, [], [], nil, [], [], [], [], [], [])
 
     public init() {}
 
@@ -82,16 +83,23 @@ public struct NodeOutput: Sendable {
         _modify { yield &effects.rejected }
     }
 
+    /// Peers to tell that this node is alive (`NodeCore+Liveness`): an `alive` frame each,
+    /// carrying `NodeCore.run`.
+    public var keepalives: [NodeID] {
+        get { effects.keepalives }
+        _modify { yield &effects.keepalives }
+    }
+
     public var isEmpty: Bool {
-        let (messages, storage, forwards, kafkaReplies, leaders, reads, repairs, notices, damage, rejected) = effects
+        let (messages, storage, forwards, kafkaReplies, leaders, reads, repairs, notices, damage, rejected, keepalives) = effects
         return messages.isEmpty && storage == nil && forwards.isEmpty && kafkaReplies.isEmpty && leaders == nil && reads.isEmpty
-            && repairs.isEmpty && notices.isEmpty && damage.isEmpty && rejected.isEmpty
+            && repairs.isEmpty && notices.isEmpty && damage.isEmpty && rejected.isEmpty && keepalives.isEmpty
     }
 
     /// Add what `later` asks for after this: peer messages merged by destination (each list in
     /// order), everything else appended.
     public mutating func append(_ later: NodeOutput) {
-        let (messages, storage, forwards, kafkaReplies, leaders, reads, repairs, notices, damage, rejected) = later.effects
+        let (messages, storage, forwards, kafkaReplies, leaders, reads, repairs, notices, damage, rejected, keepalives) = later.effects
         for (_, envelopes) in messages {
             for e in envelopes { Self.add(e, to: &effects.messages) }
         }
@@ -105,6 +113,7 @@ public struct NodeOutput: Sendable {
         effects.notices += notices
         effects.damage += damage
         effects.rejected += rejected
+        for peer in keepalives where !effects.keepalives.contains(peer) { effects.keepalives.append(peer) }
     }
 
     /// Put `envelope` in its destination's list (lists stay sorted by node id).
@@ -121,13 +130,13 @@ public struct NodeOutput: Sendable {
 
     /// Carry out every effect through `handler`, in this order: rejections, Raft messages,
     /// forwards, repair messages, damage reports, notices, Kafka replies, leader hints, storage
-    /// reads, the storage batch.
+    /// reads, the storage batch, keepalives.
     ///
     /// Reads go before the batch: storage has one owner that runs its work in order, so a read
     /// sees storage as the core left it when it asked (the batch's compaction or snapshot install
     /// comes after), and in production a read does not wait behind the batch's fsyncs.
     public func dispatch(to handler: some NodeOutputHandler) {
-        let (messages, storage, forwards, kafkaReplies, leaders, reads, repairs, notices, damage, rejected) = effects
+        let (messages, storage, forwards, kafkaReplies, leaders, reads, repairs, notices, damage, rejected, keepalives) = effects
         for (group, message) in rejected { handler.reportRejected(message, group: group) }
         for (peer, envelopes) in messages where !envelopes.isEmpty {
             if envelopes.count > 1 && PeerMessageCodec.encodedBytesBound(envelopes) > PeerPacket.raftFrameBoundMax {
@@ -146,6 +155,7 @@ public struct NodeOutput: Sendable {
         if let leaders { handler.sendLeaders(leaders) }
         for read in reads { handler.runRead(read) }
         if let storage { handler.runBatch(storage) }
+        for peer in keepalives { handler.sendKeepalive(to: peer) }  // (the handler knows the run)
     }
 }
 
@@ -175,4 +185,7 @@ public protocol NodeOutputHandler {
     /// Run the group commit and make it durable; hand its completion to
     /// `NodeCore.storageCompleted`.
     func runBatch(_ batch: StorageBatch)
+    /// `PeerPacket.alive(run: NodeCore.run)` to `peer`: this node is alive. On arrival the
+    /// peer's runner calls `NodeCore.heard(from:run:)` (and `heard(from:)` for every frame).
+    func sendKeepalive(to peer: NodeID)
 }

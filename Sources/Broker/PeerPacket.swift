@@ -6,7 +6,7 @@ import Raft
 /// so the codec runs under faults too.
 ///
 ///     u32 crc32c   over kind and payload
-///     u8  kind     1 hello, 2 raft, 3 forward, 4 leaders, 5 repair
+///     u8  kind     1 hello, 2 raft, 3 forward, 4 leaders, 5 repair, 6 alive
 ///     payload
 ///
 /// TLS already protects bytes in flight; the checksum catches bugs on either end (a buffer cut or
@@ -22,8 +22,13 @@ public enum PeerPacket: Equatable, Sendable {
     case leaders([LeaderHint])
     /// Mending damaged entries below a partition's snapshot: a request, or a peer's copy.
     case repair(RepairMessage)
+    /// The core's keepalive (`NodeCore+Liveness`): the sender is up, in the run `run` of its
+    /// process (a new value means it restarted).
+    case alive(run: UInt64)
 
-    public static let version: UInt16 = 1
+    /// 2: a Raft message's flags byte may mark a quiescing heartbeat (version 1 read it as a
+    /// bool and would refuse the frame), so nodes of the two versions do not link.
+    public static let version: UInt16 = 2
     /// Largest packet accepted (`BrokerLimits.peerPacketBytesMax`).
     public static let bytesMax = BrokerLimits.peerPacketBytesMax
 
@@ -95,6 +100,9 @@ public enum PeerPacket: Equatable, Sendable {
         case .repair(let m):
             w.u8(5)
             m.encode(&w)
+        case .alive(let run):
+            w.u8(6)
+            w.u64(run)
         }
         var bytes = w.bytes
         let crc = bytes.withUnsafeBytes { CRC32C.update(0, UnsafeRawBufferPointer(rebasing: $0[4...])) }
@@ -135,6 +143,10 @@ public enum PeerPacket: Equatable, Sendable {
                 let m = try RepairMessage.decode(&r)
                 try r.expectEnd()
                 return .repair(m)
+            case 6:
+                let run = try r.u64()
+                try r.expectEnd()
+                return .alive(run: run)
             case let kind:
                 throw WireError.invalid("frame kind \(kind)")
             }

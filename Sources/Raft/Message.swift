@@ -47,12 +47,15 @@ public struct Message: Equatable, Sendable, CustomStringConvertible {
     public var rejectHint: LogIndex
     /// Set on votes that a leadership transfer started: they bypass the leader lease (CheckQuorum).
     public var forceVote: Bool
+    /// Set on the heartbeat a leader sends as its group goes quiet (`RaftNode` quiescence): a
+    /// follower holding everything it commits stops ticking and does not answer.
+    public var quiesce: Bool
     public var snapshot: Snapshot?
 
     public init(
         kind: MessageKind, from: NodeID, to: NodeID, term: Term, logTerm: Term = .zero, index: LogIndex = .zero,
         entries: [Entry] = [], commit: LogIndex = .zero, reject: Bool = false, rejectHint: LogIndex = .zero,
-        forceVote: Bool = false, snapshot: Snapshot? = nil
+        forceVote: Bool = false, quiesce: Bool = false, snapshot: Snapshot? = nil
     ) {
         self.kind = kind
         self.from = from
@@ -65,6 +68,7 @@ public struct Message: Equatable, Sendable, CustomStringConvertible {
         self.reject = reject
         self.rejectHint = rejectHint
         self.forceVote = forceVote
+        self.quiesce = quiesce
         self.snapshot = snapshot
     }
 
@@ -74,6 +78,7 @@ public struct Message: Equatable, Sendable, CustomStringConvertible {
         if kind == .append || kind == .heartbeat || commit != .zero { s += " Commit:\(commit)" }
         if reject { s += kind == .appendResponse ? " Rejected (Hint: \(rejectHint))" : " Rejected" }
         if forceVote { s += " (transfer)" }
+        if quiesce { s += " (quiesce)" }
         if !entries.isEmpty { s += " Entries:[" + entries.map(\.description).joined(separator: ", ") + "]" }
         if let snap = snapshot { s += " Snapshot: \(snap)" }
         return s

@@ -65,7 +65,8 @@ public enum PeerMessageCodec {
         w.u64(m.commit.value)
         w.bool(m.reject)
         w.u64(m.rejectHint.value)
-        w.bool(m.forceVote)
+        // Flags: bit 0 a transfer's vote, bit 1 a quiescing heartbeat.
+        w.u8((m.forceVote ? 1 : 0) | (m.quiesce ? 2 : 0))
         w.u32(UInt32(m.entries.count))
         for entry in m.entries {
             w.u64(entry.term.value)
@@ -94,7 +95,10 @@ public enum PeerMessageCodec {
         m.commit = LogIndex(try r.u64())
         m.reject = try r.bool()
         m.rejectHint = LogIndex(try r.u64())
-        m.forceVote = try r.bool()
+        let flags = try r.u8()
+        guard flags & ~3 == 0 else { throw WireError.invalid("message flags \(flags)") }
+        m.forceVote = flags & 1 != 0
+        m.quiesce = flags & 2 != 0
         let entryCount = try r.count(minItemBytes: 8 + 8 + 1 + 4)
         m.entries.reserveCapacity(entryCount)
         var expected: LogIndex? = nil

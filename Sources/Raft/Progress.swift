@@ -76,6 +76,10 @@ struct Progress {
     var readTicks = 0
     /// Heard from within the current CheckQuorum period.
     var recentActive = false
+    /// Heard from since the leader last woke from quiescence (or was elected): a woken leader
+    /// quiesces again only on fresh answers (RaftNode+Quiescence). Unlike `recentActive`, not
+    /// reset by CheckQuorum, whose period would otherwise cut every run of quiet ticks.
+    var heardSinceWake = false
     var inflights: Inflights
 
     init(next: LogIndex, inflightMessagesMax: Int, inflightBytesMax: Int) {

@@ -21,6 +21,11 @@ public struct RaftConfig: Sendable {
     /// For logs whose storage keeps entries past the snapshot (Kafka partitions); a failed read
     /// still falls back to the snapshot.
     public var catchUpFromStorage: Bool = false
+    /// Quiescence (CockroachDB's, see RaftNode+Quiescence): a leader whose group has been fully
+    /// replicated and applied for this many ticks tells its followers, and they all stop ticking
+    /// and heartbeating until a message, a proposal or `wake()` (the owner's failure detector)
+    /// brings them back. 0: never. For thousands of mostly idle groups.
+    public var quiesceAfterTicks: Int = 0
     /// Seed of the generator that draws election timeouts. The caller injects it: no system randomness.
     public var randomSeed: UInt64 = 0
     /// A classic bug switched on for the simulator's self-test ("does it have teeth?"). Never set in
@@ -40,6 +45,7 @@ public struct RaftConfig: Sendable {
             throw bad("electionTicks (\(electionTicks)) must be greater than heartbeatTicks (\(heartbeatTicks))")
         }
         if appendBytesMax < 1 { throw bad("appendBytesMax must be >= 1") }
+        if quiesceAfterTicks < 0 { throw bad("quiesceAfterTicks must be >= 0") }
         if inflightMessagesMax < 1 { throw bad("inflightMessagesMax must be >= 1") }
         if inflightBytesMax < appendBytesMax { throw bad("inflightBytesMax must be >= appendBytesMax") }
         if initialMembership.voters.isEmpty { throw bad("initialMembership needs at least one voter") }

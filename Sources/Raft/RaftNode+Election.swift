@@ -14,6 +14,7 @@ extension RaftNode {
 
     /// Advance logical time by one tick.
     public mutating func tick() {
+        if isQuiesced { return }
         if role == .leader {
             tickLeader()
         } else {
@@ -55,6 +56,7 @@ extension RaftNode {
             }
         }
         guard role == .leader else { return }
+        if config.quiesceAfterTicks > 0 && maybeQuiesce() { return }
         if heartbeatElapsed >= config.heartbeatTicks {
             heartbeatElapsed = 0
             broadcastHeartbeat()
@@ -86,6 +88,8 @@ extension RaftNode {
         leader = .none
         electionElapsed = 0
         heartbeatElapsed = 0
+        quietTicks = 0
+        isQuiesced = false
         randomizedElectionTimeout = config.electionTicks + Int(random.below(UInt64(config.electionTicks)))
         transferee = .none
         votes.removeAll()
@@ -132,7 +136,10 @@ extension RaftNode {
 
     /// Start an election now (with a PreVote round first when enabled), as if the election timeout
     /// had fired. Ignored by leaders and by nodes that are not voters.
-    public mutating func campaign() { hup(.election) }
+    public mutating func campaign() {
+        wake()
+        hup(.election)
+    }
 
     /// For a brand-new group's preferred leader: its first election timeout is half the minimum
     /// instead of a random draw in [electionTicks, 2 * electionTicks), so it campaigns first and

@@ -7,6 +7,7 @@ extension RaftNode {
     /// promoted only once it has caught up to the commit index.
     @discardableResult
     public mutating func proposeMembershipChange(_ change: MembershipChange) throws(RaftError) -> LogIndex {
+        wake()
         guard role == .leader else { throw RaftError.notLeader(leaderHint: leader) }
         guard transferee.isNone else { throw RaftError.transferInProgress }
         guard log.term(log.committed) == term else { throw RaftError.leaderNotReady }

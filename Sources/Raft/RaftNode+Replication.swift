@@ -6,6 +6,7 @@ extension RaftNode {
     /// Append `data` as a new entry. Leader only. Returns where it will sit if it commits.
     @discardableResult
     public mutating func propose(_ data: [UInt8]) throws(RaftError) -> (index: LogIndex, term: Term) {
+        wake()
         guard role == .leader else { throw RaftError.notLeader(leaderHint: leader) }
         guard transferee.isNone else { throw RaftError.transferInProgress }
         let e = Entry(term: term, index: log.lastIndex.next, kind: .normal, data: data)
@@ -71,6 +72,7 @@ extension RaftNode {
     mutating func handleAppendResponse(_ m: Message) {
         guard var pr = progress[m.from] else { return }
         pr.recentActive = true
+        pr.heardSinceWake = true
         if m.reject {
             // Fast back-off: jump over the follower's conflicting term in one round trip.
             var nextProbe = m.rejectHint
@@ -119,6 +121,7 @@ extension RaftNode {
     mutating func handleHeartbeatResponse(_ m: Message) {
         guard var pr = progress[m.from] else { return }
         pr.recentActive = true
+        pr.heardSinceWake = true
         pr.probeSent = false
         // A response proves the link works: free a slot in case MsgApps were lost.
         if pr.state == .replicate && pr.inflights.isFull { pr.inflights.freeFirst() }
@@ -199,6 +202,7 @@ extension RaftNode {
 
     mutating func handleHeartbeat(_ m: Message) {
         log.commit(to: min(m.commit, log.lastIndex))
+        if quiesceOnHeartbeat(m) { return }  // no answer: it would wake the leader
         sendNow(Message(kind: .heartbeatResponse, from: id, to: m.from, term: term))
     }
 }

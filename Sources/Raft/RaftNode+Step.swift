@@ -9,6 +9,7 @@ extension RaftNode {
             reject(m, reason)
             return
         }
+        if isQuiesced && !keepsQuiesced(m) { wake() }
         if m.term > term {
             if m.kind == .vote || m.kind == .preVote {
                 // Leader lease (with CheckQuorum): while we hear from a leader, ignore campaigns, so a

@@ -49,6 +49,7 @@ extension RaftNode {
     /// 1), or nil when it no longer holds them (retention, damage): then the follower gets the
     /// snapshot after all.
     public mutating func logReadCompleted(_ read: LogRead, entries stored: [Entry]?) {
+        wake()
         guard role == .leader, term == read.term, var pr = progress[read.peer], pr.pendingRead == read.from else { return }
         pr.pendingRead = nil
         progress[read.peer] = pr

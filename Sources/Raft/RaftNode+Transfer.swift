@@ -4,6 +4,7 @@ extension RaftNode {
     /// Hand leadership to `target` (thesis §3.10): stop taking proposals, bring the target up to
     /// date, then send it MsgTimeoutNow so it campaigns at once. Abandoned after an election timeout.
     public mutating func transferLeadership(to target: NodeID) throws(RaftError) {
+        wake()
         guard role == .leader else { throw RaftError.notLeader(leaderHint: leader) }
         guard target != id else { return }
         guard membership.isVoter(target) else {

@@ -42,6 +42,7 @@ extension RaftNode {
         }
         if m.kind != .append && !m.entries.isEmpty { return "\(m.entries.count) entries on a \(m.kind)" }
         if m.kind != .snapshot && m.snapshot != nil { return "a snapshot on a \(m.kind)" }
+        if m.quiesce && m.kind != .heartbeat { return "quiesce flag on a \(m.kind)" }
         switch m.kind {
         case .append, .heartbeat, .snapshot, .timeoutNow, .vote, .preVote:
             if m.term == .zero { return "term 0" }

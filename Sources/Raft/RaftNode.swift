@@ -44,6 +44,10 @@ public struct RaftNode: Sendable {
     var votes: [(NodeID, Bool)] = []
     var electionElapsed = 0
     var heartbeatElapsed = 0
+    /// Quiescence (RaftNode+Quiescence): not ticking, until woken.
+    public internal(set) var isQuiesced = false
+    /// Leader: ticks the group has been fully replicated and applied in a row.
+    var quietTicks = 0
     var randomizedElectionTimeout = 0
     /// Leader: the node leadership is being transferred to.
     public internal(set) var transferee: NodeID = .none

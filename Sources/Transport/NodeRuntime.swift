@@ -334,6 +334,8 @@ public final class NodeRuntime: @unchecked Sendable {
     func peerHeard(_ peer: NodeID, channel: Channel) {
         guard links[peer]?.channel === channel else { return }
         links[peer]?.lastHeard = .now()
+        // The core's failure detector too (quiesced groups wake when a peer goes or comes back).
+        handle(core.heard(from: peer))
     }
 
     /// Keepalives on quiet links; a link silent past `peerDeadAfter` is closed (and redialed by
@@ -426,6 +428,8 @@ public final class NodeRuntime: @unchecked Sendable {
 
     func receiveRepair(_ m: RepairMessage) { handle(core.receiveRepair(m)) }
 
+    func receiveAlive(_ peer: NodeID, run: UInt64) { handle(core.heard(from: peer, run: run)) }
+
     // MARK: - Kafka clients
 
     /// A request from a Kafka connection (on the loop): answered now, later, or refused.
@@ -468,6 +472,12 @@ public final class NodeRuntime: @unchecked Sendable {
         let runtime: NodeRuntime
 
         func sendRaft(_ envelopes: [PeerEnvelope], to peer: NodeID) { runtime.send(.raft(envelopes), to: peer) }
+
+        /// Not counted as dropped when the link is down: the peer is known to be unreachable.
+        func sendKeepalive(to peer: NodeID) {
+            guard runtime.links[peer]?.channel != nil else { return }
+            runtime.send(.alive(run: runtime.core.run), to: peer)
+        }
 
         func sendForward(_ command: ControllerCommand, to peer: NodeID) { runtime.send(.forward(command), to: peer) }
 

@@ -75,6 +75,10 @@ final class PeerChannelHandler: ChannelInboundHandler {
             runtime.peerHeard(peer, channel: context.channel)
             if case .request(_, let from, _) = m, from != peer { return protocolError(context, "repair request for another node") }
             runtime.receiveRepair(m)
+        case .alive(let run):
+            guard let peer else { return protocolError(context, "alive before hello") }
+            runtime.peerHeard(peer, channel: context.channel)
+            runtime.receiveAlive(peer, run: run)
         }
     }
 

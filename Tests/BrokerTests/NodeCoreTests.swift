@@ -12,6 +12,8 @@ final class MiniCluster {
     var storages: [NodeStorage] = []
     var filesystems: [SimFileSystem] = []
     var pending: [(NodeID, [PeerEnvelope])] = []
+    /// Keepalives in flight: (to, from) by node index.
+    var keepalives: [(Int, Int)] = []
     var forwards: [(NodeID, ControllerCommand)] = []
     var batches: [(Int, StorageBatch)] = []
     var completions: [KafkaCompletion] = []
@@ -92,6 +94,7 @@ final class MiniCluster {
         func reportRejected(_ message: RejectedMessage, group: GroupID) { cluster.rejected.append((node, group, message)) }
         func runRead(_ read: StorageRead) { cluster.reads.append((node, read)) }
         func runBatch(_ batch: StorageBatch) { cluster.batches.append((node, batch)) }
+        func sendKeepalive(to peer: NodeID) { cluster.keepalives.append((Int(peer.value) - 1, node)) }
     }
 
     /// Run until quiet, ticking every node `ticks` times.
@@ -104,7 +107,8 @@ final class MiniCluster {
 
     func settle() {
         for _ in 0..<1000 {
-            if pending.isEmpty && batches.isEmpty && forwards.isEmpty && gossip.isEmpty && reads.isEmpty && repairs.isEmpty { return }
+            if pending.isEmpty && batches.isEmpty && forwards.isEmpty && gossip.isEmpty && reads.isEmpty && repairs.isEmpty
+                && keepalives.isEmpty { return }
             deliverOneRound()
         }
     }
@@ -117,7 +121,13 @@ final class MiniCluster {
         for (to, envs) in msgs {
             let j = Int(to.value) - 1
             if j == isolated || envs.contains(where: { Int($0.message.from.value) - 1 == isolated }) { continue }
+            if let from = envs.first?.message.from { take(j, cores[j].heard(from: from)) }
             take(j, cores[j].receive(envs))
+        }
+        let kas = keepalives
+        keepalives = []
+        for (j, from) in kas where j != isolated && from != isolated {
+            take(j, cores[j].heard(from: cores[from].config.id, run: cores[from].run))
         }
         let fw = forwards
         forwards = []

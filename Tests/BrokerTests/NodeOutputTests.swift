@@ -23,6 +23,7 @@ struct NodeOutputTests {
         func reportRejected(_ message: RejectedMessage, group: GroupID) { calls.append("rejected \(group.value)") }
         func runRead(_ read: StorageRead) { calls.append("read \(read.token)") }
         func runBatch(_ batch: StorageBatch) { calls.append("batch \(batch.token)") }
+        func sendKeepalive(to peer: NodeID) { calls.append("keepalive \(peer)") }
     }
 
     static func envelope(to: NodeID, bytes: Int = 0) -> PeerEnvelope {

@@ -42,4 +42,39 @@ struct PartitionLeadersTests {
         #expect(try CreateTopicsResponse.decode(&r, version: 4).topics.map(\.errorCode) == [ErrorCode.none])
         #expect(leadersAtAnswer == [true])
     }
+
+    @Test("idle partitions quiesce on every node; cut off the node leading some, and the other two elect leaders for them")
+    func quiescedGroupsFailOver() throws {
+        let cluster = try MiniCluster(nodes: 3)
+        cluster.run(ticks: 40)
+        let leader = try #require(cluster.controllerLeader)
+        let (out, _) = try cluster.cores[leader].proposeToController(.createTopic(name: "idle", partitions: 9, replicationFactor: 3))
+        cluster.take(leader, out)
+        cluster.run(ticks: 60)
+        let topic = try #require(cluster.cores[0].controller.topic("idle"))
+        func quiesced(_ i: Int) -> Int { topic.partitions.filter { cluster.cores[i].raftOf($0.group)?.isQuiesced == true }.count }
+        #expect((0..<3).map(quiesced) == [9, 9, 9])
+        // Quiet: a tick of every node sends no partition's Raft message (the controller's and
+        // the keepalives only).
+        for i in 0..<3 {
+            let out = cluster.cores[i].tick()
+            #expect(out.messages.allSatisfy { $0.1.allSatisfy { $0.group == controllerGroup } })
+            cluster.take(i, out)
+        }
+        cluster.settle()
+        // Node 1 is cut off. Nodes 2 and 3 stop hearing from it, wake the groups it has a
+        // replica in, and elect leaders for the three it led.
+        cluster.isolated = 0
+        let led = topic.partitions.filter { cluster.cores[0].raftOf($0.group)?.role == .leader }
+        #expect(led.count == 3)
+        cluster.run(ticks: 60)
+        for p in led {
+            let leaders = [1, 2].filter { cluster.cores[$0].raftOf(p.group)?.role == .leader }
+            #expect(leaders.count == 1, "partition \(p.partition) has no leader among nodes 2 and 3")
+        }
+        // Healed, the group settles and quiesces again everywhere.
+        cluster.isolated = nil
+        cluster.run(ticks: 80)
+        #expect((0..<3).map(quiesced) == [9, 9, 9])
+    }
 }

@@ -46,6 +46,7 @@ struct InteractionEnv {
         switch c.name {
         case "add-nodes": return addNodes(c)
         case "campaign": return each(c) { $0.raft.campaign() }
+        case "wake": return each(c) { $0.raft.wake() }
         case "propose":
             let id = UInt32(c.positional[0])!
             do {
@@ -172,6 +173,7 @@ struct InteractionEnv {
             config.inflightMessagesMax = c.int("inflight") ?? 64
             config.randomSeed = 42
             config.catchUpFromStorage = c.bool("catchup") ?? false
+            config.quiesceAfterTicks = c.int("quiesce") ?? 0
             if let bug = c.arguments["bug"]?.first { config.plantedBug = PlantedBug(rawValue: bug) }
             if let bug = plantedBug { config.plantedBug = bug }
             let raft = try! RaftNode(config: config)
@@ -272,7 +274,8 @@ struct InteractionEnv {
         nodes.map { n in
             let r = n.raft
             let kind = r.membership.isVoter(r.id) ? "Voter" : (r.membership.isLearner(r.id) ? "Learner" : "None")
-            return "\(r.id): \(n.up ? r.role.rawValue : "down") (\(kind)) Term:\(r.term) Lead:\(r.leader) Commit:\(r.commitIndex) Last:\(r.lastIndex)"
+            let quiet = r.isQuiesced ? " quiesced" : ""
+            return "\(r.id): \(n.up ? r.role.rawValue : "down") (\(kind)) Term:\(r.term) Lead:\(r.leader) Commit:\(r.commitIndex) Last:\(r.lastIndex)\(quiet)"
         }.joined(separator: "\n")
     }
 

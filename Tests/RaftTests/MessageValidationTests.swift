@@ -105,6 +105,13 @@ struct MessageValidationTests {
         expectRejected(n, badMembership, "membership entry that does not decode")
     }
 
+    @Test("a quiesce flag on anything but a heartbeat is dropped")
+    func quiesceFlag() throws {
+        let n = try follower()
+        expectRejected(n, Message(kind: .append, from: 1, to: 2, term: 1, logTerm: 1, index: 3, quiesce: true), "quiesce flag on an append")
+        expectRejected(n, Message(kind: .vote, from: 1, to: 2, term: 3, logTerm: 1, index: 3, quiesce: true), "quiesce flag on a vote")
+    }
+
     @Test("terms and indexes near the integer limit are dropped (they overflowed next and + count)")
     func overflow() throws {
         let n = try follower()

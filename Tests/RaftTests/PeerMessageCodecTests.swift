@@ -16,8 +16,9 @@ struct PeerMessageCodecTests {
         snap.snapshot = Snapshot(index: 30, term: 5, membership: Membership(voters: [1, 2, 3]), data: [1, 2, 3])
         let reject = Message(kind: .appendResponse, from: 2, to: 1, term: 7, logTerm: 3, index: 41, reject: true, rejectHint: 12)
         let vote = Message(kind: .vote, from: 3, to: 1, term: 8, logTerm: 7, index: 44, forceVote: true)
+        let quiesce = Message(kind: .heartbeat, from: 1, to: 2, term: 8, commit: 44, quiesce: true)
         return [PeerEnvelope(group: 0, message: append), PeerEnvelope(group: 9, message: snap),
-                PeerEnvelope(group: 2, message: reject), PeerEnvelope(group: 1, message: vote)]
+                PeerEnvelope(group: 2, message: reject), PeerEnvelope(group: 1, message: vote), PeerEnvelope(group: 4, message: quiesce)]
     }
 
     @Test("every field survives a round trip")
@@ -58,6 +59,10 @@ struct PeerMessageCodecTests {
         var kind = PeerMessageCodec.encode([Self.sample()[2]])
         kind[6 + 4] = 99  // the message kind byte of the first envelope
         #expect(throws: WireError.invalid("message kind 99")) { try PeerMessageCodec.decode(kind) }
+        // The flags byte: bits 0 (transfer vote) and 1 (quiesce) only.
+        var flags = PeerMessageCodec.encode([Self.sample()[4]])
+        flags[6 + 4 + 1 + 4 + 4 + 8 * 5 + 1] = 4
+        #expect(throws: WireError.invalid("message flags 4")) { try PeerMessageCodec.decode(flags) }
     }
 
     @Test("an entry at the largest index is refused, not an overflow trap")

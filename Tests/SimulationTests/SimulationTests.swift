@@ -45,21 +45,36 @@ struct SimulationTests {
         expectCaught(.broker(.snapshotLaggingFollowers), seed: 1, as: "replica-keeps-log")
     }
 
-    @Test("consumer groups: answering SyncGroup before the generation is written gives one partition two owners (seed 154)")
+    @Test("consumer groups: answering SyncGroup before the generation is written gives one partition two owners (seed 129)")
     func plantedGroupBugCaught() {
-        // Seed 154 of 1-250 catches it this way (`rill-sim --seeds 250 --plant-bug
-        // sync-before-persist`; 215 too, 135 as group-commit-lost). Timelines move with the
-        // broker's behaviour: it was seed 467 until terms and votes went to one journal and new
-        // partitions' first replicas campaigned first, 186 until repairing nodes voted, 6 until
+        // Seed 129 of 1-300 catches it this way first (`rill-sim --seeds 300 --plant-bug
+        // sync-before-persist`; 285, 290 too, 61 and 216 as group-commit-lost). Timelines move with
+        // the broker's behaviour: it was seed 467 until terms and votes went to one journal, new
+        // partitions' first replicas campaigned first and idle partitions quiesced (with a
+        // keepalive per node pair), 186 until repairing nodes voted, 6 until
         // compaction and offsets-partition trimming added storage work, 40 until acks=all waited
         // for the apply, 123 before that.
-        expectCaught(.broker(.syncBeforePersist), seed: 154, as: "group-exclusive-ownership")
+        expectCaught(.broker(.syncBeforePersist), seed: 129, as: "group-exclusive-ownership")
     }
 
-    @Test("consumer groups: a client that stops heartbeating while it waits to rejoin is expelled while it polls in time (seed 6)")
+    @Test("consumer groups: a client that stops heartbeating while it waits to rejoin is expelled while it polls in time (seed 4)")
     func plantedSilentMemberCaught() {
-        // The first of 1-20 that catches it since the hard-state journal moved timelines (seed 1 before).
-        expectCaught(.client(.memberSilentInRebalance), seed: 6, as: "group-member-expelled-while-live")
+        // The first of 1-40 that catches it since quiescence and keepalives moved timelines (1 before).
+        expectCaught(.client(.memberSilentInRebalance), seed: 4, as: "group-member-expelled-while-live")
+    }
+
+    @Test("quiescence: a failure detector that never wakes quiesced groups leaves an idle partition without a leader (seed 104)")
+    func plantedDeafDetectorCaught() {
+        // Seeds 104 and 150 of 1-200 catch it (`rill-sim --seeds 200 --plant-bug
+        // deaf-failure-detector`): a leader's node stays down through the liveness phase.
+        var c = SimConfig(seed: 104)
+        c.plantedBug = .broker(.deafFailureDetector)
+        guard case .liveness = Simulator(config: c).run().failure else {
+            Issue.record("not caught")
+            return
+        }
+        c.plantedBug = nil
+        #expect(Simulator(config: c).run().failure == nil, "the same seed passes without the bug")
     }
 
     @Test("every planted bug's name (rill-sim --plant-bug) names exactly it: Raft's, the broker's and the clients' together")
@@ -70,7 +85,7 @@ struct SimulationTests {
         #expect(SimPlantedBug(rawValue: "sync-before-persist") == .broker(.syncBeforePersist))
         #expect(SimPlantedBug(rawValue: "ack-before-durable") == .raft(.ackBeforeDurable))
         #expect(SimPlantedBug(rawValue: "member-silent-in-rebalance") == .client(.memberSilentInRebalance))
-        #expect(SimPlantedBug.allCases.count == PlantedBug.allCases.count + 4)
+        #expect(SimPlantedBug.allCases.count == PlantedBug.allCases.count + 5)
     }
 
     /// `bug` planted, `seed` fails with the safety `property`; without it the same seed passes.

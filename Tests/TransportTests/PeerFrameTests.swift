@@ -10,6 +10,8 @@ struct PeerFrameTests {
         .hello(node: 3, cluster: "prod", version: PeerFrame.version),
         .raft([PeerEnvelope(group: 7, message: Message(kind: .heartbeat, from: 1, to: 2, term: 5))]),
         .forward(.createTopic(name: "t", partitions: 2, replicationFactor: 3)),
+        .alive(run: 0x1234_5678_9ABC_DEF0),
+        .raft([PeerEnvelope(group: 9, message: Message(kind: .heartbeat, from: 2, to: 3, term: 4, commit: 8, quiesce: true))]),
     ]
 
     @Test("frames round-trip, also when they arrive a byte at a time")

@@ -18,6 +18,8 @@ struct SimNode {
     var storage: NodeStorage?
     /// Per group (same order as `groups`): whether it was leader at the last observation.
     var wasLeader: [Bool] = []
+    /// Per group position: quiesced at the last observation.
+    var wasQuiesced: [Bool] = []
     var up = true
     var paused = false
     /// Bumped on every crash; events of an older incarnation are ignored.
@@ -57,7 +59,7 @@ struct SimNode {
 /// Everything that can happen in a simulated run.
 enum SimEvent {
     case tick(node: Int, epoch: Int)
-    case deliver(to: Int, bytes: [UInt8])
+    case deliver(to: Int, from: Int, bytes: [UInt8])
     case diskDone(node: Int, incarnation: Int, token: Int)
     case propose
     case faultCheck

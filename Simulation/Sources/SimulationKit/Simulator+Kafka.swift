@@ -29,6 +29,8 @@ struct SimKafkaClient {
 
 extension Simulator {
     static let kafkaTopic = "sim"
+    /// Created with the Kafka topic when `SwarmOptions.idlePartitions` > 0; nobody uses it.
+    static let idleTopic = "idle"
     static let kafkaRequestTimeout = 2 * SimDuration.second
 
     /// The partition group the controller gives the topic (after the static groups).
@@ -82,9 +84,11 @@ extension Simulator {
         case .admin:
             key = .createTopics
             version = 4
-            CreateTopicsRequest(
-                topics: [.init(name: Self.kafkaTopic, numPartitions: 1, replicationFactor: Int16(nodes.count))], timeoutMs: 2000
-            ).encode(&w, version: version)
+            var topics: [CreateTopicsRequest.CreatableTopic] = [.init(name: Self.kafkaTopic, numPartitions: 1, replicationFactor: Int16(nodes.count))]
+            if options.idlePartitions > 0 {
+                topics.append(.init(name: Self.idleTopic, numPartitions: Int32(options.idlePartitions), replicationFactor: Int16(nodes.count)))
+            }
+            CreateTopicsRequest(topics: topics, timeoutMs: 2000).encode(&w, version: version)
         case .producer where client.producerID < 0:
             key = .initProducerID
             version = 1
@@ -171,8 +175,8 @@ extension Simulator {
                 kafkaClients[c].leaderGuess = nil
             }
         case .admin:
-            guard let resp = try? CreateTopicsResponse.decode(&r, version: 4), let t = resp.topics.first else { return }
-            if t.errorCode == .none || t.errorCode == .topicAlreadyExists {
+            guard let resp = try? CreateTopicsResponse.decode(&r, version: 4), !resp.topics.isEmpty else { return }
+            if resp.topics.allSatisfy({ $0.errorCode == .none || $0.errorCode == .topicAlreadyExists }) {
                 kafkaTopicReady = true
                 kafkaTopicReadyAt = now
                 // With DeleteRecords on, the admin stays: it deletes records from now on.

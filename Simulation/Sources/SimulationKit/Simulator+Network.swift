@@ -21,9 +21,9 @@ extension Simulator {
             stats.packetsDropped += 1
             return
         }
-        queue.schedule(.deliver(to: j, bytes: bytes), at: now + linkDelay(i, j))
+        queue.schedule(.deliver(to: j, from: i, bytes: bytes), at: now + linkDelay(i, j))
         if networkRandom.chance(ppm: options.duplicatePPM) {
-            queue.schedule(.deliver(to: j, bytes: bytes), at: now + linkDelay(i, j))
+            queue.schedule(.deliver(to: j, from: i, bytes: bytes), at: now + linkDelay(i, j))
         }
     }
 

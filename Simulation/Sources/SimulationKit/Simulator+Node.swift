@@ -165,16 +165,19 @@ extension Simulator {
             switch e {
             case .diskDone(_, _, let token): diskDone(i, token: token)
             case .kafkaRequest(_, let c, let header, let body): kafkaRequest(i, client: c, header: header, body: body)
-            case .deliver(_, let bytes): deliver(to: i, bytes)
+            case .deliver(_, let from, let bytes): deliver(to: i, from: from, bytes)
             default: break
             }
         }
         queue.schedule(.tick(node: i, epoch: nodes[i].tickEpoch), at: now + nodes[i].tickInterval)
     }
 
-    /// A packet arrives: the same bytes a TLS peer link carries (`PeerPacket`).
-    func deliver(to i: Int, _ bytes: [UInt8]) {
+    /// A packet arrives from node `from`: the same bytes a TLS peer link carries (`PeerPacket`).
+    /// Any packet tells the node's failure detector the sender is up, as on a real link.
+    func deliver(to i: Int, from: Int, _ bytes: [UInt8]) {
         guard let core = nodes[i].core else { return }
+        carryOut(i, core.heard(from: nodes[from].id))
+        guard nodes[i].up else { return }
         let packet: PeerPacket
         do {
             packet = try PeerPacket.decode(bytes)
@@ -198,6 +201,8 @@ extension Simulator {
                 trace("n\(i + 1) g\(g) receives a copy of entries \(first.index)...\(last.index) to mend its damage")
             }
             carryOut(i, core.receiveRepair(m))
+        case .alive(let run):
+            carryOut(i, core.heard(from: nodes[from].id, run: run))
         case .hello:
             break
         }
@@ -233,6 +238,11 @@ extension Simulator {
         let node: Int
 
         func sendRaft(_ envelopes: [PeerEnvelope], to peer: NodeID) { sim.send(from: node, [(peer, envelopes)]) }
+
+        func sendKeepalive(to peer: NodeID) {
+            guard let run = sim.nodes[node].core?.run else { return }
+            sim.transmit(from: node, to: Int(peer.value) - 1, PeerPacket.alive(run: run).encode())
+        }
 
         func sendForward(_ command: ControllerCommand, to peer: NodeID) {
             sim.transmit(from: node, to: Int(peer.value) - 1, PeerPacket.forward(command).encode())
@@ -359,6 +369,7 @@ extension Simulator {
             trace("n\(i + 1) repaired")
         }
         if nodes[i].wasLeader.count != groups.count { nodes[i].wasLeader = Array(repeating: false, count: groups.count) }
+        if nodes[i].wasQuiesced.count != groups.count { nodes[i].wasQuiesced = Array(repeating: false, count: groups.count) }
         // Only groups the last event touched can have changed.
         for k in core.active {
             let group = groups[k]
@@ -374,6 +385,12 @@ extension Simulator {
             }
             group.withRaft { checker.observeState(node: id, group: group.id, raft: $0, wasLeader: wasLeader) }
             nodes[i].wasLeader[k] = role == .leader
+            let quiesced = group.withRaft { $0.isQuiesced }
+            if quiesced != nodes[i].wasQuiesced[k] {
+                if quiesced { stats.quiescences += 1 } else { stats.wakes += 1 }
+                trace("n\(i + 1) g\(group.id) \(quiesced ? "quiesces" : "wakes")")
+                nodes[i].wasQuiesced[k] = quiesced
+            }
         }
     }
 }

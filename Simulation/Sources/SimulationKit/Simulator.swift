@@ -50,6 +50,9 @@ public struct SimStats: Sendable {
     public var runningBitFlips = 0
     public var readDamageFound = 0
     public var readDamageMended = 0
+    /// Replicas that went quiet (RaftNode+Quiescence) and that woke again.
+    public var quiescences = 0
+    public var wakes = 0
 }
 
 public struct SimResult: Sendable {
@@ -65,9 +68,10 @@ public struct SimResult: Sendable {
 /// options, every network, disk and fault decision, and the Raft nodes' own election jitter.
 public final class Simulator {
     /// Every group a node hosts: the controller (index 0), the static partitions 1...G, the
-    /// Kafka topic's partition G+1 once created, and the consumer groups' offsets partition G+2
-    /// (created by the members' first FindCoordinator, after the topic).
-    var groupCount: Int { options.groups + 3 }
+    /// Kafka topic's partition G+1 once created, the idle topic's partitions after it (created
+    /// by the same request), and the consumer groups' offsets partition (created by the members'
+    /// first FindCoordinator, after the topics).
+    var groupCount: Int { options.groups + 3 + options.idlePartitions }
 
     enum Phase { case safety, liveness }
 
@@ -153,10 +157,10 @@ public final class Simulator {
         self.blocked = Array(repeating: Array(repeating: false, count: n), count: n)
         self.clogUntil = Array(repeating: Array(repeating: 0, count: n), count: n)
         self.clogExtra = Array(repeating: Array(repeating: 0, count: n), count: n)
-        self.clientLeaderGuess = Array(repeating: nil, count: options.groups + 3)
-        self.probes = Array(repeating: nil, count: options.groups + 3)
+        self.clientLeaderGuess = Array(repeating: nil, count: options.groups + 3 + options.idlePartitions)
+        self.probes = Array(repeating: nil, count: options.groups + 3 + options.idlePartitions)
         // Groups: the controller (0), the static partitions 1...G, the Kafka topic's partition G+1.
-        self.checker = SafetyChecker(nodes: options.nodes, groups: options.groups + 3)
+        self.checker = SafetyChecker(nodes: options.nodes, groups: options.groups + 3 + options.idlePartitions)
         for i in 0..<n {
             var diskRandom = diskRandoms[i]
             let fs = SimFileSystem(random: diskRandom.fork(), tornWritePPM: options.tornWritePPM)
@@ -250,13 +254,13 @@ public final class Simulator {
             guard nodes[i].alive, nodes[i].tickEpoch == epoch, let core = nodes[i].core else { return }
             carryOut(i, core.tick())
             queue.schedule(.tick(node: i, epoch: epoch), at: now + nodes[i].tickInterval)
-        case .deliver(let i, let bytes):
+        case .deliver(let i, let from, let bytes):
             guard nodes[i].up else { return }
             if nodes[i].paused {
                 nodes[i].deferred.append(event)
                 return
             }
-            deliver(to: i, bytes)
+            deliver(to: i, from: from, bytes)
         case .diskDone(let i, let incarnation, let token):
             guard nodes[i].up, nodes[i].incarnation == incarnation else { return }
             if nodes[i].paused {

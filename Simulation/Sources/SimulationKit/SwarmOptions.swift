@@ -69,6 +69,10 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
     /// acknowledged, about once a second (DeleteRecords); the consumer's checker allows what was
     /// deleted before it read it, and checks that deleted records stay deleted.
     public var kafkaDeleteRecords = false
+    /// The admin also creates topic `idle` with this many partitions, which no client touches:
+    /// they quiesce, and the liveness phase requires each to have a leader in the core (a
+    /// quiesced group whose leader's node stayed down must be woken by the failure detector).
+    public var idlePartitions = 0
     // Raft
     public var electionTicks: Int
     public var heartbeatTicks: Int
@@ -144,6 +148,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         if rng.chance(1, in: 2) { o.kafkaCompactEvery = rng.int(in: 5...100) }
         if o.retentionBytes == 0 && o.retentionMs == 0 && rng.chance(1, in: 2) { o.kafkaCompaction = true }
         if !o.kafkaCompaction && rng.chance(1, in: 3) { o.kafkaDeleteRecords = true }
+        if rng.chance(1, in: 2) { o.idlePartitions = rng.int(in: 2...8) }
         return o
     }
 
@@ -201,6 +206,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         parts.append(kafkaCompactEvery == 0 ? "kafka snapshots off" : "kafka snapshots/\(kafkaCompactEvery)")
         parts.append(kafkaCompaction ? "compaction on" : "compaction off")
         parts.append(kafkaDeleteRecords ? "delete-records on" : "delete-records off")
+        parts.append("idle partitions \(idlePartitions)")
         parts.append(bitFlipPPM == 0 ? "bit flips off" : "bit flips \(pct(bitFlipPPM))/crash")
         parts.append(misdirectPPM == 0 ? "misdirected writes off" : "misdirected writes \(pct(misdirectPPM))/crash")
         parts.append(fsyncFailPPM == 0 ? "fsync errors off" : "fsync errors \(pct(fsyncFailPPM))/write")

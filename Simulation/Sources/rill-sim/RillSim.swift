@@ -90,6 +90,7 @@ struct RillSim: ParsableCommand {
         var worstExit: Int32 = 0
         var simulatedNanos: UInt64 = 0
         var readDamage = (flips: 0, found: 0, mended: 0)
+        var quiet = (quiesced: 0, woken: 0)
         var lastReport = began
         for (k, spec) in list.enumerated() {
             let s = spec.seed
@@ -108,6 +109,8 @@ struct RillSim: ParsableCommand {
             if list.count == 1 && !trace { print("seed \(s): \(sim.options)") }  // the fault mix, first
             let result = sim.run()
             readDamage.flips += result.stats.runningBitFlips
+            quiet.quiesced += result.stats.quiescences
+            quiet.woken += result.stats.wakes
             readDamage.found += result.stats.readDamageFound
             readDamage.mended += result.stats.readDamageMended
             simulatedNanos += result.simulatedTime
@@ -127,7 +130,8 @@ struct RillSim: ParsableCommand {
                         + "\(result.stats.proposalsAccepted) proposals, \(result.stats.leaderChanges) leader changes, "
                         + "\(result.stats.crashes) crashes, \(result.stats.partitions) partitions; kafka: \(result.stats.kafkaAcked) acknowledged, "
                         + "\(result.stats.kafkaRead) read; groups: \(result.stats.groupGenerations) owned generations, \(result.stats.groupCommits) commits; "
-                        + "bit flips while running: \(result.stats.runningBitFlips), damage found by reads \(result.stats.readDamageFound), mended \(result.stats.readDamageMended)")
+                        + "bit flips while running: \(result.stats.runningBitFlips), damage found by reads \(result.stats.readDamageFound), mended \(result.stats.readDamageMended); "
+                        + "replicas quiesced \(result.stats.quiescences) times, woken \(result.stats.wakes)")
             }
             if let f = result.failure {
                 failures += 1
@@ -146,6 +150,9 @@ struct RillSim: ParsableCommand {
                 lastReport = t
                 print(progressLine(done: k + 1, of: list.count, failures: failures, simNanos: simulatedNanos, wall: t - began))
             }
+        }
+        if list.count > 1 {
+            print("replicas quiesced \(quiet.quiesced) times and woken \(quiet.woken) times")
         }
         if list.count > 1 && readDamage.flips > 0 {
             print("bit flips while running: \(readDamage.flips); damage found by reads: \(readDamage.found), mended while running: \(readDamage.mended)")
