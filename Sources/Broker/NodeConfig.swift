@@ -16,6 +16,9 @@ public struct NodeConfig: Sendable {
     /// Kafka partitions quiesce after this many quiet ticks (`RaftConfig.quiesceAfterTicks`;
     /// the controller group never does). 0: never.
     public var quiesceAfterTicks = 10
+    /// Every this many ms a node hands the partitions it leads back to their first replica when
+    /// that one is up and caught up (`NodeCore+LeaderBalance`). 0: never.
+    public var leaderBalanceMs = 10_000
     /// The same for Kafka partitions, whose snapshots only free memory: their log on disk is the
     /// data and stays until retention removes it. (Entries since the last snapshot stay in
     /// memory, so a follower further behind than this is sent a snapshot: see docs/kafka.md.)
@@ -134,6 +137,7 @@ extension NodeConfig {
         if kafkaPort == 0 { throw bad("kafkaPort", "must not be 0") }
         if clusterName.isEmpty { throw bad("clusterName", "must not be empty") }
         try atLeast("quiesceAfterTicks", quiesceAfterTicks, 0)
+        try atLeast("leaderBalanceMs", leaderBalanceMs, 0)
         // Each group's Raft node starts from the template with its own id, members and seed.
         var raft = raftTemplate
         raft.id = id

@@ -295,6 +295,7 @@ public final class NodeCore {
         if !readDamage.isEmpty { handOffUnmendedDamage() }
         measureRetentionByTime()
         cleanCompactedLogs()
+        balanceLeaders()
         var out = flush()
         // Tell peers which groups this node leads, for the Metadata of nodes that do not host them.
         if ticks % BrokerLimits.leaderGossipTicks == 0 && config.members.count > 1 { out.leaders = leadership() }

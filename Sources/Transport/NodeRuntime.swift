@@ -150,6 +150,7 @@ public final class NodeRuntime: @unchecked Sendable {
         config.kafkaMemoryBytes = settings.kafkaMemorySnapshotBytes
         config.retentionCheckMs = settings.retentionCheckMs
         config.compactionCheckMs = settings.compactionCheckMs
+        config.leaderBalanceMs = settings.leaderRebalanceMs
         config.groupInitialRebalanceDelayMs = settings.groupInitialRebalanceDelayMs
         config.groupMinSessionTimeoutMs = settings.groupMinSessionTimeoutMs
         config.groupMaxSessionTimeoutMs = settings.groupMaxSessionTimeoutMs

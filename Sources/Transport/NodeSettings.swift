@@ -62,6 +62,9 @@ public struct NodeSettings: Sendable {
     /// How often each compacted partition is offered to the log cleaner (Kafka's
     /// `log.cleaner.backoff.ms`).
     public var compactionCheckMs = 15_000
+    /// How often a node hands partitions back to their first replica (`kafka.leader_rebalance_ms`,
+    /// Kafka's auto leader rebalance; 0: never).
+    public var leaderRebalanceMs = 10_000
     public var groupInitialRebalanceDelayMs = 3000
     public var groupMinSessionTimeoutMs: Int32 = 6000
     public var groupMaxSessionTimeoutMs: Int32 = 1_800_000

@@ -77,4 +77,28 @@ struct PartitionLeadersTests {
         cluster.run(ticks: 80)
         #expect((0..<3).map(quiesced) == [9, 9, 9])
     }
+
+    @Test("leaders go back to their first replica: a node cut off and back leads its partitions again within a balance interval")
+    func leadersReturn() throws {
+        let cluster = try MiniCluster(nodes: 3) { $0.leaderBalanceMs = 2000 }
+        cluster.run(ticks: 40)
+        let leader = try #require(cluster.controllerLeader)
+        let (out, _) = try cluster.cores[leader].proposeToController(.createTopic(name: "back", partitions: 9, replicationFactor: 3))
+        cluster.take(leader, out)
+        cluster.run(ticks: 40)
+        let topic = try #require(cluster.cores[0].controller.topic("back"))
+        let first = topic.partitions.filter { $0.replicas.first == cluster.cores[0].config.id }
+        #expect(first.count == 3)
+        cluster.isolated = 0
+        cluster.run(ticks: 60)
+        #expect(first.allSatisfy { p in [1, 2].contains { cluster.cores[$0].raftOf(p.group)?.role == .leader } }, "the others took over")
+        cluster.isolated = nil
+        cluster.run(ticks: 60)
+        #expect(first.allSatisfy { cluster.cores[0].raftOf($0.group)?.role == .leader }, "node 1 leads its partitions again")
+        var led = [0, 0, 0]
+        for p in topic.partitions {
+            for i in 0..<3 where cluster.cores[i].raftOf(p.group)?.role == .leader { led[i] += 1 }
+        }
+        #expect(led == [3, 3, 3])
+    }
 }

@@ -55,6 +55,7 @@ struct ConfigTests {
         #expect(s.retentionCheckMs == 1000)
         #expect(s.log == .standardError, "without [log] file the node logs to standard error")
         #expect(!s.metricsPerPartition, "per-partition series are off by default")
+        #expect(s.leaderRebalanceMs == 10_000)
         #expect(try parse(Self.good + "\n[metrics]\nper_partition = true\n").metricsPerPartition)
     }
 

@@ -353,6 +353,7 @@ extension Simulator {
         c.groupInitialRebalanceDelayMs = 300
         c.groupMinSessionTimeoutMs = 500
         c.plantedBug = config.plantedBug?.broker
+        c.leaderBalanceMs = options.leaderBalanceMs
         return c
     }
 

@@ -73,6 +73,8 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
     /// they quiesce, and the liveness phase requires each to have a leader in the core (a
     /// quiesced group whose leader's node stayed down must be woken by the failure detector).
     public var idlePartitions = 0
+    /// Nodes hand partitions back to their first replica every this many ms (0: never).
+    public var leaderBalanceMs = 0
     // Raft
     public var electionTicks: Int
     public var heartbeatTicks: Int
@@ -149,6 +151,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         if o.retentionBytes == 0 && o.retentionMs == 0 && rng.chance(1, in: 2) { o.kafkaCompaction = true }
         if !o.kafkaCompaction && rng.chance(1, in: 3) { o.kafkaDeleteRecords = true }
         if rng.chance(1, in: 2) { o.idlePartitions = rng.int(in: 2...8) }
+        if rng.chance(1, in: 3) { o.leaderBalanceMs = rng.int(in: 1...10) * 1000 }
         return o
     }
 
@@ -207,6 +210,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         parts.append(kafkaCompaction ? "compaction on" : "compaction off")
         parts.append(kafkaDeleteRecords ? "delete-records on" : "delete-records off")
         parts.append("idle partitions \(idlePartitions)")
+        parts.append(leaderBalanceMs == 0 ? "leader balance off" : "leader balance \(leaderBalanceMs)ms")
         parts.append(bitFlipPPM == 0 ? "bit flips off" : "bit flips \(pct(bitFlipPPM))/crash")
         parts.append(misdirectPPM == 0 ? "misdirected writes off" : "misdirected writes \(pct(misdirectPPM))/crash")
         parts.append(fsyncFailPPM == 0 ? "fsync errors off" : "fsync errors \(pct(fsyncFailPPM))/write")

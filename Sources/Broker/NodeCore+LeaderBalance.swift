@@ -1,0 +1,32 @@
+import Primitives
+import Raft
+
+/// Leaders back to their preferred replicas (Kafka's auto.leader.rebalance, Redpanda's leader
+/// balancer): every `leaderBalanceMs` a node hands each partition it leads whose first replica is
+/// another node — one it hears from, holding the whole log — to that replica (a Raft leadership
+/// transfer). Placement spreads first replicas evenly, so leaders spread with them: after a
+/// restart (the restarted node's partitions were led elsewhere meanwhile) and when a first
+/// election went to another replica. At most `leaderBalanceBatch` transfers per round, so a node
+/// coming back is not handed thousands of elections at once.
+extension NodeCore {
+    static let leaderBalanceBatch = 200
+
+    func balanceLeaders() {
+        guard config.leaderBalanceMs > 0, !diskFull else { return }
+        let every = max(1, config.ticks(milliseconds: config.leaderBalanceMs))
+        guard ticks % every == 0 else { return }
+        var moved = 0
+        for k in groups.indices where groups[k].isKafkaPartition && moved < Self.leaderBalanceBatch {
+            let g = groups[k]
+            guard let preferred = controller.replicas(of: g.id)?.first, preferred != config.id, liveness.isUp(preferred) else { continue }
+            let ready = g.withRaft { raft in
+                raft.role == .leader && raft.transferee.isNone && raft.membership.isVoter(preferred)
+                    && raft.matchIndex(of: preferred) == raft.lastIndex
+            }
+            guard ready else { continue }
+            try? g.raft.transferLeadership(to: preferred)
+            touch(k)
+            moved += 1
+        }
+    }
+}
