@@ -6,15 +6,23 @@ import Testing
 
 /// Many partitions at once (issue 14): leaders follow placement, CreateTopics answers once they are elected.
 struct PartitionLeadersTests {
-    @Test("a 30-partition topic on three nodes: each node leads the 10 partitions it is the first replica of")
-    func leadersFollowPlacement() throws {
-        let cluster = try MiniCluster(nodes: 3)
+    /// Three cores with topic `name` (replication 3) created through the controller and run for
+    /// `ticks` more ticks.
+    static func cluster(topic name: String, partitions: Int32, ticks: Int = 40, configure: @escaping (inout NodeConfig) -> Void = { _ in })
+        throws -> (MiniCluster, TopicState)
+    {
+        let cluster = try MiniCluster(nodes: 3, configure: configure)
         cluster.run(ticks: 40)
         let leader = try #require(cluster.controllerLeader)
-        let (out, _) = try cluster.cores[leader].proposeToController(.createTopic(name: "wide", partitions: 30, replicationFactor: 3))
+        let (out, _) = try cluster.cores[leader].proposeToController(.createTopic(name: name, partitions: partitions, replicationFactor: 3))
         cluster.take(leader, out)
-        cluster.run(ticks: 40)
-        let topic = try #require(cluster.cores[0].controller.topic("wide"))
+        cluster.run(ticks: ticks)
+        return (cluster, try #require(cluster.cores[0].controller.topic(name)))
+    }
+
+    @Test("a 30-partition topic on three nodes: each node leads the 10 partitions it is the first replica of")
+    func leadersFollowPlacement() throws {
+        let (cluster, topic) = try Self.cluster(topic: "wide", partitions: 30)
         var led = [0, 0, 0]
         for p in topic.partitions {
             let leaders = cluster.cores.indices.filter { cluster.cores[$0].raftOf(p.group)?.role == .leader }
@@ -45,13 +53,7 @@ struct PartitionLeadersTests {
 
     @Test("idle partitions quiesce on every node; cut off the node leading some, and the other two elect leaders for them")
     func quiescedGroupsFailOver() throws {
-        let cluster = try MiniCluster(nodes: 3)
-        cluster.run(ticks: 40)
-        let leader = try #require(cluster.controllerLeader)
-        let (out, _) = try cluster.cores[leader].proposeToController(.createTopic(name: "idle", partitions: 9, replicationFactor: 3))
-        cluster.take(leader, out)
-        cluster.run(ticks: 60)
-        let topic = try #require(cluster.cores[0].controller.topic("idle"))
+        let (cluster, topic) = try Self.cluster(topic: "idle", partitions: 9, ticks: 60)
         func quiesced(_ i: Int) -> Int { topic.partitions.filter { cluster.cores[i].raftOf($0.group)?.isQuiesced == true }.count }
         #expect((0..<3).map(quiesced) == [9, 9, 9])
         // Quiet: a tick of every node sends no partition's Raft message (the controller's and
@@ -80,13 +82,7 @@ struct PartitionLeadersTests {
 
     @Test("leaders go back to their first replica: a node cut off and back leads its partitions again within a balance interval")
     func leadersReturn() throws {
-        let cluster = try MiniCluster(nodes: 3) { $0.leaderBalanceMs = 2000 }
-        cluster.run(ticks: 40)
-        let leader = try #require(cluster.controllerLeader)
-        let (out, _) = try cluster.cores[leader].proposeToController(.createTopic(name: "back", partitions: 9, replicationFactor: 3))
-        cluster.take(leader, out)
-        cluster.run(ticks: 40)
-        let topic = try #require(cluster.cores[0].controller.topic("back"))
+        let (cluster, topic) = try Self.cluster(topic: "back", partitions: 9, configure: { $0.leaderBalanceMs = 2000 })
         let first = topic.partitions.filter { $0.replicas.first == cluster.cores[0].config.id }
         #expect(first.count == 3)
         cluster.isolated = 0

@@ -11,6 +11,16 @@ struct HardStateJournalTests {
         HardState(term: Term(term), vote: NodeID(vote), commit: LogIndex(commit))
     }
 
+    /// A journal in `/d` holding two saves, `first` then `second`; returns the file system and the path.
+    static func twoSaves(_ first: (GroupID, HardState), _ second: (GroupID, HardState)) throws -> (SimFileSystem, String) {
+        let fs = SimFileSystem()
+        try fs.makeDirectory("/d")
+        let j = try HardStateJournal(fs: fs, directory: "/d")
+        try j.save([first])
+        try j.save([second])
+        return (fs, "/d/" + HardStateJournal.fileName)
+    }
+
     @Test("states saved in batches come back after a reopen, the latest of each group; removed groups are forgotten")
     func roundTrip() throws {
         let fs = SimFileSystem()
@@ -71,14 +81,7 @@ struct HardStateJournalTests {
 
     @Test("a torn last record is dropped and the file cut there; the next save follows the intact ones")
     func tornTail() throws {
-        let fs = SimFileSystem()
-        try fs.makeDirectory("/d")
-        let path = "/d/" + HardStateJournal.fileName
-        do {
-            let j = try HardStateJournal(fs: fs, directory: "/d")
-            try j.save([(GroupID(1), Self.hs(1, 1))])
-            try j.save([(GroupID(1), Self.hs(2, 2))])
-        }
+        let (fs, path) = try Self.twoSaves((GroupID(1), Self.hs(1, 1)), (GroupID(1), Self.hs(2, 2)))
         let f = try fs.open(path, create: false)
         let size = try fs.size(f)
         try fs.truncate(f, to: size - 3)
@@ -94,14 +97,7 @@ struct HardStateJournalTests {
 
     @Test("a damaged record before intact ones is an error (a vote could be forgotten), not a truncation")
     func damageInTheMiddle() throws {
-        let fs = SimFileSystem()
-        try fs.makeDirectory("/d")
-        let path = "/d/" + HardStateJournal.fileName
-        do {
-            let j = try HardStateJournal(fs: fs, directory: "/d")
-            try j.save([(GroupID(1), Self.hs(1, 1))])
-            try j.save([(GroupID(2), Self.hs(2, 2))])
-        }
+        let (fs, path) = try Self.twoSaves((GroupID(1), Self.hs(1, 1)), (GroupID(2), Self.hs(2, 2)))
         #expect(fs.flipBit(path, at: 20, bit: 3))
         #expect(throws: StorageError.corrupt(path: path, detail: "damaged record at byte 0 before intact ones")) {
             try HardStateJournal(fs: fs, directory: "/d")
