@@ -7,7 +7,8 @@
 # makes the topics). LOADGEN= (empty) produces with the Python client instead.
 # The latency run also reports where the time goes on each node (ops/latency_breakdown.py: the
 # produce and storage-batch histograms from /metrics, fsync batches per second, CPU).
-#   bash ops/bench-produce.sh            SECONDS_PER_RUN=10 by default
+#   bash ops/bench-produce.sh            SECONDS_PER_RUN=10 by default; PARTITIONS=1000 spreads the
+#                                        runs over that many partitions (default 1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}

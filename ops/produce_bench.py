@@ -17,19 +17,22 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 BOOTSTRAP = os.environ["BOOTSTRAP"]
 SECONDS = float(os.environ.get("SECONDS_PER_RUN", "10"))
+# PARTITIONS=1000 spreads the throughput runs over that many partitions (librdkafka's sticky
+# partitioner for keyless records): issue 14's "producing to 1,000 partitions at once".
+PARTITIONS = int(os.environ.get("PARTITIONS", "1"))
 
 
 def topic(name):
     admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
     try:
-        admin.create_topics([NewTopic(name, 1, int(os.environ.get("REPLICATION", "3")))], operation_timeout=15)[name].result()
+        admin.create_topics([NewTopic(name, PARTITIONS, int(os.environ.get("REPLICATION", "3")))], operation_timeout=60)[name].result()
     except Exception as e:
         if "TOPIC_ALREADY_EXISTS" not in str(e):
             raise
     # Wait for a leader.
     for _ in range(100):
         t = admin.list_topics(name, timeout=5).topics.get(name)
-        if t and t.partitions and t.partitions[0].leader > 0:
+        if t and len(t.partitions) == PARTITIONS and all(p.leader > 0 for p in t.partitions.values()):
             return
         time.sleep(0.1)
 
