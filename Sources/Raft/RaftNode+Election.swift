@@ -27,6 +27,8 @@ extension RaftNode {
         if isPromotable && electionElapsed >= randomizedElectionTimeout {
             electionElapsed = 0
             hup(.election)
+        } else if !isPromotable && config.quiesceAfterTicks > 0 && leader.isNone && electionElapsed % randomizedElectionTimeout == 0 {
+            pokeVoters()
         }
     }
 

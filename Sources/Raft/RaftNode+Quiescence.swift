@@ -52,6 +52,16 @@ extension RaftNode {
         }
     }
 
+    /// A replica that knows no leader and may not campaign (repairing lost entries, a learner)
+    /// would wait forever for a quiesced leader: every election timeout it sends each voter a
+    /// rejection no leader acts on (index 0), which wakes a quiesced leader; its heartbeats then
+    /// bring this replica back (simulator seed 727).
+    mutating func pokeVoters() {
+        for voter in membership.voters where voter != id {
+            sendNow(Message(kind: .appendResponse, from: id, to: voter, term: term, reject: true))
+        }
+    }
+
     /// Leader, on a tick: count quiet ticks and quiesce after enough. True when it quiesced.
     mutating func maybeQuiesce() -> Bool {
         guard isQuiet else {
