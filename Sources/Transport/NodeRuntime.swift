@@ -331,12 +331,13 @@ public final class NodeRuntime: @unchecked Sendable {
         if peer > settings.nodeID && !(links[peer]?.dialing ?? false) { scheduleRedial(peer) }
     }
 
-    /// A frame from `peer` arrived on `channel` (a keepalive included).
-    func peerHeard(_ peer: NodeID, channel: Channel) {
+    /// A frame from `peer` arrived on `channel` (a keepalive included; an `alive` frame names the
+    /// peer's `run`).
+    func peerHeard(_ peer: NodeID, channel: Channel, run: UInt64? = nil) {
         guard links[peer]?.channel === channel else { return }
         links[peer]?.lastHeard = .now()
         // The core's failure detector too (quiesced groups wake when a peer goes or comes back).
-        handle(core.heard(from: peer))
+        handle(core.heard(from: peer, run: run))
     }
 
     /// Keepalives on quiet links; a link silent past `peerDeadAfter` is closed (and redialed by
@@ -428,8 +429,6 @@ public final class NodeRuntime: @unchecked Sendable {
     func receiveLeaders(_ hints: [LeaderHint]) { handle(core.receiveLeaders(hints)) }
 
     func receiveRepair(_ m: RepairMessage) { handle(core.receiveRepair(m)) }
-
-    func receiveAlive(_ peer: NodeID, run: UInt64) { handle(core.heard(from: peer, run: run)) }
 
     // MARK: - Kafka clients
 

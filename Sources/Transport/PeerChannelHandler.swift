@@ -77,8 +77,7 @@ final class PeerChannelHandler: ChannelInboundHandler {
             runtime.receiveRepair(m)
         case .alive(let run):
             guard let peer else { return protocolError(context, "alive before hello") }
-            runtime.peerHeard(peer, channel: context.channel)
-            runtime.receiveAlive(peer, run: run)
+            runtime.peerHeard(peer, channel: context.channel, run: run)
         }
     }
 

@@ -48,12 +48,17 @@ struct PeerLinkLimitTests {
         _ = try? third.finish()
     }
 
-    @Test("the first frame must be a hello")
+    @Test("the first frame must be a hello (a Raft message, a keepalive naming a run)")
     func firstFrameNotHello() throws {
-        let channel = try link()
-        let frame = PeerFrame.raft([PeerEnvelope(group: 1, message: Message(kind: .heartbeat, from: 2, to: 1, term: 1))])
-        #expect(throws: PeerFrame.DecodeError.self) { try channel.writeInbound(bytes(frame)) }
-        #expect(!channel.isActive)
+        let frames: [PeerFrame] = [
+            .raft([PeerEnvelope(group: 1, message: Message(kind: .heartbeat, from: 2, to: 1, term: 1))]),
+            .alive(run: 7),
+        ]
+        for frame in frames {
+            let channel = try link()
+            #expect(throws: PeerFrame.DecodeError.self) { try channel.writeInbound(bytes(frame)) }
+            #expect(!channel.isActive)
+        }
     }
 
     @Test("a link with no hello is closed at the deadline; one that said hello stays")

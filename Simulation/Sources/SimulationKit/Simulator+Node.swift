@@ -176,14 +176,17 @@ extension Simulator {
     /// Any packet tells the node's failure detector the sender is up, as on a real link.
     func deliver(to i: Int, from: Int, _ bytes: [UInt8]) {
         guard let core = nodes[i].core else { return }
-        carryOut(i, core.heard(from: nodes[from].id))
-        guard nodes[i].up else { return }
         let packet: PeerPacket
         do {
             packet = try PeerPacket.decode(bytes)
         } catch {
             fatalError("n\(i + 1) received bytes the peer codec cannot decode: \(error)")
         }
+        // One call per packet; an `alive` one names the sender's run (a restart wakes groups).
+        var run: UInt64?
+        if case .alive(let r) = packet { run = r }
+        carryOut(i, core.heard(from: nodes[from].id, run: run))
+        guard nodes[i].up else { return }
         switch packet {
         case .raft(let envelopes):
             for env in envelopes {
@@ -201,9 +204,7 @@ extension Simulator {
                 trace("n\(i + 1) g\(g) receives a copy of entries \(first.index)...\(last.index) to mend its damage")
             }
             carryOut(i, core.receiveRepair(m))
-        case .alive(let run):
-            carryOut(i, core.heard(from: nodes[from].id, run: run))
-        case .hello:
+        case .alive, .hello:
             break
         }
     }
