@@ -88,6 +88,27 @@ if "$SIM" --regressions Simulation/seeds/regressions.txt --seconds "$SIM_SECONDS
 step "simulator: determinism (each seed twice, same trace hash)"
 if "$SIM" --check-determinism --seeds 5 --start 9001 --seconds 30; then ok "determinism"; else bad "determinism"; fi
 
+step "simulator: scale mode (2,000 idle partitions; the liveness phase crashes the node leading the most quiesced groups)"
+# Every group must elect again with its leader's node down while its followers were quiesced:
+# only the failure detector wakes them. Then the same with the detector made deaf must fail.
+log1=$(mktemp); log2=$(mktemp)
+set +e
+"$SIM" --seeds 2 --start 1 --scale 2000 --seconds 20 >"$log1" 2>&1 &
+p1=$!
+"$SIM" --seeds 2 --start 3 --scale 2000 --seconds 20 >"$log2" 2>&1 &
+p2=$!
+wait $p1; r1=$?
+wait $p2; r2=$?
+out=$("$SIM" --plant-bug deaf-failure-detector --seeds 1 --start 2 --scale 2000 --seconds 20 2>&1)
+r3=$?
+set -e
+cat "$log1" "$log2" | grep -E "^(FAIL|     |seeds .*/|replicas quiesced|CRASH)" || true
+crashed=$(cat "$log1" "$log2" | sed -n 's/.*crashed the leaders of \([0-9]*\) quiesced.*/\1/p' | awk '{s += $1} END {print s + 0}')
+rm -f "$log1" "$log2"
+echo "$out" | grep -E "^(FAIL|seeds )" | cut -c1-200 | head -3
+if [ $r1 -eq 0 ] && [ $r2 -eq 0 ] && [ "$crashed" -gt 0 ]; then ok "scale mode ($crashed quiesced groups lost their leader and elected)"; else bad "scale mode (exit $r1/$r2, $crashed quiesced leaders crashed)"; fi
+if [ "$r3" -eq 128 ] && echo "$out" | grep -q "LIVENESS FAILURE"; then ok "scale mode catches a deaf failure detector"; else bad "scale mode missed a deaf failure detector (exit $r3)"; fi
+
 step "simulator: still catches a planted bug (ack before durable must cause a safety violation)"
 # All 60 seeds run (a few seconds): the bug may also show as a liveness failure first on some
 # seed; what must happen is that at least one seed reports a SAFETY VIOLATION (exit 129 for it).

@@ -63,6 +63,14 @@ extension NodeCore {
         return flush()
     }
 
+    /// A new link to `peer` is up (the runtime's TLS connection; the first one included): what
+    /// the old one carried may be lost, so the quiesced groups with a replica there wake, as for
+    /// a peer back from down, and their leaders resync it.
+    public func linkRestored(to peer: NodeID) -> NodeOutput {
+        wakeGroups(withReplicaOn: peer)
+        return flush()
+    }
+
     /// On a tick: wake the quiesced groups with a replica on a peer that just went down (a
     /// follower then campaigns if its leader is gone; a leader steps down if it lost its quorum).
     /// (`tick` also sends the keepalives, every `keepaliveTicks`.)

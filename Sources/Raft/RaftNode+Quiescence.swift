@@ -6,8 +6,9 @@ import Primitives
 ///
 /// - The leader quiesces once its group has been quiet for `quiesceAfterTicks` ticks in a row:
 ///   everything committed and applied, every follower holding the whole log (replicating, nothing
-///   in flight), no transfer or membership change pending. It sends each follower a last
-///   heartbeat marked `quiesce` and stops ticking.
+///   in flight), no transfer or membership change pending. It sends each follower known to hold
+///   the whole log a last heartbeat marked `quiesce` (any other follower a plain one, whose
+///   answer wakes the leader to catch it up) and stops ticking.
 /// - A follower quiesces on that heartbeat when it comes from its leader in its term and the
 ///   follower holds and has committed exactly what the leader committed; it sends no answer (an
 ///   answer would wake the leader). One behind answers as to any heartbeat, which wakes the
@@ -74,8 +75,13 @@ extension RaftNode {
             // As any heartbeat: never a commit index past what the follower is known to hold. A
             // follower not heard from may hold a conflicting tail (simulator seed 47: it committed
             // a stale entry of an old term when told the leader's commit index).
-            let commit = min(progress[peer]!.match, log.committed)
-            sendNow(Message(kind: .heartbeat, from: id, to: peer, term: term, commit: commit, quiesce: true))
+            let match = progress[peer]!.match
+            let commit = min(match, log.committed)
+            // Only a follower known to hold the whole log is asked to quiesce. One behind gets a
+            // plain heartbeat: its answer wakes this leader, which catches it up (simulator
+            // `--scale 2000` seed 2: a follower whose append was lost held exactly the clamped
+            // commit, quiesced on it, and stayed empty while it knew its leader).
+            sendNow(Message(kind: .heartbeat, from: id, to: peer, term: term, commit: commit, quiesce: match == log.lastIndex))
         }
         isQuiesced = true
         return true

@@ -322,6 +322,9 @@ public final class NodeRuntime: @unchecked Sendable {
         logger.info(
             "peer connected",
             metadata: ["peer": "\(peer)", "remote": "\(channel.remoteAddress.map { "\($0)" } ?? "?")", "dialed": "\(dialed)"])
+        // Whatever the old link still carried is lost; a group that quiesced meanwhile may have
+        // a replica there without its last entries. Waking them lets their leaders resync it.
+        handle(core.linkRestored(to: peer))
     }
 
     func peerDisconnected(_ peer: NodeID, channel: Channel) {

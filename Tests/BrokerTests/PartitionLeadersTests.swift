@@ -80,6 +80,17 @@ struct PartitionLeadersTests {
         #expect((0..<3).map(quiesced) == [9, 9, 9])
     }
 
+    @Test("a new link to a peer wakes the quiesced groups with a replica there (what the old link carried may be lost); they quiesce again")
+    func linkRestoredWakes() throws {
+        let (cluster, topic) = try Self.cluster(topic: "idle", partitions: 6, ticks: 60)
+        func quiesced(_ i: Int) -> Int { topic.partitions.filter { cluster.cores[i].raftOf($0.group)?.isQuiesced == true }.count }
+        #expect((0..<3).map(quiesced) == [6, 6, 6])
+        cluster.take(1, cluster.cores[1].linkRestored(to: cluster.cores[0].config.id))
+        #expect(quiesced(1) == 0)
+        cluster.run(ticks: 60)
+        #expect((0..<3).map(quiesced) == [6, 6, 6])
+    }
+
     @Test("leaders go back to their first replica: a node cut off and back leads its partitions again within a balance interval")
     func leadersReturn() throws {
         let (cluster, topic) = try Self.cluster(topic: "back", partitions: 9, configure: { $0.leaderBalanceMs = 2000 })

@@ -16,7 +16,10 @@ extension Simulator {
         // group's voters are all in the core.
         // A node repairing damaged storage abstains from elections: with one, heal every node.
         let anyDamaged = nodes.contains { $0.damaged || $0.damagedWhileRunning || ($0.up && $0.groups.contains { $0.raft.isRepairing }) }
-        let size = options.membershipPPM > 0 || anyDamaged || config.benchmark ? n : faultRandom.int(in: quorum...n)
+        // Scale mode heals every node first: the node to crash is chosen once the core is quiet.
+        let everyNode = options.membershipPPM > 0 || anyDamaged || config.benchmark || config.scalePartitions > 0
+        let size = everyNode ? n : faultRandom.int(in: quorum...n)
+        if config.scalePartitions > 0 { scaleStage = .awaitingConvergence }
         core = Array(order[0..<size]).sorted()
         partitionSerial += 1  // pending heals of the safety phase no longer apply
         partitionActive = false
@@ -87,6 +90,10 @@ extension Simulator {
                     if !gone { pending.append("n\(i + 1) g\(g.id) still holds damaged entries \(g.damage)") }
                 }
             }
+        }
+        if pending.isEmpty && scaleStep() {
+            queue.schedule(.livenessCheck, at: now + 50 * SimDuration.millisecond)
+            return
         }
         if pending.isEmpty {
             trace("liveness: core converged")
@@ -169,4 +176,42 @@ extension Simulator {
                 + (nodes[i].groups[g].outstanding != nil ? " write pending" : "")
         }.joined(separator: ", ")
     }
+
+    /// Scale mode, once the healed core has converged: let it go quiet, then crash the node
+    /// leading the most quiesced groups and keep it down. Their followers are quiesced too: no
+    /// timer of theirs runs and no heartbeat comes, so only the failure detector can wake them
+    /// to elect; the core must converge again (a new leader and a new probe committed in every
+    /// group). True while the run is not done with it.
+    func scaleStep() -> Bool {
+        switch scaleStage {
+        case .off, .crashed:
+            return false
+        case .awaitingConvergence:
+            trace("liveness: core converged; scale mode lets it go quiet")
+            scaleStage = .quieting(until: now + SimDuration.second)
+            return true
+        case .quieting(let until):
+            guard now >= until else { return true }
+            let quiescedLeaders = core.map { i in nodes[i].groups.filter { $0.raft.role == .leader && $0.raft.isQuiesced }.count }
+            let k = quiescedLeaders.indices.max { quiescedLeaders[$0] < quiescedLeaders[$1] }!
+            let target = core[k]
+            stats.quiescedLeadersCrashed += quiescedLeaders[k]
+            crash(target)
+            core.removeAll { $0 == target }
+            for g in probes.indices { probes[g] = nil }
+            trace("LIVENESS: n\(target + 1), leading \(quiescedLeaders[k]) quiesced groups, crashes and stays down; core \(core.map { "n\($0 + 1)" }.joined(separator: ","))")
+            livenessDeadline = now + livenessStallBudget
+            livenessHardDeadline = now + 10 * livenessStallBudget
+            scaleStage = .crashed
+            return true
+        }
+    }
+}
+
+/// Where a scale-mode run's liveness phase is (`Simulator.scaleStep`).
+enum ScaleStage {
+    case off
+    case awaitingConvergence
+    case quieting(until: SimTime)
+    case crashed
 }

@@ -23,6 +23,11 @@ public struct SimConfig: Sendable {
     /// Trace every delivered message too (very verbose).
     public var traceMessages = false
     public var benchmarkIntervalMicros: UInt64 = 2000
+    /// Scale mode (0: off): the idle topic gets this many partitions instead of the drawn few,
+    /// and the liveness phase keeps the node leading the most quiesced ones down (see
+    /// `Simulator.startLiveness`): thousands of quiesced groups must elect through the failure
+    /// detector alone.
+    public var scalePartitions = 0
 
     public init(seed: UInt64) { self.seed = seed }
 }
@@ -53,6 +58,8 @@ public struct SimStats: Sendable {
     /// Replicas that went quiet (RaftNode+Quiescence) and that woke again.
     public var quiescences = 0
     public var wakes = 0
+    /// Scale mode: quiesced groups whose leader's node the liveness phase crashed and kept down.
+    public var quiescedLeadersCrashed = 0
 }
 
 public struct SimResult: Sendable {
@@ -125,6 +132,8 @@ public final class Simulator {
     var livenessDeadline: SimTime = 0
     var livenessStallBudget: SimTime = 0
     var livenessHardDeadline: SimTime = 0
+    /// Scale mode's liveness stages (`Simulator.scaleStep`).
+    var scaleStage = ScaleStage.off
     /// Sum of the core's applied indexes at the last liveness check (progress detection).
     var livenessAppliedSeen: UInt64 = 0
     var probes: [(index: LogIndex, term: Term)?] = []
@@ -136,6 +145,11 @@ public final class Simulator {
         var swarmRandom = root.fork()
         var drawn = SwarmOptions.draw(&swarmRandom, nodes: config.nodes, groups: config.groups)
         if config.benchmark { drawn.disableFaults(proposalInterval: config.benchmarkIntervalMicros * SimDuration.microsecond) }
+        if config.scalePartitions > 0 {
+            drawn.idlePartitions = config.scalePartitions
+            // Crashing one node must leave every group a quorum: all groups keep three voters.
+            drawn.membershipPPM = 0
+        }
         self.options = drawn
         self.networkRandom = root.fork()
         self.faultRandom = root.fork()

@@ -65,6 +65,9 @@ struct RillSim: ParsableCommand {
     @Option(name: .long, help: "With --bench: microseconds between proposals (over all groups).")
     var benchInterval: UInt64 = 2000
 
+    @Option(name: .long, help: "Scale mode: an idle topic of this many partitions, and the liveness phase keeps the node leading most of them down.")
+    var scale: Int = 0
+
     mutating func run() throws {
         var bug: SimPlantedBug? = nil
         if let name = plantBug {
@@ -80,6 +83,7 @@ struct RillSim: ParsableCommand {
         if list.isEmpty { throw ValidationError("give --seed S, --seeds N or --regressions FILE") }
         if let n = nodes, n != 3 && n != 5 { throw ValidationError("--nodes must be 3 or 5") }
         if let g = groups, g < 1 || g > 64 { throw ValidationError("--groups must be in 1...64") }
+        if scale < 0 || scale > 20_000 { throw ValidationError("--scale must be in 0...20000") }
 
         installCrashReporter()
         setvbuf(stdout, nil, _IOLBF, 0)  // progress and traces appear as they happen, even if killed
@@ -90,18 +94,19 @@ struct RillSim: ParsableCommand {
         var worstExit: Int32 = 0
         var simulatedNanos: UInt64 = 0
         var readDamage = (flips: 0, found: 0, mended: 0)
-        var quiet = (quiesced: 0, woken: 0)
+        var quiet = (quiesced: 0, woken: 0, leadersCrashed: 0)
         var lastReport = began
         for (k, spec) in list.enumerated() {
             let s = spec.seed
             var config = SimConfig(seed: s)
-            config.safetySeconds = seconds
+            config.safetySeconds = spec.seconds ?? seconds
             config.nodes = spec.nodes ?? nodes
             config.groups = spec.groups ?? groups
             config.plantedBug = bug
             config.benchmark = bench
             config.traceMessages = traceMessages
             config.benchmarkIntervalMicros = max(benchInterval, 1)
+            config.scalePartitions = spec.scale ?? scale
             CrashContext.set("seed \(s)\(bug.map { " (planted bug \($0.rawValue))" } ?? "")")
             let sink: ((String) -> Void)? = trace ? { print($0) } : nil
             let sim = Simulator(config: config, trace: sink)
@@ -111,6 +116,7 @@ struct RillSim: ParsableCommand {
             readDamage.flips += result.stats.runningBitFlips
             quiet.quiesced += result.stats.quiescences
             quiet.woken += result.stats.wakes
+            quiet.leadersCrashed += result.stats.quiescedLeadersCrashed
             readDamage.found += result.stats.readDamageFound
             readDamage.mended += result.stats.readDamageMended
             simulatedNanos += result.simulatedTime
@@ -131,7 +137,8 @@ struct RillSim: ParsableCommand {
                         + "\(result.stats.crashes) crashes, \(result.stats.partitions) partitions; kafka: \(result.stats.kafkaAcked) acknowledged, "
                         + "\(result.stats.kafkaRead) read; groups: \(result.stats.groupGenerations) owned generations, \(result.stats.groupCommits) commits; "
                         + "bit flips while running: \(result.stats.runningBitFlips), damage found by reads \(result.stats.readDamageFound), mended \(result.stats.readDamageMended); "
-                        + "replicas quiesced \(result.stats.quiescences) times, woken \(result.stats.wakes)")
+                        + "replicas quiesced \(result.stats.quiescences) times, woken \(result.stats.wakes)"
+                        + (config.scalePartitions > 0 ? "; liveness crashed the leader of \(result.stats.quiescedLeadersCrashed) quiesced groups" : ""))
             }
             if let f = result.failure {
                 failures += 1
@@ -140,7 +147,8 @@ struct RillSim: ParsableCommand {
                 if list.count > 1 {
                     print("FAIL seed \(s): \(f)")
                     print("     fault mix: \(result.options)")
-                    print("     replay: swift run -c release rill-sim --seed \(s) --trace --seconds \(seconds)"
+                    print("     replay: swift run -c release rill-sim --seed \(s) --trace --seconds \(config.safetySeconds)"
+                        + (config.scalePartitions > 0 ? " --scale \(config.scalePartitions)" : "")
                         + (bug.map { " --plant-bug \($0.rawValue)" } ?? ""))
                 }
                 if stopOnFailure { break }
@@ -152,7 +160,8 @@ struct RillSim: ParsableCommand {
             }
         }
         if list.count > 1 {
-            print("replicas quiesced \(quiet.quiesced) times and woken \(quiet.woken) times")
+            print("replicas quiesced \(quiet.quiesced) times and woken \(quiet.woken) times"
+                + (quiet.leadersCrashed > 0 ? "; the liveness phases crashed the leaders of \(quiet.leadersCrashed) quiesced groups, and each elected anew" : ""))
         }
         if list.count > 1 && readDamage.flips > 0 {
             print("bit flips while running: \(readDamage.flips); damage found by reads: \(readDamage.found), mended while running: \(readDamage.mended)")
@@ -175,7 +184,8 @@ struct RillSim: ParsableCommand {
         return String(repeating: "0", count: 16 - s.count) + s
     }
 
-    /// Seeds of a regression file: `SEED [nodes=N] [groups=G]   # note`, one per line.
+    /// Seeds of a regression file: `SEED [nodes=N] [groups=G] [scale=P] [seconds=S]   # note`, one
+    /// per line.
     static func readSeedList(_ path: String) throws -> [SeedSpec] {
         guard let f = fopen(path, "r") else { throw ValidationError("cannot open \(path)") }
         defer { fclose(f) }
@@ -196,7 +206,9 @@ struct RillSim: ParsableCommand {
                 switch kv[0] {
                 case "nodes": spec.nodes = v
                 case "groups": spec.groups = v
-                default: throw ValidationError("\(path): unknown option '\(kv[0])' (nodes=, groups=)")
+                case "scale": spec.scale = v
+                case "seconds" where v > 0: spec.seconds = UInt64(v)
+                default: throw ValidationError("\(path): unknown option '\(w)' (nodes=, groups=, scale=, seconds=)")
                 }
             }
             out.append(spec)
@@ -210,4 +222,6 @@ struct SeedSpec {
     var seed: UInt64
     var nodes: Int? = nil
     var groups: Int? = nil
+    var scale: Int? = nil
+    var seconds: UInt64? = nil
 }
