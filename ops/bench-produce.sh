@@ -8,7 +8,8 @@
 # The latency run also reports where the time goes on each node (ops/latency_breakdown.py: the
 # produce and storage-batch histograms from /metrics, fsync batches per second, CPU).
 #   bash ops/bench-produce.sh            SECONDS_PER_RUN=10 by default; PARTITIONS=1000 spreads the
-#                                        runs over that many partitions (default 1)
+#                                        runs over that many partitions (default 1); NATS=0 skips
+#                                        the NATS runs; SIZES="1024" picks the record sizes
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
@@ -26,6 +27,10 @@ work=$(mktemp -d /tmp/rill-bench-XXXXXX)
 trap 'kill -9 ${pids[*]:-} 2>/dev/null || true; rm -rf "$work"' EXIT
 cc -O2 -Wall -o "$work/rdkafka_loadgen" ops/rdkafka_loadgen.c -lrdkafka
 
+mkdir -p "$work/out"
+if [ "${NATS:-1}" = 0 ]; then
+  echo "== NATS JetStream R3: skipped (NATS=0; no ratios against it this run)"
+else
 echo "== NATS JetStream R3 (the same machine, just before Rill)"
 mkdir -p "$work/gopath/src/natsbench"
 cp "$SHARED/nats/natsbench.go" "$work/gopath/src/natsbench/main.go"
@@ -38,6 +43,7 @@ for sync in 0 1; do
     bash "$shared/nats/run-nats-cluster-bench.sh" >/dev/null 2>&1) || true
 done
 grep -h "msg/s" "$work"/out/*.log | sed 's/ *CPU.*//' | cut -c1-160
+fi
 
 echo "== Rill: 3 nodes, replication 3, acks=all"
 base=$((20000 + RANDOM % 20000))
@@ -59,7 +65,7 @@ python3 - "$work" <<'PY'
 import json, re, sys, glob
 work = sys.argv[1]
 nats = {}
-for line in open(glob.glob(f"{work}/out/*.log")[0]).read().splitlines() + sum((open(f).read().splitlines() for f in glob.glob(f"{work}/out/*.log")[1:]), []):
+for line in sum((open(f).read().splitlines() for f in sorted(glob.glob(f"{work}/out/*.log"))), []):
     m = re.match(r"(sync\d) (\S+)\s+mode=(\w+)\s+size=(\d+).* ([\d.]+) MB/s\s+lat p50=(\d+)us", line)
     if m:
         nats[(m.group(1), m.group(2))] = (float(m.group(5)), int(m.group(6)))

@@ -85,9 +85,23 @@ def throughput(size):
         acked, errors, elapsed = r["records"], r["errors"], r["seconds"]
     else:
         acked, errors, elapsed = produce_for(name, size, SECONDS)
-    return {"test": "throughput", "acks": "all", "size": size, "records": acked, "errors": errors,
+    return {"test": "throughput", "acks": "all", "size": size, "partitions": PARTITIONS, "records": acked, "errors": errors,
             "seconds": round(elapsed, 2), "records_per_s": round(acked / elapsed), "mb_per_s": round(acked * size / elapsed / 1e6, 2),
-            "client": "librdkafka (rdkafka_loadgen)" if LOADGEN else "confluent-kafka (Python)"}
+            "client": "librdkafka (rdkafka_loadgen)" if LOADGEN else "confluent-kafka (Python)", "rss_peak_mb": peak_rss()}
+
+
+def peak_rss():
+    """With NODES given: each node's peak resident memory so far (VmHWM), in MB."""
+    out = {}
+    for item in filter(None, os.environ.get("NODES", "").split(",")):
+        pid = item.split(":")[2]
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                kb = next(int(l.split()[1]) for l in f if l.startswith("VmHWM:"))
+            out[pid] = round(kb / 1024)
+        except (OSError, StopIteration):
+            pass
+    return out
 
 
 def latency(size):

@@ -26,6 +26,9 @@ public struct NodeConfig: Sendable {
     /// ... or once this many bytes of a partition's entries were applied since its last snapshot:
     /// the bound on what a partition's Raft log keeps in memory.
     public var kafkaMemoryBytes = 256 * 1024 * 1024
+    /// ... and all Kafka partitions together hold at most about this much: past it, those holding
+    /// the most are snapshotted (`NodeCore+KafkaMemory`).
+    public var kafkaMemoryBytesTotal = 256 * 1024 * 1024
     /// The first group id the controller gives a topic's partition (the simulator's static groups
     /// come before it).
     public var firstTopicGroup: UInt32 = 1
@@ -151,6 +154,7 @@ extension NodeConfig {
         try atLeast("compactEvery", compactEvery, 1)
         try atLeast("kafkaCompactEvery", kafkaCompactEvery, 1)
         try atLeast("kafkaMemoryBytes", kafkaMemoryBytes, 1)
+        try atLeast("kafkaMemoryBytesTotal", kafkaMemoryBytesTotal, 1)
         try atLeast("compactionCheckMs", compactionCheckMs, 1)
         try atLeast("firstTopicGroup", firstTopicGroup, 1)
         var seen: [GroupID] = []

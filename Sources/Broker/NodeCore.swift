@@ -170,6 +170,8 @@ public final class NodeCore {
     /// Partition groups found on disk, waiting for the controller to name their replicas.
     private var recoveredPartitions: [(GroupID, RecoveredState)] = []
     var ticks: UInt64 = 0
+    /// What the Kafka partitions' Raft logs hold in memory, together (`NodeCore+KafkaMemory`).
+    public internal(set) var kafkaRetainedBytes = 0
     /// Answers ready to go out with the next output.
     var completions: [KafkaCompletion] = []
     /// Leaders of groups this node does not replicate, from peers' gossip.
@@ -627,9 +629,9 @@ public final class NodeCore {
                 observer?.installedSnapshot(node: config.id, group: id, index: s.index)
                 observer?.applied(node: config.id, group: id, index: s.index, chain: g.state.chain)
             }
-            if r.snapshot != nil { g.appliedBytesSinceSnapshot = 0 }
+            if r.snapshot != nil { noteReleased(g) }
             for e in r.committedEntries {
-                g.appliedBytesSinceSnapshot += e.data.count
+                noteRetained(g, e.data.count)
                 g.apply(e)
                 if id == controllerGroup {
                     let rejection = controller.apply(e)
@@ -641,6 +643,7 @@ public final class NodeCore {
             if g.recordsDeletedBelowRaised { recordsDeletedBelowRaised(g) }
             maybeCompact(g)
         }
+        trimKafkaMemory()
         out.messages = merge(out.messages, outgoing)
         if ids.contains(controllerGroup) { reconcileGroups() }
     }
@@ -657,7 +660,7 @@ public final class NodeCore {
 
     /// Snapshot a group and let storage drop old log: every `compactEvery` applied entries, or —
     /// with retention on — once storage reports whole old segments past the limit.
-    private func maybeCompact(_ g: Group) {
+    func maybeCompact(_ g: Group) {
         let applied = g.state.appliedIndex
         var keepFrom: LogIndex? = nil
         if g.isKafkaPartition {
@@ -686,7 +689,7 @@ public final class NodeCore {
         let snap = g.raft.compact(through: applied, data: data)
         g.retentionThrough = nil
         g.snapshotWanted = nil
-        g.appliedBytesSinceSnapshot = 0
+        noteReleased(g)
         queued.append(.compact(g.id, snap, keepFrom: keepFrom))
     }
 
@@ -742,6 +745,7 @@ public final class NodeCore {
 
     private func removeGroup(_ gid: GroupID) {
         guard let k = position(gid) else { return }
+        noteReleased(groups[k])
         groups.remove(at: k)
         touched.remove(at: k)
         inActive.remove(at: k)

@@ -148,6 +148,7 @@ public final class NodeRuntime: @unchecked Sendable {
         config.defaultPartitions = settings.defaultPartitions
         config.offsetsPartitions = settings.offsetsPartitions
         config.kafkaMemoryBytes = settings.kafkaMemorySnapshotBytes
+        config.kafkaMemoryBytesTotal = settings.kafkaMemoryTotalBytes
         config.retentionCheckMs = settings.retentionCheckMs
         config.compactionCheckMs = settings.compactionCheckMs
         config.leaderBalanceMs = settings.leaderRebalanceMs

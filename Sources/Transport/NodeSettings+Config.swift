@@ -7,7 +7,7 @@ extension NodeSettings {
         "node_id", "cluster", "data_dir", "listeners.peer", "listeners.kafka", "listeners.metrics",
         "listeners.advertised_kafka", "tls.ca", "tls.cert", "tls.key", "raft.tick_ms", "raft.election_ticks",
         "raft.handshake_timeout_ms", "kafka.auto_create_topics", "kafka.default_partitions",
-        "kafka.default_replication_factor", "kafka.tls", "kafka.tls_client_auth", "kafka.offsets_partitions", "kafka.memory_snapshot_bytes",
+        "kafka.default_replication_factor", "kafka.tls", "kafka.tls_client_auth", "kafka.offsets_partitions", "kafka.memory_snapshot_bytes", "kafka.memory_total_bytes",
         "kafka.retention_check_ms", "kafka.compaction_check_ms", "kafka.leader_rebalance_ms",
         "kafka.group_initial_rebalance_delay_ms", "kafka.group_min_session_timeout_ms", "kafka.group_max_session_timeout_ms",
         "log.file", "log.max_bytes", "log.files", "metrics.per_partition", "storage.min_free_bytes", "storage.warn_free_bytes", "storage.reserve_bytes",
@@ -88,6 +88,7 @@ extension NodeSettings {
         s.defaultReplicationFactor = try integer("kafka.default_replication_factor", default: min(3, peers.count), in: 1...peers.count)
         s.offsetsPartitions = Int32(try integer("kafka.offsets_partitions", default: 4, in: 1...1000))
         s.kafkaMemorySnapshotBytes = try integer("kafka.memory_snapshot_bytes", default: 256 * 1024 * 1024, in: 4096...(1 << 40))
+        s.kafkaMemoryTotalBytes = try integer("kafka.memory_total_bytes", default: 256 * 1024 * 1024, in: 65536...(1 << 40))
         s.retentionCheckMs = try integer("kafka.retention_check_ms", default: 300_000, in: 100...86_400_000)
         s.compactionCheckMs = try integer("kafka.compaction_check_ms", default: 15_000, in: 100...86_400_000)
         s.leaderRebalanceMs = try integer("kafka.leader_rebalance_ms", default: 10_000, in: 0...86_400_000)

@@ -56,6 +56,9 @@ public struct NodeSettings: Sendable {
     /// Bytes a partition's Raft log holds in memory before it is snapshotted (the storage keeps
     /// the records; followers further behind read them from the leader's storage).
     public var kafkaMemorySnapshotBytes = 256 * 1024 * 1024
+    /// Bytes all partitions' Raft logs hold in memory together before those holding the most are
+    /// snapshotted.
+    public var kafkaMemoryTotalBytes = 256 * 1024 * 1024
     /// How often every partition is measured for retention by time (Kafka's
     /// `log.retention.check.interval.ms`).
     public var retentionCheckMs = 300_000
