@@ -42,9 +42,12 @@ final class KafkaFrameDecoder: ByteToMessageDecoder {
 
 /// One client connection: parses each request's header, hands the request to the node, and
 /// writes replies strictly in request order (a reply that is ready early waits for the ones before
-/// it; a Produce with acks=0 takes its turn without writing anything).
-final class KafkaConnectionHandler: ChannelInboundHandler {
+/// it; a Produce with acks=0 takes its turn without writing anything). Reads stop while the
+/// unanswered requests exceed `KafkaReadBudget` and resume as answers go out (NIO's idiom: the
+/// `read` event is held, not passed on).
+final class KafkaConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private let runtime: NodeRuntime
@@ -57,6 +60,9 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
 
     /// Produce requests in flight and when they were read (for `rill_kafka_produce_seconds`).
     private var produceStarted: [(UInt64, NIODeadline)] = []
+    /// What is read and not yet answered; a `read` held while it is over budget.
+    private var budget = KafkaReadBudget()
+    private var readHeld = false
 
     init(runtime: NodeRuntime) { self.runtime = runtime }
 
@@ -73,6 +79,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         var r = KafkaReader(frame)
+        budget.read(nextSequence, size: frame.readableBytes)
         let header: RequestHeader
         do {
             header = try RequestHeader.decode(&r)
@@ -101,6 +108,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
             produceStarted.remove(at: k)
         }
         ready[sequence] = .some(response)
+        budget.answered(sequence)
         var wrote = false
         while let next = ready.removeValue(forKey: nextToWrite) {
             if let bytes = next {
@@ -110,6 +118,19 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
             nextToWrite += 1
         }
         if wrote { context.flush() }
+        if readHeld && budget.mayRead {
+            readHeld = false
+            context.read()
+        }
+    }
+
+    /// Reads pass only while the connection is within its budget of unanswered requests.
+    func read(context: ChannelHandlerContext) {
+        if budget.mayRead {
+            context.read()
+        } else {
+            readHeld = true
+        }
     }
 
     private func refuse(_ context: ChannelHandlerContext, _ reason: String) {
