@@ -141,7 +141,7 @@ def main():
         ports.append(int(re.search(r'metrics = "[^"]*:(\d+)"', toml).group(1)))
     kafka_port = int(re.search(r'kafka = "[^"]*:(\d+)"', open(os.path.join(a.dir, "node-1", "node.toml")).read()).group(1))
 
-    print("| partitions | shape | create s | all led s | leaders per node | idle cores (3 nodes) | RSS MB per node | /metrics KB | restart to serving s |")
+    print("| partitions | shape | create s | all led s | leaders per node (at all led → after the idle window) | idle cores (3 nodes) | RSS MB per node | /metrics KB | restart to serving s |")
     print("|---|---|---|---|---|---|---|---|---|")
     created = 0
     topics = set()
@@ -170,6 +170,8 @@ def main():
         c0 = sum(cpu_seconds(p) for p in pids)
         time.sleep(a.idle_seconds)
         idle = (sum(cpu_seconds(p) for p in pids) - c0) / a.idle_seconds
+        # Again after the idle window: leaders a restart moved go back by leader balancing.
+        spread_later = leaders_per_node(ports, topics)
         rss = "/".join(f"{rss_mb(p):.0f}" for p in pids)
         mkb = metrics_bytes(ports[0]) / 1024
         restart = "-"
@@ -198,7 +200,7 @@ def main():
             restart = f"{back:.1f}" if back is not None else f">{a.led_timeout:.0f}"
         shape = "1 topic" if a.per_topic <= 0 else f"topics of {a.per_topic}"
         led = f"{led_s:.1f}" if led_s is not None else f">{a.led_timeout:.0f} ({led_partitions(ports, topics)[0]} led)"
-        spread_s = "/".join(str(spread[k]) for k in sorted(spread))
+        spread_s = "/".join(str(spread[k]) for k in sorted(spread)) + " → " + "/".join(str(spread_later[k]) for k in sorted(spread_later))
         print(f"| {count} | {shape} | {create_s:.1f} | {led} | {spread_s} | {idle:.2f} | {rss} | {mkb:.0f} | {restart} |", flush=True)
 
 
