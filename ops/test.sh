@@ -67,20 +67,28 @@ step "build rill-sim (release)"
 swift build -c release --product rill-sim
 SIM=.build/release/rill-sim
 
+# Seeds 1..N split over two processes (one per core), with the extra options given; sets
+# sim_r1, sim_r2 (exit codes) and sim_out (both outputs, the first half's first).
+sim_halves() {
+  local n=$1; shift
+  local half=$((n / 2)) log1 log2 p1 p2
+  log1=$(mktemp); log2=$(mktemp)
+  set +e
+  "$SIM" --seeds "$half" --start 1 "$@" >"$log1" 2>&1 &
+  p1=$!
+  "$SIM" --seeds "$((n - half))" --start "$((half + 1))" "$@" >"$log2" 2>&1 &
+  p2=$!
+  wait $p1; sim_r1=$?
+  wait $p2; sim_r2=$?
+  set -e
+  sim_out=$(cat "$log1" "$log2")
+  rm -f "$log1" "$log2"
+}
+
 step "simulator: $SEEDS seeds x ${SIM_SECONDS}s (two processes, one per core)"
-half=$((SEEDS / 2))
-log1=$(mktemp); log2=$(mktemp)
-set +e
-"$SIM" --seeds "$half" --start 1 --seconds "$SIM_SECONDS" >"$log1" 2>&1 &
-p1=$!
-"$SIM" --seeds "$((SEEDS - half))" --start "$((half + 1))" --seconds "$SIM_SECONDS" >"$log2" 2>&1 &
-p2=$!
-wait $p1; r1=$?
-wait $p2; r2=$?
-set -e
-cat "$log1" "$log2" | grep -E "^(FAIL|     |seeds .*/|first failure|CRASH|NONDETERMINISM)" || true
-rm -f "$log1" "$log2"
-if [ $r1 -eq 0 ] && [ $r2 -eq 0 ]; then ok "simulator seeds"; else bad "simulator seeds (exit $r1/$r2)"; fi
+sim_halves "$SEEDS" --seconds "$SIM_SECONDS"
+echo "$sim_out" | grep -E "^(FAIL|     |seeds .*/|first failure|CRASH|NONDETERMINISM)" || true
+if [ $sim_r1 -eq 0 ] && [ $sim_r2 -eq 0 ]; then ok "simulator seeds"; else bad "simulator seeds (exit $sim_r1/$sim_r2)"; fi
 
 step "simulator: regression seeds"
 if "$SIM" --regressions Simulation/seeds/regressions.txt --seconds "$SIM_SECONDS"; then ok "regression seeds"; else bad "regression seeds"; fi
@@ -91,22 +99,15 @@ if "$SIM" --check-determinism --seeds 5 --start 9001 --seconds 30; then ok "dete
 step "simulator: scale mode (2,000 idle partitions; the liveness phase crashes the node leading the most quiesced groups)"
 # Every group must elect again with its leader's node down while its followers were quiesced:
 # only the failure detector wakes them. Then the same with the detector made deaf must fail.
-log1=$(mktemp); log2=$(mktemp)
+sim_halves 4 --scale 2000 --seconds 20
 set +e
-"$SIM" --seeds 2 --start 1 --scale 2000 --seconds 20 >"$log1" 2>&1 &
-p1=$!
-"$SIM" --seeds 2 --start 3 --scale 2000 --seconds 20 >"$log2" 2>&1 &
-p2=$!
-wait $p1; r1=$?
-wait $p2; r2=$?
 out=$("$SIM" --plant-bug deaf-failure-detector --seeds 1 --start 2 --scale 2000 --seconds 20 2>&1)
 r3=$?
 set -e
-cat "$log1" "$log2" | grep -E "^(FAIL|     |seeds .*/|replicas quiesced|CRASH)" || true
-crashed=$(cat "$log1" "$log2" | sed -n 's/.*crashed the leaders of \([0-9]*\) quiesced.*/\1/p' | awk '{s += $1} END {print s + 0}')
-rm -f "$log1" "$log2"
+echo "$sim_out" | grep -E "^(FAIL|     |seeds .*/|replicas quiesced|CRASH)" || true
+crashed=$(echo "$sim_out" | sed -n 's/.*crashed the leaders of \([0-9]*\) quiesced.*/\1/p' | awk '{s += $1} END {print s + 0}')
 echo "$out" | grep -E "^seed 2: [A-Z]" | cut -c1-200 || true
-if [ $r1 -eq 0 ] && [ $r2 -eq 0 ] && [ "$crashed" -gt 0 ]; then ok "scale mode ($crashed quiesced groups lost their leader and elected)"; else bad "scale mode (exit $r1/$r2, $crashed quiesced leaders crashed)"; fi
+if [ $sim_r1 -eq 0 ] && [ $sim_r2 -eq 0 ] && [ "$crashed" -gt 0 ]; then ok "scale mode ($crashed quiesced groups lost their leader and elected)"; else bad "scale mode (exit $sim_r1/$sim_r2, $crashed quiesced leaders crashed)"; fi
 if [ "$r3" -eq 128 ] && echo "$out" | grep -q "LIVENESS FAILURE"; then ok "scale mode catches a deaf failure detector"; else bad "scale mode missed a deaf failure detector (exit $r3)"; fi
 
 step "simulator: still catches a planted bug (ack before durable must cause a safety violation)"

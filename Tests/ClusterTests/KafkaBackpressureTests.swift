@@ -21,16 +21,6 @@ struct KafkaBackpressureTests {
         return Array(framed.readableBytesView)
     }
 
-    static func connectTo(port: Int) -> Int32? {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        guard withLoopbackAddress(port: port, { connect(fd, $0, $1) }) == 0 else {
-            close(fd)
-            return nil
-        }
-        return fd
-    }
-
     @Test("100,000 pipelined long-poll fetches, answers unread: the node stops reading within a few MB, and answers another client")
     func pipeliningClientIsHeldBack() throws {
         let c = try LocalCluster(nodes: 1)
@@ -54,7 +44,7 @@ struct KafkaBackpressureTests {
         var all: [UInt8] = []
         all.reserveCapacity(fetch.count * count)
         for _ in 0..<count { all += fetch }
-        let fd = try #require(Self.connectTo(port: c.kafkaPort))
+        let fd = try #require(connectLoopback(port: c.kafkaPort))
         defer { close(fd) }
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         // Send until the connection has taken nothing for a second (the node stopped reading).
@@ -72,7 +62,7 @@ struct KafkaBackpressureTests {
         // Without the budget the node read all 100,000 (~\(all.count / 1_000_000) MB) and held them.
         #expect(sent < all.count / 2, "the node took \(sent) of \(all.count) bytes")
         // Another connection is answered meanwhile (ApiVersions v0).
-        let other = try #require(Self.connectTo(port: c.kafkaPort))
+        let other = try #require(connectLoopback(port: c.kafkaPort))
         defer { close(other) }
         var timeout = timeval(tv_sec: 5, tv_usec: 0)
         setsockopt(other, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))

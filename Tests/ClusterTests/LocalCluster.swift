@@ -138,6 +138,17 @@ func withLoopbackAddress<T>(port: Int, _ body: (UnsafePointer<sockaddr>, socklen
     }
 }
 
+/// A TCP socket connected to 127.0.0.1:`port` (blocking), or nil.
+func connectLoopback(port: Int) -> Int32? {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return nil }
+    guard withLoopbackAddress(port: port, { connect(fd, $0, $1) }) == 0 else {
+        close(fd)
+        return nil
+    }
+    return fd
+}
+
 struct TestError: Error, CustomStringConvertible {
     var description: String
     init(_ d: String) { description = d }
