@@ -63,6 +63,35 @@ step "course: the Spark data source's tests and notebooks 5.1-5.3 against real n
 # Installs what is missing: a Java runtime (apt) and the pinned PyPI packages (.venv-course).
 if RILL=.build/debug/rill bash ops/course.sh 2>&1 | tee "$LOGS/course.log"; then ok "course"; else bad "course"; fi
 
+step "nemesis: the real binary in network namespaces under Jepsen's faults, histories checked"
+# The checker against one small history per anomaly; two short runs with every fault class between
+# them (the debug binary, as interop); and a run with a planted bug (a leader acknowledging acks=all
+# on its own append) that must be caught as lost writes. Needs root (namespaces, tmpfs mounts).
+if python3 -m unittest ops/nemesis/test_checker.py 2>&1 | tail -3; then ok "nemesis checker"; else bad "nemesis checker"; fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "not root: the nemesis runs are skipped (network namespaces need root)"
+else
+  rm -rf .nemesis/ci
+  for spec in "1 kill,pause,partition,bitflip,restart" "2 slow-lossy,disk-full,leader-move,partition,kill"; do
+    set -- $spec
+    if RILL=.build/debug/rill bash ops/nemesis.sh --seed "$1" --seconds 60 --faults "$2" --out .nemesis/ci \
+        >"$LOGS/nemesis-$1.log" 2>&1; then ok "nemesis seed $1 ($2)"; else bad "nemesis seed $1 ($2)"; fi
+    sed -n '/^faults:/,/^verdict/p' "$LOGS/nemesis-$1.log" | awk 'NR <= 2 || $2 > 0 || /verdict|sends|values/'
+  done
+  set +e
+  RILL=.build/debug/rill bash ops/nemesis.sh --replay ops/nemesis/schedules/isolate-each.json --plant-bug ack-on-append \
+    --out .nemesis/ci-planted >"$LOGS/nemesis-planted.log" 2>&1
+  r=$?
+  set -e
+  grep -E "^(lost-write|unseen|node-crash|client-exit|verdict)" "$LOGS/nemesis-planted.log" || true
+  if [ "$r" -eq 1 ] && grep -qE "^(lost-write|unseen) +[1-9]" "$LOGS/nemesis-planted.log" \
+      && ! grep -qE "^(node-crash|client-exit) +[1-9]|harness-error" "$LOGS/nemesis-planted.log"; then
+    ok "nemesis catches a planted bug (ack-on-append: acknowledged records lost)"
+  else
+    bad "nemesis missed the planted ack-on-append bug (exit $r; $LOGS/nemesis-planted.log)"
+  fi
+fi
+
 step "build rill-sim (release)"
 swift build -c release --product rill-sim
 SIM=.build/release/rill-sim
@@ -130,6 +159,9 @@ if [ "$failed" -ne 0 ]; then
   if [ -f "$LOGS/course.log" ]; then
     grep -aE "^FAIL|FAILED|Error:|AssertionError|^E  " "$LOGS/course.log" | head -12 || true
   fi
+  for f in "$LOGS"/nemesis-*.log; do
+    [ -f "$f" ] && grep -aE "^[a-z-]+ +[1-9][0-9]* +\{|INVALID|Traceback" "$f" | head -6
+  done
   if [ -f "$LOGS/interop.log" ]; then
     grep -aE "^FAIL|FAILED|Error|error:|Traceback|assert" "$LOGS/interop.log" | head -12 || true
   fi

@@ -1,5 +1,6 @@
-/// Deliberate broker bugs, one at a time, to prove the simulator catches them (see
-/// docs/simulation.md). Set in `NodeConfig.plantedBug`; never in production. Raft's own are
+/// Deliberate broker bugs, one at a time, to prove the simulator and the nemesis suite catch them
+/// (see docs/simulation.md, docs/nemesis.md). Set in `NodeConfig.plantedBug` (node.toml's
+/// `testing.planted_bug` for a real node); never in production. Raft's own are
 /// `PlantedBug` (Raft), the simulated clients' `ClientPlantedBug` (SimulationKit).
 public enum BrokerPlantedBug: String, Sendable, CaseIterable {
     /// Answer SyncGroup before the new generation's membership is written: a new coordinator
@@ -14,4 +15,8 @@ public enum BrokerPlantedBug: String, Sendable, CaseIterable {
     /// The failure detector never wakes quiesced groups when a peer goes down: followers of a
     /// quiesced group whose leader's node died wait for it forever.
     case deafFailureDetector = "deaf-failure-detector"
+    /// Answer acks=all Produce once the leader's own log holds the batch durably (acks=1's rule),
+    /// not once a quorum committed it: a leader cut off from its followers acknowledges records
+    /// the next leader overwrites.
+    case ackOnAppend = "ack-on-append"
 }

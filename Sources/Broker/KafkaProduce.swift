@@ -189,7 +189,8 @@ struct ProduceService {
                 }
                 // acks=all: applied, not merely committed: Fetch and ListOffsets read the high
                 // watermark from the applied state, so an acknowledged record is visible at once.
-                let done = pending[n].acks == -1 ? g.state.appliedIndex >= part.lastIndex : persisted >= part.lastIndex && role == .leader
+                let acksAll = pending[n].acks == -1 && node.config.plantedBug != .ackOnAppend
+                let done = acksAll ? g.state.appliedIndex >= part.lastIndex : persisted >= part.lastIndex && role == .leader
                 if done {
                     pending[n].parts[k].result = .init(index: part.partition, errorCode: .none, baseOffset: part.baseOffset,
                                                        logAppendTimeMs: part.logAppendTimeMs, logStartOffset: Int64(g.logStartOffset))

@@ -11,6 +11,9 @@ protocol MetadataContext: NodeContext {
     var advertisedController: NodeID { get }
     func group(_ g: GroupID) -> NodeCore.Group?
     func leaderHint(for g: GroupID) -> LeaderHint?
+    /// The controller's state here is current (NodeCore+ControllerCatchUp): until then a topic
+    /// it does not know may still exist.
+    var controllerCaughtUp: Bool { get }
 }
 
 extension NodeCore: MetadataContext {
@@ -48,12 +51,19 @@ enum MetadataService {
             guard let name = t.name else {
                 if let topic = node.controller.topic(id: t.topicID) {
                     topics.append(topicMetadata(topic, node))
+                } else if !node.controllerCaughtUp {
+                    topics.append(.init(errorCode: .leaderNotAvailable, name: nil, topicID: t.topicID))
                 } else {
                     topics.append(.init(errorCode: .unknownTopicID, name: nil, topicID: t.topicID))
                 }
                 continue
             }
             guard let topic = node.controller.topic(name) else {
+                guard node.controllerCaughtUp else {
+                    // Retriable everywhere: the client asks again, by which time this node knows.
+                    topics.append(.init(errorCode: .leaderNotAvailable, name: name))
+                    continue
+                }
                 let valid = ControllerState.validateTopic(
                     name: name, partitions: node.config.defaultPartitions, replicationFactor: node.defaultReplication, members: node.config.members.count) == nil
                 if node.config.autoCreateTopics && m.allowAutoTopicCreation && valid {

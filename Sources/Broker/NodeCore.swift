@@ -205,6 +205,8 @@ public final class NodeCore {
     /// the tick it was found at); see NodeCore+ReadDamage.
     var damageReports: [StorageDamageReport] = []
     var readDamage: [(report: StorageDamageReport, tick: UInt64, sequence: UInt64, handedOff: Bool)] = []
+    /// This node's copy of the controller's state is known to be current (NodeCore+ControllerCatchUp).
+    public internal(set) var controllerCaughtUp = false
     /// A failed fsync: the node must stop.
     public private(set) var storageFailure: StorageError?
     /// The data disk is nearly full (below the runtime's `min_free_bytes`): Kafka partitions take
@@ -636,6 +638,7 @@ public final class NodeCore {
                 if id == controllerGroup {
                     let rejection = controller.apply(e)
                     controllerApplied(e, rejection: rejection)
+                    noteControllerEntryApplied(e, of: g)
                 }
                 observer?.applied(node: config.id, group: id, index: e.index, chain: g.state.chain)
             }

@@ -156,6 +156,7 @@ public final class NodeRuntime: @unchecked Sendable {
         config.groupMinSessionTimeoutMs = settings.groupMinSessionTimeoutMs
         config.groupMaxSessionTimeoutMs = settings.groupMaxSessionTimeoutMs
         config.defaultReplicationFactor = settings.defaultReplicationFactor
+        config.plantedBug = settings.plantedBug
         core = try NodeCore(config: config, recovered: recovered)
         // LogAppendTime topics: the leader stamps batches with the wall clock.
         core.clockMs = NodeRuntime.wallClockMs
@@ -166,6 +167,9 @@ public final class NodeRuntime: @unchecked Sendable {
         stopped = loop.makePromise()
         for (id, address) in settings.peers where id != settings.nodeID {
             links[id] = PeerLink(address: address)
+        }
+        if let bug = settings.plantedBug {
+            logger.error("testing.planted_bug = \(bug.rawValue): this node has a deliberate bug and may lose data; for test suites only")
         }
         logger.info(
             "node starting",

@@ -11,6 +11,7 @@ extension NodeSettings {
         "kafka.retention_check_ms", "kafka.compaction_check_ms", "kafka.leader_rebalance_ms",
         "kafka.group_initial_rebalance_delay_ms", "kafka.group_min_session_timeout_ms", "kafka.group_max_session_timeout_ms",
         "log.file", "log.max_bytes", "log.files", "metrics.per_partition", "storage.min_free_bytes", "storage.warn_free_bytes", "storage.reserve_bytes",
+        "testing.planted_bug",
     ]
 
     /// Settings from node.toml. Relative file paths are taken from `baseDirectory` (the config
@@ -107,6 +108,14 @@ extension NodeSettings {
         s.reserveBytes = UInt64(try integer("storage.reserve_bytes", default: 8 << 20, in: 0...(1 << 40)))
         if let min = s.minFreeBytes, let warn = s.warnFreeBytes, warn <= min {
             throw ConfigFile.Error("\(place): 'storage.warn_free_bytes' (\(warn)) must exceed 'storage.min_free_bytes' (\(min))")
+        }
+        if file.value("testing.planted_bug") != nil {
+            let name = try string("testing.planted_bug")
+            guard let bug = BrokerPlantedBug(rawValue: name) else {
+                let known = BrokerPlantedBug.allCases.map(\.rawValue).joined(separator: ", ")
+                throw ConfigFile.Error("\(place): 'testing.planted_bug' must be one of \(known), not \"\(name)\"")
+            }
+            s.plantedBug = bug
         }
         let logMaxBytes = try integer("log.max_bytes", default: logMaxBytesDefault, in: 65536...(1 << 40))
         let logFiles = try integer("log.files", default: logFilesDefault, in: 1...100)

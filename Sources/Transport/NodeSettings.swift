@@ -1,4 +1,5 @@
 import Primitives
+import Broker
 
 /// A `host:port` to listen on or dial.
 public struct HostPort: Equatable, Sendable, CustomStringConvertible {
@@ -92,6 +93,9 @@ public struct NodeSettings: Sendable {
     /// A file this large is kept in the data directory and released when the disk is nearly full,
     /// so the node can still write its own Raft state (0: none).
     public var reserveBytes: UInt64 = 8 << 20
+    /// `testing.planted_bug`: a deliberate bug, for the nemesis suite to prove it catches one
+    /// (docs/nemesis.md). Never in production; the node logs it as an error at start.
+    public var plantedBug: BrokerPlantedBug?
     public static let logMaxBytesDefault = 64 * 1024 * 1024
     public static let logFilesDefault = 3
 

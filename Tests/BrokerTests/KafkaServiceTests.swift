@@ -190,6 +190,33 @@ struct KafkaServiceTests {
         }
     }
 
+    @Test("after every node restarts, a topic is never answered UNKNOWN_TOPIC_OR_PARTITION while the controller's log is catching up")
+    func metadataAfterWholeClusterRestart() throws {
+        let c = try MiniCluster(nodes: 3)
+        c.run(ticks: 40)
+        let (out, _) = try c.cores[c.controllerIndex].proposeToController(.createTopic(name: "t", partitions: 3, replicationFactor: 3))
+        c.take(c.controllerIndex, out)
+        c.run(ticks: 60)
+        for i in 0..<3 { try c.start(i, members: [1, 2, 3], fs: c.filesystems[i]) }
+        func ask(_ i: Int) throws -> MetadataResponse.MetadataResponseTopic? {
+            var r = try MiniCluster.body(c.kafka(i, key: .metadata, version: 8) {
+                MetadataRequest(topics: [.init(name: "t")], allowAutoTopicCreation: false).encode(&$0, version: 8)
+            })
+            return try MetadataResponse.decode(&r, version: 8).topics.first
+        }
+        for i in 0..<3 {
+            #expect(!c.cores[i].controllerCaughtUp)
+            let t = try #require(try ask(i))
+            #expect(t.errorCode == .leaderNotAvailable || (t.errorCode == .none && t.partitions.count == 3), "node \(i + 1): \(t.errorCode)")
+        }
+        c.run(ticks: 60)
+        for i in 0..<3 {
+            #expect(c.cores[i].controllerCaughtUp)
+            let t = try #require(try ask(i))
+            #expect(t.errorCode == .none && t.partitions.count == 3)
+        }
+    }
+
     @Test("Metadata for a missing topic auto-creates it (LEADER_NOT_AVAILABLE until it exists), or says UNKNOWN when not allowed")
     func autoCreate() throws {
         let c = try MiniCluster(nodes: 3)

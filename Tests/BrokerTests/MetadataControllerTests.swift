@@ -16,6 +16,7 @@ struct MetadataControllerTests {
         var registration: BrokerRegistration { BrokerRegistration(node: 1, host: "127.0.0.1", kafkaPort: 9092) }
         var defaultReplication: Int { 3 }
         var advertisedController: NodeID
+        var controllerCaughtUp = true
         func group(_ g: GroupID) -> NodeCore.Group? { nil }
         func leaderHint(for g: GroupID) -> LeaderHint? { nil }
     }
@@ -29,5 +30,25 @@ struct MetadataControllerTests {
         registered.controller.apply(Entry(term: 1, index: 1, data: ControllerCommand.registerBroker(BrokerRegistration(node: 3, host: "127.0.0.1", kafkaPort: 9094)).encode()))
         let (after, _) = MetadataService.metadata(MetadataRequest(topics: []), version: 12, registered)
         #expect(after.brokers.map(\.nodeID) == [1, 3] && after.controllerID == 3)
+    }
+
+    @Test("before its controller state is current a node says LEADER_NOT_AVAILABLE for a topic it does not know, never UNKNOWN_TOPIC_OR_PARTITION, and creates nothing")
+    func unknownTopicBeforeCatchUp() {
+        var node = EarlyNode(advertisedController: 1)
+        node.config.autoCreateTopics = true
+        node.controllerCaughtUp = false
+        let named = MetadataRequest(topics: [.init(name: "orders")], allowAutoTopicCreation: true)
+        let (before, actions) = MetadataService.metadata(named, version: 12, node)
+        #expect(before.topics.map(\.errorCode) == [.leaderNotAvailable])
+        #expect(actions.isEmpty, "no auto-creation of a topic that may exist")
+        let byID = MetadataRequest(topics: [.init(topicID: KafkaUUID(high: 1, low: 2))])
+        #expect(MetadataService.metadata(byID, version: 12, node).0.topics.map(\.errorCode) == [.leaderNotAvailable])
+
+        node.controllerCaughtUp = true
+        let (after, created) = MetadataService.metadata(named, version: 12, node)
+        #expect(after.topics.map(\.errorCode) == [.leaderNotAvailable] && created.count == 1, "caught up: auto-created")
+        node.config.autoCreateTopics = false
+        #expect(MetadataService.metadata(named, version: 12, node).0.topics.map(\.errorCode) == [.unknownTopicOrPartition])
+        #expect(MetadataService.metadata(byID, version: 12, node).0.topics.map(\.errorCode) == [.unknownTopicID])
     }
 }

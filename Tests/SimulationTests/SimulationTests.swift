@@ -85,7 +85,7 @@ struct SimulationTests {
         #expect(SimPlantedBug(rawValue: "sync-before-persist") == .broker(.syncBeforePersist))
         #expect(SimPlantedBug(rawValue: "ack-before-durable") == .raft(.ackBeforeDurable))
         #expect(SimPlantedBug(rawValue: "member-silent-in-rebalance") == .client(.memberSilentInRebalance))
-        #expect(SimPlantedBug.allCases.count == PlantedBug.allCases.count + 5)
+        #expect(SimPlantedBug.allCases.count == PlantedBug.allCases.count + 6)
     }
 
     /// `bug` planted, `seed` fails with the safety `property`; without it the same seed passes.

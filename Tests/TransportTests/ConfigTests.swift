@@ -1,4 +1,5 @@
 import Testing
+import Broker
 @testable import Transport
 
 struct ConfigTests {
@@ -57,6 +58,8 @@ struct ConfigTests {
         #expect(!s.metricsPerPartition, "per-partition series are off by default")
         #expect(s.leaderRebalanceMs == 10_000)
         #expect(try parse(Self.good + "\n[metrics]\nper_partition = true\n").metricsPerPartition)
+        #expect(s.plantedBug == nil)
+        #expect(try parse(Self.good + "\n[testing]\nplanted_bug = \"ack-on-append\"\n").plantedBug == .ackOnAppend)
     }
 
     @Test("[log]: a file, rotated at max_bytes, files kept (64 MiB x 3 by default)")
@@ -89,6 +92,7 @@ struct ConfigTests {
         ("[peers]", "[log]\nfile = \"data/node.log\"\n[peers]", "'log.file' must not be inside 'data_dir'"),
         ("[peers]", "[log]\nfile = \"n.log\"\nmax_bytes = 100\n[peers]", "'log.max_bytes' must be an integer in 65536..."),
         ("[peers]", "[log]\nfiles = 2\n[peers]", "'log.max_bytes' and 'log.files' need 'log.file'"),
+        ("[peers]", "[testing]\nplanted_bug = \"lose-it\"\n[peers]", "'testing.planted_bug' must be one of sync-before-persist"),
     ])
     func mistakes(_ replace: String, _ with: String, _ expected: String) throws {
         let text = Self.good.replacingFirst(replace, with: with)
