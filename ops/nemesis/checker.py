@@ -21,6 +21,7 @@ ANOMALIES = [
     "duplicate",           # one value at two offsets
     "inconsistent-offset",  # one offset, two values
     "failed-write-read",   # a send the broker definitely refused, read anyway
+    "corrupt-read",        # a consumer got a batch whose CRC failed, or a value not as written
     "nonmonotonic-send",   # one producer's later send to a partition landed at a lower offset
     "nonmonotonic-poll",   # a consumer read backwards (or the same offset again) with no seek
     "poll-skip",           # a consumer jumped over offsets it should have read
@@ -190,6 +191,8 @@ def check(ops, extra=None):
                     last[k] = idx[-1]
 
     for op in ops:
+        if op.get("f") == "corrupt-read":
+            found["corrupt-read"].append({k: op.get(k) for k in ("p", "k", "offset", "err", "value") if op.get(k) is not None})
         if op.get("f") == "client-error" and op.get("fatal"):
             found["producer-fatal"].append({"process": op["p"], "t": op["t"], "err": op.get("err")})
     finals = [op for op in ops if op.get("f") == "final"]

@@ -102,6 +102,9 @@ class Run:
                      self.client("producer-kafka-python", "P2", seconds + 5, rate=a.rate / 2, value_bytes=1000),
                      self.client("producer-swift", "P3", seconds + 5, rate=a.rate / 2, value_bytes=1000,
                                  rill=os.path.abspath(a.rill))]
+        if a.java_classpath:
+            producers.append(self.client("producer-java", "P4", seconds + 5, rate=a.rate / 2, value_bytes=1000,
+                                         java_classpath=a.java_classpath))
         consumers = [self.client("assign", "A1", seconds + 10),
                      self.client("group", "G1", seconds + 10),
                      self.client("group", "G2", seconds + 10)]
@@ -166,6 +169,7 @@ def main():
     ap.add_argument("--out", default=".nemesis")
     ap.add_argument("--rill", default=".build/debug/rill")
     ap.add_argument("--python", default=sys.executable)
+    ap.add_argument("--java-classpath", default=None, help="the Java client's jars and NemesisProducer (ops/nemesis.sh sets it)")
     a = ap.parse_args()
     a.seconds = a.minutes * 60 if a.minutes else (a.seconds or 60)
     a.faults = a.faults.split(",") if a.faults else None

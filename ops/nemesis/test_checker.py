@@ -182,6 +182,11 @@ class CheckerTests(unittest.TestCase):
         h.op(p="P", f="client-error", type="info", err="fatal", fatal=True)
         self.assertEqual(found(h.final(ok=False).verdict()), {"producer-fatal", "final-read-incomplete"})
 
+    def test_corrupt_read(self):
+        h, _, _ = self.clean()
+        h.op(p="C", f="corrupt-read", type="ok", k=0, offset=1, err="Local: Bad message format")
+        self.assertEqual(found(h.final().verdict()), {"corrupt-read"})
+
     def test_node_crash_from_the_runner(self):
         h, _, _ = self.clean()
         v = checker.check(h.final().ops, {"node-crash": [{"node": 2, "exit": -6}]})

@@ -2,8 +2,8 @@
 its history as JSON lines (one operation's invocation or completion a line) for checker.py.
 
   producer   idempotent, acks=all, 5 requests in flight: librdkafka (confluent-kafka),
-             kafka-python or the Swift client (`rill produce`); every value unique
-             ("<process>-<n>", padded)
+             kafka-python, the Swift client (`rill produce`) or Apache Kafka's Java client
+             (NemesisProducer.java); every value unique ("<process>-<n>", padded)
   assign     a consumer of every partition by assign, from the beginning; now and then it is
              thrown away and a new one starts from the beginning again
   group      a consumer-group member (subscribe), committing synchronously after every poll
@@ -22,6 +22,7 @@ import threading
 import time
 
 TOPIC = "nemesis"
+KAFKA_BAD_MSG = -199  # librdkafka's RD_KAFKA_RESP_ERR__BAD_MSG: a corrupt message or batch
 
 
 class History:
@@ -82,7 +83,7 @@ def confluent_producer(a, h):
             "max.in.flight.requests.per.connection": 5, "linger.ms": 5, "message.timeout.ms": 30000,
             "socket.timeout.ms": 10000, "client.id": h.process,
             "error_cb": lambda e: h.write(type="info", f="client-error", err=str(e), fatal=e.fatal())}
-    p = Producer(conf)
+    cur = {"p": Producer(conf)}
 
     def done(n, k, v):
         def cb(err, msg):
@@ -94,27 +95,50 @@ def confluent_producer(a, h):
                 h.write(type=t, f="send", i=n, k=k, v=v, err=str(err), fatal=err.fatal())
         return cb
 
+    def replace(e):
+        """A fatal error (the idempotent producer's state broke): as Jepsen's client does, the
+        producer is torn down and a new one (a new producer id) takes over; what the old one had
+        in flight is unknown."""
+        h.write(type="info", f="client-error", err=str(e), fatal=True)
+        for n, (k, v) in sorted(pending.items()):
+            h.write(type="info", f="send", i=n, k=k, v=v, err="in flight when the producer failed fatally")
+        pending.clear()
+        cur["p"] = Producer(conf)
+
+    def pump(timeout=0):
+        try:
+            cur["p"].poll(timeout)
+        except KafkaException as e:
+            replace(e)
+
     def send(n, k, v, raw):
         while True:
             try:
-                p.produce(TOPIC, raw, partition=k, on_delivery=done(n, k, v))
+                cur["p"].produce(TOPIC, raw, partition=k, on_delivery=done(n, k, v))
                 pending[n] = (k, v)
                 return
             except BufferError:
-                p.poll(0.1)
+                pump(0.1)
             except KafkaException as e:
+                if e.args and e.args[0].fatal():
+                    replace(e)
+                    continue
                 # Refused before it was queued (e.g. the topic is unknown in the client's
                 # metadata): certainly not written.
                 h.write(type="fail", f="send", i=n, k=k, v=v, err=str(e))
-                p.poll(0.1)
+                pump(0.1)
                 return
 
     def close():
-        left = p.flush(a.flush_seconds)
+        try:
+            left = cur["p"].flush(a.flush_seconds)
+        except KafkaException as e:
+            h.write(type="info", f="client-error", err=str(e), fatal=True)
+            left = len(pending)
         for n, (k, v) in sorted(pending.items()):
             h.write(type="info", f="send", i=n, k=k, v=v, err=f"undelivered after flush ({left} left)")
 
-    produce_loop(a, h, send, lambda: p.poll(0), close)
+    produce_loop(a, h, send, pump, close)
 
 
 def kafka_python_producer(a, h):
@@ -216,7 +240,21 @@ def swift_producer(a, h):
         h.write(type="info", f="send", i=i + 1, k=None, v=sent[i], err=f"not acknowledged (exit {proc.returncode}: {err})")
 
 
+def java_producer(a, h):
+    """Apache Kafka's Java client 4.3 (NemesisProducer.java, compiled by ops/nemesis.sh): it writes
+    the same history lines itself."""
+    import os
+    os.execvp("java", ["java", "-Xmx256m", "-cp", a.java_classpath, "NemesisProducer", a.bootstrap, a.history, h.process,
+                       repr(h.t0), str(a.seconds), str(a.rate), str(a.partitions), str(a.seed), str(a.value_bytes)])
+
+
 # -- consumers ------------------------------------------------------------------------------------
+
+def intact(raw):
+    """A value as producers write it: "<id>:" then only padding."""
+    head, sep, pad = raw.partition(b":")
+    return bool(sep) and pad.count(b"x") == len(pad)
+
 
 def record_poll(h, msgs, **extra):
     by_key = {}
@@ -224,7 +262,12 @@ def record_poll(h, msgs, **extra):
     for m in msgs:
         if m.error():
             errors.append(str(m.error()))
+            if m.error().code() == KAFKA_BAD_MSG:  # a batch whose CRC does not match (check.crcs)
+                h.write(type="ok", f="corrupt-read", k=m.partition(), offset=m.offset(), err=str(m.error()), **extra)
             continue
+        if not intact(m.value() or b""):
+            h.write(type="ok", f="corrupt-read", k=m.partition(), offset=m.offset(),
+                    value=(m.value() or b"")[:64].decode("utf-8", "replace"), **extra)
         by_key.setdefault(str(m.partition()), []).append([m.offset(), value_id(m.value())])
     if by_key:
         h.write(type="ok", f="poll", value=by_key, **extra)
@@ -234,7 +277,9 @@ def record_poll(h, msgs, **extra):
 
 
 def consumer_conf(a, h, group):
-    return {"bootstrap.servers": a.bootstrap, "group.id": group, "enable.auto.commit": False,
+    # check.crcs: librdkafka verifies every batch's CRC32C (off by default), so a corrupt batch
+    # served is seen, not silently read.
+    return {"bootstrap.servers": a.bootstrap, "group.id": group, "enable.auto.commit": False, "check.crcs": True,
             "auto.offset.reset": "earliest", "client.id": h.process, "session.timeout.ms": 10000,
             "heartbeat.interval.ms": 1000, "socket.timeout.ms": 10000, "enable.partition.eof": False,
             "error_cb": lambda e: h.write(type="info", f="client-error", err=str(e), fatal=e.fatal())}
@@ -347,7 +392,7 @@ def admin(a, h):
 
 
 ROLES = {"producer-confluent": confluent_producer, "producer-kafka-python": kafka_python_producer,
-         "producer-swift": swift_producer,
+         "producer-swift": swift_producer, "producer-java": java_producer,
          "assign": assign_consumer, "group": group_consumer, "final": final_reader, "admin": admin}
 
 
@@ -367,6 +412,7 @@ def main():
     ap.add_argument("--group", default="nemesis-group")
     ap.add_argument("--action", default="create")
     ap.add_argument("--rill", default="rill", help="the rill binary (producer-swift)")
+    ap.add_argument("--java-classpath", default="", help="the Java client's jars and NemesisProducer (producer-java)")
     a = ap.parse_args()
     h = History(a.history, a.process, a.t0)
     ROLES[a.role](a, h)
