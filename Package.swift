@@ -110,6 +110,15 @@ let package = Package(
             ],
             path: "Simulation/Sources/rill-sim"
         ),
+        // Fuzz targets (docs/fuzzing.md): the entry points, and the driver libFuzzer links against
+        // (`ops/fuzz.sh` builds it with -sanitize=fuzzer; a plain build makes its seeds/replay tool).
+        .target(
+            name: "FuzzTargets",
+            dependencies: ["Broker", "Transport", "SimulationKit", "Storage", "Raft", "Primitives", "KafkaProtocol",
+                           .product(name: "NIOCore", package: "swift-nio")],
+            path: "Fuzz/FuzzTargets"
+        ),
+        .executableTarget(name: "rill-fuzz", dependencies: ["FuzzTargets"], path: "Fuzz/rill-fuzz"),
         .executableTarget(
             name: "rill-bench",
             dependencies: [
@@ -165,6 +174,7 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
+        .testTarget(name: "FuzzTargetTests", dependencies: ["FuzzTargets"], path: "Tests/FuzzTargetTests"),
         .testTarget(
             name: "SimulationTests",
             dependencies: ["SimulationKit", "Raft", "Primitives"],
