@@ -140,7 +140,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KafkaProtocolTests",
-            dependencies: ["KafkaProtocol", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["KafkaProtocol", "Primitives", .product(name: "NIOCore", package: "swift-nio")],
             exclude: ["golden_from_kafka_python.py", "capture_client_frames.py"]
         ),
         .testTarget(name: "RillClientTests", dependencies: ["RillClient", "KafkaProtocol", .product(name: "NIOCore", package: "swift-nio")]),

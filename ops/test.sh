@@ -93,6 +93,14 @@ else
   fi
 fi
 
+step "fuzzing: libFuzzer over every target for a fixed budget, and a live fuzzer against real nodes"
+# ops/fuzz.sh builds the libFuzzer driver (its own scratch path, .build-fuzz) and runs each target
+# for 20,000 executions from the committed seeds (long runs: bash ops/fuzz.sh --runs 10000000).
+if bash ops/fuzz.sh --ci >"$LOGS/fuzz.log" 2>&1; then ok "fuzz targets"; else bad "fuzz targets ($LOGS/fuzz.log)"; fi
+grep -E "executions|FAILED" "$LOGS/fuzz.log" || true
+if python3 ops/live-fuzz.py --seconds 20 --rill .build/debug/rill >"$LOGS/live-fuzz.log" 2>&1; then ok "live fuzz"; else bad "live fuzz ($LOGS/live-fuzz.log)"; fi
+tail -3 "$LOGS/live-fuzz.log"
+
 step "build rill-sim (release)"
 swift build -c release --product rill-sim
 SIM=.build/release/rill-sim

@@ -25,7 +25,7 @@ extension RecordBatch {
         let start = bytes.readerIndex
         var r = KafkaReader(bytes.getSlice(at: start + Self.headerBytes, length: bytes.readableBytes - Self.headerBytes)!)
         var out: [RecordSpan] = []
-        out.reserveCapacity(Int(max(recordCount, 0)))
+        out.reserveCapacity(Self.plausibleRecordCount(recordCount, bytes: r.remaining))
         for _ in 0..<max(recordCount, 0) {
             let begin = Self.headerBytes + (bytes.readableBytes - Self.headerBytes - r.remaining)
             let length = Int(try r.varint("record length"))
@@ -46,7 +46,7 @@ extension RecordBatch {
             let valueLength = Int(try rec.varint("value length"))
             guard valueLength >= -1, valueLength <= rec.remaining else { throw .invalid("value length \(valueLength)") }
             let end = Self.headerBytes + (bytes.readableBytes - Self.headerBytes - r.remaining)
-            out.append(RecordSpan(offset: baseOffset + Int64(delta), key: key, hasValue: valueLength >= 0, bytes: begin..<end))
+            out.append(RecordSpan(offset: baseOffset &+ Int64(delta), key: key, hasValue: valueLength >= 0, bytes: begin..<end))
         }
         guard r.remaining == 0 else { throw .invalid("\(r.remaining) bytes after the batch's \(recordCount) records") }
         return out

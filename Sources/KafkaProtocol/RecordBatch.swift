@@ -36,7 +36,8 @@ public struct RecordBatch: Equatable, Sendable {
     /// `maxTimestamp`, the time the leader appended it; otherwise CreateTime, the producer's.
     public var isLogAppendTime: Bool { attributes & 0x08 != 0 }
     /// The offset after the batch's last record.
-    public var nextOffset: Int64 { baseOffset + Int64(lastOffsetDelta) + 1 }
+    /// (Wrapping: the fields are a peer's or a client's bytes, which must not trap the reader.)
+    public var nextOffset: Int64 { baseOffset &+ Int64(lastOffsetDelta) &+ 1 }
 
     public enum Invalid: Error, Equatable, CustomStringConvertible {
         case truncated(have: Int, need: Int)
@@ -65,6 +66,16 @@ public struct RecordBatch: Equatable, Sendable {
         case log
     }
 
+    /// The smallest a record can be: length, attributes, timestamp delta, offset delta, key
+    /// length, value length and header count, one byte each.
+    static let recordBytesMin = 7
+
+    /// How many records to make room for: the batch's count, but never more than its bytes can
+    /// hold (a count of 2^31 from a client must not reserve 28 GB; found by fuzzing).
+    static func plausibleRecordCount(_ count: Int32, bytes: Int) -> Int {
+        min(Int(max(count, 0)), bytes / recordBytesMin)
+    }
+
     /// Validate one batch occupying all of `bytes`: magic, length, CRC-32C, offset delta.
     public init(validating bytes: ByteBuffer, from origin: Origin = .producer) throws(Invalid) {
         guard bytes.readableBytes >= Self.headerBytes else { throw .truncated(have: bytes.readableBytes, need: Self.headerBytes) }
@@ -78,7 +89,8 @@ public struct RecordBatch: Equatable, Sendable {
         guard computed == crc else { throw .crc(stored: crc, computed: computed) }
         let counted: Bool
         switch origin {
-        case .producer: counted = lastOffsetDelta == recordCount - 1 || (recordCount == 0 && lastOffsetDelta >= 0 && isControl)
+        // (In 64 bits: a record count of Int32.min from a client must be refused, not overflow.)
+        case .producer: counted = Int64(lastOffsetDelta) == Int64(recordCount) - 1 || (recordCount == 0 && lastOffsetDelta >= 0 && isControl)
         case .log: counted = lastOffsetDelta >= 0 && Int64(recordCount) <= Int64(lastOffsetDelta) + 1
         }
         guard recordCount >= 0, counted else { throw .offsetDelta(lastOffsetDelta: lastOffsetDelta, count: recordCount) }

@@ -133,7 +133,7 @@ extension RecordBatch {
         guard !isControl else { return [] }
         var r = KafkaReader(bytes.getSlice(at: bytes.readerIndex + Self.headerBytes, length: bytes.readableBytes - Self.headerBytes)!)
         var out: [DecodedRecord] = []
-        out.reserveCapacity(Int(max(recordCount, 0)))
+        out.reserveCapacity(Self.plausibleRecordCount(recordCount, bytes: r.remaining))
         for _ in 0..<max(recordCount, 0) {
             let length = Int(try r.varint("record length"))
             guard length >= 0, length <= r.remaining else { throw .truncated("record of \(length) bytes") }
@@ -158,7 +158,7 @@ extension RecordBatch {
             }
             // LogAppendTime: the broker's time for every record, as Kafka's consumers read it.
             let timestamp = isLogAppendTime ? maxTimestamp : baseTimestamp &+ timestampDelta
-            out.append(DecodedRecord(offset: baseOffset + Int64(delta), timestamp: timestamp, key: key, value: value, headers: headers))
+            out.append(DecodedRecord(offset: baseOffset &+ Int64(delta), timestamp: timestamp, key: key, value: value, headers: headers))
         }
         return out
     }

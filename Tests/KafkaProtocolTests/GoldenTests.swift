@@ -1,5 +1,6 @@
 import KafkaProtocol
 import NIOCore
+import Primitives
 import Testing
 
 /// Requests exactly as kafka-python 3.0.12 encodes them (GoldenRequests.swift), decoded by ours.
@@ -114,6 +115,29 @@ struct GoldenTests {
         #expect(hexString(framed) == "00000010" + "00000001" + "0023" + "00000001" + "001200000002")
         let (h2, r2) = try request(GoldenRequests.apiVersionsV2)
         #expect(h2.apiVersion == 2 && !h2.isFlexible && r2.remaining == 0)
+    }
+
+    @Test("hostile counts and offsets under a matching CRC are refused or read without a trap (found by fuzzing: a record count of Int32.min trapped Produce's validation)")
+    func recordBatchHostileFields() throws {
+        let bytes = Array(hex(GoldenRequests.recordBatch).readableBytesView)
+        /// The bytes with `field` at `at` (big-endian) and the CRC made to match again.
+        func with(_ at: Int, _ field: [UInt8]) -> ByteBuffer {
+            var m = bytes
+            m.replaceSubrange(at..<(at + field.count), with: field)
+            let crc = m.withUnsafeBytes { CRC32C.update(0, UnsafeRawBufferPointer(rebasing: $0[21...])) }
+            for i in 0..<4 { m[17 + i] = UInt8(truncatingIfNeeded: crc >> (24 - 8 * UInt32(i))) }
+            return ByteBuffer(bytes: m)
+        }
+        #expect(throws: RecordBatch.Invalid.self) { _ = try RecordBatch(validating: with(57, [0x80, 0, 0, 0])) }  // record count Int32.min
+        // A base offset near Int64.max (a client's, before the leader assigns one): reading wraps, never traps.
+        let far = try RecordBatch(validating: with(0, [0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]))
+        _ = far.nextOffset
+        _ = try far.decodedRecords()
+        // A count of Int32.max with the offset delta to match passes validation; reading it must
+        // fail on the missing bytes, not first reserve room for two billion records.
+        let huge = try RecordBatch(validating: with(23, [0x7F, 0xFF, 0xFF, 0xFE] + Array(bytes[27..<57]) + [0x7F, 0xFF, 0xFF, 0xFF]))
+        #expect(throws: KafkaWireError.self) { _ = try huge.decodedRecords() }
+        #expect(throws: KafkaWireError.self) { _ = try huge.recordSpans() }
     }
 
     @Test("kafka-python's RecordBatch: validation catches a flipped byte, a wrong magic, a wrong length; offsets are reassigned without touching the CRC")

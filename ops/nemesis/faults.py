@@ -69,6 +69,9 @@ class Nemesis:
         self.elect = elect      # elect(): ElectLeaders from the clients' namespace
         self.counts = {}
         self.expected_down = set()
+        # The node whose disk a fault is filling: a write that finds no space at all stops a node
+        # by design (docs/operations.md, "Disk space"), and a supervisor starts it again.
+        self.disk_full_node = None
 
     def node(self, i):
         return self.h.nodes[i - 1]
@@ -130,9 +133,11 @@ class Nemesis:
             self.h.heal_network()
         elif c == "disk-full":
             n = self.node(ev["node"])
+            self.disk_full_node = n.i
             note["ballast_bytes"] = self.h.fill_disk(n, ev["leave_mib"] << 20)
             time.sleep(ev["duration"])
             self.h.free_disk(n)
+            self.disk_full_node = None
         elif c == "leader-move":
             note["elect"] = self.elect()
             time.sleep(ev["duration"])

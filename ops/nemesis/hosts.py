@@ -236,16 +236,18 @@ files = 3
 
     def fill_disk(self, n, leave_bytes):
         """Take all but `leave_bytes` of the node's data disk; returns the bytes taken."""
-        st = os.statvfs(n.data)
-        free = st.f_bavail * st.f_frsize
-        size = max(0, free - leave_bytes)
         fd = os.open(self.ballast(n), os.O_CREAT | os.O_WRONLY, 0o600)
         try:
-            if size:
+            # fallocate is all or nothing: when the node's own writes take space meanwhile it
+            # fails and takes none, so try again for what is free then.
+            for _ in range(5):
+                st = os.statvfs(n.data)
+                size = os.fstat(fd).st_size + max(0, st.f_bavail * st.f_frsize - leave_bytes)
                 try:
                     os.posix_fallocate(fd, 0, size)
+                    break
                 except OSError:
-                    pass  # raced with the node's own writes: whatever was taken stays taken
+                    continue
         finally:
             os.close(fd)
         return os.path.getsize(self.ballast(n))

@@ -32,6 +32,7 @@ class Run:
         self.hosts = Hosts(out, a.rill, planted_bug=a.plant_bug, disk_mib=max(256, int(a.seconds * 2) + 128))
         self.t0 = None
         self.crashes = []
+        self.disk_full_stops = []
         self.client_exits = []
         self.clients = []
         self.stop_monitor = threading.Event()
@@ -67,14 +68,23 @@ class Run:
             return "timeout"
 
     def monitor(self, nemesis):
-        """A node that exits without the nemesis asking is a crash: recorded, then started again."""
+        """A node that exits without the nemesis asking is a crash: recorded, then started again
+        (as a supervisor would). One exception: a node whose disk the nemesis filled to the last
+        byte stops by design when a write finds no space (its log says so); that is counted, not
+        a crash."""
         while not self.stop_monitor.wait(0.25):
             for n in self.hosts.nodes:
                 if n.proc is not None and n.proc.poll() is not None and n.i not in nemesis.expected_down:
-                    tail = open(os.path.join(self.dir, f"node-{n.i}.stderr"), errors="replace").read()[-2000:]
-                    self.crashes.append({"node": n.i, "t": round(time.monotonic() - self.t0, 2),
-                                         "exit": n.proc.returncode, "stderr-tail": tail})
-                    self.say(f"node {n.i} exited by itself (status {n.proc.returncode}); starting it again")
+                    t = round(time.monotonic() - self.t0, 2)
+                    log = open(os.path.join(self.dir, f"node-{n.i}.log"), errors="replace").read()[-3000:]
+                    if nemesis.disk_full_node == n.i and n.proc.returncode == 1 and "storage failed: disk full" in log:
+                        self.disk_full_stops.append({"node": n.i, "t": t})
+                        self.say(f"node {n.i} stopped on its full disk (by design); starting it again")
+                    else:
+                        tail = open(os.path.join(self.dir, f"node-{n.i}.stderr"), errors="replace").read()[-2000:]
+                        self.crashes.append({"node": n.i, "t": t, "exit": n.proc.returncode, "stderr-tail": tail,
+                                             "log-tail": log[-600:]})
+                        self.say(f"node {n.i} exited by itself (status {n.proc.returncode}); starting it again")
                     self.hosts.start(n)
 
     def go(self):
@@ -140,6 +150,7 @@ class Run:
         v = checker.check(checker.load(self.dir), {"node-crash": self.crashes, "client-exit": self.client_exits})
         v["faults"] = counts
         v["seed"] = self.seed
+        v["stats"]["node stops on a full disk"] = len(self.disk_full_stops)
         with open(os.path.join(self.dir, "verdict.json"), "w") as f:
             json.dump(v, f, indent=1, sort_keys=True)
         text = checker.table(v)
