@@ -40,6 +40,11 @@ struct SimulationTests {
         #expect(caught)
     }
 
+    @Test("the direct durability check: a node that acknowledges appends before they are durable is caught at its first restart (seed 1)")
+    func durabilityCheckCatchesEarlyAcks() {
+        expectCaught(.raft(.ackBeforeDurable), seed: 1, as: "durability")
+    }
+
     @Test("partitions: a lagging follower sent the memory snapshot instead of the stored entries loses its older records (seed 1)")
     func plantedSnapshotBugCaught() {
         expectCaught(.broker(.snapshotLaggingFollowers), seed: 1, as: "replica-keeps-log")

@@ -39,6 +39,10 @@ struct SimNode {
     var inflightWrites: [(token: Int, completion: StorageCompletion, syncRequest: Int)] = []
     /// Tick interval after clock skew.
     let tickInterval: SimTime
+    /// Per group, the last entry this node told a leader it holds (Simulator+Durability), and what
+    /// of that its log still held when it last crashed.
+    var acknowledged: [GroupID: (index: LogIndex, term: Term)] = [:]
+    var acknowledgedAtCrash: [GroupID: (index: LogIndex, term: Term)] = [:]
 
     init(id: NodeID, index: Int, disk: SimDisk, fs: SimFileSystem, up: Bool, tickInterval: SimTime) {
         self.id = id

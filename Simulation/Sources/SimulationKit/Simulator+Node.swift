@@ -35,6 +35,7 @@ extension Simulator {
         } catch {
             fatalError("n\(i + 1) storage cannot recover: \(error)")
         }
+        checkDurability(i, recovered: recovered)
         storage.clockMs = { [unowned self] in Int64(self.now / SimDuration.millisecond) }
         let core: NodeCore
         do {
@@ -68,6 +69,7 @@ extension Simulator {
 
     func crash(_ i: Int) {
         precondition(nodes[i].up, "crashing n\(i + 1), which is down")
+        keepAcknowledgedForRecovery(i)
         nodes[i].up = false
         nodes[i].paused = false
         nodes[i].incarnation += 1
@@ -238,7 +240,10 @@ extension Simulator {
         unowned let sim: Simulator
         let node: Int
 
-        func sendRaft(_ envelopes: [PeerEnvelope], to peer: NodeID) { sim.send(from: node, [(peer, envelopes)]) }
+        func sendRaft(_ envelopes: [PeerEnvelope], to peer: NodeID) {
+            sim.noteAcknowledged(envelopes, from: node)
+            sim.send(from: node, [(peer, envelopes)])
+        }
 
         func sendKeepalive(to peer: NodeID) {
             guard let run = sim.nodes[node].core?.run else { return }

@@ -60,6 +60,8 @@ public struct SimStats: Sendable {
     public var wakes = 0
     /// Scale mode: quiesced groups whose leader's node the liveness phase crashed and kept down.
     public var quiescedLeadersCrashed = 0
+    /// Groups whose acknowledged entries a restart checked directly (Simulator+Durability).
+    public var durabilityChecks = 0
 }
 
 public struct SimResult: Sendable {
