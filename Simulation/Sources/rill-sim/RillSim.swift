@@ -95,6 +95,7 @@ struct RillSim: ParsableCommand {
         var simulatedNanos: UInt64 = 0
         var readDamage = (flips: 0, found: 0, mended: 0)
         var quiet = (quiesced: 0, woken: 0, leadersCrashed: 0)
+        var durabilityChecks = 0
         var lastReport = began
         for (k, spec) in list.enumerated() {
             let s = spec.seed
@@ -117,6 +118,7 @@ struct RillSim: ParsableCommand {
             quiet.quiesced += result.stats.quiescences
             quiet.woken += result.stats.wakes
             quiet.leadersCrashed += result.stats.quiescedLeadersCrashed
+            durabilityChecks += result.stats.durabilityChecks
             readDamage.found += result.stats.readDamageFound
             readDamage.mended += result.stats.readDamageMended
             simulatedNanos += result.simulatedTime
@@ -162,6 +164,9 @@ struct RillSim: ParsableCommand {
         if list.count > 1 {
             print("replicas quiesced \(quiet.quiesced) times and woken \(quiet.woken) times"
                 + (quiet.leadersCrashed > 0 ? "; the liveness phases crashed the leaders of \(quiet.leadersCrashed) quiesced groups, and each elected anew" : ""))
+        }
+        if list.count > 1 {
+            print("restarts checked the acknowledged entries of \(durabilityChecks) groups directly (Simulator+Durability)")
         }
         if list.count > 1 && readDamage.flips > 0 {
             print("bit flips while running: \(readDamage.flips); damage found by reads: \(readDamage.found), mended while running: \(readDamage.mended)")
