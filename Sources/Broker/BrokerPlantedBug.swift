@@ -1,3 +1,5 @@
+import KafkaProtocol
+
 /// Deliberate broker bugs, one at a time, to prove the simulator and the nemesis suite catch them
 /// (see docs/simulation.md, docs/nemesis.md). Set in `NodeConfig.plantedBug` (node.toml's
 /// `testing.planted_bug` for a real node); never in production. Raft's own are
@@ -19,4 +21,23 @@ public enum BrokerPlantedBug: String, Sendable, CaseIterable {
     /// not once a quorum committed it: a leader cut off from its followers acknowledges records
     /// the next leader overwrites.
     case ackOnAppend = "ack-on-append"
+    /// Append an idempotent batch whose sequence is below the last one written but older than
+    /// the five batches remembered, instead of refusing it with DUPLICATE_SEQUENCE_NUMBER: a
+    /// retry that arrives after newer batches is written twice.
+    case acceptOldSequences = "accept-old-sequences"
+    /// Append a batch whose producer epoch is older than the partition's, instead of refusing
+    /// it with INVALID_PRODUCER_EPOCH: a zombie producer writes after it was fenced.
+    case acceptFencedEpoch = "accept-fenced-epoch"
+    /// Store any OffsetCommit that names the group, whatever its member id and generation: a
+    /// member back from a pause commits over the partition's new owner.
+    case commitAnyMember = "commit-any-member"
+
+    /// Whether this bug turns a Produce refusal into an append.
+    func appends(despite code: ErrorCode) -> Bool {
+        switch self {
+        case .acceptOldSequences: return code == .duplicateSequenceNumber
+        case .acceptFencedEpoch: return code == .invalidProducerEpoch
+        default: return false
+        }
+    }
 }

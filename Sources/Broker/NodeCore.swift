@@ -547,7 +547,9 @@ public final class NodeCore {
     /// no longer has them, the snapshot).
     private func logReadCompleted(_ c: ReadCompletion, _ read: LogRead) -> NodeOutput {
         guard let p = position(c.group) else { return NodeOutput() }
-        groups[p].raft.logReadCompleted(read, entries: c.failure == nil && !c.entries.isEmpty ? c.entries : nil)
+        // A read that failed (damage found, an I/O error) did not find the entries gone: it is
+        // tried again before the follower is given the snapshot (`RaftNode.logReadCompleted`).
+        groups[p].raft.logReadCompleted(read, entries: c.failure == nil && !c.entries.isEmpty ? c.entries : nil, damaged: c.failure != nil)
         touch(p)
         return flush()
     }

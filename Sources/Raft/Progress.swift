@@ -74,6 +74,9 @@ struct Progress {
     var pendingRead: LogIndex?
     /// Ticks since that read was asked for.
     var readTicks = 0
+    /// Reads for this follower in a row that met damage in the leader's storage
+    /// (`RaftNode.logReadCompleted`): retried while the damage is mended, up to a bound.
+    var damagedReads = 0
     /// Heard from within the current CheckQuorum period.
     var recentActive = false
     /// Heard from since the leader last woke from quiescence (or was elected): a woken leader

@@ -45,12 +45,29 @@ extension RaftNode {
         }
     }
 
+    /// Reads that meet damage in a row before the follower gets the snapshot after all.
+    static let damagedReadsMax = 5
+
     /// Storage answered `read` with entries from `read.from - 1` on (from `read.from` when that is
-    /// 1), or nil when it no longer holds them (retention, damage): then the follower gets the
-    /// snapshot after all.
-    public mutating func logReadCompleted(_ read: LogRead, entries stored: [Entry]?) {
+    /// 1), or nil when it no longer holds them (retention): then the follower gets the snapshot
+    /// after all.
+    ///
+    /// `damaged`: storage holds the entries but could not read them intact (a bit flipped on this
+    /// node's disk). A snapshot would throw away the follower's whole log for one bad sector of
+    /// the leader's, so the read is held for the read timeout (two election timeouts) and tried
+    /// again, while the node mends the damage from a peer's copy; only after
+    /// `damagedReadsMax` damaged reads in a row (nobody holds an intact copy) does the follower
+    /// get the snapshot.
+    public mutating func logReadCompleted(_ read: LogRead, entries stored: [Entry]?, damaged: Bool = false) {
         wake()
         guard role == .leader, term == read.term, var pr = progress[read.peer], pr.pendingRead == read.from else { return }
+        if damaged && pr.damagedReads < Self.damagedReadsMax {
+            pr.damagedReads += 1
+            pr.readTicks = 0  // stays paused; the read timeout (tickLeader) lets it go again
+            progress[read.peer] = pr
+            return
+        }
+        pr.damagedReads = 0
         pr.pendingRead = nil
         progress[read.peer] = pr
         guard pr.next == read.from, !pr.isPaused else {

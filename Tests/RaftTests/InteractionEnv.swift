@@ -30,6 +30,8 @@ struct InteractionEnv {
         var raft: RaftNode
         var config: RaftConfig
         var storage = Storage()
+        /// Entries "storage" holds but cannot read intact (`damage-storage`).
+        var damaged: Set<UInt64> = []
         var applied: [Entry] = []
         var up = true
     }
@@ -119,6 +121,13 @@ struct InteractionEnv {
             let at = LogIndex(UInt64(c.positional[1])!)
             let snap = nodes[index(id)].raft.compact(through: at, data: Array("snap@\(at)".utf8))
             return "snapshot \(snap) (storage keeps \(nodes[index(id)].storage.entries.count) entries)"
+        case "damage-storage":
+            // A bit flip on the node's disk: the entry stays in storage, unreadable until mended.
+            nodes[index(UInt32(c.positional[0])!)].damaged.insert(UInt64(c.positional[1])!)
+            return "ok"
+        case "mend-storage":
+            nodes[index(UInt32(c.positional[0])!)].damaged = []
+            return "ok"
         case "transfer-leadership":
             let from = UInt32(c.int("from")!)
             do {
@@ -218,9 +227,10 @@ struct InteractionEnv {
                 bytes += e.sizeBytes
                 found.append(e)
             }
-            let answer = found.first?.index == start ? found : nil
-            out.append("  LogRead for \(read.peer) from \(read.from): \(answer.map { "\($0.count) entries" } ?? "not in storage")")
-            nodes[index(id)].raft.logReadCompleted(read, entries: answer)
+            let damaged = found.contains { nodes[index(id)].damaged.contains($0.index.value) }
+            let answer = found.first?.index == start && !damaged ? found : nil
+            out.append("  LogRead for \(read.peer) from \(read.from): \(damaged ? "damaged" : answer.map { "\($0.count) entries" } ?? "not in storage")")
+            nodes[index(id)].raft.logReadCompleted(read, entries: answer, damaged: damaged)
             messages.append(contentsOf: nodes[index(id)].raft.takeMessages())
         }
         if !messages.isEmpty {

@@ -11,7 +11,7 @@ struct InteractionTests {
 
     static let files = [
         "election.txt", "prevote_partition.txt", "checkquorum.txt", "figure8.txt", "conflict_resolution.txt",
-        "leader_transfer.txt", "snapshot_lagging_follower.txt", "storage_catch_up.txt", "membership_change.txt", "vote_durability.txt",
+        "leader_transfer.txt", "snapshot_lagging_follower.txt", "storage_catch_up.txt", "storage_catch_up_damage.txt", "membership_change.txt", "vote_durability.txt",
         "removed_voter_campaigns.txt", "quiescence.txt",
     ]
 

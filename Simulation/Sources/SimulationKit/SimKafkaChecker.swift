@@ -47,6 +47,35 @@ struct SimKafkaChecker {
         if rereading { reread[offset] = value }
     }
 
+    /// Per producer id, the last of its batches the consumer read: epoch, last sequence and the
+    /// offset after it.
+    private var lastProducerBatch: [Int64: (epoch: Int16, lastSequence: Int32, nextOffset: Int64)] = [:]
+
+    /// A batch of an idempotent producer, read in log order (a batch at or before one already
+    /// checked is skipped: a re-read). In the log a producer's epochs never go down (a fenced
+    /// epoch is refused), and within an epoch sequences go up; where the batch follows the last
+    /// one read directly (`contiguityKnown`: nothing compacted away between), its sequence is the
+    /// next one, or 0 in a new epoch — a gap or repeat there is a lost or duplicated batch.
+    mutating func producerBatchRead(
+        producerID: Int64, epoch: Int16, firstSequence: Int32, lastSequence: Int32, baseOffset: Int64, nextOffset: Int64, contiguityKnown: Bool
+    ) {
+        let previous = lastProducerBatch[producerID]
+        if let previous, baseOffset < previous.nextOffset { return }
+        lastProducerBatch[producerID] = (epoch, lastSequence, nextOffset)
+        guard let last = previous else { return }
+        let at = "producer \(producerID)'s batch at offset \(baseOffset) (epoch \(epoch), sequences \(firstSequence)-\(lastSequence))"
+        if epoch < last.epoch {
+            fail("kafka-producer-epoch-monotonic", "\(at) follows one of epoch \(last.epoch): a fenced producer wrote")
+        } else if epoch == last.epoch && firstSequence <= last.lastSequence {
+            fail("kafka-sequence-monotonic", "\(at) follows one ending at sequence \(last.lastSequence): a batch written twice")
+        } else if contiguityKnown && baseOffset == last.nextOffset {
+            let expected = epoch == last.epoch ? last.lastSequence &+ 1 : 0
+            if firstSequence != expected {
+                fail("kafka-sequence-contiguous", "\(at) directly follows epoch \(last.epoch) sequence \(last.lastSequence); expected sequence \(expected)")
+            }
+        }
+    }
+
     mutating func observedHighWatermark(_ hwm: Int64, from node: Int) {
         if hwm < highWatermark {
             fail("kafka-hwm-monotonic", "n\(node + 1) reported high watermark \(hwm) after \(highWatermark) was seen")

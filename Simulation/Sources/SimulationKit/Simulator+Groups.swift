@@ -37,6 +37,10 @@ struct SimGroupMemberState {
     /// at which the group was known not to be rebalancing (a rebalance that could drop this member
     /// for missing its deadline began later).
     var steady: (since: SimTime, calmSince: SimTime)?
+    /// Back from its pause, the member acts on the generation it had before it heartbeats
+    /// (`SwarmOptions.staleMembers`): a consumer whose poll loop stalled commits what it
+    /// processed, as a Java consumer's commitSync after a long GC pause does.
+    var staleOnResume = false
 }
 
 /// Three group members share partition 0 of the simulated topic: they find the coordinator,
@@ -70,6 +74,10 @@ extension Simulator {
         var m = client.group
         defer { client.group = m }
         guard now >= m.pausedUntil else { return nil }
+        if m.staleOnResume {
+            m.staleOnResume = false
+            if let stale = staleMemberRequest(c, &m) { return stale }
+        }
         if m.phase == .active, let at = m.rejoinAt, now >= at {
             // The application's poll comes round: it gives the partition up and rejoins.
             m.rejoinAt = nil
@@ -113,6 +121,7 @@ extension Simulator {
                 // Stop for longer than the session: the coordinator must expire it.
                 m.pausedUntil = now + 2 * SimDuration.second + groupRandom.below(4 * UInt64(SimDuration.second))
                 m.steady = nil
+                m.staleOnResume = options.staleMembers
                 trace("group: member \(c) pauses")
                 return nil
             }
@@ -137,6 +146,31 @@ extension Simulator {
             ).encode(&w, version: 7)
             return (coordinator, .offsetCommit, 7, w)
         }
+    }
+
+    /// A member back from a pause, before any heartbeat: the owner commits the next offset, any
+    /// other member syncs again, both in the generation it had (it may be gone: the coordinator
+    /// must answer ILLEGAL_GENERATION or UNKNOWN_MEMBER_ID, never store the commit).
+    private func staleMemberRequest(_ c: Int, _ m: inout SimGroupMemberState) -> (Int, ApiKey, Int16, KafkaWriter)? {
+        guard m.phase == .active, let coordinator = m.coordinator else { return nil }
+        stats.staleMemberRequests += 1
+        m.deliveredAt = nil
+        var w = KafkaWriter()
+        if m.owns {
+            let next = m.position + 1 + Int64(clientFaultRandom.below(3))
+            m.pendingCommit = next
+            m.sent = .offsetCommit
+            trace("group: member \(c) back from a pause commits \(next) in generation \(m.generation) without a heartbeat")
+            OffsetCommitRequest(
+                groupID: Self.groupID, generationIDOrMemberEpoch: m.generation, memberID: m.memberID,
+                topics: [.init(name: Self.kafkaTopic, partitions: [.init(partitionIndex: 0, committedOffset: next)])]
+            ).encode(&w, version: 7)
+            return (coordinator, .offsetCommit, 7, w)
+        }
+        m.sent = .syncGroup
+        trace("group: member \(c) back from a pause syncs generation \(m.generation) again without a heartbeat")
+        SyncGroupRequest(groupID: Self.groupID, generationID: m.generation, memberID: m.memberID, assignments: []).encode(&w, version: 3)
+        return (coordinator, .syncGroup, 3, w)
     }
 
     /// The simulated clients' planted bug, if the run plants one.

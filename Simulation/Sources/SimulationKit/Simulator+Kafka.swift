@@ -5,9 +5,10 @@ import Primitives
 import Raft
 
 /// Simulated Kafka clients that speak the real protocol to the real node code: an admin creates
-/// the topic, a producer writes one record per request with acks=all, a consumer reads the
-/// partition from offset 0. Each has one request in flight; replies cross the simulated network;
-/// a request to a node that crashes times out and is retried elsewhere.
+/// the topic, an idempotent producer writes with acks=all (Simulator+Producer), a consumer reads
+/// the partition from offset 0. The others have one request in flight; requests and replies cross
+/// the simulated network (with `clientNetworkFaults`, lossy, late and duplicated); a request to a
+/// node that crashes times out and is retried elsewhere.
 struct SimKafkaClient {
     enum Role { case admin, producer, consumer, member }
 
@@ -15,7 +16,8 @@ struct SimKafkaClient {
     var leaderGuess: Int?
     var inFlight: (correlation: Int32, node: Int, sentAt: SimTime, value: [UInt8]?)?
     var correlation: Int32 = 0
-    var sequence = 0
+    /// Producer: its batches and requests (Simulator+Producer).
+    var producer = SimProducerState()
     /// Consumer: the next offset to read.
     var position: Int64 = 0
     var done = false
@@ -44,6 +46,7 @@ extension Simulator {
                 queue.schedule(.kafkaClientStep(client: c), at: now + 1 + kafkaRandom.exponential(mean: 20 * SimDuration.millisecond))
             }
         }
+        if client.role == .producer && client.producerID >= 0 { return producerStep(c, &client) }
         if let f = client.inFlight {
             // A group member's join and sync are held by the coordinator for a whole join phase.
             let timeout = client.role == .member ? Self.memberRequestTimeout : Self.kafkaRequestTimeout
@@ -66,7 +69,7 @@ extension Simulator {
             client.correlation += 1
             client.inFlight = (client.correlation, node, now, nil)
             let header = RequestHeader(apiKey: key.rawValue, apiVersion: version, correlationID: client.correlation, clientID: "member-\(c)")
-            queue.schedule(.kafkaRequest(node: node, client: c, header: header, body: Array(w.buffer.readableBytesView)), at: now + kafkaLatency())
+            sendKafkaRequest(to: node, client: c, header: header, body: Array(w.buffer.readableBytesView))
             return
         }
         let node = client.leaderGuess ?? Int(kafkaRandom.below(UInt64(nodes.count)))
@@ -74,7 +77,6 @@ extension Simulator {
         var w = KafkaWriter()
         let key: ApiKey
         let version: Int16
-        var value: [UInt8]? = nil
         switch client.role {
         case .admin where deleting:
             key = .deleteRecords
@@ -93,19 +95,7 @@ extension Simulator {
             key = .initProducerID
             version = 1
             InitProducerIDRequest(transactionTimeoutMs: 60000).encode(&w, version: version)
-        case .producer:
-            // Idempotent: a retry (after a timeout or an error) sends the same sequence again.
-            key = .produce
-            version = 8
-            let v = Array("p\(client.sequence)".utf8)
-            value = v
-            let key = options.kafkaCompaction ? SimKafkaChecker.key(ofValue: v) : nil
-            let batch = RecordBatch.build(
-                records: [(key, v)], timestamp: Int64(now / SimDuration.millisecond), producerID: client.producerID, producerEpoch: 0,
-                baseSequence: Int32(client.sequence))
-            ProduceRequest(acks: -1, timeoutMs: 1500, topicData: [.init(name: Self.kafkaTopic, partitionData: [.init(index: 0, records: batch.bytes)])])
-                .encode(&w, version: version)
-        case .member:
+        case .producer, .member:
             return  // handled above
         case .consumer:
             key = .fetch
@@ -114,9 +104,9 @@ extension Simulator {
                          topics: [.init(topic: Self.kafkaTopic, partitions: [.init(partition: 0, fetchOffset: client.position, partitionMaxBytes: 64 * 1024)])])
                 .encode(&w, version: version)
         }
-        client.inFlight = (client.correlation, node, now, value)
+        client.inFlight = (client.correlation, node, now, nil)
         let header = RequestHeader(apiKey: key.rawValue, apiVersion: version, correlationID: client.correlation, clientID: "sim-\(c)")
-        queue.schedule(.kafkaRequest(node: node, client: c, header: header, body: Array(w.buffer.readableBytesView)), at: now + kafkaLatency())
+        sendKafkaRequest(to: node, client: c, header: header, body: Array(w.buffer.readableBytesView))
     }
 
     func kafkaLatency() -> SimTime { options.latencyMin + kafkaRandom.exponential(mean: options.latencyMean) }
@@ -135,9 +125,9 @@ extension Simulator {
         let (reply, out) = core.handleKafka(request)
         switch reply {
         case .respond(let bytes):
-            queue.schedule(.kafkaReply(client: c, correlation: header.correlationID, bytes: Array(bytes.readableBytesView)), at: now + kafkaLatency())
+            sendKafkaReply(to: c, correlation: header.correlationID, bytes: Array(bytes.readableBytesView))
         case .close:
-            queue.schedule(.kafkaReply(client: c, correlation: header.correlationID, bytes: []), at: now + kafkaLatency())
+            sendKafkaReply(to: c, correlation: header.correlationID, bytes: [])
         case .noResponse, .pending: break
         }
         carryOut(i, out)
@@ -145,6 +135,7 @@ extension Simulator {
 
     /// A reply reaches a client.
     func kafkaReply(client c: Int, correlation: Int32, bytes: [UInt8]) {
+        if kafkaClients[c].role == .producer && kafkaClients[c].producerID >= 0 { return producerReply(c, correlation: correlation, bytes: bytes) }
         // A reply to a request the client gave up on (timed out, sent another) is stale: ignored.
         guard let f = kafkaClients[c].inFlight, f.correlation == correlation else { return }
         kafkaClients[c].inFlight = nil
@@ -191,20 +182,7 @@ extension Simulator {
                 trace("kafka: producer id \(resp.producerID) from n\(f.node + 1)")
             }
         case .producer:
-            guard let resp = try? ProduceResponse.decode(&r, version: 8), let p = resp.responses.first?.partitionResponses.first else {
-                checkerKafka.fail("kafka-decode", "unreadable Produce response")
-                return
-            }
-            if p.errorCode == .none, let value = f.value {
-                checkerKafka.acknowledged(offset: p.baseOffset, value: value)
-                kafkaClients[c].sequence += 1
-                kafkaClients[c].leaderGuess = f.node
-                stats.kafkaAcked += 1
-            } else if p.errorCode == .outOfOrderSequenceNumber || p.errorCode == .invalidProducerEpoch {
-                checkerKafka.fail("kafka-idempotence", "n\(f.node + 1) refused the retry of sequence \(kafkaClients[c].sequence) with error \(p.errorCode)")
-            } else {
-                kafkaClients[c].leaderGuess = nil
-            }
+            return  // answered by producerReply once it has its id
         case .consumer:
             guard let resp = try? FetchResponse.decode(&r, version: 11), let p = resp.responses.first?.partitions.first else {
                 checkerKafka.fail("kafka-decode", "unreadable Fetch response")
@@ -242,6 +220,12 @@ extension Simulator {
                 return
             }
             for b in batches {
+                if b.producerID >= 0 && b.baseOffset >= kafkaClients[c].position {
+                    checkerKafka.producerBatchRead(
+                        producerID: b.producerID, epoch: b.producerEpoch, firstSequence: b.baseSequence,
+                        lastSequence: ProducerState.lastSequence(first: b.baseSequence, count: b.lastOffsetDelta + 1),
+                        baseOffset: b.baseOffset, nextOffset: b.nextOffset, contiguityKnown: !options.kafkaCompaction)
+                }
                 guard let recs = try? b.records() else { continue }
                 for rec in recs where rec.offset >= kafkaClients[c].position {
                     if options.kafkaCompaction && rec.offset > kafkaClients[c].position {

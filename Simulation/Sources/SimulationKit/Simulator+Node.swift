@@ -264,10 +264,9 @@ extension Simulator {
         }
 
         func completeKafka(_ reply: KafkaCompletion) {
-            sim.queue.schedule(
-                .kafkaReply(client: Int(reply.connection), correlation: Int32(truncatingIfNeeded: reply.sequence),
-                            bytes: reply.response.map { Array($0.readableBytesView) } ?? []),
-                at: sim.now + sim.kafkaLatency())
+            sim.sendKafkaReply(
+                to: Int(reply.connection), correlation: Int32(truncatingIfNeeded: reply.sequence),
+                bytes: reply.response.map { Array($0.readableBytesView) } ?? [])
         }
 
         func logNotice(_ line: String) { sim.trace("n\(node + 1) \(line)") }
@@ -414,10 +413,11 @@ extension Simulator: NodeCoreObserver {
     public func installedSnapshot(node: NodeID, group: GroupID, index: LogIndex) {
         trace("n\(node) g\(group) installs snapshot at \(index)")
         // A Kafka partition's replica keeps its whole log: a follower behind the leader's memory
-        // reads the entries from the leader's storage. Only retention (the entries are gone) or a
-        // damaged disk (the leader cannot read them) may make it take a snapshot instead.
-        let diskKeepsEverything = options.retentionBytes == 0 && options.retentionMs == 0 && options.bitFlipPPM == 0
-            && options.misdirectPPM == 0
+        // reads the entries from the leader's storage. Only retention or DeleteRecords (the
+        // entries are gone: a follower behind the new log start needs the snapshot) or a damaged
+        // disk (the leader cannot read them) may make it take a snapshot instead.
+        let diskKeepsEverything = options.retentionBytes == 0 && options.retentionMs == 0 && !options.kafkaDeleteRecords
+            && options.bitFlipPPM == 0 && options.misdirectPPM == 0
         // An offsets partition's closed segments go once snapshotted (its snapshot is its state).
         let isOffsets = nodes.first { $0.id == node }?.core?.group(group)?.offsetStore != nil
         if group.value > UInt32(options.groups) && diskKeepsEverything && !isOffsets {

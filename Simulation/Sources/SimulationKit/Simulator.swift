@@ -28,6 +28,8 @@ public struct SimConfig: Sendable {
     /// `Simulator.startLiveness`): thousands of quiesced groups must elect through the failure
     /// detector alone.
     public var scalePartitions = 0
+    /// Turn exactly these client behaviours on instead of drawing them (nil: drawn per seed).
+    public var clientBehaviours: Set<ClientBehaviour>? = nil
 
     public init(seed: UInt64) { self.seed = seed }
 }
@@ -51,6 +53,15 @@ public struct SimStats: Sendable {
     public var kafkaRead = 0
     public var groupCommits = 0
     public var groupGenerations = 0
+    /// Client misbehaviour: the producer's epoch bumps, the zombie's sends and acknowledged
+    /// ones, stale members' requests, and client messages lost, late or doubled.
+    public var producerEpochBumps = 0
+    public var zombieSends = 0
+    public var zombieAcked = 0
+    public var staleMemberRequests = 0
+    public var clientMessagesLost = 0
+    public var clientMessagesLate = 0
+    public var clientMessagesDuplicated = 0
     /// Bit flips in closed segments of running nodes, damage reads found, and damage mended.
     public var runningBitFlips = 0
     public var readDamageFound = 0
@@ -106,8 +117,12 @@ public final class Simulator {
     var kafkaRandom: SeededRandom
     /// The group members' stream (forked after the Kafka clients').
     var groupRandom: SeededRandom
-    /// Bit flips in running nodes' logs (forked last: every older stream stays as it was).
+    /// Bit flips in running nodes' logs (forked after the group members').
     var runningDamageRandom: SeededRandom
+    /// The clients' misbehaviour: pipelining, zombies, stale members, lost and late client
+    /// traffic (forked last; drawn from only when a behaviour is on, so a seed with all of them
+    /// off runs as it did before they existed).
+    var clientFaultRandom: SeededRandom
 
     // Kafka clients.
     var kafkaClients: [SimKafkaClient] = [
@@ -146,6 +161,7 @@ public final class Simulator {
         var root = SeededRandom(seed: config.seed)
         var swarmRandom = root.fork()
         var drawn = SwarmOptions.draw(&swarmRandom, nodes: config.nodes, groups: config.groups)
+        if let b = config.clientBehaviours { drawn.setClientBehaviours(b) }
         if config.benchmark { drawn.disableFaults(proposalInterval: config.benchmarkIntervalMicros * SimDuration.microsecond) }
         if config.scalePartitions > 0 {
             drawn.idlePartitions = config.scalePartitions
@@ -169,6 +185,7 @@ public final class Simulator {
         self.kafkaRandom = root.fork()
         self.groupRandom = root.fork()
         self.runningDamageRandom = root.fork()
+        self.clientFaultRandom = root.fork()
         let n = options.nodes
         self.blocked = Array(repeating: Array(repeating: false, count: n), count: n)
         self.clogUntil = Array(repeating: Array(repeating: 0, count: n), count: n)

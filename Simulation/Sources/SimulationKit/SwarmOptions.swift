@@ -75,6 +75,17 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
     public var idlePartitions = 0
     /// Nodes hand partitions back to their first replica every this many ms (0: never).
     public var leaderBalanceMs = 0
+    // Clients that misbehave the way real ones do (`ClientBehaviour`).
+    /// Produce requests the producer keeps in flight (1 in the older runs; Kafka's clients allow 5).
+    public var producerInFlight = 1
+    /// The producer gives batches up after a delivery timeout and bumps its epoch; a zombie copy
+    /// of it re-sends the given-up batches with the old epoch.
+    public var producerZombies = false
+    /// A member back from a pause acts on its old generation (commit, sync, fetch) before it
+    /// heartbeats.
+    public var staleMembers = false
+    /// Client requests and answers are lost, delayed and duplicated like peer packets.
+    public var clientNetworkFaults = false
     // Raft
     public var electionTicks: Int
     public var heartbeatTicks: Int
@@ -152,7 +163,21 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         if !o.kafkaCompaction && rng.chance(1, in: 3) { o.kafkaDeleteRecords = true }
         if rng.chance(1, in: 2) { o.idlePartitions = rng.int(in: 2...8) }
         if rng.chance(1, in: 3) { o.leaderBalanceMs = rng.int(in: 1...10) * 1000 }
+        // Client misbehaviour, drawn after everything above (those draws stay as they were).
+        if rng.chance(1, in: 2) { o.producerInFlight = rng.int(in: 2...5) }
+        o.producerZombies = on(&rng)
+        o.staleMembers = on(&rng)
+        o.clientNetworkFaults = on(&rng)
         return o
+    }
+
+    /// Turn exactly these client behaviours on (`rill-sim --clients`), to measure what each one
+    /// finds on its own.
+    public mutating func setClientBehaviours(_ on: Set<ClientBehaviour>) {
+        producerInFlight = on.contains(.pipelining) ? 5 : 1
+        producerZombies = on.contains(.zombies)
+        staleMembers = on.contains(.staleMembers)
+        clientNetworkFaults = on.contains(.clientFaults)
     }
 
     /// No faults at all and a steady load: the benchmark configuration.
@@ -172,6 +197,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         slowFsyncPPM = 0
         transferPPM = 0
         membershipPPM = 0
+        setClientBehaviours([])
         self.proposalInterval = proposalInterval
         payloadBytesMax = 100
     }
@@ -211,10 +237,26 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         parts.append(kafkaDeleteRecords ? "delete-records on" : "delete-records off")
         parts.append("idle partitions \(idlePartitions)")
         parts.append(leaderBalanceMs == 0 ? "leader balance off" : "leader balance \(leaderBalanceMs)ms")
+        parts.append("producer in flight \(producerInFlight)")
+        parts.append(producerZombies ? "zombies on" : "zombies off")
+        parts.append(staleMembers ? "stale members on" : "stale members off")
+        parts.append(clientNetworkFaults ? "client faults on" : "client faults off")
         parts.append(bitFlipPPM == 0 ? "bit flips off" : "bit flips \(pct(bitFlipPPM))/crash")
         parts.append(misdirectPPM == 0 ? "misdirected writes off" : "misdirected writes \(pct(misdirectPPM))/crash")
         parts.append(fsyncFailPPM == 0 ? "fsync errors off" : "fsync errors \(pct(fsyncFailPPM))/write")
         parts.append("raft: election \(electionTicks)t heartbeat \(heartbeatTicks)t msg \(appendBytesMax)B inflight \(inflightMessagesMax)")
         return parts.joined(separator: ", ")
     }
+}
+
+/// The ways simulated clients misbehave, each switchable on its own (`rill-sim --clients`).
+public enum ClientBehaviour: String, Sendable, CaseIterable {
+    /// Up to five Produce requests in flight; a retry may arrive after newer batches.
+    case pipelining
+    /// Epoch bumps after a delivery timeout, and a zombie that re-sends with the old epoch.
+    case zombies
+    /// Group members that act on an old generation after a pause.
+    case staleMembers = "stale-members"
+    /// Lost, delayed and duplicated client requests and answers.
+    case clientFaults = "client-faults"
 }

@@ -68,7 +68,21 @@ struct RillSim: ParsableCommand {
     @Option(name: .long, help: "Scale mode: an idle topic of this many partitions, and the liveness phase keeps the node leading most of them down.")
     var scale: Int = 0
 
+    @Option(name: .long, help: "Turn exactly these client behaviours on instead of drawing them per seed (comma-separated: \(ClientBehaviour.allCases.map(\.rawValue).joined(separator: ", ")); 'none' for none).")
+    var clients: String? = nil
+
     mutating func run() throws {
+        var behaviours: Set<ClientBehaviour>? = nil
+        if let list = clients {
+            var chosen = Set<ClientBehaviour>()
+            for name in list.split(separator: ",").map(String.init) where name != "none" {
+                guard let b = ClientBehaviour(rawValue: name) else {
+                    throw ValidationError("unknown client behaviour '\(name)'; known: \(ClientBehaviour.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                chosen.insert(b)
+            }
+            behaviours = chosen
+        }
         var bug: SimPlantedBug? = nil
         if let name = plantBug {
             guard let b = SimPlantedBug(rawValue: name) else {
@@ -108,6 +122,7 @@ struct RillSim: ParsableCommand {
             config.traceMessages = traceMessages
             config.benchmarkIntervalMicros = max(benchInterval, 1)
             config.scalePartitions = spec.scale ?? scale
+            config.clientBehaviours = behaviours
             CrashContext.set("seed \(s)\(bug.map { " (planted bug \($0.rawValue))" } ?? "")")
             let sink: ((String) -> Void)? = trace ? { print($0) } : nil
             let sim = Simulator(config: config, trace: sink)
@@ -137,7 +152,9 @@ struct RillSim: ParsableCommand {
                         + "\(result.stats.events) events, \(result.simulatedTime / 1_000_000) ms simulated, "
                         + "\(result.stats.proposalsAccepted) proposals, \(result.stats.leaderChanges) leader changes, "
                         + "\(result.stats.crashes) crashes, \(result.stats.partitions) partitions; kafka: \(result.stats.kafkaAcked) acknowledged, "
-                        + "\(result.stats.kafkaRead) read; groups: \(result.stats.groupGenerations) owned generations, \(result.stats.groupCommits) commits; "
+                        + "\(result.stats.kafkaRead) read; producer epoch bumps \(result.stats.producerEpochBumps), zombie sends \(result.stats.zombieSends) "
+                        + "(\(result.stats.zombieAcked) acknowledged), stale member requests \(result.stats.staleMemberRequests), client messages lost "
+                        + "\(result.stats.clientMessagesLost), late \(result.stats.clientMessagesLate), doubled \(result.stats.clientMessagesDuplicated); groups: \(result.stats.groupGenerations) owned generations, \(result.stats.groupCommits) commits; "
                         + "bit flips while running: \(result.stats.runningBitFlips), damage found by reads \(result.stats.readDamageFound), mended \(result.stats.readDamageMended); "
                         + "replicas quiesced \(result.stats.quiescences) times, woken \(result.stats.wakes)"
                         + (config.scalePartitions > 0 ? "; liveness crashed the leader of \(result.stats.quiescedLeadersCrashed) quiesced groups" : ""))
@@ -151,7 +168,8 @@ struct RillSim: ParsableCommand {
                     print("     fault mix: \(result.options)")
                     print("     replay: swift run -c release rill-sim --seed \(s) --trace --seconds \(config.safetySeconds)"
                         + (config.scalePartitions > 0 ? " --scale \(config.scalePartitions)" : "")
-                        + (bug.map { " --plant-bug \($0.rawValue)" } ?? ""))
+                        + (bug.map { " --plant-bug \($0.rawValue)" } ?? "")
+                        + (clients.map { " --clients \($0)" } ?? ""))
                 }
                 if stopOnFailure { break }
             }
