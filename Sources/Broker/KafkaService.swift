@@ -42,6 +42,14 @@ public struct KafkaCompletion: Sendable {
 extension NodeCore {
     /// Handle one request. Deterministic: everything it needs is in the core's state.
     public func handleKafka(_ request: KafkaRequest) -> (KafkaReply, NodeOutput) {
+        // First: a node that stood still must not answer from leaderships it may have lost.
+        let stall = stepDownIfStalled()
+        var (reply, out) = handleKafkaRequest(request)
+        if let stall { out.notices.append(stall) }
+        return (reply, out)
+    }
+
+    private func handleKafkaRequest(_ request: KafkaRequest) -> (KafkaReply, NodeOutput) {
         let h = request.header
         guard let key = ApiKey(rawValue: h.apiKey), let served = ServedApis.served(key) else {
             return (.close("unsupported API key \(h.apiKey)"), NodeOutput())

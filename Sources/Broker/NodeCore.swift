@@ -142,6 +142,14 @@ public final class NodeCore {
     /// Wall-clock time in ms since the epoch (the runtime's clock, the simulator's virtual one):
     /// the leader stamps batches of LogAppendTime topics with it. Injected, like storage's.
     public var clockMs: () -> Int64 = { 0 }
+    /// A monotonic clock in ms (the runtime's uptime clock, the simulator's virtual one): how
+    /// long the node stood still between ticks (`NodeCore+Stall`). The default never moves,
+    /// so nothing counts as a stall.
+    public var monotonicMs: () -> Int64 = { 0 }
+    /// `monotonicMs` at the last tick, or at the last stall found (nil before the first tick).
+    var lastTickMs: Int64?
+    /// Stalls `stepDownIfStalled` found (for tests and the simulator's report).
+    public internal(set) var stallsFound = 0
     /// Groups sorted by id: iteration order is part of the run.
     public private(set) var groups: [Group] = []
     /// Per group (same positions): whether something may have changed it since its output was
@@ -277,6 +285,8 @@ public final class NodeCore {
     // MARK: - Events
 
     public func tick() -> NodeOutput {
+        let stall = stepDownIfStalled()
+        lastTickMs = monotonicMs()
         ticks += 1
         wakeGroupsOfDownPeers()
         // Quiesced groups cost nothing per tick but this check.
@@ -304,6 +314,7 @@ public final class NodeCore {
         // Tell peers which groups this node leads, for the Metadata of nodes that do not host them.
         if ticks % BrokerLimits.leaderGossipTicks == 0 && config.members.count > 1 { out.leaders = leadership() }
         if ticks % keepaliveTicks == 0 { out.keepalives = liveness.peers.map(\.node) }
+        if let stall { out.notices.append(stall) }
         return out
     }
 
@@ -312,6 +323,7 @@ public final class NodeCore {
     /// A snapshot whose state does not decode is refused here, as Raft refuses malformed messages
     /// (`RaftNode.validate`): it is input now, and would be committed state once taken.
     public func receive(_ envelopes: [PeerEnvelope]) -> NodeOutput {
+        let stall = stepDownIfStalled()
         var rejected: [(GroupID, RejectedMessage)] = []
         for env in envelopes {
             guard env.message.to == config.id, let k = position(env.group) else { continue }
@@ -327,6 +339,7 @@ public final class NodeCore {
         }
         var out = flush()
         out.rejected = rejected
+        if let stall { out.notices.append(stall) }
         return out
     }
 

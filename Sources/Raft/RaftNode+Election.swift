@@ -134,6 +134,15 @@ extension RaftNode {
         appendEntries([Entry(term: term, index: log.lastIndex.next, kind: .noop)])
     }
 
+    /// Stop leading, keeping the term: the node stood still long enough to have been replaced
+    /// without its knowing (`NodeCore+Stall`), so an election decides who leads. Ignored unless
+    /// leading.
+    public mutating func stepDown() {
+        guard role == .leader else { return }
+        wake()
+        becomeFollower(term: term, leader: .none)
+    }
+
     // MARK: - Campaigning
 
     /// Start an election now (with a PreVote round first when enabled), as if the election timeout

@@ -160,6 +160,7 @@ public final class NodeRuntime: @unchecked Sendable {
         core = try NodeCore(config: config, recovered: recovered)
         // LogAppendTime topics: the leader stamps batches with the wall clock.
         core.clockMs = NodeRuntime.wallClockMs
+        core.monotonicMs = { Int64(NIODeadline.now().uptimeNanoseconds / 1_000_000) }
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         loop = group.next()
         diskPool = NIOThreadPool(numberOfThreads: 1)

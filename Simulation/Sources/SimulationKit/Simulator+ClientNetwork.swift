@@ -12,6 +12,9 @@ import Primitives
 /// doubled: a coordinator takes a late member request on its merits (a late OffsetCommit of the
 /// current generation moves the commit back in Kafka too), so the group checker could not tell
 /// such a replay from a coordinator bug. Their answers may be lost, late or doubled like anyone's.
+/// A member whose request or answer the network lost or held back is no longer `steady`: its
+/// silence meanwhile (this client has one request in flight, so no heartbeat goes out) is the
+/// network's doing, and an expulsion for it is no coordinator bug.
 extension Simulator {
     static let clientLossPPM: UInt32 = 20_000
     static let clientLatePPM: UInt32 = 30_000
@@ -23,15 +26,24 @@ extension Simulator {
     func sendKafkaRequest(to node: Int, client c: Int, header: RequestHeader, body: [UInt8]) {
         let latency = kafkaLatency()
         let replayable = kafkaClients[c].role != .member
-        for delay in clientNetworkDelays(latency, lateAndDuplicate: replayable) {
+        let delays = clientNetworkDelays(latency, lateAndDuplicate: replayable)
+        if delays.count != 1 || delays[0] != latency { unsteady(c) }
+        for delay in delays {
             queue.schedule(.kafkaRequest(node: node, client: c, header: header, body: body), at: now + delay)
         }
     }
 
     func sendKafkaReply(to c: Int, correlation: Int32, bytes: [UInt8]) {
-        for delay in clientNetworkDelays(kafkaLatency(), lateAndDuplicate: true) {
+        let latency = kafkaLatency()
+        let delays = clientNetworkDelays(latency, lateAndDuplicate: true)
+        if delays.isEmpty || delays[0] != latency { unsteady(c) }
+        for delay in delays {
             queue.schedule(.kafkaReply(client: c, correlation: correlation, bytes: bytes), at: now + delay)
         }
+    }
+
+    private func unsteady(_ c: Int) {
+        if kafkaClients[c].role == .member { kafkaClients[c].group.steady = nil }
     }
 
     /// When each copy of a message arrives: none if it is lost, two if it is duplicated.

@@ -44,6 +44,7 @@ extension Simulator {
             fatalError("n\(i + 1) cannot start: \(error)")
         }
         core.clockMs = storage.clockMs
+        core.monotonicMs = storage.clockMs  // virtual time: a paused node sees it jump
         let recoveredEntries = recovered.reduce(0) { $0 + $1.1.entries.count }
         for g in core.groups {
             checker.forget(node: nodes[i].id, group: g.id)
