@@ -50,22 +50,56 @@ struct SimulationTests {
         expectCaught(.broker(.snapshotLaggingFollowers), seed: 1, as: "replica-keeps-log")
     }
 
-    @Test("consumer groups: answering SyncGroup before the generation is written gives one partition two owners (seed 158)")
+    @Test("consumer groups: answering SyncGroup before the generation is written gives one partition two owners (seed 78)")
     func plantedGroupBugCaught() {
-        // Seed 158 of 1-300 catches it this way first (`rill-sim --seeds 300 --plant-bug
-        // sync-before-persist`; 232, 285 too, 19, 61 and 216 as group-commit-lost). Timelines move with
-        // the broker's behaviour: it was seed 467 until terms and votes went to one journal, new
+        // Seed 78 of 1-300 catches it this way first (`rill-sim --seeds 300 --plant-bug
+        // sync-before-persist`; 91 and 168 too). Timelines move with the broker's behaviour and the
+        // clients': it was 158 until the clients misbehaved (drawn per seed, and a node that stood
+        // still stepped down), 467 until terms and votes went to one journal, new
         // partitions' first replicas campaigned first and idle partitions quiesced (with a
         // keepalive per node pair), 186 until repairing nodes voted, 6 until
         // compaction and offsets-partition trimming added storage work, 40 until acks=all waited
         // for the apply, 123 before that.
-        expectCaught(.broker(.syncBeforePersist), seed: 158, as: "group-exclusive-ownership")
+        expectCaught(.broker(.syncBeforePersist), seed: 78, as: "group-exclusive-ownership")
     }
 
-    @Test("consumer groups: a client that stops heartbeating while it waits to rejoin is expelled while it polls in time (seed 4)")
+    @Test("consumer groups: a client that stops heartbeating while it waits to rejoin is expelled while it polls in time (seed 6)")
     func plantedSilentMemberCaught() {
-        // The first of 1-40 that catches it since quiescence and keepalives moved timelines (1 before).
-        expectCaught(.client(.memberSilentInRebalance), seed: 4, as: "group-member-expelled-while-live")
+        // The first of 1-60 that catches it since the clients misbehave (4 before, 1 before
+        // quiescence and keepalives moved timelines).
+        expectCaught(.client(.memberSilentInRebalance), seed: 6, as: "group-member-expelled-while-live")
+    }
+
+    @Test("misbehaving clients: a retry that arrives after newer batches, appended again instead of refused, is caught as a batch written twice (seed 2); well-behaved clients never send one")
+    func plantedOldSequenceCaught() {
+        // Seed 2 draws 3 requests in flight and lossy, late client traffic: the late original of
+        // a retried batch arrives after five newer ones.
+        expectCaught(.broker(.acceptOldSequences), seed: 2, as: "kafka-sequence-monotonic", onlyByMisbehaviour: true)
+    }
+
+    @Test("misbehaving clients: a zombie producer's old epoch, appended after the new one, is caught in the log's order (seed 12)")
+    func plantedFencedEpochCaught() {
+        expectCaught(.broker(.acceptFencedEpoch), seed: 12, as: "kafka-producer-epoch-monotonic", onlyByMisbehaviour: true)
+    }
+
+    @Test("misbehaving clients: a member back from a pause commits on its old generation, stored over the new owner's commits (seed 21)")
+    func plantedStaleCommitCaught() {
+        expectCaught(.broker(.commitAnyMember), seed: 21, as: "group-commit-lost", onlyByMisbehaviour: true)
+    }
+
+    @Test("a seed that draws every client behaviour off runs the same with them forced off, and differently with one on: they draw only from their own stream")
+    func behavioursOffKeepTimelines() {
+        // A seed that draws all four off (seed 1: one in flight, no zombies, no stale members, no
+        // client faults) gives the same trace with the behaviours forced off.
+        var c = SimConfig(seed: 1)
+        c.safetySeconds = 10
+        let drawn = Simulator(config: c)
+        #expect(drawn.options.producerInFlight == 1 && !drawn.options.producerZombies && !drawn.options.staleMembers && !drawn.options.clientNetworkFaults)
+        let a = drawn.run()
+        c.clientBehaviours = []
+        #expect(Simulator(config: c).run().traceHash == a.traceHash)
+        c.clientBehaviours = [.pipelining]
+        #expect(Simulator(config: c).run().traceHash != a.traceHash)
     }
 
     @Test("quiescence: a failure detector that never wakes quiesced groups leaves an idle partition without a leader (seed 104)")
@@ -90,11 +124,12 @@ struct SimulationTests {
         #expect(SimPlantedBug(rawValue: "sync-before-persist") == .broker(.syncBeforePersist))
         #expect(SimPlantedBug(rawValue: "ack-before-durable") == .raft(.ackBeforeDurable))
         #expect(SimPlantedBug(rawValue: "member-silent-in-rebalance") == .client(.memberSilentInRebalance))
-        #expect(SimPlantedBug.allCases.count == PlantedBug.allCases.count + 6)
+        #expect(SimPlantedBug.allCases.count == PlantedBug.allCases.count + 9)
     }
 
     /// `bug` planted, `seed` fails with the safety `property`; without it the same seed passes.
-    private func expectCaught(_ bug: SimPlantedBug, seed: UInt64, as property: String) {
+    /// `onlyByMisbehaviour`: with the clients' misbehaviour off, the bug goes unseen on that seed.
+    private func expectCaught(_ bug: SimPlantedBug, seed: UInt64, as property: String, onlyByMisbehaviour: Bool = false) {
         var c = SimConfig(seed: seed)
         c.plantedBug = bug
         let planted = Simulator(config: c).run()
@@ -103,6 +138,11 @@ struct SimulationTests {
             return
         }
         #expect(violated == property)
+        if onlyByMisbehaviour {
+            var wellBehaved = c
+            wellBehaved.clientBehaviours = []
+            #expect(Simulator(config: wellBehaved).run().failure == nil, "well-behaved clients do not see it")
+        }
         c.plantedBug = nil
         #expect(Simulator(config: c).run().failure == nil, "the same seed passes without the bug")
     }
