@@ -23,17 +23,13 @@ enum PeerPacketTarget {
         used += 1
         let n = node!
         // What the link (PeerChannelHandler) refuses before the node sees it: anything claiming
-        // to come from another node than the certificate's (2). Everything else reaches the node.
+        // to come from another node than the certificate's (2), by the same check.
+        guard packet.senderProblem(peer: 2) == nil else { return true }
         switch packet {
         case .hello: break
-        case .raft(let envelopes) where envelopes.allSatisfy({ $0.message.from == 2 }): _ = n.receive(envelopes)
-        case .raft: break
-        case .forward(.registerBroker(let b)) where b.node != 2: break
-        case .forward(.allocateProducerIDs(let node, _)) where node != 2: break
+        case .raft(let envelopes): _ = n.receive(envelopes)
         case .forward(let command): _ = n.receiveForward(command)
-        case .leaders(let hints) where hints.allSatisfy({ $0.leader == 2 }): _ = n.receiveLeaders(hints)
-        case .leaders: break
-        case .repair(.request(_, let from, _)) where from != 2: break
+        case .leaders(let hints): _ = n.receiveLeaders(hints)
         case .repair(let m): _ = n.receiveRepair(m)
         case .alive(let run): _ = n.heard(from: 2, run: run)
         }

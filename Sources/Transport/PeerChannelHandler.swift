@@ -34,8 +34,8 @@ final class PeerChannelHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .hello(let node, let cluster, let version):
+        let frame = unwrapInboundIn(data)
+        if case .hello(let node, let cluster, let version) = frame {
             if let reason = check(node: node, cluster: cluster, version: version) {
                 runtime.refused(remote: context.remoteAddress, peer: dialed ?? certificateNode, reason: reason)
                 context.close(promise: nil)
@@ -43,40 +43,29 @@ final class PeerChannelHandler: ChannelInboundHandler {
             }
             peer = node
             runtime.peerConnected(node, channel: context.channel, dialed: dialed != nil)
+            return
+        }
+        guard let peer else { return protocolError(context, "\(frame.kindName) before hello") }
+        // A node speaks only for itself (its certificate's node): anything else closes the link.
+        if let problem = frame.senderProblem(peer: peer) { return protocolError(context, problem) }
+        switch frame {
+        case .hello:
+            break  // handled above
         case .raft(let envelopes):
-            guard let peer else { return protocolError(context, "Raft messages before hello") }
             runtime.peerHeard(peer, channel: context.channel)
             // An empty one is the link's keepalive (NodeRuntime.watchLinks).
             if envelopes.isEmpty { return }
-            // Messages must come from the node the certificate names.
-            guard envelopes.allSatisfy({ $0.message.from == peer }) else {
-                return protocolError(context, "messages claiming another sender")
-            }
             runtime.receive(envelopes)
         case .forward(let command):
-            guard let peer else { return protocolError(context, "forward before hello") }
             runtime.peerHeard(peer, channel: context.channel)
-            // A node registers itself and asks for its own producer ids, never another's.
-            switch command {
-            case .registerBroker(let b) where b.node != peer:
-                return protocolError(context, "broker registration for another node")
-            case .allocateProducerIDs(let node, _) where node != peer:
-                return protocolError(context, "producer ids for another node")
-            default: break
-            }
             runtime.receiveForward(command)
         case .leaders(let hints):
-            guard let peer else { return protocolError(context, "leaders before hello") }
             runtime.peerHeard(peer, channel: context.channel)
-            guard hints.allSatisfy({ $0.leader == peer }) else { return protocolError(context, "leadership claimed for another node") }
             runtime.receiveLeaders(hints)
         case .repair(let m):
-            guard let peer else { return protocolError(context, "repair before hello") }
             runtime.peerHeard(peer, channel: context.channel)
-            if case .request(_, let from, _) = m, from != peer { return protocolError(context, "repair request for another node") }
             runtime.receiveRepair(m)
         case .alive(let run):
-            guard let peer else { return protocolError(context, "alive before hello") }
             runtime.peerHeard(peer, channel: context.channel, run: run)
         }
     }
