@@ -133,11 +133,19 @@ extension Simulator {
     /// that a majority keeps its disk.
     func mayDamageDisk(of i: Int) -> Bool {
         let damaged = nodes.indices.filter {
-            nodes[$0].damaged || nodes[$0].damagedWhileRunning || (nodes[$0].up && nodes[$0].groups.contains { $0.raft.isRepairing })
+            nodes[$0].damaged || nodes[$0].damagedWhileRunning || (nodes[$0].up && nodes[$0].groups.contains { Self.stillMending($0.raft) })
         }
         // A group may shrink to three voters when membership changes are on.
         let votersMin = options.membershipPPM > 0 ? 3 : nodes.count
         return damaged.count < (votersMin - 1) / 2 || (damaged.count == 1 && damaged[0] == i)
+    }
+
+    /// Whether a group still lacks, on disk, the log it lost to damage: repairing, or repaired in
+    /// memory only (a crash before the mended entries are durable makes it repair again — counting
+    /// it repaired then let a second node's disk be damaged, a majority of three, seed 2 with
+    /// `--clients pipelining`: no candidate could then satisfy both repairing voters).
+    static func stillMending(_ raft: borrowing RaftNode) -> Bool {
+        raft.isRepairing || (raft.repairThrough > .zero && raft.persistedIndex < raft.repairThrough)
     }
 
     /// A random non-empty segment file of node `i`, with its size.
@@ -371,7 +379,7 @@ extension Simulator {
         let id = nodes[i].id
         let groups = core.groups
         // Repaired once no group repairs — counting groups still waiting to be created from disk.
-        if nodes[i].damaged && core.waitingRecoveredGroups == 0 && !groups.contains(where: { $0.raft.isRepairing }) {
+        if nodes[i].damaged && core.waitingRecoveredGroups == 0 && !groups.contains(where: { Self.stillMending($0.raft) }) {
             nodes[i].damaged = false
             trace("n\(i + 1) repaired")
         }
