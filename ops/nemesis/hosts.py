@@ -81,10 +81,12 @@ class Hosts:
         self.made = True
         sh("ip", "link", "add", self.bridge, "type", "bridge")
         sh("ip", "link", "set", self.bridge, "up")
-        hosts = [(n.ns, n.ip, f"rnv{self.pid}-{n.i}") for n in self.nodes]
-        hosts.append((self.client_ns, self.client_ip, f"rnv{self.pid}-c"))
+        hosts = list(zip([n.ns for n in self.nodes] + [self.client_ns], [n.ip for n in self.nodes] + [self.client_ip],
+                         self.veths()))
         for ns, ip, veth in hosts:
             sh("ip", "netns", "add", ns)
+            # The runner's previous run used the same names: its pair may still be going away.
+            sh("ip", "link", "del", veth, check=False)
             sh("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
             sh("ip", "link", "set", veth, "master", self.bridge)
             sh("ip", "link", "set", veth, "up")
@@ -111,10 +113,21 @@ class Hosts:
             return
         for n in self.nodes:
             sh("umount", "-l", n.data, check=False)
+        # The root ends of the veth pairs first: deleting a namespace destroys its pair only
+        # asynchronously, and the next run of this runner uses the same names ("File exists").
+        for veth in self.veths():
+            sh("ip", "link", "del", veth, check=False)
         for ns in [n.ns for n in self.nodes] + [self.client_ns]:
             sh("ip", "netns", "del", ns, check=False)
         sh("ip", "link", "del", self.bridge, check=False)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(sh("ip", "link", "show", v, check=False) == 0 for v in self.veths()):
+            time.sleep(0.1)
         self.made = False
+
+    def veths(self):
+        """The root-namespace ends of the nodes' and the clients' veth pairs."""
+        return [f"rnv{self.pid}-{n.i}" for n in self.nodes] + [f"rnv{self.pid}-c"]
 
     # -- configuration --------------------------------------------------------------------------
 
