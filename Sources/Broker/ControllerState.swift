@@ -27,12 +27,47 @@ public struct ProducerIDBlock: Equatable, Sendable {
 public struct PartitionAssignment: Equatable, Sendable {
     public var partition: Int32
     public var group: GroupID
+    /// Every node that holds a replica, or is to: while a move is in progress, the replicas it
+    /// started from and those it goes to (each such node hosts the group). The first is the
+    /// preferred leader when no move is in progress.
     public var replicas: [NodeID]
+    /// A move in progress (`ControllerState+Moves`): the replicas the partition is to end with,
+    /// the first its preferred leader. Nil when none is.
+    public var target: [NodeID]? = nil
+    /// The replicas before the move in progress began: a cancelled move goes back to them.
+    public var origin: [NodeID]? = nil
+    /// Moves begun on this partition, ever (a changed or cancelled move counts again). While 0
+    /// the group's membership is the one it was created with, on every node.
+    public var moves: UInt32 = 0
+    /// The replicas the partition was created with (nil: `replicas`, it never moved): the
+    /// membership at index 0 of every replica's log.
+    public var founders: [NodeID]? = nil
+    /// The group's log index of the membership entry that finished the last move (zero: none
+    /// did): a node not among the replicas whose own copy of the group has seen no membership
+    /// change past it has nothing anyone needs (`NodeCore+Moves`).
+    public var settledAt: LogIndex = .zero
+    /// Nodes a finished move took this partition off, ever (sorted): one of them that comes back
+    /// has no right to the founders' membership (`initialMembership`).
+    public var departed: [NodeID] = []
+
+    public init(partition: Int32, group: GroupID, replicas: [NodeID]) {
+        self.partition = partition
+        self.group = group
+        self.replicas = replicas
+    }
+
+    /// The replicas the partition has, or will have once its move is done: its replication
+    /// factor, and the first is its preferred leader.
+    public var settledReplicas: [NodeID] { target ?? replicas }
+
+    /// Replicas a move adds, and those it removes (ListPartitionReassignments).
+    public var adding: [NodeID] { target.map { t in t.filter { !(origin ?? []).contains($0) } } ?? [] }
+    public var removing: [NodeID] { target.map { t in (origin ?? []).filter { !t.contains($0) } } ?? [] }
 }
 
 public struct TopicState: Equatable, Sendable {
     public let name: String
-    public let partitions: [PartitionAssignment]
+    public internal(set) var partitions: [PartitionAssignment]
     /// The topic's Kafka id (`TopicID.swift`): computed once, when the topic is created or
     /// restored, since Fetch v13+ and Metadata look topics up by it on every request.
     public let id: KafkaUUID
@@ -69,6 +104,14 @@ public enum ControllerCommand: Equatable, Sendable {
     /// Raft leadership transfer when it applies this, unless its clock is past `notAfterMs` (an
     /// old request met again when a restarted node replays its log).
     case electPreferredLeaders(groups: [GroupID], notAfterMs: Int64)
+    /// Move partitions to new replicas (Kafka's AlterPartitionReassignments): per group, the
+    /// replicas it is to end with, or nil to cancel its move (back to where it started). The
+    /// partitions' leaders carry the moves out as Raft membership changes (`NodeCore+Moves`).
+    case reassignPartitions([PartitionMove])
+    /// A partition leader's report that its group's voters are the move's target and nothing
+    /// else, by the membership entry at `at` (committed): the move is done, the other nodes drop
+    /// their replicas. Ignored unless the move is still the one numbered `moves`, to this target.
+    case completeMove(group: GroupID, moves: UInt32, replicas: [NodeID], at: LogIndex)
 
     public func encode() -> [UInt8] {
         var w = ByteWriter()
@@ -117,6 +160,20 @@ public enum ControllerCommand: Equatable, Sendable {
             w.u64(UInt64(bitPattern: notAfterMs))
             w.u32(UInt32(groups.count))
             for g in groups { w.u32(g.value) }
+        case .reassignPartitions(let moves):
+            w.u8(8)
+            w.u32(UInt32(moves.count))
+            for m in moves {
+                w.u32(m.group.value)
+                w.bool(m.replicas != nil)
+                if let r = m.replicas { w.nodes(r) }
+            }
+        case .completeMove(let group, let moves, let replicas, let at):
+            w.u8(9)
+            w.u32(group.value)
+            w.u32(moves)
+            w.nodes(replicas)
+            w.u64(at.value)
         }
         return w.bytes
     }
@@ -166,6 +223,15 @@ public enum ControllerCommand: Equatable, Sendable {
             var groups: [GroupID] = []
             for _ in 0..<(try r.count(minItemBytes: 4)) { groups.append(GroupID(try r.u32())) }
             command = .electPreferredLeaders(groups: groups, notAfterMs: notAfterMs)
+        case 8:
+            var moves: [PartitionMove] = []
+            for _ in 0..<(try r.count(minItemBytes: 5)) {
+                let group = GroupID(try r.u32())
+                moves.append(PartitionMove(group: group, replicas: try r.bool() ? try r.nodes() : nil))
+            }
+            command = .reassignPartitions(moves)
+        case 9:
+            command = .completeMove(group: GroupID(try r.u32()), moves: try r.u32(), replicas: try r.nodes(), at: LogIndex(try r.u64()))
         default:
             throw WireError.invalid("controller command kind \(kind)")
         }
@@ -180,7 +246,7 @@ public struct ControllerState: Equatable, Sendable {
     /// Registered brokers, sorted by node id.
     public private(set) var brokers: [BrokerRegistration] = []
     /// Topics, sorted by name.
-    public private(set) var topics: [TopicState] = []
+    public internal(set) var topics: [TopicState] = []
     /// The next Raft group id for a partition (group 0 is the controller).
     public private(set) var nextGroup: UInt32 = 1
     /// The first producer id not handed out yet, and each node's latest block.
@@ -189,10 +255,11 @@ public struct ControllerState: Equatable, Sendable {
     /// Cluster-wide config defaults set at runtime, by broker-level key (`log.retention.ms`).
     public private(set) var clusterConfigs = ConfigOverrides()
     public private(set) var appliedIndex: LogIndex = .zero
-    /// Each partition's replicas by its group, rebuilt whenever partitions change (`reindex`):
-    /// the per-group questions (`replicas(of:)`, `isDeleted`) are asked for every group a node
-    /// has, and a scan of all partitions each made them quadratic with thousands of partitions.
-    private var replicasByGroup: [GroupID: [NodeID]] = [:]
+    /// Where each partition is in `topics`, by its group, rebuilt whenever partitions change
+    /// (`reindex`): the per-group questions (`assignment(of:)`, `isDeleted`) are asked for every
+    /// group a node has, and a scan of all partitions each made them quadratic with thousands of
+    /// partitions.
+    private var positionByGroup: [GroupID: (topic: Int, partition: Int)] = [:]
 
     /// The cluster's members (static configuration), for replica placement.
     public let members: [NodeID]
@@ -216,16 +283,25 @@ public struct ControllerState: Equatable, Sendable {
     /// Whether `group` was a partition of a topic since deleted (ids are allocated in order and
     /// never reused).
     public func isDeleted(_ group: GroupID) -> Bool {
-        group.value >= firstGroup && group.value < nextGroup && replicasByGroup[group] == nil
+        group.value >= firstGroup && group.value < nextGroup && positionByGroup[group] == nil
     }
 
-    /// A partition's replicas (the first is its preferred leader); nil for no partition's group.
-    public func replicas(of group: GroupID) -> [NodeID]? { replicasByGroup[group] }
+    /// The partition whose Raft group is `group`, and where it is in `topics`.
+    func position(of group: GroupID) -> (topic: Int, partition: Int)? { positionByGroup[group] }
 
-    private mutating func reindex() {
-        replicasByGroup = [:]
-        replicasByGroup.reserveCapacity(topics.reduce(0) { $0 + $1.partitions.count })
-        for t in topics { for p in t.partitions { replicasByGroup[p.group] = p.replicas } }
+    /// The partition whose Raft group is `group`; nil for no partition's group.
+    public func assignment(of group: GroupID) -> PartitionAssignment? {
+        positionByGroup[group].map { topics[$0.topic].partitions[$0.partition] }
+    }
+
+    /// A partition's replicas once any move in progress is done (the first is its preferred
+    /// leader); nil for no partition's group.
+    public func replicas(of group: GroupID) -> [NodeID]? { assignment(of: group)?.settledReplicas }
+
+    mutating func reindex() {
+        positionByGroup = [:]
+        positionByGroup.reserveCapacity(topics.reduce(0) { $0 + $1.partitions.count })
+        for (i, t) in topics.enumerated() { for (k, p) in t.partitions.enumerated() { positionByGroup[p.group] = (i, k) } }
     }
 
     /// Every partition this node replicates.
@@ -270,11 +346,15 @@ public struct ControllerState: Equatable, Sendable {
             reindex()
         case .electPreferredLeaders:
             break  // no state: the nodes leading the groups act on it (`NodeCore+ElectLeaders`)
+        case .reassignPartitions(let moves):
+            return reassign(moves)
+        case .completeMove(let group, let moves, let replicas, let at):
+            return completeMove(group: group, moves: moves, replicas: replicas, at: at)
         case .createPartitions(let name, let total):
             guard let k = topics.firstIndex(where: { $0.name == name }) else { return "topic '\(name)' does not exist" }
             if let reason = Self.validatePartitionIncrease(topics[k], to: total) { return reason }
             let t = topics[k]
-            let rf = t.partitions.first?.replicas.count ?? 1
+            let rf = t.partitions.first?.settledReplicas.count ?? 1
             let added = (Int32(t.partitions.count)..<total).map { place(partition: $0, replicationFactor: rf) }
             topics[k] = TopicState(name: name, partitions: t.partitions + added, configs: t.configs)
             reindex()
@@ -379,6 +459,8 @@ public struct ControllerState: Equatable, Sendable {
         // Configs last: a snapshot written before they existed ends above.
         clusterConfigs.encode(&w)
         for t in topics { t.configs.encode(&w) }
+        // Moves last: a snapshot written before partitions moved ends above.
+        encodeMoves(&w)
         return w.bytes
     }
 
@@ -423,6 +505,7 @@ public struct ControllerState: Equatable, Sendable {
             s.clusterConfigs = try ConfigOverrides.decode(&r)
             for k in s.topics.indices { s.topics[k].configs = try ConfigOverrides.decode(&r) }
         }
+        if r.remaining > 0 { try s.decodeMoves(&r) }
         try r.expectEnd()
         guard s.appliedIndex == snapshot.index else {
             throw WireError.invalid("controller snapshot at \(snapshot.index.value) holds state at \(s.appliedIndex.value)")

@@ -336,6 +336,7 @@ extension NodeCore: AdminContext {
             if about.isDelete { perform(coordinator.topicDeleted(about.name, self)) } else { autoCreation.created(about.name) }
         }
         perform(admin.controllerApplied(entry, command: command, rejection: rejection, self))
+        if case .reassignPartitions = command { perform(reassignments.controllerApplied(command, rejection: rejection, self)) }
         if case .electPreferredLeaders(let groups, let notAfterMs) = command {
             preferredLeadersElected(groups, notAfterMs: notAfterMs)
             perform(elections.controllerApplied(command, self))

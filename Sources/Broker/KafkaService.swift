@@ -85,9 +85,11 @@ extension NodeCore {
                 perform(LogDirsService.describe(d, request, self))
                 return (takeReply(for: request), NodeOutput())
             case .listPartitionReassignments:
-                _ = try ListPartitionReassignmentsRequest.decode(&r, version: h.apiVersion)
-                perform(MetadataService.listPartitionReassignments(request))
+                let l = try ListPartitionReassignmentsRequest.decode(&r, version: h.apiVersion)
+                perform(ReassignmentService.list(l, request, controller))
                 return (takeReply(for: request), NodeOutput())
+            case .alterPartitionReassignments:
+                perform(reassignments.alter(try AlterPartitionReassignmentsRequest.decode(&r, version: h.apiVersion), request, self))
             case .createTopics:
                 let c = try CreateTopicsRequest.decode(&r, version: h.apiVersion)
                 perform(admin.createTopics(c, request, self))

@@ -100,13 +100,6 @@ enum MetadataService {
         return [.complete(request.answer(response))]
     }
 
-    /// ListPartitionReassignments: the replica moves in progress. Rill does not move replicas
-    /// (a partition keeps the replicas it was created with), so there are never any, for any
-    /// topic asked about (Kafka too answers only the ongoing ones).
-    static func listPartitionReassignments(_ request: KafkaRequest) -> [KafkaAction] {
-        [.complete(request.answer(ListPartitionReassignmentsResponse(errorCode: .none, topics: [])))]
-    }
-
     /// This node answers even before its registration is committed (a client that reached it must
     /// find it in the list); everyone else as the controller has them.
     private static func brokers(_ node: some MetadataContext) -> [MetadataResponse.MetadataResponseBroker] {

@@ -192,6 +192,11 @@ public final class NodeCore {
     var produces = ProduceService()
     var deletions = DeleteRecordsService()
     var elections = ElectLeadersService()
+    var reassignments = ReassignmentService()
+    /// Groups with a move in progress that this node hosts (`NodeCore+Moves`), and the completed
+    /// moves reported to the controller (which move, at which tick), by group.
+    var movingGroups: [GroupID] = []
+    var moveReported: [GroupID: (moves: UInt32, tick: UInt64)] = [:]
     /// Groups to hand to their preferred replica while this node leads them, until a deadline
     /// (`NodeCore+ElectLeaders`), by group.
     var preferredLeaderWanted: [(group: GroupID, notAfterMs: Int64)] = []
@@ -240,9 +245,9 @@ public final class NodeCore {
         states.sort { $0.0 < $1.0 }
         for (gid, state) in states {
             if gid == controllerGroup {
-                addGroup(gid, members: config.members, recovered: state)
+                addGroup(gid, membership: Membership(voters: config.members), recovered: state)
             } else if let members = config.staticGroups.first(where: { $0.0 == gid })?.1 {
-                addGroup(gid, members: members, recovered: state)
+                addGroup(gid, membership: Membership(voters: members), recovered: state)
             } else {
                 // A partition's replicas come from the controller's state: the group starts once
                 // the controller has caught up and names it (`reconcileGroups`).
@@ -298,6 +303,7 @@ public final class NodeCore {
         if !produces.isEmpty { perform(produces.check(expired: true, self)) }
         if !deletions.isEmpty { perform(deletions.check(expired: true, self)) }
         if !elections.isEmpty { perform(elections.tick(self)) }
+        if !reassignments.isEmpty { perform(reassignments.tick(self)) }
         if !fetches.isEmpty { perform(fetches.evaluate(expired: true, self)) }
         perform(producerIDs.serve(controller: controller, now: ticks, expired: true))
         perform(coordinator.tick(self))
@@ -310,6 +316,7 @@ public final class NodeCore {
         measureRetentionByTime()
         cleanCompactedLogs()
         balanceLeaders()
+        driveMoves()
         var out = flush()
         // Tell peers which groups this node leads, for the Metadata of nodes that do not host them.
         if ticks % BrokerLimits.leaderGossipTicks == 0 && config.members.count > 1 { out.leaders = leadership() }
@@ -712,28 +719,30 @@ public final class NodeCore {
     }
 
     /// Create the partition groups the controller assigns to this node, and remove those of
-    /// deleted topics (with their data).
+    /// deleted topics (with their data) and those moved off this node (`replicaDropped`).
     private func reconcileGroups() {
-        for g in groups where g.isKafkaPartition && controller.isDeleted(g.id) {
+        for g in groups where g.isKafkaPartition
+            && (controller.isDeleted(g.id) || replicaDropped(g.id, membershipIndex: g.withRaft { $0.membershipIndex })) {
             removeGroup(g.id)
         }
-        for (gid, _) in recoveredPartitions where controller.isDeleted(gid) {
-            queued.append(.removeGroup(gid))
-        }
-        recoveredPartitions.removeAll { controller.isDeleted($0.0) }
+        let dropped = recoveredPartitions.filter { controller.isDeleted($0.0) || replicaDropped($0.0, membershipIndex: $0.1.latestMembershipIndex) }
+        for (gid, _) in dropped { queued.append(.removeGroup(gid)) }
+        recoveredPartitions.removeAll { p in dropped.contains { $0.0 == p.0 } }
         for a in controller.assignments(of: config.id) where group(a.group) == nil {
             if let k = recoveredPartitions.firstIndex(where: { $0.0 == a.group }) {
                 let state = recoveredPartitions.remove(at: k).1
                 // Its storage is open; this has it report the log start (`storedLogStart`).
                 queued.append(.createGroup(a.group))
-                addGroup(a.group, members: a.replicas, recovered: state)
+                addGroup(a.group, membership: controller.initialMembership(of: a, for: config.id, hasState: state.hasState), recovered: state)
             } else {
                 queued.append(.createGroup(a.group))
-                addGroup(a.group, members: a.replicas, recovered: RecoveredState())
+                observer?.groupChanged(node: config.id, group: a.group, hosted: true)
+                addGroup(a.group, membership: controller.initialMembership(of: a, for: config.id, hasState: false), recovered: RecoveredState())
                 // A new partition's first replica is its preferred leader: it campaigns first.
-                if a.replicas.first == config.id, let k = position(a.group) { groups[k].raft.campaignFirst() }
+                if a.moves == 0, a.replicas.first == config.id, let k = position(a.group) { groups[k].raft.campaignFirst() }
             }
         }
+        refreshMovingGroups()
         refreshRetention()
     }
 
@@ -763,6 +772,7 @@ public final class NodeCore {
 
     private func removeGroup(_ gid: GroupID) {
         guard let k = position(gid) else { return }
+        observer?.groupChanged(node: config.id, group: gid, hosted: false)
         noteReleased(groups[k])
         groups.remove(at: k)
         touched.remove(at: k)
@@ -773,10 +783,10 @@ public final class NodeCore {
         queued.append(.removeGroup(gid))
     }
 
-    private func addGroup(_ gid: GroupID, members: [NodeID], recovered: RecoveredState) {
+    private func addGroup(_ gid: GroupID, membership: Membership, recovered: RecoveredState) {
         var rc = config.raftTemplate
         rc.id = config.id
-        rc.initialMembership = Membership(voters: members)
+        rc.initialMembership = membership
         rc.randomSeed = config.seed &+ UInt64(gid.value) &* 0x2545_F491_4F6C_DD1D
         let isKafka = gid != controllerGroup && !config.staticGroups.contains { $0.0 == gid }
         // A partition's storage keeps its log past memory snapshots: lagging followers read it.
@@ -789,7 +799,7 @@ public final class NodeCore {
         } catch {
             // The template passed `NodeConfig.validate` with this node's id and members, and the
             // controller places every partition on at least one replica: only a bug gets here.
-            preconditionFailure("group \(gid.value) on node \(config.id.value) with replicas \(members.map(\.value)): \(error)")
+            preconditionFailure("group \(gid.value) on node \(config.id.value) with membership \(membership): \(error)")
         }
         let isOffsets = controller.topic(offsetsTopic)?.partitions.contains { $0.group == gid } ?? false
         let g = Group(id: gid, raft: raft, isKafkaPartition: isKafka, isOffsetsPartition: isOffsets)

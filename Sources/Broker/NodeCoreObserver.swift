@@ -9,4 +9,12 @@ public protocol NodeCoreObserver: AnyObject {
     func applied(node: NodeID, group: GroupID, index: LogIndex, chain: UInt64)
     /// A snapshot from the leader replaced the group's state.
     func installedSnapshot(node: NodeID, group: GroupID, index: LogIndex)
+    /// The node started a partition's group it did not have (a move brought it here, or back)
+    /// (`hosted`) or dropped one (moved off, or its topic deleted): what was known of its copy
+    /// is gone.
+    func groupChanged(node: NodeID, group: GroupID, hosted: Bool)
+}
+
+extension NodeCoreObserver {
+    public func groupChanged(node: NodeID, group: GroupID, hosted: Bool) {}
 }

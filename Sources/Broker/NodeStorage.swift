@@ -78,6 +78,9 @@ public final class NodeStorage {
                     // Also sent for a group recovered from disk: it is open already, and its
                     // log start is reported (retention may have trimmed it before a restart).
                     if groups[g] == nil { _ = try open(g) }
+                    // A group removed earlier in the batch and created again (a replica moved off
+                    // this node and back): the journal keeps what the new one saves.
+                    removedGroups.removeAll { $0 == g }
                 case .installSnapshot(let g, let snap, let nextOffset):
                     try group(g).installSnapshot(snap, nextOffset: nextOffset)
                     cleaner.forget(g)
@@ -86,12 +89,14 @@ public final class NodeStorage {
                     try group(g).append(entries)
                 case .saveHardState(let g, let hs):
                     changedStates.append((g, hs))
+                    removedGroups.removeAll { $0 == g }
                 case .compact(let g, let snap, let keepFrom):
                     try group(g).compact(snap, keepFrom: keepFrom)
                     if keepFrom != nil, !moved.contains(g) { moved.append(g) }
                 case .removeGroup(let g):
                     groups[g] = nil  // closes its files
                     removedGroups.append(g)
+                    changedStates.removeAll { $0.0 == g }
                     cleaner.forget(g)
                     try directory.fs.removeTree(directory.groupDirectory(g))
                     try directory.fs.syncDirectory(directory.path)

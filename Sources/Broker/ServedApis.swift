@@ -32,6 +32,7 @@ public enum ServedApis {
         (.deleteGroups, 0...2),
         (.electLeaders, 0...2),
         (.incrementalAlterConfigs, 0...1),
+        (.alterPartitionReassignments, 0...0),
         (.listPartitionReassignments, 0...0),
         (.offsetDelete, 0...0),
         (.describeCluster, 0...1),

@@ -51,6 +51,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let preferredLeaderNotAvailable = ErrorCode(rawValue: 80)
     public static let eligibleLeadersNotAvailable = ErrorCode(rawValue: 83)
     public static let electionNotNeeded = ErrorCode(rawValue: 84)
+    /// A cancel (AlterPartitionReassignments with null replicas) for a partition not moving.
+    public static let noReassignmentInProgress = ErrorCode(rawValue: 85)
     public static let groupSubscribedToTopic = ErrorCode(rawValue: 86)
     public static let invalidRecord = ErrorCode(rawValue: 87)
     public static let producerFenced = ErrorCode(rawValue: 90)
@@ -108,6 +110,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         80: "PREFERRED_LEADER_NOT_AVAILABLE",
         83: "ELIGIBLE_LEADERS_NOT_AVAILABLE",
         84: "ELECTION_NOT_NEEDED",
+        85: "NO_REASSIGNMENT_IN_PROGRESS",
         86: "GROUP_SUBSCRIBED_TO_TOPIC",
         87: "INVALID_RECORD",
         90: "PRODUCER_FENCED",

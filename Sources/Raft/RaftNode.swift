@@ -34,7 +34,7 @@ public struct RaftNode: Sendable {
     /// The membership in force: the latest membership entry in the log, else the snapshot's.
     public internal(set) var membership: Membership
     /// Index of the entry (or snapshot) `membership` comes from.
-    var membershipIndex: LogIndex
+    public internal(set) var membershipIndex: LogIndex
     /// The membership the entry at `membershipIndex` replaced (equal to `membership` when that
     /// comes from the snapshot). Only consulted while that entry is uncommitted; see `isPromotable`.
     var previousMembership: Membership

@@ -11,6 +11,8 @@ enum Filled {
     static let messages: [MessageCase] = [
         .make(AlterConfigsRequest.self, alterConfigsRequest),
         .make(AlterConfigsResponse.self, alterConfigsResponse),
+        .make(AlterPartitionReassignmentsRequest.self, alterPartitionReassignmentsRequest),
+        .make(AlterPartitionReassignmentsResponse.self, alterPartitionReassignmentsResponse),
         .make(ApiVersionsRequest.self, apiVersionsRequest),
         .make(ApiVersionsResponse.self, apiVersionsResponse),
         .make(CreatePartitionsRequest.self, createPartitionsRequest),
@@ -100,6 +102,45 @@ enum Filled {
         if f.has(v, 0, 32767) { x.errorMessage = f.null(v, 0, 32767) ? nil : "em-461" }
         if f.has(v, 0, 32767) { x.resourceType = 54 }
         if f.has(v, 0, 32767) { x.resourceName = "rn-570" }
+        return x
+    }
+    static func alterPartitionReassignmentsRequest(_ v: Int16, _ f: Fill) -> AlterPartitionReassignmentsRequest {
+        var x = AlterPartitionReassignmentsRequest()
+        if f.has(v, 0, 32767) { x.timeoutMs = 1250384347 }
+        if f.has(v, 0, 32767) { x.topics = [alterPartitionReassignmentsRequest_ReassignableTopic(v, f)] }
+        return x
+    }
+    static func alterPartitionReassignmentsRequest_ReassignableTopic(_ v: Int16, _ f: Fill) -> AlterPartitionReassignmentsRequest.ReassignableTopic {
+        var x = AlterPartitionReassignmentsRequest.ReassignableTopic()
+        if f.has(v, 0, 32767) { x.name = "n-563" }
+        if f.has(v, 0, 32767) { x.partitions = [alterPartitionReassignmentsRequest_ReassignablePartition(v, f)] }
+        return x
+    }
+    static func alterPartitionReassignmentsRequest_ReassignablePartition(_ v: Int16, _ f: Fill) -> AlterPartitionReassignmentsRequest.ReassignablePartition {
+        var x = AlterPartitionReassignmentsRequest.ReassignablePartition()
+        if f.has(v, 0, 32767) { x.partitionIndex = 1974436237 }
+        if f.has(v, 0, 32767) { x.replicas = f.null(v, 0, 32767) ? nil : [988800979, 1307359045] }
+        return x
+    }
+    static func alterPartitionReassignmentsResponse(_ v: Int16, _ f: Fill) -> AlterPartitionReassignmentsResponse {
+        var x = AlterPartitionReassignmentsResponse()
+        if f.has(v, 0, 32767) { x.throttleTimeMs = 229730974 }
+        if f.has(v, 0, 32767) { x.errorCode = ErrorCode(rawValue: 12352) }
+        if f.has(v, 0, 32767) { x.errorMessage = f.null(v, 0, 32767) ? nil : "em-449" }
+        if f.has(v, 0, 32767) { x.responses = [alterPartitionReassignmentsResponse_ReassignableTopicResponse(v, f)] }
+        return x
+    }
+    static func alterPartitionReassignmentsResponse_ReassignableTopicResponse(_ v: Int16, _ f: Fill) -> AlterPartitionReassignmentsResponse.ReassignableTopicResponse {
+        var x = AlterPartitionReassignmentsResponse.ReassignableTopicResponse()
+        if f.has(v, 0, 32767) { x.name = "n-88" }
+        if f.has(v, 0, 32767) { x.partitions = [alterPartitionReassignmentsResponse_ReassignablePartitionResponse(v, f)] }
+        return x
+    }
+    static func alterPartitionReassignmentsResponse_ReassignablePartitionResponse(_ v: Int16, _ f: Fill) -> AlterPartitionReassignmentsResponse.ReassignablePartitionResponse {
+        var x = AlterPartitionReassignmentsResponse.ReassignablePartitionResponse()
+        if f.has(v, 0, 32767) { x.partitionIndex = 367548370 }
+        if f.has(v, 0, 32767) { x.errorCode = ErrorCode(rawValue: 3078) }
+        if f.has(v, 0, 32767) { x.errorMessage = f.null(v, 0, 32767) ? nil : "em-511" }
         return x
     }
     static func apiVersionsRequest(_ v: Int16, _ f: Fill) -> ApiVersionsRequest {

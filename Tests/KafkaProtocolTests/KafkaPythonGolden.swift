@@ -18,6 +18,10 @@ enum KafkaPythonGolden {
     AlterConfigsResponse 1 nulls 244f95940000000171e1ffff360006726e2d353730
     AlterConfigsResponse 2 values 244f95940271e107656d2d3436313607726e2d3537300000
     AlterConfigsResponse 2 nulls 244f95940271e1003607726e2d3537300000
+    AlterPartitionReassignmentsRequest 0 values 4a8759db02066e2d3536330275af818d033aefe7d34decb745000000
+    AlterPartitionReassignmentsRequest 0 nulls 4a8759db02066e2d3536330275af818d00000000
+    AlterPartitionReassignmentsResponse 0 values 0db16a9e304007656d2d34343902056e2d38380215e857d20c0607656d2d353131000000
+    AlterPartitionReassignmentsResponse 0 nulls 0db16a9e30400002056e2d38380215e857d20c0600000000
     ApiVersionsRequest 0 values -
     ApiVersionsRequest 1 values -
     ApiVersionsRequest 2 values -

@@ -55,9 +55,12 @@ struct SimNode {
 
     var alive: Bool { up && !paused }
 
-    /// The core's groups, sorted by id: index 0 is the controller (group 0), index g is
-    /// partition group g. Empty while the node is down.
+    /// The core's groups, sorted by id. Empty while the node is down.
     var groups: [NodeCore.Group] { core?.groups ?? [] }
+
+    /// Group `g` (0 the controller, then the static groups, then Kafka partitions), if this node
+    /// hosts it: a partition moved off a node is not there, so positions in `groups` are not ids.
+    func group(_ g: Int) -> NodeCore.Group? { core?.group(GroupID(UInt32(g))) }
 }
 
 /// Everything that can happen in a simulated run.

@@ -14,7 +14,7 @@ extension Simulator {
         }
         if options.leaderCrashPPM > 0, faultRandom.chance(ppm: options.leaderCrashPPM) {
             let g = Int(faultRandom.below(UInt64(groupCount)))
-            if let i = nodes.indices.first(where: { nodes[$0].alive && nodes[$0].groups.count > g && nodes[$0].groups[g].raft.role == .leader }) {
+            if let i = nodes.indices.first(where: { nodes[$0].alive && nodes[$0].group(g)?.raft.role == .leader }) {
                 crashUntilRestart(i)
             }
         }
@@ -24,6 +24,7 @@ extension Simulator {
         }
         if options.transferPPM > 0, faultRandom.chance(ppm: options.transferPPM) { transferSomeLeader() }
         if options.membershipPPM > 0, faultRandom.chance(ppm: options.membershipPPM) { changeMembership() }
+        if options.movePPM > 0, moveRandom.chance(ppm: options.movePPM) { movePartition() }
         maybeFlipBitWhileRunning()
     }
 
@@ -42,13 +43,13 @@ extension Simulator {
 
     func transferSomeLeader() {
         let g = Int(faultRandom.below(UInt64(groupCount)))
-        guard let i = nodes.indices.first(where: { nodes[$0].alive && nodes[$0].groups.count > g && nodes[$0].groups[g].raft.role == .leader })
+        guard let i = nodes.indices.first(where: { nodes[$0].alive && nodes[$0].group(g)?.raft.role == .leader })
         else { return }
-        let voters = nodes[i].groups[g].raft.membership.voters.filter { $0 != nodes[i].id }
+        let voters = nodes[i].group(g)!.raft.membership.voters.filter { $0 != nodes[i].id }
         guard !voters.isEmpty else { return }
         let target = voters[Int(faultRandom.below(UInt64(voters.count)))]
         do {
-            try nodes[i].groups[g].withRaft { try $0.transferLeadership(to: target) }
+            try nodes[i].group(g)!.withRaft { try $0.transferLeadership(to: target) }
             stats.transfers += 1
             trace("n\(i + 1) g\(g) transfers leadership to n\(target)")
         } catch {
@@ -62,9 +63,9 @@ extension Simulator {
     /// learner. (The controller's membership is the static cluster.)
     func changeMembership() {
         let g = 1 + Int(faultRandom.below(UInt64(options.groups)))
-        guard let i = nodes.indices.first(where: { nodes[$0].alive && nodes[$0].groups[g].raft.role == .leader })
+        guard let i = nodes.indices.first(where: { nodes[$0].alive && nodes[$0].group(g)?.raft.role == .leader })
         else { return }
-        let m = nodes[i].groups[g].raft.membership
+        let m = nodes[i].group(g)!.raft.membership
         let outside = nodes.map(\.id).filter { !m.isMember($0) }
         let change: MembershipChange
         if let learner = m.learners.first {
@@ -77,7 +78,7 @@ extension Simulator {
             return
         }
         do {
-            let at = try nodes[i].groups[g].withRaft { try $0.proposeMembershipChange(change) }
+            let at = try nodes[i].group(g)!.withRaft { try $0.proposeMembershipChange(change) }
             trace("n\(i + 1) g\(g) proposes \(change) at \(at)")
         } catch {
             trace("n\(i + 1) g\(g) \(change) refused: \(error)")
@@ -133,7 +134,7 @@ extension Simulator {
 
     /// The Kafka partition's live leader, if any.
     var kafkaLeader: Int? {
-        nodes.indices.first { nodes[$0].alive && nodes[$0].groups.count > kafkaGroup && nodes[$0].groups[kafkaGroup].withRaft { $0.role } == .leader }
+        nodes.indices.first { nodes[$0].alive && nodes[$0].group(kafkaGroup)?.withRaft { $0.role } == .leader }
     }
 
     /// The heal of the liveness phase meets latent damage in half the seeds with bit flips: two

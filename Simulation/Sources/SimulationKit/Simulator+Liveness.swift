@@ -17,7 +17,7 @@ extension Simulator {
         // A node repairing damaged storage abstains from elections: with one, heal every node.
         let anyDamaged = nodes.contains { $0.damaged || $0.damagedWhileRunning || ($0.up && $0.groups.contains { $0.raft.isRepairing }) }
         // Scale mode heals every node first: the node to crash is chosen once the core is quiet.
-        let everyNode = options.membershipPPM > 0 || anyDamaged || config.benchmark || config.scalePartitions > 0
+        let everyNode = options.membershipPPM > 0 || options.movePPM > 0 || anyDamaged || config.benchmark || config.scalePartitions > 0
         let size = everyNode ? n : faultRandom.int(in: quorum...n)
         if config.scalePartitions > 0 { scaleStage = .awaitingConvergence }
         core = Array(order[0..<size]).sorted()
@@ -78,6 +78,7 @@ extension Simulator {
             if let why = groupNotConverged(g) { pending.append("g\(g): \(why)") }
         }
         if pending.isEmpty, let why = kafkaNotConverged() { pending.append("kafka: \(why)") }
+        if pending.isEmpty, let why = movesNotFinished() { pending.append("moves: \(why)") }
         if pending.isEmpty {
             // Damaged entries of a Kafka partition are mended from a peer's copy (those below its
             // snapshot included, which Raft never sends again).
@@ -121,24 +122,26 @@ extension Simulator {
         // every core node that is a member of the group follows the same live leader in the same
         // term, and that it commits. Nodes removed from the group hear from no leader and are
         // not counted.
-        // The Kafka partition's group exists once the topic is created (on every node that has
-        // caught up with the controller).
-        if core.contains(where: { nodes[$0].alive && nodes[$0].groups.count <= g }) { return "group not created on every core node" }
-        let leaders = nodes.indices.filter { nodes[$0].alive && nodes[$0].groups.count > g && nodes[$0].groups[g].raft.role == .leader }
+        // A partition's group exists once the controller placed it, on the nodes its replicas
+        // are on (a move takes it off some and onto others): every core node the leader counts as
+        // a member must host it.
+        let leaders = nodes.indices.filter { nodes[$0].alive && nodes[$0].group(g)?.raft.role == .leader }
         let coreLeaders = leaders.filter { core.contains($0) }
         guard coreLeaders.count <= 1 else { return "\(coreLeaders.count) leaders in core (" + describeCore(g) + ")" }
-        guard let l = leaders.max(by: { nodes[$0].groups[g].raft.term < nodes[$1].groups[g].raft.term }) else {
+        guard let l = leaders.max(by: { nodes[$0].group(g)!.raft.term < nodes[$1].group(g)!.raft.term }) else {
             return "no live leader (" + describeCore(g) + ")"
         }
-        let leader = nodes[l].groups[g].raft
+        let leader = nodes[l].group(g)!.raft
         let members = core.filter { leader.membership.isMember(nodes[$0].id) }
+        if let missing = members.first(where: { nodes[$0].alive && nodes[$0].group(g) == nil }) {
+            return "group not created on n\(missing + 1), a member"
+        }
         let voters = members.filter { leader.membership.isVoter(nodes[$0].id) }
         guard voters.count >= leader.membership.quorum else {
             return "core holds no quorum of \(leader.membership)"
         }
         for i in members {
-            let r = nodes[i].groups[g].raft
-            if !nodes[i].alive || r.leader != leader.id || r.term != leader.term {
+            guard nodes[i].alive, let r = nodes[i].group(g)?.raft, r.leader == leader.id, r.term == leader.term else {
                 return "core disagrees on leader (" + describeCore(g) + ")"
             }
         }
@@ -146,11 +149,11 @@ extension Simulator {
         // is not a record batch and has no place in its log.
         if g == kafkaGroup { return nil }
         if let probe = probes[g], leader.term(at: probe.index) == probe.term {
-            let behind = members.filter { nodes[$0].groups[g].state.appliedIndex < probe.index }
+            let behind = members.filter { nodes[$0].group(g)!.state.appliedIndex < probe.index }
             if behind.isEmpty { return nil }
             return "probe \(probe.index) not applied on " + behind.map { i in
-                let r = nodes[i].groups[g].raft
-                return "n\(i + 1) (applied \(nodes[i].groups[g].state.appliedIndex), commit \(r.commitIndex), last \(r.lastIndex), \(r.membership); leader sees "
+                let r = nodes[i].group(g)!.raft
+                return "n\(i + 1) (applied \(nodes[i].group(g)!.state.appliedIndex), commit \(r.commitIndex), last \(r.lastIndex), \(r.membership); leader sees "
                     + (leader.progressDescription.first { $0.hasPrefix("\(i + 1):") } ?? "nothing") + ")"
             }.joined(separator: ", ")
         }
@@ -170,10 +173,11 @@ extension Simulator {
     func describeCore(_ g: Int) -> String {
         core.map { i in
             guard nodes[i].alive else { return "n\(i + 1) down" }
-            let r = nodes[i].groups[g].raft
+            guard let group = nodes[i].group(g) else { return "n\(i + 1) does not host it" }
+            let r = group.raft
             return "n\(i + 1) \(r.role.rawValue) t\(r.term) lead \(r.leader) commit \(r.commitIndex)/\(r.lastIndex)"
                 + (r.isRepairing ? " repairing through \(r.repairThrough)" : "")
-                + (nodes[i].groups[g].outstanding != nil ? " write pending" : "")
+                + (group.outstanding != nil ? " write pending" : "")
         }.joined(separator: ", ")
     }
 

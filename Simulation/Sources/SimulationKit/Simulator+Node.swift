@@ -135,8 +135,8 @@ extension Simulator {
         let damaged = nodes.indices.filter {
             nodes[$0].damaged || nodes[$0].damagedWhileRunning || (nodes[$0].up && nodes[$0].groups.contains { Self.stillMending($0.raft) })
         }
-        // A group may shrink to three voters when membership changes are on.
-        let votersMin = options.membershipPPM > 0 ? 3 : nodes.count
+        // A group may shrink to three voters when membership changes or moves are on.
+        let votersMin = options.membershipPPM > 0 || options.movePPM > 0 ? 3 : nodes.count
         return damaged.count < (votersMin - 1) / 2 || (damaged.count == 1 && damaged[0] == i)
     }
 
@@ -417,6 +417,12 @@ extension Simulator: NodeCoreObserver {
 
     public func applied(node: NodeID, group: GroupID, index: LogIndex, chain: UInt64) {
         checker.observeApplied(node: node, group: group, index: index, chain: chain)
+    }
+
+    public func groupChanged(node: NodeID, group: GroupID, hosted: Bool) {
+        trace("n\(node) g\(group) \(hosted ? "hosted (new)" : "dropped")")
+        checker.forget(node: node, group: group)
+        nodes[Int(node.value) - 1].acknowledged[group] = nil
     }
 
     public func installedSnapshot(node: NodeID, group: GroupID, index: LogIndex) {

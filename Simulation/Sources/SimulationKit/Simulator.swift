@@ -47,6 +47,8 @@ public struct SimStats: Sendable {
     public var partitions = 0
     public var snapshotsSent = 0
     public var transfers = 0
+    /// Partition moves asked of the controller (cancels included).
+    public var movesAsked = 0
     public var repairs = 0
     public var fsyncFailures = 0
     public var kafkaAcked = 0
@@ -123,6 +125,9 @@ public final class Simulator {
     /// traffic (forked last; drawn from only when a behaviour is on, so a seed with all of them
     /// off runs as it did before they existed).
     var clientFaultRandom: SeededRandom
+    /// Partition moves (forked after the clients' misbehaviour; drawn from only when moves are
+    /// on, so a seed without them runs as it did before they existed).
+    var moveRandom: SeededRandom
 
     // Kafka clients.
     var kafkaClients: [SimKafkaClient] = [
@@ -167,6 +172,7 @@ public final class Simulator {
             drawn.idlePartitions = config.scalePartitions
             // Crashing one node must leave every group a quorum: all groups keep three voters.
             drawn.membershipPPM = 0
+            drawn.movePPM = 0
         }
         self.options = drawn
         self.networkRandom = root.fork()
@@ -186,6 +192,7 @@ public final class Simulator {
         self.groupRandom = root.fork()
         self.runningDamageRandom = root.fork()
         self.clientFaultRandom = root.fork()
+        self.moveRandom = root.fork()
         let n = options.nodes
         self.blocked = Array(repeating: Array(repeating: false, count: n), count: n)
         self.clogUntil = Array(repeating: Array(repeating: 0, count: n), count: n)

@@ -40,6 +40,10 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
     /// Chance per fault check of a membership change in a random group (5-node runs only): remove
     /// a voter, add a non-member as learner, or promote a caught-up learner.
     public var membershipPPM: UInt32 = 0
+    /// Chance per fault check of a partition move (5-node runs only): the controller leader is
+    /// asked to move a random Kafka partition to 3-5 random nodes, or to cancel its move
+    /// (`Simulator+Moves`).
+    public var movePPM: UInt32 = 0
     /// Chance per fault check of crashing the leader of a random group (leader churn: the
     /// Figure 8 family of bugs needs several leaders in quick succession).
     public var leaderCrashPPM: UInt32 = 0
@@ -168,6 +172,8 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         o.producerZombies = on(&rng)
         o.staleMembers = on(&rng)
         o.clientNetworkFaults = on(&rng)
+        // Partition moves, drawn after everything above (those draws stay as they were).
+        if o.nodes == 5 && rng.chance(1, in: 2) { o.movePPM = UInt32(rng.int(in: 2000...20000)) }
         return o
     }
 
@@ -197,6 +203,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         slowFsyncPPM = 0
         transferPPM = 0
         membershipPPM = 0
+        movePPM = 0
         setClientBehaviours([])
         self.proposalInterval = proposalInterval
         payloadBytesMax = 100
@@ -226,6 +233,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         parts.append("load: every \(ms(proposalInterval)) ≤\(payloadBytesMax)B compact/\(compactEvery)")
         parts.append(transferPPM == 0 ? "transfers off" : "transfers \(pct(transferPPM))")
         parts.append(membershipPPM == 0 ? "membership off" : "membership \(pct(membershipPPM))")
+        parts.append(movePPM == 0 ? "moves off" : "moves \(pct(movePPM))")
         parts.append("segments \(segmentBytesMax / 1024)KiB")
         if retentionMs > 0 {
             parts.append("retention \(retentionMs)ms")

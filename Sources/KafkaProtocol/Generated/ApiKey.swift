@@ -30,6 +30,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case deleteGroups = 42
     case electLeaders = 43
     case incrementalAlterConfigs = 44
+    case alterPartitionReassignments = 45
     case listPartitionReassignments = 46
     case offsetDelete = 47
     case describeCluster = 60
@@ -63,6 +64,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .deleteGroups: return "DeleteGroups"
         case .electLeaders: return "ElectLeaders"
         case .incrementalAlterConfigs: return "IncrementalAlterConfigs"
+        case .alterPartitionReassignments: return "AlterPartitionReassignments"
         case .listPartitionReassignments: return "ListPartitionReassignments"
         case .offsetDelete: return "OffsetDelete"
         case .describeCluster: return "DescribeCluster"
@@ -98,6 +100,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .deleteGroups: return 0...2
         case .electLeaders: return 0...2
         case .incrementalAlterConfigs: return 0...1
+        case .alterPartitionReassignments: return 0...0
         case .listPartitionReassignments: return 0...0
         case .offsetDelete: return 0...0
         case .describeCluster: return 0...1
@@ -133,6 +136,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .deleteGroups: return 2
         case .electLeaders: return 2
         case .incrementalAlterConfigs: return 1
+        case .alterPartitionReassignments: return 0
         case .listPartitionReassignments: return 0
         case .offsetDelete: return nil
         case .describeCluster: return 0

@@ -1,0 +1,140 @@
+import KafkaProtocol
+import Primitives
+import Raft
+
+/// An AlterPartitionReassignments request waiting for the controller to record its moves.
+struct PendingReassignment {
+    struct Part {
+        var topic: String
+        var partition: Int32
+        var result: (code: ErrorCode, message: String?)?
+    }
+
+    var request: KafkaRequest
+    var parts: [Part]
+    /// What the controller is asked to apply; nil when no partition passed the checks.
+    var command: ControllerCommand?
+    var askedTick: UInt64?
+    var deadlineTick: UInt64
+}
+
+/// AlterPartitionReassignments and ListPartitionReassignments (`kafka-reassign-partitions.sh`,
+/// `Admin.alterPartitionReassignments`, `rill topic move`): any node takes them. A request's valid
+/// moves go to the controller as one `ControllerCommand.reassignPartitions`; as in Kafka, the
+/// answer comes once the controller has recorded them, not when the data has moved — the
+/// partitions' leaders carry the moves out (`NodeCore+Moves`), and ListPartitionReassignments
+/// shows them until they are done.
+struct ReassignmentService {
+    private var pending: [PendingReassignment] = []
+
+    var isEmpty: Bool { pending.isEmpty }
+
+    mutating func alter(_ a: AlterPartitionReassignmentsRequest, _ request: KafkaRequest, _ node: some AdminContext) -> [KafkaAction] {
+        let timeoutMs = Int(min(max(a.timeoutMs, 0), 60_000))
+        var p = PendingReassignment(request: request, parts: [], deadlineTick: node.ticks + node.config.ticks(milliseconds: timeoutMs * 3 / 4))
+        var moves: [PartitionMove] = []
+        for t in a.topics {
+            for asked in t.partitions {
+                var part = PendingReassignment.Part(topic: t.name, partition: asked.partitionIndex)
+                let assignment = node.controller.topic(t.name)?.partitions.first { $0.partition == asked.partitionIndex }
+                if p.parts.contains(where: { $0.topic == t.name && $0.partition == asked.partitionIndex }) {
+                    part.result = (.invalidRequest, "partition \(asked.partitionIndex) of topic '\(t.name)' is named twice")
+                } else if let assignment {
+                    let replicas = asked.replicas?.map { NodeID(UInt32(truncatingIfNeeded: max($0, 0))) }
+                    if let asked = asked.replicas, let problem = asked.contains(where: { $0 <= 0 })
+                        ? "node ids are positive, not \(asked.filter { $0 <= 0 })" : node.controller.replicaProblem(replicas!) {
+                        part.result = (.invalidReplicaAssignment, problem)
+                    } else if replicas == nil && assignment.target == nil {
+                        part.result = (.noReassignmentInProgress, "partition \(asked.partitionIndex) of topic '\(t.name)' is not moving")
+                    } else {
+                        moves.append(PartitionMove(group: assignment.group, replicas: replicas))
+                    }
+                } else {
+                    part.result = (.unknownTopicOrPartition, "no partition \(asked.partitionIndex) of topic '\(t.name)'")
+                }
+                p.parts.append(part)
+            }
+        }
+        if !moves.isEmpty {
+            p.command = .reassignPartitions(moves)
+            Self.ask(&p, node)
+        }
+        pending.append(p)
+        return finish(expired: false, node)
+    }
+
+    private static func ask(_ p: inout PendingReassignment, _ node: some AdminContext) {
+        guard let command = p.command else { return }
+        switch node.submitToController(command) {
+        case .proposed, .forwarded: p.askedTick = node.ticks
+        case .notSent: p.askedTick = nil
+        }
+    }
+
+    /// The controller applied an entry: a request whose command it is gets its answer (the
+    /// command's refusal, when the state moved since the checks, for every partition in it).
+    mutating func controllerApplied(_ command: ControllerCommand?, rejection: String?, _ node: some AdminContext) -> [KafkaAction] {
+        guard let command, case .reassignPartitions = command else { return [] }
+        for k in pending.indices where pending[k].command == command {
+            pending[k].command = nil
+            for i in pending[k].parts.indices where pending[k].parts[i].result == nil {
+                pending[k].parts[i].result = rejection.map { (.invalidReplicaAssignment, $0) } ?? (.none, nil)
+            }
+        }
+        return finish(expired: false, node)
+    }
+
+    /// On a tick: ask again what the controller has not applied for a while (a forward is dropped
+    /// by a node that stopped leading), and answer what is past its deadline. Applying a move
+    /// twice does no harm: the second sets the same target.
+    mutating func tick(_ node: some AdminContext) -> [KafkaAction] {
+        guard !pending.isEmpty else { return [] }
+        let retryTicks = UInt64(BrokerLimits.controllerRetryElectionTimeouts * node.config.raftTemplate.electionTicks)
+        for k in pending.indices where pending[k].command != nil {
+            if let asked = pending[k].askedTick, node.ticks < asked + retryTicks { continue }
+            Self.ask(&pending[k], node)
+        }
+        return finish(expired: true, node)
+    }
+
+    private mutating func finish(expired: Bool, _ node: some AdminContext) -> [KafkaAction] {
+        for n in pending.indices where expired && node.ticks >= pending[n].deadlineTick {
+            for k in pending[n].parts.indices where pending[n].parts[k].result == nil {
+                pending[n].parts[k].result = (.requestTimedOut, "the controller did not record the move in time (no controller leader?); it may still")
+            }
+        }
+        return pending.takeAnswered({ $0.parts.allSatisfy { $0.result != nil } }, answer: Self.answer)
+    }
+
+    private static func answer(_ p: PendingReassignment) -> KafkaCompletion {
+        var topics: [AlterPartitionReassignmentsResponse.ReassignableTopicResponse] = []
+        for part in p.parts {
+            let r = AlterPartitionReassignmentsResponse.ReassignablePartitionResponse(
+                partitionIndex: part.partition, errorCode: part.result!.code, errorMessage: part.result!.message)
+            if let k = topics.firstIndex(where: { $0.name == part.topic }) {
+                topics[k].partitions.append(r)
+            } else {
+                topics.append(.init(name: part.topic, partitions: [r]))
+            }
+        }
+        return p.request.answer(AlterPartitionReassignmentsResponse(errorCode: .none, responses: topics))
+    }
+
+    /// ListPartitionReassignments: the moves in progress, of the partitions asked for (null:
+    /// every partition), from this node's copy of the controller's state.
+    static func list(_ l: ListPartitionReassignmentsRequest, _ request: KafkaRequest, _ controller: ControllerState) -> [KafkaAction] {
+        var topics: [ListPartitionReassignmentsResponse.OngoingTopicReassignment] = []
+        for (name, a) in controller.movesInProgress {
+            if let asked = l.topics, !asked.contains(where: { $0.name == name && $0.partitionIndexes.contains(a.partition) }) { continue }
+            let ongoing = ListPartitionReassignmentsResponse.OngoingPartitionReassignment(
+                partitionIndex: a.partition, replicas: a.replicas.map { Int32($0.value) },
+                addingReplicas: a.adding.map { Int32($0.value) }, removingReplicas: a.removing.map { Int32($0.value) })
+            if let k = topics.firstIndex(where: { $0.name == name }) {
+                topics[k].partitions.append(ongoing)
+            } else {
+                topics.append(.init(name: name, partitions: [ongoing]))
+            }
+        }
+        return [.complete(request.answer(ListPartitionReassignmentsResponse(errorCode: .none, topics: topics)))]
+    }
+}
