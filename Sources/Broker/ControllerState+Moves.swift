@@ -64,17 +64,21 @@ extension ControllerState {
     }
 
     /// A partition's leader found its group's committed voters equal to the target of move
-    /// number `moves`, by the membership entry at `at`: the move is done.
+    /// number `moves`, by the membership entry at `at`: the move is done. With no move in
+    /// progress, a leader that steered a drifted membership back to the replicas reports the
+    /// same way: only `settledAt` moves.
     mutating func completeMove(group: GroupID, moves: UInt32, replicas: [NodeID], at: LogIndex) -> String? {
         guard let (t, k) = position(of: group) else { return "group \(group.value) is no partition's" }
         var a = topics[t].partitions[k]
-        guard let target = a.target, a.moves == moves, Set(target) == Set(replicas) else {
+        guard a.moves == moves, Set(a.settledReplicas) == Set(replicas) else {
             return "move \(moves) of group \(group.value) is not the one in progress"
         }
-        a.departed = Array(Set(a.departed + a.replicas.filter { !target.contains($0) })).sorted()
-        a.replicas = target
-        a.target = nil
-        a.origin = nil
+        if let target = a.target {
+            a.departed = Array(Set(a.departed + a.replicas.filter { !target.contains($0) })).sorted()
+            a.replicas = target
+            a.target = nil
+            a.origin = nil
+        }
         a.settledAt = max(a.settledAt, at)
         topics[t].partitions[k] = a
         return nil

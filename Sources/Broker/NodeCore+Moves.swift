@@ -15,12 +15,24 @@ import Raft
 /// their copies (`replicaDropped`). A leader that crashes mid-move leaves the membership where its
 /// last committed change put it; the next leader goes on from there.
 extension NodeCore {
-    /// Move the groups this node leads one step on.
+    /// Move the groups this node leads one step on: those moving every tick, and every group it
+    /// leads once per election timeout, because the membership can drift from the replicas the
+    /// controller lists — a leader whose copy of the controller's state lagged behind went on with
+    /// an older target after the move had changed or finished (simulator seed 563). The
+    /// controller's state is the truth: each leader steers its group's voters to it, one change
+    /// at a time, and a drift it mended is reported like a finished move, so the copies of nodes
+    /// it took out are dropped.
     func driveMoves() {
-        guard !movingGroups.isEmpty else { return }
-        for gid in movingGroups {
-            guard let k = position(gid), let a = controller.assignment(of: gid), let target = a.target else { continue }
+        // A node whose copy of the controller's state is not known current (just restarted) would
+        // steer towards an old target: it waits.
+        guard controllerCaughtUp else { return }
+        let sweep = ticks % UInt64(config.raftTemplate.electionTicks) == 0
+        let candidates = sweep ? groups.filter { $0.isKafkaPartition && $0.withRaft { $0.role } == .leader }.map(\.id)
+            : movingGroups + driftMended.keys.sorted()
+        for gid in candidates {
+            guard let k = position(gid), let a = controller.assignment(of: gid) else { continue }
             let g = groups[k]
+            let target = a.settledReplicas
             let step = g.withRaft { raft in Self.nextMoveStep(raft, target: target, me: config.id) }
             switch step {
             case .wait:
@@ -32,9 +44,15 @@ extension NodeCore {
                     // A learner still catching up, a transfer or an election under way: next tick.
                     continue
                 }
+                if a.target == nil { driftMended[gid] = a.moves }
             case .transfer(let to):
                 try? g.raft.transferLeadership(to: to)
             case .complete(let at):
+                // Nothing to report for a group that never drifted, or whose report was applied.
+                if a.target == nil && (driftMended[gid] == nil || at <= a.settledAt) {
+                    driftMended[gid] = nil
+                    continue
+                }
                 if let last = moveReported[gid], last.moves == a.moves, ticks < last.tick + moveReportRetryTicks { continue }
                 moveReported[gid] = (a.moves, ticks)
                 submitToController(.completeMove(group: gid, moves: a.moves, replicas: target, at: at))
@@ -89,7 +107,8 @@ extension NodeCore {
     /// The groups with a move in progress that this node hosts (after every controller apply).
     func refreshMovingGroups() {
         movingGroups = controller.movesInProgress.map(\.1.group).filter { position($0) != nil }
-        moveReported = moveReported.filter { movingGroups.contains($0.key) }
+        moveReported = moveReported.filter { movingGroups.contains($0.key) || driftMended[$0.key] != nil }
+        driftMended = driftMended.filter { position($0.key) != nil }
     }
 }
 

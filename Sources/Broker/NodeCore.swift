@@ -197,6 +197,9 @@ public final class NodeCore {
     /// moves reported to the controller (which move, at which tick), by group.
     var movingGroups: [GroupID] = []
     var moveReported: [GroupID: (moves: UInt32, tick: UInt64)] = [:]
+    /// Groups whose membership this node steered back to their replicas with no move in
+    /// progress (a drift), by the move count then: reported to the controller like a finished move.
+    var driftMended: [GroupID: UInt32] = [:]
     /// Groups to hand to their preferred replica while this node leads them, until a deadline
     /// (`NodeCore+ElectLeaders`), by group.
     var preferredLeaderWanted: [(group: GroupID, notAfterMs: Int64)] = []

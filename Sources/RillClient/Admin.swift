@@ -67,7 +67,7 @@ public struct Admin: Sendable {
     }
 
     /// Send to the controller; retry while it moves (NOT_CONTROLLER) or is being elected.
-    private func controllerCall(
+    func controllerCall(
         _ key: ApiKey, version: Int16, context: String, _ body: @escaping (inout KafkaWriter) -> Void,
         decode: (inout KafkaReader) throws(KafkaWireError) -> (ErrorCode, String?)
     ) async throws {

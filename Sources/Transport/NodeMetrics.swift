@@ -44,6 +44,10 @@ final class NodeMetrics: @unchecked Sendable {
     let raftLeaderless: CoreMetrics.Gauge
     let raftUncommitted: CoreMetrics.Gauge
     let raftUncommittedMax: CoreMetrics.Gauge
+    /// Partitions moving (this node's copy of the controller's state), and of the groups this
+    /// node leads, the learners still catching up (a move's new replicas).
+    let partitionsMoving: CoreMetrics.Gauge
+    let learnersCatchingUp: CoreMetrics.Gauge
 
     struct GroupGauges {
         let term: CoreMetrics.Gauge
@@ -87,6 +91,8 @@ final class NodeMetrics: @unchecked Sendable {
         raftLeaderless = CoreMetrics.Gauge(label: "rill_raft_groups_without_leader", factory: f)
         raftUncommitted = CoreMetrics.Gauge(label: "rill_raft_uncommitted_entries_total", factory: f)
         raftUncommittedMax = CoreMetrics.Gauge(label: "rill_raft_uncommitted_entries_max", factory: f)
+        partitionsMoving = CoreMetrics.Gauge(label: "rill_partitions_moving", factory: f)
+        learnersCatchingUp = CoreMetrics.Gauge(label: "rill_raft_learners", factory: f)
     }
 
     /// Refresh the per-group gauges from the core (on the node's loop).
@@ -96,9 +102,13 @@ final class NodeMetrics: @unchecked Sendable {
         var leaderless = 0
         var uncommitted: Int64 = 0
         var uncommittedMax: Int64 = 0
+        var learners = 0
         for g in core.groups {
             let (role, leader, commit, last) = g.withRaft { ($0.role, $0.leader, $0.commitIndex, $0.lastIndex) }
-            if role == .leader { leaders += 1 }
+            if role == .leader {
+                leaders += 1
+                learners += g.withRaft { $0.membership.learners.count }
+            }
             if leader.isNone { leaderless += 1 }
             let lag = Int64(last.value) - Int64(commit.value)
             uncommitted += lag
@@ -109,6 +119,8 @@ final class NodeMetrics: @unchecked Sendable {
         raftLeaderless.record(leaderless)
         raftUncommitted.record(uncommitted)
         raftUncommittedMax.record(uncommittedMax)
+        partitionsMoving.record(core.controller.movesInProgress.count)
+        learnersCatchingUp.record(learners)
         for g in core.groups where perPartition || g.id == controllerGroup {
             let gauges = groupGauges[g.id] ?? makeGroupGauges(g.id)
             groupGauges[g.id] = gauges

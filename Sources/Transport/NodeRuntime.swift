@@ -667,7 +667,7 @@ public final class NodeRuntime: @unchecked Sendable {
                 partitions.append(
                     NodeStatus.Partition(
                         topic: topic.name, partition: p.partition, group: p.group.value, replicas: p.replicas.map(\.value),
-                        leader: raft.map { $0.leader.value }, commit: raft?.commitIndex.value))
+                        leader: raft.map { $0.leader.value }, commit: raft?.commitIndex.value, movingTo: p.target?.map(\.value)))
             }
         }
         return NodeStatus(

@@ -19,6 +19,8 @@ public struct NodeStatus: Codable, Equatable, Sendable {
         /// This node's view of the leader (nil when it is not a replica; 0 when unknown).
         public var leader: UInt32?
         public var commit: UInt64?
+        /// A move in progress: the replicas the partition is going to (nil when none is).
+        public var movingTo: [UInt32]? = nil
     }
 
     public var node: UInt32

@@ -78,12 +78,19 @@ struct ClusterReport {
             }
         }
         if let v = leaderView, !v.partitions.isEmpty {
-            s += "\nTOPIC                PART  GROUP  REPLICAS   LEADER\n"
+            let moving = v.partitions.contains { $0.movingTo != nil }
+            s += "\nTOPIC                PART  GROUP  REPLICAS   LEADER" + (moving ? "   MOVING TO" : "") + "\n"
             for p in v.partitions {
                 // Each replica knows the leader; ask the views that replicate it.
                 let leader = up.compactMap { st in st.partitions.first { $0.group == p.group }?.leader }.first { $0 != 0 }
                 s += pad(p.topic, 21) + pad("\(p.partition)", 6) + pad("\(p.group)", 7)
-                    + pad(p.replicas.map(String.init).joined(separator: ","), 11) + (leader.map { "node \($0)" } ?? "none") + "\n"
+                    + pad(p.replicas.map(String.init).joined(separator: ","), 11)
+                    + (moving ? pad(leader.map { "node \($0)" } ?? "none", 9) + (p.movingTo.map { $0.map(String.init).joined(separator: ",") } ?? "-")
+                        : leader.map { "node \($0)" } ?? "none") + "\n"
+            }
+            if moving {
+                s += "\n\(v.partitions.filter { $0.movingTo != nil }.count) partition(s) moving: each leader adds the new replicas as learners, "
+                    + "promotes them once caught up, then removes the old ones (`rill topic moves` lists them)\n"
             }
         }
         text = s

@@ -4,7 +4,7 @@ import Transport
 
 struct Topic: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Manage topics.", subcommands: [Create.self, List.self, Describe.self, Delete.self, AlterConfig.self, AddPartitions.self, TrimPrefix.self])
+        abstract: "Manage topics.", subcommands: [Create.self, List.self, Describe.self, Delete.self, AlterConfig.self, AddPartitions.self, TrimPrefix.self, Move.self, Moves.self])
 
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a topic through the controller.")

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import RillClient
 import Testing
 
@@ -82,6 +83,63 @@ struct TopicCommandTests {
         #expect(list.split(separator: "\n").contains { $0.hasPrefix("cfg ") }, "\(list)")
         let (deleteStatus, deleted) = try run(c.rill, ["topic", "delete", "-b", brokers, "cfg"])
         #expect(deleteStatus == 0, "\(deleted)")
+        await client.shutdown()
+    }
+
+    @Test("rill topic move: a single-replica partition moves to another node while a producer writes; every acknowledged record is read from the new replica, the move is listed until done")
+    func moveWhileProducing() async throws {
+        let c = try LocalCluster()
+        defer { c.stop() }
+        try c.startAll()
+        try #require(c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
+        let brokers = (0..<3).map { "127.0.0.1:\(c.kafkaPort + $0)" }.joined(separator: ",")
+        let client = try KafkaClient(bootstrap: brokers.split(separator: ",").map(String.init))
+        let admin = Admin(client: client)
+        try await admin.createTopic("mv", partitions: 1, replicationFactor: 1)
+        let from = try #require(try await admin.describeTopics(["mv"]).first?.partitions.first?.replicas.first)
+        let to = from % 3 + 1
+        var configuration = ProducerConfiguration()
+        configuration.lingerMs = 2
+        configuration.batchBytes = 4096
+        let producer = try Producer(client: client, configuration: configuration)
+        var acknowledged: [Int64] = []
+        var failed = 0
+        var window: [EventLoopFuture<RecordMetadata>] = []
+        let total = 3000
+        for i in 0..<total {
+            window.append(try await producer.enqueue(ProducerRecord(topic: "mv", value: Array("move-\(i)".utf8))))
+            if window.count == 100 || i == total - 1 {
+                for f in window { if let m = try? await f.get() { acknowledged.append(m.offset) } else { failed += 1 } }
+                window.removeAll()
+            }
+            if i == 1000 {
+                let (status, out) = try run(c.rill, ["topic", "move", "-b", brokers, "mv", "--to", "\(to)"])
+                #expect(status == 0 && out.contains("moving to \(to)"), "\(out)")
+            }
+        }
+        try await producer.flush()
+        #expect(failed == 0, "\(failed) records failed during the move")
+        var replicas: [Int32] = []
+        var moving: [PartitionMoveStatus]?
+        for _ in 0..<100 {
+            moving = try await admin.listPartitionMoves()
+            replicas = try await admin.describeTopics(["mv"]).first?.partitions.first?.replicas ?? []
+            if moving?.isEmpty == true && replicas == [to] { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(moving?.isEmpty == true && replicas == [to], "moves \(String(describing: moving)), replicas \(replicas)")
+        let (_, listed) = try run(c.rill, ["topic", "moves", "-b", brokers])
+        #expect(listed.contains("no partition is moving"), "\(listed)")
+        let (badStatus, bad) = try run(c.rill, ["topic", "move", "-b", brokers, "mv", "--to", "9"])
+        #expect(badStatus != 0 && bad.contains("INVALID_REPLICA_ASSIGNMENT"), "\(bad)")
+        // Every acknowledged record, from the new replica (the only one now).
+        let consumer = Consumer(client: client)
+        await consumer.assign(topic: "mv", partition: 0, from: .earliest)
+        var read: [ConsumerRecord] = []
+        let deadline = Date().addingTimeInterval(30)
+        while read.count < acknowledged.count && Date() < deadline { read += try await consumer.poll() }
+        #expect(read.map(\.offset) == acknowledged.sorted(), "read \(read.count) of \(acknowledged.count) acknowledged records")
+        #expect(Set(read.map { String(decoding: $0.value ?? [], as: UTF8.self) }).count == total)
         await client.shutdown()
     }
 }

@@ -134,7 +134,9 @@ extension Simulator {
         let leader = nodes[l].group(g)!.raft
         let members = core.filter { leader.membership.isMember(nodes[$0].id) }
         if let missing = members.first(where: { nodes[$0].alive && nodes[$0].group(g) == nil }) {
-            return "group not created on n\(missing + 1), a member"
+            let a = nodes[missing].core?.controller.assignment(of: GroupID(UInt32(g)))
+            return "group not created on n\(missing + 1), a member of \(leader.membership) (its controller state: replicas "
+                + "\(a.map { "\($0.replicas.map(\.value)) target \($0.target.map { "\($0.map(\.value))" } ?? "none") settled at \($0.settledAt)" } ?? "none"))"
         }
         let voters = members.filter { leader.membership.isVoter(nodes[$0].id) }
         guard voters.count >= leader.membership.quorum else {

@@ -255,11 +255,37 @@ public final class RillInterop {
             if (partitions != 3) sleep(200);
         }
         check("Admin.createPartitions grows the topic to 3 partitions", partitions == 3, partitions);
-        // kafka-topics.sh --describe asks for reassignments in progress: Rill has none.
+        // kafka-topics.sh --describe asks for reassignments in progress: none here.
         var reassignments = get(admin.listPartitionReassignments().reassignments());
         check("Admin.listPartitionReassignments: none in progress", reassignments.isEmpty(), reassignments);
 
-        get(admin.deleteTopics(List.of(topic)).all());
+        // kafka-reassign-partitions.sh's calls: move a one-replica partition to another node.
+        String moved = topic + "-moved";
+        get(admin.createTopics(List.of(new NewTopic(moved, 1, (short) 1))).all());
+        org.apache.kafka.common.TopicPartition tp = new org.apache.kafka.common.TopicPartition(moved, 0);
+        int from = get(admin.describeTopics(List.of(moved)).allTopicNames()).get(moved).partitions().get(0).replicas().get(0).id();
+        int to = from % 3 + 1;
+        get(admin.alterPartitionReassignments(Map.of(tp, java.util.Optional.of(
+            new org.apache.kafka.clients.admin.NewPartitionReassignment(List.of(to))))).all());
+        List<Integer> replicas = List.of();
+        until = System.currentTimeMillis() + 20000;
+        while (System.currentTimeMillis() < until) {
+            reassignments = get(admin.listPartitionReassignments().reassignments());
+            replicas = get(admin.describeTopics(List.of(moved)).allTopicNames()).get(moved).partitions().get(0).replicas()
+                .stream().map(n -> n.id()).toList();
+            if (reassignments.isEmpty() && replicas.equals(List.of(to))) break;
+            sleep(200);
+        }
+        check("Admin.alterPartitionReassignments moves " + moved + "-0 from node " + from + " to node " + to,
+              reassignments.isEmpty() && replicas.equals(List.of(to)), replicas + " " + reassignments);
+        try {
+            get(admin.alterPartitionReassignments(Map.of(tp, java.util.Optional.empty())).all());
+            check("Admin.alterPartitionReassignments: cancelling no move fails with NoReassignmentInProgressException", false, "accepted");
+        } catch (ExecutionException e) {
+            check("Admin.alterPartitionReassignments: cancelling no move fails with NoReassignmentInProgressException",
+                  e.getCause() instanceof org.apache.kafka.common.errors.NoReassignmentInProgressException, rootCause(e));
+        }
+        get(admin.deleteTopics(List.of(topic, moved)).all());
     }
 
     static <T> T get(Future<T> f) throws Exception {
