@@ -4,7 +4,7 @@ import Transport
 
 struct Cluster: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Inspect a cluster and its cluster-wide configs.", subcommands: [Status.self, Config.self])
+        abstract: "Inspect a cluster, its cluster-wide configs, and balance it.", subcommands: [Status.self, Config.self, Balance.self])
 
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -140,6 +140,19 @@ struct TopicCommandTests {
         while read.count < acknowledged.count && Date() < deadline { read += try await consumer.poll() }
         #expect(read.map(\.offset) == acknowledged.sorted(), "read \(read.count) of \(acknowledged.count) acknowledged records")
         #expect(Set(read.map { String(decoding: $0.value ?? [], as: UTF8.self) }).count == total)
+
+        // rill node drain: a replication-3 topic cannot lose a node of three (refused, naming the
+        // partition); once it is gone, every replica leaves the node.
+        try await admin.createTopic("dr3", partitions: 1, replicationFactor: 3)
+        let (refusedStatus, refused) = try run(c.rill, ["node", "drain", "-b", brokers, "\(to)"])
+        #expect(refusedStatus != 0 && refused.contains("dr3[0]") && refused.contains("replication factor"), "\(refused)")
+        try await admin.deleteTopic("dr3")
+        for _ in 0..<50 where try await admin.listTopics().contains("dr3") { try await Task.sleep(for: .milliseconds(100)) }
+        try await admin.createTopic("dr", partitions: 3, replicationFactor: 1)
+        let (drainStatus, drained) = try run(c.rill, ["node", "drain", "-b", brokers, "\(to)", "--wait"])
+        #expect(drainStatus == 0 && drained.contains("done in"), "\(drained)")
+        let left = try await admin.describeTopics(["mv", "dr"]).flatMap(\.partitions).filter { $0.replicas.contains(to) }
+        #expect(left.isEmpty, "node \(to) still holds \(left)")
         await client.shutdown()
     }
 }
