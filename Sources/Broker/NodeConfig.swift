@@ -19,6 +19,9 @@ public struct NodeConfig: Sendable {
     /// Every this many ms a node hands the partitions it leads back to their first replica when
     /// that one is up and caught up (`NodeCore+LeaderBalance`). 0: never.
     public var leaderBalanceMs = 10_000
+    /// Bytes per second this node reads from storage to catch up the learners of the groups it
+    /// leads (a move's new replicas; `NodeCore+MoveThrottle`); 0: no limit.
+    public var moveThrottleBytesPerSec = 100 << 20
     /// The same for Kafka partitions, whose snapshots only free memory: their log on disk is the
     /// data and stays until retention removes it. (Entries since the last snapshot stay in
     /// memory, so a follower further behind than this is sent a snapshot: see docs/kafka.md.)
@@ -141,6 +144,7 @@ extension NodeConfig {
         if clusterName.isEmpty { throw bad("clusterName", "must not be empty") }
         try atLeast("quiesceAfterTicks", quiesceAfterTicks, 0)
         try atLeast("leaderBalanceMs", leaderBalanceMs, 0)
+        try atLeast("moveThrottleBytesPerSec", moveThrottleBytesPerSec, 0)
         // Each group's Raft node starts from the template with its own id, members and seed.
         var raft = raftTemplate
         raft.id = id

@@ -200,6 +200,12 @@ public final class NodeCore {
     /// Groups whose membership this node steered back to their replicas with no move in
     /// progress (a drift), by the move count then: reported to the controller like a finished move.
     var driftMended: [GroupID: UInt32] = [:]
+    /// Learners' catch-up reads: the bytes this node may still read now, and the reads held back
+    /// until the budget refills (`NodeCore+MoveThrottle`).
+    var catchUpBudget = 0
+    var throttledCatchUp: [(group: GroupID, read: LogRead)] = []
+    /// Learners' catch-up reads the budget held back, ever (for tests and the simulator's report).
+    public internal(set) var catchUpReadsHeld = 0
     /// Groups to hand to their preferred replica while this node leads them, until a deadline
     /// (`NodeCore+ElectLeaders`), by group.
     var preferredLeaderWanted: [(group: GroupID, notAfterMs: Int64)] = []
@@ -321,6 +327,7 @@ public final class NodeCore {
         balanceLeaders()
         driveMoves()
         var out = flush()
+        releaseThrottledCatchUp(into: &out)
         // Tell peers which groups this node leads, for the Metadata of nodes that do not host them.
         if ticks % BrokerLimits.leaderGossipTicks == 0 && config.members.count > 1 { out.leaders = leadership() }
         if ticks % keepaliveTicks == 0 { out.keepalives = liveness.peers.map(\.node) }
@@ -459,7 +466,10 @@ public final class NodeCore {
                 }
                 let g = groups[k]
                 for m in g.raft.takeMessages() { append(&outgoing, PeerEnvelope(group: g.id, message: m)) }
-                for r in g.raft.takeLogReads() { out.reads.append(storageRead(r, group: g)) }
+                for r in g.raft.takeLogReads() {
+                    if throttlesCatchUp(r, of: g) { continue }  // held back (NodeCore+MoveThrottle)
+                    out.reads.append(catchUpRead(r, of: g))
+                }
             }
             out.messages = merge(out.messages, outgoing)
             // While a batch is in flight, touched groups stay marked: their Readies wait for it.
@@ -540,7 +550,7 @@ public final class NodeCore {
     }
 
     /// A Raft log read as a storage read, through the snapshot point (what memory no longer holds).
-    private func storageRead(_ r: LogRead, group g: Group) -> StorageRead {
+    func storageRead(_ r: LogRead, group g: Group) -> StorageRead {
         var read = StorageRead(token: takeReadToken(), purpose: .raftCatchUp(r), group: g.id, offset: 0, maxBytes: r.maxBytes,
                                through: g.withRaft { $0.snapshotIndex })
         read.entriesFrom = r.from
@@ -570,6 +580,7 @@ public final class NodeCore {
     /// no longer has them, the snapshot).
     private func logReadCompleted(_ c: ReadCompletion, _ read: LogRead) -> NodeOutput {
         guard let p = position(c.group) else { return NodeOutput() }
+        chargeCatchUp(read, entries: c.entries, of: groups[p])
         // A read that failed (damage found, an I/O error) did not find the entries gone: it is
         // tried again before the follower is given the snapshot (`RaftNode.logReadCompleted`).
         groups[p].raft.logReadCompleted(read, entries: c.failure == nil && !c.entries.isEmpty ? c.entries : nil, damaged: c.failure != nil)

@@ -2,6 +2,12 @@ import KafkaProtocol
 import Primitives
 import Raft
 
+/// A topic's partition, as a request names it.
+private struct PartitionKey: Hashable {
+    var topic: String
+    var partition: Int32
+}
+
 /// An AlterPartitionReassignments request waiting for the controller to record its moves.
 struct PendingReassignment {
     struct Part {
@@ -33,11 +39,18 @@ struct ReassignmentService {
         let timeoutMs = Int(min(max(a.timeoutMs, 0), 60_000))
         var p = PendingReassignment(request: request, parts: [], deadlineTick: node.ticks + node.config.ticks(milliseconds: timeoutMs * 3 / 4))
         var moves: [PartitionMove] = []
+        // Sets and direct lookups: a hostile request may name a great many partitions.
+        var seen = Set<PartitionKey>()
         for t in a.topics {
+            let topic = node.controller.topic(t.name)
             for asked in t.partitions {
                 var part = PendingReassignment.Part(topic: t.name, partition: asked.partitionIndex)
-                let assignment = node.controller.topic(t.name)?.partitions.first { $0.partition == asked.partitionIndex }
-                if p.parts.contains(where: { $0.topic == t.name && $0.partition == asked.partitionIndex }) {
+                let assignment = topic.flatMap { tp in
+                    // Partition p is at index p (created in order, never removed alone).
+                    asked.partitionIndex >= 0 && Int(asked.partitionIndex) < tp.partitions.count
+                        && tp.partitions[Int(asked.partitionIndex)].partition == asked.partitionIndex ? tp.partitions[Int(asked.partitionIndex)] : nil
+                }
+                if !seen.insert(PartitionKey(topic: t.name, partition: asked.partitionIndex)).inserted {
                     part.result = (.invalidRequest, "partition \(asked.partitionIndex) of topic '\(t.name)' is named twice")
                 } else if let assignment {
                     let replicas = asked.replicas?.map { NodeID(UInt32(truncatingIfNeeded: max($0, 0))) }
@@ -108,12 +121,14 @@ struct ReassignmentService {
 
     private static func answer(_ p: PendingReassignment) -> KafkaCompletion {
         var topics: [AlterPartitionReassignmentsResponse.ReassignableTopicResponse] = []
+        var position: [String: Int] = [:]
         for part in p.parts {
             let r = AlterPartitionReassignmentsResponse.ReassignablePartitionResponse(
                 partitionIndex: part.partition, errorCode: part.result!.code, errorMessage: part.result!.message)
-            if let k = topics.firstIndex(where: { $0.name == part.topic }) {
+            if let k = position[part.topic] {
                 topics[k].partitions.append(r)
             } else {
+                position[part.topic] = topics.count
                 topics.append(.init(name: part.topic, partitions: [r]))
             }
         }
@@ -124,13 +139,14 @@ struct ReassignmentService {
     /// every partition), from this node's copy of the controller's state.
     static func list(_ l: ListPartitionReassignmentsRequest, _ request: KafkaRequest, _ controller: ControllerState) -> [KafkaAction] {
         var topics: [ListPartitionReassignmentsResponse.OngoingTopicReassignment] = []
+        let asked = l.topics.map { topics in Set(topics.flatMap { t in t.partitionIndexes.map { PartitionKey(topic: t.name, partition: $0) } }) }
         for (name, a) in controller.movesInProgress {
-            if let asked = l.topics, !asked.contains(where: { $0.name == name && $0.partitionIndexes.contains(a.partition) }) { continue }
+            if let asked, !asked.contains(PartitionKey(topic: name, partition: a.partition)) { continue }
             let ongoing = ListPartitionReassignmentsResponse.OngoingPartitionReassignment(
                 partitionIndex: a.partition, replicas: a.replicas.map { Int32($0.value) },
                 addingReplicas: a.adding.map { Int32($0.value) }, removingReplicas: a.removing.map { Int32($0.value) })
-            if let k = topics.firstIndex(where: { $0.name == name }) {
-                topics[k].partitions.append(ongoing)
+            if topics.last?.name == name {  // in topic order: a topic's partitions come together
+                topics[topics.count - 1].partitions.append(ongoing)
             } else {
                 topics.append(.init(name: name, partitions: [ongoing]))
             }

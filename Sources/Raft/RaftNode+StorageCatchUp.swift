@@ -34,6 +34,13 @@ extension RaftNode {
         return logReads
     }
 
+    /// Whether the leader still waits for this read (not answered, not given up on after its
+    /// timeout, not from an older term): a read held back by the caller that no longer is need
+    /// not run.
+    public func isAwaiting(_ read: LogRead) -> Bool {
+        role == .leader && term == read.term && progress[read.peer]?.pendingRead == read.from
+    }
+
     mutating func requestLogRead(for peer: NodeID, from: LogIndex) {
         precondition(from <= log.snapshot.index, "reading \(from) from storage, but memory holds it (snapshot \(log.snapshot.index))")
         // Enough for the in-flight window at once; one MsgApp's worth while probing.

@@ -152,6 +152,7 @@ public final class NodeRuntime: @unchecked Sendable {
         config.retentionCheckMs = settings.retentionCheckMs
         config.compactionCheckMs = settings.compactionCheckMs
         config.leaderBalanceMs = settings.leaderRebalanceMs
+        config.moveThrottleBytesPerSec = settings.moveThrottleBytesPerSec
         config.groupInitialRebalanceDelayMs = settings.groupInitialRebalanceDelayMs
         config.groupMinSessionTimeoutMs = settings.groupMinSessionTimeoutMs
         config.groupMaxSessionTimeoutMs = settings.groupMaxSessionTimeoutMs

@@ -8,7 +8,7 @@ extension NodeSettings {
         "listeners.advertised_kafka", "tls.ca", "tls.cert", "tls.key", "raft.tick_ms", "raft.election_ticks",
         "raft.handshake_timeout_ms", "kafka.auto_create_topics", "kafka.default_partitions",
         "kafka.default_replication_factor", "kafka.tls", "kafka.tls_client_auth", "kafka.offsets_partitions", "kafka.memory_snapshot_bytes", "kafka.memory_total_bytes",
-        "kafka.retention_check_ms", "kafka.compaction_check_ms", "kafka.leader_rebalance_ms",
+        "kafka.retention_check_ms", "kafka.compaction_check_ms", "kafka.leader_rebalance_ms", "kafka.move_throttle_bytes_per_sec",
         "kafka.group_initial_rebalance_delay_ms", "kafka.group_min_session_timeout_ms", "kafka.group_max_session_timeout_ms",
         "log.file", "log.max_bytes", "log.files", "metrics.per_partition", "storage.min_free_bytes", "storage.warn_free_bytes", "storage.reserve_bytes",
         "testing.planted_bug",
@@ -93,6 +93,7 @@ extension NodeSettings {
         s.retentionCheckMs = try integer("kafka.retention_check_ms", default: 300_000, in: 100...86_400_000)
         s.compactionCheckMs = try integer("kafka.compaction_check_ms", default: 15_000, in: 100...86_400_000)
         s.leaderRebalanceMs = try integer("kafka.leader_rebalance_ms", default: 10_000, in: 0...86_400_000)
+        s.moveThrottleBytesPerSec = try integer("kafka.move_throttle_bytes_per_sec", default: 100 << 20, in: 0...(1 << 40))
         s.groupInitialRebalanceDelayMs = try integer("kafka.group_initial_rebalance_delay_ms", default: 3000, in: 0...300_000)
         s.groupMinSessionTimeoutMs = Int32(try integer("kafka.group_min_session_timeout_ms", default: 6000, in: 1...3_600_000))
         s.groupMaxSessionTimeoutMs = Int32(try integer("kafka.group_max_session_timeout_ms", default: 1_800_000, in: 1...3_600_000))

@@ -69,6 +69,9 @@ public struct NodeSettings: Sendable {
     /// How often a node hands partitions back to their first replica (`kafka.leader_rebalance_ms`,
     /// Kafka's auto leader rebalance; 0: never).
     public var leaderRebalanceMs = 10_000
+    /// Bytes per second read from storage to catch up a move's new replicas
+    /// (`kafka.move_throttle_bytes_per_sec`; 0: no limit).
+    public var moveThrottleBytesPerSec = 100 << 20
     public var groupInitialRebalanceDelayMs = 3000
     public var groupMinSessionTimeoutMs: Int32 = 6000
     public var groupMaxSessionTimeoutMs: Int32 = 1_800_000

@@ -208,4 +208,51 @@ struct MoveTests {
             #expect(try ControllerCommand.decode(bytes).encode() == bytes, "\(name)")
         }
     }
+
+    /// Ticks until a move onto the fourth node of a partition holding about 120 KB finishes, with
+    /// the move throttle at `bytesPerSec` (0: none).
+    static func ticksToMove(throttle bytesPerSec: Int) throws -> (ticks: Int, bytes: Int) {
+        let c = try MiniCluster(nodes: 4) { config in
+            config.kafkaCompactEvery = 5  // the log is read from storage, not memory
+            config.moveThrottleBytesPerSec = bytesPerSec
+        }
+        c.run(ticks: 40)
+        let (out, _) = try c.cores[c.controllerIndex].proposeToController(.createTopic(name: "t", partitions: 1, replicationFactor: 3))
+        c.take(c.controllerIndex, out)
+        c.run(ticks: 60)
+        let p = try #require(c.cores[0].controller.topic("t")?.partitions.first)
+        let leader = try #require(Self.leader(c, p.group))
+        let value = String(repeating: "x", count: 1000)
+        for k in 0..<40 {
+            let acked = try #require(try KafkaDataTests.produce(c, to: leader, acks: -1, correlation: Int32(100 + k), values: [value, value, value]))
+            #expect(acked.errorCode == .none)
+        }
+        let bytes = try #require(c.cores[leader].group(p.group)).logBytes
+        let outside = try #require((1...4).map { NodeID(UInt32($0)) }.first { !p.replicas.contains($0) })
+        let target = Array(p.replicas.dropLast()) + [outside]
+        #expect(try Self.alter(c, at: c.controllerIndex, [("t", 0, target.map { Int32($0.value) })], correlation: 1) == ["t-0": .none])
+        for tick in 1...2000 {
+            c.run(ticks: 1)
+            if c.cores[0].controller.assignment(of: p.group)?.target == nil {
+                #expect(c.cores[Int(outside.value) - 1].group(p.group)?.state.nextOffset == 120)
+                return (tick, Int(bytes))
+            }
+        }
+        Issue.record("the move did not finish in 2000 ticks (throttle \(bytesPerSec) B/s)")
+        return (2000, Int(bytes))
+    }
+
+    @Test("the move throttle: a new replica's catch-up from storage runs at about the configured rate; without it, at once")
+    func throttle() throws {
+        let free = try Self.ticksToMove(throttle: 0)
+        let rate = 32 * 1024
+        let throttled = try Self.ticksToMove(throttle: rate)
+        // 100 ms ticks: the log's bytes at `rate` take bytes / rate seconds, ten ticks each; the
+        // first second's budget and the log's headers make it a little less.
+        let expected = throttled.bytes * 10 / rate
+        #expect(free.ticks < 30, "unthrottled: \(free.ticks) ticks")
+        print("move of \(throttled.bytes) bytes: \(free.ticks) ticks unthrottled, \(throttled.ticks) at \(rate) B/s (\(expected) expected)")
+        #expect(throttled.ticks >= expected / 2 && throttled.ticks <= expected * 2 + 30,
+                "throttled: \(throttled.ticks) ticks for \(throttled.bytes) bytes at \(rate) B/s (about \(expected) expected)")
+    }
 }

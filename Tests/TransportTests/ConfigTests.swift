@@ -57,6 +57,7 @@ struct ConfigTests {
         #expect(s.log == .standardError, "without [log] file the node logs to standard error")
         #expect(!s.metricsPerPartition, "per-partition series are off by default")
         #expect(s.leaderRebalanceMs == 10_000)
+        #expect(s.moveThrottleBytesPerSec == 100 << 20)
         #expect(try parse(Self.good + "\n[metrics]\nper_partition = true\n").metricsPerPartition)
         #expect(s.plantedBug == nil)
         #expect(try parse(Self.good + "\n[testing]\nplanted_bug = \"ack-on-append\"\n").plantedBug == .ackOnAppend)

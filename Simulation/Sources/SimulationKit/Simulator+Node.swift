@@ -70,6 +70,7 @@ extension Simulator {
 
     func crash(_ i: Int) {
         precondition(nodes[i].up, "crashing n\(i + 1), which is down")
+        stats.catchUpReadsHeld += nodes[i].core?.catchUpReadsHeld ?? 0
         keepAcknowledgedForRecovery(i)
         nodes[i].up = false
         nodes[i].paused = false
@@ -368,6 +369,7 @@ extension Simulator {
         c.groupMinSessionTimeoutMs = 500
         c.plantedBug = config.plantedBug?.broker
         c.leaderBalanceMs = options.leaderBalanceMs
+        c.moveThrottleBytesPerSec = options.moveThrottleBytesPerSec
         return c
     }
 

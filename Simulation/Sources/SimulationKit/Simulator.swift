@@ -49,6 +49,8 @@ public struct SimStats: Sendable {
     public var transfers = 0
     /// Partition moves asked of the controller (cancels included).
     public var movesAsked = 0
+    /// New replicas' catch-up reads the move throttle held back (`NodeCore+MoveThrottle`).
+    public var catchUpReadsHeld = 0
     public var repairs = 0
     public var fsyncFailures = 0
     public var kafkaAcked = 0
@@ -275,6 +277,7 @@ public final class Simulator {
         }
         if let f = failure { trace("\(f)") }
         stats.groupGenerations = checkerGroups.generations
+        for node in nodes where node.up { stats.catchUpReadsHeld += node.core?.catchUpReadsHeld ?? 0 }
         traceHash.add(UInt64(stats.events))
         // Fold in the final state too, so a run that differs only in content (not timing) differs.
         for node in nodes where node.up {

@@ -44,6 +44,9 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
     /// asked to move a random Kafka partition to 3-5 random nodes, or to cancel its move
     /// (`Simulator+Moves`).
     public var movePPM: UInt32 = 0
+    /// The nodes' move throttle (`NodeConfig.moveThrottleBytesPerSec`) when moves are on: half
+    /// the seeds 16 KiB-1 MiB per second, so catch-up reads are held back and cut short.
+    public var moveThrottleBytesPerSec = 100 << 20
     /// Chance per fault check of crashing the leader of a random group (leader churn: the
     /// Figure 8 family of bugs needs several leaders in quick succession).
     public var leaderCrashPPM: UInt32 = 0
@@ -174,6 +177,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         o.clientNetworkFaults = on(&rng)
         // Partition moves, drawn after everything above (those draws stay as they were).
         if o.nodes == 5 && rng.chance(1, in: 2) { o.movePPM = UInt32(rng.int(in: 2000...20000)) }
+        if o.movePPM > 0 && rng.chance(1, in: 2) { o.moveThrottleBytesPerSec = rng.int(in: 16...1024) * 1024 }
         return o
     }
 
@@ -233,7 +237,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         parts.append("load: every \(ms(proposalInterval)) ≤\(payloadBytesMax)B compact/\(compactEvery)")
         parts.append(transferPPM == 0 ? "transfers off" : "transfers \(pct(transferPPM))")
         parts.append(membershipPPM == 0 ? "membership off" : "membership \(pct(membershipPPM))")
-        parts.append(movePPM == 0 ? "moves off" : "moves \(pct(movePPM))")
+        parts.append(movePPM == 0 ? "moves off" : "moves \(pct(movePPM)) throttle \(moveThrottleBytesPerSec / 1024)KiB/s")
         parts.append("segments \(segmentBytesMax / 1024)KiB")
         if retentionMs > 0 {
             parts.append("retention \(retentionMs)ms")
