@@ -16,7 +16,7 @@ import sys
 BEHAVIOURS = ["pipelining", "zombies", "stale-members", "client-faults"]
 BROKER_BUGS = ["sync-before-persist", "fetch-before-commits", "snapshot-lagging-followers",
                "deaf-failure-detector", "ack-on-append", "accept-old-sequences",
-               "accept-fenced-epoch", "commit-any-member"]
+               "accept-fenced-epoch", "commit-any-member", "move-completes-early"]
 
 
 def first_failure(binary, bug, clients, seeds, seconds):

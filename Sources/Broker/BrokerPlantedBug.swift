@@ -31,6 +31,10 @@ public enum BrokerPlantedBug: String, Sendable, CaseIterable {
     /// Store any OffsetCommit that names the group, whatever its member id and generation: a
     /// member back from a pause commits over the partition's new owner.
     case commitAnyMember = "commit-any-member"
+    /// Report a partition move done once every target node is a member (learners included),
+    /// before the learners are promoted and the old voters removed: the nodes moved off drop
+    /// copies that Raft still counts as voters'.
+    case moveCompletesEarly = "move-completes-early"
 
     /// Whether this bug turns a Produce refusal into an append.
     func appends(despite code: ErrorCode) -> Bool {

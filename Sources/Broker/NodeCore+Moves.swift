@@ -33,7 +33,8 @@ extension NodeCore {
             guard let k = position(gid), let a = controller.assignment(of: gid) else { continue }
             let g = groups[k]
             let target = a.settledReplicas
-            let step = g.withRaft { raft in Self.nextMoveStep(raft, target: target, me: config.id) }
+            let early = config.plantedBug == .moveCompletesEarly && a.target != nil
+            let step = g.withRaft { raft in Self.nextMoveStep(raft, target: target, me: config.id, completeEarly: early) }
             switch step {
             case .wait:
                 continue
@@ -73,10 +74,11 @@ extension NodeCore {
     }
 
     /// The next step of a move this node's Raft node may take as leader.
-    static func nextMoveStep(_ raft: RaftNode, target: [NodeID], me: NodeID) -> MoveStep {
+    static func nextMoveStep(_ raft: RaftNode, target: [NodeID], me: NodeID, completeEarly: Bool = false) -> MoveStep {
         guard raft.role == .leader, raft.transferee.isNone, raft.membershipIndex <= raft.commitIndex else { return .wait }
         let m = raft.membership
         if let add = target.first(where: { !m.isMember($0) }) { return .change(.addLearner(add)) }
+        if completeEarly && m.voters != target.sorted() { return .complete(at: raft.membershipIndex) }  // planted bug
         if let learner = m.learners.first(where: { target.contains($0) }) {
             let match = raft.matchIndex(of: learner) ?? .zero
             return match >= raft.commitIndex ? .change(.promote(learner)) : .wait

@@ -116,6 +116,22 @@ struct SimulationTests {
         #expect(Simulator(config: c).run().failure == nil, "the same seed passes without the bug")
     }
 
+    @Test("partition moves: a move reported done before the old voters are removed leaves a group whose voters dropped their copies without a leader (seed 41, 20 s)")
+    func plantedEarlyMoveCaught() {
+        // The first of 1-100 that catches it in 20 simulated seconds (`rill-sim --seeds 100
+        // --seconds 20 --plant-bug move-completes-early`; 35 with 60 s): two of the group's voters
+        // dropped their copies, the other three cannot elect.
+        var c = SimConfig(seed: 41)
+        c.safetySeconds = 20
+        c.plantedBug = .broker(.moveCompletesEarly)
+        guard case .liveness = Simulator(config: c).run().failure else {
+            Issue.record("not caught")
+            return
+        }
+        c.plantedBug = nil
+        #expect(Simulator(config: c).run().failure == nil, "the same seed passes without the bug")
+    }
+
     @Test("every planted bug's name (rill-sim --plant-bug) names exactly it: Raft's, the broker's and the clients' together")
     func plantedBugNames() {
         let names = SimPlantedBug.allCases.map(\.rawValue)
@@ -124,7 +140,7 @@ struct SimulationTests {
         #expect(SimPlantedBug(rawValue: "sync-before-persist") == .broker(.syncBeforePersist))
         #expect(SimPlantedBug(rawValue: "ack-before-durable") == .raft(.ackBeforeDurable))
         #expect(SimPlantedBug(rawValue: "member-silent-in-rebalance") == .client(.memberSilentInRebalance))
-        #expect(SimPlantedBug.allCases.count == PlantedBug.allCases.count + 9)
+        #expect(SimPlantedBug.allCases.count == PlantedBug.allCases.count + 10)
     }
 
     /// `bug` planted, `seed` fails with the safety `property`; without it the same seed passes.
