@@ -13,8 +13,8 @@ import Testing
 struct MoveTests {
     /// Four nodes, topic `t` with one partition on three of them and `records` records acked by
     /// all; returns the cluster, the partition's group, its replicas and its leader's index.
-    static func cluster(records: Int = 5) throws -> (MiniCluster, GroupID, [NodeID], Int) {
-        let c = try MiniCluster(nodes: 4)
+    static func cluster(records: Int = 5, configure: @escaping (inout NodeConfig) -> Void = { _ in }) throws -> (MiniCluster, GroupID, [NodeID], Int) {
+        let c = try MiniCluster(nodes: 4, configure: configure)
         c.run(ticks: 40)
         let (out, _) = try c.cores[c.controllerIndex].proposeToController(.createTopic(name: "t", partitions: 1, replicationFactor: 3))
         c.take(c.controllerIndex, out)
@@ -212,29 +212,23 @@ struct MoveTests {
     /// Ticks until a move onto the fourth node of a partition holding about 120 KB finishes, with
     /// the move throttle at `bytesPerSec` (0: none).
     static func ticksToMove(throttle bytesPerSec: Int) throws -> (ticks: Int, bytes: Int) {
-        let c = try MiniCluster(nodes: 4) { config in
+        let (c, g, replicas, leader) = try Self.cluster(records: 0) { config in
             config.kafkaCompactEvery = 5  // the log is read from storage, not memory
             config.moveThrottleBytesPerSec = bytesPerSec
         }
-        c.run(ticks: 40)
-        let (out, _) = try c.cores[c.controllerIndex].proposeToController(.createTopic(name: "t", partitions: 1, replicationFactor: 3))
-        c.take(c.controllerIndex, out)
-        c.run(ticks: 60)
-        let p = try #require(c.cores[0].controller.topic("t")?.partitions.first)
-        let leader = try #require(Self.leader(c, p.group))
         let value = String(repeating: "x", count: 1000)
         for k in 0..<40 {
             let acked = try #require(try KafkaDataTests.produce(c, to: leader, acks: -1, correlation: Int32(100 + k), values: [value, value, value]))
             #expect(acked.errorCode == .none)
         }
-        let bytes = try #require(c.cores[leader].group(p.group)).logBytes
-        let outside = try #require((1...4).map { NodeID(UInt32($0)) }.first { !p.replicas.contains($0) })
-        let target = Array(p.replicas.dropLast()) + [outside]
+        let bytes = try #require(c.cores[leader].group(g)).logBytes
+        let outside = try #require((1...4).map { NodeID(UInt32($0)) }.first { !replicas.contains($0) })
+        let target = Array(replicas.dropLast()) + [outside]
         #expect(try Self.alter(c, at: c.controllerIndex, [("t", 0, target.map { Int32($0.value) })], correlation: 1) == ["t-0": .none])
         for tick in 1...2000 {
             c.run(ticks: 1)
-            if c.cores[0].controller.assignment(of: p.group)?.target == nil {
-                #expect(c.cores[Int(outside.value) - 1].group(p.group)?.state.nextOffset == 120)
+            if c.cores[0].controller.assignment(of: g)?.target == nil {
+                #expect(c.cores[Int(outside.value) - 1].group(g)?.state.nextOffset == 120)
                 return (tick, Int(bytes))
             }
         }

@@ -7,15 +7,20 @@ import Testing
 /// against three real `rill serve` processes, and the Swift client's config calls under them.
 @Suite(.serialized)
 struct TopicCommandTests {
-    @Test("topic configs through the CLI: set, describe with sources, refused values, cluster-wide defaults, add partitions, list and delete")
-    func topicCommands() async throws {
-        let c = try LocalCluster()
-        defer { c.stop() }
+    /// Start the three nodes, wait until they are settled; the bootstrap list and a client.
+    static func start(_ c: LocalCluster) throws -> (String, KafkaClient, Admin) {
         try c.startAll()
         try #require(c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
         let brokers = (0..<3).map { "127.0.0.1:\(c.kafkaPort + $0)" }.joined(separator: ",")
         let client = try KafkaClient(bootstrap: brokers.split(separator: ",").map(String.init))
-        let admin = Admin(client: client)
+        return (brokers, client, Admin(client: client))
+    }
+
+    @Test("topic configs through the CLI: set, describe with sources, refused values, cluster-wide defaults, add partitions, list and delete")
+    func topicCommands() async throws {
+        let c = try LocalCluster()
+        defer { c.stop() }
+        let (brokers, client, admin) = try Self.start(c)
         try await admin.createTopic("cfg", partitions: 2)
 
         let (setStatus, set) = try run(c.rill, ["topic", "alter-config", "-b", brokers, "cfg", "--set", "max.message.bytes=2000", "--set", "cleanup.policy=compact"])
@@ -90,11 +95,7 @@ struct TopicCommandTests {
     func moveWhileProducing() async throws {
         let c = try LocalCluster()
         defer { c.stop() }
-        try c.startAll()
-        try #require(c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
-        let brokers = (0..<3).map { "127.0.0.1:\(c.kafkaPort + $0)" }.joined(separator: ",")
-        let client = try KafkaClient(bootstrap: brokers.split(separator: ",").map(String.init))
-        let admin = Admin(client: client)
+        let (brokers, client, admin) = try Self.start(c)
         try await admin.createTopic("mv", partitions: 1, replicationFactor: 1)
         let from = try #require(try await admin.describeTopics(["mv"]).first?.partitions.first?.replicas.first)
         let to = from % 3 + 1
