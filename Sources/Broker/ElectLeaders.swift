@@ -62,7 +62,7 @@ struct ElectLeadersService {
         for (name, partitions) in asked {
             let topic = node.controller.topic(name)
             for index in partitions ?? topic?.partitions.map(\.partition) ?? [] {
-                guard let assignment = topic?.partitions.first(where: { $0.partition == index }), let preferred = assignment.replicas.first else {
+                guard let assignment = topic?.partitions.first(where: { $0.partition == index }), let preferred = assignment.settledReplicas.first else {
                     p.parts.append(.init(topic: name, partition: index, group: GroupID(0), preferred: .none,
                                          result: (.unknownTopicOrPartition, "no partition \(index) of topic '\(name)'")))
                     continue

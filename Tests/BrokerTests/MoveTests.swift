@@ -91,6 +91,11 @@ struct MoveTests {
         #expect(moving.count == 1)
         #expect(moving.first?.addingReplicas == [Int32(outside.value)] && moving.first?.removingReplicas == [Int32(leaving.value)])
         #expect(Set(moving.first?.replicas ?? []) == Set((replicas + [outside]).map { Int32($0.value) }))
+        // While it moves, the preferred leader is the target's first replica (a voter already):
+        // ElectLeaders hands the leadership there.
+        let elected = try ElectLeadersTests.elect(c, at: c.controllerIndex, [("t", [0])], correlation: 6)
+        #expect(elected == ["t-0": ErrorCode.none], "\(elected)")
+        #expect(Self.leader(c, g).map { c.cores[$0].config.id } == target[0])
         c.isolated = nil
         c.run(ticks: 200)
         for core in c.cores {
