@@ -68,7 +68,7 @@ extension NodeCore {
             _ = try ReplicaState.decode(snap)
             if g.isKafkaPartition { _ = try Group.decodeKafkaState(snap.data, offsets: g.offsetStore != nil) }
             if g.id == controllerGroup {
-                var c = ControllerState(members: controller.members, firstGroup: controller.firstGroup)
+                var c = ControllerState(members: controller.founders, firstGroup: controller.firstGroup)
                 try c.restore(snap, skipping: ReplicaState.snapshotBytes)
             }
             return nil

@@ -25,7 +25,7 @@ enum ConfigDescriptions {
                 let configs = topic(state, controller: node.controller, keys: r.configurationKeys, synonyms: d.includeSynonyms, documentation: documentation)
                 return .init(resourceType: r.resourceType, resourceName: r.resourceName, configs: configs)
             case brokerResource:
-                guard r.resourceName.isEmpty || UInt32(r.resourceName).map({ id in node.config.members.contains { $0.value == id } }) == true else {
+                guard r.resourceName.isEmpty || UInt32(r.resourceName).map({ id in node.controller.members.contains { $0.value == id } }) == true else {
                     return fail(.invalidRequest, "no broker '\(r.resourceName)' in this cluster")
                 }
                 let configs = broker(r.resourceName, node, keys: r.configurationKeys, synonyms: d.includeSynonyms, documentation: documentation)
@@ -74,10 +74,10 @@ enum ConfigDescriptions {
             ("broker.id", name, .int, "This node's id."),
             ("node.id", name, .int, "This node's id."),
             ("num.partitions", "\(c.defaultPartitions)", .int, "Partitions of an auto-created topic (kafka.default_partitions)."),
-            ("default.replication.factor", "\(min(c.defaultReplicationFactor, c.members.count))", .short, "Replicas of an auto-created topic."),
+            ("default.replication.factor", "\(min(c.defaultReplicationFactor, node.controller.members.count))", .short, "Replicas of an auto-created topic."),
             ("auto.create.topics.enable", c.autoCreateTopics ? "true" : "false", .boolean, "Create a topic a client asks Metadata for."),
             ("offsets.topic.num.partitions", "\(c.offsetsPartitions)", .int, "Partitions of __consumer_offsets."),
-            ("offsets.topic.replication.factor", "\(min(c.offsetsReplicationFactor, c.members.count))", .short, "Replicas of __consumer_offsets."),
+            ("offsets.topic.replication.factor", "\(min(c.offsetsReplicationFactor, node.controller.members.count))", .short, "Replicas of __consumer_offsets."),
         ]
         for (key, value, type, doc) in statics where keys == nil || keys!.contains(key) {
             let source = ConfigSource.staticBroker.rawValue

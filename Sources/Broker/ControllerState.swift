@@ -112,6 +112,11 @@ public enum ControllerCommand: Equatable, Sendable {
     /// else, by the membership entry at `at` (committed): the move is done, the other nodes drop
     /// their replicas. Ignored unless the move is still the one numbered `moves`, to this target.
     case completeMove(group: GroupID, moves: UInt32, replicas: [NodeID], at: LogIndex)
+    /// A node announces where peers reach it (on every start until the controller holds it); a
+    /// node not yet a member joins the cluster (`ControllerState+Membership`).
+    case announceNode(PeerRegistration)
+    /// A node leaves the cluster (Kafka's UnregisterBroker): refused while it holds a replica.
+    case removeNode(NodeID)
 
     public func encode() -> [UInt8] {
         var w = ByteWriter()
@@ -174,6 +179,14 @@ public enum ControllerCommand: Equatable, Sendable {
             w.u32(moves)
             w.nodes(replicas)
             w.u64(at.value)
+        case .announceNode(let r):
+            w.u8(10)
+            w.u32(r.node.value)
+            w.blob(Array(r.host.utf8))
+            w.u32(UInt32(r.port))
+        case .removeNode(let node):
+            w.u8(11)
+            w.u32(node.value)
         }
         return w.bytes
     }
@@ -232,6 +245,14 @@ public enum ControllerCommand: Equatable, Sendable {
             command = .reassignPartitions(moves)
         case 9:
             command = .completeMove(group: GroupID(try r.u32()), moves: try r.u32(), replicas: try r.nodes(), at: LogIndex(try r.u64()))
+        case 10:
+            let node = NodeID(try r.u32())
+            let host = String(decoding: try r.blob(), as: UTF8.self)
+            let port = try r.u32()
+            guard port <= UInt32(UInt16.max) else { throw WireError.invalid("port \(port)") }
+            command = .announceNode(PeerRegistration(node: node, host: host, port: UInt16(port)))
+        case 11:
+            command = .removeNode(NodeID(try r.u32()))
         default:
             throw WireError.invalid("controller command kind \(kind)")
         }
@@ -261,14 +282,26 @@ public struct ControllerState: Equatable, Sendable {
     /// partitions.
     private var positionByGroup: [GroupID: (topic: Int, partition: Int)] = [:]
 
-    /// The cluster's members (static configuration), for replica placement.
-    public let members: [NodeID]
+    /// The cluster's members, sorted: the founders, then those that joined, less those removed
+    /// (`ControllerState+Membership`). Replicas are placed on them.
+    public internal(set) var members: [NodeID]
+    /// Nodes removed from the cluster, sorted: their ids are never members again.
+    public internal(set) var removedNodes: [NodeID] = []
+    /// Where peers reach each member that announced itself, sorted by node.
+    public internal(set) var peerAddresses: [PeerRegistration] = []
 
     /// The first id `nextGroup` starts at (groups below it are not the controller's).
     public let firstGroup: UInt32
 
+    /// Drop a removed node's Kafka listener (Metadata stops naming it).
+    mutating func removeBroker(_ node: NodeID) { brokers.removeAll { $0.node == node } }
+
+    /// The founding members (node.toml's `[peers]`): the members of the initial state.
+    public let founders: [NodeID]
+
     public init(members: [NodeID], firstGroup: UInt32 = 1) {
         self.members = members.sorted()
+        self.founders = members.sorted()
         self.firstGroup = firstGroup
         self.nextGroup = firstGroup
     }
@@ -276,6 +309,7 @@ public struct ControllerState: Equatable, Sendable {
     public static func == (a: ControllerState, b: ControllerState) -> Bool {
         a.brokers == b.brokers && a.topics == b.topics && a.nextGroup == b.nextGroup && a.appliedIndex == b.appliedIndex
             && a.nextProducerID == b.nextProducerID && a.producerIDBlocks == b.producerIDBlocks && a.clusterConfigs == b.clusterConfigs
+            && a.members == b.members && a.removedNodes == b.removedNodes && a.peerAddresses == b.peerAddresses
     }
 
     public func topic(_ name: String) -> TopicState? { topics.first { $0.name == name } }
@@ -318,6 +352,7 @@ public struct ControllerState: Equatable, Sendable {
         guard let command = Self.command(in: entry) else { return nil }
         switch command {
         case .registerBroker(let b):
+            if removedNodes.contains(b.node) { return "node \(b.node.value) was removed from the cluster" }
             brokers.removeAll { $0.node == b.node }
             brokers.append(b)
             brokers.sort { $0.node < $1.node }
@@ -350,6 +385,10 @@ public struct ControllerState: Equatable, Sendable {
             return reassign(moves)
         case .completeMove(let group, let moves, let replicas, let at):
             return completeMove(group: group, moves: moves, replicas: replicas, at: at)
+        case .announceNode(let r):
+            return announce(r)
+        case .removeNode(let node):
+            return remove(node)
         case .createPartitions(let name, let total):
             guard let k = topics.firstIndex(where: { $0.name == name }) else { return "topic '\(name)' does not exist" }
             if let reason = Self.validatePartitionIncrease(topics[k], to: total) { return reason }
@@ -461,6 +500,8 @@ public struct ControllerState: Equatable, Sendable {
         for t in topics { t.configs.encode(&w) }
         // Moves last: a snapshot written before partitions moved ends above.
         encodeMoves(&w)
+        // Membership last: a snapshot written before nodes joined or left ends above.
+        encodeMembership(&w)
         return w.bytes
     }
 
@@ -468,7 +509,7 @@ public struct ControllerState: Equatable, Sendable {
     /// replica state comes first).
     public mutating func restore(_ snapshot: Snapshot, skipping: Int = 0) throws(WireError) {
         var r = ByteReader(snapshot.data, offset: min(skipping, snapshot.data.count))
-        var s = ControllerState(members: members, firstGroup: firstGroup)
+        var s = ControllerState(members: founders, firstGroup: firstGroup)
         if snapshot.data.count <= skipping {
             s.appliedIndex = snapshot.index
             self = s
@@ -506,6 +547,7 @@ public struct ControllerState: Equatable, Sendable {
             for k in s.topics.indices { s.topics[k].configs = try ConfigOverrides.decode(&r) }
         }
         if r.remaining > 0 { try s.decodeMoves(&r) }
+        if r.remaining > 0 { try s.decodeMembership(&r) }
         try r.expectEnd()
         guard s.appliedIndex == snapshot.index else {
             throw WireError.invalid("controller snapshot at \(snapshot.index.value) holds state at \(s.appliedIndex.value)")

@@ -73,7 +73,7 @@ struct GroupCoordinator {
         guard node.controller.topic(offsetsTopic) == nil else { return }
         actions.append(
             .autoCreateTopic(name: offsetsTopic, partitions: node.config.offsetsPartitions,
-                             replicationFactor: min(node.config.offsetsReplicationFactor, node.config.members.count)))
+                             replicationFactor: min(node.config.offsetsReplicationFactor, node.controller.members.count)))
     }
 
     /// The Raft group coordinating `groupID` here, or why this node cannot serve it.

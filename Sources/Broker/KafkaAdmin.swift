@@ -112,7 +112,7 @@ struct TopicAdmin {
                 p.topics.append(.answered(t.name, .invalidRequest, "topic '\(t.name)' appears twice in the request"))
             } else if !t.assignments.isEmpty {
                 p.topics.append(.answered(t.name, .invalidRequest, "manual replica assignments are not supported"))
-            } else if let reason = ControllerState.validateTopic(name: t.name, partitions: partitions, replicationFactor: rf, members: node.config.members.count) {
+            } else if let reason = ControllerState.validateTopic(name: t.name, partitions: partitions, replicationFactor: rf, members: node.controller.members.count) {
                 let code: ErrorCode = reason.contains("replication factor") ? .invalidReplicationFactor
                     : reason.contains("partitions") ? .invalidPartitions : .invalidTopic
                 p.topics.append(.answered(t.name, code, reason))

@@ -25,7 +25,7 @@ extension NodeCore: MetadataContext {
         return leader.isNone ? config.id : leader
     }
 
-    var defaultReplication: Int { min(config.defaultReplicationFactor, config.members.count) }
+    var defaultReplication: Int { min(config.defaultReplicationFactor, controller.members.count) }
 }
 
 /// Metadata (brokers, topics, partition leaders and in-sync replicas, topic auto-creation) and
@@ -65,7 +65,7 @@ enum MetadataService {
                     continue
                 }
                 let valid = ControllerState.validateTopic(
-                    name: name, partitions: node.config.defaultPartitions, replicationFactor: node.defaultReplication, members: node.config.members.count) == nil
+                    name: name, partitions: node.config.defaultPartitions, replicationFactor: node.defaultReplication, members: node.controller.members.count) == nil
                 if node.config.autoCreateTopics && m.allowAutoTopicCreation && valid {
                     actions.append(.autoCreateTopic(name: name, partitions: node.config.defaultPartitions, replicationFactor: node.defaultReplication))
                     topics.append(.init(errorCode: .leaderNotAvailable, name: name))

@@ -1,11 +1,16 @@
 import Primitives
 import Raft
 
-/// What a node core needs to know about itself and its cluster (static membership for now).
+/// What a node core needs to know about itself and its cluster.
 public struct NodeConfig: Sendable {
     public var id: NodeID
-    /// Every member of the cluster, this node included (1, 3 or 5 nodes).
+    /// The cluster's founding members (1, 3 or 5 nodes; node.toml's `[peers]`), the same on every
+    /// node: the controller's initial state. A node not among them joins the cluster
+    /// (`ControllerState+Membership`); the members now are the controller's `members`.
     public var members: [NodeID]
+    /// Where peers reach this node, announced to the controller (`announceNode`). Nil: not
+    /// announced (the simulator and in-memory tests route by node id); a joining node needs it.
+    public var peerAddress: PeerRegistration?
     /// Where this node's Kafka listener is reached (registered with the controller).
     public var kafkaHost: String
     public var kafkaPort: UInt16
@@ -138,7 +143,12 @@ extension NodeConfig {
         if members.isEmpty { throw bad("members", "must name at least one node") }
         if members.contains(where: \.isNone) { throw bad("members", "must not hold node 0") }
         if Set(members).count != members.count { throw bad("members", "must not name a node twice, got \(members.map(\.value))") }
-        if !members.contains(id) { throw bad("members", "must include this node (\(id.value)), got \(members.map(\.value))") }
+        if !members.contains(id) && peerAddress == nil {
+            throw bad("peerAddress", "must be set on a node joining the cluster (node \(id.value) is not among the founders \(members.map(\.value)))")
+        }
+        if let p = peerAddress, p.node != id || p.host.isEmpty || p.port == 0 {
+            throw bad("peerAddress", "must name this node (\(id.value)), a host and a port, got node \(p.node.value) at '\(p.host)':\(p.port)")
+        }
         if kafkaHost.isEmpty { throw bad("kafkaHost", "must not be empty") }
         if kafkaPort == 0 { throw bad("kafkaPort", "must not be 0") }
         if clusterName.isEmpty { throw bad("clusterName", "must not be empty") }

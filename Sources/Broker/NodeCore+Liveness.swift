@@ -14,6 +14,14 @@ struct PeerLiveness {
         peers = members.sorted().filter { $0 != me }.map { ($0, 0, true, 0) }
     }
 
+    /// The cluster's members changed (a node joined or left): new peers start up, as at start,
+    /// and those still members keep what was heard from them.
+    mutating func update(members: [NodeID], except me: NodeID, at tick: UInt64) {
+        let wanted = members.filter { $0 != me }
+        guard wanted != peers.map(\.node) else { return }
+        peers = wanted.sorted().map { id in peers.first { $0.node == id } ?? (id, tick, true, 0) }
+    }
+
     /// `peer` was heard from at `tick` (its keepalive naming `run`, if it was one). True when it
     /// was down until now, or restarted since its last keepalive: a restart quicker than
     /// `deadAfter` is never seen as down, yet its groups may need their leader (one that lost

@@ -216,6 +216,12 @@ public final class NodeCore {
     /// Controller commands to forward to the controller leader.
     var pendingForwards: [(NodeID, ControllerCommand)] = []
     private var nextRegistrationTick: UInt64 = 0
+    /// When this node next announces its peer address (`NodeCore+ControllerMembership`).
+    var nextAnnounceTick: UInt64 = 0
+    /// Lines for the node's log from the controller's membership, and whether this node's own
+    /// removal was said.
+    var pendingNotices: [String] = []
+    var removalNoticed = false
     /// Storage reads asked for (repair, Kafka) and not yet handed out; Raft catch-up reads go
     /// out straight from `flush`.
     var reads: [StorageRead] = []
@@ -326,10 +332,11 @@ public final class NodeCore {
         cleanCompactedLogs()
         balanceLeaders()
         driveMoves()
+        driveControllerMembership()
         var out = flush()
         releaseThrottledCatchUp(into: &out)
         // Tell peers which groups this node leads, for the Metadata of nodes that do not host them.
-        if ticks % BrokerLimits.leaderGossipTicks == 0 && config.members.count > 1 { out.leaders = leadership() }
+        if ticks % BrokerLimits.leaderGossipTicks == 0 && controller.members.count > 1 { out.leaders = leadership() }
         if ticks % keepaliveTicks == 0 { out.keepalives = liveness.peers.map(\.node) }
         if let stall { out.notices.append(stall) }
         return out
@@ -523,9 +530,12 @@ public final class NodeCore {
             break
         }
         maybeRegister(&out)
+        maybeAnnounce(&out)
         out.forwards += pendingForwards
         pendingForwards.removeAll()
         out.notices += coordinator.takeNotices()
+        out.notices += pendingNotices
+        pendingNotices.removeAll()
         if !produces.isEmpty { perform(produces.check(expired: false, self)) }
         if !deletions.isEmpty { perform(deletions.check(expired: false, self)) }
         if !elections.isEmpty { perform(elections.check(self)) }
@@ -758,13 +768,14 @@ public final class NodeCore {
         }
         refreshMovingGroups()
         refreshRetention()
+        membershipApplied()
     }
 
     /// Until the controller holds this node's current registration, ask for it every few ticks:
     /// proposed here on the controller leader, forwarded to it from anywhere else.
     private func maybeRegister(_ out: inout NodeOutput) {
         guard ticks >= nextRegistrationTick, let g = group(controllerGroup) else { return }
-        guard !controller.brokers.contains(registration) else { return }
+        guard !controller.brokers.contains(registration), !controller.removedNodes.contains(config.id) else { return }
         nextRegistrationTick = ticks + BrokerLimits.registrationRetryTicks
         let command = ControllerCommand.registerBroker(registration)
         let (role, leader) = g.withRaft { ($0.role, $0.leader) }

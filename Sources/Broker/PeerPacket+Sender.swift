@@ -13,6 +13,8 @@ extension PeerPacket {
             return "messages claiming another sender"
         case .forward(.registerBroker(let b)) where b.node != peer:
             return "broker registration for another node"
+        case .forward(.announceNode(let r)) where r.node != peer:
+            return "peer address for another node"
         case .forward(.allocateProducerIDs(let node, _)) where node != peer:
             return "producer ids for another node"
         case .leaders(let hints) where !hints.allSatisfy({ $0.leader == peer }):

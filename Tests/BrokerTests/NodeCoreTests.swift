@@ -50,12 +50,16 @@ final class MiniCluster {
         }
     }
 
+    /// Start node `i` (node id i + 1 unless `members`, the founders, say otherwise); one not
+    /// among the founders joins the cluster, announcing a made-up peer address.
     func start(_ i: Int, members: [NodeID], fs: SimFileSystem, incarnation: UInt64 = 0) throws {
-        let storage = try NodeStorage(fs: fs, path: "/data", cluster: "test", node: members[i], logConfig: logConfig)
+        let id = i < members.count ? members[i] : NodeID(UInt32(i + 1))
+        let storage = try NodeStorage(fs: fs, path: "/data", cluster: "test", node: id, logConfig: logConfig)
         var recovered: [(GroupID, RecoveredState)] = []
         for g in try storage.existingGroups() { recovered.append((g, try storage.open(g).0)) }
         var config = NodeConfig(
-            id: members[i], members: members, kafkaHost: "127.0.0.1", kafkaPort: UInt16(9092 + i), seed: UInt64(i + 1))
+            id: id, members: members, kafkaHost: "127.0.0.1", kafkaPort: UInt16(9092 + i), seed: UInt64(i + 1))
+        if !members.contains(id) { config.peerAddress = PeerRegistration(node: id, host: "node\(id.value)", port: 9192) }
         config.incarnation = incarnation
         configure(&config)
         let core = try NodeCore(config: config, recovered: recovered)
@@ -144,6 +148,16 @@ final class MiniCluster {
         let bs = batches
         batches = []
         for (i, b) in bs { take(i, cores[i].storageCompleted(storages[i].execute(b))) }
+    }
+
+    /// A new node, with an empty disk, joins the cluster founded by `founders` (node id: its
+    /// index + 1).
+    @discardableResult
+    func join(founders: [NodeID]) throws -> Int {
+        let fs = SimFileSystem()
+        filesystems.append(fs)
+        try start(cores.count, members: founders, fs: fs)
+        return cores.count - 1
     }
 
     var controllerLeader: Int? {
