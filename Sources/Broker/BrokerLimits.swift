@@ -45,6 +45,9 @@ public enum BrokerLimits {
     /// An AlterConfigs or IncrementalAlterConfigs waiting for the controller is answered with
     /// REQUEST_TIMED_OUT after this long (they carry no timeout of their own).
     public static let configChangeWaitMs = 30_000
+    /// How long a request answered when the controller applies its command (UnregisterBroker)
+    /// waits for that before it is answered REQUEST_TIMED_OUT.
+    public static let controllerRequestWaitMs = 30_000
     /// Topic names: 1 to this many bytes (Kafka's rule).
     public static let topicNameBytesMax = 249
     /// Partitions of one topic (each is a Raft group here).

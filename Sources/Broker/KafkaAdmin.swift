@@ -337,6 +337,7 @@ extension NodeCore: AdminContext {
         }
         perform(admin.controllerApplied(entry, command: command, rejection: rejection, self))
         if case .reassignPartitions = command { perform(reassignments.controllerApplied(command, rejection: rejection, self)) }
+        if case .removeNode = command { perform(removals.controllerApplied(command, rejection: rejection, self)) }
         if case .electPreferredLeaders(let groups, let notAfterMs) = command {
             preferredLeadersElected(groups, notAfterMs: notAfterMs)
             perform(elections.controllerApplied(command, self))

@@ -90,6 +90,8 @@ extension NodeCore {
                 return (takeReply(for: request), NodeOutput())
             case .alterPartitionReassignments:
                 perform(reassignments.alter(try AlterPartitionReassignmentsRequest.decode(&r, version: h.apiVersion), request, self))
+            case .unregisterBroker:
+                perform(removals.unregister(try UnregisterBrokerRequest.decode(&r, version: h.apiVersion), request, self))
             case .createTopics:
                 let c = try CreateTopicsRequest.decode(&r, version: h.apiVersion)
                 perform(admin.createTopics(c, request, self))

@@ -193,6 +193,7 @@ public final class NodeCore {
     var deletions = DeleteRecordsService()
     var elections = ElectLeadersService()
     var reassignments = ReassignmentService()
+    var removals = NodeRemovalService()
     /// Groups with a move in progress that this node hosts (`NodeCore+Moves`), and the completed
     /// moves reported to the controller (which move, at which tick), by group.
     var movingGroups: [GroupID] = []
@@ -319,6 +320,7 @@ public final class NodeCore {
         if !deletions.isEmpty { perform(deletions.check(expired: true, self)) }
         if !elections.isEmpty { perform(elections.tick(self)) }
         if !reassignments.isEmpty { perform(reassignments.tick(self)) }
+        if !removals.isEmpty { perform(removals.tick(self)) }
         if !fetches.isEmpty { perform(fetches.evaluate(expired: true, self)) }
         perform(producerIDs.serve(controller: controller, now: ticks, expired: true))
         perform(coordinator.tick(self))

@@ -36,6 +36,7 @@ public enum ServedApis {
         (.listPartitionReassignments, 0...0),
         (.offsetDelete, 0...0),
         (.describeCluster, 0...1),
+        (.unregisterBroker, 0...0),
     ]
 
     public static func served(_ key: ApiKey) -> ClosedRange<Int16>? { versions.first { $0.key == key }?.versions }

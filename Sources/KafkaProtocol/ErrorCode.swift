@@ -57,6 +57,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let invalidRecord = ErrorCode(rawValue: 87)
     public static let producerFenced = ErrorCode(rawValue: 90)
     public static let unknownTopicID = ErrorCode(rawValue: 100)
+    /// UnregisterBroker for a node that is not a member.
+    public static let brokerIDNotRegistered = ErrorCode(rawValue: 102)
     public static let inconsistentTopicID = ErrorCode(rawValue: 103)
     public static let unknownServerError = ErrorCode(rawValue: -1)
 
@@ -115,6 +117,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         87: "INVALID_RECORD",
         90: "PRODUCER_FENCED",
         100: "UNKNOWN_TOPIC_ID",
+        102: "BROKER_ID_NOT_REGISTERED",
         103: "INCONSISTENT_TOPIC_ID",
         -1: "UNKNOWN_SERVER_ERROR",
     ]

@@ -51,6 +51,9 @@ public final class NodeRuntime: @unchecked Sendable {
     }()
     /// Peers whose invalid Raft message was logged on their current connection (once each).
     private var rejectionLogged: Set<NodeID> = []
+    /// The controller's peer addresses and removed nodes the links were last synced with.
+    private var knownPeerAddresses: [PeerRegistration] = []
+    private var knownRemoved: [NodeID] = []
     private var random = SystemRandomNumberGenerator()
     private(set) var stats = Stats()
     let metrics: NodeMetrics
@@ -70,7 +73,9 @@ public final class NodeRuntime: @unchecked Sendable {
     }
 
     struct PeerLink {
-        var address: HostPort
+        /// Where the peer is dialed; nil for a joining node that dialed in before its address
+        /// reached this node's controller state.
+        var address: HostPort?
         var channel: Channel?
         var dialing = false
         var backoffMilliseconds = 100
@@ -158,6 +163,7 @@ public final class NodeRuntime: @unchecked Sendable {
         config.groupMaxSessionTimeoutMs = settings.groupMaxSessionTimeoutMs
         config.defaultReplicationFactor = settings.defaultReplicationFactor
         config.plantedBug = settings.plantedBug
+        config.peerAddress = PeerRegistration(node: settings.nodeID, host: settings.advertisedPeer.host, port: UInt16(settings.advertisedPeer.port))
         core = try NodeCore(config: config, recovered: recovered)
         // LogAppendTime topics: the leader stamps batches with the wall clock.
         core.clockMs = NodeRuntime.wallClockMs
@@ -247,7 +253,8 @@ public final class NodeRuntime: @unchecked Sendable {
             for line in self.problemLimiter.flush() { self.logger.warning("\(line)") }
             for line in self.noticeLimiter.flush() { self.logger.info("\(line)") }
         }
-        for (id, _) in settings.peers where id > settings.nodeID { dial(id) }
+        for id in links.keys.sorted() where shouldDial(id) { dial(id) }
+        syncPeerLinks()
         logger.info(
             "node listening",
             metadata: [
@@ -282,10 +289,9 @@ public final class NodeRuntime: @unchecked Sendable {
 
     private func dial(_ peer: NodeID) {
         loop.preconditionInEventLoop()
-        guard !stopping, var link = links[peer], link.channel == nil, !link.dialing else { return }
+        guard !stopping, var link = links[peer], link.channel == nil, !link.dialing, let address = link.address else { return }
         link.dialing = true
         links[peer] = link
-        let address = link.address
         ClientBootstrap(group: loop)
             .connectTimeout(.seconds(1))
             .channelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: 8 << 20))
@@ -315,10 +321,55 @@ public final class NodeRuntime: @unchecked Sendable {
     func dialEnded(_ peer: NodeID, channel: Channel) {
         guard links[peer]?.dialing == true else { return }
         links[peer]?.dialing = false
-        if links[peer]?.channel == nil || links[peer]?.channel === channel { scheduleRedial(peer) }
+        if shouldDial(peer) && (links[peer]?.channel == nil || links[peer]?.channel === channel) { scheduleRedial(peer) }
+    }
+
+    /// Whether this node dials `peer`: the lower id of a pair dials (one connection per pair),
+    /// and a node joining the cluster dials every member it knows — they cannot reach it before
+    /// its address is in their controller state.
+    func shouldDial(_ peer: NodeID) -> Bool {
+        peer > settings.nodeID || !core.controller.members.contains(settings.nodeID)
+    }
+
+    /// Whether this node knows where `peer` listens (its node.toml or the controller's state).
+    func knowsAddress(of peer: NodeID) -> Bool { links[peer]?.address != nil }
+
+    /// How many members the cluster has now (on the loop).
+    var memberCount: Int { core.controller.members.count }
+
+    /// Whether `peer` was removed from the cluster: its links are refused.
+    func isRemoved(_ peer: NodeID) -> Bool { core.controller.removedNodes.contains(peer) }
+
+    /// Links follow the controller's membership (after every event; both lists are short): a
+    /// node that announced its address gets a link, dialed by the lower id; a removed node's link
+    /// closes and goes.
+    private func syncPeerLinks() {
+        let c = core.controller
+        if c.peerAddresses != knownPeerAddresses {
+            knownPeerAddresses = c.peerAddresses
+            for r in c.peerAddresses where r.node != settings.nodeID {
+                let address = HostPort(host: r.host, port: Int(r.port))
+                if links[r.node] == nil {
+                    links[r.node] = PeerLink(address: address)
+                    logger.info("peer known", metadata: ["peer": "\(r.node)", "address": "\(address)"])
+                } else {
+                    links[r.node]?.address = address
+                }
+                if shouldDial(r.node) { dial(r.node) }
+            }
+        }
+        if c.removedNodes != knownRemoved {
+            knownRemoved = c.removedNodes
+            for n in c.removedNodes where n != settings.nodeID {
+                guard let link = links.removeValue(forKey: n) else { continue }
+                link.channel?.close(promise: nil)
+                logger.info("peer removed from the cluster; its link is closed", metadata: ["peer": "\(n)"])
+            }
+        }
     }
 
     func peerConnected(_ peer: NodeID, channel: Channel, dialed: Bool) {
+        if links[peer] == nil { links[peer] = PeerLink(address: nil) }  // a joining node dialed in
         if let old = links[peer]?.channel, old !== channel { old.close(promise: nil) }
         links[peer]?.channel = channel
         links[peer]?.backoffMilliseconds = 100
@@ -338,7 +389,7 @@ public final class NodeRuntime: @unchecked Sendable {
         guard links[peer]?.channel === channel else { return }
         links[peer]?.channel = nil
         logger.info("peer disconnected", metadata: ["peer": "\(peer)"])
-        if peer > settings.nodeID && !(links[peer]?.dialing ?? false) { scheduleRedial(peer) }
+        if shouldDial(peer) && !(links[peer]?.dialing ?? false) { scheduleRedial(peer) }
     }
 
     /// A frame from `peer` arrived on `channel` (a keepalive included; an `alive` frame names the
@@ -366,7 +417,7 @@ public final class NodeRuntime: @unchecked Sendable {
                 links[peer]?.channel = nil
                 channel.close(promise: nil)
                 logger.info("peer disconnected", metadata: ["peer": "\(peer)"])
-                if peer > settings.nodeID && !link.dialing { scheduleRedial(peer) }
+                if shouldDial(peer) && !link.dialing { scheduleRedial(peer) }
             } else if now - link.lastSent >= keepaliveInterval {
                 send(.raft([]), to: peer)
             }
@@ -475,6 +526,7 @@ public final class NodeRuntime: @unchecked Sendable {
     private func handle(_ out: NodeOutput) {
         loop.preconditionInEventLoop()
         out.dispatch(to: OutputHandler(runtime: self))
+        syncPeerLinks()
     }
 
     /// How this runtime carries out each effect of a `NodeOutput` (on the loop).

@@ -5,7 +5,7 @@ extension NodeSettings {
     /// Known keys; any other is refused (a typo must not silently fall back to a default).
     static let knownKeys: Set<String> = [
         "node_id", "cluster", "data_dir", "listeners.peer", "listeners.kafka", "listeners.metrics",
-        "listeners.advertised_kafka", "tls.ca", "tls.cert", "tls.key", "raft.tick_ms", "raft.election_ticks",
+        "listeners.advertised_kafka", "listeners.advertised_peer", "tls.ca", "tls.cert", "tls.key", "raft.tick_ms", "raft.election_ticks",
         "raft.handshake_timeout_ms", "kafka.auto_create_topics", "kafka.default_partitions",
         "kafka.default_replication_factor", "kafka.tls", "kafka.tls_client_auth", "kafka.offsets_partitions", "kafka.memory_snapshot_bytes", "kafka.memory_total_bytes",
         "kafka.retention_check_ms", "kafka.compaction_check_ms", "kafka.leader_rebalance_ms", "kafka.move_throttle_bytes_per_sec",
@@ -61,15 +61,17 @@ extension NodeSettings {
         guard [1, 3, 5].contains(peers.count) else {
             throw ConfigFile.Error("\(place): [peers] must list 1, 3 or 5 nodes (this one included), not \(peers.count)")
         }
-        guard peers.contains(where: { $0.0 == NodeID(UInt32(id)) }) else {
-            throw ConfigFile.Error("\(place): [peers] must include this node (node_id = \(id))")
-        }
+        // A node not among [peers] (the founders) joins the running cluster they founded.
         var s = NodeSettings(
             nodeID: NodeID(UInt32(id)), cluster: cluster, dataDirectory: try path("data_dir"),
             peerListener: try address("listeners.peer"), kafkaListener: try address("listeners.kafka"),
             metricsListener: try address("listeners.metrics"), caFile: try path("tls.ca"),
             certificateFile: try path("tls.cert"), keyFile: try path("tls.key"), peers: peers)
         if file.value("listeners.advertised_kafka") != nil { s.advertisedKafka = try address("listeners.advertised_kafka") }
+        if file.value("listeners.advertised_peer") != nil { s.advertisedPeerOverride = try address("listeners.advertised_peer") }
+        if !s.isFounder && s.advertisedPeerOverride == nil && ["0.0.0.0", "::"].contains(s.peerListener.host) {
+            throw ConfigFile.Error("\(place): a node joining the cluster (node_id \(id) is not in [peers]) listening on \(s.peerListener) needs 'listeners.advertised_peer', the address peers dial")
+        }
         s.tickMilliseconds = try integer("raft.tick_ms", default: 100, in: 10...10_000)
         s.electionTicks = try integer("raft.election_ticks", default: 10, in: 3...1000)
         s.handshakeTimeoutMilliseconds = try integer("raft.handshake_timeout_ms", default: 5000, in: 100...600_000)

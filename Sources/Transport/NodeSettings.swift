@@ -41,8 +41,13 @@ public struct NodeSettings: Sendable {
     public var caFile: String
     public var certificateFile: String
     public var keyFile: String
-    /// Every member's peer address, this node's included, by node id (sorted).
+    /// The founding members' peer addresses, by node id (sorted): the cluster's initial members,
+    /// and where a node first looks for its peers. A node not among them joins the cluster; the
+    /// addresses of nodes that joined come from the controller's state.
     public var peers: [(NodeID, HostPort)]
+    /// Where peers dial this node (`listeners.advertised_peer`; a founder's own `[peers]` entry,
+    /// else the peer listener's address).
+    public var advertisedPeerOverride: HostPort?
     /// One Raft tick; elections time out after `electionTicks` of them.
     public var tickMilliseconds = 100
     public var electionTicks = 10
@@ -119,5 +124,15 @@ public struct NodeSettings: Sendable {
         self.peers = peers.sorted { $0.0 < $1.0 }
     }
 
+    /// The founding members.
     public var members: [NodeID] { peers.map(\.0) }
+
+    /// Whether this node is among the founders (else it joins a running cluster).
+    public var isFounder: Bool { peers.contains { $0.0 == nodeID } }
+
+    /// Where peers dial this node: `listeners.advertised_peer`, else its `[peers]` entry, else the
+    /// peer listener's address.
+    public var advertisedPeer: HostPort {
+        advertisedPeerOverride ?? peers.first { $0.0 == nodeID }?.1 ?? peerListener
+    }
 }

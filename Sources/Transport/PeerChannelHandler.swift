@@ -77,9 +77,10 @@ final class PeerChannelHandler: ChannelInboundHandler {
         if node != certified { return "peer says it is node \(node) but its certificate is for node \(certified)" }
         if let dialed, node != dialed { return "dialed node \(dialed) but node \(node) answered" }
         if node == runtime.settings.nodeID { return "peer claims this node's own id \(node)" }
-        if !runtime.settings.members.contains(node) { return "node \(node) is not a member of this cluster" }
-        if dialed == nil && node > runtime.settings.nodeID {
-            // Lower ids dial higher ones: one connection per pair.
+        if runtime.isRemoved(node) { return "node \(node) was removed from this cluster" }
+        if dialed == nil && node > runtime.settings.nodeID && runtime.knowsAddress(of: node) {
+            // Lower ids dial higher ones: one connection per pair. (A joining node, whose address
+            // this node does not know yet, dials in.)
             return "node \(node) has the higher id and must be dialed by this node, not dial it"
         }
         return nil

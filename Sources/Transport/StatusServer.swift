@@ -74,12 +74,12 @@ final class StatusHandler: ChannelInboundHandler {
             return (.ok, String(decoding: data, as: UTF8.self) + "\n", "application/json")
         case (.POST, "/v1/topics"):
             guard let name = query["name"], let partitions = Int32(query["partitions"] ?? "1"),
-                let rf = Int(query["replication_factor"] ?? "\(runtime.settings.members.count)")
+                let rf = Int(query["replication_factor"] ?? "\(runtime.memberCount)")
             else {
                 return (.badRequest, "need name=, partitions= and replication_factor=\n", "text/plain")
             }
             if let reason = ControllerState.validateTopic(
-                name: name, partitions: partitions, replicationFactor: rf, members: runtime.settings.members.count)
+                name: name, partitions: partitions, replicationFactor: rf, members: runtime.memberCount)
             {
                 return (.badRequest, reason + "\n", "text/plain")
             }

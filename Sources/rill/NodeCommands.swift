@@ -2,18 +2,19 @@ import ArgumentParser
 import Foundation
 import RillClient
 
-/// `rill node drain N` and `rill cluster balance`: partition moves planned by `ReplicaPlanner`
-/// over the cluster's current placement, carried out by the partitions' leaders.
+/// `rill node drain N`, `rill node decommission N` and `rill cluster balance`: partition moves
+/// planned by `ReplicaPlanner` over the cluster's current placement, carried out by the
+/// partitions' leaders; `rill node add` is in NodeAdd.swift.
 struct Node: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Operate on one node.", subcommands: [Drain.self])
+    static let configuration = CommandConfiguration(abstract: "Operate on one node.", subcommands: [Add.self, Drain.self, Decommission.self])
 
     struct Drain: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Move every partition replica off a node (to the nodes holding the fewest), keeping each partition's replication factor.",
             discussion: """
                 Refused, naming the partition, when a partition could not keep its replication factor without the \
-                node. The node stays a member of the cluster (and of the controller's group): membership is static \
-                for now. With --wait, returns once no partition is moving.
+                node. The node stays a member of the cluster (`rill node decommission` also removes it). With \
+                --wait, returns once no partition is moving.
                 """)
         @OptionGroup var client: ClientOptions
         @Argument(help: "The node's id.") var node: Int32
@@ -30,6 +31,38 @@ struct Node: ParsableCommand {
                     throw CLIError("cannot drain node \(node): \(refusal.description)")
                 }
                 try await carryOut(moves, admin, dryRun: dryRun, wait: wait, what: "off node \(node)")
+            }
+        }
+    }
+}
+
+extension Node {
+    struct Decommission: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Move every replica and leadership off a node, then remove it from the cluster.",
+            discussion: """
+                Drains the node (as `rill node drain`), waits for the moves, then removes the node from the \
+                controller (Kafka's UnregisterBroker): it leaves the controller's group and its id is never a \
+                member again. Refused, naming the partition, when a partition could not keep its replication \
+                factor without the node. Stop the node's process afterwards.
+                """)
+        @OptionGroup var client: ClientOptions
+        @Argument(help: "The node's id.") var node: Int32
+
+        func run() async throws {
+            try await withAdmin(client) { admin in
+                let began = Date()
+                let (partitions, nodes) = try await placement(admin)
+                guard nodes.contains(node) else { throw CLIError("node \(node) is not a member of the cluster (members: \(nodes.map(String.init).joined(separator: ",")))") }
+                let moves: [ReplicaPlanner.Move]
+                do {
+                    moves = try ReplicaPlanner.drain(node: node, partitions: partitions, nodes: nodes)
+                } catch let refusal as ReplicaPlanner.Refusal {
+                    throw CLIError("cannot decommission node \(node): \(refusal.description)")
+                }
+                try await carryOut(moves, admin, dryRun: false, wait: true, what: "off node \(node)")
+                try await admin.removeNode(node)
+                print("node \(node) removed from the cluster in \(Int(Date().timeIntervalSince(began))) s; stop its process (its id is never a member again)")
             }
         }
     }

@@ -1,4 +1,5 @@
 @testable import Broker
+import KafkaProtocol
 import Primitives
 import Raft
 import Testing
@@ -13,6 +14,15 @@ struct MembershipTests {
         let leader = try #require(c.controllerLeader)
         let (out, _) = try c.cores[leader].proposeToController(command)
         c.take(leader, out)
+    }
+
+    /// UnregisterBroker through node `at`'s Kafka API: its error and message.
+    static func unregister(_ c: MiniCluster, at node: Int, _ broker: Int32, correlation: Int32) throws -> (ErrorCode, String?) {
+        var r = try MiniCluster.body(c.kafka(node, key: .unregisterBroker, version: 0, correlation: correlation) {
+            UnregisterBrokerRequest(brokerID: broker).encode(&$0, version: 0)
+        }, correlation: correlation, flexible: true)
+        let response = try UnregisterBrokerResponse.decode(&r, version: 0)
+        return (response.errorCode, response.errorMessage)
     }
 
     static func controllerMembership(_ c: MiniCluster) throws -> Membership {
@@ -64,13 +74,18 @@ struct MembershipTests {
         c.run(ticks: 80)
         // Node 1 holds a replica of t-0: refused, with the reason.
         let leader = try #require(c.controllerLeader)
-        #expect(c.cores[leader].controller.removalProblem(1)?.contains("still holds a replica of t-0") == true)
+        var (code, message) = try Self.unregister(c, at: 1, 1, correlation: 1)
+        #expect(code == .invalidRequest && message?.contains("still holds a replica of t-0") == true, "\(code) \(message ?? "")")
+        (code, message) = try Self.unregister(c, at: 1, 9, correlation: 2)
+        #expect(code == .brokerIDNotRegistered, "\(code) \(message ?? "")")
         let p = try #require(c.cores[0].controller.topic("t")?.partitions.first)
         try Self.propose(c, .reassignPartitions([PartitionMove(group: p.group, replicas: [2, 3, 4])]))
         c.run(ticks: 150)
         #expect(c.cores[0].controller.assignment(of: p.group)?.replicas == [2, 3, 4])
         #expect(c.cores[leader].controller.removalProblem(1) == nil)
-        try Self.propose(c, .removeNode(1))
+        // Asked at node 3, whichever node leads the controller: answered once applied.
+        (code, message) = try Self.unregister(c, at: 2, 1, correlation: 3)
+        #expect(code == .none, "\(code) \(message ?? "")")
         c.run(ticks: 150)
         for i in 1..<c.cores.count {
             #expect(c.cores[i].controller.members == [2, 3, 4], "node \(i + 1)")

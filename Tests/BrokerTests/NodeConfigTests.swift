@@ -23,7 +23,7 @@ struct NodeConfigTests {
     func refused() {
         let cases: [(String, (inout NodeConfig) -> Void)] = [
             ("id", { (c: inout NodeConfig) in c.id = .none }),
-            ("members", { (c: inout NodeConfig) in c.members = [1, 3] }),
+            ("peerAddress", { (c: inout NodeConfig) in c.members = [1, 3] }),
             ("members", { (c: inout NodeConfig) in c.members = [1, 2, 2] }),
             ("kafkaHost", { (c: inout NodeConfig) in c.kafkaHost = "" }),
             ("kafkaPort", { (c: inout NodeConfig) in c.kafkaPort = 0 }),

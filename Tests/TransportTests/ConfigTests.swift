@@ -63,6 +63,16 @@ struct ConfigTests {
         #expect(try parse(Self.good + "\n[testing]\nplanted_bug = \"ack-on-append\"\n").plantedBug == .ackOnAppend)
     }
 
+    @Test("a node not among [peers] (the founders) joins: it is dialed at listeners.advertised_peer; a founder at its [peers] entry")
+    func joiningNode() throws {
+        let founder = try parse(Self.good)
+        #expect(founder.isFounder && founder.advertisedPeer == HostPort(host: "rill-2", port: 9192))
+        let joiner = try parse(Self.good.replacingFirst("node_id = 2", with: "node_id = 4")
+            .replacingFirst("metrics = \"127.0.0.1:9292\"", with: "metrics = \"127.0.0.1:9292\"\nadvertised_peer = \"rill-4:9192\""))
+        #expect(!joiner.isFounder && joiner.advertisedPeer == HostPort(host: "rill-4", port: 9192))
+        #expect(joiner.members == [1, 2, 3])
+    }
+
     @Test("[log]: a file, rotated at max_bytes, files kept (64 MiB x 3 by default)")
     func logSection() throws {
         let s = try parse(Self.good + "\n[log]\nfile = \"/var/log/rill/node.log\"\n")
@@ -78,7 +88,7 @@ struct ConfigTests {
         ("cert = \"node.pem\"", "certificate = \"node.pem\"", "node.toml:14: unknown key 'tls.certificate'"),
         ("cert = \"node.pem\"", "", "missing 'tls.cert'"),
         ("tick_ms = 50", "tick_ms = 5", "'raft.tick_ms' must be an integer in 10...10000, not 5"),
-        ("2 = \"rill-2:9192\"", "4 = \"rill-4:9192\"", "[peers] must include this node (node_id = 2)"),
+        ("2 = \"rill-2:9192\"", "4 = \"rill-4:9192\"", "a node joining the cluster (node_id 2 is not in [peers]) listening on 0.0.0.0:9192 needs 'listeners.advertised_peer'"),
         ("3 = \"[::1]:9192\"", "", "[peers] must list 1, 3 or 5 nodes (this one included), not 2"),
         ("cluster = \"prod\"", "cluster = \"prod\"\ncluster = \"again\"", "'cluster' is set twice"),
         ("cluster = \"prod\"", "cluster = \"pr od\"", "'cluster' may hold only letters"),

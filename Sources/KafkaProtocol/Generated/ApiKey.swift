@@ -34,6 +34,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case listPartitionReassignments = 46
     case offsetDelete = 47
     case describeCluster = 60
+    case unregisterBroker = 64
 
     /// The API's name as Kafka spells it.
     public var name: String {
@@ -68,6 +69,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .listPartitionReassignments: return "ListPartitionReassignments"
         case .offsetDelete: return "OffsetDelete"
         case .describeCluster: return "DescribeCluster"
+        case .unregisterBroker: return "UnregisterBroker"
         }
     }
 
@@ -104,6 +106,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .listPartitionReassignments: return 0...0
         case .offsetDelete: return 0...0
         case .describeCluster: return 0...1
+        case .unregisterBroker: return 0...0
         }
     }
 
@@ -140,6 +143,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .listPartitionReassignments: return 0
         case .offsetDelete: return nil
         case .describeCluster: return 0
+        case .unregisterBroker: return 0
         }
     }
 }
