@@ -327,8 +327,11 @@ public final class NodeRuntime: @unchecked Sendable {
     /// Whether this node dials `peer`: the lower id of a pair dials (one connection per pair),
     /// and a node joining the cluster dials every member it knows — they cannot reach it before
     /// its address is in their controller state.
+    /// A node the cluster removed dials no one (its peers would refuse it).
     func shouldDial(_ peer: NodeID) -> Bool {
-        peer > settings.nodeID || !core.controller.members.contains(settings.nodeID)
+        let c = core.controller
+        if c.removedNodes.contains(settings.nodeID) { return false }
+        return peer > settings.nodeID || !c.members.contains(settings.nodeID)
     }
 
     /// Whether this node knows where `peer` listens (its node.toml or the controller's state).
@@ -360,7 +363,9 @@ public final class NodeRuntime: @unchecked Sendable {
         }
         if c.removedNodes != knownRemoved {
             knownRemoved = c.removedNodes
-            for n in c.removedNodes where n != settings.nodeID {
+            // This node itself removed: every link goes (the others refuse it now).
+            let gone = c.removedNodes.contains(settings.nodeID) ? links.keys.sorted() : c.removedNodes.filter { $0 != settings.nodeID }
+            for n in gone {
                 guard let link = links.removeValue(forKey: n) else { continue }
                 link.channel?.close(promise: nil)
                 logger.info("peer removed from the cluster; its link is closed", metadata: ["peer": "\(n)"])

@@ -78,6 +78,7 @@ final class PeerChannelHandler: ChannelInboundHandler {
         if let dialed, node != dialed { return "dialed node \(dialed) but node \(node) answered" }
         if node == runtime.settings.nodeID { return "peer claims this node's own id \(node)" }
         if runtime.isRemoved(node) { return "node \(node) was removed from this cluster" }
+        if runtime.isRemoved(runtime.settings.nodeID) { return "this node (\(runtime.settings.nodeID)) was removed from the cluster" }
         if dialed == nil && node > runtime.settings.nodeID && runtime.knowsAddress(of: node) {
             // Lower ids dial higher ones: one connection per pair. (A joining node, whose address
             // this node does not know yet, dials in.)

@@ -57,7 +57,8 @@ extension Node {
             let issued = try ca.issueNodeCertificate(node: id)
             try write(issued.certificatePEM, to: dir + "/node.pem", mode: 0o644)
             try write(issued.privateKeyPEM, to: dir + "/node.key", mode: 0o600)
-            try write(Array(config(copying: file, caFile: existing.caFile).utf8), to: configPath, mode: 0o644)
+            let caFile = URL(fileURLWithPath: existing.caFile).standardizedFileURL.path
+            try write(Array(config(copying: file, caFile: caFile).utf8), to: configPath, mode: 0o644)
             print(configPath)
             print("start it with: rill serve --config \(configPath)")
         }

@@ -14,12 +14,13 @@ final class LocalCluster {
     var processes: [Int: Process] = [:]
     let rill: String
 
-    init(nodes: Int = 3) throws {
+    /// `spareNodes`: ports kept free for nodes that join later (node `nodes + 1` ... ).
+    init(nodes: Int = 3, spareNodes: Int = 0) throws {
         rill = try Self.rillExecutable()
         var template = Array("/tmp/rill-cluster-XXXXXX".utf8CString)
         dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
         self.nodes = nodes
-        kafkaPort = try Self.freePortBase(count: nodes)
+        kafkaPort = try Self.freePortBase(count: nodes + spareNodes)
         let (status, output) = try run(rill, ["dev", "--init-only", "--nodes", "\(nodes)", "--dir", dir, "--kafka-port", "\(kafkaPort)"])
         guard status == 0 else { throw TestError("rill dev --init-only failed: \(output)") }
     }
