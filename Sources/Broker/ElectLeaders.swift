@@ -18,7 +18,7 @@ struct PendingElection {
     /// What the controller is asked to apply; nil when no partition needs an election.
     var command: ControllerCommand?
     var applied = false
-    var askedTick: UInt64?
+    var asked = ControllerAsk()
     var deadlineTick: UInt64
 }
 
@@ -83,19 +83,12 @@ struct ElectLeadersService {
         }
         let groups = p.parts.filter { $0.result == nil }.map(\.group)
         if !groups.isEmpty {
-            p.command = .electPreferredLeaders(groups: groups, notAfterMs: node.nowMs + Int64(timeoutMs))
-            Self.ask(&p, node)
+            let command = ControllerCommand.electPreferredLeaders(groups: groups, notAfterMs: node.nowMs + Int64(timeoutMs))
+            p.command = command
+            p.asked.ask(command, node)
         }
         pending.append(p)
         return finish(expired: false, node)
-    }
-
-    private static func ask(_ p: inout PendingElection, _ node: some ElectionContext) {
-        guard let command = p.command else { return }
-        switch node.submitToController(command) {
-        case .proposed, .forwarded: p.askedTick = node.ticks
-        case .notSent: p.askedTick = nil
-        }
     }
 
     /// The controller applied an entry: an election asked for is now under way.
@@ -109,10 +102,8 @@ struct ElectLeadersService {
     /// by a node that stopped leading), and answer what is done or past its deadline.
     mutating func tick(_ node: some ElectionContext) -> [KafkaAction] {
         guard !pending.isEmpty else { return [] }
-        let retryTicks = UInt64(BrokerLimits.controllerRetryElectionTimeouts * node.config.raftTemplate.electionTicks)
         for k in pending.indices where !pending[k].applied && pending[k].command != nil {
-            if let asked = pending[k].askedTick, node.ticks < asked + retryTicks { continue }
-            Self.ask(&pending[k], node)
+            if pending[k].asked.isDue(node), let command = pending[k].command { pending[k].asked.ask(command, node) }
         }
         return finish(expired: true, node)
     }

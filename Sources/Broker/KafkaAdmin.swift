@@ -95,6 +95,27 @@ enum ControllerSubmission {
     case notSent
 }
 
+/// When a waiting request last handed its command to the controller, and whether to hand it
+/// again: a forward is dropped by a node that stopped leading the controller, so a command not
+/// applied within a few election timeouts is asked again (ReassignmentService,
+/// ElectLeadersService, NodeRemovalService: applying their commands twice does no harm).
+struct ControllerAsk {
+    private(set) var askedTick: UInt64?
+
+    mutating func ask(_ command: ControllerCommand, _ node: some AdminContext) {
+        switch node.submitToController(command) {
+        case .proposed, .forwarded: askedTick = node.ticks
+        case .notSent: askedTick = nil
+        }
+    }
+
+    /// Never asked, or asked long enough ago that the controller should have applied it.
+    func isDue(_ node: some AdminContext) -> Bool {
+        guard let asked = askedTick else { return true }
+        return node.ticks >= asked + UInt64(BrokerLimits.controllerRetryElectionTimeouts * node.config.raftTemplate.electionTicks)
+    }
+}
+
 struct TopicAdmin {
     private var pending: [PendingAdmin] = []
 

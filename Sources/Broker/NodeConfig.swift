@@ -178,8 +178,9 @@ extension NodeConfig {
             }
             if seen.contains(gid) { throw bad("staticGroups", "name group \(gid.value) twice") }
             seen.append(gid)
-            if replicas.isEmpty || !replicas.allSatisfy(members.contains) {
-                throw bad("staticGroups", "group \(gid.value) must have replicas among the members, got \(replicas.map(\.value))")
+            // (Among the founders or not: in the simulator's join/leave runs nodes join later.)
+            if replicas.contains(where: \.isNone) || Set(replicas).count != replicas.count || !replicas.contains(id) {
+                throw bad("staticGroups", "group \(gid.value) must have distinct replicas including this node (\(id.value)), got \(replicas.map(\.value))")
             }
         }
         if defaultPartitions < 1 || defaultPartitions > BrokerLimits.topicPartitionsMax {

@@ -6,7 +6,7 @@ import Raft
 struct PendingNodeRemoval {
     var request: KafkaRequest
     var node: NodeID
-    var askedTick: UInt64?
+    var asked = ControllerAsk()
     var deadlineTick: UInt64
     var result: (code: ErrorCode, message: String?)?
 }
@@ -30,17 +30,10 @@ struct NodeRemovalService {
         } else if let problem = node.controller.removalProblem(id) {
             p.result = (.invalidRequest, problem)
         } else {
-            Self.ask(&p, node)
+            p.asked.ask(.removeNode(id), node)
         }
         pending.append(p)
         return finish(expired: false, node)
-    }
-
-    private static func ask(_ p: inout PendingNodeRemoval, _ node: some AdminContext) {
-        switch node.submitToController(.removeNode(p.node)) {
-        case .proposed, .forwarded: p.askedTick = node.ticks
-        case .notSent: p.askedTick = nil
-        }
     }
 
     /// The controller applied an entry: a removal of a node asked for is answered (the
@@ -58,10 +51,8 @@ struct NodeRemovalService {
     /// and the first one's answer is what counts), and answer what is past its deadline.
     mutating func tick(_ node: some AdminContext) -> [KafkaAction] {
         guard !pending.isEmpty else { return [] }
-        let retryTicks = UInt64(BrokerLimits.controllerRetryElectionTimeouts * node.config.raftTemplate.electionTicks)
         for k in pending.indices where pending[k].result == nil {
-            if let asked = pending[k].askedTick, node.ticks < asked + retryTicks { continue }
-            Self.ask(&pending[k], node)
+            if pending[k].asked.isDue(node) { pending[k].asked.ask(.removeNode(pending[k].node), node) }
         }
         return finish(expired: true, node)
     }

@@ -20,7 +20,7 @@ struct PendingReassignment {
     var parts: [Part]
     /// What the controller is asked to apply; nil when no partition passed the checks.
     var command: ControllerCommand?
-    var askedTick: UInt64?
+    var asked = ControllerAsk()
     var deadlineTick: UInt64
 }
 
@@ -54,8 +54,7 @@ struct ReassignmentService {
                     part.result = (.invalidRequest, "partition \(asked.partitionIndex) of topic '\(t.name)' is named twice")
                 } else if let assignment {
                     let replicas = asked.replicas?.map { NodeID(UInt32(truncatingIfNeeded: max($0, 0))) }
-                    if let asked = asked.replicas, let problem = asked.contains(where: { $0 <= 0 })
-                        ? "node ids are positive, not \(asked.filter { $0 <= 0 })" : node.controller.replicaProblem(replicas!) {
+                    if let problem = Self.replicaProblem(asked.replicas, node.controller) {
                         part.result = (.invalidReplicaAssignment, problem)
                     } else if replicas == nil && assignment.target == nil {
                         part.result = (.noReassignmentInProgress, "partition \(asked.partitionIndex) of topic '\(t.name)' is not moving")
@@ -69,19 +68,20 @@ struct ReassignmentService {
             }
         }
         if !moves.isEmpty {
-            p.command = .reassignPartitions(moves)
-            Self.ask(&p, node)
+            let command = ControllerCommand.reassignPartitions(moves)
+            p.command = command
+            p.asked.ask(command, node)
         }
         pending.append(p)
         return finish(expired: false, node)
     }
 
-    private static func ask(_ p: inout PendingReassignment, _ node: some AdminContext) {
-        guard let command = p.command else { return }
-        switch node.submitToController(command) {
-        case .proposed, .forwarded: p.askedTick = node.ticks
-        case .notSent: p.askedTick = nil
-        }
+    /// Why these asked-for replicas (nil: a cancel) cannot be a partition's target, if they cannot.
+    private static func replicaProblem(_ asked: [Int32]?, _ controller: ControllerState) -> String? {
+        guard let asked else { return nil }
+        let invalid = asked.filter { $0 <= 0 }
+        if !invalid.isEmpty { return "node ids are positive, not \(invalid)" }
+        return controller.replicaProblem(asked.map { NodeID(UInt32($0)) })
     }
 
     /// The controller applied an entry: a request whose command it is gets its answer (the
@@ -102,10 +102,8 @@ struct ReassignmentService {
     /// twice does no harm: the second sets the same target.
     mutating func tick(_ node: some AdminContext) -> [KafkaAction] {
         guard !pending.isEmpty else { return [] }
-        let retryTicks = UInt64(BrokerLimits.controllerRetryElectionTimeouts * node.config.raftTemplate.electionTicks)
         for k in pending.indices where pending[k].command != nil {
-            if let asked = pending[k].askedTick, node.ticks < asked + retryTicks { continue }
-            Self.ask(&pending[k], node)
+            if pending[k].asked.isDue(node), let command = pending[k].command { pending[k].asked.ask(command, node) }
         }
         return finish(expired: true, node)
     }

@@ -25,6 +25,7 @@ extension Simulator {
         if options.transferPPM > 0, faultRandom.chance(ppm: options.transferPPM) { transferSomeLeader() }
         if options.membershipPPM > 0, faultRandom.chance(ppm: options.membershipPPM) { changeMembership() }
         if options.movePPM > 0, moveRandom.chance(ppm: options.movePPM) { movePartition() }
+        if options.joinAndLeave, moveRandom.chance(ppm: options.movePPM / (draining == nil ? 4 : 1)) { decommissionStep() }
         maybeFlipBitWhileRunning()
     }
 

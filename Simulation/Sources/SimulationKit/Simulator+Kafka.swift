@@ -86,9 +86,11 @@ extension Simulator {
         case .admin:
             key = .createTopics
             version = 4
-            var topics: [CreateTopicsRequest.CreatableTopic] = [.init(name: Self.kafkaTopic, numPartitions: 1, replicationFactor: Int16(nodes.count))]
+            // Join/leave runs start with three members (the others join, and members leave).
+            let rf = Int16(options.joinAndLeave ? 3 : nodes.count)
+            var topics: [CreateTopicsRequest.CreatableTopic] = [.init(name: Self.kafkaTopic, numPartitions: 1, replicationFactor: rf)]
             if options.idlePartitions > 0 {
-                topics.append(.init(name: Self.idleTopic, numPartitions: Int32(options.idlePartitions), replicationFactor: Int16(nodes.count)))
+                topics.append(.init(name: Self.idleTopic, numPartitions: Int32(options.idlePartitions), replicationFactor: rf))
             }
             CreateTopicsRequest(topics: topics, timeoutMs: 2000).encode(&w, version: version)
         case .producer where client.producerID < 0:

@@ -79,6 +79,7 @@ extension Simulator {
         }
         if pending.isEmpty, let why = kafkaNotConverged() { pending.append("kafka: \(why)") }
         if pending.isEmpty, let why = movesNotFinished() { pending.append("moves: \(why)") }
+        if pending.isEmpty, let why = membershipNotSettled() { pending.append("membership: \(why)") }
         if pending.isEmpty {
             // Damaged entries of a Kafka partition are mended from a peer's copy (those below its
             // snapshot included, which Raft never sends again).

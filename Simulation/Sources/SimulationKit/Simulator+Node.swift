@@ -337,7 +337,10 @@ extension Simulator {
     /// partition groups 1...G (static replica sets: every node).
     func nodeConfig(_ i: Int) -> NodeConfig {
         let ids = nodes.map(\.id)
-        var c = NodeConfig(id: ids[i], members: ids, kafkaHost: "n\(i + 1)", kafkaPort: UInt16(9092 + i), seed: raftSeeds[i])
+        // Join/leave runs: nodes 1-3 found the cluster, the others join it.
+        let founders = options.joinAndLeave ? Array(ids.prefix(3)) : ids
+        var c = NodeConfig(id: ids[i], members: founders, kafkaHost: "n\(i + 1)", kafkaPort: UInt16(9092 + i), seed: raftSeeds[i])
+        if options.joinAndLeave { c.peerAddress = PeerRegistration(node: ids[i], host: "n\(i + 1)", port: 9192) }
         c.raftTemplate = raftConfig(node: i)
         c.staticGroups = (1...options.groups).map { (GroupID(UInt32($0)), ids) }
         c.compactEvery = options.compactEvery

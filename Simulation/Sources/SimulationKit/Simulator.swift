@@ -49,6 +49,8 @@ public struct SimStats: Sendable {
     public var transfers = 0
     /// Partition moves asked of the controller (cancels included).
     public var movesAsked = 0
+    /// Nodes decommissioned (drained, then removed from the cluster) in join/leave runs.
+    public var nodesRemoved = 0
     /// New replicas' catch-up reads the move throttle held back (`NodeCore+MoveThrottle`).
     public var catchUpReadsHeld = 0
     public var repairs = 0
@@ -130,6 +132,8 @@ public final class Simulator {
     /// Partition moves (forked after the clients' misbehaviour; drawn from only when moves are
     /// on, so a seed without them runs as it did before they existed).
     var moveRandom: SeededRandom
+    /// The node being decommissioned in a join/leave run (its partitions moving off), if any.
+    var draining: NodeID?
 
     // Kafka clients.
     var kafkaClients: [SimKafkaClient] = [
@@ -175,6 +179,7 @@ public final class Simulator {
             // Crashing one node must leave every group a quorum: all groups keep three voters.
             drawn.membershipPPM = 0
             drawn.movePPM = 0
+            drawn.joinAndLeave = false
         }
         self.options = drawn
         self.networkRandom = root.fork()

@@ -47,6 +47,11 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
     /// The nodes' move throttle (`NodeConfig.moveThrottleBytesPerSec`) when moves are on: half
     /// the seeds 16 KiB-1 MiB per second, so catch-up reads are held back and cut short.
     public var moveThrottleBytesPerSec = 100 << 20
+    /// Nodes join and leave (5-node runs with moves): nodes 4 and 5 join the cluster nodes 1-3
+    /// found (they announce themselves and become the controller's learners, then voters), and
+    /// members are decommissioned during the run — every partition moved off, then removed
+    /// (`Simulator+Moves`).
+    public var joinAndLeave = false
     /// Chance per fault check of crashing the leader of a random group (leader churn: the
     /// Figure 8 family of bugs needs several leaders in quick succession).
     public var leaderCrashPPM: UInt32 = 0
@@ -178,6 +183,8 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         // Partition moves, drawn after everything above (those draws stay as they were).
         if o.nodes == 5 && rng.chance(1, in: 2) { o.movePPM = UInt32(rng.int(in: 2000...20000)) }
         if o.movePPM > 0 && rng.chance(1, in: 2) { o.moveThrottleBytesPerSec = rng.int(in: 16...1024) * 1024 }
+        // Nodes joining and leaving, drawn last (every draw above stays as it was).
+        if o.movePPM > 0 && rng.chance(1, in: 2) { o.joinAndLeave = true }
         return o
     }
 
@@ -208,6 +215,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         transferPPM = 0
         membershipPPM = 0
         movePPM = 0
+        joinAndLeave = false
         setClientBehaviours([])
         self.proposalInterval = proposalInterval
         payloadBytesMax = 100
@@ -238,6 +246,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         parts.append(transferPPM == 0 ? "transfers off" : "transfers \(pct(transferPPM))")
         parts.append(membershipPPM == 0 ? "membership off" : "membership \(pct(membershipPPM))")
         parts.append(movePPM == 0 ? "moves off" : "moves \(pct(movePPM)) throttle \(moveThrottleBytesPerSec / 1024)KiB/s")
+        parts.append(joinAndLeave ? "join/leave on" : "join/leave off")
         parts.append("segments \(segmentBytesMax / 1024)KiB")
         if retentionMs > 0 {
             parts.append("retention \(retentionMs)ms")

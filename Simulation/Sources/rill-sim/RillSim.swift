@@ -111,6 +111,7 @@ struct RillSim: ParsableCommand {
         var quiet = (quiesced: 0, woken: 0, leadersCrashed: 0)
         var durabilityChecks = 0
         var movesAsked = 0
+        var nodesRemoved = 0
         var catchUpReadsHeld = 0
         var lastReport = began
         for (k, spec) in list.enumerated() {
@@ -137,6 +138,7 @@ struct RillSim: ParsableCommand {
             quiet.leadersCrashed += result.stats.quiescedLeadersCrashed
             durabilityChecks += result.stats.durabilityChecks
             movesAsked += result.stats.movesAsked
+            nodesRemoved += result.stats.nodesRemoved
             catchUpReadsHeld += result.stats.catchUpReadsHeld
             readDamage.found += result.stats.readDamageFound
             readDamage.mended += result.stats.readDamageMended
@@ -160,7 +162,7 @@ struct RillSim: ParsableCommand {
                         + "(\(result.stats.zombieAcked) acknowledged), stale member requests \(result.stats.staleMemberRequests), client messages lost "
                         + "\(result.stats.clientMessagesLost), late \(result.stats.clientMessagesLate), doubled \(result.stats.clientMessagesDuplicated); groups: \(result.stats.groupGenerations) owned generations, \(result.stats.groupCommits) commits; "
                         + "bit flips while running: \(result.stats.runningBitFlips), damage found by reads \(result.stats.readDamageFound), mended \(result.stats.readDamageMended); "
-                        + "replicas quiesced \(result.stats.quiescences) times, woken \(result.stats.wakes); partition moves asked \(result.stats.movesAsked), catch-up reads held by the move throttle \(result.stats.catchUpReadsHeld)"
+                        + "replicas quiesced \(result.stats.quiescences) times, woken \(result.stats.wakes); partition moves asked \(result.stats.movesAsked), catch-up reads held by the move throttle \(result.stats.catchUpReadsHeld), nodes decommissioned \(result.stats.nodesRemoved)"
                         + (config.scalePartitions > 0 ? "; liveness crashed the leader of \(result.stats.quiescedLeadersCrashed) quiesced groups" : ""))
             }
             if let f = result.failure {
@@ -191,7 +193,7 @@ struct RillSim: ParsableCommand {
             print("restarts checked the acknowledged entries of \(durabilityChecks) groups directly (Simulator+Durability)")
         }
         if list.count > 1 && movesAsked > 0 {
-            print("partition moves asked of the controllers (cancels included): \(movesAsked); catch-up reads held by the move throttle: \(catchUpReadsHeld)")
+            print("partition moves asked of the controllers (cancels included): \(movesAsked); catch-up reads held by the move throttle: \(catchUpReadsHeld); nodes decommissioned: \(nodesRemoved)")
         }
         if list.count > 1 && readDamage.flips > 0 {
             print("bit flips while running: \(readDamage.flips); damage found by reads: \(readDamage.found), mended while running: \(readDamage.mended)")
