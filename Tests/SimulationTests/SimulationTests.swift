@@ -132,6 +132,19 @@ struct SimulationTests {
         #expect(Simulator(config: c).run().failure == nil, "the same seed passes without the bug")
     }
 
+    @Test("nodes joining and leaving: nodes 4 and 5 start later and join the cluster 1-3 found, a member is decommissioned, under the seed's faults (seed 80, 15 s)")
+    func joinAndLeave() {
+        var c = SimConfig(seed: 80)
+        c.safetySeconds = 15
+        let sim = Simulator(config: c)
+        #expect(sim.options.joinAndLeave)
+        let result = sim.run()
+        #expect(result.failure == nil, "\(String(describing: result.failure))")
+        // The liveness phase required every node a member or removed, and the controller's
+        // voters settled (`membershipNotSettled`).
+        #expect(result.stats.nodesRemoved == 1)
+    }
+
     @Test("every planted bug's name (rill-sim --plant-bug) names exactly it: Raft's, the broker's and the clients' together")
     func plantedBugNames() {
         let names = SimPlantedBug.allCases.map(\.rawValue)

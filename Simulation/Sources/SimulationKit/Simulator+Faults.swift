@@ -25,7 +25,8 @@ extension Simulator {
         if options.transferPPM > 0, faultRandom.chance(ppm: options.transferPPM) { transferSomeLeader() }
         if options.membershipPPM > 0, faultRandom.chance(ppm: options.membershipPPM) { changeMembership() }
         if options.movePPM > 0, moveRandom.chance(ppm: options.movePPM) { movePartition() }
-        if options.joinAndLeave, moveRandom.chance(ppm: options.movePPM / (draining == nil ? 4 : 1)) { decommissionStep() }
+        // A decommission starts as often as a move is asked; once one runs, its steps come twice as often.
+        if options.joinAndLeave, moveRandom.chance(ppm: options.movePPM * (draining == nil ? 1 : 2)) { decommissionStep() }
         maybeFlipBitWhileRunning()
     }
 

@@ -259,7 +259,17 @@ public final class Simulator {
 
     public func run() -> SimResult {
         trace("seed \(config.seed): \(options)")
-        for i in nodes.indices { restart(i) }
+        for i in nodes.indices {
+            if options.joinAndLeave && i >= 3 {
+                // Join/leave runs: the joining nodes start later, into a running cluster (0-20 s).
+                nodes[i].up = false
+                let delay = moveRandom.below(20_000) * SimDuration.millisecond
+                trace("n\(i + 1) starts at \(delay / SimDuration.millisecond) ms, to join the cluster")
+                queue.schedule(.restart(node: i), at: delay)
+            } else {
+                restart(i)
+            }
+        }
         queue.schedule(.propose, at: options.proposalInterval)
         queue.schedule(.faultCheck, at: SwarmOptions.faultCheckInterval)
         for c in kafkaClients.indices { queue.schedule(.kafkaClientStep(client: c), at: 50 * SimDuration.millisecond + UInt64(c)) }
