@@ -101,10 +101,11 @@ enum MetadataService {
     }
 
     /// This node answers even before its registration is committed (a client that reached it must
-    /// find it in the list); everyone else as the controller has them.
+    /// find it in the list) — unless the cluster removed it; everyone else as the controller has
+    /// them.
     private static func brokers(_ node: some MetadataContext) -> [MetadataResponse.MetadataResponseBroker] {
         var registered = node.controller.brokers
-        if !registered.contains(where: { $0.node == node.config.id }) {
+        if !registered.contains(where: { $0.node == node.config.id }) && !node.controller.removedNodes.contains(node.config.id) {
             registered.append(node.registration)
             registered.sort { $0.node < $1.node }
         }

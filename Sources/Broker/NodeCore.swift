@@ -201,6 +201,10 @@ public final class NodeCore {
     /// Groups whose membership this node steered back to their replicas with no move in
     /// progress (a drift), by the move count then: reported to the controller like a finished move.
     var driftMended: [GroupID: UInt32] = [:]
+    /// Partitions whose replica moved off this node: the copy's term and vote then, and as
+    /// `commit` the last index its log reached (durable: `NodeStorage.departedCopies`). A copy
+    /// created again here starts as one whose storage lost its log (`addGroup`).
+    var departedCopies: [GroupID: HardState] = [:]
     /// Learners' catch-up reads: the bytes this node may still read now, and the reads held back
     /// until the budget refills (`NodeCore+MoveThrottle`).
     var catchUpBudget = 0
@@ -246,9 +250,14 @@ public final class NodeCore {
 
     /// Start from what storage recovered: one state per group found on disk. The configuration is
     /// validated here, once (`NodeConfig.validate`): a bad value is refused with its field's name.
-    public init(config: NodeConfig, recovered: [(GroupID, RecoveredState)], observer: NodeCoreObserver? = nil) throws(NodeConfigError) {
+    /// `departed`: the partitions whose replica moved off this node, with what the copy was
+    /// (`NodeStorage.departedCopies`).
+    public init(
+        config: NodeConfig, recovered: [(GroupID, RecoveredState)], departed: [GroupID: HardState] = [:], observer: NodeCoreObserver? = nil
+    ) throws(NodeConfigError) {
         try config.validate()
         self.config = config
+        self.departedCopies = departed
         self.observer = observer
         self.controller = ControllerState(members: config.members, firstGroup: config.firstTopicGroup)
         self.producerIDs = ProducerIDService(node: config.id, nonce: config.seed &+ config.incarnation &* 0x9E37_79B9_7F4A_7C15)
@@ -747,12 +756,24 @@ public final class NodeCore {
     /// Create the partition groups the controller assigns to this node, and remove those of
     /// deleted topics (with their data) and those moved off this node (`replicaDropped`).
     private func reconcileGroups() {
-        for g in groups where g.isKafkaPartition
-            && (controller.isDeleted(g.id) || replicaDropped(g.id, membershipIndex: g.withRaft { $0.membershipIndex })) {
-            removeGroup(g.id)
+        for g in groups where g.isKafkaPartition {
+            if controller.isDeleted(g.id) {
+                removeGroup(g.id)
+            } else if replicaDropped(g.id, membershipIndex: g.withRaft { $0.membershipIndex }) {
+                let copy = g.withRaft { HardState(term: $0.term, vote: $0.vote, commit: max($0.lastIndex, $0.repairThrough)) }
+                removeGroup(g.id, departed: copy)
+            }
         }
         let dropped = recoveredPartitions.filter { controller.isDeleted($0.0) || replicaDropped($0.0, membershipIndex: $0.1.latestMembershipIndex) }
-        for (gid, _) in dropped { queued.append(.removeGroup(gid)) }
+        for (gid, state) in dropped {
+            var copy: HardState? = nil
+            if !controller.isDeleted(gid) {
+                let reached = max(state.entries.last?.index ?? state.snapshot?.index ?? .zero, state.repairThrough)
+                copy = HardState(term: state.hardState.term, vote: state.hardState.vote, commit: reached)
+                noteDeparted(gid, copy!)
+            }
+            queued.append(.removeGroup(gid, departed: copy))
+        }
         recoveredPartitions.removeAll { p in dropped.contains { $0.0 == p.0 } }
         for a in controller.assignments(of: config.id) where group(a.group) == nil {
             if let k = recoveredPartitions.firstIndex(where: { $0.0 == a.group }) {
@@ -797,8 +818,11 @@ public final class NodeCore {
 
     // MARK: - Helpers
 
-    private func removeGroup(_ gid: GroupID) {
+    /// `departed`: what the copy of a replica that moved off this node was (nil: the topic was
+    /// deleted); remembered durably (`departedCopies`).
+    private func removeGroup(_ gid: GroupID, departed: HardState? = nil) {
         guard let k = position(gid) else { return }
+        if let departed { noteDeparted(gid, departed) }
         observer?.groupChanged(node: config.id, group: gid, hosted: false)
         noteReleased(groups[k])
         groups.remove(at: k)
@@ -807,10 +831,31 @@ public final class NodeCore {
         touchedList = touched.indices.filter { touched[$0] }
         active = Array(groups.indices)  // positions moved
         for i in active { inActive[i] = true }
-        queued.append(.removeGroup(gid))
+        queued.append(.removeGroup(gid, departed: departed))
+    }
+
+    private func noteDeparted(_ gid: GroupID, _ copy: HardState) {
+        let known = departedCopies[gid]
+        departedCopies[gid] = HardState(
+            term: max(copy.term, known?.term ?? .zero), vote: copy.term >= (known?.term ?? .zero) ? copy.vote : known!.vote,
+            commit: max(copy.commit, known?.commit ?? .zero))
     }
 
     private func addGroup(_ gid: GroupID, membership: Membership, recovered: RecoveredState) {
+        var recovered = recovered
+        if let copy = departedCopies[gid] {
+            // A copy of this partition left this node before (a move took it off): what comes back
+            // starts as a copy whose storage lost its log. It remembers its term and vote, does not
+            // campaign, and votes only for a candidate at least as up to date as the log it had
+            // (`RecoveredState.repairThrough`), until a leader has brought it past that log. Fresh,
+            // it would answer votes with no log and no memory of its votes, and a candidate whose
+            // stale membership still counts this node could win with it (simulator seeds 324 and
+            // 408: a copy created again from a controller state that predated the move, two
+            // leaders in one term; a removed node elected with the vote of a copy the partition
+            // had just been moved back to, missing committed entries).
+            recovered.hardState = HardState.later(recovered.hardState, HardState(term: copy.term, vote: copy.vote))
+            recovered.repairThrough = max(recovered.repairThrough, copy.commit)
+        }
         var rc = config.raftTemplate
         rc.id = config.id
         rc.initialMembership = membership

@@ -54,6 +54,11 @@ public final class NodeStorage {
 
     public func storage(of group: GroupID) -> GroupStorage? { groups[group] }
 
+    /// Partitions whose replica moved off this node, with what the copy was when it left (its
+    /// term and vote; as `commit`, the last index its log reached). Durable; handed to
+    /// `NodeCore.init`.
+    public var departedCopies: [GroupID: HardState] { hardStates.departed }
+
     /// Production: the controller's log as is, every other group a Kafka partition.
     public static let kafkaLogConfig: @Sendable (GroupID) -> PartitionLogConfig = { group in
         group == controllerGroup ? PartitionLogConfig() : KafkaEntry.logConfig()
@@ -66,6 +71,7 @@ public final class NodeStorage {
         do {
             var changedStates: [(GroupID, HardState)] = []
             var removedGroups: [GroupID] = []
+            var departed: [(GroupID, HardState)] = []
             var repaired: [GroupID] = []
             var measure: [(GroupID, RetentionPolicy)] = []
             var compacted: [(GroupID, CompactionPass)] = []
@@ -93,9 +99,10 @@ public final class NodeStorage {
                 case .compact(let g, let snap, let keepFrom):
                     try group(g).compact(snap, keepFrom: keepFrom)
                     if keepFrom != nil, !moved.contains(g) { moved.append(g) }
-                case .removeGroup(let g):
+                case .removeGroup(let g, let copy):
                     groups[g] = nil  // closes its files
                     removedGroups.append(g)
+                    if let copy { departed.append((g, copy)) }
                     changedStates.removeAll { $0.0 == g }
                     cleaner.forget(g)
                     try directory.fs.removeTree(directory.groupDirectory(g))
@@ -131,7 +138,7 @@ public final class NodeStorage {
             }
             for g in batch.writtenGroups { try group(g).sync() }
             // Every term and vote of the batch in one write and one sync.
-            try hardStates.save(changedStates, removed: removedGroups)
+            try hardStates.save(changedStates, removed: removedGroups, departed: departed)
             for (g, hs) in changedStates { groups[g]?.noteDurableHardState(hs) }
             var completion = StorageCompletion(token: batch.token, failure: nil)
             completion.damageFound = takeDamageFound()

@@ -17,8 +17,11 @@ public struct StorageBatch: Sendable {
         case saveHardState(GroupID, HardState)
         /// A local snapshot; log segments before `keepFrom` may go.
         case compact(GroupID, Snapshot, keepFrom: LogIndex?)
-        /// A deleted topic's partition: its directory and everything in it go.
-        case removeGroup(GroupID)
+        /// A deleted topic's partition, or a replica moved off this node: its directory and
+        /// everything in it go. For a moved replica, `departed` is what the copy was (its term and
+        /// vote, and as `commit` the last index its log reached): the journal keeps it for good
+        /// (`NodeStorage.departedCopies`, `NodeCore.departedCopies`).
+        case removeGroup(GroupID, departed: HardState? = nil)
         /// A peer's copy of committed entries this node's storage holds damaged: mended in place
         /// where it fits (durable on return; see `PartitionLog.repair`).
         case repair(GroupID, [Entry])

@@ -12,9 +12,12 @@ import Raft
 ///
 /// File `raft-states.journal` in the data directory: records of
 /// `magic "RHSJ" | crc32c u32 (of length and body) | length u32 | body`, body = `count u32` and
-/// `count` items of `group u32 | removed u8 | term u64 | vote u32 | commit u64`. Later records
-/// override earlier ones. When the file passes `compactBytes` it is replaced atomically by one
-/// record holding every group's latest state.
+/// `count` items of `group u32 | kind u8 | term u64 | vote u32 | commit u64`; kind 0: the group's
+/// state, 1: the group was removed (forget it), 2: the group's copy moved off this node — removed
+/// too, and remembered for good: its term and vote, and in the `commit` field the last index its
+/// log reached (`departed`). Later records override earlier ones. When the file passes
+/// `compactBytes` it is replaced atomically by one record holding every group's latest state and
+/// every departure.
 ///
 /// Recovery reads records until the end. A bad record at the tail is a write the crash tore —
 /// never acknowledged, so truncated. A bad record followed by a valid one is damage in the
@@ -30,6 +33,9 @@ public final class HardStateJournal {
     public let path: String
     /// The latest state of each group, by group id.
     public private(set) var states: [GroupID: HardState] = [:]
+    /// Groups whose copy moved off this node: its term and vote then, and as `commit` the last
+    /// index its log reached (the latest departure).
+    public private(set) var departed: [GroupID: HardState] = [:]
     private var file: FileID
     private var size: Int
     /// Past this many bytes the journal is rewritten with only the latest states.
@@ -55,8 +61,14 @@ public final class HardStateJournal {
                 try fs.sync(file)
                 break
             }
-            for (g, removed, hs) in items {
-                if removed { states[g] = nil } else { states[g] = hs }
+            for (g, kind, hs) in items {
+                switch kind {
+                case .state: states[g] = hs
+                case .removed: states[g] = nil
+                case .departed:
+                    states[g] = nil
+                    departed[g] = hs
+                }
             }
             at = next
         }
@@ -65,16 +77,20 @@ public final class HardStateJournal {
 
     deinit { fs.close(file) }
 
-    /// Make these groups' states durable (and forget the removed groups): one write, one sync.
-    public func save(_ changed: [(GroupID, HardState)], removed: [GroupID] = []) throws(StorageError) {
-        guard !changed.isEmpty || !removed.isEmpty else { return }
+    /// Make these groups' states durable (forget the removed groups; remember the departed ones
+    /// with their move count): one write, one sync.
+    public func save(_ changed: [(GroupID, HardState)], removed: [GroupID] = [], departed gone: [(GroupID, HardState)] = []) throws(StorageError) {
+        guard !changed.isEmpty || !removed.isEmpty || !gone.isEmpty else { return }
         for (g, hs) in changed { states[g] = hs }
         for g in removed { states[g] = nil }
+        for (g, copy) in gone { departed[g] = copy }
         if size >= compactBytes {
             try rewrite()
             return
         }
-        let bytes = Self.encode(changed.map { ($0.0, false, $0.1) } + removed.map { ($0, true, HardState()) })
+        let bytes = Self.encode(
+            changed.map { ($0.0, ItemKind.state, $0.1) } + removed.filter { g in !gone.contains { $0.0 == g } }.map { ($0, ItemKind.removed, HardState()) }
+                + gone.map { ($0.0, ItemKind.departed, $0.1) })
         try fs.write(file, at: size, bytes)
         try fs.sync(file)
         size += bytes.count
@@ -82,7 +98,8 @@ public final class HardStateJournal {
 
     /// Replace the file with one record of every group's latest state (atomically).
     private func rewrite() throws(StorageError) {
-        let all = states.keys.sorted().map { ($0, false, states[$0]!) }
+        let all = states.keys.sorted().map { ($0, ItemKind.state, states[$0]!) }
+            + departed.keys.sorted().map { ($0, ItemKind.departed, departed[$0]!) }
         let bytes = Self.encode(all)
         fs.close(file)
         try fs.writeAtomically(path, bytes)
@@ -90,12 +107,17 @@ public final class HardStateJournal {
         size = bytes.count
     }
 
-    static func encode(_ items: [(GroupID, Bool, HardState)]) -> [UInt8] {
+    /// What an item says of its group.
+    enum ItemKind: UInt8 {
+        case state = 0, removed = 1, departed = 2
+    }
+
+    static func encode(_ items: [(GroupID, ItemKind, HardState)]) -> [UInt8] {
         var body = ByteWriter(capacity: 4 + items.count * itemBytes)
         body.u32(UInt32(items.count))
-        for (g, removed, hs) in items {
+        for (g, kind, hs) in items {
             body.u32(g.value)
-            body.u8(removed ? 1 : 0)
+            body.u8(kind.rawValue)
             body.u64(hs.term.value)
             body.u32(hs.vote.value)
             body.u64(hs.commit.value)
@@ -111,7 +133,7 @@ public final class HardStateJournal {
     }
 
     /// The record at `at` and where the next begins, or nil when it is not intact.
-    static func record(in bytes: [UInt8], at: Int) -> (items: [(GroupID, Bool, HardState)], next: Int)? {
+    static func record(in bytes: [UInt8], at: Int) -> (items: [(GroupID, ItemKind, HardState)], next: Int)? {
         guard at + headerBytes <= bytes.count, Array(bytes[at..<at + 4]) == magic else { return nil }
         var r = ByteReader(bytes, offset: at + 4)
         guard let crc = try? r.u32(), let length = try? r.u32() else { return nil }
@@ -121,13 +143,14 @@ public final class HardStateJournal {
         do throws(WireError) {
             let n = try b.u32()
             guard Int(n) * itemBytes == Int(length) - 4 else { return nil }
-            var items: [(GroupID, Bool, HardState)] = []
+            var items: [(GroupID, ItemKind, HardState)] = []
             items.reserveCapacity(Int(n))
             for _ in 0..<n {
                 let g = GroupID(try b.u32())
-                let removed = try b.u8() != 0
+                // An unknown kind is damage (the checksum matched: a newer format) — not intact.
+                guard let kind = ItemKind(rawValue: try b.u8()) else { return nil }
                 let hs = HardState(term: Term(try b.u64()), vote: NodeID(try b.u32()), commit: LogIndex(try b.u64()))
-                items.append((g, removed, hs))
+                items.append((g, kind, hs))
             }
             return (items, end)
         } catch {

@@ -164,7 +164,7 @@ public final class NodeRuntime: @unchecked Sendable {
         config.defaultReplicationFactor = settings.defaultReplicationFactor
         config.plantedBug = settings.plantedBug
         config.peerAddress = PeerRegistration(node: settings.nodeID, host: settings.advertisedPeer.host, port: UInt16(settings.advertisedPeer.port))
-        core = try NodeCore(config: config, recovered: recovered)
+        core = try NodeCore(config: config, recovered: recovered, departed: ownStorage.departedCopies)
         // LogAppendTime topics: the leader stamps batches with the wall clock.
         core.clockMs = NodeRuntime.wallClockMs
         core.monotonicMs = { Int64(NIODeadline.now().uptimeNanoseconds / 1_000_000) }

@@ -175,6 +175,36 @@ struct MoveTests {
         #expect(try Self.values(c, g, correlation: 2).count == 20)
     }
 
+    @Test("a copy moved off a node and back starts as one that lost its log (its term and vote kept, across a restart too), then the leader makes it whole")
+    func moveOffAndBack() throws {
+        let (c, g, replicas, leader) = try Self.cluster(records: 20)
+        let outside = try #require((1...4).map { NodeID(UInt32($0)) }.first { !replicas.contains($0) })
+        let away = try #require(replicas.first { $0 != c.cores[leader].config.id })
+        let k = Int(away.value) - 1
+        let before = try #require(c.cores[k].raftOf(g))
+        let (term, reached) = (before.term, before.lastIndex)
+        let there = replicas.map { $0 == away ? outside : $0 }
+        #expect(try Self.alter(c, at: c.controllerIndex, [("t", 0, there.map { Int32($0.value) })], correlation: 1) == ["t-0": .none])
+        c.run(ticks: 200)
+        #expect(c.cores[k].group(g) == nil)
+        let departed = try #require(c.cores[k].departedCopies[g])
+        #expect(departed.term >= term && departed.commit >= reached, "\(departed), the copy had term \(term) and reached \(reached)")
+        // The departure is durable: a restart reads it back from the journal.
+        try c.start(k, members: (1...4).map { NodeID(UInt32($0)) }, fs: c.filesystems[k], incarnation: 1)
+        #expect(c.cores[k].departedCopies[g] == departed)
+        c.run(ticks: 40)
+        // Back: the new copy remembers the old one's term and vote and waits for the log it had.
+        #expect(try Self.alter(c, at: c.controllerIndex, [("t", 0, replicas.map { Int32($0.value) })], correlation: 2) == ["t-0": .none])
+        c.run(ticks: 200)
+        let back = try #require(c.cores[k].raftOf(g))
+        // It started repairing through the old log's end (it neither campaigned nor voted for a
+        // candidate behind that log meanwhile); the leader brought it past it.
+        #expect(back.repairThrough >= departed.commit && back.term >= departed.term)
+        #expect(!back.isRepairing && back.membership == Membership(voters: replicas))
+        #expect(c.cores[k].group(g)?.state.nextOffset == 20)
+        #expect(c.rejected.isEmpty)
+    }
+
     @Test("a controller snapshot keeps every partition's move state")
     func snapshotRoundTrip() throws {
         var s = ControllerState(members: [1, 2, 3, 4])

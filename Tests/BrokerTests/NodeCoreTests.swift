@@ -62,7 +62,7 @@ final class MiniCluster {
         if !members.contains(id) { config.peerAddress = PeerRegistration(node: id, host: "node\(id.value)", port: 9192) }
         config.incarnation = incarnation
         configure(&config)
-        let core = try NodeCore(config: config, recovered: recovered)
+        let core = try NodeCore(config: config, recovered: recovered, departed: storage.departedCopies)
         if i < cores.count {
             cores[i] = core
             storages[i] = storage

@@ -67,6 +67,13 @@ struct ElasticClusterTests {
             steps.append((name, Date().timeIntervalSince(began)))
         }
 
+        // An id a node of the cluster has: refused, and nothing written.
+        let (takenStatus, taken) = try run(c.rill, [
+            "node", "add", "--id", "2", "--from", c.configPath(1), "--out", c.dir + "/node-x",
+            "--peer", "127.0.0.1:1", "--kafka", "127.0.0.1:2", "--metrics", "127.0.0.1:3",
+        ])
+        #expect(takenStatus != 0 && taken.contains("node 2 is a founder"), "\(taken)")
+        #expect(!FileManager.default.fileExists(atPath: c.dir + "/node-x"))
         // Node 4 joins: a certificate and a node.toml from node 1's, then `rill serve`.
         try await step("add node 4") {
             let (status, out) = try run(c.rill, [

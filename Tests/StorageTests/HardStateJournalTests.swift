@@ -36,6 +36,28 @@ struct HardStateJournalTests {
         #expect(j.states == [GroupID(1): Self.hs(2, 3, 5), GroupID(3): Self.hs(7, 1)])
     }
 
+    @Test("a departed copy (a replica moved off the node) is removed and remembered for good: across reopens and a compaction rewrite")
+    func departedCopies() throws {
+        let fs = SimFileSystem()
+        try fs.makeDirectory("/d")
+        do {
+            let j = try HardStateJournal(fs: fs, directory: "/d", compactBytes: 500)
+            try j.save([(GroupID(1), Self.hs(3, 2, 9)), (GroupID(2), Self.hs(1, 1))])
+            // Group 1's copy leaves at term 4, having voted for 2, its log through 12.
+            try j.save([], removed: [GroupID(1)], departed: [(GroupID(1), Self.hs(4, 2, 12))])
+            #expect(j.states[GroupID(1)] == nil && j.departed == [GroupID(1): Self.hs(4, 2, 12)])
+        }
+        fs.crash()
+        var j = try HardStateJournal(fs: fs, directory: "/d", compactBytes: 500)
+        #expect(j.states == [GroupID(2): Self.hs(1, 1)])
+        #expect(j.departed == [GroupID(1): Self.hs(4, 2, 12)])
+        // The copy comes back (a state again) and the file is rewritten: the departure stays.
+        for term in 5...40 as ClosedRange<UInt64> { try j.save([(GroupID(1), Self.hs(term, 3, term))]) }
+        j = try HardStateJournal(fs: fs, directory: "/d", compactBytes: 500)
+        #expect(j.states[GroupID(1)] == Self.hs(40, 3, 40))
+        #expect(j.departed == [GroupID(1): Self.hs(4, 2, 12)])
+    }
+
     @Test("one save of a thousand groups' states is one write and one sync")
     func oneSyncPerSave() throws {
         let fs = SimFileSystem()

@@ -39,7 +39,7 @@ extension Simulator {
         storage.clockMs = { [unowned self] in Int64(self.now / SimDuration.millisecond) }
         let core: NodeCore
         do {
-            core = try NodeCore(config: nodeConfig(i), recovered: recovered, observer: self)
+            core = try NodeCore(config: nodeConfig(i), recovered: recovered, departed: storage.departedCopies, observer: self)
         } catch {
             fatalError("n\(i + 1) cannot start: \(error)")
         }
