@@ -23,13 +23,7 @@ struct Node: ParsableCommand {
 
         func run() async throws {
             try await withAdmin(client) { admin in
-                let (partitions, nodes) = try await placement(admin)
-                let moves: [ReplicaPlanner.Move]
-                do {
-                    moves = try ReplicaPlanner.drain(node: node, partitions: partitions, nodes: nodes)
-                } catch let refusal as ReplicaPlanner.Refusal {
-                    throw CLIError("cannot drain node \(node): \(refusal.description)")
-                }
+                let moves = try await drainMoves(node, admin, what: "drain")
                 try await carryOut(moves, admin, dryRun: dryRun, wait: wait, what: "off node \(node)")
             }
         }
@@ -52,14 +46,7 @@ extension Node {
         func run() async throws {
             try await withAdmin(client) { admin in
                 let began = Date()
-                let (partitions, nodes) = try await placement(admin)
-                guard nodes.contains(node) else { throw CLIError("node \(node) is not a member of the cluster (members: \(nodes.map(String.init).joined(separator: ",")))") }
-                let moves: [ReplicaPlanner.Move]
-                do {
-                    moves = try ReplicaPlanner.drain(node: node, partitions: partitions, nodes: nodes)
-                } catch let refusal as ReplicaPlanner.Refusal {
-                    throw CLIError("cannot decommission node \(node): \(refusal.description)")
-                }
+                let moves = try await drainMoves(node, admin, what: "decommission")
                 try await carryOut(moves, admin, dryRun: false, wait: true, what: "off node \(node)")
                 try await admin.removeNode(node)
                 print("node \(node) removed from the cluster in \(Int(Date().timeIntervalSince(began))) s; stop its process (its id is never a member again)")
@@ -84,6 +71,22 @@ extension Cluster {
             }
         }
     }
+}
+
+/// The moves that take every replica off `node` (`ReplicaPlanner.drain`); refused, naming the
+/// partition, when one could not keep its replication factor, and for a node that is no member.
+private func drainMoves(_ node: Int32, _ admin: Admin, what: String) async throws -> [ReplicaPlanner.Move] {
+    let (partitions, nodes) = try await placement(admin)
+    guard nodes.contains(node) else {
+        throw CLIError("cannot \(what) node \(node): it is not a member of the cluster (members: \(nodes.map(String.init).joined(separator: ",")))")
+    }
+    let moves: [ReplicaPlanner.Move]
+    do {
+        moves = try ReplicaPlanner.drain(node: node, partitions: partitions, nodes: nodes)
+    } catch {
+        throw CLIError("cannot \(what) node \(node): \(error.description)")
+    }
+    return moves
 }
 
 /// Every partition's replicas and the cluster's nodes.

@@ -25,6 +25,18 @@ struct MembershipTests {
         return (response.errorCode, response.errorMessage)
     }
 
+    /// Three founders, topic `t` (replication 3), then node 4 joined; returns the cluster and node
+    /// 4's index.
+    static func fourNodes(partitions: Int32) throws -> (MiniCluster, Int) {
+        let c = try MiniCluster(nodes: 3)
+        c.run(ticks: 40)
+        try propose(c, .createTopic(name: "t", partitions: partitions, replicationFactor: 3))
+        c.run(ticks: 40)
+        let four = try c.join(founders: founders)
+        c.run(ticks: 80)
+        return (c, four)
+    }
+
     static func controllerMembership(_ c: MiniCluster) throws -> Membership {
         let leader = try #require(c.controllerLeader)
         return try #require(c.cores[leader].raftOf(controllerGroup)).membership
@@ -32,12 +44,7 @@ struct MembershipTests {
 
     @Test("a fourth node joins: announced, a learner of the controller holding its state, a replica a move can name; a fifth makes five voters")
     func joinFourthAndFifth() throws {
-        let c = try MiniCluster(nodes: 3)
-        c.run(ticks: 40)
-        try Self.propose(c, .createTopic(name: "t", partitions: 2, replicationFactor: 3))
-        c.run(ticks: 40)
-        let four = try c.join(founders: Self.founders)
-        c.run(ticks: 80)
+        let (c, four) = try Self.fourNodes(partitions: 2)
         for core in c.cores {
             #expect(core.controller.members == [1, 2, 3, 4], "node \(core.config.id)")
             #expect(core.controller.peerAddresses == [PeerRegistration(node: 4, host: "node4", port: 9192)])
@@ -66,12 +73,7 @@ struct MembershipTests {
 
     @Test("a node leaves once it holds no replica: refused before, its voter replaced and removed, its id never a member again")
     func removeNode() throws {
-        let c = try MiniCluster(nodes: 3)
-        c.run(ticks: 40)
-        try Self.propose(c, .createTopic(name: "t", partitions: 1, replicationFactor: 3))
-        c.run(ticks: 40)
-        let four = try c.join(founders: Self.founders)
-        c.run(ticks: 80)
+        let (c, four) = try Self.fourNodes(partitions: 1)
         // Node 1 holds a replica of t-0: refused, with the reason.
         let leader = try #require(c.controllerLeader)
         var (code, message) = try Self.unregister(c, at: 1, 1, correlation: 1)
