@@ -344,13 +344,15 @@ public final class NodeRuntime: @unchecked Sendable {
     func isRemoved(_ peer: NodeID) -> Bool { core.controller.removedNodes.contains(peer) }
 
     /// Links follow the controller's membership (after every event; both lists are short): a
-    /// node that announced its address gets a link, dialed by the lower id; a removed node's link
-    /// closes and goes.
+    /// node that joined gets a link to the address it announced, dialed by the lower id; a removed
+    /// node's link closes and goes.
     private func syncPeerLinks() {
         let c = core.controller
         if c.peerAddresses != knownPeerAddresses {
             knownPeerAddresses = c.peerAddresses
-            for r in c.peerAddresses where r.node != settings.nodeID {
+            // node.toml's [peers] entries win for the nodes they name (an operator may route a
+            // peer through a proxy or another network); the others are dialed where they said.
+            for r in c.peerAddresses where r.node != settings.nodeID && !settings.peers.contains(where: { $0.0 == r.node }) {
                 let address = HostPort(host: r.host, port: Int(r.port))
                 if links[r.node] == nil {
                     links[r.node] = PeerLink(address: address)

@@ -69,6 +69,8 @@ enum Filled {
         .make(ProduceResponse.self, produceResponse),
         .make(SyncGroupRequest.self, syncGroupRequest),
         .make(SyncGroupResponse.self, syncGroupResponse),
+        .make(UnregisterBrokerRequest.self, unregisterBrokerRequest),
+        .make(UnregisterBrokerResponse.self, unregisterBrokerResponse),
     ]
 
     static func alterConfigsRequest(_ v: Int16, _ f: Fill) -> AlterConfigsRequest {
@@ -1227,6 +1229,18 @@ enum Filled {
         if f.has(v, 5, 32767) { x.protocolType = f.null(v, 5, 32767) ? nil : "pt-540" }
         if f.has(v, 5, 32767) { x.protocolName = f.null(v, 5, 32767) ? nil : "pn-99" }
         if f.has(v, 0, 32767) { x.assignment = ByteBuffer(bytes: [215, 58, 221] as [UInt8]) }
+        return x
+    }
+    static func unregisterBrokerRequest(_ v: Int16, _ f: Fill) -> UnregisterBrokerRequest {
+        var x = UnregisterBrokerRequest()
+        if f.has(v, 0, 32767) { x.brokerID = 242477999 }
+        return x
+    }
+    static func unregisterBrokerResponse(_ v: Int16, _ f: Fill) -> UnregisterBrokerResponse {
+        var x = UnregisterBrokerResponse()
+        if f.has(v, 0, 32767) { x.throttleTimeMs = 1061005573 }
+        if f.has(v, 0, 32767) { x.errorCode = ErrorCode(rawValue: 18256) }
+        if f.has(v, 0, 32767) { x.errorMessage = f.null(v, 0, 32767) ? nil : "em-919" }
         return x
     }
 }

@@ -511,5 +511,8 @@ enum KafkaPythonGolden {
     SyncGroupResponse 4 values 2421843919ea04d73add00
     SyncGroupResponse 5 values 2421843919ea0770742d35343006706e2d393904d73add00
     SyncGroupResponse 5 nulls 2421843919ea000004d73add00
+    UnregisterBrokerRequest 0 values 0e73ebaf00
+    UnregisterBrokerResponse 0 values 3f3da905475007656d2d39313900
+    UnregisterBrokerResponse 0 nulls 3f3da90547500000
     """
 }

@@ -136,10 +136,52 @@ def all_subclasses(cls):
         yield from all_subclasses(sub)
 
 
+# Messages kafka-python 3.0.12 does not ship, defined here in the JSON form of Kafka's message
+# definitions (the same facts as Kafka 4.x's, written out for this check) and loaded through
+# kafka-python's own machinery, so they are encoded by the same independent code as the others.
+SUPPLEMENT = {
+    'UnregisterBrokerRequest': {
+        'apiKey': 64, 'type': 'request', 'listeners': ['broker', 'controller'], 'name': 'UnregisterBrokerRequest',
+        'validVersions': '0', 'flexibleVersions': '0+',
+        'fields': [{'name': 'BrokerId', 'type': 'int32', 'versions': '0+', 'entityType': 'brokerId'}],
+    },
+    'UnregisterBrokerResponse': {
+        'apiKey': 64, 'type': 'response', 'name': 'UnregisterBrokerResponse', 'validVersions': '0', 'flexibleVersions': '0+',
+        'fields': [
+            {'name': 'ThrottleTimeMs', 'type': 'int32', 'versions': '0+'},
+            {'name': 'ErrorCode', 'type': 'int16', 'versions': '0+'},
+            {'name': 'ErrorMessage', 'type': 'string', 'versions': '0+', 'nullableVersions': '0+', 'default': 'null'},
+        ],
+    },
+}
+
+
+def load_supplement():
+    import importlib
+    import json
+    import tempfile
+    root = tempfile.mkdtemp(prefix='rill-kafka-json-')
+    package = os.path.join(root, 'rill_supplement_json')
+    os.makedirs(package)
+    open(os.path.join(package, '__init__.py'), 'w').close()
+    for name, definition in SUPPLEMENT.items():
+        with open(os.path.join(package, name + '.json'), 'w', encoding='utf-8') as out:
+            json.dump(definition, out)
+    sys.path.insert(0, root)
+    module = importlib.import_module('rill_supplement_json')
+    for name in SUPPLEMENT:
+        type(name, (ApiMessage,), {'__slots__': ()}, load_json=module)
+
+
 KP_CLASSES = {}
 for c in all_subclasses(ApiMessage):
     if getattr(c, '_class_version', None) is None and getattr(c, '_json', None) is not None:
         KP_CLASSES.setdefault(c.__name__, c)
+if not any(n in KP_CLASSES for n in SUPPLEMENT):
+    load_supplement()
+    for c in all_subclasses(ApiMessage):
+        if c.__name__ in SUPPLEMENT and getattr(c, '_class_version', None) is None:
+            KP_CLASSES.setdefault(c.__name__, c)
 
 
 def vrange(kf):
