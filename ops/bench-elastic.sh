@@ -4,7 +4,8 @@
 # (`rill cluster balance`), node 1 is decommissioned (`rill node decommission`) and node 2
 # restarted, while a producer (confluent-kafka, 1 KiB records, acks=all) writes to another
 # replication-3 topic. Reports each step's time and the producer's throughput during it as a ratio
-# to before, measured in the same run (ops/elastic_bench.py). THROTTLE= sets
+# to before, measured in the same run (ops/elastic_bench.py; LOAD_RATE= records a second, default
+# 5000, on a topic kept to 64 MiB a partition). THROTTLE= sets
 # kafka.move_throttle_bytes_per_sec on every node.
 #   bash ops/bench-elastic.sh
 set -euo pipefail

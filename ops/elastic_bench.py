@@ -21,6 +21,9 @@ BASE = int(os.environ["BASE"])
 RILL = os.environ.get("RILL", ".build/release/rill")
 BULK_MB = int(os.environ.get("BULK_MB", "256"))
 BASELINE_S = float(os.environ.get("BASELINE_SECONDS", "10"))
+# The producer's pace (records of 1 KiB a second) and the load topic's retention: unbounded, it
+# filled a 250 GB disk in minutes (three replicas of everything) while replicas moved.
+LOAD_RATE = int(os.environ.get("LOAD_RATE", "5000"))
 procs = {}
 
 
@@ -46,7 +49,8 @@ def wait(what, condition, seconds=600):
     began = time.time()
     while not condition():
         if time.time() - began > seconds:
-            raise SystemExit(f"{what}: not done in {seconds} s")
+            logs = "".join(open(f"{WORK}/node-{n}.stderr", errors="replace").read()[-2000:] for n in sorted(procs))
+            raise SystemExit(f"{what}: not done in {seconds} s\n{logs}")
         time.sleep(0.1)
 
 
@@ -72,18 +76,22 @@ def main():
         start(n)
     wait("cluster", lambda: all((s := status(n)) and s["controllerLeader"] and len(s["brokers"]) == 3 for n in (1, 2, 3)), 60)
     create("bulk", 6, 3)
-    create("load", 6, 3)
+    create("load", 6, 3, {"retention.bytes": str(64 << 20), "segment.bytes": str(16 << 20)})
     fill("bulk", BULK_MB)
-    load = Load("load")
+    load = Load("load", rate=LOAD_RATE)
     load.start()
     time.sleep(BASELINE_S)
     steps = {}
     began_all = time.time()
 
+    said = {}
+
     def step(name, body):
         began = time.time()
-        body()
+        out = body()
         steps[name] = (began, time.time())
+        # What the command said it moved ("12 partition(s) moving to balance the cluster").
+        said[name] = next((line for line in (out or "").splitlines() if "moving" in line or "nothing" in line), None)
 
     def add():
         rill("node", "add", "--id", "4", "--from", f"{WORK}/node-1/node.toml", "--out", f"{WORK}/node-4",
@@ -108,10 +116,13 @@ def main():
     load.stop = True
     load.join()
     before = load.rate(began_all - BASELINE_S + 1, began_all)
-    report = {"bulk_mb": BULK_MB, "load_records_per_s_before": round(before), "load_errors": load.errors, "steps": []}
+    report = {"bulk_mb": BULK_MB, "load_rate_asked": LOAD_RATE, "load_records_per_s_before": round(before), "load_errors": load.errors, "steps": []}
     for name, (a, b) in steps.items():
         during = load.rate(a, b)
-        report["steps"].append({"step": name, "seconds": round(b - a, 2), "load_during_over_before": round(during / max(before, 1e-9), 2)})
+        entry = {"step": name, "seconds": round(b - a, 2), "load_during_over_before": round(during / max(before, 1e-9), 2)}
+        if said.get(name):
+            entry["said"] = said[name]
+        report["steps"].append(entry)
     print(json.dumps(report))
     for n in list(procs):
         if procs[n].poll() is None:

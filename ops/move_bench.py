@@ -20,9 +20,9 @@ BULK_MB = int(os.environ.get("BULK_MB", "256"))
 BASELINE_S = float(os.environ.get("BASELINE_SECONDS", "10"))
 
 
-def create(name, partitions, replication):
+def create(name, partitions, replication, config=None):
     admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
-    admin.create_topics([NewTopic(name, partitions, replication)], operation_timeout=60)[name].result()
+    admin.create_topics([NewTopic(name, partitions, replication, config=config or {})], operation_timeout=60)[name].result()
     for _ in range(100):
         t = admin.list_topics(name, timeout=5).topics.get(name)
         if t and all(p.leader > 0 for p in t.partitions.values()):
@@ -48,11 +48,13 @@ def fill(name, megabytes):
 
 
 class Load(threading.Thread):
-    """1 KiB records to `name`, acks=all, counting acknowledgements per half second."""
+    """1 KiB records to `name`, acks=all, counting acknowledgements; at most `rate` records a
+    second when given (else as fast as the cluster takes them)."""
 
-    def __init__(self, name):
+    def __init__(self, name, rate=None):
         super().__init__(daemon=True)
         self.name_ = name
+        self.rate_ = rate
         self.acks = []  # (time, count)
         self.stop = False
         self.errors = 0
@@ -68,9 +70,15 @@ class Load(threading.Thread):
                 self.errors += 1
 
         value = b"l" * 1024
+        began = time.time()
+        sent = 0
         while not self.stop:
+            if self.rate_ and sent >= (time.time() - began) * self.rate_:
+                p.poll(0.001)
+                continue
             try:
                 p.produce(self.name_, value, callback=cb)
+                sent += 1
             except BufferError:
                 p.poll(0.01)
             p.poll(0)
