@@ -1,6 +1,8 @@
 import Foundation
 import NIOCore
+import NIOPosix
 import RillClient
+import RillTLS
 import Testing
 
 /// What a producer had acknowledged, and when.
@@ -103,6 +105,14 @@ struct ElasticClusterTests {
             let (status, out) = try run(c.rill, ["node", "decommission", "-b", survivors, "1"])
             #expect(status == 0 && out.contains("node 1 removed"), "\(out)")
         }
+        // Node 1's id is gone for good: a link from it (its own certificate) is refused.
+        let ca = try CertificateAuthority(
+            certificatePEM: Array(FileManager.default.contents(atPath: c.dir + "/ca.pem")!),
+            privateKeyPEM: Array(FileManager.default.contents(atPath: c.dir + "/ca.key")!))
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        try PeerProbe.tls(group: group, port: c.peerPort(3), certificate: ca.issueNodeCertificate(node: 1), trust: ca.certificatePEM, hello: 1)
+        #expect(c.waitUntil(seconds: 8) { c.log(3).contains("node 1 was removed from this cluster") } != nil, "node 3 took a link from removed node 1")
+        try await group.shutdownGracefully()
         _ = c.terminate(1)
         let topics = try await admin.listTopics()
         let held = try await admin.describeTopics(topics).flatMap(\.partitions).filter { $0.replicas.contains(1) }
