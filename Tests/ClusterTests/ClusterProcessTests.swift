@@ -20,20 +20,20 @@ struct ClusterProcessTests {
     }
 
     @Test("three processes with TLS form a cluster, register through the controller and place a topic's partitions")
-    func formAndReplicate() throws {
+    func formAndReplicate() async throws {
         let c = try LocalCluster()
         defer { c.stop() }
         try c.startAll()
-        let formed = c.waitUntil(seconds: 20) { Self.settled(c, nodes: [1, 2, 3]) }
+        let formed = await c.waitUntil(seconds: 20) { Self.settled(c, nodes: [1, 2, 3]) }
         #expect(formed != nil, "cluster did not form; logs:\n\(c.log(1))\n\(c.log(2))\n\(c.log(3))")
         // Ask node 1; if it is not the controller leader it forwards to it.
         var code = 0
-        c.waitUntil(seconds: 5) {
+        await c.waitUntil(seconds: 5) {
             code = (try? c.createTopic(via: 1, "orders", partitions: 3)) ?? 0
             return code == 202
         }
         #expect(code == 202)
-        let placed = c.waitUntil(seconds: 15) {
+        let placed = await c.waitUntil(seconds: 15) {
             (1...3).allSatisfy { n in
                 guard let s = c.status(n) else { return false }
                 let mine = s.partitions.filter { $0.replicas.contains(UInt32(n)) }
@@ -56,16 +56,16 @@ struct ClusterProcessTests {
     }
 
     @Test("kill -9 of the controller leader: a new leader within two election timeouts; the node restarts and catches up")
-    func killLeader() throws {
+    func killLeader() async throws {
         let c = try LocalCluster()
         defer { c.stop() }
         try c.startAll()
-        try #require(c.waitUntil(seconds: 20) { Self.settled(c, nodes: [1, 2, 3]) } != nil)
+        try #require(await c.waitUntil(seconds: 20) { Self.settled(c, nodes: [1, 2, 3]) } != nil)
         let leader = Int(try #require(c.status(1)?.controllerLeader))
         let survivors = [1, 2, 3].filter { $0 != leader }
         c.kill9(leader)
         // Election timeout: 10 ticks of 100 ms (the defaults), randomized up to twice that.
-        let took = c.waitUntil(seconds: 10) {
+        let took = await c.waitUntil(seconds: 10) {
             let views = survivors.compactMap { c.status($0) }
             return views.count == 2 && views.allSatisfy { $0.controllerLeader != 0 && $0.controllerLeader != UInt32(leader) }
                 && views[0].controllerLeader == views[1].controllerLeader
@@ -75,13 +75,13 @@ struct ClusterProcessTests {
         #expect(seconds < 2.0 + 0.5, "two election timeouts (2 s) plus scheduling slack")
         // Work done while it is down: a topic.
         var code = 0
-        c.waitUntil(seconds: 5) {
+        await c.waitUntil(seconds: 5) {
             code = (try? c.createTopic(via: survivors[0], "while-down", partitions: 1)) ?? 0
             return code == 202
         }
         #expect(code == 202)
         try c.start(leader)
-        let caughtUp = c.waitUntil(seconds: 20) {
+        let caughtUp = await c.waitUntil(seconds: 20) {
             guard let back = c.status(leader), let other = c.status(survivors[0]) else { return false }
             return back.partitions.contains { $0.topic == "while-down" } && back.controllerCommit == other.controllerCommit
                 && back.controllerLeader == other.controllerLeader && back.controllerLeader != 0
@@ -90,18 +90,18 @@ struct ClusterProcessTests {
     }
 
     @Test("SIGTERM on the controller leader hands leadership over before an election timeout, and exits 0")
-    func gracefulStop() throws {
+    func gracefulStop() async throws {
         let c = try LocalCluster()
         defer { c.stop() }
         try c.startAll()
-        try #require(c.waitUntil(seconds: 20) { Self.settled(c, nodes: [1, 2, 3]) } != nil)
+        try #require(await c.waitUntil(seconds: 20) { Self.settled(c, nodes: [1, 2, 3]) } != nil)
         let leader = Int(try #require(c.status(1)?.controllerLeader))
         let term = try #require(c.status(1)?.controllerTerm)
         let survivors = [1, 2, 3].filter { $0 != leader }
         let start = Date()
-        let status = c.terminate(leader)
+        let status = await c.terminate(leader)
         #expect(status == 0, "graceful stop exit status")
-        let took = c.waitUntil(seconds: 5) {
+        let took = await c.waitUntil(seconds: 5) {
             let views = survivors.compactMap { c.status($0) }
             return views.count == 2 && views.allSatisfy { $0.controllerLeader != 0 && $0.controllerLeader != UInt32(leader) }
         }
@@ -115,11 +115,11 @@ struct ClusterProcessTests {
     }
 
     @Test("refused peers: plaintext, another CA, a lying hello, an expired certificate, a stalled handshake; a node of this CA not yet a member may dial in (to join)")
-    func refusedPeers() throws {
+    func refusedPeers() async throws {
         let c = try LocalCluster()
         defer { c.stop() }
         try c.startAll()
-        try #require(c.waitUntil(seconds: 20) { Self.settled(c, nodes: [1, 2, 3]) } != nil)
+        try #require(await c.waitUntil(seconds: 20) { Self.settled(c, nodes: [1, 2, 3]) } != nil)
         let target = 3  // node 3 accepts connections from nodes 1 and 2
         let port = c.peerPort(target)
         let ca = try CertificateAuthority(
@@ -127,10 +127,10 @@ struct ClusterProcessTests {
             privateKeyPEM: Array(FileManager.default.contents(atPath: c.dir + "/ca.key")!))
         let foreign = try CertificateAuthority(name: "another-cluster")
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
+        defer { group.shutdownGracefully { _ in } }
 
-        func expectLogged(_ needle: String, _ what: String) {
-            let found = c.waitUntil(seconds: 8) { c.log(target).contains(needle) }
+        func expectLogged(_ needle: String, _ what: String) async {
+            let found = await c.waitUntil(seconds: 8) { c.log(target).contains(needle) }
             #expect(found != nil, "\(what): node \(target) did not log '\(needle)'; log tail:\n\(c.log(target).suffix(2000))")
         }
 
@@ -138,38 +138,38 @@ struct ClusterProcessTests {
         var frame = ByteBuffer()
         PeerFrame.hello(node: 1, cluster: "dev", version: PeerFrame.version).encode(into: &frame)
         try PeerProbe.plaintext(port: port, bytes: Array(frame.readableBytesView))
-        expectLogged("plaintext on a TLS port?", "plaintext")
+        await expectLogged("plaintext on a TLS port?", "plaintext")
 
         // A certificate from another CA.
         let alien = try foreign.issueNodeCertificate(node: 1)
-        try PeerProbe.tls(group: group, port: port, certificate: alien, trust: ca.certificatePEM, hello: 1)
-        expectLogged("unable to get local issuer certificate", "foreign CA")
+        try await PeerProbe.tls(group: group, port: port, certificate: alien, trust: ca.certificatePEM, hello: 1)
+        await expectLogged("unable to get local issuer certificate", "foreign CA")
 
         // A certificate of this CA for a node that is not a member: holding one is the right to
         // join (`rill node add` issues it), so its link is taken — nodes of removed ids are
         // refused (ElasticClusterTests).
-        try PeerProbe.tls(group: group, port: port, certificate: ca.issueNodeCertificate(node: 9), trust: ca.certificatePEM, hello: 9)
-        expectLogged("peer=9", "a node dialing in to join")
+        try await PeerProbe.tls(group: group, port: port, certificate: ca.issueNodeCertificate(node: 9), trust: ca.certificatePEM, hello: 9)
+        await expectLogged("peer=9", "a node dialing in to join")
 
         // A certificate for node 2 whose hello claims node 1.
-        try PeerProbe.tls(group: group, port: port, certificate: ca.issueNodeCertificate(node: 2), trust: ca.certificatePEM, hello: 1)
-        expectLogged("peer says it is node 1 but its certificate is for node 2", "lying hello")
+        try await PeerProbe.tls(group: group, port: port, certificate: ca.issueNodeCertificate(node: 2), trust: ca.certificatePEM, hello: 1)
+        await expectLogged("peer says it is node 1 but its certificate is for node 2", "lying hello")
 
         // An expired certificate.
-        try PeerProbe.tls(
+        try await PeerProbe.tls(
             group: group, port: port, certificate: ca.issueNodeCertificate(node: 1, notBefore: -172_800, notAfter: -86_400),
             trust: ca.certificatePEM, hello: 1)
-        expectLogged("certificate has expired", "expired")
+        await expectLogged("certificate has expired", "expired")
 
         // A connection that never starts its handshake (default deadline: 5 s).
         let stalled = try PeerProbe.openSilent(port: port)
-        expectLogged("TLS handshake timed out", "stall")
+        await expectLogged("TLS handshake timed out", "stall")
         close(stalled)
 
         // The cluster kept working through all of it.
         #expect(Self.settled(c, nodes: [1, 2, 3]))
         var code = 0
-        c.waitUntil(seconds: 5) {
+        await c.waitUntil(seconds: 5) {
             code = (try? c.createTopic(via: 1, "still-fine", partitions: 1)) ?? 0
             return code == 202
         }

@@ -18,12 +18,12 @@ struct DiskFullTests {
         defer { c.stop() }
         let data = c.dir + "/node-3/data"
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
-        try #require(try run("/bin/mount", ["-t", "tmpfs", "-o", "size=40m", "tmpfs", data]).0 == 0)
-        defer { _ = try? run("/bin/umount", ["-l", data]) }
+        try #require(try await run("/bin/mount", ["-t", "tmpfs", "-o", "size=40m", "tmpfs", data]).0 == 0)
+        defer { _ = try? runBlocking("/bin/umount", ["-l", data]) }
         let config = try String(contentsOfFile: c.configPath(3), encoding: .utf8)
         try (config + "\n[storage]\nmin_free_bytes = 12582912\nwarn_free_bytes = 20971520\n").write(toFile: c.configPath(3), atomically: true, encoding: .utf8)
         try c.startAll()
-        try #require(c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
+        try #require(await c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
 
         let client = try KafkaClient(bootstrap: (0..<3).map { "127.0.0.1:\(c.kafkaPort + $0)" })
         try await Admin(client: client).createTopic("fill", partitions: 3)
@@ -43,12 +43,12 @@ struct DiskFullTests {
         #expect(full?.diskFull == true, "node 3 does not report its disk full (free \(full?.freeBytes ?? 0))")
         #expect(c.isRunning(3), "node 3 stopped: \(c.log(3).suffix(2000))")
         #expect(c.log(3).contains("data disk nearly full"), "no log line about the full disk")
-        let led = c.waitUntil(seconds: 10) { c.status(3)?.partitions.filter { $0.topic == "fill" }.allSatisfy { $0.leader != 3 } ?? false }
+        let led = await c.waitUntil(seconds: 10) { c.status(3)?.partitions.filter { $0.topic == "fill" }.allSatisfy { $0.leader != 3 } ?? false }
         #expect(led != nil, "node 3 still leads a partition of 'fill' with a full disk")
 
         // Space returns: node 3 takes writes again and catches up with the others.
-        try #require(try run("/bin/mount", ["-o", "remount,size=200m", data]).0 == 0)
-        let back = c.waitUntil(seconds: 30) {
+        try #require(try await run("/bin/mount", ["-o", "remount,size=200m", data]).0 == 0)
+        let back = await c.waitUntil(seconds: 30) {
             guard let s3 = c.status(3), s3.diskFull == false, let s1 = c.status(1) else { return false }
             let commits1 = s1.partitions.filter { $0.topic == "fill" }.map(\.commit)
             let commits3 = s3.partitions.filter { $0.topic == "fill" }.map(\.commit)

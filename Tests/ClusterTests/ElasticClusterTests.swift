@@ -42,7 +42,7 @@ struct ElasticClusterTests {
     func growShrinkRestart() async throws {
         let c = try LocalCluster(nodes: 3, spareNodes: 1)
         defer { c.stop() }
-        let (brokers, client, admin) = try TopicCommandTests.start(c)
+        let (brokers, client, admin) = try await TopicCommandTests.start(c)
         try await admin.createTopic("el", partitions: 6, replicationFactor: 3)
         let acks = Acks()
         let producing = Task { try await Self.produce(client, acks) }
@@ -70,7 +70,7 @@ struct ElasticClusterTests {
         }
 
         // An id a node of the cluster has: refused, and nothing written.
-        let (takenStatus, taken) = try run(c.rill, [
+        let (takenStatus, taken) = try await run(c.rill, [
             "node", "add", "--id", "2", "--from", c.configPath(1), "--out", c.dir + "/node-x",
             "--peer", "127.0.0.1:1", "--kafka", "127.0.0.1:2", "--metrics", "127.0.0.1:3",
         ])
@@ -78,20 +78,20 @@ struct ElasticClusterTests {
         #expect(!FileManager.default.fileExists(atPath: c.dir + "/node-x"))
         // Node 4 joins: a certificate and a node.toml from node 1's, then `rill serve`.
         try await step("add node 4") {
-            let (status, out) = try run(c.rill, [
+            let (status, out) = try await run(c.rill, [
                 "node", "add", "--id", "4", "--from", c.configPath(1), "--out", c.dir + "/node-4",
                 "--peer", "127.0.0.1:\(c.peerPort(4))", "--kafka", "127.0.0.1:\(c.kafkaPort + 3)", "--metrics", "127.0.0.1:\(c.statusPort(4))",
             ])
             try #require(status == 0, "\(out)")
             try c.start(4)
-            let joined = c.waitUntil(seconds: 30) {
+            let joined = await c.waitUntil(seconds: 30) {
                 [1, 2, 3, 4].allSatisfy { n in c.status(n).map { $0.brokers.count == 4 && $0.controllerLeader != 0 } ?? false }
             }
             try #require(joined != nil, "node 4 did not join; its log:\n\(c.log(4))")
         }
         let beforeMoves = Date()
         try await step("balance onto node 4") {
-            let (status, out) = try run(c.rill, ["cluster", "balance", "-b", brokers, "--wait"])
+            let (status, out) = try await run(c.rill, ["cluster", "balance", "-b", brokers, "--wait"])
             #expect(status == 0 && out.contains("done in"), "\(out)")
         }
         let afterMoves = Date()
@@ -102,7 +102,7 @@ struct ElasticClusterTests {
 
         let survivors = (1..<4).map { "127.0.0.1:\(c.kafkaPort + $0)" }.joined(separator: ",")
         try await step("decommission node 1") {
-            let (status, out) = try run(c.rill, ["node", "decommission", "-b", survivors, "1"])
+            let (status, out) = try await run(c.rill, ["node", "decommission", "-b", survivors, "1"])
             #expect(status == 0 && out.contains("node 1 removed"), "\(out)")
         }
         // Node 1's id is gone for good: a link from it (its own certificate) is refused.
@@ -110,24 +110,24 @@ struct ElasticClusterTests {
             certificatePEM: Array(FileManager.default.contents(atPath: c.dir + "/ca.pem")!),
             privateKeyPEM: Array(FileManager.default.contents(atPath: c.dir + "/ca.key")!))
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        try PeerProbe.tls(group: group, port: c.peerPort(3), certificate: ca.issueNodeCertificate(node: 1), trust: ca.certificatePEM, hello: 1)
-        #expect(c.waitUntil(seconds: 8) { c.log(3).contains("node 1 was removed from this cluster") } != nil, "node 3 took a link from removed node 1")
+        try await PeerProbe.tls(group: group, port: c.peerPort(3), certificate: ca.issueNodeCertificate(node: 1), trust: ca.certificatePEM, hello: 1)
+        #expect(await c.waitUntil(seconds: 8) { c.log(3).contains("node 1 was removed from this cluster") } != nil, "node 3 took a link from removed node 1")
         try await group.shutdownGracefully()
-        _ = c.terminate(1)
+        _ = await c.terminate(1)
         let topics = try await admin.listTopics()
         let held = try await admin.describeTopics(topics).flatMap(\.partitions).filter { $0.replicas.contains(1) }
         #expect(held.isEmpty, "node 1 still holds \(held)")
         // Its preferred leaderships went to whichever node took each replica: spread them again.
         try await step("balance after decommission") {
-            let (status, out) = try run(c.rill, ["cluster", "balance", "-b", survivors, "--wait"])
+            let (status, out) = try await run(c.rill, ["cluster", "balance", "-b", survivors, "--wait"])
             #expect(status == 0, "\(out)")
         }
 
         var leaders: [Int32: Int] = [:]
         try await step("restart node 2") {
-            #expect(c.terminate(2) == 0)
+            #expect(await c.terminate(2) == 0)
             try c.start(2)
-            let balanced = c.waitUntil(seconds: 30) {
+            let balanced = await c.waitUntil(seconds: 30) {
                 leaders = [:]
                 for s in [2, 3, 4].compactMap({ c.status($0) }) {
                     for p in s.partitions where p.leader == s.node { leaders[Int32(s.node), default: 0] += 1 }

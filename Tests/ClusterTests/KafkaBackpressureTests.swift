@@ -22,18 +22,18 @@ struct KafkaBackpressureTests {
     }
 
     @Test("100,000 pipelined long-poll fetches, answers unread: the node stops reading within a few MB, and answers another client")
-    func pipeliningClientIsHeldBack() throws {
+    func pipeliningClientIsHeldBack() async throws {
         let c = try LocalCluster(nodes: 1)
         defer { c.stop() }
         try c.start(1)
-        try #require(c.waitUntil(seconds: 20) { c.log(1).contains("node listening") } != nil, "node did not start:\n\(c.log(1))")
+        try #require(await c.waitUntil(seconds: 20) { c.log(1).contains("node listening") } != nil, "node did not start:\n\(c.log(1))")
         var code = 0
-        c.waitUntil(seconds: 10) {
+        await c.waitUntil(seconds: 10) {
             code = (try? c.createTopic(via: 1, "quiet", partitions: 1)) ?? 0
             return code == 202
         }
         try #require(code == 202)
-        try #require(c.waitUntil(seconds: 15) { c.status(1)?.partitions.contains { $0.topic == "quiet" && ($0.leader ?? 0) != 0 } ?? false } != nil)
+        try #require(await c.waitUntil(seconds: 15) { c.status(1)?.partitions.contains { $0.topic == "quiet" && ($0.leader ?? 0) != 0 } ?? false } != nil)
         // Each fetch waits up to 20 s for a record that never comes: none is answered in this test.
         let fetch = Self.frame(.fetch, version: 11, correlation: 1) {
             FetchRequest(maxWaitMs: 20_000, minBytes: 1, maxBytes: 1 << 20, topics: [
@@ -56,7 +56,7 @@ struct KafkaBackpressureTests {
                 sent += n
                 idleSince = Date()
             } else {
-                usleep(10_000)
+                try await Task.sleep(for: .milliseconds(10))
             }
         }
         // Without the budget the node read all 100,000 (~\(all.count / 1_000_000) MB) and held them.

@@ -37,50 +37,50 @@ struct KafkaTLSTests {
         func channelInactive(context: ChannelHandlerContext) { done.succeed(nil) }
     }
 
-    func apiVersions(port: Int, ca: [UInt8], clientCertificate: IssuedCertificate?, group: EventLoopGroup) throws -> ByteBuffer? {
+    func apiVersions(port: Int, ca: [UInt8], clientCertificate: IssuedCertificate?, group: EventLoopGroup) async throws -> ByteBuffer? {
         let tls = try TLSContext(
             role: .client,
             configuration: TLSConfiguration(
                 certificatePEM: clientCertificate?.certificatePEM, privateKeyPEM: clientCertificate?.privateKeyPEM, trustedCAPEM: ca,
                 requireClientCertificate: false, minimumVersion: .tls12))
         let done = group.next().makePromise(of: ByteBuffer?.self)
-        let channel = try ClientBootstrap(group: group)
+        let channel = try await ClientBootstrap(group: group)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(TLSHandler(context: tls))
                     try channel.pipeline.syncOperations.addHandler(Catcher(done: done))
                 }
             }
-            .connect(host: "127.0.0.1", port: port).wait()
+            .connect(host: "127.0.0.1", port: port).get()
         let timeout = group.next().scheduleTask(in: .seconds(5)) { done.succeed(nil) }
         defer {
             timeout.cancel()
             channel.close(promise: nil)
         }
-        return try done.futureResult.wait()
+        return try await done.futureResult.get()
     }
 
     @Test("TLS on the Kafka listener, then client certificates required: answered with one, refused without")
-    func kafkaTLS() throws {
+    func kafkaTLS() async throws {
         let c = try LocalCluster(nodes: 1)
         defer { c.stop() }
         let config = try String(contentsOfFile: c.configPath(1), encoding: .utf8)
             .replacingOccurrences(of: "auto_create_topics = true", with: "auto_create_topics = true\ntls = true\ntls_client_auth = true")
         try config.write(toFile: c.configPath(1), atomically: true, encoding: .utf8)
         try c.start(1)
-        try #require(c.waitUntil(seconds: 15) { c.status(1)?.controllerLeader == 1 } != nil)
+        try #require(await c.waitUntil(seconds: 15) { c.status(1)?.controllerLeader == 1 } != nil)
         let ca = try CertificateAuthority(
             certificatePEM: Array(FileManager.default.contents(atPath: c.dir + "/ca.pem")!),
             privateKeyPEM: Array(FileManager.default.contents(atPath: c.dir + "/ca.key")!))
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
+        defer { group.shutdownGracefully { _ in } }
         let client = try ca.issue(commonName: "a-client", hosts: [])
-        let answer = try #require(try apiVersions(port: c.kafkaPort, ca: ca.certificatePEM, clientCertificate: client, group: group))
+        let answer = try #require(try await apiVersions(port: c.kafkaPort, ca: ca.certificatePEM, clientCertificate: client, group: group))
         var r = KafkaReader(answer)
         #expect(try r.int32() == 7)
         #expect(try ApiVersionsResponse.decode(&r, version: 2).errorCode == .none)
-        #expect(try apiVersions(port: c.kafkaPort, ca: ca.certificatePEM, clientCertificate: nil, group: group) == nil)
-        let logged = c.waitUntil(seconds: 5) { c.log(1).contains("Kafka connection closed: TLS handshake failed") }
+        #expect(try await apiVersions(port: c.kafkaPort, ca: ca.certificatePEM, clientCertificate: nil, group: group) == nil)
+        let logged = await c.waitUntil(seconds: 5) { c.log(1).contains("Kafka connection closed: TLS handshake failed") }
         #expect(logged != nil, "the refusal was not logged:\n\(c.log(1).suffix(1500))")
     }
 
@@ -92,7 +92,7 @@ struct KafkaTLSTests {
             .replacingOccurrences(of: "auto_create_topics = true", with: "auto_create_topics = true\ntls = true")
         try config.write(toFile: c.configPath(1), atomically: true, encoding: .utf8)
         try c.start(1)
-        try #require(c.waitUntil(seconds: 15) { c.status(1)?.controllerLeader == 1 } != nil)
+        try #require(await c.waitUntil(seconds: 15) { c.status(1)?.controllerLeader == 1 } != nil)
         let caPEM = Array(FileManager.default.contents(atPath: c.dir + "/ca.pem")!)
         let tls = try TLSContext(
             role: .client,

@@ -21,7 +21,7 @@ final class LocalCluster {
         dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
         self.nodes = nodes
         kafkaPort = try Self.freePortBase(count: nodes + spareNodes)
-        let (status, output) = try run(rill, ["dev", "--init-only", "--nodes", "\(nodes)", "--dir", dir, "--kafka-port", "\(kafkaPort)"])
+        let (status, output) = try runBlocking(rill, ["dev", "--init-only", "--nodes", "\(nodes)", "--dir", dir, "--kafka-port", "\(kafkaPort)"])
         guard status == 0 else { throw TestError("rill dev --init-only failed: \(output)") }
     }
 
@@ -84,10 +84,10 @@ final class LocalCluster {
     func isRunning(_ n: Int) -> Bool { processes[n]?.isRunning ?? false }
 
     /// SIGTERM (a graceful stop); returns the exit status once the process has ended.
-    func terminate(_ n: Int) -> Int32? {
+    func terminate(_ n: Int) async -> Int32? {
         guard let p = processes[n] else { return nil }
         p.terminate()
-        p.waitUntilExit()
+        await exited(p)
         processes[n] = nil
         return p.terminationStatus
     }
@@ -99,7 +99,7 @@ final class LocalCluster {
             print("cluster directory kept: \(dir)")
             return
         }
-        _ = try? run("/bin/rm", ["-rf", dir])
+        _ = try? runBlocking("/bin/rm", ["-rf", dir])
     }
 
     func status(_ n: Int) -> NodeStatus? {
@@ -117,12 +117,17 @@ final class LocalCluster {
     }
 
     /// Poll `condition` every 50 ms for up to `seconds`; returns the seconds it took, or nil.
+    /// It sleeps with `Task.sleep`: a blocking sleep would hold one of the few threads of Swift's
+    /// cooperative pool (two on a 2-core machine) for the whole wait, and with the tests running
+    /// in parallel, two such waits starved every other task of the test process — among them the
+    /// Swift consumers' heartbeats, whose sessions then expired (a CI failure of
+    /// SwiftGroupTests.latePollKeepsMembership).
     @discardableResult
-    func waitUntil(seconds: Double, _ condition: () -> Bool) -> Double? {
+    func waitUntil(seconds: Double, _ condition: () -> Bool) async -> Double? {
         let start = Date()
         while Date().timeIntervalSince(start) < seconds {
             if condition() { return Date().timeIntervalSince(start) }
-            usleep(50_000)
+            try? await Task.sleep(for: .milliseconds(50))
         }
         return nil
     }
@@ -155,7 +160,40 @@ struct TestError: Error, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
-func run(_ executable: String, _ arguments: [String]) throws -> (Int32, String) {
+/// Run a command to its end; returns its exit status and everything it printed. It waits without
+/// holding a thread (see `LocalCluster.waitUntil`): the output goes to a file, read at the end.
+func run(_ executable: String, _ arguments: [String], input: String? = nil) async throws -> (Int32, String) {
+    let outPath = NSTemporaryDirectory() + "rill-test-run-\(UUID().uuidString)"
+    guard FileManager.default.createFile(atPath: outPath, contents: nil) else { throw TestError("cannot create \(outPath)") }
+    defer { try? FileManager.default.removeItem(atPath: outPath) }
+    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+    defer { try? out.close() }
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: executable)
+    p.arguments = arguments
+    p.standardOutput = out
+    p.standardError = out
+    let inPipe = input.map { _ in Pipe() }
+    if let inPipe { p.standardInput = inPipe }
+    try p.run()
+    if let inPipe, let input {
+        inPipe.fileHandleForWriting.write(Data(input.utf8))
+        try inPipe.fileHandleForWriting.close()
+    }
+    await exited(p)
+    let data = FileManager.default.contents(atPath: outPath) ?? Data()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// Wait for `p` to end, polling: `waitUntilExit` would block a thread of the cooperative pool.
+func exited(_ p: Process) async {
+    while p.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
+    p.waitUntilExit()  // ended: returns at once, with the status set
+}
+
+/// `run` for the few places that cannot wait asynchronously (an initializer, `stop` in a `defer`):
+/// short commands only.
+func runBlocking(_ executable: String, _ arguments: [String]) throws -> (Int32, String) {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: executable)
     p.arguments = arguments

@@ -41,12 +41,12 @@ struct LogFloodTests {
     }
 
     @Test("2,000 malformed requests with distinct 32 KB client ids: no forged line, the log grows by a few lines")
-    func maliciousClientIDs() throws {
+    func maliciousClientIDs() async throws {
         let c = try LocalCluster(nodes: 1)
         defer { c.stop() }
         try c.start(1)
         let port = c.kafkaPort
-        try #require(c.waitUntil(seconds: 20) { c.log(1).contains("node listening") } != nil, "node did not start:\n\(c.log(1))")
+        try #require(await c.waitUntil(seconds: 20) { c.log(1).contains("node listening") } != nil, "node did not start:\n\(c.log(1))")
         let before = logBytes(c)
         let forged = Array("x\n2026-12-03T22:00:00+0000 critical rill.node-1: storage failed: stopping ".utf8)
         var delivered = 0
@@ -56,7 +56,7 @@ struct LogFloodTests {
             if Self.sendOnce(port: port, Self.malformedRequest(clientID: id, correlation: Int32(i))) { delivered += 1 }
         }
         #expect(delivered == 2000)
-        usleep(300_000)
+        try await Task.sleep(for: .milliseconds(300))
         let grown = logBytes(c) - before
         // Before the fix: 32 KB and ~100 forged lines per request (64 MB here).
         #expect(grown < 16 * 1024, "log grew by \(grown) bytes for 2,000 requests")

@@ -6,7 +6,7 @@ import Testing
 @Suite(.serialized)
 struct PeerLivenessTests {
     @Test("a silent partition is noticed within the dead-link deadline, logged and counted; links are back within seconds of the heal")
-    func silentPartition() throws {
+    func silentPartition() async throws {
         let c = try LocalCluster()
         defer { c.stop() }
         let proxy = try BlackholeProxy(upstreamPort: c.peerPort(3))
@@ -19,12 +19,12 @@ struct PeerLivenessTests {
             try rerouted.write(toFile: path, atomically: true, encoding: .utf8)
         }
         try c.startAll()
-        try #require(c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
+        try #require(await c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
 
         proxy.blackhole = true
         let cut = Date()
         // Node 3 hears nothing from 1 and 2 (and they nothing from it); TCP says nothing.
-        let noticed = c.waitUntil(seconds: 15) {
+        let noticed = await c.waitUntil(seconds: 15) {
             guard let s = c.status(3) else { return false }
             return s.peers.allSatisfy { !$0.connected }
         }
@@ -34,14 +34,14 @@ struct PeerLivenessTests {
         #expect(noticedAfter < 4.5, "noticed only after \(noticedAfter) s")
         // Each node times its links on its own: node 1's deadline may pass up to a keepalive
         // interval and a check after node 3's.
-        #expect(c.waitUntil(seconds: 2) { c.log(3).contains("peer link dead") } != nil, "node 3 did not log the dead links")
-        #expect(c.waitUntil(seconds: 2) { c.log(1).contains("peer link dead") } != nil, "node 1 did not log its dead link to node 3")
-        try? #require(c.waitUntil(seconds: 10) { metric(c, 3, "rill_peer_links_dead_total") >= 2 } != nil)
+        #expect(await c.waitUntil(seconds: 2) { c.log(3).contains("peer link dead") } != nil, "node 3 did not log the dead links")
+        #expect(await c.waitUntil(seconds: 2) { c.log(1).contains("peer link dead") } != nil, "node 1 did not log its dead link to node 3")
+        try? #require(await c.waitUntil(seconds: 10) { metric(c, 3, "rill_peer_links_dead_total") >= 2 } != nil)
 
-        Thread.sleep(forTimeInterval: 5)  // a partition of some seconds: redials fail meanwhile
+        try await Task.sleep(for: .seconds(5))  // a partition of some seconds: redials fail meanwhile
         proxy.blackhole = false
         let healed = Date()
-        let back = c.waitUntil(seconds: 15) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) }
+        let back = await c.waitUntil(seconds: 15) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) }
         let backAfter = Date().timeIntervalSince(healed)
         #expect(back != nil, "links not back \(backAfter) s after the heal")
         #expect(backAfter < 3, "links back only \(backAfter) s after the heal")

@@ -34,22 +34,22 @@ enum PeerProbe {
     }
 
     /// TLS with the given certificate; once the handshake completes, a hello claiming `hello`.
-    /// Returns when the node has closed the connection (or after 5 s).
-    static func tls(group: EventLoopGroup, port: Int, certificate: IssuedCertificate, trust: [UInt8], hello: UInt32) throws {
+    /// Returns when the node has closed the connection (or after 5 s), without holding a thread.
+    static func tls(group: EventLoopGroup, port: Int, certificate: IssuedCertificate, trust: [UInt8], hello: UInt32) async throws {
         let context = try TLSContext(
             role: .client,
             configuration: .peerLink(certificatePEM: certificate.certificatePEM, privateKeyPEM: certificate.privateKeyPEM, clusterCAPEM: trust))
-        let channel = try ClientBootstrap(group: group)
+        let channel = try await ClientBootstrap(group: group)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(TLSHandler(context: context))
                     try channel.pipeline.syncOperations.addHandler(HelloSender(node: hello))
                 }
             }
-            .connect(host: "127.0.0.1", port: port).wait()
+            .connect(host: "127.0.0.1", port: port).get()
         let closed = channel.closeFuture
         let timeout = group.next().scheduleTask(in: .seconds(5)) { channel.close(promise: nil) }
-        try? closed.wait()
+        try? await closed.get()
         timeout.cancel()
     }
 }

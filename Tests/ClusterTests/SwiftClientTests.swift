@@ -24,7 +24,7 @@ struct SwiftClientTests {
         let c = try LocalCluster()
         defer { c.stop() }
         try c.startAll()
-        try #require(c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
+        try #require(await c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
         let client = try KafkaClient(bootstrap: bootstrap(c))
         let admin = Admin(client: client)
         try await admin.createTopic("swift-failover", partitions: 1)
@@ -111,10 +111,10 @@ struct SwiftClientTests {
             try config.write(toFile: c.configPath(n), atomically: true, encoding: .utf8)
         }
         try c.startAll()
-        try #require(c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
+        try #require(await c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
         let client = try KafkaClient(bootstrap: bootstrap(c))
         try await Admin(client: client).createTopic("catch-up", partitions: 1)
-        let leader = try #require(c.waitUntil(seconds: 15) { partitionLeader(c, "catch-up") != nil }.flatMap { _ in partitionLeader(c, "catch-up") })
+        let leader = try #require(await c.waitUntil(seconds: 15) { partitionLeader(c, "catch-up") != nil }.flatMap { _ in partitionLeader(c, "catch-up") })
         let follower = leader % 3 + 1
         c.kill9(follower)
         // About 2 MB while the follower is down: the leader snapshots its memory every 64 KiB.
@@ -133,7 +133,7 @@ struct SwiftClientTests {
         }
         // Caught up: the same commit, and (its appends written a moment after the commit index
         // reached it: a status page can be read in between) the same bytes on disk.
-        let caughtUp = c.waitUntil(seconds: 60) {
+        let caughtUp = await c.waitUntil(seconds: 60) {
             guard let mine = commit(follower), let theirs = commit(leader) else { return false }
             return mine == theirs && mine > 100 && logBytes(follower) == logBytes(leader)
         }
@@ -151,7 +151,7 @@ struct SwiftClientTests {
         let c = try LocalCluster()
         defer { c.stop() }
         try c.startAll()
-        try #require(c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
+        try #require(await c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
         let client = try KafkaClient(bootstrap: bootstrap(c))
         try await Admin(client: client).createTopic("swift-keys", partitions: 3)
         let producer = try Producer(client: client)
@@ -198,13 +198,13 @@ struct SwiftClientTests {
         let c = try LocalCluster()
         defer { c.stop() }
         try c.startAll()
-        try #require(c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
+        try #require(await c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
         let brokers = bootstrap(c).joined(separator: ",")
         let lines = (0..<50).map { "k\($0 % 5):line \($0)" }.joined(separator: "\n") + "\n"
-        let (status, output) = try runWithInput(c.rill, ["produce", "-b", brokers, "cli-topic", "--key-separator", ":"], input: lines)
+        let (status, output) = try await run(c.rill, ["produce", "-b", brokers, "cli-topic", "--key-separator", ":"], input: lines)
         #expect(status == 0, "rill produce failed: \(output)")
         #expect(output.contains("produced 50 records to cli-topic"))
-        let (cStatus, printed) = try run(c.rill, ["consume", "-b", brokers, "cli-topic", "--exit-at-end"])
+        let (cStatus, printed) = try await run(c.rill, ["consume", "-b", brokers, "cli-topic", "--exit-at-end"])
         #expect(cStatus == 0)
         let values = printed.split(separator: "\n").map(String.init).filter { $0.hasPrefix("line ") }
         #expect(Set(values) == Set((0..<50).map { "line \($0)" }), "consumed: \(printed.prefix(500))")
@@ -230,24 +230,6 @@ func expectKafkaError(_ code: ErrorCode, _ body: () async throws -> Void) async 
     } catch {
         Issue.record("expected Kafka error \(code), got \(error)")
     }
-}
-
-/// Run with `input` on standard input; returns the exit status and everything printed.
-func runWithInput(_ executable: String, _ arguments: [String], input: String) throws -> (Int32, String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: executable)
-    p.arguments = arguments
-    let out = Pipe()
-    let inPipe = Pipe()
-    p.standardOutput = out
-    p.standardError = out
-    p.standardInput = inPipe
-    try p.run()
-    inPipe.fileHandleForWriting.write(Data(input.utf8))
-    try inPipe.fileHandleForWriting.close()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
 }
 
 /// Consumer groups with the Swift consumer against three real nodes.
@@ -285,7 +267,7 @@ struct SwiftGroupTests {
         let c = try LocalCluster()
         defer { c.stop() }
         try c.startAll()
-        try #require(c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
+        try #require(await c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
         let client = try KafkaClient(bootstrap: (0..<3).map { "127.0.0.1:\(c.kafkaPort + $0)" })
         try await Admin(client: client).createTopic("late", partitions: 6)
         let events = EventLog()
@@ -321,7 +303,7 @@ struct SwiftGroupTests {
         let c = try LocalCluster()
         defer { c.stop() }
         try c.startAll()
-        try #require(c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
+        try #require(await c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
         let client = try KafkaClient(bootstrap: (0..<3).map { "127.0.0.1:\(c.kafkaPort + $0)" })
         try await Admin(client: client).createTopic("groups", partitions: 6)
         let producer = try Producer(client: client)
@@ -393,7 +375,7 @@ extension SwiftGroupTests {
         let c = try LocalCluster()
         defer { c.stop() }
         try c.startAll()
-        try #require(c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
+        try #require(await c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
         let brokers = (0..<3).map { "127.0.0.1:\(c.kafkaPort + $0)" }
         let client = try KafkaClient(bootstrap: brokers)
         try await Admin(client: client).createTopic("cli-groups", partitions: 2)
@@ -411,17 +393,17 @@ extension SwiftGroupTests {
         // Each partition ends at 20: committing 10 and 20 gives lags 10 and 0.
         try await consumer.commit([(TopicPartition(topic: "cli-groups", partition: 0), 10), (TopicPartition(topic: "cli-groups", partition: 1), 20)])
         let brokersArg = brokers.joined(separator: ",")
-        let (_, list) = try run(c.rill, ["group", "list", "-b", brokersArg])
+        let (_, list) = try await run(c.rill, ["group", "list", "-b", brokersArg])
         #expect(list.split(separator: "\n").contains("cli-group"), "\(list)")
-        let (_, described) = try run(c.rill, ["group", "describe", "-b", brokersArg, "cli-group"])
+        let (_, described) = try await run(c.rill, ["group", "describe", "-b", brokersArg, "cli-group"])
         #expect(described.contains("Stable"), "\(described)")
         let lines = described.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
         #expect(lines.contains { $0.count >= 5 && $0[0] == "cli-groups" && $0[1] == "0" && $0[2] == "10" && $0[3] == "20" && $0[4] == "10" }, "\(described)")
         #expect(lines.contains { $0.count >= 5 && $0[0] == "cli-groups" && $0[1] == "1" && $0[2] == "20" && $0[4] == "0" }, "\(described)")
-        let (refusedStatus, refused) = try run(c.rill, ["group", "reset-offsets", "-b", brokersArg, "cli-group", "--topic", "cli-groups", "--to", "earliest"])
+        let (refusedStatus, refused) = try await run(c.rill, ["group", "reset-offsets", "-b", brokersArg, "cli-group", "--topic", "cli-groups", "--to", "earliest"])
         #expect(refusedStatus != 0 && refused.contains("stop its consumers"), "\(refused)")
         await consumer.close()
-        let (okStatus, reset) = try run(c.rill, ["group", "reset-offsets", "-b", brokersArg, "cli-group", "--topic", "cli-groups", "--to", "earliest"])
+        let (okStatus, reset) = try await run(c.rill, ["group", "reset-offsets", "-b", brokersArg, "cli-group", "--topic", "cli-groups", "--to", "earliest"])
         #expect(okStatus == 0 && reset.contains("cli-groups[0]: 0") && reset.contains("cli-groups[1]: 0"), "\(reset)")
         let again = Consumer(client: client, configuration: configuration)
         try await again.subscribe(["cli-groups"])
