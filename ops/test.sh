@@ -52,7 +52,14 @@ step "generated protocol code matches its schema"
 if .build/debug/rill-protogen --check; then ok "rill-protogen --check"; else bad "rill-protogen --check"; fi
 
 step "unit, transcript and short simulation tests"
-if swift test --skip-build 2>&1 | tee "$LOGS/swift-test.log"; then ok "swift test"; else bad "swift test"; fi
+# The real-process tests (the ClusterTests target) run apart, after. They wait on real time (nodes
+# elect, consumers heartbeat on 6-10 s sessions); beside the CPU-bound simulator and broker tests,
+# which hold the cooperative pool's two threads on this 2-core machine for seconds at a time,
+# their tasks went unscheduled long enough for sessions and 20 s waits to run out.
+if swift test --skip-build --skip '^ClusterTests\.' 2>&1 | tee "$LOGS/swift-test.log"; then ok "swift test"; else bad "swift test"; fi
+
+step "real-process tests: nodes started as processes on loopback"
+if swift test --skip-build --filter '^ClusterTests\.' 2>&1 | tee "$LOGS/swift-test-processes.log"; then ok "swift test (processes)"; else bad "swift test (processes)"; fi
 
 step "interop: kcat, confluent-kafka, kafka-python, aiokafka, the Java client and sarama against a three-node cluster"
 # Installs what is missing: kcat, a JDK, Go and sarama (apt), the pinned Python clients
