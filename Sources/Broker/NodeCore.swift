@@ -330,7 +330,7 @@ public final class NodeCore {
         if !elections.isEmpty { perform(elections.tick(self)) }
         if !reassignments.isEmpty { perform(reassignments.tick(self)) }
         if !removals.isEmpty { perform(removals.tick(self)) }
-        if !fetches.isEmpty { perform(fetches.evaluate(expired: true, self)) }
+        if !fetches.isEmpty { perform(fetches.tick(self)) }
         perform(producerIDs.serve(controller: controller, now: ticks, expired: true))
         perform(coordinator.tick(self))
         if ticks % UInt64(config.raftTemplate.electionTicks) == 0 {
@@ -550,7 +550,7 @@ public final class NodeCore {
         if !produces.isEmpty { perform(produces.check(expired: false, self)) }
         if !deletions.isEmpty { perform(deletions.check(expired: false, self)) }
         if !elections.isEmpty { perform(elections.check(self)) }
-        if !fetches.isEmpty { perform(fetches.evaluate(expired: false, self)) }
+        if !fetches.isEmpty { perform(fetches.progressed(self)) }
         if coordinator.hasPendingWrites { perform(coordinator.writesProgressed(expired: false, self)) }
         out.kafkaReplies += completions
         completions.removeAll()
