@@ -766,12 +766,13 @@ public final class NodeCore {
         }
         let dropped = recoveredPartitions.filter { controller.isDeleted($0.0) || replicaDropped($0.0, membershipIndex: $0.1.latestMembershipIndex) }
         for (gid, state) in dropped {
-            var copy: HardState? = nil
-            if !controller.isDeleted(gid) {
-                let reached = max(state.entries.last?.index ?? state.snapshot?.index ?? .zero, state.repairThrough)
-                copy = HardState(term: state.hardState.term, vote: state.hardState.vote, commit: reached)
-                noteDeparted(gid, copy!)
+            if controller.isDeleted(gid) {
+                queued.append(.removeGroup(gid))
+                continue
             }
+            let reached = max(state.entries.last?.index ?? state.snapshot?.index ?? .zero, state.repairThrough)
+            let copy = HardState(term: state.hardState.term, vote: state.hardState.vote, commit: reached)
+            departedCopies[gid] = copy
             queued.append(.removeGroup(gid, departed: copy))
         }
         recoveredPartitions.removeAll { p in dropped.contains { $0.0 == p.0 } }
@@ -822,7 +823,9 @@ public final class NodeCore {
     /// deleted); remembered durably (`departedCopies`).
     private func removeGroup(_ gid: GroupID, departed: HardState? = nil) {
         guard let k = position(gid) else { return }
-        if let departed { noteDeparted(gid, departed) }
+        // The latest departure covers any earlier one: a copy created again starts from it (its
+        // term, vote and `repairThrough` at least the earlier copy's; `addGroup`).
+        if let departed { departedCopies[gid] = departed }
         observer?.groupChanged(node: config.id, group: gid, hosted: false)
         noteReleased(groups[k])
         groups.remove(at: k)
@@ -832,13 +835,6 @@ public final class NodeCore {
         active = Array(groups.indices)  // positions moved
         for i in active { inActive[i] = true }
         queued.append(.removeGroup(gid, departed: departed))
-    }
-
-    private func noteDeparted(_ gid: GroupID, _ copy: HardState) {
-        let known = departedCopies[gid]
-        departedCopies[gid] = HardState(
-            term: max(copy.term, known?.term ?? .zero), vote: copy.term >= (known?.term ?? .zero) ? copy.vote : known!.vote,
-            commit: max(copy.commit, known?.commit ?? .zero))
     }
 
     private func addGroup(_ gid: GroupID, membership: Membership, recovered: RecoveredState) {
