@@ -172,7 +172,17 @@ struct GroupCoordinator {
         func fail(_ e: ErrorCode, _ message: String) -> FindCoordinatorResponse.Coordinator {
             .init(key: key, nodeID: -1, host: "", port: -1, errorCode: e, errorMessage: message)
         }
-        guard keyType == 0 else { return fail(.coordinatorNotAvailable, "transactions are not supported") }
+        // Transactions (key type 1) are not served yet. COORDINATOR_NOT_AVAILABLE is retriable:
+        // the Java client's initTransactions() then retried for its whole 60 s max.block.ms and
+        // failed with "did not complete coordinator discovery". A non-retriable error ends it at
+        // once, and the Java client puts this message in its exception.
+        guard keyType == 0 else {
+            return fail(
+                .unsupportedVersion,
+                keyType == 1
+                    ? "Rill does not support transactions yet (transactional.id '\(LogText.safe(String(key.prefix(200))))'): use an idempotent producer without transactional.id"
+                    : "coordinator key type \(keyType) is not supported")
+        }
         guard !key.isEmpty else { return fail(.invalidGroupID, "empty group id") }
         guard let a = Self.offsetsAssignment(of: key, node) else {
             ensureOffsetsTopic(node)

@@ -13,10 +13,12 @@ struct GroupCoordinatorTests {
         var correlation: Int32 = 100
         init(_ cluster: MiniCluster) { self.cluster = cluster }
 
-        func call<T>(_ node: Int, _ key: ApiKey, _ version: Int16, _ body: (inout KafkaWriter) -> Void, decode: (inout KafkaReader) throws -> T) throws -> T {
+        func call<T>(
+            _ node: Int, _ key: ApiKey, _ version: Int16, flexible: Bool = false, _ body: (inout KafkaWriter) -> Void, decode: (inout KafkaReader) throws -> T
+        ) throws -> T {
             correlation += 1
             let c = correlation
-            var r = try MiniCluster.body(cluster.kafka(node, key: key, version: version, correlation: c, body), correlation: c)
+            var r = try MiniCluster.body(cluster.kafka(node, key: key, version: version, correlation: c, body), correlation: c, flexible: flexible)
             return try decode(&r)
         }
 
@@ -97,6 +99,24 @@ struct GroupCoordinatorTests {
         }
         let f = try #require(found, "no coordinator found")
         return (cluster, client, Int(f.nodeID) - 1)
+    }
+
+    @Test("FindCoordinator for a transactional id (key type 1) fails at once with a non-retriable error naming the reason; v4's batched form too")
+    func transactionCoordinatorRefused() throws {
+        let cluster = try MiniCluster(nodes: 3)
+        cluster.run(ticks: 40)
+        let client = Client(cluster)
+        let v3 = try client.call(0, .findCoordinator, 3, flexible: true, { FindCoordinatorRequest(key: "orders-txn\n", keyType: 1).encode(&$0, version: 3) }) {
+            try FindCoordinatorResponse.decode(&$0, version: 3)
+        }
+        // Not COORDINATOR_NOT_AVAILABLE: clients retry that until their own timeout (60 s in Java).
+        #expect(v3.errorCode == .unsupportedVersion)
+        #expect(v3.errorMessage?.contains("does not support transactions yet (transactional.id 'orders-txn\\n')") == true, "\(v3.errorMessage ?? "nil")")
+        let v4 = try client.call(0, .findCoordinator, 4, flexible: true, { FindCoordinatorRequest(keyType: 1, coordinatorKeys: ["a", "b"]).encode(&$0, version: 4) }) {
+            try FindCoordinatorResponse.decode(&$0, version: 4)
+        }
+        #expect(v4.coordinators.map(\.key) == ["a", "b"])
+        #expect(v4.coordinators.allSatisfy { $0.errorCode == .unsupportedVersion && $0.errorMessage?.contains("transactions") == true })
     }
 
     @Test("member id handshake, join after the initial delay, sync, heartbeat checks, commits and fetches, leave")
