@@ -126,6 +126,12 @@ struct ProduceService {
         if let big = batches.first(where: { $0.bytes.readableBytes > maxBatchBytes }) {
             return fail(.messageTooLarge, "batch of \(big.bytes.readableBytes) bytes exceeds the topic's max.message.bytes, \(maxBatchBytes)")
         }
+        // Kafka's rule: commit and abort markers are the broker's to write. And a transactional
+        // batch would stay open with no coordinator to close it (transactions are not served).
+        if batches.contains(where: \.isControl) { return fail(.invalidRecord, "Clients are not allowed to write control records") }
+        if batches.contains(where: \.isTransactional) {
+            return fail(.invalidRecord, "a transactional batch: Rill does not support transactions yet; produce without transactional.id")
+        }
         if compacted, let problem = batches.lazy.compactMap(Self.compactionProblem).first {
             return fail(.invalidRecord, problem)
         }

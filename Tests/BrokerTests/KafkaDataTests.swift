@@ -71,6 +71,31 @@ struct KafkaDataTests {
         #expect(try Self.fetch(c, from: leader, offset: 5, correlation: 5).errorCode == ErrorCode.offsetOutOfRange)
     }
 
+    @Test("a control batch (a commit or abort marker) or a transactional batch from a client is INVALID_RECORD with the reason, and not written")
+    func controlAndTransactionalBatchesRefused() throws {
+        let (c, leader) = try Self.cluster()
+        /// A batch of "x" with attribute `bit` set (CRC recomputed: the refusal is for the bit, not a bad CRC).
+        func batch(_ bit: Int16) -> ByteBuffer {
+            var b = RecordBatch.build(records: [(nil, Array("x".utf8))], timestamp: 1, producerID: 7, producerEpoch: 0, baseSequence: 0).bytes
+            let attributes: Int16 = b.getInteger(at: b.readerIndex + 21)!
+            b.setInteger(attributes | bit, at: b.readerIndex + 21)
+            let crc = b.withUnsafeReadableBytes { CRC32C.update(0, UnsafeRawBufferPointer(rebasing: $0[21...])) }
+            b.setInteger(crc, at: b.readerIndex + 17)
+            return b
+        }
+        for (correlation, bit, reason) in [(Int32(1), Int16(0x30), "Clients are not allowed to write control records"),
+                                           (2, 0x10, "Rill does not support transactions yet")] {
+            let request = ProduceRequest(acks: -1, timeoutMs: 1000, topicData: [.init(name: "t", partitionData: [.init(index: 0, records: batch(bit))])])
+            var r = try MiniCluster.body(c.kafka(leader, key: .produce, version: 8, correlation: correlation) { request.encode(&$0, version: 8) }, correlation: correlation)
+            let p = try #require(try ProduceResponse.decode(&r, version: 8).responses.first?.partitionResponses.first)
+            #expect(p.errorCode == .invalidRecord)
+            #expect(p.errorMessage?.contains(reason) == true, "\(p.errorMessage ?? "nil")")
+        }
+        c.run(ticks: 20)
+        #expect(try Self.fetch(c, from: leader, offset: 0, correlation: 3).highWatermark == 0)
+        #expect(try Self.produce(c, to: leader, acks: -1, correlation: 4, values: ["y"])?.errorCode == ErrorCode.none)
+    }
+
     @Test("acks=0 gets no response, and the records still land")
     func acksZero() throws {
         let (c, leader) = try Self.cluster()
