@@ -40,6 +40,13 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     /// A request the topic's configs forbid (DeleteRecords on a compact-only topic).
     public static let policyViolation = ErrorCode(rawValue: 44)
     public static let invalidProducerEpoch = ErrorCode(rawValue: 47)
+    /// Transactions: an EndTxn the transaction's state does not allow (the other direction, or none open).
+    public static let invalidTxnState = ErrorCode(rawValue: 48)
+    /// Transactions: the producer id is not the transactional id's.
+    public static let invalidProducerIDMapping = ErrorCode(rawValue: 49)
+    public static let invalidTransactionTimeout = ErrorCode(rawValue: 50)
+    /// Transactions: the coordinator is finishing the previous transaction; retriable.
+    public static let concurrentTransactions = ErrorCode(rawValue: 51)
     /// A disk error on the broker (a damaged entry it will not serve); clients retry.
     public static let kafkaStorageError = ErrorCode(rawValue: 56)
     public static let unknownProducerID = ErrorCode(rawValue: 59)
@@ -102,6 +109,10 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         45: "OUT_OF_ORDER_SEQUENCE_NUMBER",
         46: "DUPLICATE_SEQUENCE_NUMBER",
         47: "INVALID_PRODUCER_EPOCH",
+        48: "INVALID_TXN_STATE",
+        49: "INVALID_PRODUCER_ID_MAPPING",
+        50: "INVALID_TRANSACTION_TIMEOUT",
+        51: "CONCURRENT_TRANSACTIONS",
         56: "KAFKA_STORAGE_ERROR",
         59: "UNKNOWN_PRODUCER_ID",
         74: "FENCED_LEADER_EPOCH",

@@ -9,6 +9,10 @@ import NIOCore
 /// Which field exists and is nullable in which version comes from Kafka's JSON, not Rill's schema.
 enum Filled {
     static let messages: [MessageCase] = [
+        .make(AddOffsetsToTxnRequest.self, addOffsetsToTxnRequest),
+        .make(AddOffsetsToTxnResponse.self, addOffsetsToTxnResponse),
+        .make(AddPartitionsToTxnRequest.self, addPartitionsToTxnRequest),
+        .make(AddPartitionsToTxnResponse.self, addPartitionsToTxnResponse),
         .make(AlterConfigsRequest.self, alterConfigsRequest),
         .make(AlterConfigsResponse.self, alterConfigsResponse),
         .make(AlterPartitionReassignmentsRequest.self, alterPartitionReassignmentsRequest),
@@ -35,6 +39,8 @@ enum Filled {
         .make(DescribeLogDirsResponse.self, describeLogDirsResponse),
         .make(ElectLeadersRequest.self, electLeadersRequest),
         .make(ElectLeadersResponse.self, electLeadersResponse),
+        .make(EndTxnRequest.self, endTxnRequest),
+        .make(EndTxnResponse.self, endTxnResponse),
         .make(FetchRequest.self, fetchRequest),
         .make(FetchResponse.self, fetchResponse),
         .make(FindCoordinatorRequest.self, findCoordinatorRequest),
@@ -69,10 +75,58 @@ enum Filled {
         .make(ProduceResponse.self, produceResponse),
         .make(SyncGroupRequest.self, syncGroupRequest),
         .make(SyncGroupResponse.self, syncGroupResponse),
+        .make(TxnOffsetCommitRequest.self, txnOffsetCommitRequest),
+        .make(TxnOffsetCommitResponse.self, txnOffsetCommitResponse),
         .make(UnregisterBrokerRequest.self, unregisterBrokerRequest),
         .make(UnregisterBrokerResponse.self, unregisterBrokerResponse),
     ]
 
+    static func addOffsetsToTxnRequest(_ v: Int16, _ f: Fill) -> AddOffsetsToTxnRequest {
+        var x = AddOffsetsToTxnRequest()
+        if f.has(v, 0, 32767) { x.transactionalID = "ti-200" }
+        if f.has(v, 0, 32767) { x.producerID = 8247591775186051 }
+        if f.has(v, 0, 32767) { x.producerEpoch = 400 }
+        if f.has(v, 0, 32767) { x.groupID = "gi-140" }
+        return x
+    }
+    static func addOffsetsToTxnResponse(_ v: Int16, _ f: Fill) -> AddOffsetsToTxnResponse {
+        var x = AddOffsetsToTxnResponse()
+        if f.has(v, 0, 32767) { x.throttleTimeMs = 1151422359 }
+        if f.has(v, 0, 32767) { x.errorCode = ErrorCode(rawValue: 10095) }
+        return x
+    }
+    static func addPartitionsToTxnRequest(_ v: Int16, _ f: Fill) -> AddPartitionsToTxnRequest {
+        var x = AddPartitionsToTxnRequest()
+        if f.has(v, 0, 3) { x.v3AndBelowTransactionalID = "vabti-241" }
+        if f.has(v, 0, 3) { x.v3AndBelowProducerID = 4420183720888470 }
+        if f.has(v, 0, 3) { x.v3AndBelowProducerEpoch = 10048 }
+        if f.has(v, 0, 3) { x.v3AndBelowTopics = [addPartitionsToTxnRequest_AddPartitionsToTxnTopic(v, f)] }
+        return x
+    }
+    static func addPartitionsToTxnRequest_AddPartitionsToTxnTopic(_ v: Int16, _ f: Fill) -> AddPartitionsToTxnRequest.AddPartitionsToTxnTopic {
+        var x = AddPartitionsToTxnRequest.AddPartitionsToTxnTopic()
+        if f.has(v, 0, 32767) { x.name = "n-183" }
+        if f.has(v, 0, 32767) { x.partitions = [687259395, 1609944981] }
+        return x
+    }
+    static func addPartitionsToTxnResponse(_ v: Int16, _ f: Fill) -> AddPartitionsToTxnResponse {
+        var x = AddPartitionsToTxnResponse()
+        if f.has(v, 0, 32767) { x.throttleTimeMs = 824040710 }
+        if f.has(v, 0, 3) { x.resultsByTopicV3AndBelow = [addPartitionsToTxnResponse_AddPartitionsToTxnTopicResult(v, f)] }
+        return x
+    }
+    static func addPartitionsToTxnResponse_AddPartitionsToTxnTopicResult(_ v: Int16, _ f: Fill) -> AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult {
+        var x = AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult()
+        if f.has(v, 0, 32767) { x.name = "n-561" }
+        if f.has(v, 0, 32767) { x.resultsByPartition = [addPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult(v, f)] }
+        return x
+    }
+    static func addPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult(_ v: Int16, _ f: Fill) -> AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult {
+        var x = AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult()
+        if f.has(v, 0, 32767) { x.partitionIndex = 909976309 }
+        if f.has(v, 0, 32767) { x.partitionErrorCode = ErrorCode(rawValue: 19331) }
+        return x
+    }
     static func alterConfigsRequest(_ v: Int16, _ f: Fill) -> AlterConfigsRequest {
         var x = AlterConfigsRequest()
         if f.has(v, 0, 32767) { x.resources = [alterConfigsRequest_AlterConfigsResource(v, f)] }
@@ -531,6 +585,20 @@ enum Filled {
         if f.has(v, 0, 32767) { x.partitionID = 1659963274 }
         if f.has(v, 0, 32767) { x.errorCode = ErrorCode(rawValue: 13734) }
         if f.has(v, 0, 32767) { x.errorMessage = f.null(v, 0, 32767) ? nil : "em-716" }
+        return x
+    }
+    static func endTxnRequest(_ v: Int16, _ f: Fill) -> EndTxnRequest {
+        var x = EndTxnRequest()
+        if f.has(v, 0, 32767) { x.transactionalID = "ti-244" }
+        if f.has(v, 0, 32767) { x.producerID = 7198177680776135 }
+        if f.has(v, 0, 32767) { x.producerEpoch = 26559 }
+        if f.has(v, 0, 32767) { x.committed = true }
+        return x
+    }
+    static func endTxnResponse(_ v: Int16, _ f: Fill) -> EndTxnResponse {
+        var x = EndTxnResponse()
+        if f.has(v, 0, 32767) { x.throttleTimeMs = 43881072 }
+        if f.has(v, 0, 32767) { x.errorCode = ErrorCode(rawValue: 27371) }
         return x
     }
     static func fetchRequest(_ v: Int16, _ f: Fill) -> FetchRequest {
@@ -1229,6 +1297,50 @@ enum Filled {
         if f.has(v, 5, 32767) { x.protocolType = f.null(v, 5, 32767) ? nil : "pt-540" }
         if f.has(v, 5, 32767) { x.protocolName = f.null(v, 5, 32767) ? nil : "pn-99" }
         if f.has(v, 0, 32767) { x.assignment = ByteBuffer(bytes: [215, 58, 221] as [UInt8]) }
+        return x
+    }
+    static func txnOffsetCommitRequest(_ v: Int16, _ f: Fill) -> TxnOffsetCommitRequest {
+        var x = TxnOffsetCommitRequest()
+        if f.has(v, 0, 32767) { x.transactionalID = "ti-80" }
+        if f.has(v, 0, 32767) { x.groupID = "gi-273" }
+        if f.has(v, 0, 32767) { x.producerID = 6459894639663197 }
+        if f.has(v, 0, 32767) { x.producerEpoch = 29161 }
+        if f.has(v, 3, 32767) { x.generationID = 531848799 }
+        if f.has(v, 3, 32767) { x.memberID = "mi-576" }
+        if f.has(v, 3, 32767) { x.groupInstanceID = f.null(v, 3, 32767) ? nil : "gii-343" }
+        if f.has(v, 0, 32767) { x.topics = [txnOffsetCommitRequest_TxnOffsetCommitRequestTopic(v, f)] }
+        return x
+    }
+    static func txnOffsetCommitRequest_TxnOffsetCommitRequestTopic(_ v: Int16, _ f: Fill) -> TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic {
+        var x = TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic()
+        if f.has(v, 0, 32767) { x.name = "n-936" }
+        if f.has(v, 0, 32767) { x.partitions = [txnOffsetCommitRequest_TxnOffsetCommitRequestPartition(v, f)] }
+        return x
+    }
+    static func txnOffsetCommitRequest_TxnOffsetCommitRequestPartition(_ v: Int16, _ f: Fill) -> TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition {
+        var x = TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition()
+        if f.has(v, 0, 32767) { x.partitionIndex = 842033569 }
+        if f.has(v, 0, 32767) { x.committedOffset = 1403412818861225 }
+        if f.has(v, 2, 32767) { x.committedLeaderEpoch = 434954814 }
+        if f.has(v, 0, 32767) { x.committedMetadata = f.null(v, 0, 32767) ? nil : "cm-50" }
+        return x
+    }
+    static func txnOffsetCommitResponse(_ v: Int16, _ f: Fill) -> TxnOffsetCommitResponse {
+        var x = TxnOffsetCommitResponse()
+        if f.has(v, 0, 32767) { x.throttleTimeMs = 1051376776 }
+        if f.has(v, 0, 32767) { x.topics = [txnOffsetCommitResponse_TxnOffsetCommitResponseTopic(v, f)] }
+        return x
+    }
+    static func txnOffsetCommitResponse_TxnOffsetCommitResponseTopic(_ v: Int16, _ f: Fill) -> TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic {
+        var x = TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic()
+        if f.has(v, 0, 32767) { x.name = "n-285" }
+        if f.has(v, 0, 32767) { x.partitions = [txnOffsetCommitResponse_TxnOffsetCommitResponsePartition(v, f)] }
+        return x
+    }
+    static func txnOffsetCommitResponse_TxnOffsetCommitResponsePartition(_ v: Int16, _ f: Fill) -> TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition {
+        var x = TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition()
+        if f.has(v, 0, 32767) { x.partitionIndex = 34310050 }
+        if f.has(v, 0, 32767) { x.errorCode = ErrorCode(rawValue: 25495) }
         return x
     }
     static func unregisterBrokerRequest(_ v: Int16, _ f: Fill) -> UnregisterBrokerRequest {

@@ -23,6 +23,10 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case deleteRecords = 21
     case initProducerID = 22
     case offsetForLeaderEpoch = 23
+    case addPartitionsToTxn = 24
+    case addOffsetsToTxn = 25
+    case endTxn = 26
+    case txnOffsetCommit = 28
     case describeConfigs = 32
     case alterConfigs = 33
     case describeLogDirs = 35
@@ -58,6 +62,10 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .deleteRecords: return "DeleteRecords"
         case .initProducerID: return "InitProducerId"
         case .offsetForLeaderEpoch: return "OffsetForLeaderEpoch"
+        case .addPartitionsToTxn: return "AddPartitionsToTxn"
+        case .addOffsetsToTxn: return "AddOffsetsToTxn"
+        case .endTxn: return "EndTxn"
+        case .txnOffsetCommit: return "TxnOffsetCommit"
         case .describeConfigs: return "DescribeConfigs"
         case .alterConfigs: return "AlterConfigs"
         case .describeLogDirs: return "DescribeLogDirs"
@@ -95,6 +103,10 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .deleteRecords: return 0...2
         case .initProducerID: return 0...5
         case .offsetForLeaderEpoch: return 2...4
+        case .addPartitionsToTxn: return 0...3
+        case .addOffsetsToTxn: return 0...3
+        case .endTxn: return 0...3
+        case .txnOffsetCommit: return 0...3
         case .describeConfigs: return 1...4
         case .alterConfigs: return 0...2
         case .describeLogDirs: return 1...5
@@ -132,6 +144,10 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .deleteRecords: return 2
         case .initProducerID: return 2
         case .offsetForLeaderEpoch: return 4
+        case .addPartitionsToTxn: return 3
+        case .addOffsetsToTxn: return 3
+        case .endTxn: return 3
+        case .txnOffsetCommit: return 3
         case .describeConfigs: return 4
         case .alterConfigs: return 2
         case .describeLogDirs: return 2
