@@ -161,13 +161,7 @@ public struct GroupOffsetStore: Sendable {
 
     /// Apply a committed entry of the offsets partition (one record batch).
     public mutating func apply(entryData: [UInt8]) throws(WireError) {
-        let records: [DecodedRecord]
-        do {
-            records = try RecordBatch(validating: ByteBuffer(bytes: KafkaEntry.batchBytes(entryData)), from: .log).decodedRecords()
-        } catch {
-            throw WireError.invalid("offsets partition batch: \(error)")
-        }
-        for r in records { try apply(key: r.key, value: r.value) }
+        for r in try InternalTopicRecords.records(ofEntry: entryData, "offsets partition") { try apply(key: r.key, value: r.value) }
     }
 
     /// The group ids with offsets or metadata here, sorted.
@@ -184,21 +178,12 @@ public struct GroupOffsetStore: Sendable {
             }
         }
         for g in groups.keys.sorted() { records.append(Self.groupRecord(group: g, groups[g]!)) }
-        w.u32(UInt32(records.count))
-        for r in records {
-            w.blob(r.key)
-            w.blob(r.value ?? [])
-        }
+        InternalTopicRecords.encode(records, into: &w)
     }
 
     public static func decode(_ r: inout ByteReader) throws(WireError) -> GroupOffsetStore {
         var store = GroupOffsetStore()
-        let n = try r.count(minItemBytes: 8)
-        for _ in 0..<n {
-            let key = try r.blob()
-            let value = try r.blob()
-            try store.apply(key: key, value: value)
-        }
+        try InternalTopicRecords.decode(&r) { (key, value) throws(WireError) in try store.apply(key: key, value: value) }
         return store
     }
 }

@@ -84,36 +84,19 @@ public struct TransactionStateStore: Sendable, Equatable {
 
     /// Apply a committed entry of a `__transaction_state` partition (one record batch).
     public mutating func apply(entryData: [UInt8]) throws(WireError) {
-        let records: [DecodedRecord]
-        do {
-            records = try RecordBatch(validating: ByteBuffer(bytes: KafkaEntry.batchBytes(entryData)), from: .log).decodedRecords()
-        } catch {
-            throw WireError.invalid("transaction state batch: \(error)")
-        }
-        for r in records { try apply(key: r.key, value: r.value) }
+        for r in try InternalTopicRecords.records(ofEntry: entryData, "transaction state") { try apply(key: r.key, value: r.value) }
     }
 
     // MARK: - Snapshot
 
     /// Every transactional id as a record, sorted, so equal stores encode equally.
     public func encode(_ w: inout ByteWriter) {
-        let ids = transactions.keys.sorted()
-        w.u32(UInt32(ids.count))
-        for id in ids {
-            let r = Self.record(id, transactions[id]!)
-            w.blob(r.key)
-            w.blob(r.value ?? [])
-        }
+        InternalTopicRecords.encode(transactions.keys.sorted().map { Self.record($0, transactions[$0]!) }, into: &w)
     }
 
     public static func decode(_ r: inout ByteReader) throws(WireError) -> TransactionStateStore {
         var store = TransactionStateStore()
-        let n = try r.count(minItemBytes: 8)
-        for _ in 0..<n {
-            let key = try r.blob()
-            let value = try r.blob()
-            try store.apply(key: key, value: value)
-        }
+        try InternalTopicRecords.decode(&r) { (key, value) throws(WireError) in try store.apply(key: key, value: value) }
         return store
     }
 }

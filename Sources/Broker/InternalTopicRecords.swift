@@ -1,0 +1,36 @@
+import KafkaProtocol
+import NIOCore
+import Raft
+
+/// The keyed records of an internal topic's partition (`__consumer_offsets`,
+/// `__transaction_state`): how a committed entry's records are read, and how a store's live keys
+/// travel in a snapshot. Both stores keep state that only the coordinator writes.
+enum InternalTopicRecords {
+    /// The records of a committed entry (one record batch); `what` names the topic in errors.
+    static func records(ofEntry entryData: [UInt8], _ what: String) throws(WireError) -> [DecodedRecord] {
+        do {
+            return try RecordBatch(validating: ByteBuffer(bytes: KafkaEntry.batchBytes(entryData)), from: .log).decodedRecords()
+        } catch {
+            throw WireError.invalid("\(what) batch: \(error)")
+        }
+    }
+
+    /// A snapshot section: the count, then each record's key and value.
+    static func encode(_ records: [(key: [UInt8], value: [UInt8]?)], into w: inout ByteWriter) {
+        w.u32(UInt32(records.count))
+        for r in records {
+            w.blob(r.key)
+            w.blob(r.value ?? [])
+        }
+    }
+
+    /// Read a section `encode` wrote, giving each record to `apply`.
+    static func decode(_ r: inout ByteReader, apply: (_ key: [UInt8], _ value: [UInt8]) throws(WireError) -> Void) throws(WireError) {
+        let n = try r.count(minItemBytes: 8)
+        for _ in 0..<n {
+            let key = try r.blob()
+            let value = try r.blob()
+            try apply(key, value)
+        }
+    }
+}
