@@ -224,14 +224,8 @@ public enum TransactionRules {
     /// Ongoing → PrepareAbort under epoch + 1 (Kafka's PrepareEpochFence and abort, as one record).
     private static func fencedAbort(_ m: TransactionMetadata, nowMs: Int64, newProducerID: () -> Int64) -> TransactionMetadata {
         precondition(m.state == .ongoing)
-        let partitions = m.partitions
-        let start = m.startMs
-        var next = bumped(m, newProducerID: newProducerID).moved(to: .prepareAbort, at: nowMs)
-        // The markers go to what the fenced transaction wrote; a rotated producer id keeps the old
-        // one's partitions with it (the markers carry the id the data was written under).
-        next.partitions = partitions
-        next.startMs = start
-        return next
+        // The partitions and start stay: the markers go to what the fenced transaction wrote.
+        return bumped(m, newProducerID: newProducerID).moved(to: .prepareAbort, at: nowMs)
     }
 
     /// The next epoch; at the last one (Short.MAX_VALUE - 1) a new producer id at epoch 0.
