@@ -4,7 +4,7 @@
 # $dir (data, node-N.log), $bootstrap (host:port,...).
 bench_cluster_start() {
   local base
-  base=$(python3 -c 'import random; print(random.randint(30000, 45000))')
+  base=$(python3 -c 'import random; print(random.randint(20000, 32500))')
   dir=$(mktemp -d /tmp/rill-bench-XXXXXX)
   bench_pids=()
   trap 'for p in "${bench_pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$dir"' EXIT

@@ -76,7 +76,7 @@ def free(p):
     finally:
         s.close()
 for _ in range(100):
-    b = random.randint(30000, 45000)
+    b = random.randint(20000, 32500)  # below the ephemeral range (32768+): see LocalCluster.freePortBase
     if all(free(b + d + k) for d in (0, 100, 200) for k in range(3)):
         print(b); break
 PY
