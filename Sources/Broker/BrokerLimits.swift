@@ -61,4 +61,8 @@ public enum BrokerLimits {
     /// An OffsetCommit, or a group's membership write, waiting to be committed in its offsets
     /// partition is answered with an error after this long.
     public static let groupWriteTimeoutMs = 5000
+    /// A transaction coordinator's write (InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn,
+    /// EndTxn) not committed after this long is answered COORDINATOR_NOT_AVAILABLE, which the
+    /// client retries; the id takes no other request until the write commits or is lost.
+    public static let transactionWriteTimeoutMs = 5000
 }

@@ -34,25 +34,36 @@ extension NodeCore.Group {
     struct KafkaState {
         var producers = ProducerState()
         var offsetStore: GroupOffsetStore?
+        var transactionStore: TransactionStateStore?
         /// DeleteRecords' floor (`recordsDeletedBelow`); 0 when none was ever set.
         var recordsDeletedBelow: UInt64 = 0
     }
 
     /// The Kafka part of a partition's snapshot payload, after the replica state: the producers,
-    /// then (offsets partitions) the group offset store, or (other partitions) DeleteRecords'
-    /// floor when one was set. Older layouts end early, and are read as what they are: a snapshot
+    /// then (offsets partitions) the group offset store, (transaction state partitions) the
+    /// transaction store, or (other partitions) DeleteRecords' floor when one was set. Older layouts end early, and are read as what they are: a snapshot
     /// from before idempotent producers (354b979) ends after the replica state (no producers); an
     /// offsets partition's from before consumer groups (c98b7dc) ends after the producers (no
     /// offsets, no groups); a partition's whose records were never deleted ends after the
     /// producers (floor 0).
-    static func decodeKafkaState(_ data: [UInt8], offsets: Bool) throws(WireError) -> KafkaState {
-        guard data.count > ReplicaState.snapshotBytes else { return KafkaState(offsetStore: offsets ? GroupOffsetStore() : nil) }
+    static func decodeKafkaState(_ data: [UInt8], internal topic: InternalTopic?) throws(WireError) -> KafkaState {
+        var state = KafkaState()
+        switch topic {
+        case .consumerOffsets: state.offsetStore = GroupOffsetStore()
+        case .transactionState: state.transactionStore = TransactionStateStore()
+        case nil: break
+        }
+        guard data.count > ReplicaState.snapshotBytes else { return state }
         var r = ByteReader(data, offset: ReplicaState.snapshotBytes)
-        var state = KafkaState(producers: try ProducerState.decode(&r))
-        if offsets {
-            state.offsetStore = r.remaining > 0 ? try GroupOffsetStore.decode(&r) : GroupOffsetStore()
-        } else if r.remaining > 0 {
-            state.recordsDeletedBelow = try r.u64()
+        state.producers = try ProducerState.decode(&r)
+        switch topic {
+        case .consumerOffsets:
+            if r.remaining > 0 { state.offsetStore = try GroupOffsetStore.decode(&r) }
+        case .transactionState:
+            // No older layout: the topic came after idempotent producers.
+            state.transactionStore = try TransactionStateStore.decode(&r)
+        case nil:
+            if r.remaining > 0 { state.recordsDeletedBelow = try r.u64() }
         }
         guard r.remaining == 0 else { throw WireError.invalid("\(r.remaining) bytes after the partition's state") }
         return state
@@ -66,7 +77,7 @@ extension NodeCore {
     func snapshotProblem(_ snap: Snapshot, group g: Group) -> String? {
         do {
             _ = try ReplicaState.decode(snap)
-            if g.isKafkaPartition { _ = try Group.decodeKafkaState(snap.data, offsets: g.offsetStore != nil) }
+            if g.isKafkaPartition { _ = try Group.decodeKafkaState(snap.data, internal: g.internalTopic) }
             if g.id == controllerGroup {
                 var c = ControllerState(members: controller.founders, firstGroup: controller.firstGroup)
                 try c.restore(snap, skipping: ReplicaState.snapshotBytes)

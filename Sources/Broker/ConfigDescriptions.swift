@@ -96,7 +96,7 @@ extension ControllerState {
         guard let def = TopicConfigs.definition(named: name) else { return nil }
         // __consumer_offsets is kept compact (its snapshot holds each key's newest record; see
         // `RetentionPolicy.belowSnapshot`), as Kafka creates it.
-        if topic.name == offsetsTopic && name == "cleanup.policy" { return topic.configs[name] ?? "compact" }
+        if InternalTopic.isInternal(topic.name) && name == "cleanup.policy" { return topic.configs[name] ?? "compact" }
         return topic.configs[name] ?? clusterConfigs[def.brokerKey] ?? def.defaultValue
     }
 }

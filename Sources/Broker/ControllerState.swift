@@ -441,8 +441,8 @@ public struct ControllerState: Equatable, Sendable {
     /// Nil when `topic` may grow to `total` partitions, else why not (Kafka's messages).
     public static func validatePartitionIncrease(_ topic: TopicState, to total: Int32) -> String? {
         let count = topic.partitions.count
-        if topic.name == offsetsTopic {
-            return "partitions of \(offsetsTopic) cannot be added: every group's place is its id's hash over the partition count"
+        if let special = InternalTopic(name: topic.name) {
+            return "partitions of \(special.name) cannot be added: every key's place is its hash over the partition count"
         }
         if total == count { return "topic '\(topic.name)' already has \(count) partition(s)" }
         if total < count { return "topic '\(topic.name)' has \(count) partitions: \(total) would not be an increase" }

@@ -17,7 +17,7 @@ extension TopicAdmin {
                 p.topics.append(.answered(t.name, .invalidReplicaAssignment, "manual replica assignments are not supported: Rill places the new partitions"))
             } else if let topic = node.controller.topic(t.name) {
                 if let reason = ControllerState.validatePartitionIncrease(topic, to: t.count) {
-                    p.topics.append(.answered(t.name, t.name == offsetsTopic ? .invalidRequest : .invalidPartitions, reason))
+                    p.topics.append(.answered(t.name, InternalTopic.isInternal(t.name) ? .invalidRequest : .invalidPartitions, reason))
                 } else if c.validateOnly {
                     p.topics.append(.answered(t.name, .none))
                 } else {

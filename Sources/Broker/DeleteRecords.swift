@@ -39,7 +39,7 @@ struct DeleteRecordsService {
             request: request, parts: [], deadlineTick: node.ticks + node.config.ticks(milliseconds: Int(max(0, d.timeoutMs))))
         for t in d.topics {
             let topic = node.controller.topic(t.name)
-            let deletable = t.name != offsetsTopic && (topic.map { node.controller.cleanupPolicy(of: $0, includes: "delete") } ?? true)
+            let deletable = !InternalTopic.isInternal(t.name) && (topic.map { node.controller.cleanupPolicy(of: $0, includes: "delete") } ?? true)
             for p in t.partitions {
                 var part = PendingDeleteRecords.Part(topic: t.name, partition: p.partitionIndex, group: GroupID(0))
                 if let assignment = topic?.partitions.first(where: { $0.partition == p.partitionIndex }) {

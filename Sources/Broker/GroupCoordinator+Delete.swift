@@ -47,7 +47,7 @@ extension GroupCoordinator {
         for key in committed.keys.sorted() {
             records.append(GroupOffsetStore.offsetRecord(group: id, topic: key.topic, partition: key.partition, nil))
         }
-        guard let (index, term) = Self.write(records, to: g, node) else { return .notCoordinator }
+        guard let (index, term) = InternalTopicRecords.propose(records, to: g, node) else { return .notCoordinator }
         var w = PendingGroupWrite(
             group: g.id, consumerGroup: id, lastIndex: index, term: term, request: nil, version: 0, topics: [],
             deadlineTick: node.ticks + node.config.ticks(milliseconds: BrokerLimits.groupWriteTimeoutMs))
@@ -109,7 +109,7 @@ extension GroupCoordinator {
         }
         func code(_ topic: String, _ p: Int32) -> ErrorCode { subscribed.contains(topic) ? .groupSubscribedToTopic : .none }
         guard !records.isEmpty else { return answer(.none, code) }
-        guard let (index, term) = Self.write(records, to: g, node) else { return answer(.notCoordinator) { _, _ in .none } }
+        guard let (index, term) = InternalTopicRecords.propose(records, to: g, node) else { return answer(.notCoordinator) { _, _ in .none } }
         var w = PendingGroupWrite(
             group: g.id, consumerGroup: d.groupID, lastIndex: index, term: term, request: request, version: request.header.apiVersion, topics: [],
             deadlineTick: node.ticks + node.config.ticks(milliseconds: BrokerLimits.groupWriteTimeoutMs))
@@ -153,7 +153,7 @@ extension GroupCoordinator {
                     records.append(GroupOffsetStore.offsetRecord(group: id, topic: name, partition: key.partition, nil))
                 }
             }
-            if !records.isEmpty { _ = Self.write(records, to: g, node) }
+            if !records.isEmpty { _ = InternalTopicRecords.propose(records, to: g, node) }
         }
         return taken()
     }

@@ -172,7 +172,7 @@ extension GroupCoordinator {
                 name: t.name, partitions: t.partitions.map { .init(partitionIndex: $0.partitionIndex, errorCode: exists(t.name, $0.partitionIndex) ? .none : .unknownTopicOrPartition) })
         }
         guard !records.isEmpty else { return answer { t, p in exists(t, p) ? .none : .unknownTopicOrPartition } }
-        guard let (index, term) = Self.write(records, to: g, node) else { return answer { _, _ in .notCoordinator } }
+        guard let (index, term) = InternalTopicRecords.propose(records, to: g, node) else { return answer { _, _ in .notCoordinator } }
         writes.append(
             PendingGroupWrite(
                 group: g.id, consumerGroup: c.groupID, lastIndex: index, term: term, request: request, version: request.header.apiVersion, topics: topics,
@@ -181,18 +181,6 @@ extension GroupCoordinator {
     }
 
     // MARK: - Writes
-
-    /// Append records to an offsets partition this node leads (one batch, one Raft entry).
-    static func write(_ records: [(key: [UInt8], value: [UInt8]?)], to g: NodeCore.Group, _ node: some CoordinatorContext) -> (LogIndex, Term)? {
-        var builder = RecordBatchBuilder()
-        // Timestamps: the node has no wall clock (determinism); offsets do not expire by time yet.
-        for r in records { builder.append(key: r.key, value: r.value, timestamp: 0) }
-        let term = g.withRaft { $0.term }
-        let batch = builder.build().assigned(baseOffset: Int64(g.logEndOffset), leaderEpoch: Int32(truncatingIfNeeded: term.value))
-        // A nearly full disk takes no group writes (the member finds the next coordinator).
-        guard !node.diskFull, let at = try? node.propose(Array(batch.bytes.readableBytesView), to: g.id) else { return nil }
-        return (at.index, at.term)
-    }
 
     /// Record a group's membership (end of a rebalance, or emptied) for a future coordinator;
     /// `holding` are answers to send once it is written.
@@ -209,7 +197,7 @@ extension GroupCoordinator {
         }
         cg.needsPersist = false
         guard let a = Self.offsetsAssignment(of: cg.id, node), let g = node.group(a.group), g.withRaft({ $0.role }) == .leader,
-            let (index, term) = Self.write([GroupOffsetStore.groupRecord(group: cg.id, cg.persisted)], to: g, node)
+            let (index, term) = InternalTopicRecords.propose([GroupOffsetStore.groupRecord(group: cg.id, cg.persisted)], to: g, node)
         else {
             // Not written: the state in memory is not real yet, so no later SyncGroup may be
             // answered from it before a write succeeds (simulator seed 427).

@@ -19,7 +19,7 @@ enum CoordinatorLookup {
     case refused(ErrorCode)
 }
 
-/// The group coordinator: FindCoordinator, the classic group protocol (Join/Sync/Heartbeat/
+/// The group coordinator: the classic group protocol (Join/Sync/Heartbeat/
 /// Leave), OffsetCommit/OffsetFetch (`GroupCoordinator+Offsets`) and the Describe/List tools'
 /// APIs. A group belongs to the partition of `__consumer_offsets` its id hashes to (Kafka's rule),
 /// and its coordinator is that partition's Raft leader: offsets and group metadata are records in
@@ -54,26 +54,19 @@ struct GroupCoordinator {
 
     // MARK: - Placement
 
-    /// Kafka's `abs(groupId.hashCode) % partitions`, with Java's String.hashCode over UTF-16.
+    /// Kafka's `abs(groupId.hashCode) % partitions` (`CoordinatorPlacement`).
     static func offsetsPartition(of groupID: String, partitions: Int32) -> Int32 {
-        var h: Int32 = 0
-        for unit in groupID.utf16 { h = h &* 31 &+ Int32(unit) }
-        return (h & 0x7fff_ffff) % partitions
+        CoordinatorPlacement.partition(of: groupID, partitions: partitions)
     }
 
     /// The offsets partition's assignment for a group (nil until the topic exists).
     static func offsetsAssignment(of groupID: String, _ node: some CoordinatorContext) -> PartitionAssignment? {
-        guard let topic = node.controller.topic(offsetsTopic), !topic.partitions.isEmpty else { return nil }
-        let p = offsetsPartition(of: groupID, partitions: Int32(topic.partitions.count))
-        return topic.partitions.first { $0.partition == p }
+        CoordinatorPlacement.assignment(of: groupID, in: .consumerOffsets, node)
     }
 
     /// Create `__consumer_offsets` the first time a group needs it.
     private mutating func ensureOffsetsTopic(_ node: some CoordinatorContext) {
-        guard node.controller.topic(offsetsTopic) == nil else { return }
-        actions.append(
-            .autoCreateTopic(name: offsetsTopic, partitions: node.config.offsetsPartitions,
-                             replicationFactor: min(node.config.offsetsReplicationFactor, node.controller.members.count)))
+        actions += CoordinatorPlacement.creation(of: .consumerOffsets, node)
     }
 
     /// The Raft group coordinating `groupID` here, or why this node cannot serve it.
@@ -153,51 +146,6 @@ struct GroupCoordinator {
             case .sync(let h, let response): actions.append(.complete(h.request.answer(response)))
             }
         }
-    }
-
-    /// FindCoordinator: one key (v0-3) or several (v4+, KIP-699), each answered on its own.
-    mutating func findCoordinator(_ f: FindCoordinatorRequest, _ request: KafkaRequest, _ node: some CoordinatorContext) -> [KafkaAction] {
-        let response: FindCoordinatorResponse
-        if request.header.apiVersion >= 4 {
-            response = FindCoordinatorResponse(coordinators: f.coordinatorKeys.map { coordinator(for: $0, keyType: f.keyType, node) })
-        } else {
-            let c = coordinator(for: f.key, keyType: f.keyType, node)
-            response = FindCoordinatorResponse(errorCode: c.errorCode, errorMessage: c.errorMessage, nodeID: c.nodeID, host: c.host, port: c.port)
-        }
-        actions.append(.complete(request.answer(response)))
-        return taken()
-    }
-
-    private mutating func coordinator(for key: String, keyType: Int8, _ node: some CoordinatorContext) -> FindCoordinatorResponse.Coordinator {
-        func fail(_ e: ErrorCode, _ message: String) -> FindCoordinatorResponse.Coordinator {
-            .init(key: key, nodeID: -1, host: "", port: -1, errorCode: e, errorMessage: message)
-        }
-        // Transactions (key type 1) are not served yet. COORDINATOR_NOT_AVAILABLE is retriable:
-        // the Java client's initTransactions() then retried for its whole 60 s max.block.ms and
-        // failed with "did not complete coordinator discovery". A non-retriable error ends it at
-        // once, and the Java client puts this message in its exception.
-        guard keyType == 0 else {
-            return fail(
-                .unsupportedVersion,
-                keyType == 1
-                    ? "Rill does not support transactions yet (transactional.id '\(LogText.safe(String(key.prefix(200))))'): use an idempotent producer without transactional.id"
-                    : "coordinator key type \(keyType) is not supported")
-        }
-        guard !key.isEmpty else { return fail(.invalidGroupID, "empty group id") }
-        guard let a = Self.offsetsAssignment(of: key, node) else {
-            ensureOffsetsTopic(node)
-            return fail(.coordinatorNotAvailable, "the offsets topic is being created")
-        }
-        var leader = NodeID.none
-        if let g = node.group(a.group) {
-            leader = g.withRaft { $0.leader }
-        } else if let hint = node.leaderHint(for: a.group) {
-            leader = hint.leader
-        }
-        guard !leader.isNone, let b = node.controller.brokers.first(where: { $0.node == leader }) else {
-            return fail(.coordinatorNotAvailable, "the group's offsets partition has no leader yet")
-        }
-        return .init(key: key, nodeID: Int32(b.node.value), host: b.host, port: Int32(b.kafkaPort))
     }
 
     mutating func joinGroup(_ request: KafkaRequest, _ joining: JoinGroupRequest, _ node: some CoordinatorContext) -> [KafkaAction] {

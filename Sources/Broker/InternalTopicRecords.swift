@@ -1,11 +1,25 @@
 import KafkaProtocol
 import NIOCore
+import Primitives
 import Raft
 
 /// The keyed records of an internal topic's partition (`__consumer_offsets`,
 /// `__transaction_state`): how a committed entry's records are read, and how a store's live keys
 /// travel in a snapshot. Both stores keep state that only the coordinator writes.
 enum InternalTopicRecords {
+    /// Append records to an internal partition this node leads (one batch, one Raft entry); nil
+    /// when it cannot (a nearly full disk takes no coordinator writes: the client finds the next
+    /// coordinator, or retries).
+    static func propose(_ records: [(key: [UInt8], value: [UInt8]?)], to g: NodeCore.Group, _ node: some PartitionContext) -> (LogIndex, Term)? {
+        var builder = RecordBatchBuilder()
+        // Timestamps: the node has no wall clock here (determinism); nothing expires by them.
+        for r in records { builder.append(key: r.key, value: r.value, timestamp: 0) }
+        let term = g.withRaft { $0.term }
+        let batch = builder.build().assigned(baseOffset: Int64(g.logEndOffset), leaderEpoch: Int32(truncatingIfNeeded: term.value))
+        guard !node.diskFull, let at = try? node.propose(Array(batch.bytes.readableBytesView), to: g.id) else { return nil }
+        return (at.index, at.term)
+    }
+
     /// The records of a committed entry (one record batch); `what` names the topic in errors.
     static func records(ofEntry entryData: [UInt8], _ what: String) throws(WireError) -> [DecodedRecord] {
         do {

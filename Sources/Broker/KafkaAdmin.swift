@@ -131,6 +131,9 @@ struct TopicAdmin {
             let configs = Self.topicConfigs(t.configs)
             if p.topics.contains(where: { $0.name == t.name }) {
                 p.topics.append(.answered(t.name, .invalidRequest, "topic '\(t.name)' appears twice in the request"))
+            } else if InternalTopic.isInternal(t.name) {
+                // Its coordinator creates it with the partitions its keys are placed over.
+                p.topics.append(.answered(t.name, .invalidRequest, "Creation of internal topic \(t.name) is prohibited."))
             } else if !t.assignments.isEmpty {
                 p.topics.append(.answered(t.name, .invalidRequest, "manual replica assignments are not supported"))
             } else if let reason = ControllerState.validateTopic(name: t.name, partitions: partitions, replicationFactor: rf, members: node.controller.members.count) {
@@ -178,8 +181,8 @@ struct TopicAdmin {
             }
             if p.topics.contains(where: { $0.name == name }) {
                 p.topics.append(.answered(name, id: id, .invalidRequest, "topic '\(name)' appears twice in the request"))
-            } else if name == offsetsTopic {
-                p.topics.append(.answered(name, id: id, .invalidRequest, "\(offsetsTopic) is internal: the consumer groups' offsets live there"))
+            } else if let special = InternalTopic(name: name) {
+                p.topics.append(.answered(name, id: id, .invalidRequest, "\(name) is internal: \(special.holds) live there"))
             } else if node.controller.topic(name) == nil {
                 p.topics.append(.answered(name, id: id, .unknownTopicOrPartition))
             } else {

@@ -71,9 +71,10 @@ struct ProduceService {
                 }
                 if ![-1, 0, 1].contains(p.acks) {
                     fail(.invalidRequiredAcks, "acks must be -1, 0 or 1, not \(p.acks)")
-                } else if t.name == offsetsTopic {
-                    // Only the group coordinator writes there: a client's records could forge commits.
-                    fail(.invalidTopic, "\(offsetsTopic) is internal")
+                } else if InternalTopic.isInternal(t.name) {
+                    // Only a coordinator writes there: a client's records could forge commits or
+                    // transactions.
+                    fail(.invalidTopic, "\(t.name) is internal")
                 } else if let assignment = topic?.partitions.first(where: { $0.partition == part.index }) {
                     entry.group = assignment.group
                     Self.append(part.records, to: assignment.group, maxBatchBytes: maxBatch, compacted: compacted,

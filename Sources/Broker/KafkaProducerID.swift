@@ -61,6 +61,15 @@ struct ProducerIDService {
         return actions
     }
 
+    /// An id now, for the transaction coordinator (a new transactional id, or one whose epochs
+    /// ran out), or nil with the request for a block: the coordinator then answers
+    /// COORDINATOR_NOT_AVAILABLE and the client retries.
+    mutating func takeNow(controller: ControllerState) -> (id: Int64?, actions: [KafkaAction]) {
+        adoptBlock(controller)
+        if let id = take() { return (id, []) }
+        return (nil, requestBlock())
+    }
+
     private mutating func take() -> Int64? {
         guard next < end else { return nil }
         defer { next += 1 }

@@ -51,13 +51,13 @@ extension NodeCore {
 
     private func handleKafkaRequest(_ request: KafkaRequest) -> (KafkaReply, NodeOutput) {
         let h = request.header
-        guard let key = ApiKey(rawValue: h.apiKey), let served = ServedApis.served(key) else {
+        guard let key = ApiKey(rawValue: h.apiKey), let served = ServedApis.served(key, transactions: config.servesTransactions) else {
             return (.close("unsupported API key \(h.apiKey)"), NodeOutput())
         }
         if key == .apiVersions && !served.contains(h.apiVersion) {
             // A newer client than this broker opens with a version it does not know: answer error 35
             // in the v0 layout (header v0, body unread), and the client retries with one listed.
-            let fallback = ServedApis.apiVersionsResponse(errorCode: .unsupportedVersion)
+            let fallback = ServedApis.apiVersionsResponse(errorCode: .unsupportedVersion, transactions: config.servesTransactions)
             return (.respond(Self.frame(h) { fallback.encode(&$0, version: 0) }), NodeOutput())
         }
         guard served.contains(h.apiVersion) else {
@@ -70,7 +70,7 @@ extension NodeCore {
                 let a = try ApiVersionsRequest.decode(&r, version: h.apiVersion)
                 // v3+ name the client software; Kafka refuses names outside its pattern.
                 let valid = h.apiVersion < 3 || (ServedApis.isValidSoftwareName(a.clientSoftwareName) && ServedApis.isValidSoftwareName(a.clientSoftwareVersion))
-                let response = valid ? ServedApis.apiVersionsResponse() : ApiVersionsResponse(errorCode: .invalidRequest)
+                let response = valid ? ServedApis.apiVersionsResponse(transactions: config.servesTransactions) : ApiVersionsResponse(errorCode: .invalidRequest)
                 return (.respond(Self.frame(h) { response.encode(&$0, version: h.apiVersion) }), NodeOutput())
             case .metadata:
                 let m = try MetadataRequest.decode(&r, version: h.apiVersion)
@@ -90,9 +90,15 @@ extension NodeCore {
                 return (takeReply(for: request), NodeOutput())
             case .alterPartitionReassignments:
                 perform(reassignments.alter(try AlterPartitionReassignmentsRequest.decode(&r, version: h.apiVersion), request, self))
-            case .addPartitionsToTxn, .addOffsetsToTxn, .endTxn, .txnOffsetCommit:
-                // Decoded by KafkaProtocol for the transaction coordinator to come (issue 18), not
-                // in ServedApis yet: such a request was refused above, before this switch.
+            case .addPartitionsToTxn:
+                perform(transactions.addPartitions(try AddPartitionsToTxnRequest.decode(&r, version: h.apiVersion), request, self))
+            case .addOffsetsToTxn:
+                perform(transactions.addOffsets(try AddOffsetsToTxnRequest.decode(&r, version: h.apiVersion), request, self))
+            case .endTxn:
+                perform(transactions.endTransaction(try EndTxnRequest.decode(&r, version: h.apiVersion), request, self))
+            case .txnOffsetCommit:
+                // Decoded by KafkaProtocol for the transaction coordinator (issue 18), not served
+                // yet: such a request was refused above, before this switch.
                 return (.close("unsupported API key \(h.apiKey)"), NodeOutput())
             case .unregisterBroker:
                 perform(removals.unregister(try UnregisterBrokerRequest.decode(&r, version: h.apiVersion), request, self))
@@ -101,8 +107,12 @@ extension NodeCore {
                 perform(admin.createTopics(c, request, self))
             case .initProducerID:
                 let i = try InitProducerIDRequest.decode(&r, version: h.apiVersion)
-                let deadline = ticks + config.ticks(milliseconds: BrokerLimits.producerIDWaitMs)
-                perform(producerIDs.handle(i, request, controller: controller, deadlineTick: deadline))
+                if i.transactionalID != nil && config.servesTransactions {
+                    perform(transactions.initProducerID(i, request, self, producerIDs: &producerIDs))
+                } else {
+                    let deadline = ticks + config.ticks(milliseconds: BrokerLimits.producerIDWaitMs)
+                    perform(producerIDs.handle(i, request, controller: controller, deadlineTick: deadline))
+                }
             case .describeConfigs:
                 perform(ConfigDescriptions.describe(try DescribeConfigsRequest.decode(&r, version: h.apiVersion), request, self))
                 return (takeReply(for: request), NodeOutput())
@@ -133,7 +143,7 @@ extension NodeCore {
                 let l = try ListOffsetsRequest.decode(&r, version: h.apiVersion)
                 perform(listings.listOffsets(l, request, self))
             case .findCoordinator:
-                perform(coordinator.findCoordinator(try FindCoordinatorRequest.decode(&r, version: h.apiVersion), request, self))
+                perform(CoordinatorPlacement.findCoordinator(try FindCoordinatorRequest.decode(&r, version: h.apiVersion), request, self))
             case .joinGroup:
                 perform(coordinator.joinGroup(request, try JoinGroupRequest.decode(&r, version: h.apiVersion), self))
             case .syncGroup:

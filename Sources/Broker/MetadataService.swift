@@ -66,7 +66,7 @@ enum MetadataService {
                 }
                 let valid = ControllerState.validateTopic(
                     name: name, partitions: node.config.defaultPartitions, replicationFactor: node.defaultReplication, members: node.controller.members.count) == nil
-                if node.config.autoCreateTopics && m.allowAutoTopicCreation && valid {
+                if node.config.autoCreateTopics && m.allowAutoTopicCreation && valid && !InternalTopic.isInternal(name) {
                     actions.append(.autoCreateTopic(name: name, partitions: node.config.defaultPartitions, replicationFactor: node.defaultReplication))
                     topics.append(.init(errorCode: .leaderNotAvailable, name: name))
                 } else {
@@ -113,7 +113,7 @@ enum MetadataService {
     }
 
     private static func topicMetadata(_ topic: TopicState, _ node: some MetadataContext) -> MetadataResponse.MetadataResponseTopic {
-        .init(name: topic.name, topicID: topic.id, isInternal: topic.name == offsetsTopic, partitions: topic.partitions.map { partitionMetadata($0, node) })
+        .init(name: topic.name, topicID: topic.id, isInternal: InternalTopic.isInternal(topic.name), partitions: topic.partitions.map { partitionMetadata($0, node) })
     }
 
     private static func partitionMetadata(_ p: PartitionAssignment, _ node: some MetadataContext) -> MetadataResponse.MetadataResponsePartition {

@@ -78,6 +78,17 @@ public struct NodeConfig: Sendable {
     public var offsetsPartitions: Int32 = 4
     /// Replicas of each offsets partition (at most the cluster's size).
     public var offsetsReplicationFactor = 3
+    /// Partitions of `__transaction_state` (Kafka: 50) and replicas of each (Kafka: 3).
+    public var transactionStatePartitions: Int32 = 4
+    public var transactionStateReplicationFactor = 3
+    /// Kafka's `transaction.max.timeout.ms`: the longest transaction timeout InitProducerId takes.
+    public var transactionMaxTimeoutMs: Int32 = TransactionRules.maxTimeoutMs
+    /// Serve the transaction coordinator (FindCoordinator key type 1, transactional
+    /// InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn, EndTxn). Off, and not advertised in
+    /// ApiVersions, until transactions are complete end to end (issue 18: the coordinator's
+    /// records are served; commit and abort markers and read_committed are not yet): until then
+    /// a transactional client gets a clear error at once. Tests turn it on.
+    public var servesTransactions = false
     /// Segment size of `__consumer_offsets` partitions: their closed segments go once snapshotted
     /// (`RetentionPolicy.belowSnapshot`), so this bounds what a partition keeps on disk beyond its
     /// state. Nil: storage's own (the simulator's small segments).
@@ -191,6 +202,11 @@ extension NodeConfig {
             throw bad("offsetsPartitions", "must be 1 to \(BrokerLimits.topicPartitionsMax), got \(offsetsPartitions)")
         }
         try atLeast("offsetsReplicationFactor", offsetsReplicationFactor, 1)
+        if transactionStatePartitions < 1 || transactionStatePartitions > BrokerLimits.topicPartitionsMax {
+            throw bad("transactionStatePartitions", "must be 1 to \(BrokerLimits.topicPartitionsMax), got \(transactionStatePartitions)")
+        }
+        try atLeast("transactionStateReplicationFactor", transactionStateReplicationFactor, 1)
+        try atLeast("transactionMaxTimeoutMs", transactionMaxTimeoutMs, 1)
         try atLeast("groupInitialRebalanceDelayMs", groupInitialRebalanceDelayMs, 0)
         try atLeast("groupMinSessionTimeoutMs", groupMinSessionTimeoutMs, 1)
         if groupMaxSessionTimeoutMs < groupMinSessionTimeoutMs {

@@ -19,12 +19,13 @@ extension NodeCore {
         var compactedGroups: [GroupID: CompactionPolicy] = [:]
         var segmentBytes: [GroupID: Int] = [:]
         for topic in controller.topics {
-            let policy = topic.name == offsetsTopic ? RetentionPolicy.keepEverything
+            let isInternal = InternalTopic.isInternal(topic.name)
+            let policy = isInternal ? RetentionPolicy.keepEverything
                 : config.retentionOverride ?? RetentionPolicy.of(topic, in: controller)
-            let compaction = topic.name == offsetsTopic ? nil : config.compactionOverride ?? CompactionPolicy.of(topic, in: controller)
+            let compaction = isInternal ? nil : config.compactionOverride ?? CompactionPolicy.of(topic, in: controller)
             // Only a value set for the topic or the cluster: storage's own size stands otherwise
             // (the simulator and the tests use small segments).
-            let bytes = topic.name == offsetsTopic ? config.offsetsSegmentBytes
+            let bytes = isInternal ? config.offsetsSegmentBytes
                 : (topic.configs["segment.bytes"] ?? controller.clusterConfigs["log.segment.bytes"]).flatMap { Int($0) }
             for p in topic.partitions {
                 byGroup[p.group] = policy
@@ -36,7 +37,7 @@ extension NodeCore {
             let policy: RetentionPolicy?
             if g.id == controllerGroup {
                 policy = nil
-            } else if g.offsetStore != nil {
+            } else if g.internalTopic != nil {
                 policy = .belowSnapshot
             } else if g.isKafkaPartition {
                 policy = byGroup[g.id]
@@ -44,7 +45,7 @@ extension NodeCore {
                 policy = config.retentionOverride  // the simulator's static groups
             }
             g.retention = Self.withDeletions(policy, g)
-            g.compaction = g.isKafkaPartition && g.offsetStore == nil ? compactedGroups[g.id] : nil
+            g.compaction = g.isKafkaPartition && g.internalTopic == nil ? compactedGroups[g.id] : nil
             if g.isKafkaPartition, g.segmentBytesSent != .some(segmentBytes[g.id]) {
                 g.segmentBytesSent = .some(segmentBytes[g.id])
                 queued.append(.setSegmentBytes(g.id, segmentBytes[g.id]))

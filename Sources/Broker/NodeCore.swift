@@ -56,12 +56,19 @@ public final class NodeCore {
         /// For a partition of `__consumer_offsets`: the committed offsets and group metadata its
         /// records hold, as of the applied entries. Nil for every other group.
         public internal(set) var offsetStore: GroupOffsetStore?
+        /// For a partition of `__transaction_state`: each transactional id's record, as of the
+        /// applied entries. Nil for every other group.
+        public internal(set) var transactionStore: TransactionStateStore?
+        /// Which internal topic the partition belongs to, if any: its records are a store's.
+        public var internalTopic: InternalTopic? {
+            offsetStore != nil ? .consumerOffsets : transactionStore != nil ? .transactionState : nil
+        }
 
         /// Apply a committed entry: the replica state, and for a Kafka partition its producers
         /// (and, for an offsets partition, its group records).
         func apply(_ e: Entry) {
             state.apply(e, records: records(e))
-            if isKafkaPartition, e.kind == .normal, offsetStore == nil, let below = KafkaEntry.deleteRecordsOffset(e.data) {
+            if isKafkaPartition, e.kind == .normal, internalTopic == nil, let below = KafkaEntry.deleteRecordsOffset(e.data) {
                 // Never past the records applied: the leader checked, and a floor beyond the
                 // high watermark would hide records not written yet.
                 let floor = min(below, state.nextOffset)
@@ -77,10 +84,11 @@ public final class NodeCore {
             producers.record(producerID: h.producerID, epoch: h.producerEpoch, firstSequence: h.baseSequence,
                              lastSequence: h.lastSequence, baseOffset: h.baseOffset)
             do {
-                // Only the coordinator writes batches to an offsets partition: each must decode.
+                // Only a coordinator writes batches to an internal partition: each must decode.
                 try offsetStore?.apply(entryData: e.data)
+                try transactionStore?.apply(entryData: e.data)
             } catch {
-                committedStateUndecodable("offsets partition entry", group: id, index: e.index, data: e.data, error)
+                committedStateUndecodable("\(internalTopic?.name ?? "internal") partition entry", group: id, index: e.index, data: e.data, error)
             }
         }
 
@@ -91,8 +99,9 @@ public final class NodeCore {
                 var w = ByteWriter()
                 producers.encode(&w)
                 offsetStore?.encode(&w)
+                transactionStore?.encode(&w)
                 // Only once set: snapshots of partitions without deletions keep their layout.
-                if offsetStore == nil && recordsDeletedBelow > 0 { w.u64(recordsDeletedBelow) }
+                if internalTopic == nil && recordsDeletedBelow > 0 { w.u64(recordsDeletedBelow) }
                 data += w.bytes
             }
             return data
@@ -103,8 +112,8 @@ public final class NodeCore {
             do {
                 try state.restore(snap)
                 if isKafkaPartition {
-                    let kafka = try Self.decodeKafkaState(snap.data, offsets: offsetStore != nil)
-                    (producers, offsetStore) = (kafka.producers, kafka.offsetStore)
+                    let kafka = try Self.decodeKafkaState(snap.data, internal: internalTopic)
+                    (producers, offsetStore, transactionStore) = (kafka.producers, kafka.offsetStore, kafka.transactionStore)
                     recordsDeletedBelowRaised = kafka.recordsDeletedBelow > recordsDeletedBelow
                     recordsDeletedBelow = kafka.recordsDeletedBelow
                 }
@@ -113,11 +122,15 @@ public final class NodeCore {
             }
         }
 
-        init(id: GroupID, raft: RaftNode, isKafkaPartition: Bool, isOffsetsPartition: Bool = false) {
+        init(id: GroupID, raft: RaftNode, isKafkaPartition: Bool, internalTopic: InternalTopic? = nil) {
             self.id = id
             self.raft = raft
             self.isKafkaPartition = isKafkaPartition
-            if isOffsetsPartition { offsetStore = GroupOffsetStore() }
+            switch internalTopic {
+            case .consumerOffsets: offsetStore = GroupOffsetStore()
+            case .transactionState: transactionStore = TransactionStateStore()
+            case nil: break
+            }
             self.lastHardState = raft.hardState
             // The replica state the snapshot holds (the whole state: `restore`, by the caller).
             let snap = raft.latestSnapshot
@@ -186,6 +199,7 @@ public final class NodeCore {
     var leaderHints = LeaderHints()
     var autoCreation = TopicAutoCreation()
     var coordinator = GroupCoordinator()
+    var transactions = TransactionCoordinator()
     /// The Kafka subsystems that own their state and return actions (`KafkaAction`).
     var producerIDs: ProducerIDService
     var admin = TopicAdmin()
@@ -333,6 +347,7 @@ public final class NodeCore {
         if !fetches.isEmpty { perform(fetches.tick(self)) }
         perform(producerIDs.serve(controller: controller, now: ticks, expired: true))
         perform(coordinator.tick(self))
+        if config.servesTransactions { perform(transactions.tick(self, producerIDs: &producerIDs)) }
         if ticks % UInt64(config.raftTemplate.electionTicks) == 0 {
             askForRepairs()
             if diskFull { handOffKafkaLeaderships() }
@@ -545,6 +560,7 @@ public final class NodeCore {
         out.forwards += pendingForwards
         pendingForwards.removeAll()
         out.notices += coordinator.takeNotices()
+        out.notices += transactions.takeNotices()
         out.notices += pendingNotices
         pendingNotices.removeAll()
         if !produces.isEmpty { perform(produces.check(expired: false, self)) }
@@ -552,6 +568,7 @@ public final class NodeCore {
         if !elections.isEmpty { perform(elections.check(self)) }
         if !fetches.isEmpty { perform(fetches.progressed(self)) }
         if coordinator.hasPendingWrites { perform(coordinator.writesProgressed(expired: false, self)) }
+        if transactions.hasPendingWrites { perform(transactions.writesProgressed(expired: false, self)) }
         out.kafkaReplies += completions
         completions.removeAll()
         out.reads += reads
@@ -869,8 +886,8 @@ public final class NodeCore {
             // controller places every partition on at least one replica: only a bug gets here.
             preconditionFailure("group \(gid.value) on node \(config.id.value) with membership \(membership): \(error)")
         }
-        let isOffsets = controller.topic(offsetsTopic)?.partitions.contains { $0.group == gid } ?? false
-        let g = Group(id: gid, raft: raft, isKafkaPartition: isKafka, isOffsetsPartition: isOffsets)
+        let special = InternalTopic.allCases.first { controller.topic($0.name)?.partitions.contains { $0.group == gid } ?? false }
+        let g = Group(id: gid, raft: raft, isKafkaPartition: isKafka, internalTopic: special)
         if raft.snapshotIndex > .zero { g.restore(raft.latestSnapshot) }
         let at = groups.firstIndex { $0.id > gid } ?? groups.endIndex
         groups.insert(g, at: at)

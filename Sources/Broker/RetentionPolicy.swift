@@ -35,7 +35,7 @@ public struct RetentionPolicy: Equatable, Sendable {
     /// compact-only topic. `__consumer_offsets` is never trimmed this way: its records are the
     /// groups' committed offsets (Kafka compacts it instead).
     static func of(_ topic: TopicState, in controller: ControllerState) -> RetentionPolicy {
-        guard topic.name != offsetsTopic else { return .keepEverything }
+        guard !InternalTopic.isInternal(topic.name) else { return .keepEverything }
         guard controller.cleanupPolicy(of: topic, includes: "delete") else { return .keepEverything }
         func limit(_ name: String) -> Int64? {
             // The catalog validated every stored value; -1 (or anything negative) is no limit.

@@ -39,7 +39,19 @@ public enum ServedApis {
         (.unregisterBroker, 0...0),
     ]
 
-    public static func served(_ key: ApiKey) -> ClosedRange<Int16>? { versions.first { $0.key == key }?.versions }
+    /// The transaction coordinator's APIs, served only with `NodeConfig.servesTransactions`
+    /// (issue 18: off until transactions are complete end to end). The classic (v1) protocol the
+    /// Java 4.x client and librdkafka 2.x speak: AddPartitionsToTxn v4+ is the brokers' own
+    /// verify-only form, EndTxn v5 and AddOffsetsToTxn v4 are transaction.version 2's.
+    public static let transactionVersions: [(key: ApiKey, versions: ClosedRange<Int16>)] = [
+        (.addPartitionsToTxn, 0...3),
+        (.addOffsetsToTxn, 0...3),
+        (.endTxn, 0...3),
+    ]
+
+    public static func served(_ key: ApiKey, transactions: Bool = false) -> ClosedRange<Int16>? {
+        versions.first { $0.key == key }?.versions ?? (transactions ? transactionVersions.first { $0.key == key }?.versions : nil)
+    }
 
     /// The advertised minimum can be lower than the served one: Kafka 4 advertises Produce from
     /// v0 though it serves from v3, because old librdkafka versions turn compression off against a
@@ -47,10 +59,11 @@ public enum ServedApis {
     static func advertisedMin(_ key: ApiKey, served: ClosedRange<Int16>) -> Int16 { key == .produce ? 0 : served.lowerBound }
 
     /// The ApiVersions answer, in any version (`errorCode` 35 for the v0-layout fallback).
-    public static func apiVersionsResponse(errorCode: ErrorCode = .none) -> ApiVersionsResponse {
-        ApiVersionsResponse(
+    public static func apiVersionsResponse(errorCode: ErrorCode = .none, transactions: Bool = false) -> ApiVersionsResponse {
+        let all = transactions ? (versions + transactionVersions).sorted { $0.key.rawValue < $1.key.rawValue } : versions
+        return ApiVersionsResponse(
             errorCode: errorCode,
-            apiKeys: versions.map { .init(apiKey: $0.key.rawValue, minVersion: advertisedMin($0.key, served: $0.versions), maxVersion: $0.versions.upperBound) })
+            apiKeys: all.map { .init(apiKey: $0.key.rawValue, minVersion: advertisedMin($0.key, served: $0.versions), maxVersion: $0.versions.upperBound) })
     }
 
     /// Kafka's rule for ApiVersions v3+'s client software name and version:

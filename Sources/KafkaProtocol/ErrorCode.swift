@@ -47,6 +47,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let invalidTransactionTimeout = ErrorCode(rawValue: 50)
     /// Transactions: the coordinator is finishing the previous transaction; retriable.
     public static let concurrentTransactions = ErrorCode(rawValue: 51)
+    /// The request's other parts were not attempted because one part failed (AddPartitionsToTxn).
+    public static let operationNotAttempted = ErrorCode(rawValue: 55)
     /// A disk error on the broker (a damaged entry it will not serve); clients retry.
     public static let kafkaStorageError = ErrorCode(rawValue: 56)
     public static let unknownProducerID = ErrorCode(rawValue: 59)
@@ -113,6 +115,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         49: "INVALID_PRODUCER_ID_MAPPING",
         50: "INVALID_TRANSACTION_TIMEOUT",
         51: "CONCURRENT_TRANSACTIONS",
+        55: "OPERATION_NOT_ATTEMPTED",
         56: "KAFKA_STORAGE_ERROR",
         59: "UNKNOWN_PRODUCER_ID",
         74: "FENCED_LEADER_EPOCH",

@@ -23,7 +23,7 @@ struct CommittedStateTests {
     func offsetsEntryTraps() async {
         let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             let raft = try! RaftNode(config: RaftConfig(id: 1, initialMembership: Membership(voters: [1])))
-            let g = NodeCore.Group(id: GroupID(7), raft: raft, isKafkaPartition: true, isOffsetsPartition: true)
+            let g = NodeCore.Group(id: GroupID(7), raft: raft, isKafkaPartition: true, internalTopic: .consumerOffsets)
             // A record batch whose last byte changed: its checksum fails.
             var builder = RecordBatchBuilder()
             builder.append(key: [1], value: [2], timestamp: 0)
@@ -32,7 +32,7 @@ struct CommittedStateTests {
             g.apply(Entry(term: 1, index: 1, data: data))
         }
         let stderr = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
-        #expect(stderr.contains("committed offsets partition entry of group 7 at index 1 does not decode"), "\(stderr)")
+        #expect(stderr.contains("committed __consumer_offsets partition entry of group 7 at index 1 does not decode"), "\(stderr)")
         #expect(stderr.contains("starting 0000000000000000"), "\(stderr)")
     }
 
@@ -58,12 +58,12 @@ struct CommittedStateTests {
         w.u64(1)
         w.u64(3)
         let replicaOnly = w.bytes
-        let state = try NodeCore.Group.decodeKafkaState(replicaOnly, offsets: true)
+        let state = try NodeCore.Group.decodeKafkaState(replicaOnly, internal: .consumerOffsets)
         #expect(state.producers == ProducerState() && state.offsetStore?.groupIDs == [])
         ProducerState().encode(&w)
         let withProducers = w.bytes
-        #expect(try NodeCore.Group.decodeKafkaState(withProducers, offsets: true).offsetStore?.groupIDs == [])
-        let partition = try NodeCore.Group.decodeKafkaState(withProducers, offsets: false)
+        #expect(try NodeCore.Group.decodeKafkaState(withProducers, internal: .consumerOffsets).offsetStore?.groupIDs == [])
+        let partition = try NodeCore.Group.decodeKafkaState(withProducers, internal: nil)
         #expect(partition.offsetStore == nil && partition.recordsDeletedBelow == 0)
         #expect(try ReplicaState.decode(Snapshot(index: 5, term: 1, membership: Membership(voters: [1]), data: replicaOnly)).nextOffset == 3)
         // The replica state has always been 24 bytes: anything shorter is damage, not a layout.
@@ -104,7 +104,7 @@ extension CommittedStateTests {
     @Test("data without a record batch header holds no records, in an offsets partition too (the simulator's liveness probe)")
     func nonBatchEntrySkipped() {
         let raft = try! RaftNode(config: RaftConfig(id: 1, initialMembership: Membership(voters: [1])))
-        let g = NodeCore.Group(id: GroupID(7), raft: raft, isKafkaPartition: true, isOffsetsPartition: true)
+        let g = NodeCore.Group(id: GroupID(7), raft: raft, isKafkaPartition: true, internalTopic: .consumerOffsets)
         g.apply(Entry(term: 1, index: 1, data: Array("probe-g7-t1".utf8)))
         #expect(g.state.appliedIndex == LogIndex(1) && g.state.nextOffset == 0 && g.offsetStore?.groupIDs == [])
     }

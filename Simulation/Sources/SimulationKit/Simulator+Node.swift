@@ -438,9 +438,9 @@ extension Simulator: NodeCoreObserver {
         // disk (the leader cannot read them) may make it take a snapshot instead.
         let diskKeepsEverything = options.retentionBytes == 0 && options.retentionMs == 0 && !options.kafkaDeleteRecords
             && options.bitFlipPPM == 0 && options.misdirectPPM == 0
-        // An offsets partition's closed segments go once snapshotted (its snapshot is its state).
-        let isOffsets = nodes.first { $0.id == node }?.core?.group(group)?.offsetStore != nil
-        if group.value > UInt32(options.groups) && diskKeepsEverything && !isOffsets {
+        // An internal partition's closed segments go once snapshotted (its snapshot is its state).
+        let isInternal = nodes.first { $0.id == node }?.core?.group(group)?.internalTopic != nil
+        if group.value > UInt32(options.groups) && diskKeepsEverything && !isInternal {
             checker.fail("replica-keeps-log", "n\(node) g\(group) replaced its log with a snapshot at \(index), though the leader's storage holds every entry")
         }
     }

@@ -1,0 +1,192 @@
+import KafkaProtocol
+import Primitives
+import Raft
+
+/// A record proposed to a `__transaction_state` partition, waiting to be applied on its leader.
+struct PendingTransactionWrite {
+    var group: GroupID
+    var transactionalID: String
+    var lastIndex: LogIndex
+    var term: Term
+    /// The code to answer once the record is applied (the decision's `then`).
+    var code: ErrorCode
+    /// The client's answer, given the code (nil for the coordinator's own writes — a timed-out
+    /// transaction's abort — and once answered after the deadline).
+    var answer: ((ErrorCode) -> KafkaCompletion)?
+    var deadlineTick: UInt64
+}
+
+/// The transaction coordinator (KIP-98): InitProducerId with a transactional id,
+/// AddPartitionsToTxn, AddOffsetsToTxn and EndTxn (`TransactionCoordinator+Requests`), and the
+/// transaction timeouts. A transactional id belongs to the partition of `__transaction_state` its
+/// hash names (`CoordinatorPlacement`), and its coordinator is that partition's Raft leader.
+///
+/// What a request does is `TransactionRules`' pure decision over the id's record as the partition
+/// has applied it (`Group.transactionStore`); a change is a new record, replicated through the
+/// partition's Raft group, and the client is answered only once it is applied — so a new leader,
+/// having applied its log, knows every transaction exactly as clients were told. While a record
+/// of an id is in flight, other requests for the id are answered CONCURRENT_TRANSACTIONS (Kafka's
+/// pending state), so every decision is made over the newest record.
+///
+/// Not yet done (issue 18): commit and abort markers (a Prepare record stays prepared), the
+/// partitions' side (last stable offset, read_committed) and TxnOffsetCommit; until then
+/// `NodeConfig.servesTransactions` keeps all of it off.
+struct TransactionCoordinator {
+    /// `__transaction_state` partitions this node coordinates, with the term they were loaded in.
+    var loaded: [GroupID: Term] = [:]
+    /// Records in flight, in the order they were proposed.
+    var writes: [PendingTransactionWrite] = []
+    /// What the current entry point asks of the node, taken when it returns (`taken()`).
+    var actions: [KafkaAction] = []
+    /// Log lines for the node's output (`takeNotices()`).
+    private(set) var notices: [String] = []
+
+    mutating func takeNotices() -> [String] {
+        defer { notices.removeAll() }
+        return notices
+    }
+
+    var hasPendingWrites: Bool { !writes.isEmpty }
+
+    mutating func taken() -> [KafkaAction] {
+        defer { actions.removeAll() }
+        return actions
+    }
+
+    /// The partition coordinating an id here, or why this node cannot serve it.
+    enum Lookup {
+        case serving(NodeCore.Group, TransactionMetadata?)
+        case refused(ErrorCode)
+    }
+
+    mutating func lookup(_ transactionalID: String, _ node: some CoordinatorContext) -> Lookup {
+        guard let a = CoordinatorPlacement.assignment(of: transactionalID, in: .transactionState, node) else {
+            actions += CoordinatorPlacement.creation(of: .transactionState, node)
+            return .refused(.coordinatorNotAvailable)
+        }
+        refreshCoordination(node)
+        guard let g = node.group(a.group), g.withRaft({ $0.role }) == .leader else { return .refused(.notCoordinator) }
+        guard loaded[g.id] != nil, let store = g.transactionStore else { return .refused(.coordinatorLoadInProgress) }
+        guard !writes.contains(where: { $0.transactionalID == transactionalID }) else { return .refused(.concurrentTransactions) }
+        return .serving(g, store.transactions[transactionalID])
+    }
+
+    /// Serve the partitions this node has come to lead once it has applied an entry of its term
+    /// (its store then holds every record committed before), and let go of the others.
+    mutating func refreshCoordination(_ node: some CoordinatorContext) {
+        guard let topic = node.controller.topic(transactionStateTopic) else { return }
+        for a in topic.partitions {
+            guard let g = node.group(a.group) else {
+                loaded[a.group] = nil
+                continue
+            }
+            let term = g.withRaft { $0.term }
+            if g.isServing {
+                loaded[g.id] = term
+            } else if loaded[g.id] != nil && (g.withRaft { $0.role } != .leader || loaded[g.id] != term) {
+                loaded[g.id] = nil
+            }
+        }
+    }
+
+    // MARK: - Writes
+
+    /// Carry out a decision for `transactionalID`: answer now, or propose its new record and
+    /// answer once it is applied. `answer` builds the client's response from a code and the
+    /// record it then has.
+    mutating func carryOut(
+        _ decision: TransactionDecision, _ transactionalID: String, current: TransactionMetadata?, in g: NodeCore.Group,
+        _ node: some CoordinatorContext, answer: @escaping (ErrorCode, TransactionMetadata?) -> KafkaCompletion
+    ) {
+        switch decision {
+        case .answer(let code):
+            actions.append(.complete(answer(code, current)))
+        case .write(let m, let then):
+            if !propose(m, transactionalID, in: g, node, code: then, answer: { code in answer(code, code == .none ? m : nil) }) {
+                actions.append(.complete(answer(.notCoordinator, nil)))
+            }
+        }
+    }
+
+    /// Propose `m` as the id's record; false when this node cannot (no longer the leader, or a
+    /// nearly full disk).
+    private mutating func propose(
+        _ m: TransactionMetadata, _ transactionalID: String, in g: NodeCore.Group, _ node: some CoordinatorContext, code: ErrorCode,
+        answer: ((ErrorCode) -> KafkaCompletion)?
+    ) -> Bool {
+        guard let (index, term) = InternalTopicRecords.propose([TransactionStateStore.record(transactionalID, m)], to: g, node) else { return false }
+        writes.append(
+            PendingTransactionWrite(
+                group: g.id, transactionalID: transactionalID, lastIndex: index, term: term, code: code, answer: answer,
+                deadlineTick: node.ticks + node.config.ticks(milliseconds: BrokerLimits.transactionWriteTimeoutMs)))
+        return true
+    }
+
+    /// After new entries may have been applied (`expired` false) or on a tick (`expired` true).
+    mutating func writesProgressed(expired: Bool, _ node: some CoordinatorContext) -> [KafkaAction] {
+        checkWrites(expired: expired, node)
+        return taken()
+    }
+
+    /// Answer writes applied here, lost with a term change or a lost leadership, or past their
+    /// deadline. One past its deadline is answered COORDINATOR_NOT_AVAILABLE (Kafka's answer to a
+    /// log append that timed out; the client retries) but stays until it is applied or lost: it
+    /// may still commit, and its id takes no other request before then.
+    private mutating func checkWrites(expired: Bool, _ node: some CoordinatorContext) {
+        var remaining: [PendingTransactionWrite] = []
+        for var w in writes {
+            var code: ErrorCode?
+            if let g = node.group(w.group) {
+                let (role, termAt) = g.withRaft { ($0.role, $0.term(at: w.lastIndex)) }
+                if let termAt, termAt != w.term {
+                    code = .notCoordinator
+                } else if g.state.appliedIndex >= w.lastIndex {
+                    code = w.code
+                } else if role != .leader {
+                    code = .notCoordinator
+                }
+            } else {
+                code = .notCoordinator
+            }
+            if let code {
+                if let answer = w.answer { actions.append(.complete(answer(code))) }
+                continue
+            }
+            if expired && node.ticks >= w.deadlineTick, let answer = w.answer {
+                actions.append(.complete(answer(.coordinatorNotAvailable)))
+                w.answer = nil
+            }
+            remaining.append(w)
+        }
+        writes = remaining
+    }
+
+    // MARK: - Timeouts
+
+    /// Every tick: follow leadership, time out writes, and abort transactions open past their
+    /// timeout (under a bumped epoch, so the producer that left one is fenced).
+    mutating func tick(_ node: some CoordinatorContext, producerIDs: inout ProducerIDService) -> [KafkaAction] {
+        refreshCoordination(node)
+        if !writes.isEmpty { checkWrites(expired: true, node) }
+        let now = node.nowMs
+        for gid in loaded.keys.sorted() {
+            guard let g = node.group(gid), let store = g.transactionStore else { continue }
+            // Sorted: a dictionary's order must not reach the log or the order of writes.
+            for id in store.transactions.keys.sorted() {
+                let m = store.transactions[id]!
+                guard m.timedOut(at: now) && !writes.contains(where: { $0.transactionalID == id }) else { continue }
+                var short = false
+                let aborted = TransactionRules.expire(m, nowMs: now) {
+                    let (pid, more) = producerIDs.takeNow(controller: node.controller)
+                    actions += more
+                    short = pid == nil
+                    return pid ?? -1
+                }
+                // Out of producer ids (epochs exhausted): the next tick tries again.
+                guard let aborted, !short, propose(aborted, id, in: g, node, code: .none, answer: nil) else { continue }
+                notices.append("transaction '\(LogText.safe(String(id.prefix(200))))' (producer \(m.producerID) epoch \(m.producerEpoch)) timed out after \(m.timeoutMs) ms: aborting it under epoch \(aborted.producerEpoch)")
+            }
+        }
+        return taken()
+    }
+}

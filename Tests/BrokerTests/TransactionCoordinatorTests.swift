@@ -1,0 +1,239 @@
+@testable import Broker
+import KafkaProtocol
+import NIOCore
+import Primitives
+import Raft
+import Testing
+
+/// The transaction coordinator inside `NodeCore`, on three in-process cores (no sockets), with
+/// `servesTransactions` on.
+@Suite(.serialized)
+struct TransactionCoordinatorTests {
+    /// The cores' wall clock (transaction timeouts run on it).
+    final class Clock: @unchecked Sendable { var ms: Int64 = 1_000_000 }
+
+    final class Client {
+        let cluster: MiniCluster
+        var correlation: Int32 = 100
+        init(_ cluster: MiniCluster) { self.cluster = cluster }
+
+        func call<T>(_ node: Int, _ key: ApiKey, _ version: Int16, _ body: (inout KafkaWriter) -> Void, decode: (inout KafkaReader) throws -> T) throws -> T {
+            correlation += 1
+            let c = correlation
+            var r = try MiniCluster.body(cluster.kafka(node, key: key, version: version, correlation: c, body), correlation: c)
+            return try decode(&r)
+        }
+
+        func find(_ node: Int, _ id: String) throws -> FindCoordinatorResponse {
+            try call(node, .findCoordinator, 2, { FindCoordinatorRequest(key: id, keyType: 1).encode(&$0, version: 2) }) {
+                try FindCoordinatorResponse.decode(&$0, version: 2)
+            }
+        }
+
+        func initProducer(_ node: Int, _ id: String?, timeoutMs: Int32 = 60_000) throws -> InitProducerIDResponse {
+            let i = InitProducerIDRequest(transactionalID: id, transactionTimeoutMs: timeoutMs)
+            return try call(node, .initProducerID, 1, { i.encode(&$0, version: 1) }) { try InitProducerIDResponse.decode(&$0, version: 1) }
+        }
+
+        func add(_ node: Int, _ id: String, _ p: InitProducerIDResponse, _ partitions: [(String, Int32)]) throws -> [ErrorCode] {
+            var topics: [AddPartitionsToTxnRequest.AddPartitionsToTxnTopic] = []
+            for (t, n) in partitions {
+                if topics.last?.name == t { topics[topics.count - 1].partitions.append(n) } else { topics.append(.init(name: t, partitions: [n])) }
+            }
+            let a = AddPartitionsToTxnRequest(
+                v3AndBelowTransactionalID: id, v3AndBelowProducerID: p.producerID, v3AndBelowProducerEpoch: p.producerEpoch, v3AndBelowTopics: topics)
+            return try call(node, .addPartitionsToTxn, 2, { a.encode(&$0, version: 2) }) {
+                try AddPartitionsToTxnResponse.decode(&$0, version: 2).resultsByTopicV3AndBelow.flatMap { $0.resultsByPartition.map(\.partitionErrorCode) }
+            }
+        }
+
+        func addOffsets(_ node: Int, _ id: String, _ p: InitProducerIDResponse, group: String) throws -> ErrorCode {
+            let a = AddOffsetsToTxnRequest(transactionalID: id, producerID: p.producerID, producerEpoch: p.producerEpoch, groupID: group)
+            return try call(node, .addOffsetsToTxn, 2, { a.encode(&$0, version: 2) }) { try AddOffsetsToTxnResponse.decode(&$0, version: 2).errorCode }
+        }
+
+        func end(_ node: Int, _ id: String, _ p: InitProducerIDResponse, commit: Bool) throws -> ErrorCode {
+            let e = EndTxnRequest(transactionalID: id, producerID: p.producerID, producerEpoch: p.producerEpoch, committed: commit)
+            return try call(node, .endTxn, 2, { e.encode(&$0, version: 2) }) { try EndTxnResponse.decode(&$0, version: 2).errorCode }
+        }
+    }
+
+    /// Three cores with topic "t" (2 partitions) and `__transaction_state`; the index of the core
+    /// coordinating `id`.
+    func setUp(_ id: String, clock: Clock = Clock()) throws -> (MiniCluster, Client, Int) {
+        let cluster = try MiniCluster(nodes: 3) { $0.servesTransactions = true }
+        for core in cluster.cores { core.clockMs = { clock.ms } }
+        cluster.run(ticks: 40)
+        let leader = try #require(cluster.controllerLeader)
+        let (out, _) = try cluster.cores[leader].proposeToController(.createTopic(name: "t", partitions: 2, replicationFactor: 3))
+        cluster.take(leader, out)
+        cluster.run(ticks: 40)
+        let client = Client(cluster)
+        // The first FindCoordinator creates the topic and says to come back.
+        #expect(try client.find(0, id).errorCode == .coordinatorNotAvailable)
+        var found: FindCoordinatorResponse?
+        for _ in 0..<20 {
+            cluster.run(ticks: 10)
+            let f = try client.find(0, id)
+            if f.errorCode == .none {
+                found = f
+                break
+            }
+        }
+        let f = try #require(found, "no coordinator found")
+        let c = Int(f.nodeID) - 1
+        // Serving once its leader applied an entry of its term.
+        let unknown = InitProducerIDResponse(producerID: 1 << 40, producerEpoch: 0)
+        for _ in 0..<20 where try client.end(c, id, unknown, commit: false) != .invalidProducerIDMapping { cluster.run(ticks: 5) }
+        // An idempotent producer's id first: the node then holds a block of producer ids.
+        #expect(try client.initProducer(c, nil).errorCode == .none)
+        return (cluster, client, c)
+    }
+
+    /// The id's record on every replica of its partition.
+    func records(_ cluster: MiniCluster, _ id: String) -> [TransactionMetadata?] {
+        cluster.cores.compactMap { core in
+            guard let topic = core.controller.topic(transactionStateTopic) else { return nil }
+            let p = TransactionStateStore.partition(of: id, partitions: Int32(topic.partitions.count))
+            let gid = topic.partitions.first { $0.partition == p }!.group
+            return core.group(gid)?.transactionStore.map { $0.transactions[id] }
+        }
+    }
+
+    @Test("InitProducerId gives epoch 0 and bumps it on every new instance; a transaction opens with its partitions and is prepared by EndTxn; every replica holds each record")
+    func lifecycle() throws {
+        let (cluster, client, c) = try setUp("orders")
+        let first = try client.initProducer(c, "orders")
+        #expect(first.errorCode == .none && first.producerEpoch == 0 && first.producerID >= 0, "\(first)")
+        let second = try client.initProducer(c, "orders")
+        #expect(second.errorCode == .none && second.producerID == first.producerID && second.producerEpoch == 1)
+        #expect(try client.add(c, "orders", second, [("t", 0), ("t", 1)]) == [.none, .none])
+        #expect(try client.addOffsets(c, "orders", second, group: "g") == .coordinatorNotAvailable, "the offsets topic is created first")
+        cluster.run(ticks: 40)
+        #expect(try client.addOffsets(c, "orders", second, group: "g") == .none)
+        cluster.settle()
+        let open = records(cluster, "orders")
+        #expect(open.count == 3 && Set(open.map { $0?.state }) == [.ongoing])
+        let offsetsPartition = GroupCoordinator.offsetsPartition(of: "g", partitions: cluster.cores[c].config.offsetsPartitions)
+        #expect(open[0]?.partitions == [.init(topic: offsetsTopic, partition: offsetsPartition), .init(topic: "t", partition: 0), .init(topic: "t", partition: 1)])
+        // The zombie (epoch 0) is fenced.
+        #expect(try client.add(c, "orders", first, [("t", 0)]) == [.producerFenced])
+        #expect(try client.end(c, "orders", first, commit: true) == .producerFenced)
+        #expect(try client.end(c, "orders", second, commit: true) == .none)
+        cluster.settle()
+        #expect(records(cluster, "orders").allSatisfy { $0?.state == .prepareCommit && $0?.producerEpoch == 1 })
+        // A retry while the markers are written is told to wait; the other outcome is refused.
+        #expect(try client.end(c, "orders", second, commit: true) == .concurrentTransactions)
+        #expect(try client.end(c, "orders", second, commit: false) == .invalidTxnState)
+        #expect(try client.initProducer(c, "orders").errorCode == .concurrentTransactions)
+    }
+
+    @Test("a new producer of an id with an open transaction fences the old one and aborts what it left, under a bumped epoch")
+    func newInstanceFencesAndAborts() throws {
+        let (cluster, client, c) = try setUp("fence")
+        let old = try client.initProducer(c, "fence")
+        #expect(try client.add(c, "fence", old, [("t", 1)]) == [.none])
+        // The new instance is told to retry while the old transaction is aborted.
+        #expect(try client.initProducer(c, "fence").errorCode == .concurrentTransactions)
+        cluster.settle()
+        let aborting = try #require(records(cluster, "fence").first ?? nil)
+        #expect(aborting.state == .prepareAbort && aborting.producerEpoch == old.producerEpoch + 1)
+        #expect(aborting.partitions == [.init(topic: "t", partition: 1)], "the markers go to what the fenced transaction wrote")
+        #expect(try client.add(c, "fence", old, [("t", 0)]) == [.producerFenced])
+    }
+
+    @Test("a transaction open past its timeout is aborted by the coordinator under a bumped epoch, and its producer fenced")
+    func timeoutAborts() throws {
+        let clock = Clock()
+        let (cluster, client, c) = try setUp("slow", clock: clock)
+        let p = try client.initProducer(c, "slow", timeoutMs: 10_000)
+        #expect(try client.add(c, "slow", p, [("t", 0)]) == [.none])
+        clock.ms += 9_000
+        cluster.run(ticks: 5)
+        #expect(records(cluster, "slow").allSatisfy { $0?.state == .ongoing })
+        clock.ms += 2_000
+        cluster.run(ticks: 5)
+        #expect(records(cluster, "slow").allSatisfy { $0?.state == .prepareAbort && $0?.producerEpoch == p.producerEpoch + 1 })
+        #expect(cluster.notices.contains { $0.contains("transaction 'slow' (producer \(p.producerID) epoch 0) timed out after 10000 ms") }, "\(cluster.notices)")
+        #expect(try client.end(c, "slow", p, commit: true) == .producerFenced)
+    }
+
+    @Test("the coordinator's node is cut off: the new coordinator knows every transaction as clients were told")
+    func failover() throws {
+        let (cluster, client, c) = try setUp("moving")
+        let p = try client.initProducer(c, "moving")
+        #expect(try client.add(c, "moving", p, [("t", 0)]) == [.none])
+        cluster.isolated = c
+        var next: Int?
+        for _ in 0..<30 where next == nil {
+            cluster.run(ticks: 10)
+            for n in 0..<3 where n != c {
+                if let f = try? client.find(n, "moving"), f.errorCode == .none, Int(f.nodeID) - 1 != c { next = Int(f.nodeID) - 1 }
+            }
+        }
+        let n = try #require(next, "no new coordinator")
+        var code = ErrorCode.coordinatorLoadInProgress
+        for _ in 0..<20 where code == .coordinatorLoadInProgress || code == .notCoordinator {
+            code = try client.end(n, "moving", p, commit: false)
+            cluster.run(ticks: 2)
+        }
+        #expect(code == .none, "the open transaction and its epoch are known there")
+        #expect(try client.end(c, "moving", p, commit: false) == .notCoordinator, "the cut-off node no longer coordinates")
+    }
+
+    @Test("bad requests get Kafka's errors: empty id, unknown and internal partitions, a timeout over the maximum, an unknown producer id")
+    func badRequests() throws {
+        let (cluster, client, c) = try setUp("bad")
+        #expect(try client.initProducer(c, "").errorCode == .invalidRequest)
+        #expect(try client.initProducer(c, "bad", timeoutMs: TransactionRules.maxTimeoutMs + 1).errorCode == .invalidTransactionTimeout)
+        #expect(try client.initProducer(c, "bad", timeoutMs: 0).errorCode == .invalidTransactionTimeout)
+        let p = try client.initProducer(c, "bad")
+        #expect(try client.add(c, "bad", p, [("t", 0), ("t", 7), ("nope", 0)]) == [.operationNotAttempted, .unknownTopicOrPartition, .unknownTopicOrPartition])
+        #expect(try client.add(c, "bad", p, [("t", 0), (transactionStateTopic, 0)]) == [.operationNotAttempted, .invalidTopic])
+        var other = p
+        other.producerID += 1000
+        #expect(try client.add(c, "bad", other, [("t", 0)]) == [.invalidProducerIDMapping])
+        // An id this coordinator holds no record of (in the same partition as "bad").
+        let partitions = cluster.cores[c].config.transactionStatePartitions
+        let stranger = try #require((0..<100).map { "stranger-\($0)" }.first {
+            TransactionStateStore.partition(of: $0, partitions: partitions) == TransactionStateStore.partition(of: "bad", partitions: partitions)
+        })
+        #expect(try client.end(c, stranger, p, commit: true) == .invalidProducerIDMapping)
+        #expect(try client.end(c, "bad", p, commit: true) == .invalidTxnState, "nothing open to commit")
+        // On any other node: NOT_COORDINATOR, which sends the client to FindCoordinator.
+        #expect(try client.end((c + 1) % 3, "bad", p, commit: true) == .notCoordinator)
+    }
+
+    @Test("clients cannot create, write or grow __transaction_state")
+    func internalTopic() throws {
+        let (_, client, c) = try setUp("internal")
+        let create = CreateTopicsRequest(topics: [.init(name: transactionStateTopic, numPartitions: 1, replicationFactor: 1)], timeoutMs: 1000)
+        let created = try client.call(c, .createTopics, 4, { create.encode(&$0, version: 4) }) { try CreateTopicsResponse.decode(&$0, version: 4) }
+        #expect(created.topics.map(\.errorCode) == [.invalidRequest])
+        #expect(created.topics.first?.errorMessage == "Creation of internal topic __transaction_state is prohibited.")
+        let batch = RecordBatch.build(records: [(nil, Array("forged".utf8))], timestamp: 1000)
+        let produce = ProduceRequest(acks: -1, timeoutMs: 5000, topicData: [.init(name: transactionStateTopic, partitionData: [.init(index: 0, records: batch.bytes)])])
+        let produced = try client.call(c, .produce, 8, { produce.encode(&$0, version: 8) }) { try ProduceResponse.decode(&$0, version: 8) }
+        #expect(produced.responses.first?.partitionResponses.first?.errorCode == .invalidTopic)
+        let grow = CreatePartitionsRequest(topics: [.init(name: transactionStateTopic, count: 9)], timeoutMs: 1000)
+        let grown = try client.call(c, .createPartitions, 1, { grow.encode(&$0, version: 1) }) { try CreatePartitionsResponse.decode(&$0, version: 1) }
+        #expect(grown.results.map(\.errorCode) == [.invalidRequest], "\(grown.results)")
+    }
+
+    @Test("a transaction state partition's snapshot holds its records")
+    func snapshot() throws {
+        var store = TransactionStateStore()
+        let m = TransactionMetadata(producerID: 7, producerEpoch: 3, timeoutMs: 1000, state: .ongoing, partitions: [.init(topic: "t", partition: 2)], startMs: 5, lastUpdateMs: 6)
+        let r = TransactionStateStore.record("x", m)
+        try store.apply(key: r.key, value: r.value)
+        var w = ByteWriter()
+        w.u64(5)
+        w.u64(1)
+        w.u64(3)
+        ProducerState().encode(&w)
+        store.encode(&w)
+        let state = try NodeCore.Group.decodeKafkaState(w.bytes, internal: .transactionState)
+        #expect(state.transactionStore == store && state.offsetStore == nil)
+        #expect(throws: WireError.self) { try NodeCore.Group.decodeKafkaState(w.bytes, internal: nil) }
+    }
+}
