@@ -21,7 +21,7 @@ public struct TransactionPartition: Hashable, Comparable, Sendable {
 /// transition takes effect once committed, so a new coordinator rebuilds exactly what clients were
 /// told from the log (`TransactionStateStore`).
 ///
-/// Not yet wired into `NodeCore` (issue 18): FindCoordinator still refuses key type 1.
+/// Used by `TransactionCoordinator`.
 public struct TransactionMetadata: Equatable, Sendable {
     /// Kafka's states and their ids. Kafka's PrepareEpochFence (7) is an in-memory step before an
     /// abort the coordinator starts itself; here the fence and the abort are one replicated change

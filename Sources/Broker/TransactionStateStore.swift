@@ -10,8 +10,7 @@ public let transactionStateTopic = "__transaction_state"
 /// snapshot), so a new coordinator has every transaction's state — an open one, one whose markers
 /// are half written — once it has applied its log. The layout of `GroupOffsetStore`: ordinary
 /// Kafka records keyed by the transactional id; a record without a value removes the id.
-///
-/// Not yet wired into `NodeCore` (issue 18).
+/// Every replica of a `__transaction_state` partition keeps one (`NodeCore.Group.transactionStore`).
 public struct TransactionStateStore: Sendable, Equatable {
     public private(set) var transactions: [String: TransactionMetadata] = [:]
 
