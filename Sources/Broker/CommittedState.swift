@@ -35,13 +35,15 @@ extension NodeCore.Group {
         var producers = ProducerState()
         var offsetStore: GroupOffsetStore?
         var transactionStore: TransactionStateStore?
+        var transactions = PartitionTransactions()
         /// DeleteRecords' floor (`recordsDeletedBelow`); 0 when none was ever set.
         var recordsDeletedBelow: UInt64 = 0
     }
 
     /// The Kafka part of a partition's snapshot payload, after the replica state: the producers,
     /// then (offsets partitions) the group offset store, (transaction state partitions) the
-    /// transaction store, or (other partitions) DeleteRecords' floor when one was set. Older layouts end early, and are read as what they are: a snapshot
+    /// transaction store, or (other partitions) DeleteRecords' floor when one was set or
+    /// transactions were; then, when there were any, the partition's transactions. Older layouts end early, and are read as what they are: a snapshot
     /// from before idempotent producers (354b979) ends after the replica state (no producers); an
     /// offsets partition's from before consumer groups (c98b7dc) ends after the producers (no
     /// offsets, no groups); a partition's whose records were never deleted ends after the
@@ -59,11 +61,13 @@ extension NodeCore.Group {
         switch topic {
         case .consumerOffsets:
             if r.remaining > 0 { state.offsetStore = try GroupOffsetStore.decode(&r) }
+            if r.remaining > 0 { state.transactions = try PartitionTransactions.decode(&r) }
         case .transactionState:
             // No older layout: the topic came after idempotent producers.
             state.transactionStore = try TransactionStateStore.decode(&r)
         case nil:
             if r.remaining > 0 { state.recordsDeletedBelow = try r.u64() }
+            if r.remaining > 0 { state.transactions = try PartitionTransactions.decode(&r) }
         }
         guard r.remaining == 0 else { throw WireError.invalid("\(r.remaining) bytes after the partition's state") }
         return state

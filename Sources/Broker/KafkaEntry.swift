@@ -28,7 +28,11 @@ public enum KafkaEntry {
         public var producerID: Int64
         public var producerEpoch: Int16
         public var baseSequence: Int32
+        public var attributes: Int16
 
+        /// A transaction's batch: its producer's records or (`isControl`) a marker.
+        public var isTransactional: Bool { attributes & 0x10 != 0 }
+        public var isControl: Bool { attributes & 0x20 != 0 }
         public var lastSequence: Int32 { ProducerState.lastSequence(first: baseSequence, count: lastOffsetDelta + 1) }
     }
 
@@ -44,7 +48,8 @@ public enum KafkaEntry {
         guard delta >= 0 else { return nil }
         return Header(
             baseOffset: int(0, 8), lastOffsetDelta: delta, maxTimestamp: int(35, 8), producerID: int(43, 8),
-            producerEpoch: Int16(truncatingIfNeeded: int(51, 2)), baseSequence: Int32(truncatingIfNeeded: int(53, 4)))
+            producerEpoch: Int16(truncatingIfNeeded: int(51, 2)), baseSequence: Int32(truncatingIfNeeded: int(53, 4)),
+            attributes: Int16(truncatingIfNeeded: int(21, 2)))
     }
 
     // MARK: - Compacted entries

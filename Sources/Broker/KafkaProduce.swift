@@ -245,6 +245,11 @@ extension NodeCore.Group {
         var i = applied.next
         while i <= end {
             if let e = g.withRaft({ $0.entry(at: i) }), e.kind == .normal, let h = KafkaEntry.header(e.data), h.producerID == producerID {
+                if h.isControl {
+                    view.fence(producerID: producerID, epoch: h.producerEpoch)
+                    i = i.next
+                    continue
+                }
                 view.record(producerID: producerID, epoch: h.producerEpoch, firstSequence: h.baseSequence, lastSequence: h.lastSequence,
                             baseOffset: h.baseOffset)
                 tail.append((h.baseSequence, h.lastSequence, h.producerEpoch, i, e.term))

@@ -59,6 +59,8 @@ public final class NodeCore {
         /// For a partition of `__transaction_state`: each transactional id's record, as of the
         /// applied entries. Nil for every other group.
         public internal(set) var transactionStore: TransactionStateStore?
+        /// Transactions as of the applied entries (`PartitionTransactions`): begun, ended, open.
+        public internal(set) var transactions = PartitionTransactions()
         /// Which internal topic the partition belongs to, if any: its records are a store's.
         public var internalTopic: InternalTopic? {
             offsetStore != nil ? .consumerOffsets : transactionStore != nil ? .transactionState : nil
@@ -80,9 +82,22 @@ public final class NodeCore {
             }
             // Data without a record batch header holds no records (`KafkaEntry.recordCount`: the
             // simulator's liveness probe writes such entries to an offsets partition).
-            guard isKafkaPartition, e.kind == .normal, let h = KafkaEntry.header(e.data) else { return }
+            guard isKafkaPartition, e.kind == .normal else { return }
+            guard let h = KafkaEntry.header(e.data) else {
+                if let (producerID, mark) = KafkaEntry.transactionBegun(e.data) { transactions.begin(producerID, mark) }
+                return
+            }
+            if h.isControl {
+                // A marker: only leaders write them (clients' are refused), so each must decode.
+                guard let marker = Self.marker(e.data) else {
+                    committedStateUndecodable("transaction marker", group: id, index: e.index, data: e.data, WireError.invalid("not a commit or abort marker"))
+                }
+                Self.applyMarker(h, marker, producers: &producers, transactions: &transactions)
+                return
+            }
             producers.record(producerID: h.producerID, epoch: h.producerEpoch, firstSequence: h.baseSequence,
                              lastSequence: h.lastSequence, baseOffset: h.baseOffset)
+            if h.isTransactional { transactions.appended(h.producerID, epoch: h.producerEpoch, baseOffset: h.baseOffset) }
             do {
                 // Only a coordinator writes batches to an internal partition: each must decode.
                 try offsetStore?.apply(entryData: e.data)
@@ -100,8 +115,10 @@ public final class NodeCore {
                 producers.encode(&w)
                 offsetStore?.encode(&w)
                 transactionStore?.encode(&w)
-                // Only once set: snapshots of partitions without deletions keep their layout.
-                if internalTopic == nil && recordsDeletedBelow > 0 { w.u64(recordsDeletedBelow) }
+                // Only once set: snapshots of partitions without deletions or transactions keep
+                // their layout (`decodeKafkaState`).
+                if internalTopic == nil && (recordsDeletedBelow > 0 || !transactions.isEmpty) { w.u64(recordsDeletedBelow) }
+                if !transactions.isEmpty { transactions.encode(&w) }
                 data += w.bytes
             }
             return data
@@ -114,6 +131,7 @@ public final class NodeCore {
                 if isKafkaPartition {
                     let kafka = try Self.decodeKafkaState(snap.data, internal: internalTopic)
                     (producers, offsetStore, transactionStore) = (kafka.producers, kafka.offsetStore, kafka.transactionStore)
+                    transactions = kafka.transactions
                     recordsDeletedBelowRaised = kafka.recordsDeletedBelow > recordsDeletedBelow
                     recordsDeletedBelow = kafka.recordsDeletedBelow
                 }

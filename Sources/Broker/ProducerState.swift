@@ -83,6 +83,14 @@ public struct ProducerState: Equatable, Sendable {
         producers[producerID] = p
     }
 
+    /// A transaction marker written under `epoch` (a fenced abort raises it): from now on the
+    /// producer's older epochs are refused here, and its new epoch starts at sequence 0.
+    public mutating func fence(producerID: Int64, epoch: Int16) {
+        guard producerID >= 0 else { return }
+        if let p = producers[producerID], p.epoch >= epoch { return }
+        producers[producerID] = Producer(epoch: epoch, batches: [])
+    }
+
     /// For the partition's snapshot: producers sorted by id.
     public func encode(_ w: inout ByteWriter) {
         let ids = producers.keys.sorted()

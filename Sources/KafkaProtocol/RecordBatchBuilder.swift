@@ -90,8 +90,10 @@ public struct RecordBatchBuilder {
         }
     }
 
-    /// The batch, stamped with the producer's identity (-1s for a non-idempotent producer).
-    public func build(producerID: Int64 = -1, producerEpoch: Int16 = -1, baseSequence: Int32 = -1) -> RecordBatch {
+    /// The batch, stamped with the producer's identity (-1s for a non-idempotent producer);
+    /// `attributes` only for the transactional (0x10) and control (0x20) bits.
+    public func build(producerID: Int64 = -1, producerEpoch: Int16 = -1, baseSequence: Int32 = -1, attributes: Int16 = 0) -> RecordBatch {
+        precondition(attributes & ~0x30 == 0, "attributes \(attributes): only the transactional and control bits are set here")
         precondition(count > 0, "an empty record batch is never sent")
         var w = KafkaWriter()
         w.int64(0)  // baseOffset: the broker assigns it
@@ -99,7 +101,7 @@ public struct RecordBatchBuilder {
         w.int32(-1)  // partitionLeaderEpoch
         w.int8(2)
         w.int32(0)  // crc, below
-        w.int16(0)  // attributes: no compression, create time
+        w.int16(attributes)  // no compression, create time
         w.int32(count - 1)
         w.int64(firstTimestamp)
         w.int64(maxTimestamp)
@@ -127,10 +129,11 @@ public struct DecodedRecord: Equatable, Sendable {
 }
 
 extension RecordBatch {
-    /// Every record of an uncompressed batch with its timestamp and headers.
-    public func decodedRecords() throws(KafkaWireError) -> [DecodedRecord] {
+    /// Every record of an uncompressed batch with its timestamp and headers; none of a control
+    /// batch (a transaction marker is not a consumer's record) unless `includingControl`.
+    public func decodedRecords(includingControl: Bool = false) throws(KafkaWireError) -> [DecodedRecord] {
         guard compression == 0 else { throw .invalid("compressed batch (codec \(compression)) is not supported by this client") }
-        guard !isControl else { return [] }
+        guard !isControl || includingControl else { return [] }
         var r = KafkaReader(bytes.getSlice(at: bytes.readerIndex + Self.headerBytes, length: bytes.readableBytes - Self.headerBytes)!)
         var out: [DecodedRecord] = []
         out.reserveCapacity(Self.plausibleRecordCount(recordCount, bytes: r.remaining))
