@@ -72,11 +72,18 @@ public struct TransactionMetadata: Equatable, Sendable {
     /// When the first partition was added (the transaction timeout runs from here), -1 without one.
     public var startMs: Int64
     public var lastUpdateMs: Int64
+    /// Transactions begun in the current epoch, this one included (0 before the first): with
+    /// the epoch, what partitions fence late begins and markers by (`TransactionMark`).
+    public var sequence: Int32
+
+    /// The transaction's mark, as its begins and markers carry it to partitions.
+    public var mark: TransactionMark { TransactionMark(epoch: producerEpoch, sequence: sequence) }
 
     public init(
         producerID: Int64, producerEpoch: Int16, lastProducerEpoch: Int16 = -1, timeoutMs: Int32, state: State,
-        partitions: [TransactionPartition] = [], startMs: Int64 = -1, lastUpdateMs: Int64
+        partitions: [TransactionPartition] = [], startMs: Int64 = -1, lastUpdateMs: Int64, sequence: Int32 = 0
     ) {
+        self.sequence = sequence
         self.producerID = producerID
         self.producerEpoch = producerEpoch
         self.lastProducerEpoch = lastProducerEpoch
@@ -151,6 +158,7 @@ public enum TransactionRules {
                 guard epoch == m.producerEpoch else { return .answer(.producerFenced) }
             }
             m = bumped(m, newProducerID: newProducerID)
+            m.sequence = 0
             m.timeoutMs = timeoutMs
             m.partitions = []
             m.startMs = -1
@@ -175,8 +183,12 @@ public enum TransactionRules {
         case .ongoing, .empty, .completeCommit, .completeAbort:
             var next = m.moved(to: .ongoing, at: nowMs)
             if m.state != .ongoing {
+                // 2^31 - 1 transactions in one epoch: the producer must start a new epoch
+                // (InitProducerId), whose transactions count from 1 again.
+                guard m.sequence < Int32.max else { return .answer(.producerFenced) }
                 next.partitions = []
                 next.startMs = nowMs
+                next.sequence = m.sequence + 1
             }
             next.partitions = Array(Set(next.partitions).union(partitions)).sorted()
             return .write(next, then: .none)
@@ -228,7 +240,9 @@ public enum TransactionRules {
         return bumped(m, newProducerID: newProducerID).moved(to: .prepareAbort, at: nowMs)
     }
 
-    /// The next epoch; at the last one (Short.MAX_VALUE - 1) a new producer id at epoch 0.
+    /// The next epoch; at the last one (Short.MAX_VALUE - 1) a new producer id at epoch 0. A
+    /// fenced abort keeps the transaction's sequence (its markers must end what it began, and the
+    /// raised epoch orders them after it); a new producer instance's epoch counts from 0.
     private static func bumped(_ m: TransactionMetadata, newProducerID: () -> Int64) -> TransactionMetadata {
         var next = m
         if m.producerEpoch >= Int16.max - 1 {

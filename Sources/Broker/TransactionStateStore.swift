@@ -44,6 +44,7 @@ public struct TransactionStateStore: Sendable, Equatable {
         }
         v.u64(UInt64(bitPattern: m.startMs))
         v.u64(UInt64(bitPattern: m.lastUpdateMs))
+        v.u32(UInt32(bitPattern: m.sequence))
         return (k.bytes, v.bytes)
     }
 
@@ -78,7 +79,8 @@ public struct TransactionStateStore: Sendable, Equatable {
         }
         return TransactionMetadata(
             producerID: producerID, producerEpoch: epoch, lastProducerEpoch: lastEpoch, timeoutMs: timeoutMs, state: state,
-            partitions: partitions, startMs: Int64(bitPattern: try v.u64()), lastUpdateMs: Int64(bitPattern: try v.u64()))
+            partitions: partitions, startMs: Int64(bitPattern: try v.u64()), lastUpdateMs: Int64(bitPattern: try v.u64()),
+            sequence: Int32(bitPattern: try v.u32()))
     }
 
     /// Apply a committed entry of a `__transaction_state` partition (one record batch).

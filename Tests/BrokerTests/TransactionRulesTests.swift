@@ -47,7 +47,7 @@ struct TransactionRulesTests {
         var m = try written(TransactionRules.initProducerID(nil, timeoutMs: 60_000, nowMs: 0, newProducerID: ids.take))
         #expect(TransactionRules.endTransaction(m, producerID: 1000, epoch: 0, commit: true, nowMs: 1) == .answer(.invalidTxnState))
         m = try written(TransactionRules.addPartitions(m, producerID: 1000, epoch: 0, [orders[1]], nowMs: 10))
-        #expect(m.state == .ongoing && m.startMs == 10 && m.partitions == [orders[1]])
+        #expect(m.state == .ongoing && m.startMs == 10 && m.partitions == [orders[1]] && m.sequence == 1)
         #expect(TransactionRules.addPartitions(m, producerID: 1000, epoch: 0, [orders[1]], nowMs: 11) == .answer(.none))
         m = try written(TransactionRules.addPartitions(m, producerID: 1000, epoch: 0, [orders[0]], nowMs: 12))
         #expect(m.partitions == orders && m.startMs == 10, "the union, sorted; the start stays")
@@ -67,7 +67,8 @@ struct TransactionRulesTests {
         #expect(TransactionRules.endTransaction(m, producerID: 1000, epoch: 0, commit: false, nowMs: 31) == .answer(.invalidTxnState))
         // The next transaction under the same epoch starts afresh.
         m = try written(TransactionRules.addPartitions(m, producerID: 1000, epoch: 0, [orders[0]], nowMs: 40))
-        #expect(m.state == .ongoing && m.partitions == [orders[0]] && m.startMs == 40)
+        #expect(m.state == .ongoing && m.partitions == [orders[0]] && m.startMs == 40 && m.sequence == 2, "the next transaction's mark is higher")
+        #expect(TransactionRules.addPartitions(m, producerID: 1000, epoch: 0, orders, nowMs: 40) == .write({ var n = m; n.partitions = orders; return n }(), then: .none), "adding to an open transaction keeps its sequence")
         m = try written(TransactionRules.endTransaction(m, producerID: 1000, epoch: 0, commit: false, nowMs: 41))
         #expect(m.state == .prepareAbort)
         #expect(TransactionRules.markersWritten(m, nowMs: 42).state == .completeAbort)
@@ -81,12 +82,14 @@ struct TransactionRulesTests {
         // The second instance arrives while the first has a transaction open.
         let fenced = try written(TransactionRules.initProducerID(m, timeoutMs: 30_000, nowMs: 2, newProducerID: ids.take), then: .concurrentTransactions)
         #expect(fenced.state == .prepareAbort && fenced.producerEpoch == 1 && fenced.lastProducerEpoch == 0 && fenced.partitions == orders)
+        #expect(fenced.mark == TransactionMark(epoch: 1, sequence: 1) && fenced.mark > m.mark, "its markers end what the fenced transaction began")
         #expect(TransactionRules.endTransaction(fenced, producerID: 1000, epoch: 0, commit: true, nowMs: 3) == .answer(.producerFenced))
         #expect(TransactionRules.addPartitions(fenced, producerID: 1000, epoch: 0, orders, nowMs: 3) == .answer(.producerFenced))
         m = TransactionRules.markersWritten(fenced, nowMs: 4)
         // The retry gets an epoch of its own, its timeout, and no partitions.
         m = try written(TransactionRules.initProducerID(m, timeoutMs: 30_000, nowMs: 5, newProducerID: ids.take))
         #expect(m.state == .empty && m.producerID == 1000 && m.producerEpoch == 2 && m.timeoutMs == 30_000 && m.partitions.isEmpty)
+        #expect(m.sequence == 0, "transactions count afresh in the new epoch")
         #expect(TransactionRules.addPartitions(m, producerID: 1000, epoch: 1, orders, nowMs: 6) == .answer(.producerFenced))
     }
 
@@ -141,7 +144,7 @@ struct TransactionRulesTests {
         var store = TransactionStateStore()
         let open = TransactionMetadata(
             producerID: 1 << 40, producerEpoch: 7, lastProducerEpoch: 6, timeoutMs: 60_000, state: .ongoing, partitions: orders, startMs: 123,
-            lastUpdateMs: 456)
+            lastUpdateMs: 456, sequence: 1 << 30)
         let done = TransactionMetadata(producerID: 3, producerEpoch: 0, timeoutMs: 1000, state: .completeAbort, lastUpdateMs: 9)
         for (id, m) in [("b-txn", open), ("a-txn", done), ("gone", done)] {
             let r = TransactionStateStore.record(id, m)
