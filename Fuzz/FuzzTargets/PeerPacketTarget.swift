@@ -32,6 +32,7 @@ enum PeerPacketTarget {
         case .leaders(let hints): _ = n.receiveLeaders(hints)
         case .repair(let m): _ = n.receiveRepair(m)
         case .alive(let run): _ = n.heard(from: 2, run: run)
+        case .transaction(let m): _ = n.receiveTransaction(m, from: 2)
         }
         if used % 50 == 0 { _ = n.tick() }
         return true
@@ -53,6 +54,8 @@ enum PeerPacketTarget {
             .repair(.request(group: GroupID(5), from: 2, range: LogIndex(1)...LogIndex(9))),
             .repair(.entries(group: GroupID(5), [entry])),
             .alive(run: 77),
+            .transaction(.write(request: 9, from: 2, group: GroupID(5), producerID: 4, mark: TransactionMark(epoch: 1, sequence: 2), action: .commit)),
+            .transaction(.written(request: 9, group: GroupID(5), error: .notLeaderOrFollower)),
         ]
         return packets.map { Array($0.encode().dropFirst(4)) }
     }

@@ -1,5 +1,6 @@
 import KafkaProtocol
 import NIOCore
+import Primitives
 
 /// What a Kafka subsystem asks its node to do. Subsystems own their state and pending requests;
 /// they read the node's state through what they are handed and return actions, which `NodeCore`
@@ -14,6 +15,8 @@ enum KafkaAction {
     /// Ask the controller to create a topic a client needs (Metadata with auto-creation, the
     /// offsets topic for the first group), unless this node asked for it a moment ago.
     case autoCreateTopic(name: String, partitions: Int32, replicationFactor: Int)
+    /// A begin or marker for a partition's leader, or its answer (`NodeCore+Transactions`).
+    case sendTransaction(to: NodeID, TransactionPartitionMessage)
 }
 
 /// What every subsystem may read of its node; each context protocol adds what its subsystem needs.
@@ -44,6 +47,8 @@ extension NodeCore {
                 let retryTicks = UInt64(BrokerLimits.controllerRetryElectionTimeouts * config.raftTemplate.electionTicks)
                 guard autoCreation.shouldAsk(name, now: ticks, retryTicks: retryTicks) else { continue }
                 submitToController(.createTopic(name: name, partitions: partitions, replicationFactor: replicationFactor))
+            case .sendTransaction(let peer, let message):
+                routeTransaction(message, to: peer)
             }
         }
     }

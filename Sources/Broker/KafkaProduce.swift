@@ -127,11 +127,21 @@ struct ProduceService {
         if let big = batches.first(where: { $0.bytes.readableBytes > maxBatchBytes }) {
             return fail(.messageTooLarge, "batch of \(big.bytes.readableBytes) bytes exceeds the topic's max.message.bytes, \(maxBatchBytes)")
         }
-        // Kafka's rule: commit and abort markers are the broker's to write. And a transactional
-        // batch would stay open with no coordinator to close it (transactions are not served).
+        // Kafka's rule: commit and abort markers are the broker's to write.
         if batches.contains(where: \.isControl) { return fail(.invalidRecord, "Clients are not allowed to write control records") }
         if batches.contains(where: \.isTransactional) {
-            return fail(.invalidRecord, "a transactional batch: Rill does not support transactions yet; produce without transactional.id")
+            // Without the coordinator a transactional batch would stay open with nothing to end it.
+            guard node.config.servesTransactions else {
+                return fail(.invalidRecord, "a transactional batch: Rill does not support transactions yet; produce without transactional.id")
+            }
+            // Only in a transaction its coordinator began here (KIP-890's verification, by the
+            // begin entry): a zombie's batch after the marker, or one for a partition never
+            // added, would leave a transaction open that no coordinator knows of. Judged over the
+            // whole log, so a marker in flight closes the transaction already.
+            let view = g.transactionsView
+            if let b = batches.first(where: { $0.isTransactional && !view.mayWrite($0.producerID, epoch: $0.producerEpoch) }) {
+                return fail(.invalidTxnState, "producer \(b.producerID) epoch \(b.producerEpoch) has no transaction open in this partition (add it with AddPartitionsToTxn first)")
+            }
         }
         if compacted, let problem = batches.lazy.compactMap(Self.compactionProblem).first {
             return fail(.invalidRecord, problem)

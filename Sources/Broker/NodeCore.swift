@@ -217,7 +217,11 @@ public final class NodeCore {
     var leaderHints = LeaderHints()
     var autoCreation = TopicAutoCreation()
     var coordinator = GroupCoordinator()
-    var transactions = TransactionCoordinator()
+    var transactions: TransactionCoordinator
+    /// The partition leader's side of transactions: begins and markers coordinators ask for.
+    var partitionTransactions = TransactionPartitionService()
+    /// Transaction messages to send with the next output.
+    var outgoingTransactionMessages: [(NodeID, TransactionPartitionMessage)] = []
     /// The Kafka subsystems that own their state and return actions (`KafkaAction`).
     var producerIDs: ProducerIDService
     var admin = TopicAdmin()
@@ -293,6 +297,7 @@ public final class NodeCore {
         self.observer = observer
         self.controller = ControllerState(members: config.members, firstGroup: config.firstTopicGroup)
         self.producerIDs = ProducerIDService(node: config.id, nonce: config.seed &+ config.incarnation &* 0x9E37_79B9_7F4A_7C15)
+        self.transactions = TransactionCoordinator(firstRequest: config.seed &+ config.incarnation &* 0x9E37_79B9_7F4A_7C15)
         self.liveness = PeerLiveness(members: config.members, except: config.id)
         var states = recovered.sorted { $0.0 < $1.0 }
         for id in [controllerGroup] + config.staticGroups.map(\.0) where !states.contains(where: { $0.0 == id }) {
@@ -587,6 +592,9 @@ public final class NodeCore {
         if !fetches.isEmpty { perform(fetches.progressed(self)) }
         if coordinator.hasPendingWrites { perform(coordinator.writesProgressed(expired: false, self)) }
         if transactions.hasPendingWrites { perform(transactions.writesProgressed(expired: false, self)) }
+        if !partitionTransactions.isEmpty { for (to, m) in partitionTransactions.check(self) { routeTransaction(m, to: to) } }
+        out.transactionMessages += outgoingTransactionMessages
+        outgoingTransactionMessages.removeAll()
         out.kafkaReplies += completions
         completions.removeAll()
         out.reads += reads

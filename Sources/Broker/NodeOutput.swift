@@ -19,10 +19,11 @@ public struct NodeOutput: Sendable {
         notices: [String],
         damage: [StorageDamageReport],
         rejected: [(GroupID, RejectedMessage)],
-        keepalives: [NodeID]
+        keepalives: [NodeID],
+        transactionMessages: [(NodeID, TransactionPartitionMessage)]
     )
 
-    private var effects: Effects = ([], nil, [], [], nil, [], [], [], [], [], [])
+    private var effects: Effects = ([], nil, [], [], nil, [], [], [], [], [], [], [])
 
     public init() {}
 
@@ -83,6 +84,12 @@ public struct NodeOutput: Sendable {
         _modify { yield &effects.rejected }
     }
 
+    /// Begins and markers for partition leaders, and their answers (`TransactionPartitionMessage`).
+    public var transactionMessages: [(NodeID, TransactionPartitionMessage)] {
+        get { effects.transactionMessages }
+        _modify { yield &effects.transactionMessages }
+    }
+
     /// Peers to tell that this node is alive (`NodeCore+Liveness`): an `alive` frame each,
     /// carrying `NodeCore.run`.
     public var keepalives: [NodeID] {
@@ -91,15 +98,15 @@ public struct NodeOutput: Sendable {
     }
 
     public var isEmpty: Bool {
-        let (messages, storage, forwards, kafkaReplies, leaders, reads, repairs, notices, damage, rejected, keepalives) = effects
+        let (messages, storage, forwards, kafkaReplies, leaders, reads, repairs, notices, damage, rejected, keepalives, transactionMessages) = effects
         return messages.isEmpty && storage == nil && forwards.isEmpty && kafkaReplies.isEmpty && leaders == nil && reads.isEmpty
-            && repairs.isEmpty && notices.isEmpty && damage.isEmpty && rejected.isEmpty && keepalives.isEmpty
+            && repairs.isEmpty && notices.isEmpty && damage.isEmpty && rejected.isEmpty && keepalives.isEmpty && transactionMessages.isEmpty
     }
 
     /// Add what `later` asks for after this: peer messages merged by destination (each list in
     /// order), everything else appended.
     public mutating func append(_ later: NodeOutput) {
-        let (messages, storage, forwards, kafkaReplies, leaders, reads, repairs, notices, damage, rejected, keepalives) = later.effects
+        let (messages, storage, forwards, kafkaReplies, leaders, reads, repairs, notices, damage, rejected, keepalives, transactionMessages) = later.effects
         for (_, envelopes) in messages {
             for e in envelopes { Self.add(e, to: &effects.messages) }
         }
@@ -110,6 +117,7 @@ public struct NodeOutput: Sendable {
         if let leaders { effects.leaders = leaders }
         effects.reads += reads
         effects.repairs += repairs
+        effects.transactionMessages += transactionMessages
         effects.notices += notices
         effects.damage += damage
         effects.rejected += rejected
@@ -129,14 +137,14 @@ public struct NodeOutput: Sendable {
     // MARK: - Carrying it out
 
     /// Carry out every effect through `handler`, in this order: rejections, Raft messages,
-    /// forwards, repair messages, damage reports, notices, Kafka replies, leader hints, storage
+    /// forwards, repair messages, transaction messages, damage reports, notices, Kafka replies, leader hints, storage
     /// reads, the storage batch, keepalives.
     ///
     /// Reads go before the batch: storage has one owner that runs its work in order, so a read
     /// sees storage as the core left it when it asked (the batch's compaction or snapshot install
     /// comes after), and in production a read does not wait behind the batch's fsyncs.
     public func dispatch(to handler: some NodeOutputHandler) {
-        let (messages, storage, forwards, kafkaReplies, leaders, reads, repairs, notices, damage, rejected, keepalives) = effects
+        let (messages, storage, forwards, kafkaReplies, leaders, reads, repairs, notices, damage, rejected, keepalives, transactionMessages) = effects
         for (group, message) in rejected { handler.reportRejected(message, group: group) }
         for (peer, envelopes) in messages where !envelopes.isEmpty {
             if envelopes.count > 1 && PeerMessageCodec.encodedBytesBound(envelopes) > PeerPacket.raftFrameBoundMax {
@@ -149,6 +157,7 @@ public struct NodeOutput: Sendable {
         }
         for (peer, command) in forwards { handler.sendForward(command, to: peer) }
         for (peer, message) in repairs { handler.sendRepair(message, to: peer) }
+        for (peer, message) in transactionMessages { handler.sendTransaction(message, to: peer) }
         for report in damage { handler.reportDamage(report) }
         for line in notices { handler.logNotice(line) }
         for completion in kafkaReplies { handler.completeKafka(completion) }
@@ -169,6 +178,9 @@ public protocol NodeOutputHandler {
     func sendForward(_ command: ControllerCommand, to peer: NodeID)
     /// A repair request or a copy of entries.
     func sendRepair(_ message: RepairMessage, to peer: NodeID)
+    /// A transaction's begin or marker for a partition's leader, or its answer (lost is fine:
+    /// the coordinator asks again).
+    func sendTransaction(_ message: TransactionPartitionMessage, to peer: NodeID)
     /// The groups this node leads, to every peer.
     func sendLeaders(_ hints: [LeaderHint])
     /// A Kafka response (or none) that was pending, for its connection.

@@ -21,6 +21,8 @@ extension PeerPacket {
             return "leadership claimed for another node"
         case .repair(.request(_, let from, _)) where from != peer:
             return "repair request for another node"
+        case .transaction(.write(_, let from, _, _, _, _)) where from != peer:
+            return "transaction write for another node"
         default:
             return nil
         }
@@ -35,6 +37,7 @@ extension PeerPacket {
         case .leaders: return "leaders"
         case .repair: return "repair"
         case .alive: return "alive"
+        case .transaction: return "transaction"
         }
     }
 }

@@ -6,7 +6,7 @@ import Raft
 /// so the codec runs under faults too.
 ///
 ///     u32 crc32c   over kind and payload
-///     u8  kind     1 hello, 2 raft, 3 forward, 4 leaders, 5 repair, 6 alive
+///     u8  kind     1 hello, 2 raft, 3 forward, 4 leaders, 5 repair, 6 alive, 7 transaction
 ///     payload
 ///
 /// TLS already protects bytes in flight; the checksum catches bugs on either end (a buffer cut or
@@ -25,6 +25,8 @@ public enum PeerPacket: Equatable, Sendable {
     /// The core's keepalive (`NodeCore+Liveness`): the sender is up, in the run `run` of its
     /// process (a new value means it restarted).
     case alive(run: UInt64)
+    /// A transaction's begin or marker for a partition's leader, or its answer.
+    case transaction(TransactionPartitionMessage)
 
     /// 2: a Raft message's flags byte may mark a quiescing heartbeat (version 1 read it as a
     /// bool and would refuse the frame), so nodes of the two versions do not link.
@@ -103,6 +105,9 @@ public enum PeerPacket: Equatable, Sendable {
         case .alive(let run):
             w.u8(6)
             w.u64(run)
+        case .transaction(let m):
+            w.u8(7)
+            m.encode(&w)
         }
         var bytes = w.bytes
         let crc = bytes.withUnsafeBytes { CRC32C.update(0, UnsafeRawBufferPointer(rebasing: $0[4...])) }
@@ -147,6 +152,10 @@ public enum PeerPacket: Equatable, Sendable {
                 let run = try r.u64()
                 try r.expectEnd()
                 return .alive(run: run)
+            case 7:
+                let m = try TransactionPartitionMessage.decode(&r)
+                try r.expectEnd()
+                return .transaction(m)
             case let kind:
                 throw WireError.invalid("frame kind \(kind)")
             }

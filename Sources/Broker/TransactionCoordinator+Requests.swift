@@ -45,7 +45,9 @@ extension TransactionCoordinator {
     }
 
     /// AddPartitionsToTxn v0-3 (the client's form): partitions the transaction writes join it
-    /// before the producer sends to them. Partitions that do not exist fail the request: those
+    /// before the producer sends to them; answered once the record is applied and the
+    /// transaction begun in each (`startBegins`), so every batch the producer then sends is
+    /// accepted. Partitions that do not exist fail the request: those
     /// get UNKNOWN_TOPIC_OR_PARTITION (an internal topic's, INVALID_TOPIC), the rest
     /// OPERATION_NOT_ATTEMPTED, as Kafka answers.
     mutating func addPartitions(_ a: AddPartitionsToTxnRequest, _ request: KafkaRequest, _ node: some CoordinatorContext) -> [KafkaAction] {
@@ -84,7 +86,7 @@ extension TransactionCoordinator {
         case .serving(let g, let current):
             let decision = TransactionRules.addPartitions(
                 current, producerID: a.v3AndBelowProducerID, epoch: a.v3AndBelowProducerEpoch, partitions, nowMs: node.nowMs)
-            carryOut(decision, id, current: current, in: g, node) { code, _ in answer { _ in code } }
+            carryOut(decision, id, current: current, in: g, node, begins: partitions) { code, _ in answer { _ in code } }
         }
         return taken()
     }
@@ -106,10 +108,9 @@ extension TransactionCoordinator {
         case .refused(let e):
             actions.append(.complete(answer(e)))
         case .serving(let g, let current):
-            let decision = TransactionRules.addPartitions(
-                current, producerID: a.producerID, epoch: a.producerEpoch,
-                [TransactionPartition(topic: offsetsTopic, partition: offsets.partition)], nowMs: node.nowMs)
-            carryOut(decision, a.transactionalID, current: current, in: g, node) { code, _ in answer(code) }
+            let partition = TransactionPartition(topic: offsetsTopic, partition: offsets.partition)
+            let decision = TransactionRules.addPartitions(current, producerID: a.producerID, epoch: a.producerEpoch, [partition], nowMs: node.nowMs)
+            carryOut(decision, a.transactionalID, current: current, in: g, node, begins: [partition]) { code, _ in answer(code) }
         }
         return taken()
     }

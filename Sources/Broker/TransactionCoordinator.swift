@@ -8,8 +8,13 @@ struct PendingTransactionWrite {
     var transactionalID: String
     var lastIndex: LogIndex
     var term: Term
+    /// The record proposed.
+    var record: TransactionMetadata
     /// The code to answer once the record is applied (the decision's `then`).
     var code: ErrorCode
+    /// Partitions to begin the transaction in once the record is applied, before answering
+    /// (AddPartitionsToTxn, AddOffsetsToTxn).
+    var begins: [TransactionPartition] = []
     /// The client's answer, given the code (nil for the coordinator's own writes — a timed-out
     /// transaction's abort — and once answered after the deadline).
     var answer: ((ErrorCode) -> KafkaCompletion)?
@@ -36,6 +41,16 @@ struct TransactionCoordinator {
     var loaded: [GroupID: Term] = [:]
     /// Records in flight, in the order they were proposed.
     var writes: [PendingTransactionWrite] = []
+    /// Begins and markers asked of partition leaders and not yet answered
+    /// (`TransactionCoordinator+Partitions`).
+    var partitionRequests: [PartitionRequest] = []
+    /// AddPartitionsToTxn and AddOffsetsToTxn requests waiting for their begins.
+    var beginWaiters: [BeginWaiter] = []
+    /// The next request id: from the node's run, so an answer to the node's previous process
+    /// never matches a request of this one.
+    var nextRequest: UInt64
+
+    init(firstRequest: UInt64) { nextRequest = firstRequest }
     /// What the current entry point asks of the node, taken when it returns (`taken()`).
     var actions: [KafkaAction] = []
     /// Log lines for the node's output (`takeNotices()`).
@@ -67,7 +82,7 @@ struct TransactionCoordinator {
         refreshCoordination(node)
         guard let g = node.group(a.group), g.withRaft({ $0.role }) == .leader else { return .refused(.notCoordinator) }
         guard loaded[g.id] != nil, let store = g.transactionStore else { return .refused(.coordinatorLoadInProgress) }
-        guard !writes.contains(where: { $0.transactionalID == transactionalID }) else { return .refused(.concurrentTransactions) }
+        guard !isBusy(transactionalID) else { return .refused(.concurrentTransactions) }
         return .serving(g, store.transactions[transactionalID])
     }
 
@@ -94,15 +109,27 @@ struct TransactionCoordinator {
     /// Carry out a decision for `transactionalID`: answer now, or propose its new record and
     /// answer once it is applied. `answer` builds the client's response from a code and the
     /// record it then has.
+    /// A record of the id is in flight, or its begins are: its next request must wait for them
+    /// (Kafka's pending state), and so must its timeout.
+    func isBusy(_ transactionalID: String) -> Bool {
+        writes.contains { $0.transactionalID == transactionalID } || beginWaiters.contains { $0.transactionalID == transactionalID }
+    }
+
+    /// `begins`: partitions to begin the transaction in before a NONE is answered.
     mutating func carryOut(
         _ decision: TransactionDecision, _ transactionalID: String, current: TransactionMetadata?, in g: NodeCore.Group,
-        _ node: some CoordinatorContext, answer: @escaping (ErrorCode, TransactionMetadata?) -> KafkaCompletion
+        _ node: some CoordinatorContext, begins: [TransactionPartition] = [],
+        answer: @escaping (ErrorCode, TransactionMetadata?) -> KafkaCompletion
     ) {
         switch decision {
         case .answer(let code):
-            actions.append(.complete(answer(code, current)))
+            if code == .none, let current, !begins.isEmpty {
+                startBegins(begins, of: current, transactionalID, stateGroup: g.id, node) { answer($0, current) }
+            } else {
+                actions.append(.complete(answer(code, current)))
+            }
         case .write(let m, let then):
-            if !propose(m, transactionalID, in: g, node, code: then, answer: { code in answer(code, code == .none ? m : nil) }) {
+            if !propose(m, transactionalID, in: g, node, code: then, begins: begins, answer: { code in answer(code, code == .none ? m : nil) }) {
                 actions.append(.complete(answer(.notCoordinator, nil)))
             }
         }
@@ -110,15 +137,15 @@ struct TransactionCoordinator {
 
     /// Propose `m` as the id's record; false when this node cannot (no longer the leader, or a
     /// nearly full disk).
-    private mutating func propose(
+    mutating func propose(
         _ m: TransactionMetadata, _ transactionalID: String, in g: NodeCore.Group, _ node: some CoordinatorContext, code: ErrorCode,
-        answer: ((ErrorCode) -> KafkaCompletion)?
+        begins: [TransactionPartition] = [], answer: ((ErrorCode) -> KafkaCompletion)?
     ) -> Bool {
         guard let (index, term) = InternalTopicRecords.propose([TransactionStateStore.record(transactionalID, m)], to: g, node) else { return false }
         writes.append(
             PendingTransactionWrite(
-                group: g.id, transactionalID: transactionalID, lastIndex: index, term: term, code: code, answer: answer,
-                deadlineTick: node.ticks + node.config.ticks(milliseconds: BrokerLimits.transactionWriteTimeoutMs)))
+                group: g.id, transactionalID: transactionalID, lastIndex: index, term: term, record: m, code: code, begins: begins,
+                answer: answer, deadlineTick: node.ticks + node.config.ticks(milliseconds: BrokerLimits.transactionWriteTimeoutMs)))
         return true
     }
 
@@ -132,7 +159,7 @@ struct TransactionCoordinator {
     /// deadline. One past its deadline is answered COORDINATOR_NOT_AVAILABLE (Kafka's answer to a
     /// log append that timed out; the client retries) but stays until it is applied or lost: it
     /// may still commit, and its id takes no other request before then.
-    private mutating func checkWrites(expired: Bool, _ node: some CoordinatorContext) {
+    mutating func checkWrites(expired: Bool, _ node: some CoordinatorContext) {
         var remaining: [PendingTransactionWrite] = []
         for var w in writes {
             var code: ErrorCode?
@@ -149,7 +176,15 @@ struct TransactionCoordinator {
                 code = .notCoordinator
             }
             if let code {
-                if let answer = w.answer { actions.append(.complete(answer(code))) }
+                if code == .none && !w.begins.isEmpty, let answer = w.answer {
+                    startBegins(w.begins, of: w.record, w.transactionalID, stateGroup: w.group, node, answer: answer)
+                } else if let answer = w.answer {
+                    actions.append(.complete(answer(code)))
+                }
+                // A Prepare record applied: its markers go out now (the tick would, later).
+                if code == .none && (w.record.state == .prepareCommit || w.record.state == .prepareAbort) {
+                    startMarkers(w.record, w.transactionalID, stateGroup: w.group, node)
+                }
                 continue
             }
             if expired && node.ticks >= w.deadlineTick, let answer = w.answer {
@@ -168,13 +203,21 @@ struct TransactionCoordinator {
     mutating func tick(_ node: some CoordinatorContext, producerIDs: inout ProducerIDService) -> [KafkaAction] {
         refreshCoordination(node)
         if !writes.isEmpty { checkWrites(expired: true, node) }
+        partitionsTick(node)
         let now = node.nowMs
         for gid in loaded.keys.sorted() {
             guard let g = node.group(gid), let store = g.transactionStore else { continue }
             // Sorted: a dictionary's order must not reach the log or the order of writes.
             for id in store.transactions.keys.sorted() {
                 let m = store.transactions[id]!
-                guard m.timedOut(at: now) && !writes.contains(where: { $0.transactionalID == id }) else { continue }
+                // A decided transaction whose markers are not on their way (this node just took
+                // the partition over, or its Complete record was lost): send them.
+                if (m.state == .prepareCommit || m.state == .prepareAbort) && !isBusy(id)
+                    && !partitionRequests.contains(where: { $0.transactionalID == id }) {
+                    startMarkers(m, id, stateGroup: gid, node)
+                    continue
+                }
+                guard m.timedOut(at: now) && !isBusy(id) else { continue }
                 var short = false
                 let aborted = TransactionRules.expire(m, nowMs: now) {
                     let (pid, more) = producerIDs.takeNow(controller: node.controller)

@@ -497,6 +497,7 @@ public final class NodeRuntime: @unchecked Sendable {
     func receiveLeaders(_ hints: [LeaderHint]) { handle(core.receiveLeaders(hints)) }
 
     func receiveRepair(_ m: RepairMessage) { handle(core.receiveRepair(m)) }
+    func receiveTransaction(_ m: TransactionPartitionMessage, from peer: NodeID) { handle(core.receiveTransaction(m, from: peer)) }
 
     // MARK: - Kafka clients
 
@@ -551,6 +552,7 @@ public final class NodeRuntime: @unchecked Sendable {
         func sendForward(_ command: ControllerCommand, to peer: NodeID) { runtime.send(.forward(command), to: peer) }
 
         func sendRepair(_ message: RepairMessage, to peer: NodeID) { runtime.send(.repair(message), to: peer) }
+        func sendTransaction(_ message: TransactionPartitionMessage, to peer: NodeID) { runtime.send(.transaction(message), to: peer) }
 
         func sendLeaders(_ hints: [LeaderHint]) {
             for id in runtime.links.keys.sorted() { runtime.send(.leaders(hints), to: id) }

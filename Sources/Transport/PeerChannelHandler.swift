@@ -65,6 +65,9 @@ final class PeerChannelHandler: ChannelInboundHandler {
         case .repair(let m):
             runtime.peerHeard(peer, channel: context.channel)
             runtime.receiveRepair(m)
+        case .transaction(let m):
+            runtime.peerHeard(peer, channel: context.channel)
+            runtime.receiveTransaction(m, from: peer)
         case .alive(let run):
             runtime.peerHeard(peer, channel: context.channel, run: run)
         }

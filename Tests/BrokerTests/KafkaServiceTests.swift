@@ -39,6 +39,17 @@ extension MiniCluster {
     }
 
     var controllerIndex: Int { controllerLeader ?? 0 }
+
+    /// The Raft group of a topic's partition, as node 0 knows it.
+    func groupOf(_ topic: String, _ partition: Int32) -> GroupID? {
+        cores[0].controller.topic(topic)?.partitions.first { $0.partition == partition }?.group
+    }
+
+    /// The node leading a topic's partition.
+    func leader(of topic: String, _ partition: Int32) -> Int? {
+        guard let g = groupOf(topic, partition) else { return nil }
+        return cores.indices.first { cores[$0].raftOf(g)?.role == .leader }
+    }
 }
 
 struct KafkaServiceTests {

@@ -29,6 +29,10 @@ final class MiniCluster {
     var isolated: Int?
     /// Repair messages in flight, by destination (`NodeOutput.repairs`).
     var repairs: [(Int, RepairMessage)] = []
+    /// Transaction messages in flight: to, from, message.
+    var transactionMessages: [(Int, NodeID, TransactionPartitionMessage)] = []
+    /// Drop every transaction message between nodes (a node's own never leave it).
+    var holdTransactionMessages = false
     /// Repair messages are lost on the way.
     var dropRepairs = false
     /// Damage reports the nodes handed out (`NodeOutput.damage`), by node.
@@ -86,6 +90,9 @@ final class MiniCluster {
         func sendRaft(_ envelopes: [PeerEnvelope], to peer: NodeID) { cluster.pending.append((peer, envelopes)) }
         func sendForward(_ command: ControllerCommand, to peer: NodeID) { cluster.forwards.append((peer, command)) }
         func sendRepair(_ message: RepairMessage, to peer: NodeID) { cluster.repairs.append((Int(peer.value) - 1, message)) }
+        func sendTransaction(_ message: TransactionPartitionMessage, to peer: NodeID) {
+            cluster.transactionMessages.append((Int(peer.value) - 1, cluster.cores[node].config.id, message))
+        }
         func sendLeaders(_ hints: [LeaderHint]) {
             for j in cluster.cores.indices where j != node { cluster.gossip.append((j, hints)) }
         }
@@ -112,7 +119,7 @@ final class MiniCluster {
     func settle() {
         for _ in 0..<1000 {
             if pending.isEmpty && batches.isEmpty && forwards.isEmpty && gossip.isEmpty && reads.isEmpty && repairs.isEmpty
-                && keepalives.isEmpty { return }
+                && keepalives.isEmpty && transactionMessages.isEmpty { return }
             deliverOneRound()
         }
     }
@@ -142,6 +149,11 @@ final class MiniCluster {
         let rps = repairs
         repairs = []
         for (j, m) in rps where j != isolated && !dropRepairs { take(j, cores[j].receiveRepair(m)) }
+        let txs = transactionMessages
+        transactionMessages = []
+        for (j, from, m) in txs where j != isolated && Int(from.value) - 1 != isolated && !holdTransactionMessages {
+            take(j, cores[j].receiveTransaction(m, from: from))
+        }
         let rs = reads
         reads = []
         for (i, r) in rs { take(i, cores[i].readCompleted(storages[i].execute(r))) }

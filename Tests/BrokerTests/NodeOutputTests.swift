@@ -16,6 +16,7 @@ struct NodeOutputTests {
         }
         func sendForward(_ command: ControllerCommand, to peer: NodeID) { calls.append("forward \(peer.value)") }
         func sendRepair(_ message: RepairMessage, to peer: NodeID) { calls.append("repair \(peer.value)") }
+        func sendTransaction(_ message: TransactionPartitionMessage, to peer: NodeID) { calls.append("transaction \(peer.value)") }
         func sendLeaders(_ hints: [LeaderHint]) { calls.append("leaders \(hints.count)") }
         func completeKafka(_ completion: KafkaCompletion) { calls.append("kafka \(completion.sequence)") }
         func logNotice(_ line: String) { calls.append("notice \(line)") }

@@ -52,6 +52,19 @@ struct TransactionCoordinatorTests {
             return try call(node, .addOffsetsToTxn, 2, { a.encode(&$0, version: 2) }) { try AddOffsetsToTxnResponse.decode(&$0, version: 2).errorCode }
         }
 
+        /// A transactional batch of `values` from producer `p` to "t" partition `partition` on its leader.
+        func produce(_ partition: Int32, _ p: InitProducerIDResponse, sequence: Int32, _ values: [String]) throws -> ProduceResponse.PartitionProduceResponse {
+            var builder = RecordBatchBuilder()
+            for v in values { builder.append(key: nil, value: Array(v.utf8), timestamp: 1000) }
+            let batch = builder.build(producerID: p.producerID, producerEpoch: p.producerEpoch, baseSequence: sequence, attributes: 0x10)
+            let request = ProduceRequest(
+                transactionalID: "x", acks: -1, timeoutMs: 5000, topicData: [.init(name: "t", partitionData: [.init(index: partition, records: batch.bytes)])])
+            let leader = try #require(cluster.leader(of: "t", partition))
+            return try call(leader, .produce, 8, { request.encode(&$0, version: 8) }) {
+                try #require(try ProduceResponse.decode(&$0, version: 8).responses.first?.partitionResponses.first)
+            }
+        }
+
         func end(_ node: Int, _ id: String, _ p: InitProducerIDResponse, commit: Bool) throws -> ErrorCode {
             let e = EndTxnRequest(transactionalID: id, producerID: p.producerID, producerEpoch: p.producerEpoch, committed: commit)
             return try call(node, .endTxn, 2, { e.encode(&$0, version: 2) }) { try EndTxnResponse.decode(&$0, version: 2).errorCode }
@@ -120,12 +133,70 @@ struct TransactionCoordinatorTests {
         #expect(try client.add(c, "orders", first, [("t", 0)]) == [.producerFenced])
         #expect(try client.end(c, "orders", first, commit: true) == .producerFenced)
         #expect(try client.end(c, "orders", second, commit: true) == .none)
-        cluster.settle()
-        #expect(records(cluster, "orders").allSatisfy { $0?.state == .prepareCommit && $0?.producerEpoch == 1 })
-        // A retry while the markers are written is told to wait; the other outcome is refused.
-        #expect(try client.end(c, "orders", second, commit: true) == .concurrentTransactions)
+        cluster.run(ticks: 5)
+        #expect(records(cluster, "orders").allSatisfy { $0?.state == .completeCommit && $0?.producerEpoch == 1 })
+        // A retry after the commit is a success; the other outcome is refused.
+        #expect(try client.end(c, "orders", second, commit: true) == .none)
         #expect(try client.end(c, "orders", second, commit: false) == .invalidTxnState)
-        #expect(try client.initProducer(c, "orders").errorCode == .concurrentTransactions)
+        #expect(try client.initProducer(c, "orders").producerEpoch == 2)
+    }
+
+    @Test("markers are sent until the partition's leader writes them: meanwhile the outcome is decided, a retry is told to wait, a new producer too")
+    func markersWaitForLeaders() throws {
+        let (cluster, client, c) = try setUp("wait")
+        let p = try client.initProducer(c, "wait")
+        // Partitions led elsewhere than the coordinator: their markers travel between nodes.
+        let remote = try #require(Optional([Int32(0), 1].filter { cluster.leader(of: "t", $0) != c }).flatMap { $0.isEmpty ? nil : $0 })
+        #expect(try client.add(c, "wait", p, remote.map { ("t", $0) }) == remote.map { _ in .none })
+        cluster.holdTransactionMessages = true
+        #expect(try client.end(c, "wait", p, commit: true) == .none, "answered once the decision is recorded")
+        cluster.run(ticks: 20)
+        #expect(records(cluster, "wait").allSatisfy { $0?.state == .prepareCommit })
+        #expect(try client.end(c, "wait", p, commit: true) == .concurrentTransactions)
+        #expect(try client.end(c, "wait", p, commit: false) == .invalidTxnState)
+        #expect(try client.initProducer(c, "wait").errorCode == .concurrentTransactions)
+        cluster.holdTransactionMessages = false
+        cluster.run(ticks: 20)
+        #expect(records(cluster, "wait").allSatisfy { $0?.state == .completeCommit })
+        #expect(try client.end(c, "wait", p, commit: true) == .none)
+    }
+
+    @Test("commit: each added partition is begun before AddPartitionsToTxn is answered; the batches hold the last stable offset; EndTxn's markers end them in every partition, then the record is complete")
+    func commitWritesMarkers() throws {
+        let (cluster, client, c) = try setUp("pay")
+        let p = try client.initProducer(c, "pay")
+        // Before the partition is added, a transactional batch is refused: no transaction is open there.
+        #expect(try client.produce(0, p, sequence: 0, ["early"]).errorCode == .invalidTxnState)
+        #expect(try client.add(c, "pay", p, [("t", 0), ("t", 1)]) == [.none, .none])
+        for core in cluster.cores {
+            for partition: Int32 in [0, 1] {
+                #expect(core.group(try #require(cluster.groupOf("t", partition)))?.transactions.mayWrite(p.producerID, epoch: p.producerEpoch) == true)
+            }
+        }
+        #expect(try client.produce(0, p, sequence: 0, ["a", "b"]).errorCode == .none)
+        #expect(try client.produce(1, p, sequence: 0, ["c"]).errorCode == .none)
+        let g0 = try #require(cluster.groupOf("t", 0))
+        let leader0 = try #require(cluster.leader(of: "t", 0))
+        #expect(cluster.cores[leader0].group(g0)?.transactions.lastStableOffset(highWatermark: 2) == 0, "the open transaction holds the LSO")
+        #expect(try client.end(c, "pay", p, commit: true) == .none)
+        cluster.run(ticks: 5)
+        #expect(records(cluster, "pay").allSatisfy { $0?.state == .completeCommit && $0?.partitions == [] }, "\(records(cluster, "pay"))")
+        for core in cluster.cores {
+            let g = try #require(core.group(g0))
+            #expect(g.state.nextOffset == 3, "two records and the marker")
+            #expect(g.transactions.lastStableOffset(highWatermark: 3) == 3 && g.transactions.aborted.isEmpty)
+            #expect(!g.transactions.mayWrite(p.producerID, epoch: p.producerEpoch), "a zombie's batch after the marker is refused")
+        }
+        #expect(try client.produce(0, p, sequence: 2, ["late"]).errorCode == .invalidTxnState)
+        // The next transaction: begun again, aborted, listed as aborted.
+        #expect(try client.add(c, "pay", p, [("t", 0)]) == [.none])
+        #expect(try client.produce(0, p, sequence: 2, ["x"]).errorCode == .none)
+        #expect(try client.end(c, "pay", p, commit: false) == .none)
+        cluster.run(ticks: 5)
+        #expect(records(cluster, "pay").allSatisfy { $0?.state == .completeAbort })
+        for core in cluster.cores {
+            #expect(core.group(g0)?.transactions.aborted == [.init(producerID: p.producerID, firstOffset: 3, lastOffset: 4)])
+        }
     }
 
     @Test("a new producer of an id with an open transaction fences the old one and aborts what it left, under a bumped epoch")
@@ -153,7 +224,9 @@ struct TransactionCoordinatorTests {
         #expect(records(cluster, "slow").allSatisfy { $0?.state == .ongoing })
         clock.ms += 2_000
         cluster.run(ticks: 5)
-        #expect(records(cluster, "slow").allSatisfy { $0?.state == .prepareAbort && $0?.producerEpoch == p.producerEpoch + 1 })
+        #expect(records(cluster, "slow").allSatisfy { $0?.state == .completeAbort && $0?.producerEpoch == p.producerEpoch + 1 })
+        let g0 = try #require(cluster.groupOf("t", 0))
+        #expect(cluster.cores.allSatisfy { !($0.group(g0)?.transactions.mayWrite(p.producerID, epoch: p.producerEpoch) ?? true) }, "its abort marker ended it")
         #expect(cluster.notices.contains { $0.contains("transaction 'slow' (producer \(p.producerID) epoch 0) timed out after 10000 ms") }, "\(cluster.notices)")
         #expect(try client.end(c, "slow", p, commit: true) == .producerFenced)
     }

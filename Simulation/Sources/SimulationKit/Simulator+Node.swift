@@ -216,6 +216,9 @@ extension Simulator {
                 trace("n\(i + 1) g\(g) receives a copy of entries \(first.index)...\(last.index) to mend its damage")
             }
             carryOut(i, core.receiveRepair(m))
+        case .transaction(let m):
+            if config.traceMessages { trace("n\(i + 1) transaction \(m)") }
+            carryOut(i, core.receiveTransaction(m, from: nodes[from].id))
         case .alive, .hello:
             break
         }
@@ -264,6 +267,9 @@ extension Simulator {
             sim.transmit(from: node, to: Int(peer.value) - 1, PeerPacket.forward(command).encode())
         }
 
+        func sendTransaction(_ message: TransactionPartitionMessage, to peer: NodeID) {
+            sim.transmit(from: node, to: Int(peer.value) - 1, PeerPacket.transaction(message).encode())
+        }
         func sendRepair(_ message: RepairMessage, to peer: NodeID) {
             sim.transmit(from: node, to: Int(peer.value) - 1, PeerPacket.repair(message).encode())
         }
