@@ -21,13 +21,20 @@ struct PendingFetch {
         /// A storage read in flight for it.
         var readToken: UInt64?
         var highWatermark: Int64 = -1
+        /// Below it every transaction is decided (equal to the high watermark without one open).
+        var lastStableOffset: Int64 = -1
         var logStartOffset: Int64 = -1
+        /// For a read_committed fetch: the aborted transactions with records in `data`.
+        var aborted: [FetchResponse.AbortedTransaction] = []
     }
 
     var request: KafkaRequest
     var version: Int16
     var minBytes: Int
     var maxBytes: Int
+    /// Isolation level 1 (v4+): records only below the last stable offset, with the aborted
+    /// transactions among them so the consumer can drop their records.
+    var readCommitted = false
     var parts: [Part]
     var deadlineTick: UInt64
 }
@@ -81,6 +88,7 @@ struct FetchService {
             request: request, version: request.header.apiVersion, minBytes: Int(max(0, f.minBytes)),
             maxBytes: Int(f.maxBytes <= 0 ? Int32.max : f.maxBytes), parts: [],
             deadlineTick: node.ticks + node.config.ticks(milliseconds: Int(f.maxWaitMs)))
+        waiting.readCommitted = request.header.apiVersion >= 4 && f.isolationLevel == 1
         let byID = request.header.apiVersion >= 13
         for t in f.topics {
             // v13+ name topics by id only.
@@ -149,14 +157,16 @@ struct FetchService {
                     continue
                 }
                 let hwm = Int64(g.state.nextOffset)
+                let lso = g.transactions.lastStableOffset(highWatermark: hwm)
                 f.parts[k].highWatermark = hwm
+                f.parts[k].lastStableOffset = lso
                 f.parts[k].logStartOffset = Int64(g.logStartOffset)
                 let offset = f.parts[k].fetchOffset
                 if offset < Int64(g.logStartOffset) || offset > Int64(g.logEndOffset) {
                     f.parts[k].error = .offsetOutOfRange
                     continue
                 }
-                guard offset < hwm, budget > 0 || f.parts.allSatisfy({ $0.data.isEmpty }) else { continue }
+                guard offset < (f.readCommitted ? lso : hwm), budget > 0 || f.parts.allSatisfy({ $0.data.isEmpty }) else { continue }
                 let token = node.takeReadToken()
                 let limit = max(1, min(f.parts[k].maxBytes, budget))
                 budget -= limit
@@ -203,6 +213,8 @@ struct FetchService {
                 // the log start as storage has it now, not as this node last heard it.
                 f.parts[k].error = .offsetOutOfRange
                 if let start = c.logStart { f.parts[k].logStartOffset = max(f.parts[k].logStartOffset, Int64(start)) }
+            } else if f.readCommitted {
+                f.parts[k] = Self.committed(c.batches, for: f.parts[k], node)
             } else {
                 f.parts[k].data = c.batches
             }
@@ -210,6 +222,21 @@ struct FetchService {
         pending[id] = f
         return evaluate([id], node)
     }
+
+    /// A read_committed part: the batches below the last stable offset it was read up to (a
+    /// transaction's first batch starts there, so none straddles it), and the aborted
+    /// transactions with records among them.
+    private static func committed(_ batches: [[UInt8]], for part: PendingFetch.Part, _ node: some PartitionContext) -> PendingFetch.Part {
+        var p = part
+        p.data = batches.filter { batchBaseOffset($0) < part.lastStableOffset }
+        guard let last = p.data.last, let gid = part.group, let g = node.group(gid) else { return p }
+        let end = batchBaseOffset(last) + Int64(batchLastOffsetDelta(last)) + 1
+        p.aborted = g.transactions.aborted(from: part.fetchOffset, upTo: end).map { .init(producerID: $0.producerID, firstOffset: $0.firstOffset) }
+        return p
+    }
+
+    private static func batchBaseOffset(_ b: [UInt8]) -> Int64 { b.prefix(8).reduce(0) { $0 << 8 | Int64($1) } }
+    private static func batchLastOffsetDelta(_ b: [UInt8]) -> Int32 { Int32(truncatingIfNeeded: b[23..<27].reduce(0) { $0 << 8 | Int64($1) }) }
 
     private static func answer(_ f: PendingFetch) -> KafkaCompletion {
         var topics: [FetchResponse.FetchableTopicResponse] = []
@@ -221,8 +248,9 @@ struct FetchService {
             for b in part.data { records.writeBytes(b) }
             let p = FetchResponse.PartitionData(
                 partitionIndex: part.partition, errorCode: part.error ?? .none, highWatermark: part.highWatermark,
-                // No transactions: the last stable offset is the high watermark (librdkafka reads up to it).
-                lastStableOffset: part.highWatermark, logStartOffset: part.logStartOffset, records: records)
+                // (Before the partition was looked at, -1 for both, as before.)
+                lastStableOffset: part.lastStableOffset, logStartOffset: part.logStartOffset, abortedTransactions: part.aborted,
+                records: records)
             topics[topics.count - 1].partitions.append(p)
         }
         return f.request.answer(FetchResponse(responses: topics))

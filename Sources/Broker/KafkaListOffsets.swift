@@ -4,7 +4,7 @@ import Primitives
 import Raft
 import Storage
 
-/// ListOffsets: -1 latest (the high watermark), -2 earliest (the log start), -4 earliest local
+/// ListOffsets: -1 latest (the high watermark; read_committed: the last stable offset), -2 earliest (the log start), -4 earliest local
 /// (the log start: all of a log is local here), -5 latest tiered (none: -1, as Kafka without
 /// tiered storage), or a time: the first record at or after it, found by a storage read (answered
 /// when every partition has its answer). -3 (the record with the largest timestamp, KIP-734) is
@@ -26,7 +26,11 @@ struct ListOffsetsService {
                     if let g = node.group(assignment.group), g.isServing {
                         let epoch = Int32(truncatingIfNeeded: g.withRaft { $0.term }.value)
                         switch p.timestamp {
-                        case ListOffsetsRequest.latest: answer(.none, offset: Int64(g.state.nextOffset), epoch: epoch)
+                        case ListOffsetsRequest.latest:
+                            // read_committed (isolation 1, v2+): the last stable offset.
+                            let hwm = Int64(g.state.nextOffset)
+                            let committed = request.header.apiVersion >= 2 && l.isolationLevel == 1
+                            answer(.none, offset: committed ? g.transactions.lastStableOffset(highWatermark: hwm) : hwm, epoch: epoch)
                         case ListOffsetsRequest.earliest, ListOffsetsRequest.earliestLocal:
                             answer(.none, offset: Int64(g.logStartOffset), epoch: epoch)
                         case ListOffsetsRequest.latestTiered: answer(.none, offset: -1, epoch: -1)

@@ -141,6 +141,35 @@ struct TransactionCoordinatorTests {
         #expect(try client.initProducer(c, "orders").producerEpoch == 2)
     }
 
+    @Test("read_committed: Fetch and ListOffsets stop at the last stable offset while a transaction is open; after an abort the fetch lists it, with its first offset")
+    func readCommitted() throws {
+        let (cluster, client, c) = try setUp("rc")
+        let p = try client.initProducer(c, "rc")
+        let leader = try #require(cluster.leader(of: "t", 0))
+        func fetch(committed: Bool) throws -> FetchResponse.PartitionData {
+            let f = FetchRequest(maxWaitMs: 0, minBytes: 0, isolationLevel: committed ? 1 : 0, topics: [.init(topic: "t", partitions: [.init(partition: 0, fetchOffset: 0, partitionMaxBytes: 1 << 20)])])
+            return try client.call(leader, .fetch, 11, { f.encode(&$0, version: 11) }) { try #require(try FetchResponse.decode(&$0, version: 11).responses.first?.partitions.first) }
+        }
+        func latest(committed: Bool) throws -> Int64 {
+            let l = ListOffsetsRequest(isolationLevel: committed ? 1 : 0, topics: [.init(name: "t", partitions: [.init(partitionIndex: 0, timestamp: -1)])])
+            return try client.call(leader, .listOffsets, 5, { l.encode(&$0, version: 5) }) { try #require(try ListOffsetsResponse.decode(&$0, version: 5).topics.first?.partitions.first?.offset) }
+        }
+        #expect(try client.add(c, "rc", p, [("t", 0)]) == [.none])
+        #expect(try client.produce(0, p, sequence: 0, ["a", "b"]).errorCode == .none)
+        let open = try fetch(committed: true)
+        #expect(open.highWatermark == 2 && open.lastStableOffset == 0 && (open.records?.readableBytes ?? 0) == 0, "nothing is decided yet")
+        #expect(try fetch(committed: false).records.map { try RecordBatch.batches(in: $0).count } == 1, "read_uncommitted sees the open transaction")
+        #expect(try latest(committed: true) == 0 && latest(committed: false) == 2)
+        #expect(try client.end(c, "rc", p, commit: false) == .none)
+        cluster.run(ticks: 5)
+        let done = try fetch(committed: true)
+        #expect(done.highWatermark == 3 && done.lastStableOffset == 3)
+        #expect(done.abortedTransactions == [.init(producerID: p.producerID, firstOffset: 0)])
+        let batches = try RecordBatch.batches(in: try #require(done.records))
+        #expect(batches.map(\.isControl) == [false, true], "the records, then the abort marker")
+        #expect(try latest(committed: true) == 3)
+    }
+
     @Test("markers are sent until the partition's leader writes them: meanwhile the outcome is decided, a retry is told to wait, a new producer too")
     func markersWaitForLeaders() throws {
         let (cluster, client, c) = try setUp("wait")
