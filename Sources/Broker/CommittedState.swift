@@ -62,6 +62,7 @@ extension NodeCore.Group {
         case .consumerOffsets:
             if r.remaining > 0 { state.offsetStore = try GroupOffsetStore.decode(&r) }
             if r.remaining > 0 { state.transactions = try PartitionTransactions.decode(&r) }
+            if r.remaining > 0 { try state.offsetStore?.decodePending(&r) }
         case .transactionState:
             // No older layout: the topic came after idempotent producers.
             state.transactionStore = try TransactionStateStore.decode(&r)

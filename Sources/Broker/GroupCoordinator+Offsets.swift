@@ -29,6 +29,8 @@ struct PendingGroupWrite {
     /// An OffsetDelete's answer, its partitions' codes filled in when the write finishes (its
     /// `request` is the OffsetDelete).
     var offsetDeleteAnswer: OffsetDeleteResponse?
+    /// A TxnOffsetCommit's answer, likewise.
+    var txnOffsetCommitAnswer: TxnOffsetCommitResponse?
 }
 
 /// A group's committed offsets as OffsetFetch answers them, whatever the version's shape.
@@ -74,7 +76,7 @@ extension GroupCoordinator {
     private mutating func answerOffsetFetch(_ request: KafkaRequest, _ f: OffsetFetchRequest, _ node: some CoordinatorContext) {
         if request.header.apiVersion >= 8 {
             let groups = f.groups.map { g in
-                let fetched = committedOffsets(group: g.groupID, topics: g.topics.map { $0.map { ($0.name, $0.partitionIndexes) } }, node)
+                let fetched = committedOffsets(group: g.groupID, topics: g.topics.map { $0.map { ($0.name, $0.partitionIndexes) } }, requireStable: f.requireStable, node)
                 return OffsetFetchResponse.OffsetFetchResponseGroup(
                     groupID: g.groupID,
                     topics: fetched.topics.map { t in
@@ -88,7 +90,7 @@ extension GroupCoordinator {
             actions.append(.complete(request.answer(OffsetFetchResponse(groups: groups))))
             return
         }
-        let fetched = committedOffsets(group: f.groupID, topics: f.topics.map { $0.map { ($0.name, $0.partitionIndexes) } }, node)
+        let fetched = committedOffsets(group: f.groupID, topics: f.topics.map { $0.map { ($0.name, $0.partitionIndexes) } }, requireStable: request.header.apiVersion >= 7 && f.requireStable, node)
         let response = OffsetFetchResponse(
             topics: fetched.topics.map { t in
                 .init(name: t.name, partitions: t.partitions.map {
@@ -100,8 +102,12 @@ extension GroupCoordinator {
         actions.append(.complete(request.answer(response)))
     }
 
-    /// `topics` nil (v2+): every partition the group has an offset for.
-    private mutating func committedOffsets(group groupID: String, topics: [(String, [Int32])]?, _ node: some CoordinatorContext) -> FetchedOffsets {
+    /// `topics` nil (v2+): every partition the group has an offset for. `requireStable` (v7+):
+    /// a partition whose offset a transaction holds undecided is UNSTABLE_OFFSET_COMMIT
+    /// (retriable), so a consumer taking it over waits for the outcome (KIP-447).
+    private mutating func committedOffsets(
+        group groupID: String, topics: [(String, [Int32])]?, requireStable: Bool = false, _ node: some CoordinatorContext
+    ) -> FetchedOffsets {
         let g: NodeCore.Group
         switch lookup(groupID, node) {
         case .refused(let e):
@@ -122,6 +128,9 @@ extension GroupCoordinator {
         }
         return FetchedOffsets(topics: wanted.map { name, partitions in
             (name, partitions.map { p in
+                if requireStable && g.offsetStore?.hasPending(group: groupID, topic: name, partition: p) == true {
+                    return .init(index: p, error: .unstableOffsetCommit)
+                }
                 // No commit: offset -1 and no error; the client applies its reset policy.
                 guard let c = committed[.init(topic: name, partition: p)] else { return .init(index: p) }
                 return .init(index: p, offset: c.offset, leaderEpoch: c.leaderEpoch, metadata: c.metadata ?? "")
@@ -258,6 +267,15 @@ extension GroupCoordinator {
             // A membership write that failed must be made again before its state is answered from.
             if code != .none && w.request == nil { groups[w.consumerGroup]?.needsPersist = true }
             guard let request = w.request else { continue }
+            if var answer = w.txnOffsetCommitAnswer {
+                for t in answer.topics.indices {
+                    for p in answer.topics[t].partitions.indices where answer.topics[t].partitions[p].errorCode == .none {
+                        answer.topics[t].partitions[p].errorCode = code
+                    }
+                }
+                actions.append(.complete(request.answer(answer)))
+                continue
+            }
             if var answer = w.offsetDeleteAnswer {
                 for t in answer.topics.indices {
                     for p in answer.topics[t].partitions.indices where answer.topics[t].partitions[p].errorCode == .none {

@@ -50,6 +50,10 @@ public struct GroupOffsetStore: Sendable {
 
     public private(set) var offsets: [String: [OffsetKey: CommittedOffset]] = [:]
     public private(set) var groups: [String: PersistedGroup] = [:]
+    /// Offset records transactions wrote (TxnOffsetCommit), by producer id, in order: applied
+    /// when the transaction's commit marker is, dropped with its abort marker — offsets visible
+    /// only when the transaction commits.
+    public private(set) var pending: [Int64: [(key: [UInt8], value: [UInt8]?)]] = [:]
 
     public init() {}
 
@@ -162,6 +166,53 @@ public struct GroupOffsetStore: Sendable {
     /// Apply a committed entry of the offsets partition (one record batch).
     public mutating func apply(entryData: [UInt8]) throws(WireError) {
         for r in try InternalTopicRecords.records(ofEntry: entryData, "offsets partition") { try apply(key: r.key, value: r.value) }
+    }
+
+    /// A transactional batch of offset records (TxnOffsetCommit), held until its marker.
+    public mutating func applyTransactional(entryData: [UInt8], producerID: Int64) throws(WireError) {
+        for r in try InternalTopicRecords.records(ofEntry: entryData, "offsets partition") {
+            // Checked now, so the commit marker never meets a record that does not decode.
+            var probe = GroupOffsetStore()
+            try probe.apply(key: r.key, value: r.value)
+            pending[producerID, default: []].append((r.key ?? [], r.value))
+        }
+    }
+
+    /// The producer's transaction ended: its offsets take effect (commit) or go (abort).
+    public mutating func endTransaction(producerID: Int64, commit: Bool) throws(WireError) {
+        guard let records = pending.removeValue(forKey: producerID) else { return }
+        if commit { for r in records { try apply(key: r.key, value: r.value) } }
+    }
+
+    /// Whether a transaction holds an offset of the group's partition not yet decided
+    /// (OffsetFetch's RequireStable answers UNSTABLE_OFFSET_COMMIT then).
+    public func hasPending(group: String, topic: String, partition: Int32) -> Bool {
+        guard !pending.isEmpty else { return false }
+        let key = Self.offsetRecord(group: group, topic: topic, partition: partition, nil).key
+        return pending.values.contains { $0.contains { $0.key == key } }
+    }
+
+    /// The pending section of a snapshot: producers sorted, each one's records in order.
+    public func encodePending(_ w: inout ByteWriter) {
+        w.u32(UInt32(pending.count))
+        for id in pending.keys.sorted() {
+            w.u64(UInt64(bitPattern: id))
+            InternalTopicRecords.encode(pending[id]!, into: &w)
+        }
+    }
+
+    public mutating func decodePending(_ r: inout ByteReader) throws(WireError) {
+        let n = try r.count(minItemBytes: 12)
+        for _ in 0..<n {
+            let id = Int64(bitPattern: try r.u64())
+            var records: [(key: [UInt8], value: [UInt8]?)] = []
+            try InternalTopicRecords.decode(&r) { (key, value) throws(WireError) in
+                var probe = GroupOffsetStore()
+                try probe.apply(key: key, value: value)
+                records.append((key, value))
+            }
+            pending[id] = records
+        }
     }
 
     /// The group ids with offsets or metadata here, sorted.

@@ -10,12 +10,17 @@ enum InternalTopicRecords {
     /// Append records to an internal partition this node leads (one batch, one Raft entry); nil
     /// when it cannot (a nearly full disk takes no coordinator writes: the client finds the next
     /// coordinator, or retries).
-    static func propose(_ records: [(key: [UInt8], value: [UInt8]?)], to g: NodeCore.Group, _ node: some PartitionContext) -> (LogIndex, Term)? {
+    /// `transactionalProducer`: a transaction's batch (TxnOffsetCommit), held until its marker.
+    static func propose(
+        _ records: [(key: [UInt8], value: [UInt8]?)], to g: NodeCore.Group, _ node: some PartitionContext,
+        transactionalProducer: (id: Int64, epoch: Int16)? = nil
+    ) -> (LogIndex, Term)? {
         var builder = RecordBatchBuilder()
         // Timestamps: the node has no wall clock here (determinism); nothing expires by them.
         for r in records { builder.append(key: r.key, value: r.value, timestamp: 0) }
         let term = g.withRaft { $0.term }
-        let batch = builder.build().assigned(baseOffset: Int64(g.logEndOffset), leaderEpoch: Int32(truncatingIfNeeded: term.value))
+        let built = transactionalProducer.map { builder.build(producerID: $0.id, producerEpoch: $0.epoch, attributes: 0x10) } ?? builder.build()
+        let batch = built.assigned(baseOffset: Int64(g.logEndOffset), leaderEpoch: Int32(truncatingIfNeeded: term.value))
         guard !node.diskFull, let at = try? node.propose(Array(batch.bytes.readableBytesView), to: g.id) else { return nil }
         return (at.index, at.term)
     }

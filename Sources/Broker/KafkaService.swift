@@ -97,9 +97,7 @@ extension NodeCore {
             case .endTxn:
                 perform(transactions.endTransaction(try EndTxnRequest.decode(&r, version: h.apiVersion), request, self))
             case .txnOffsetCommit:
-                // Decoded by KafkaProtocol for the transaction coordinator (issue 18), not served
-                // yet: such a request was refused above, before this switch.
-                return (.close("unsupported API key \(h.apiKey)"), NodeOutput())
+                perform(coordinator.txnOffsetCommit(request, try TxnOffsetCommitRequest.decode(&r, version: h.apiVersion), self))
             case .unregisterBroker:
                 perform(removals.unregister(try UnregisterBrokerRequest.decode(&r, version: h.apiVersion), request, self))
             case .createTopics:

@@ -92,12 +92,36 @@ public final class NodeCore {
                 guard let marker = Self.marker(e.data) else {
                     committedStateUndecodable("transaction marker", group: id, index: e.index, data: e.data, WireError.invalid("not a commit or abort marker"))
                 }
+                let mark = TransactionMark(epoch: h.producerEpoch, sequence: marker.coordinatorEpoch)
+                if offsetStore != nil && transactions.mayEnd(h.producerID, mark) {
+                    do {
+                        try offsetStore?.endTransaction(producerID: h.producerID, commit: marker.commit)
+                    } catch {
+                        committedStateUndecodable("transactional offsets", group: id, index: e.index, data: e.data, error)
+                    }
+                }
                 Self.applyMarker(h, marker, producers: &producers, transactions: &transactions)
                 return
             }
-            producers.record(producerID: h.producerID, epoch: h.producerEpoch, firstSequence: h.baseSequence,
-                             lastSequence: h.lastSequence, baseOffset: h.baseOffset)
-            if h.isTransactional { transactions.appended(h.producerID, epoch: h.producerEpoch, baseOffset: h.baseOffset) }
+            // (An internal partition's batches are a coordinator's: producer sequences do not apply.)
+            if internalTopic == nil {
+                producers.record(producerID: h.producerID, epoch: h.producerEpoch, firstSequence: h.baseSequence,
+                                 lastSequence: h.lastSequence, baseOffset: h.baseOffset)
+            }
+            if h.isTransactional {
+                let inTransaction = transactions.mayWrite(h.producerID, epoch: h.producerEpoch)
+                transactions.appended(h.producerID, epoch: h.producerEpoch, baseOffset: h.baseOffset)
+                if offsetStore != nil {
+                    // TxnOffsetCommit's offsets wait for the marker (the leader wrote them only
+                    // inside a transaction begun here).
+                    do {
+                        if inTransaction { try offsetStore?.applyTransactional(entryData: e.data, producerID: h.producerID) }
+                    } catch {
+                        committedStateUndecodable("transactional offsets", group: id, index: e.index, data: e.data, error)
+                    }
+                    return
+                }
+            }
             do {
                 // Only a coordinator writes batches to an internal partition: each must decode.
                 try offsetStore?.apply(entryData: e.data)
@@ -118,7 +142,9 @@ public final class NodeCore {
                 // Only once set: snapshots of partitions without deletions or transactions keep
                 // their layout (`decodeKafkaState`).
                 if internalTopic == nil && (recordsDeletedBelow > 0 || !transactions.isEmpty) { w.u64(recordsDeletedBelow) }
-                if !transactions.isEmpty { transactions.encode(&w) }
+                let pendingOffsets = !(offsetStore?.pending.isEmpty ?? true)
+                if !transactions.isEmpty || pendingOffsets { transactions.encode(&w) }
+                if pendingOffsets { offsetStore?.encodePending(&w) }
                 data += w.bytes
             }
             return data

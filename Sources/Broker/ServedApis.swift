@@ -47,6 +47,7 @@ public enum ServedApis {
         (.addPartitionsToTxn, 0...3),
         (.addOffsetsToTxn, 0...3),
         (.endTxn, 0...3),
+        (.txnOffsetCommit, 0...3),
     ]
 
     public static func served(_ key: ApiKey, transactions: Bool = false) -> ClosedRange<Int16>? {

@@ -55,6 +55,9 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let fencedLeaderEpoch = ErrorCode(rawValue: 74)
     public static let unknownLeaderEpoch = ErrorCode(rawValue: 75)
     public static let nonEmptyGroup = ErrorCode(rawValue: 68)
+    /// OffsetFetch with RequireStable: a transaction holds an offset of the partition not yet
+    /// decided; retriable.
+    public static let unstableOffsetCommit = ErrorCode(rawValue: 88)
     public static let groupIDNotFound = ErrorCode(rawValue: 69)
     public static let memberIDRequired = ErrorCode(rawValue: 79)
     public static let preferredLeaderNotAvailable = ErrorCode(rawValue: 80)
@@ -116,6 +119,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         50: "INVALID_TRANSACTION_TIMEOUT",
         51: "CONCURRENT_TRANSACTIONS",
         55: "OPERATION_NOT_ATTEMPTED",
+        88: "UNSTABLE_OFFSET_COMMIT",
         56: "KAFKA_STORAGE_ERROR",
         59: "UNKNOWN_PRODUCER_ID",
         74: "FENCED_LEADER_EPOCH",

@@ -17,10 +17,12 @@ struct TransactionCoordinatorTests {
         var correlation: Int32 = 100
         init(_ cluster: MiniCluster) { self.cluster = cluster }
 
-        func call<T>(_ node: Int, _ key: ApiKey, _ version: Int16, _ body: (inout KafkaWriter) -> Void, decode: (inout KafkaReader) throws -> T) throws -> T {
+        func call<T>(
+            _ node: Int, _ key: ApiKey, _ version: Int16, flexible: Bool = false, _ body: (inout KafkaWriter) -> Void, decode: (inout KafkaReader) throws -> T
+        ) throws -> T {
             correlation += 1
             let c = correlation
-            var r = try MiniCluster.body(cluster.kafka(node, key: key, version: version, correlation: c, body), correlation: c)
+            var r = try MiniCluster.body(cluster.kafka(node, key: key, version: version, correlation: c, body), correlation: c, flexible: flexible)
             return try decode(&r)
         }
 
@@ -168,6 +170,53 @@ struct TransactionCoordinatorTests {
         let batches = try RecordBatch.batches(in: try #require(done.records))
         #expect(batches.map(\.isControl) == [false, true], "the records, then the abort marker")
         #expect(try latest(committed: true) == 3)
+    }
+
+    @Test("TxnOffsetCommit: the offsets take effect with the commit marker, never with an abort; meanwhile RequireStable is told UNSTABLE_OFFSET_COMMIT")
+    func transactionalOffsets() throws {
+        let (cluster, client, c) = try setUp("eos")
+        // The group's coordinator (the offsets topic is created on first use).
+        var groupNode: Int?
+        for _ in 0..<30 where groupNode == nil {
+            let f = try client.call(0, .findCoordinator, 2, { FindCoordinatorRequest(key: "grp").encode(&$0, version: 2) }) { try FindCoordinatorResponse.decode(&$0, version: 2) }
+            if f.errorCode == .none { groupNode = Int(f.nodeID) - 1 } else { cluster.run(ticks: 10) }
+        }
+        let gc = try #require(groupNode)
+        func commit(_ p: InitProducerIDResponse, _ offset: Int64) throws -> [ErrorCode] {
+            let t = TxnOffsetCommitRequest(
+                transactionalID: "eos", groupID: "grp", producerID: p.producerID, producerEpoch: p.producerEpoch,
+                topics: [.init(name: "t", partitions: [.init(partitionIndex: 0, committedOffset: offset)])])
+            return try client.call(gc, .txnOffsetCommit, 2, { t.encode(&$0, version: 2) }) {
+                try TxnOffsetCommitResponse.decode(&$0, version: 2).topics.flatMap { $0.partitions.map(\.errorCode) }
+            }
+        }
+        func fetch(stable: Bool) throws -> OffsetFetchResponse.OffsetFetchResponsePartition {
+            let f = OffsetFetchRequest(groupID: "grp", topics: [.init(name: "t", partitionIndexes: [0])], requireStable: stable)
+            return try client.call(gc, .offsetFetch, 7, flexible: true, { f.encode(&$0, version: 7) }) {
+                try #require(try OffsetFetchResponse.decode(&$0, version: 7).topics.first?.partitions.first)
+            }
+        }
+        let p = try client.initProducer(c, "eos")
+        #expect(try commit(p, 5) == [.invalidTxnState], "not before the group's partition joined the transaction")
+        var added = ErrorCode.coordinatorNotAvailable
+        for _ in 0..<10 where added != .none {
+            added = try client.addOffsets(c, "eos", p, group: "grp")
+            cluster.run(ticks: 5)
+        }
+        #expect(added == .none)
+        #expect(try commit(p, 5) == [.none])
+        #expect(try fetch(stable: true).errorCode == .unstableOffsetCommit)
+        #expect(try fetch(stable: false).committedOffset == -1, "not visible before the commit")
+        #expect(try client.end(c, "eos", p, commit: true) == .none)
+        cluster.run(ticks: 5)
+        #expect(try fetch(stable: true).committedOffset == 5)
+        // An aborted transaction's offsets never take effect.
+        #expect(try client.addOffsets(c, "eos", p, group: "grp") == .none)
+        #expect(try commit(p, 9) == [.none])
+        #expect(try client.end(c, "eos", p, commit: false) == .none)
+        cluster.run(ticks: 5)
+        let after = try fetch(stable: true)
+        #expect(after.errorCode == .none && after.committedOffset == 5)
     }
 
     @Test("markers are sent until the partition's leader writes them: meanwhile the outcome is decided, a retry is told to wait, a new producer too")
