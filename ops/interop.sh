@@ -4,7 +4,7 @@
 # stopped at the end:
 #   kcat, confluent-kafka (librdkafka), kafka-python  Tests/interop/test_*.py
 #   aiokafka                                           Tests/interop/test_aiokafka.py
-#   Apache Kafka's Java client 4.3.0                   Tests/interop/java/RillInterop.java
+#   Apache Kafka's Java client 4.3.0                   Tests/interop/java/RillInterop.java, Transactions.java
 #   the calls Spark's Kafka connector makes with it    Tests/interop/java/SparkKafkaCalls.java
 #   sarama (Go) with Config.Version 2.2.0              Tests/interop/go/sarama_interop.go
 # Each client prints the API versions it negotiated ("<client> negotiated <Api> v<N>"), checked
@@ -42,9 +42,10 @@ fi
 source ops/java-client.sh
 install_java_client "$VENV" "$CACHE"
 # Compiled once per version of the sources.
-JAVA_SRC=(Tests/interop/java/RillInterop.java Tests/interop/java/SparkKafkaCalls.java Tests/interop/java/CompactedRead.java)
+JAVA_SRC=(Tests/interop/java/RillInterop.java Tests/interop/java/SparkKafkaCalls.java Tests/interop/java/CompactedRead.java Tests/interop/java/Transactions.java)
 JAVA_CLASSES=$CACHE/java-classes-$(cat "${JAVA_SRC[@]}" | sha256sum | cut -c1-16)
-if [ ! -f "$JAVA_CLASSES/RillInterop.class" ] || [ ! -f "$JAVA_CLASSES/SparkKafkaCalls.class" ] || [ ! -f "$JAVA_CLASSES/CompactedRead.class" ]; then
+if [ ! -f "$JAVA_CLASSES/RillInterop.class" ] || [ ! -f "$JAVA_CLASSES/SparkKafkaCalls.class" ] || [ ! -f "$JAVA_CLASSES/CompactedRead.class" ] \
+  || [ ! -f "$JAVA_CLASSES/Transactions.class" ]; then
   rm -rf "$CACHE"/java-classes-*
   javac -nowarn -d "$JAVA_CLASSES.tmp" -cp "$JAVA_LIB/*" "${JAVA_SRC[@]}"
   mv "$JAVA_CLASSES.tmp" "$JAVA_CLASSES"
@@ -131,6 +132,8 @@ run "aiokafka" 180 "$VENV/bin/python" Tests/interop/test_aiokafka.py
 mkdir -p "$dir/java-tmp"  # the codecs' native libraries unpack here
 run "Java client (kafka-clients 4.3.0)" 180 java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Djava.io.tmpdir="$dir/java-tmp" \
   -cp "$JAVA_CLASSES:$JAVA_LIB/*" RillInterop
+run "transactions (kafka-clients 4.3.0: commit, abort, a fenced zombie, sendOffsetsToTransaction)" 180 \
+  java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Djava.io.tmpdir="$dir/java-tmp" -cp "$JAVA_CLASSES:$JAVA_LIB/*" Transactions
 run "Spark's Kafka connector calls (kafka-clients 4.3.0: Admin describeTopics/listOffsets, assign/seek/poll)" 150 \
   java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Djava.io.tmpdir="$dir/java-tmp" -cp "$JAVA_CLASSES:$JAVA_LIB/*" SparkKafkaCalls
 run "sarama (Go)" 180 "$SARAMA_BIN"
@@ -139,9 +142,12 @@ run "a compacted topic (confluent-kafka, kafka-python, kafka-clients 4.3.0)" 180
 echo "1:${pids[0]},2:${pids[1]},3:${pids[2]}" >"$dir/node_pids"
 run "consumer groups and a coordinator kill" 300 env NODE_PIDS="$(cat "$dir/node_pids")" RILL="$RILL" DIR="$dir" \
   "$VENV/bin/python" Tests/interop/test_groups.py
-# test_groups restarts the node it kills: the pids it leaves are in node_pids. The failover test
-# starts from a settled cluster (once, its CreateTopics timed out waiting for the controller right
+# test_groups restarts the node it kills: the pids it leaves are in node_pids. The next tests
+# start from a settled cluster (once, CreateTopics timed out waiting for the controller right
 # after that restart; see the session note of 2026-11-25).
+settle
+run "exactly-once consume-transform-produce through kill -9 of the coordinator and a leader (confluent-kafka)" 300 \
+  env NODE_PIDS="$(cat "$dir/node_pids")" RILL="$RILL" DIR="$dir" "$VENV/bin/python" Tests/interop/test_transactions.py
 settle
 run "a leader kill under an idempotent producer" 180 env NODE_PIDS="$(cat "$dir/node_pids")" RILL="$RILL" DIR="$dir" \
   "$VENV/bin/python" Tests/interop/test_failover.py

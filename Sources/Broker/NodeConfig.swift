@@ -83,12 +83,11 @@ public struct NodeConfig: Sendable {
     public var transactionStateReplicationFactor = 3
     /// Kafka's `transaction.max.timeout.ms`: the longest transaction timeout InitProducerId takes.
     public var transactionMaxTimeoutMs: Int32 = TransactionRules.maxTimeoutMs
-    /// Serve the transaction coordinator (FindCoordinator key type 1, transactional
-    /// InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn, EndTxn). Off, and not advertised in
-    /// ApiVersions, until transactions are complete end to end (issue 18: the coordinator's
-    /// records are served; commit and abort markers and read_committed are not yet): until then
-    /// a transactional client gets a clear error at once. Tests turn it on.
-    public var servesTransactions = false
+    /// Serve transactions (FindCoordinator key type 1, transactional InitProducerId,
+    /// AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, TxnOffsetCommit, transactional batches).
+    /// Off: those APIs are not advertised in ApiVersions, and a transactional client gets a clear
+    /// error at once (Redpanda's `enable_transactions`).
+    public var servesTransactions = true
     /// Segment size of `__consumer_offsets` partitions: their closed segments go once snapshotted
     /// (`RetentionPolicy.belowSnapshot`), so this bounds what a partition keeps on disk beyond its
     /// state. Nil: storage's own (the simulator's small segments).

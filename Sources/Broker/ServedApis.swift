@@ -25,6 +25,10 @@ public enum ServedApis {
         (.deleteRecords, 0...2),
         (.initProducerID, 0...5),
         (.offsetForLeaderEpoch, 2...4),
+        (.addPartitionsToTxn, 0...3),
+        (.addOffsetsToTxn, 0...3),
+        (.endTxn, 0...3),
+        (.txnOffsetCommit, 0...3),
         (.describeConfigs, 1...4),
         (.alterConfigs, 0...2),
         (.describeLogDirs, 1...5),
@@ -39,19 +43,15 @@ public enum ServedApis {
         (.unregisterBroker, 0...0),
     ]
 
-    /// The transaction coordinator's APIs, served only with `NodeConfig.servesTransactions`
-    /// (issue 18: off until transactions are complete end to end). The classic (v1) protocol the
-    /// Java 4.x client and librdkafka 2.x speak: AddPartitionsToTxn v4+ is the brokers' own
-    /// verify-only form, EndTxn v5 and AddOffsetsToTxn v4 are transaction.version 2's.
-    public static let transactionVersions: [(key: ApiKey, versions: ClosedRange<Int16>)] = [
-        (.addPartitionsToTxn, 0...3),
-        (.addOffsetsToTxn, 0...3),
-        (.endTxn, 0...3),
-        (.txnOffsetCommit, 0...3),
-    ]
+    /// The transaction APIs, served only with `NodeConfig.servesTransactions`: the classic (v1)
+    /// protocol the Java 4.x client and librdkafka 2.x speak. AddPartitionsToTxn v4+ is the
+    /// brokers' own verify-only form; EndTxn v5, AddOffsetsToTxn v4 and TxnOffsetCommit v4+ are
+    /// `transaction.version` 2's, a feature Rill does not advertise.
+    public static let transactionKeys: [ApiKey] = [.addPartitionsToTxn, .addOffsetsToTxn, .endTxn, .txnOffsetCommit]
 
-    public static func served(_ key: ApiKey, transactions: Bool = false) -> ClosedRange<Int16>? {
-        versions.first { $0.key == key }?.versions ?? (transactions ? transactionVersions.first { $0.key == key }?.versions : nil)
+    public static func served(_ key: ApiKey, transactions: Bool = true) -> ClosedRange<Int16>? {
+        guard transactions || !transactionKeys.contains(key) else { return nil }
+        return versions.first { $0.key == key }?.versions
     }
 
     /// The advertised minimum can be lower than the served one: Kafka 4 advertises Produce from
@@ -60,8 +60,8 @@ public enum ServedApis {
     static func advertisedMin(_ key: ApiKey, served: ClosedRange<Int16>) -> Int16 { key == .produce ? 0 : served.lowerBound }
 
     /// The ApiVersions answer, in any version (`errorCode` 35 for the v0-layout fallback).
-    public static func apiVersionsResponse(errorCode: ErrorCode = .none, transactions: Bool = false) -> ApiVersionsResponse {
-        let all = transactions ? (versions + transactionVersions).sorted { $0.key.rawValue < $1.key.rawValue } : versions
+    public static func apiVersionsResponse(errorCode: ErrorCode = .none, transactions: Bool = true) -> ApiVersionsResponse {
+        let all = transactions ? versions : versions.filter { !transactionKeys.contains($0.key) }
         return ApiVersionsResponse(
             errorCode: errorCode,
             apiKeys: all.map { .init(apiKey: $0.key.rawValue, minVersion: advertisedMin($0.key, served: $0.versions), maxVersion: $0.versions.upperBound) })

@@ -152,6 +152,8 @@ public final class NodeRuntime: @unchecked Sendable {
         config.autoCreateTopics = settings.autoCreateTopics
         config.defaultPartitions = settings.defaultPartitions
         config.offsetsPartitions = settings.offsetsPartitions
+        config.servesTransactions = settings.transactions
+        config.transactionStatePartitions = settings.transactionStatePartitions
         config.kafkaMemoryBytes = settings.kafkaMemorySnapshotBytes
         config.kafkaMemoryBytesTotal = settings.kafkaMemoryTotalBytes
         config.retentionCheckMs = settings.retentionCheckMs

@@ -90,6 +90,8 @@ extension NodeSettings {
         s.defaultPartitions = Int32(try integer("kafka.default_partitions", default: 1, in: 1...Int(BrokerLimits.topicPartitionsMax)))
         s.defaultReplicationFactor = try integer("kafka.default_replication_factor", default: min(3, peers.count), in: 1...peers.count)
         s.offsetsPartitions = Int32(try integer("kafka.offsets_partitions", default: 4, in: 1...1000))
+        s.transactions = try flag("kafka.transactions", default: true)
+        s.transactionStatePartitions = Int32(try integer("kafka.transaction_state_partitions", default: 4, in: 1...1000))
         s.kafkaMemorySnapshotBytes = try integer("kafka.memory_snapshot_bytes", default: 256 * 1024 * 1024, in: 4096...(1 << 40))
         s.kafkaMemoryTotalBytes = try integer("kafka.memory_total_bytes", default: 256 * 1024 * 1024, in: 65536...(1 << 40))
         s.retentionCheckMs = try integer("kafka.retention_check_ms", default: 300_000, in: 100...86_400_000)

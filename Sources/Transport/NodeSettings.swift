@@ -59,6 +59,10 @@ public struct NodeSettings: Sendable {
     public var defaultPartitions: Int32 = 1
     /// Partitions of `__consumer_offsets`, created when the first group appears.
     public var offsetsPartitions: Int32 = 4
+    /// Serve Kafka transactions (`NodeConfig.servesTransactions`).
+    public var transactions = true
+    /// Partitions of `__transaction_state`, created when the first transactional id appears.
+    public var transactionStatePartitions: Int32 = 4
     /// Bytes a partition's Raft log holds in memory before it is snapshotted (the storage keeps
     /// the records; followers further behind read them from the leader's storage).
     public var kafkaMemorySnapshotBytes = 256 * 1024 * 1024

@@ -101,9 +101,9 @@ struct GroupCoordinatorTests {
         return (cluster, client, Int(f.nodeID) - 1)
     }
 
-    @Test("FindCoordinator for a transactional id (key type 1) fails at once with a non-retriable error naming the reason; v4's batched form too")
+    @Test("with transactions off, FindCoordinator for a transactional id (key type 1) fails at once with a non-retriable error naming the reason; v4's batched form too")
     func transactionCoordinatorRefused() throws {
-        let cluster = try MiniCluster(nodes: 3)
+        let cluster = try MiniCluster(nodes: 3) { $0.servesTransactions = false }
         cluster.run(ticks: 40)
         let client = Client(cluster)
         let v3 = try client.call(0, .findCoordinator, 3, flexible: true, { FindCoordinatorRequest(key: "orders-txn\n", keyType: 1).encode(&$0, version: 3) }) {

@@ -8,8 +8,8 @@ import Testing
 /// Produce, Fetch and ListOffsets through the node cores of an in-memory cluster.
 struct KafkaDataTests {
     /// A three-node cluster with topic `t` (one partition, three replicas) and its leader's index.
-    static func cluster() throws -> (MiniCluster, Int) {
-        let c = try MiniCluster(nodes: 3)
+    static func cluster(configure: @escaping (inout NodeConfig) -> Void = { _ in }) throws -> (MiniCluster, Int) {
+        let c = try MiniCluster(nodes: 3, configure: configure)
         c.run(ticks: 40)
         let (out, _) = try c.cores[c.controllerIndex].proposeToController(.createTopic(name: "t", partitions: 1, replicationFactor: 3))
         c.take(c.controllerIndex, out)
@@ -71,9 +71,9 @@ struct KafkaDataTests {
         #expect(try Self.fetch(c, from: leader, offset: 5, correlation: 5).errorCode == ErrorCode.offsetOutOfRange)
     }
 
-    @Test("a control batch (a commit or abort marker) or a transactional batch from a client is INVALID_RECORD with the reason, and not written")
+    @Test("a control batch (a commit or abort marker) from a client is INVALID_RECORD with the reason, and not written; a transactional batch too with transactions off")
     func controlAndTransactionalBatchesRefused() throws {
-        let (c, leader) = try Self.cluster()
+        let (c, leader) = try Self.cluster { $0.servesTransactions = false }
         /// A batch of "x" with attribute `bit` set (CRC recomputed: the refusal is for the bit, not a bad CRC).
         func batch(_ bit: Int16) -> ByteBuffer {
             var b = RecordBatch.build(records: [(nil, Array("x".utf8))], timestamp: 1, producerID: 7, producerEpoch: 0, baseSequence: 0).bytes

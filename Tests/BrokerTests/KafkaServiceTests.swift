@@ -77,6 +77,13 @@ struct KafkaServiceTests {
         let fallback = try ApiVersionsResponse.decode(&r5, version: 0)
         #expect(fallback.errorCode == ErrorCode.unsupportedVersion)
         #expect(fallback.apiKeys.contains { $0.apiKey == 18 && $0.maxVersion == 4 })
+        // Transactions off: their APIs are not advertised, and a request for one closes.
+        let off = try MiniCluster(nodes: 3) { $0.servesTransactions = false }
+        var ro = try MiniCluster.body(off.kafka(0, key: .apiVersions, version: 2) { _ in })
+        let keys = try ApiVersionsResponse.decode(&ro, version: 2).apiKeys.map(\.apiKey)
+        #expect(keys == ServedApis.versions.map(\.key.rawValue).filter { !ServedApis.transactionKeys.map(\.rawValue).contains($0) })
+        #expect(v.apiKeys.contains { $0.apiKey == ApiKey.endTxn.rawValue && $0.maxVersion == 3 }, "on by default")
+        #expect(off.kafka(0, key: .endTxn, version: 0) { EndTxnRequest(transactionalID: "x").encode(&$0, version: 0) } == nil)
     }
 
     @Test("an error message quoting a longest-possible name is shortened, not a trap (classic strings hold 32,767 bytes)")

@@ -453,26 +453,6 @@ public final class RillInterop {
                 check("idempotent producer, acks=all, " + codec + ": all " + PER_CODEC + " records acknowledged",
                       ok == PER_CODEC, ok + " acknowledged; first error: " + firstError);
             }
-            // Transactions are not served yet: initTransactions() fails at once with Rill's reason,
-            // not after max.block.ms (60 s) of retried coordinator discovery.
-            {
-                Properties p = new Properties();
-                p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, BOOTSTRAP);
-                p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, "interop-txn");
-                p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
-                p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
-                long start = System.nanoTime();
-                String outcome;
-                try (KafkaProducer<String, String> producer = new KafkaProducer<>(p)) {
-                    producer.initTransactions();
-                    outcome = "initTransactions() succeeded";
-                } catch (Exception e) {
-                    outcome = rootCause(e);
-                }
-                long seconds = (System.nanoTime() - start) / 1_000_000_000L;
-                check("initTransactions() fails within 10 s saying transactions are not supported (took " + seconds + " s)",
-                      seconds < 10 && outcome.contains("does not support transactions"), outcome);
-            }
             Set<String> offsetsSeen = new HashSet<>();
             for (long[] po : acked.values()) offsetsSeen.add(po[0] + "/" + po[1]);
             check("acknowledged offsets are distinct", offsetsSeen.size() == acked.size(), offsetsSeen.size() + " of " + acked.size());
