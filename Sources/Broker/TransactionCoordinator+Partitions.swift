@@ -74,9 +74,15 @@ extension TransactionCoordinator {
     }
 
     /// Send request `k` to its partition's leader, if one is known (else the tick tries again).
+    /// A partition whose topic was deleted meanwhile has nothing left to write.
     private mutating func send(at k: Int, _ node: some CoordinatorContext) {
         let r = partitionRequests[k]
-        guard !r.done, let group = r.group else { return }
+        guard !r.done else { return }
+        let current = node.controller.topic(r.partition.topic)?.partitions.first { $0.partition == r.partition.partition }?.group
+        guard let group = r.group, current == group else {
+            partitionRequests[k].done = true
+            return
+        }
         var leader = NodeID.none
         if let g = node.group(group) {
             leader = g.withRaft { $0.leader }
