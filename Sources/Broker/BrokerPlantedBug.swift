@@ -35,6 +35,13 @@ public enum BrokerPlantedBug: String, Sendable, CaseIterable {
     /// before the learners are promoted and the old voters removed: the nodes moved off drop
     /// copies that Raft still counts as voters'.
     case moveCompletesEarly = "move-completes-early"
+    /// Report the high watermark as the last stable offset, open transactions or not: a
+    /// read_committed consumer reads records of transactions not decided yet, and of some that
+    /// then abort.
+    case lsoAtHighWatermark = "lso-at-high-watermark"
+
+    /// Whether the bug shows only with transactional clients (the simulator runs them then).
+    public var needsTransactions: Bool { self == .lsoAtHighWatermark }
 
     /// Whether this bug turns a Produce refusal into an append.
     func appends(despite code: ErrorCode) -> Bool {

@@ -157,7 +157,7 @@ struct FetchService {
                     continue
                 }
                 let hwm = Int64(g.state.nextOffset)
-                let lso = g.transactions.lastStableOffset(highWatermark: hwm)
+                let lso = node.config.plantedBug == .lsoAtHighWatermark ? hwm : g.transactions.lastStableOffset(highWatermark: hwm)
                 f.parts[k].highWatermark = hwm
                 f.parts[k].lastStableOffset = lso
                 f.parts[k].logStartOffset = Int64(g.logStartOffset)

@@ -87,6 +87,11 @@ struct SimulationTests {
         expectCaught(.broker(.commitAnyMember), seed: 21, as: "group-commit-lost", onlyByMisbehaviour: true)
     }
 
+    @Test("transactions: a last stable offset that ignores open transactions lets read_committed read a transaction that then aborts (seed 1)")
+    func lsoAtHighWatermarkCaught() {
+        expectCaught(.broker(.lsoAtHighWatermark), seed: 1, as: "txn-no-aborted-read", transactions: true)
+    }
+
     @Test("a seed that draws every client behaviour off runs the same with them forced off, and differently with one on: they draw only from their own stream")
     func behavioursOffKeepTimelines() {
         // A seed that draws all four off (seed 1: one in flight, no zombies, no stale members, no
@@ -153,14 +158,15 @@ struct SimulationTests {
         #expect(SimPlantedBug(rawValue: "sync-before-persist") == .broker(.syncBeforePersist))
         #expect(SimPlantedBug(rawValue: "ack-before-durable") == .raft(.ackBeforeDurable))
         #expect(SimPlantedBug(rawValue: "member-silent-in-rebalance") == .client(.memberSilentInRebalance))
-        #expect(SimPlantedBug.allCases.count == PlantedBug.allCases.count + 10)
+        #expect(SimPlantedBug.allCases.count == PlantedBug.allCases.count + 11)
     }
 
     /// `bug` planted, `seed` fails with the safety `property`; without it the same seed passes.
     /// `onlyByMisbehaviour`: with the clients' misbehaviour off, the bug goes unseen on that seed.
-    private func expectCaught(_ bug: SimPlantedBug, seed: UInt64, as property: String, onlyByMisbehaviour: Bool = false) {
+    private func expectCaught(_ bug: SimPlantedBug, seed: UInt64, as property: String, onlyByMisbehaviour: Bool = false, transactions: Bool? = nil) {
         var c = SimConfig(seed: seed)
         c.plantedBug = bug
+        c.transactions = transactions
         let planted = Simulator(config: c).run()
         guard case .safety(let violated, _) = planted.failure else {
             Issue.record("not caught: \(String(describing: planted.failure))")

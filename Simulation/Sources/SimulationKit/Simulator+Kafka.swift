@@ -10,7 +10,7 @@ import Raft
 /// the simulated network (with `clientNetworkFaults`, lossy, late and duplicated); a request to a
 /// node that crashes times out and is retried elsewhere.
 struct SimKafkaClient {
-    enum Role { case admin, producer, consumer, member }
+    enum Role { case admin, producer, consumer, member, transactional, committedReader }
 
     let role: Role
     var leaderGuess: Int?
@@ -27,6 +27,9 @@ struct SimKafkaClient {
     var deleteBelow: Int64 = 0
     /// Consumer-group member: where it is in the protocol (see Simulator+Groups).
     var group = SimGroupMemberState()
+    /// Transactional producer, read_committed consumer (Simulator+Transactions).
+    var txn = SimTransactionalState()
+    var reader = SimCommittedReaderState()
 }
 
 extension Simulator {
@@ -55,6 +58,7 @@ extension Simulator {
             client.inFlight = nil
             client.leaderGuess = nil
             if client.role == .member { Self.lostCoordinator(&client.group) }
+            if client.role == .transactional && client.txn.sent != .produce { client.txn.coordinator = nil }
         }
         if client.role == .producer && phase == .liveness { return }
         if client.role != .admin && !kafkaTopicReady { return }
@@ -63,6 +67,15 @@ extension Simulator {
             // Deleting records (the topic exists): about once a second, and not in the liveness phase.
             guard phase != .liveness, kafkaRandom.chance(1, in: 50) else { return }
             client.deleteBelow = Int64(kafkaRandom.below(UInt64(checkerKafka.highWatermark) + 1))
+        }
+        if client.role == .transactional || client.role == .committedReader {
+            let request = client.role == .transactional ? transactionalRequest(c, &client) : committedReaderRequest(client)
+            guard let (node, key, version, w) = request else { return }
+            client.correlation += 1
+            client.inFlight = (client.correlation, node, now, nil)
+            let header = RequestHeader(apiKey: key.rawValue, apiVersion: version, correlationID: client.correlation, clientID: "txn-\(c)")
+            sendKafkaRequest(to: node, client: c, header: header, body: Array(w.buffer.readableBytesView))
+            return
         }
         if client.role == .member {
             guard let (node, key, version, w) = groupMemberRequest(c, &client) else { return }
@@ -97,7 +110,7 @@ extension Simulator {
             key = .initProducerID
             version = 1
             InitProducerIDRequest(transactionTimeoutMs: 60000).encode(&w, version: version)
-        case .producer, .member:
+        case .producer, .member, .transactional, .committedReader:
             return  // handled above
         case .consumer:
             key = .fetch
@@ -155,6 +168,10 @@ extension Simulator {
         switch kafkaClients[c].role {
         case .member:
             groupMemberReply(c, node: f.node, &r)
+        case .transactional:
+            transactionalReply(c, node: f.node, &r)
+        case .committedReader:
+            committedReaderReply(c, node: f.node, &r)
         case .admin where options.kafkaDeleteRecords && kafkaTopicReady && f.sentAt > kafkaTopicReadyAt:
             guard let resp = try? DeleteRecordsResponse.decode(&r, version: 1), let p = resp.topics.first?.partitions.first else {
                 checkerKafka.fail("kafka-decode", "unreadable DeleteRecords response")
@@ -222,6 +239,16 @@ extension Simulator {
                 return
             }
             for b in batches {
+                if b.isControl {
+                    // A transaction's marker: an offset, no record for a consumer.
+                    guard b.nextOffset > kafkaClients[c].position else { continue }
+                    if b.baseOffset != kafkaClients[c].position && !options.kafkaCompaction {
+                        checkerKafka.fail("kafka-no-skip", "consumer at \(kafkaClients[c].position) got a marker at \(b.baseOffset) from n\(f.node + 1)")
+                        return
+                    }
+                    kafkaClients[c].position = b.nextOffset
+                    continue
+                }
                 if b.producerID >= 0 && b.baseOffset >= kafkaClients[c].position {
                     checkerKafka.producerBatchRead(
                         producerID: b.producerID, epoch: b.producerEpoch, firstSequence: b.baseSequence,
@@ -266,6 +293,10 @@ extension Simulator {
         if consumer.position <= lastAcked { return "consumer at \(consumer.position), last acknowledged \(lastAcked)" }
         checkerKafka.checkNothingLost()
         checkerKafka.checkCompactedReread()
+        if options.transactions {
+            if let why = checkerTransactions.notConverged() { return "transactions: \(why)" }
+            checkerTransactions.checkNoTornReads()
+        }
         return nil
     }
 }

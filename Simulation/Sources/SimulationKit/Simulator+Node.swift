@@ -374,6 +374,8 @@ extension Simulator {
         c.offsetsPartitions = 1
         c.offsetsSegmentBytes = nil  // the run's small segments: trimmed below snapshots often
         c.offsetsReplicationFactor = nodes.count  // like the topic: every node replicates it
+        c.transactionStatePartitions = 1
+        c.transactionStateReplicationFactor = nodes.count
         c.groupInitialRebalanceDelayMs = 300
         c.groupMinSessionTimeoutMs = 500
         c.plantedBug = config.plantedBug?.broker

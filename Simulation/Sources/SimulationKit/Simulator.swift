@@ -30,6 +30,9 @@ public struct SimConfig: Sendable {
     public var scalePartitions = 0
     /// Turn exactly these client behaviours on instead of drawing them (nil: drawn per seed).
     public var clientBehaviours: Set<ClientBehaviour>? = nil
+    /// Transactional clients (`Simulator+Transactions`): nil draws them for half the seeds,
+    /// except in planted-bug runs, which keep the workload their catching seeds were found with.
+    public var transactions: Bool? = nil
 
     public init(seed: UInt64) { self.seed = seed }
 }
@@ -70,6 +73,11 @@ public struct SimStats: Sendable {
     public var clientMessagesDuplicated = 0
     /// Bit flips in closed segments of running nodes, damage reads found, and damage mended.
     public var runningBitFlips = 0
+    /// Transactions the transactional producer was told committed and aborted, and the records
+    /// the read_committed consumer read.
+    public var transactionsCommitted = 0
+    public var transactionsAborted = 0
+    public var committedRead = 0
     public var readDamageFound = 0
     public var readDamageMended = 0
     /// Replicas that went quiet (RaftNode+Quiescence) and that woke again.
@@ -97,7 +105,7 @@ public final class Simulator {
     /// Kafka topic's partition G+1 once created, the idle topic's partitions after it (created
     /// by the same request), and the consumer groups' offsets partition (created by the members'
     /// first FindCoordinator, after the topics).
-    var groupCount: Int { options.groups + 3 + options.idlePartitions }
+    var groupCount: Int { options.groups + 3 + options.idlePartitions + (options.transactions ? 1 : 0) }
 
     enum Phase { case safety, liveness }
 
@@ -144,6 +152,7 @@ public final class Simulator {
     /// When the admin learnt the topic exists (its later requests are DeleteRecords).
     var kafkaTopicReadyAt: SimTime = 0
     var checkerKafka = SimKafkaChecker()
+    var checkerTransactions = SimTransactionChecker()
     var checkerGroups = SimGroupChecker()
 
     // Network state.
@@ -181,7 +190,14 @@ public final class Simulator {
             drawn.movePPM = 0
             drawn.joinAndLeave = false
         }
+        // Transactions in half the seeds, drawn apart (a seed without them runs as before they
+        // existed); not in benchmark or scale runs.
+        var transactionDraw = SeededRandom(seed: config.seed ^ 0x7472_616E_7361_6374)
+        let drawTransactions = transactionDraw.chance(1, in: 2)
+        let planted = config.plantedBug.map { $0.broker?.needsTransactions ?? false }
+        drawn.transactions = config.transactions ?? planted ?? (!config.benchmark && config.scalePartitions == 0 && drawTransactions)
         self.options = drawn
+        if drawn.transactions { kafkaClients += [SimKafkaClient(role: .transactional), SimKafkaClient(role: .committedReader)] }
         self.networkRandom = root.fork()
         self.faultRandom = root.fork()
         self.workloadRandom = root.fork()
@@ -204,10 +220,11 @@ public final class Simulator {
         self.blocked = Array(repeating: Array(repeating: false, count: n), count: n)
         self.clogUntil = Array(repeating: Array(repeating: 0, count: n), count: n)
         self.clogExtra = Array(repeating: Array(repeating: 0, count: n), count: n)
-        self.clientLeaderGuess = Array(repeating: nil, count: options.groups + 3 + options.idlePartitions)
-        self.probes = Array(repeating: nil, count: options.groups + 3 + options.idlePartitions)
+        let groupTotal = options.groups + 3 + options.idlePartitions + (options.transactions ? 1 : 0)
+        self.clientLeaderGuess = Array(repeating: nil, count: groupTotal)
+        self.probes = Array(repeating: nil, count: groupTotal)
         // Groups: the controller (0), the static partitions 1...G, the Kafka topic's partition G+1.
-        self.checker = SafetyChecker(nodes: options.nodes, groups: options.groups + 3 + options.idlePartitions)
+        self.checker = SafetyChecker(nodes: options.nodes, groups: groupTotal)
         for i in 0..<n {
             var diskRandom = diskRandoms[i]
             let fs = SimFileSystem(random: diskRandom.fork(), tornWritePPM: options.tornWritePPM)
@@ -288,6 +305,7 @@ public final class Simulator {
             handle(event)
             if failure == nil, let f = checker.failure { failure = f }
             if failure == nil, let f = checkerKafka.failure { failure = f }
+            if failure == nil, let f = checkerTransactions.failure { failure = f }
             if failure == nil, let f = checkerGroups.failure { failure = f }
         }
         if let f = failure { trace("\(f)") }

@@ -98,6 +98,8 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
     public var staleMembers = false
     /// Client requests and answers are lost, delayed and duplicated like peer packets.
     public var clientNetworkFaults = false
+    /// A transactional producer and a read_committed consumer (`Simulator+Transactions`).
+    public var transactions = false
     // Raft
     public var electionTicks: Int
     public var heartbeatTicks: Int
@@ -262,6 +264,7 @@ public struct SwarmOptions: Sendable, CustomStringConvertible {
         parts.append(producerZombies ? "zombies on" : "zombies off")
         parts.append(staleMembers ? "stale members on" : "stale members off")
         parts.append(clientNetworkFaults ? "client faults on" : "client faults off")
+        parts.append(transactions ? "transactions on" : "transactions off")
         parts.append(bitFlipPPM == 0 ? "bit flips off" : "bit flips \(pct(bitFlipPPM))/crash")
         parts.append(misdirectPPM == 0 ? "misdirected writes off" : "misdirected writes \(pct(misdirectPPM))/crash")
         parts.append(fsyncFailPPM == 0 ? "fsync errors off" : "fsync errors \(pct(fsyncFailPPM))/write")

@@ -110,6 +110,7 @@ struct RillSim: ParsableCommand {
         var readDamage = (flips: 0, found: 0, mended: 0)
         var quiet = (quiesced: 0, woken: 0, leadersCrashed: 0)
         var durabilityChecks = 0
+        var transactions = (seeds: 0, committed: 0, aborted: 0, read: 0)
         var movesAsked = 0
         var nodesRemoved = 0
         var catchUpReadsHeld = 0
@@ -137,6 +138,12 @@ struct RillSim: ParsableCommand {
             quiet.woken += result.stats.wakes
             quiet.leadersCrashed += result.stats.quiescedLeadersCrashed
             durabilityChecks += result.stats.durabilityChecks
+            if result.options.transactions {
+                transactions.seeds += 1
+                transactions.committed += result.stats.transactionsCommitted
+                transactions.aborted += result.stats.transactionsAborted
+                transactions.read += result.stats.committedRead
+            }
             movesAsked += result.stats.movesAsked
             nodesRemoved += result.stats.nodesRemoved
             catchUpReadsHeld += result.stats.catchUpReadsHeld
@@ -161,6 +168,7 @@ struct RillSim: ParsableCommand {
                         + "\(result.stats.kafkaRead) read; producer epoch bumps \(result.stats.producerEpochBumps), zombie sends \(result.stats.zombieSends) "
                         + "(\(result.stats.zombieAcked) acknowledged), stale member requests \(result.stats.staleMemberRequests), client messages lost "
                         + "\(result.stats.clientMessagesLost), late \(result.stats.clientMessagesLate), doubled \(result.stats.clientMessagesDuplicated); groups: \(result.stats.groupGenerations) owned generations, \(result.stats.groupCommits) commits; "
+                        + (result.options.transactions ? "transactions: \(result.stats.transactionsCommitted) committed, \(result.stats.transactionsAborted) aborted, \(result.stats.committedRead) records read by read_committed; " : "")
                         + "bit flips while running: \(result.stats.runningBitFlips), damage found by reads \(result.stats.readDamageFound), mended \(result.stats.readDamageMended); "
                         + "replicas quiesced \(result.stats.quiescences) times, woken \(result.stats.wakes); partition moves asked \(result.stats.movesAsked), catch-up reads held by the move throttle \(result.stats.catchUpReadsHeld), nodes decommissioned \(result.stats.nodesRemoved)"
                         + (config.scalePartitions > 0 ? "; liveness crashed the leader of \(result.stats.quiescedLeadersCrashed) quiesced groups" : ""))
@@ -191,6 +199,10 @@ struct RillSim: ParsableCommand {
         }
         if list.count > 1 {
             print("restarts checked the acknowledged entries of \(durabilityChecks) groups directly (Simulator+Durability)")
+        }
+        if list.count > 1 && transactions.seeds > 0 {
+            print("transactions in \(transactions.seeds) seeds: \(transactions.committed) committed, \(transactions.aborted) aborted; "
+                + "read_committed read \(transactions.read) records (Simulator+Transactions)")
         }
         if list.count > 1 && movesAsked > 0 {
             print("partition moves asked of the controllers (cancels included): \(movesAsked); catch-up reads held by the move throttle: \(catchUpReadsHeld); nodes decommissioned: \(nodesRemoved)")
