@@ -25,7 +25,14 @@ extension Simulator {
 
     func sendKafkaRequest(to node: Int, client c: Int, header: RequestHeader, body: [UInt8]) {
         let latency = kafkaLatency()
-        let replayable = kafkaClients[c].role != .member
+        // Not replayed: group members' requests, and a transactional producer's requests to its
+        // coordinator. Over TCP a request arrives once, in order; a copy arriving late, after
+        // the client moved on, would be a request the client never sent at that point: in the
+        // classic (v1) transaction protocol an EndTxn names only the producer id and epoch, so a
+        // late copy would end the producer's next transaction (KIP-890 part 2 fixes that with an
+        // epoch bump per transaction). Its Produce requests are idempotent, and replayed.
+        let role = kafkaClients[c].role
+        let replayable = role != .member && !(role == .transactional && header.apiKey != ApiKey.produce.rawValue)
         let delays = clientNetworkDelays(latency, lateAndDuplicate: replayable)
         if delays.count != 1 || delays[0] != latency { unsteady(c) }
         for delay in delays {

@@ -131,6 +131,7 @@ extension Simulator {
             guard let a = try? AddPartitionsToTxnResponse.decode(&r, version: 2),
                   let code = a.resultsByTopicV3AndBelow.first?.resultsByPartition.first?.partitionErrorCode
             else { return failDecode("AddPartitionsToTxn") }
+            trace("kafka: transaction \(t.transaction) AddPartitionsToTxn answered \(code) by n\(node + 1)")
             switch code {
             case .none: t.step = .produce
             case .producerFenced, .invalidProducerEpoch, .invalidProducerIDMapping: restart(&t)
@@ -141,6 +142,7 @@ extension Simulator {
             guard let resp = try? ProduceResponse.decode(&r, version: 8), let p = resp.responses.first?.partitionResponses.first else {
                 return failDecode("Produce")
             }
+            trace("kafka: transaction \(t.transaction) produce answered \(p.errorCode) at \(p.baseOffset) by n\(node + 1)")
             switch p.errorCode {
             case .none, .duplicateSequenceNumber:
                 kafkaClients[c].leaderGuess = node
@@ -156,9 +158,14 @@ extension Simulator {
             }
         case .endTransaction:
             guard let e = try? EndTxnResponse.decode(&r, version: 2) else { return failDecode("EndTxn") }
+            trace("kafka: transaction \(t.transaction) EndTxn(\(t.commit ? "commit" : "abort")) answered \(e.errorCode) by n\(node + 1)")
             switch e.errorCode {
             case .none: decided(&t, committed: t.commit)
-            case .producerFenced, .invalidProducerEpoch, .invalidTxnState: restart(&t)
+            case .producerFenced, .invalidProducerEpoch: restart(&t)
+            case .invalidTxnState:
+                // Only the client's own requests reach the coordinator, once each: its open
+                // transaction can only be open, or ended the way it asked.
+                checkerTransactions.fail("txn-end-state", "EndTxn(\(t.commit ? "commit" : "abort")) of open transaction \(t.transaction) answered INVALID_TXN_STATE by n\(node + 1)")
             case .notCoordinator, .coordinatorNotAvailable: t.coordinator = nil
             default: break  // CONCURRENT_TRANSACTIONS: again
             }
@@ -191,11 +198,15 @@ extension Simulator {
             return
         }
         kafkaClients[c].leaderGuess = node
+        if (p.records?.readableBytes ?? 0) > 0 {
+            trace("kafka: read_committed from \(s.position) on n\(node + 1): hwm \(p.highWatermark) lso \(p.lastStableOffset) aborted \((p.abortedTransactions ?? []).map { "\($0.producerID)@\($0.firstOffset)" })")
+        }
         if p.lastStableOffset > p.highWatermark {
             checkerTransactions.fail("txn-lso-below-hwm", "n\(node + 1) answered last stable offset \(p.lastStableOffset) above its high watermark \(p.highWatermark)")
         }
-        for a in p.abortedTransactions ?? [] where a.firstOffset >= s.position
-            && !s.aborted.contains(where: { $0.producerID == a.producerID && $0.firstOffset == a.firstOffset }) {
+        // Every one listed, even one that began before the position (retention or DeleteRecords
+        // moved the log start into it): its later records are still aborted.
+        for a in p.abortedTransactions ?? [] where !s.aborted.contains(where: { $0.producerID == a.producerID && $0.firstOffset == a.firstOffset }) {
             s.aborted.append((a.producerID, a.firstOffset))
         }
         guard let records = p.records, records.readableBytes > 0, let batches = try? RecordBatch.batches(in: records, from: .log) else { return }
