@@ -241,19 +241,10 @@ extension GroupCoordinator {
         var remaining: [PendingGroupWrite] = []
         for w in writes {
             var code: ErrorCode?
-            if let g = node.group(w.group) {
-                let (role, termAt) = g.withRaft { ($0.role, $0.term(at: w.lastIndex)) }
-                if let termAt, termAt != w.term {
-                    code = .notCoordinator
-                } else if g.state.appliedIndex >= w.lastIndex {
-                    code = ErrorCode.none
-                } else if role != .leader {
-                    code = .notCoordinator
-                } else if expired && node.ticks >= w.deadlineTick {
-                    code = .requestTimedOut
-                }
-            } else {
-                code = .notCoordinator
+            switch node.proposalOutcome(group: w.group, index: w.lastIndex, term: w.term) {
+            case .applied: code = ErrorCode.none
+            case .lost: code = .notCoordinator
+            case nil: if expired && node.ticks >= w.deadlineTick { code = .requestTimedOut }
             }
             guard let code else {
                 remaining.append(w)

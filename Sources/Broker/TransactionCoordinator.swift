@@ -163,17 +163,10 @@ struct TransactionCoordinator {
         var remaining: [PendingTransactionWrite] = []
         for var w in writes {
             var code: ErrorCode?
-            if let g = node.group(w.group) {
-                let (role, termAt) = g.withRaft { ($0.role, $0.term(at: w.lastIndex)) }
-                if let termAt, termAt != w.term {
-                    code = .notCoordinator
-                } else if g.state.appliedIndex >= w.lastIndex {
-                    code = w.code
-                } else if role != .leader {
-                    code = .notCoordinator
-                }
-            } else {
-                code = .notCoordinator
+            switch node.proposalOutcome(group: w.group, index: w.lastIndex, term: w.term) {
+            case .applied: code = w.code
+            case .lost: code = .notCoordinator
+            case nil: break
             }
             if let code {
                 if code == .none && !w.begins.isEmpty, let answer = w.answer {

@@ -71,23 +71,10 @@ struct TransactionPartitionService {
         var answers: [(NodeID, TransactionPartitionMessage)] = []
         var remaining: [PendingPartitionTransactionWrite] = []
         for w in pending {
-            var code: ErrorCode?
-            if let g = node.group(w.group) {
-                let (role, termAt) = g.withRaft { ($0.role, $0.term(at: w.index)) }
-                if let termAt, termAt != w.term {
-                    code = .notLeaderOrFollower
-                } else if g.state.appliedIndex >= w.index {
-                    code = ErrorCode.none
-                } else if role != .leader {
-                    code = .notLeaderOrFollower
-                }
-            } else {
-                code = .notLeaderOrFollower
-            }
-            if let code {
-                answers.append((w.coordinator, .written(request: w.request, group: w.group, error: code)))
-            } else {
-                remaining.append(w)
+            switch node.proposalOutcome(group: w.group, index: w.index, term: w.term) {
+            case .applied: answers.append((w.coordinator, .written(request: w.request, group: w.group, error: .none)))
+            case .lost: answers.append((w.coordinator, .written(request: w.request, group: w.group, error: .notLeaderOrFollower)))
+            case nil: remaining.append(w)
             }
         }
         pending = remaining
