@@ -77,6 +77,9 @@ public final class NodeCore {
                 if floor > recordsDeletedBelow {
                     recordsDeletedBelow = floor
                     recordsDeletedBelowRaised = true
+                    // Aborted transactions wholly below the new start concern no reader any more
+                    // (every replica applies this entry: their lists stay the same).
+                    transactions.trim(below: Int64(floor))
                 }
                 return
             }

@@ -109,8 +109,8 @@ public struct PartitionTransactions: Equatable, Sendable {
         producers[producerID] = p
     }
 
-    /// Forget aborted transactions wholly below the log start (retention or DeleteRecords took
-    /// their records).
+    /// Forget aborted transactions wholly below the log start (DeleteRecords took their records;
+    /// those retention takes are left out of Fetch's answers by offset, `aborted(from:upTo:)`).
     mutating func trim(below logStart: Int64) {
         guard let first = aborted.first, first.lastOffset < logStart else { return }
         aborted.removeAll { $0.lastOffset < logStart }

@@ -37,6 +37,11 @@ struct PartitionTransactionsTests {
         #expect(t.lastStableOffset(highWatermark: 9) == 5, "the other producer's transaction is still open")
         #expect(t.aborted == [.init(producerID: 7, firstOffset: 3, lastOffset: 8)])
         #expect(t.aborted(from: 0, upTo: 3).isEmpty && t.aborted(from: 8, upTo: 20).count == 1 && t.aborted(from: 9, upTo: 20).isEmpty)
+        // DeleteRecords past its marker: forgotten; one still holding records stays.
+        t.trim(below: 8)
+        #expect(t.aborted.count == 1)
+        t.trim(below: 9)
+        #expect(t.aborted.isEmpty)
     }
 
     @Test("late messages are fenced: a marker or begin of an ended transaction changes nothing (KAFKA-17754)")
