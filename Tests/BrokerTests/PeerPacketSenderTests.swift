@@ -1,4 +1,5 @@
 import Broker
+import KafkaProtocol
 import Primitives
 import Raft
 import Testing
@@ -21,6 +22,8 @@ struct PeerPacketSenderTests {
             .leaders([LeaderHint(group: GroupID(5), leader: 2, term: Term(4))]),
             .repair(.request(group: GroupID(5), from: 2, range: LogIndex(1)...LogIndex(2))), .repair(.entries(group: GroupID(5), [])),
             .alive(run: 1),
+            .transaction(.write(request: 7, from: 2, group: GroupID(5), producerID: 9, mark: TransactionMark(epoch: 1, sequence: 3), action: .abort)),
+            .transaction(.written(request: 7, group: GroupID(5), error: .notLeaderOrFollower)),
         ]
         for p in fine { #expect(p.senderProblem(peer: peer) == nil, "\(p.kindName)") }
         let claims: [(PeerPacket, String)] = [
@@ -31,7 +34,35 @@ struct PeerPacketSenderTests {
             (.leaders([LeaderHint(group: GroupID(5), leader: 2, term: Term(4)), LeaderHint(group: GroupID(6), leader: 3, term: Term(4))]),
              "leadership claimed for another node"),
             (.repair(.request(group: GroupID(5), from: 3, range: LogIndex(1)...LogIndex(2))), "repair request for another node"),
+            (.transaction(.write(request: 7, from: 3, group: GroupID(5), producerID: 9, mark: TransactionMark(epoch: 1, sequence: 3), action: .commit)),
+             "transaction write for another node"),
         ]
         for (p, problem) in claims { #expect(p.senderProblem(peer: peer) == problem) }
+    }
+
+    @Test("transaction messages survive the codec; an unknown action, a negative producer id or an epoch beyond a short is a malformed frame")
+    func transactionMessages() throws {
+        let write = PeerPacket.transaction(
+            .write(request: 1 << 40, from: 2, group: GroupID(5), producerID: 9, mark: TransactionMark(epoch: 32766, sequence: -1), action: .begin))
+        let written = PeerPacket.transaction(.written(request: 3, group: GroupID(6), error: .producerFenced))
+        for p in [write, written] { #expect(try PeerPacket.decode(p.encode()) == p) }
+        // The write's layout after the frame's checksum and kind (little-endian, as `ByteWriter`
+        // writes): u8 1, u64 request, u32 from, u32 group, u64 producer, u32 epoch, u32
+        // sequence, u8 action.
+        func mutated(_ p: PeerPacket, at offset: Int, _ bytes: [UInt8]) -> [UInt8] {
+            var b = p.encode()
+            b.replaceSubrange((5 + offset)..<(5 + offset + bytes.count), with: bytes)
+            let crc = b.withUnsafeBytes { CRC32C.update(0, UnsafeRawBufferPointer(rebasing: $0[4...])) }
+            for i in 0..<4 { b[i] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(i))) }
+            return b
+        }
+        let bad: [[UInt8]] = [
+            mutated(write, at: 33, [9]),  // action 9
+            mutated(write, at: 17, [9, 0, 0, 0, 0, 0, 0, 0x80]),  // producer id < 0
+            mutated(write, at: 25, [0, 0, 1, 0]),  // epoch 65536
+        ]
+        for b in bad {
+            #expect(throws: PeerPacket.DecodeError.self) { try PeerPacket.decode(b) }
+        }
     }
 }
