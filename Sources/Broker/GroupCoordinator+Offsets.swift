@@ -166,16 +166,10 @@ extension GroupCoordinator {
         if node.config.plantedBug == .commitAnyMember { check = .none }
         guard check == .none else { return answer { _, _ in check } }
         // Offsets of partitions that do not exist are refused one by one, the rest written.
-        func exists(_ topic: String, _ p: Int32) -> Bool { node.controller.topic(topic)?.partitions.contains { $0.partition == p } ?? false }
-        var records: [(key: [UInt8], value: [UInt8]?)] = []
-        for t in c.topics {
-            for p in t.partitions where exists(t.name, p.partitionIndex) {
-                records.append(
-                    GroupOffsetStore.offsetRecord(
-                        group: c.groupID, topic: t.name, partition: p.partitionIndex,
-                        CommittedOffset(offset: p.committedOffset, leaderEpoch: p.committedLeaderEpoch, metadata: p.committedMetadata, timestamp: 0)))
-            }
-        }
+        func exists(_ topic: String, _ p: Int32) -> Bool { Self.partitionExists(topic, p, node) }
+        let records = Self.offsetRecords(group: c.groupID, c.topics.flatMap { t in
+            t.partitions.map { (t.name, $0.partitionIndex, CommittedOffset(offset: $0.committedOffset, leaderEpoch: $0.committedLeaderEpoch, metadata: $0.committedMetadata, timestamp: 0)) }
+        }, node)
         let topics = c.topics.map { t in
             OffsetCommitResponse.OffsetCommitResponseTopic(
                 name: t.name, partitions: t.partitions.map { .init(partitionIndex: $0.partitionIndex, errorCode: exists(t.name, $0.partitionIndex) ? .none : .unknownTopicOrPartition) })
@@ -299,5 +293,19 @@ extension GroupCoordinator {
             answerOffsetFetch(request, f, node)
         }
         waitingFetches = waiting
+    }
+
+    static func partitionExists(_ topic: String, _ p: Int32, _ node: some CoordinatorContext) -> Bool {
+        node.controller.topic(topic)?.partitions.contains { $0.partition == p } ?? false
+    }
+
+    /// The records committing `offsets` (OffsetCommit's, or a transaction's TxnOffsetCommit) of
+    /// the partitions that exist; the others are answered UNKNOWN_TOPIC_OR_PARTITION.
+    static func offsetRecords(
+        group: String, _ offsets: [(topic: String, partition: Int32, offset: CommittedOffset)], _ node: some CoordinatorContext
+    ) -> [(key: [UInt8], value: [UInt8]?)] {
+        offsets.filter { partitionExists($0.topic, $0.partition, node) }.map {
+            GroupOffsetStore.offsetRecord(group: group, topic: $0.topic, partition: $0.partition, $0.offset)
+        }
     }
 }

@@ -37,17 +37,10 @@ extension GroupCoordinator {
             let newer = view.producers[t.producerID]?.begun.map { $0.epoch > t.producerEpoch } ?? false
             return fail(newer ? .producerFenced : .invalidTxnState)
         }
-        func exists(_ topic: String, _ p: Int32) -> Bool { node.controller.topic(topic)?.partitions.contains { $0.partition == p } ?? false }
-        var records: [(key: [UInt8], value: [UInt8]?)] = []
-        for tp in t.topics {
-            for p in tp.partitions where exists(tp.name, p.partitionIndex) {
-                records.append(
-                    GroupOffsetStore.offsetRecord(
-                        group: t.groupID, topic: tp.name, partition: p.partitionIndex,
-                        CommittedOffset(offset: p.committedOffset, leaderEpoch: p.committedLeaderEpoch, metadata: p.committedMetadata, timestamp: 0)))
-            }
-        }
-        let answer = response { exists($0, $1) ? .none : .unknownTopicOrPartition }
+        let records = Self.offsetRecords(group: t.groupID, t.topics.flatMap { tp in
+            tp.partitions.map { (tp.name, $0.partitionIndex, CommittedOffset(offset: $0.committedOffset, leaderEpoch: $0.committedLeaderEpoch, metadata: $0.committedMetadata, timestamp: 0)) }
+        }, node)
+        let answer = response { Self.partitionExists($0, $1, node) ? .none : .unknownTopicOrPartition }
         guard !records.isEmpty else {
             actions.append(.complete(request.answer(answer)))
             return taken()

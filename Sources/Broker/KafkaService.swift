@@ -96,6 +96,12 @@ extension NodeCore {
                 perform(transactions.addOffsets(try AddOffsetsToTxnRequest.decode(&r, version: h.apiVersion), request, self))
             case .endTxn:
                 perform(transactions.endTransaction(try EndTxnRequest.decode(&r, version: h.apiVersion), request, self))
+            case .describeTransactions:
+                perform(transactions.describe(try DescribeTransactionsRequest.decode(&r, version: h.apiVersion), request, self))
+                return (takeReply(for: request), NodeOutput())
+            case .listTransactions:
+                perform(transactions.list(try ListTransactionsRequest.decode(&r, version: h.apiVersion), request, self))
+                return (takeReply(for: request), NodeOutput())
             case .txnOffsetCommit:
                 perform(coordinator.txnOffsetCommit(request, try TxnOffsetCommitRequest.decode(&r, version: h.apiVersion), self))
             case .unregisterBroker:

@@ -41,13 +41,19 @@ public enum ServedApis {
         (.offsetDelete, 0...0),
         (.describeCluster, 0...1),
         (.unregisterBroker, 0...0),
+        (.describeTransactions, 0...0),
+        (.listTransactions, 0...1),
     ]
 
     /// The transaction APIs, served only with `NodeConfig.servesTransactions`: the classic (v1)
     /// protocol the Java 4.x client and librdkafka 2.x speak. AddPartitionsToTxn v4+ is the
     /// brokers' own verify-only form; EndTxn v5, AddOffsetsToTxn v4 and TxnOffsetCommit v4+ are
-    /// `transaction.version` 2's, a feature Rill does not advertise.
-    public static let transactionKeys: [ApiKey] = [.addPartitionsToTxn, .addOffsetsToTxn, .endTxn, .txnOffsetCommit]
+    /// `transaction.version` 2's, a feature Rill does not advertise (ApiVersions lists no features,
+    /// so clients speak the classic protocol). DescribeTransactions and ListTransactions are the
+    /// tools' view of the coordinator.
+    public static let transactionKeys: [ApiKey] = [
+        .addPartitionsToTxn, .addOffsetsToTxn, .endTxn, .txnOffsetCommit, .describeTransactions, .listTransactions,
+    ]
 
     public static func served(_ key: ApiKey, transactions: Bool = true) -> ClosedRange<Int16>? {
         guard transactions || !transactionKeys.contains(key) else { return nil }

@@ -138,33 +138,40 @@ extension TransactionCoordinator {
     }
 
     /// Answer the begin waiters whose begins are all written, and complete the transactions
-    /// whose markers all are (the Complete record, no client waiting on it).
+    /// whose markers all are (the Complete record, no client waiting on it). Linear in the
+    /// requests: a busy coordinator holds thousands.
     private mutating func settle(_ node: some CoordinatorContext) {
-        let written = Set(partitionRequests.filter(\.done).map(\.id))
+        let written = Set(partitionRequests.lazy.filter(\.done).map(\.id))
+        var answered = Set<UInt64>()
         var waiting: [BeginWaiter] = []
         for w in beginWaiters {
             if w.requests.allSatisfy(written.contains) {
                 actions.append(.complete(w.answer(.none)))
-                partitionRequests.removeAll { w.requests.contains($0.id) }
+                answered.formUnion(w.requests)
             } else {
                 waiting.append(w)
             }
         }
         beginWaiters = waiting
-        var finished: [String] = []
-        for r in partitionRequests where r.action != .begin && !finished.contains(r.transactionalID) {
-            let all = partitionRequests.filter { $0.transactionalID == r.transactionalID && $0.action != .begin }
-            if all.allSatisfy(\.done) { finished.append(r.transactionalID) }
+        if !answered.isEmpty { partitionRequests.removeAll { answered.contains($0.id) } }
+        // Each transaction with markers out, in the order its first was asked for, and whether
+        // every one of them is written.
+        var order: [(id: String, stateGroup: GroupID)] = []
+        var allWritten: [String: Bool] = [:]
+        for r in partitionRequests where r.action != .begin {
+            if allWritten[r.transactionalID] == nil { order.append((r.transactionalID, r.stateGroup)) }
+            allWritten[r.transactionalID] = (allWritten[r.transactionalID] ?? true) && r.done
         }
-        for id in finished {
-            let stateGroup = partitionRequests.first { $0.transactionalID == id }!.stateGroup
+        var finished = Set<String>()
+        for (id, stateGroup) in order where allWritten[id] == true {
             guard !writes.contains(where: { $0.transactionalID == id }), let g = node.group(stateGroup),
                   let m = g.transactionStore?.transactions[id], m.state == .prepareCommit || m.state == .prepareAbort
             else { continue }
             // Written: the requests go; not (no longer leader, a full disk): the tick finds the
             // Prepare record again and starts over (markers are idempotent).
             _ = propose(TransactionRules.markersWritten(m, nowMs: node.nowMs), id, in: g, node, code: .none, answer: nil)
-            partitionRequests.removeAll { $0.transactionalID == id && $0.action != .begin }
+            finished.insert(id)
         }
+        if !finished.isEmpty { partitionRequests.removeAll { $0.action != .begin && finished.contains($0.transactionalID) } }
     }
 }

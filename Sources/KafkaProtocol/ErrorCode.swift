@@ -72,6 +72,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     /// UnregisterBroker for a node that is not a member.
     public static let brokerIDNotRegistered = ErrorCode(rawValue: 102)
     public static let inconsistentTopicID = ErrorCode(rawValue: 103)
+    /// DescribeTransactions for a transactional id its coordinator has no record of.
+    public static let transactionalIDNotFound = ErrorCode(rawValue: 105)
     public static let unknownServerError = ErrorCode(rawValue: -1)
 
     public var description: String { "\(rawValue) (\(name))" }
@@ -137,6 +139,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         100: "UNKNOWN_TOPIC_ID",
         102: "BROKER_ID_NOT_REGISTERED",
         103: "INCONSISTENT_TOPIC_ID",
+        105: "TRANSACTIONAL_ID_NOT_FOUND",
         -1: "UNKNOWN_SERVER_ERROR",
     ]
 }

@@ -8,26 +8,7 @@ import Testing
 /// The group coordinator inside `NodeCore`, on three in-process cores (no sockets).
 @Suite(.serialized)
 struct GroupCoordinatorTests {
-    final class Client {
-        let cluster: MiniCluster
-        var correlation: Int32 = 100
-        init(_ cluster: MiniCluster) { self.cluster = cluster }
-
-        func call<T>(
-            _ node: Int, _ key: ApiKey, _ version: Int16, flexible: Bool = false, _ body: (inout KafkaWriter) -> Void, decode: (inout KafkaReader) throws -> T
-        ) throws -> T {
-            correlation += 1
-            let c = correlation
-            var r = try MiniCluster.body(cluster.kafka(node, key: key, version: version, correlation: c, body), correlation: c, flexible: flexible)
-            return try decode(&r)
-        }
-
-        func find(_ node: Int, _ group: String) throws -> FindCoordinatorResponse {
-            try call(node, .findCoordinator, 2, { FindCoordinatorRequest(key: group).encode(&$0, version: 2) }) {
-                try FindCoordinatorResponse.decode(&$0, version: 2)
-            }
-        }
-
+    final class Client: MiniClient {
         func join(_ node: Int, _ group: String, member: String) throws -> JoinGroupResponse {
             let j = JoinGroupRequest(
                 groupID: group, sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 30_000, memberID: member, protocolType: "consumer",

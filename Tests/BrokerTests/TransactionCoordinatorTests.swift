@@ -12,25 +12,8 @@ struct TransactionCoordinatorTests {
     /// The cores' wall clock (transaction timeouts run on it).
     final class Clock: @unchecked Sendable { var ms: Int64 = 1_000_000 }
 
-    final class Client {
-        let cluster: MiniCluster
-        var correlation: Int32 = 100
-        init(_ cluster: MiniCluster) { self.cluster = cluster }
-
-        func call<T>(
-            _ node: Int, _ key: ApiKey, _ version: Int16, flexible: Bool = false, _ body: (inout KafkaWriter) -> Void, decode: (inout KafkaReader) throws -> T
-        ) throws -> T {
-            correlation += 1
-            let c = correlation
-            var r = try MiniCluster.body(cluster.kafka(node, key: key, version: version, correlation: c, body), correlation: c, flexible: flexible)
-            return try decode(&r)
-        }
-
-        func find(_ node: Int, _ id: String) throws -> FindCoordinatorResponse {
-            try call(node, .findCoordinator, 2, { FindCoordinatorRequest(key: id, keyType: 1).encode(&$0, version: 2) }) {
-                try FindCoordinatorResponse.decode(&$0, version: 2)
-            }
-        }
+    final class Client: MiniClient {
+        override var coordinatorKeyType: Int8 { 1 }
 
         func initProducer(_ node: Int, _ id: String?, timeoutMs: Int32 = 60_000) throws -> InitProducerIDResponse {
             let i = InitProducerIDRequest(transactionalID: id, transactionTimeoutMs: timeoutMs)
@@ -275,6 +258,51 @@ struct TransactionCoordinatorTests {
         for core in cluster.cores {
             #expect(core.group(g0)?.transactions.aborted == [.init(producerID: p.producerID, firstOffset: 3, lastOffset: 4)])
         }
+    }
+
+    @Test("DescribeTransactions and ListTransactions: the coordinator's applied records, filtered by state, producer id and duration; other nodes are not its coordinator")
+    func describeAndList() throws {
+        let clock = Clock()
+        let (cluster, client, c) = try setUp("tools", clock: clock)
+        func describe(_ node: Int, _ ids: [String]) throws -> [DescribeTransactionsResponse.TransactionState] {
+            try client.call(node, .describeTransactions, 0, flexible: true, { DescribeTransactionsRequest(transactionalIDs: ids).encode(&$0, version: 0) }) {
+                try DescribeTransactionsResponse.decode(&$0, version: 0).transactionStates
+            }
+        }
+        func list(_ node: Int, _ l: ListTransactionsRequest) throws -> ListTransactionsResponse {
+            try client.call(node, .listTransactions, 1, flexible: true, { l.encode(&$0, version: 1) }) { try ListTransactionsResponse.decode(&$0, version: 1) }
+        }
+        let p = try client.initProducer(c, "tools")
+        let start = clock.ms
+        #expect(try client.add(c, "tools", p, [("t", 1), ("t", 0)]) == [.none, .none])
+        let d = try describe(c, ["tools", "", "never"])
+        #expect(d.map(\.errorCode) == [.none, .invalidRequest, .transactionalIDNotFound])
+        #expect(d[0].transactionalID == "tools" && d[0].transactionState == "Ongoing" && d[0].producerID == p.producerID)
+        #expect(d[0].producerEpoch == p.producerEpoch && d[0].transactionTimeoutMs == 60_000 && d[0].transactionStartTimeMs == start)
+        #expect(d[0].topics == [.init(topic: "t", partitions: [0, 1])])
+        for n in 0..<3 where n != c { #expect(try describe(n, ["tools"]).map(\.errorCode) == [.notCoordinator]) }
+
+        // Listed by its coordinator only, as the Admin client (which asks every broker) expects.
+        clock.ms += 5_000
+        cluster.run(ticks: 2)
+        let all = try list(c, ListTransactionsRequest())
+        #expect(all.errorCode == .none && all.transactionStates == [.init(transactionalID: "tools", producerID: p.producerID, transactionState: "Ongoing")])
+        for n in 0..<3 where n != c { #expect(try list(n, ListTransactionsRequest()).transactionStates.isEmpty) }
+        let unknown = try list(c, ListTransactionsRequest(stateFilters: ["CompleteCommit", "Bogus", "PrepareEpochFence"]))
+        #expect(unknown.unknownStateFilters == ["Bogus"] && unknown.transactionStates.isEmpty)
+        #expect(try list(c, ListTransactionsRequest(stateFilters: ["Ongoing"])).transactionStates.count == 1)
+        #expect(try list(c, ListTransactionsRequest(producerIDFilters: [p.producerID + 1])).transactionStates.isEmpty)
+        #expect(try list(c, ListTransactionsRequest(producerIDFilters: [p.producerID])).transactionStates.count == 1)
+        #expect(try list(c, ListTransactionsRequest(durationFilter: 10_000)).transactionStates.isEmpty, "open for 5 s")
+        #expect(try list(c, ListTransactionsRequest(durationFilter: 1_000)).transactionStates.count == 1)
+
+        // Committed: no partitions, no start; a transaction without a start has run for no time.
+        #expect(try client.end(c, "tools", p, commit: true) == .none)
+        cluster.run(ticks: 5)
+        let done = try describe(c, ["tools"])[0]
+        #expect(done.transactionState == "CompleteCommit" && done.topics.isEmpty && done.transactionStartTimeMs == -1)
+        #expect(try list(c, ListTransactionsRequest(durationFilter: 0)).transactionStates.isEmpty)
+        #expect(try list(c, ListTransactionsRequest(stateFilters: ["CompleteCommit"])).transactionStates.map(\.transactionalID) == ["tools"])
     }
 
     @Test("a new producer of an id with an open transaction fences the old one and aborts what it left, under a bumped epoch")

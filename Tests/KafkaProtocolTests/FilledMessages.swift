@@ -37,6 +37,8 @@ enum Filled {
         .make(DescribeGroupsResponse.self, describeGroupsResponse),
         .make(DescribeLogDirsRequest.self, describeLogDirsRequest),
         .make(DescribeLogDirsResponse.self, describeLogDirsResponse),
+        .make(DescribeTransactionsRequest.self, describeTransactionsRequest),
+        .make(DescribeTransactionsResponse.self, describeTransactionsResponse),
         .make(ElectLeadersRequest.self, electLeadersRequest),
         .make(ElectLeadersResponse.self, electLeadersResponse),
         .make(EndTxnRequest.self, endTxnRequest),
@@ -61,6 +63,8 @@ enum Filled {
         .make(ListOffsetsResponse.self, listOffsetsResponse),
         .make(ListPartitionReassignmentsRequest.self, listPartitionReassignmentsRequest),
         .make(ListPartitionReassignmentsResponse.self, listPartitionReassignmentsResponse),
+        .make(ListTransactionsRequest.self, listTransactionsRequest),
+        .make(ListTransactionsResponse.self, listTransactionsResponse),
         .make(MetadataRequest.self, metadataRequest),
         .make(MetadataResponse.self, metadataResponse),
         .make(OffsetCommitRequest.self, offsetCommitRequest),
@@ -554,6 +558,35 @@ enum Filled {
         if f.has(v, 0, 32767) { x.isFutureKey = true }
         return x
     }
+    static func describeTransactionsRequest(_ v: Int16, _ f: Fill) -> DescribeTransactionsRequest {
+        var x = DescribeTransactionsRequest()
+        if f.has(v, 0, 32767) { x.transactionalIDs = ["ti-281", "ti-535"] }
+        return x
+    }
+    static func describeTransactionsResponse(_ v: Int16, _ f: Fill) -> DescribeTransactionsResponse {
+        var x = DescribeTransactionsResponse()
+        if f.has(v, 0, 32767) { x.throttleTimeMs = 270155424 }
+        if f.has(v, 0, 32767) { x.transactionStates = [describeTransactionsResponse_TransactionState(v, f)] }
+        return x
+    }
+    static func describeTransactionsResponse_TransactionState(_ v: Int16, _ f: Fill) -> DescribeTransactionsResponse.TransactionState {
+        var x = DescribeTransactionsResponse.TransactionState()
+        if f.has(v, 0, 32767) { x.errorCode = ErrorCode(rawValue: 18332) }
+        if f.has(v, 0, 32767) { x.transactionalID = "ti-628" }
+        if f.has(v, 0, 32767) { x.transactionState = "ts-247" }
+        if f.has(v, 0, 32767) { x.transactionTimeoutMs = 908924351 }
+        if f.has(v, 0, 32767) { x.transactionStartTimeMs = 5163041611808685 }
+        if f.has(v, 0, 32767) { x.producerID = 3550153140052898 }
+        if f.has(v, 0, 32767) { x.producerEpoch = 3067 }
+        if f.has(v, 0, 32767) { x.topics = [describeTransactionsResponse_TopicData(v, f)] }
+        return x
+    }
+    static func describeTransactionsResponse_TopicData(_ v: Int16, _ f: Fill) -> DescribeTransactionsResponse.TopicData {
+        var x = DescribeTransactionsResponse.TopicData()
+        if f.has(v, 0, 32767) { x.topic = "t-321" }
+        if f.has(v, 0, 32767) { x.partitions = [865949279, 1721779913] }
+        return x
+    }
     static func electLeadersRequest(_ v: Int16, _ f: Fill) -> ElectLeadersRequest {
         var x = ElectLeadersRequest()
         if f.has(v, 1, 32767) { x.electionType = 17 }
@@ -963,6 +996,28 @@ enum Filled {
         if f.has(v, 0, 32767) { x.replicas = [80995939, 1943328501] }
         if f.has(v, 0, 32767) { x.addingReplicas = [1072551302, 1223353620] }
         if f.has(v, 0, 32767) { x.removingReplicas = [855439145, 1174128575] }
+        return x
+    }
+    static func listTransactionsRequest(_ v: Int16, _ f: Fill) -> ListTransactionsRequest {
+        var x = ListTransactionsRequest()
+        if f.has(v, 0, 32767) { x.stateFilters = ["sf-262", "sf-592"] }
+        if f.has(v, 0, 32767) { x.producerIDFilters = [1791655390470241, 6873255230649259] }
+        if f.has(v, 1, 32767) { x.durationFilter = 882278199751949 }
+        return x
+    }
+    static func listTransactionsResponse(_ v: Int16, _ f: Fill) -> ListTransactionsResponse {
+        var x = ListTransactionsResponse()
+        if f.has(v, 0, 32767) { x.throttleTimeMs = 270789683 }
+        if f.has(v, 0, 32767) { x.errorCode = ErrorCode(rawValue: 9493) }
+        if f.has(v, 0, 32767) { x.unknownStateFilters = ["usf-11", "usf-901"] }
+        if f.has(v, 0, 32767) { x.transactionStates = [listTransactionsResponse_TransactionState(v, f)] }
+        return x
+    }
+    static func listTransactionsResponse_TransactionState(_ v: Int16, _ f: Fill) -> ListTransactionsResponse.TransactionState {
+        var x = ListTransactionsResponse.TransactionState()
+        if f.has(v, 0, 32767) { x.transactionalID = "ti-905" }
+        if f.has(v, 0, 32767) { x.producerID = 4834769518409273 }
+        if f.has(v, 0, 32767) { x.transactionState = "ts-291" }
         return x
     }
     static func metadataRequest(_ v: Int16, _ f: Fill) -> MetadataRequest {

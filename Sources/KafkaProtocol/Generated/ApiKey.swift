@@ -39,6 +39,8 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case offsetDelete = 47
     case describeCluster = 60
     case unregisterBroker = 64
+    case describeTransactions = 65
+    case listTransactions = 66
 
     /// The API's name as Kafka spells it.
     public var name: String {
@@ -78,6 +80,8 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .offsetDelete: return "OffsetDelete"
         case .describeCluster: return "DescribeCluster"
         case .unregisterBroker: return "UnregisterBroker"
+        case .describeTransactions: return "DescribeTransactions"
+        case .listTransactions: return "ListTransactions"
         }
     }
 
@@ -119,6 +123,8 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .offsetDelete: return 0...0
         case .describeCluster: return 0...1
         case .unregisterBroker: return 0...0
+        case .describeTransactions: return 0...0
+        case .listTransactions: return 0...1
         }
     }
 
@@ -160,6 +166,8 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .offsetDelete: return nil
         case .describeCluster: return 0
         case .unregisterBroker: return 0
+        case .describeTransactions: return 0
+        case .listTransactions: return 0
         }
     }
 }

@@ -7,7 +7,11 @@ import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.ListTransactionsOptions;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.TransactionDescription;
+import org.apache.kafka.clients.admin.TransactionListing;
+import org.apache.kafka.clients.admin.TransactionState;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -16,13 +20,15 @@ import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.ProducerFencedException;
+import org.apache.kafka.common.errors.TransactionalIdNotFoundException;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 
 /** Apache Kafka's Java client (4.3.0) using Rill's transactions: commit and abort seen through
  *  read_committed and read_uncommitted consumers, a zombie producer fenced by a new instance, and
  *  a consume-transform-produce loop whose consumed offsets commit with its output
- *  (sendOffsetsToTransaction). Prints "ok"/"FAIL" lines; exits 1 on a failure.
+ *  (sendOffsetsToTransaction), and the Admin client's describeTransactions / listTransactions
+ *  (what kafka-transactions.sh runs) on an open and a committed transaction. Prints "ok"/"FAIL" lines; exits 1 on a failure.
  *  ops/interop.sh runs it with BOOTSTRAP=host:port,... in the environment. */
 public class Transactions {
     static final String BOOTSTRAP = System.getenv("BOOTSTRAP");
@@ -73,6 +79,27 @@ public class Transactions {
         return values;
     }
 
+    static Admin admin() {
+        Properties ap = new Properties();
+        ap.put("bootstrap.servers", BOOTSTRAP);
+        return Admin.create(ap);
+    }
+
+    static TransactionDescription describe(Admin admin, String id) throws Exception {
+        return admin.describeTransactions(List.of(id)).description(id).get(30, TimeUnit.SECONDS);
+    }
+
+    /** The listed transactions (from every broker) of this run's ids (ending in `-run`), in `state`. */
+    static List<String> listed(Admin admin, String run, TransactionState state) throws Exception {
+        var options = new ListTransactionsOptions().filterStates(List.of(state));
+        List<String> ids = new ArrayList<>();
+        for (TransactionListing l : admin.listTransactions(options).all().get(30, TimeUnit.SECONDS)) {
+            if (l.transactionalId().endsWith("-" + run)) ids.add(l.transactionalId() + "/" + l.state());
+        }
+        Collections.sort(ids);
+        return ids;
+    }
+
     public static void main(String[] args) throws Exception {
         String run = Long.toString(System.currentTimeMillis() % 1_000_000);
         String topic = "java-txn-" + run;
@@ -101,6 +128,20 @@ public class Transactions {
                 }
             }
         }
+        try (Admin admin = admin()) {
+            TransactionDescription d = describe(admin, "java-txn-" + run);
+            check("describeTransactions: the last transaction is CompleteCommit, without partitions or start",
+                  d.state() == TransactionState.COMPLETE_COMMIT && d.topicPartitions().isEmpty() && d.transactionStartTimeMs().isEmpty()
+                      && d.producerEpoch() == 0 && d.transactionTimeoutMs() == 60_000, d);
+            String outcome;
+            try {
+                describe(admin, "java-never-" + run);
+                outcome = "described";
+            } catch (java.util.concurrent.ExecutionException e) {
+                outcome = e.getCause() instanceof TransactionalIdNotFoundException ? "not found" : e.getCause().toString();
+            }
+            check("describeTransactions of an unknown id: TransactionalIdNotFoundException", outcome.equals("not found"), outcome);
+        }
         List<String> committed = readAll(topic, 2, "read_committed");
         List<String> everything = readAll(topic, 2, "read_uncommitted");
         check("read_committed sees exactly the committed transactions' records",
@@ -112,6 +153,17 @@ public class Transactions {
             zombie.initTransactions();
             zombie.beginTransaction();
             zombie.send(new ProducerRecord<>(topic, 0, "z", "zombie")).get();
+            try (Admin admin = admin()) {
+                TransactionDescription d = describe(admin, "java-zombie-" + run);
+                check("describeTransactions: the open transaction is Ongoing in the partition it wrote, with a start",
+                      d.state() == TransactionState.ONGOING && d.topicPartitions().equals(java.util.Set.of(new TopicPartition(topic, 0)))
+                          && d.transactionStartTimeMs().isPresent(), d);
+                List<String> ongoing = listed(admin, run, TransactionState.ONGOING);
+                check("listTransactions (every broker) in state Ongoing: the open transaction only",
+                      ongoing.equals(List.of("java-zombie-" + run + "/Ongoing")), ongoing);
+                List<String> done = listed(admin, run, TransactionState.COMPLETE_COMMIT);
+                check("listTransactions in state CompleteCommit: the committed id (the zombie's is Ongoing)", done.equals(List.of("java-txn-" + run + "/CompleteCommit")), done);
+            }
             try (KafkaProducer<String, String> fresh = producer("java-zombie-" + run)) {
                 fresh.initTransactions();  // aborts the zombie's open transaction
                 String outcome;
