@@ -83,6 +83,9 @@ public struct NodeConfig: Sendable {
     public var transactionStateReplicationFactor = 3
     /// Kafka's `transaction.max.timeout.ms`: the longest transaction timeout InitProducerId takes.
     public var transactionMaxTimeoutMs: Int32 = TransactionRules.maxTimeoutMs
+    /// Kafka's `transactional.id.expiration.ms` (7 days): a transactional id with no transaction
+    /// open and no change for this long is removed by its coordinator.
+    public var transactionalIDExpirationMs: Int64 = 604_800_000
     /// Serve transactions (FindCoordinator key type 1, transactional InitProducerId,
     /// AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, TxnOffsetCommit, transactional batches).
     /// Off: those APIs are not advertised in ApiVersions, and a transactional client gets a clear
@@ -206,6 +209,7 @@ extension NodeConfig {
         }
         try atLeast("transactionStateReplicationFactor", transactionStateReplicationFactor, 1)
         try atLeast("transactionMaxTimeoutMs", transactionMaxTimeoutMs, 1)
+        try atLeast("transactionalIDExpirationMs", transactionalIDExpirationMs, 1)
         try atLeast("groupInitialRebalanceDelayMs", groupInitialRebalanceDelayMs, 0)
         try atLeast("groupMinSessionTimeoutMs", groupMinSessionTimeoutMs, 1)
         if groupMaxSessionTimeoutMs < groupMinSessionTimeoutMs {

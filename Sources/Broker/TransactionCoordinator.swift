@@ -8,8 +8,8 @@ struct PendingTransactionWrite {
     var transactionalID: String
     var lastIndex: LogIndex
     var term: Term
-    /// The record proposed.
-    var record: TransactionMetadata
+    /// The record proposed (nil: the id's removal, once it expired).
+    var record: TransactionMetadata?
     /// The code to answer once the record is applied (the decision's `then`).
     var code: ErrorCode
     /// Partitions to begin the transaction in once the record is applied, before answering
@@ -138,7 +138,7 @@ struct TransactionCoordinator {
     /// Propose `m` as the id's record; false when this node cannot (no longer the leader, or a
     /// nearly full disk).
     mutating func propose(
-        _ m: TransactionMetadata, _ transactionalID: String, in g: NodeCore.Group, _ node: some CoordinatorContext, code: ErrorCode,
+        _ m: TransactionMetadata?, _ transactionalID: String, in g: NodeCore.Group, _ node: some CoordinatorContext, code: ErrorCode,
         begins: [TransactionPartition] = [], answer: ((ErrorCode) -> KafkaCompletion)?
     ) -> Bool {
         guard let (index, term) = InternalTopicRecords.propose([TransactionStateStore.record(transactionalID, m)], to: g, node) else { return false }
@@ -169,14 +169,14 @@ struct TransactionCoordinator {
             case nil: break
             }
             if let code {
-                if code == .none && !w.begins.isEmpty, let answer = w.answer {
-                    startBegins(w.begins, of: w.record, w.transactionalID, stateGroup: w.group, node, answer: answer)
+                if code == .none && !w.begins.isEmpty, let answer = w.answer, let record = w.record {
+                    startBegins(w.begins, of: record, w.transactionalID, stateGroup: w.group, node, answer: answer)
                 } else if let answer = w.answer {
                     actions.append(.complete(answer(code)))
                 }
                 // A Prepare record applied: its markers go out now (the tick would, later).
-                if code == .none && (w.record.state == .prepareCommit || w.record.state == .prepareAbort) {
-                    startMarkers(w.record, w.transactionalID, stateGroup: w.group, node)
+                if code == .none, let record = w.record, record.state == .prepareCommit || record.state == .prepareAbort {
+                    startMarkers(record, w.transactionalID, stateGroup: w.group, node)
                 }
                 continue
             }
@@ -205,12 +205,23 @@ struct TransactionCoordinator {
             // The ids needing something, sorted (a dictionary's order must not reach the log or
             // the order of writes): sorting only these keeps a tick linear in the ids.
             var due: [String] = []
+            let expiration = node.config.transactionalIDExpirationMs
             for (id, m) in store.transactions where !busy.contains(id) {
                 let prepared = m.state == .prepareCommit || m.state == .prepareAbort
-                if prepared ? !asked.contains(id) : m.timedOut(at: now) { due.append(id) }
+                if prepared ? !asked.contains(id) : m.timedOut(at: now) || m.idle(at: now, expirationMs: expiration) { due.append(id) }
             }
             for id in due.sorted() {
                 let m = store.transactions[id]!
+                // Idle past `transactional.id.expiration.ms`: removed, as Kafka does, so ids
+                // used once (a Flink sink makes new ones all the time) do not pile up. A producer
+                // of it coming back later starts afresh; one that kept its producer id is told
+                // INVALID_PRODUCER_ID_MAPPING.
+                if m.idle(at: now, expirationMs: expiration) {
+                    if propose(nil, id, in: g, node, code: .none, answer: nil) {
+                        notices.append("transactional id '\(LogText.safe(String(id.prefix(200))))' (producer \(m.producerID)) unused for over \(expiration) ms: removed")
+                    }
+                    continue
+                }
                 // A decided transaction whose markers are not on their way (this node just took
                 // the partition over, or its Complete record was lost): send them.
                 if m.state == .prepareCommit || m.state == .prepareAbort {

@@ -103,6 +103,12 @@ public struct TransactionMetadata: Equatable, Sendable {
         return next
     }
 
+    /// Whether the id has had no transaction open and no change for longer than `expirationMs`
+    /// (Kafka's `transactional.id.expiration.ms`): its coordinator then removes it.
+    public func idle(at nowMs: Int64, expirationMs: Int64) -> Bool {
+        (state == .empty || state == .completeCommit || state == .completeAbort) && nowMs - lastUpdateMs > expirationMs
+    }
+
     /// Whether an open transaction ran past its timeout at `nowMs`.
     public func timedOut(at nowMs: Int64) -> Bool {
         state == .ongoing && startMs >= 0 && nowMs > startMs + Int64(timeoutMs)

@@ -154,6 +154,7 @@ public final class NodeRuntime: @unchecked Sendable {
         config.offsetsPartitions = settings.offsetsPartitions
         config.servesTransactions = settings.transactions
         config.transactionStatePartitions = settings.transactionStatePartitions
+        config.transactionalIDExpirationMs = settings.transactionalIDExpirationMs
         config.kafkaMemoryBytes = settings.kafkaMemorySnapshotBytes
         config.kafkaMemoryBytesTotal = settings.kafkaMemoryTotalBytes
         config.retentionCheckMs = settings.retentionCheckMs

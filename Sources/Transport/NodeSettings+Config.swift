@@ -92,6 +92,7 @@ extension NodeSettings {
         s.offsetsPartitions = Int32(try integer("kafka.offsets_partitions", default: 4, in: 1...1000))
         s.transactions = try flag("kafka.transactions", default: true)
         s.transactionStatePartitions = Int32(try integer("kafka.transaction_state_partitions", default: 4, in: 1...1000))
+        s.transactionalIDExpirationMs = Int64(try integer("kafka.transactional_id_expiration_ms", default: 604_800_000, in: 1000...(1 << 40)))
         s.kafkaMemorySnapshotBytes = try integer("kafka.memory_snapshot_bytes", default: 256 * 1024 * 1024, in: 4096...(1 << 40))
         s.kafkaMemoryTotalBytes = try integer("kafka.memory_total_bytes", default: 256 * 1024 * 1024, in: 65536...(1 << 40))
         s.retentionCheckMs = try integer("kafka.retention_check_ms", default: 300_000, in: 100...86_400_000)

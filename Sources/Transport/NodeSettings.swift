@@ -63,6 +63,9 @@ public struct NodeSettings: Sendable {
     public var transactions = true
     /// Partitions of `__transaction_state`, created when the first transactional id appears.
     public var transactionStatePartitions: Int32 = 4
+    /// How long a transactional id may go unused before its coordinator removes it
+    /// (`NodeConfig.transactionalIDExpirationMs`).
+    public var transactionalIDExpirationMs: Int64 = 604_800_000
     /// Bytes a partition's Raft log holds in memory before it is snapshotted (the storage keeps
     /// the records; followers further behind read them from the leader's storage).
     public var kafkaMemorySnapshotBytes = 256 * 1024 * 1024

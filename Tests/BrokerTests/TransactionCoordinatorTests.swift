@@ -58,8 +58,11 @@ struct TransactionCoordinatorTests {
 
     /// Three cores with topic "t" (2 partitions) and `__transaction_state`; the index of the core
     /// coordinating `id`.
-    func setUp(_ id: String, clock: Clock = Clock()) throws -> (MiniCluster, Client, Int) {
-        let cluster = try MiniCluster(nodes: 3) { $0.servesTransactions = true }
+    func setUp(_ id: String, clock: Clock = Clock(), expirationMs: Int64? = nil) throws -> (MiniCluster, Client, Int) {
+        let cluster = try MiniCluster(nodes: 3) {
+            $0.servesTransactions = true
+            if let expirationMs { $0.transactionalIDExpirationMs = expirationMs }
+        }
         for core in cluster.cores { core.clockMs = { clock.ms } }
         cluster.run(ticks: 40)
         let leader = try #require(cluster.controllerLeader)
@@ -303,6 +306,41 @@ struct TransactionCoordinatorTests {
         #expect(done.transactionState == "CompleteCommit" && done.topics.isEmpty && done.transactionStartTimeMs == -1)
         #expect(try list(c, ListTransactionsRequest(durationFilter: 0)).transactionStates.isEmpty)
         #expect(try list(c, ListTransactionsRequest(stateFilters: ["CompleteCommit"])).transactionStates.map(\.transactionalID) == ["tools"])
+    }
+
+    @Test("an id unused for longer than transactional.id.expiration.ms is removed on every replica; an open one is not; its producer, back, starts afresh")
+    func idleIDsExpire() throws {
+        let clock = Clock()
+        let (cluster, client, c) = try setUp("once", clock: clock, expirationMs: 60_000)
+        let p = try client.initProducer(c, "once")
+        #expect(try client.add(c, "once", p, [("t", 0)]) == [.none])
+        #expect(try client.end(c, "once", p, commit: true) == .none)
+        // (Its own coordinator: another partition of __transaction_state, maybe another node.)
+        var o = c
+        var open = InitProducerIDResponse(errorCode: .notCoordinator)
+        for _ in 0..<20 where open.errorCode != .none {
+            let f = try client.find(c, "open")
+            if f.errorCode == .none { o = Int(f.nodeID) - 1 }
+            open = try client.initProducer(o, "open", timeoutMs: 900_000)
+            if open.errorCode != .none { cluster.run(ticks: 5) }
+        }
+        #expect(try client.add(o, "open", open, [("t", 1)]) == [.none])
+        cluster.run(ticks: 5)
+        clock.ms += 59_000
+        cluster.run(ticks: 5)
+        #expect(records(cluster, "once").allSatisfy { $0?.state == .completeCommit }, "not idle for long enough yet")
+        clock.ms += 2_000
+        cluster.run(ticks: 5)
+        #expect(records(cluster, "once").count == 3 && records(cluster, "once").allSatisfy { $0 == nil }, "\(records(cluster, "once"))")
+        #expect(cluster.notices.contains { $0.contains("transactional id 'once' (producer \(p.producerID)) unused for over 60000 ms: removed") })
+        #expect(records(cluster, "open").allSatisfy { $0?.state == .ongoing }, "an open transaction is never removed")
+        // Back with the producer id it held: Kafka's answer; without: a new producer id.
+        let back = InitProducerIDRequest(transactionalID: "once", transactionTimeoutMs: 60_000, producerID: p.producerID, producerEpoch: p.producerEpoch)
+        #expect(try client.call(c, .initProducerID, 3, flexible: true, { back.encode(&$0, version: 3) }) {
+            try InitProducerIDResponse.decode(&$0, version: 3).errorCode
+        } == .invalidProducerIDMapping)
+        let fresh = try client.initProducer(c, "once")
+        #expect(fresh.errorCode == .none && fresh.producerID != p.producerID && fresh.producerEpoch == 0)
     }
 
     @Test("a new producer of an id with an open transaction fences the old one and aborts what it left, under a bumped epoch")

@@ -30,6 +30,12 @@ ANOMALIES = [
     "group-skip",          # a new owner started past everything its group committed
     "producer-fatal",      # an idempotent producer hit a fatal error (its sequence state broke)
     "final-read-incomplete",  # the healed cluster did not serve every partition to its high watermark
+    "txn-lost",            # a committed transaction none of whose values is in the final read_committed read
+    "txn-torn",            # a transaction (committed, or of unknown outcome) only partly in it
+    "txn-aborted-read",    # read_committed read a value of a transaction that did not commit (G1a)
+    "txn-duplicate",       # a transactional value at two offsets
+    "txn-inconsistent-offset",  # one offset of the transactional topic, two values
+    "txn-final-incomplete",  # the final read_committed read did not reach every high watermark
     "node-crash",          # a node exited without being told to (run.py adds these)
     "client-exit",         # a client process died (run.py adds these): its history stops early
 ]
@@ -198,10 +204,70 @@ def check(ops, extra=None):
     finals = [op for op in ops if op.get("f") == "final"]
     if not finals or any(op["type"] != "ok" for op in finals):
         found["final-read-incomplete"].append({"final": [{k: op.get(k) for k in ("high", "reached")} for op in finals]})
+    check_transactions(ops, found, stats)
     for name, items in (extra or {}).items():
         found[name].extend(items)
     return {"anomalies": {a: found.get(a, []) for a in ANOMALIES}, "stats": dict(sorted(stats.items())),
             "valid": not any(found.values())}
+
+
+def check_transactions(ops, found, stats):
+    """The transactional workload (txn-producer, txn-reader): after the heal every transaction is
+    decided, so the final read_committed read must hold every value of each committed transaction
+    and none of an aborted one, each once; a transaction of unknown outcome all or nothing; and
+    whatever read_committed consumers read during the run must be in it (nothing they saw was
+    later aborted: Jepsen's G1a)."""
+    txns = {}  # (process, i) -> {"values": [[k, v]...], "type": ok | fail | info}
+    for op in ops:
+        if op.get("f") != "txn":
+            continue
+        t = txns.setdefault((op["p"], op["i"]), {"values": op["values"], "type": "info"})
+        if op["type"] != "invoke":
+            t["type"] = op["type"]
+    if not txns:
+        return
+    for t in txns.values():
+        stats[f"txns {t['type']}"] += 1
+    where = defaultdict(set)   # (key, value) -> offsets, over every read
+    at = defaultdict(set)      # (key, offset) -> values
+    final = set()
+    during = {}                # value -> where a read_committed consumer read it during the run
+    for op in ops:
+        if op.get("f") != "txn-poll" or op["type"] != "ok":
+            continue
+        for ks, pairs in op["value"].items():
+            for off, v in pairs:
+                where[(int(ks), v)].add(off)
+                at[(int(ks), off)].add(v)
+                if op.get("final"):
+                    final.add(v)
+                else:
+                    during.setdefault(v, {"process": op["p"], "k": int(ks), "offset": off, "t": op["t"]})
+    stats["txn values read"] = len(final)
+    for (k, v), offs in sorted(where.items()):
+        if len(offs) > 1:
+            found["txn-duplicate"].append({"k": k, "value": v, "offsets": sorted(offs)})
+    for (k, off), vs in sorted(at.items()):
+        if len(vs) > 1:
+            found["txn-inconsistent-offset"].append({"k": k, "offset": off, "values": sorted(vs)})
+    finals = [op for op in ops if op.get("f") == "txn-final"]
+    if not finals or any(op["type"] != "ok" for op in finals):
+        found["txn-final-incomplete"].append({"final": [{k: op.get(k) for k in ("high", "reached")} for op in finals]})
+        return  # without a whole final read, nothing below can be judged
+    for (p, i), t in sorted(txns.items()):
+        vs = [v for _, v in t["values"]]
+        present = [v for v in vs if v in final]
+        example = {"process": p, "i": i, "values": vs, "read": present}
+        if t["type"] == "ok" and not present:
+            found["txn-lost"].append(example)
+        elif t["type"] in ("ok", "info") and present and len(present) < len(vs):
+            found["txn-torn"].append(example)
+        elif t["type"] == "fail" and present:
+            found["txn-aborted-read"].append(dict(example, when="final"))
+    for v, ex in sorted(during.items()):
+        if v not in final:
+            found["txn-aborted-read"].append(dict(ex, value=v, when="during the run"))
+    stats["txn fatal errors"] = sum(1 for op in ops if op.get("f") == "client-error" and op.get("txn_fatal"))
 
 
 def table(verdict):

@@ -115,7 +115,10 @@ class Run:
         if a.java_classpath:
             producers.append(self.client("producer-java", "P4", seconds + 5, rate=a.rate / 2, value_bytes=1000,
                                          java_classpath=a.java_classpath))
-        consumers = [self.client("assign", "A1", seconds + 10),
+        # Transactions on a topic of their own: a transactional producer, a read_committed reader.
+        producers.append(self.client("txn-producer", "T1", seconds + 5, rate=a.txn_rate, value_bytes=200))
+        consumers = [self.client("txn-reader", "TR", seconds + 10),
+                     self.client("assign", "A1", seconds + 10),
                      self.client("group", "G1", seconds + 10),
                      self.client("group", "G2", seconds + 10)]
         nemesis.run(schedule, self.t0, seconds)
@@ -125,7 +128,9 @@ class Run:
             p.wait(timeout=seconds + 180)
         self.say("clients done; final read")
         final = self.client("final", "F", 90)
+        txn_final = self.client("txn-reader", "TF", 90, final=1)
         final.wait(timeout=150)
+        txn_final.wait(timeout=150)
         for process, p in self.clients:
             # An ElectLeaders call that timed out under a fault is no finding; every other client
             # must end cleanly, or its history stops early.
@@ -176,6 +181,7 @@ def main():
     ap.add_argument("--faults", default=None, help="comma-separated fault classes (default: a swarm draw per run)")
     ap.add_argument("--replay", default=None, help="a run's schedule.json: its faults again")
     ap.add_argument("--rate", type=float, default=100, help="sends per second of the librdkafka producer")
+    ap.add_argument("--txn-rate", type=float, default=5, help="transactions per second of the transactional producer")
     ap.add_argument("--plant-bug", default=None, help="a broker bug for every node (testing.planted_bug), to prove the run catches it")
     ap.add_argument("--out", default=".nemesis")
     ap.add_argument("--rill", default=".build/debug/rill")

@@ -42,6 +42,20 @@ class H:
     def final(self, ok=True):
         return self.op(p="F", f="final", type="ok" if ok else "info", high={}, reached={})
 
+    def txn(self, p, i, values, typ):
+        """Transaction i of process p: values [[k, v]...], outcome ok / fail / info (None: no
+        completion, also unknown)."""
+        self.op(p=p, f="txn", type="invoke", i=i, values=values)
+        if typ is not None:
+            self.op(p=p, f="txn", type=typ, i=i, values=values)
+        return self
+
+    def txn_poll(self, p, k, pairs, final):
+        return self.op(p=p, f="txn-poll", type="ok", value={str(k): [list(x) for x in pairs]}, final=final)
+
+    def txn_final(self, ok=True):
+        return self.op(p="TF", f="txn-final", type="ok" if ok else "info", high={}, reached={})
+
     def verdict(self):
         return checker.check(self.ops)
 
@@ -191,6 +205,52 @@ class CheckerTests(unittest.TestCase):
         h, _, _ = self.clean()
         v = checker.check(h.final().ops, {"node-crash": [{"node": 2, "exit": -6}]})
         self.assertEqual(found(v), {"node-crash"})
+
+    def txns(self):
+        """Committed T-1 (two partitions), aborted T-2, unknown T-3 that committed, unknown T-4
+        that did not; the final read holds exactly T-1's and T-3's values."""
+        h, _, _ = self.clean()
+        h.final()
+        h.txn("T", 1, [[0, "T-1-0"], [1, "T-1-1"]], "ok")
+        h.txn("T", 2, [[0, "T-2-0"]], "fail")
+        h.txn("T", 3, [[2, "T-3-0"]], "info")
+        h.txn("T", 4, [[1, "T-4-0"], [2, "T-4-1"]], None)
+        h.txn_poll("TR", 0, [(0, "T-1-0")], final=False)
+        return h
+
+    def final_txn_reads(self, h, drop=(), extra=()):
+        reads = [(0, 0, "T-1-0"), (1, 0, "T-1-1"), (2, 0, "T-3-0")] + list(extra)
+        for k, off, v in reads:
+            if v not in drop:
+                h.txn_poll("TF", k, [(off, v)], final=True)
+        return h.txn_final()
+
+    def test_transactions_clean(self):
+        v = self.final_txn_reads(self.txns()).verdict()
+        self.assertEqual(found(v), set())
+        self.assertEqual((v["stats"]["txns ok"], v["stats"]["txns fail"], v["stats"]["txns info"]), (1, 1, 2))
+
+    def test_transaction_lost_and_torn(self):
+        self.assertEqual(found(self.final_txn_reads(self.txns(), drop={"T-1-0", "T-1-1"}).verdict()), {"txn-lost", "txn-aborted-read"})
+        self.assertEqual(found(self.final_txn_reads(self.txns(), drop={"T-1-1"}).verdict()), {"txn-torn"})
+        # An unknown outcome, half there: torn too.
+        self.assertEqual(found(self.final_txn_reads(self.txns(), extra=[(1, 1, "T-4-0")]).verdict()), {"txn-torn"})
+
+    def test_aborted_reads(self):
+        # The aborted transaction's value in the final read_committed read (G1a) ...
+        self.assertEqual(found(self.final_txn_reads(self.txns(), extra=[(0, 1, "T-2-0")]).verdict()), {"txn-aborted-read"})
+        # ... or read during the run by a value the end does not hold.
+        h = self.txns().txn_poll("TR", 1, [(1, "T-4-0")], final=False)
+        self.assertEqual(found(self.final_txn_reads(h).verdict()), {"txn-aborted-read"})
+
+    def test_transaction_duplicates_and_final_read(self):
+        h = self.txns()
+        self.assertEqual(found(self.final_txn_reads(h, extra=[(0, 5, "T-1-0")]).verdict()), {"txn-duplicate"})
+        h = self.txns()
+        self.assertEqual(found(self.final_txn_reads(h, extra=[(2, 0, "T-9-9")]).verdict()), {"txn-inconsistent-offset"})
+        h = self.txns()
+        h.txn_final(ok=False)
+        self.assertEqual(found(h.verdict()), {"txn-final-incomplete"})
 
 
 if __name__ == "__main__":

@@ -9,7 +9,13 @@ its history as JSON lines (one operation's invocation or completion a line) for 
   group      a consumer-group member (subscribe), committing synchronously after every poll
   final      after the faults are healed: reads every partition from the beginning to its high
              watermark
-  admin      creates the topic / asks for preferred leaders (ElectLeaders)
+  txn-producer  a transactional producer (librdkafka): transactions of 1-4 values over the
+             partitions of a second topic, three in four committed, the rest aborted; each
+             transaction's outcome ok (committed), fail (certainly aborted) or info (unknown)
+  txn-reader a read_committed consumer of that topic by assign; with --final, after the heal,
+             reads it to its end (the last stable offset reaches the high watermark once every
+             transaction is decided)
+  admin      creates the topics / asks for preferred leaders (ElectLeaders)
 
 Operation types follow Jepsen: invoke, then ok (it happened), fail (it certainly did not) or info
 (nobody knows: a timeout, NOT_LEADER, a lost connection).
@@ -22,6 +28,9 @@ import threading
 import time
 
 TOPIC = "nemesis"
+# The transactional workload's topic (txn-producer, txn-reader).
+TXN_TOPIC = "nemesis-txn"
+TXN_PARTITIONS = 3
 KAFKA_BAD_MSG = -199  # librdkafka's RD_KAFKA_RESP_ERR__BAD_MSG: a corrupt message or batch
 
 
@@ -256,7 +265,7 @@ def intact(raw):
     return bool(sep) and pad.count(b"x") == len(pad)
 
 
-def record_poll(h, msgs, **extra):
+def record_poll(h, msgs, f="poll", **extra):
     by_key = {}
     errors = []
     for m in msgs:
@@ -270,9 +279,9 @@ def record_poll(h, msgs, **extra):
                     value=(m.value() or b"")[:64].decode("utf-8", "replace"), **extra)
         by_key.setdefault(str(m.partition()), []).append([m.offset(), value_id(m.value())])
     if by_key:
-        h.write(type="ok", f="poll", value=by_key, **extra)
+        h.write(type="ok", f=f, value=by_key, **extra)
     for e in errors[:3]:
-        h.write(type="info", f="poll", err=e, **extra)
+        h.write(type="info", f=f, err=e, **extra)
     return by_key
 
 
@@ -359,6 +368,134 @@ def final_reader(a, h):
     c.close()
 
 
+# -- transactions ---------------------------------------------------------------------------------
+
+def txn_producer(a, h):
+    """librdkafka's transactional producer: one transaction after another, each 1-4 values to
+    random partitions of TXN_TOPIC, committed (three in four) or aborted. A transaction is `ok`
+    once commit_transaction returned, `fail` once abort_transaction did (the coordinator accepts
+    an abort only of an open transaction, so it certainly never commits), `info` otherwise (the
+    commit's answer lost, a fatal error): then a new producer of the same transactional id takes
+    over, and its init_transactions fences the old one and aborts whatever it left open."""
+    from confluent_kafka import KafkaException, Producer
+    rng = random.Random(a.seed * 7907 + 1)
+    pad = "x" * max(0, a.value_bytes - 24)
+    conf = {"bootstrap.servers": a.bootstrap, "transactional.id": f"nemesis-{h.process}", "transaction.timeout.ms": 20000,
+            "message.timeout.ms": 15000, "socket.timeout.ms": 10000, "linger.ms": 5, "client.id": h.process,
+            # (A transactional producer's fatal error is the checker's to judge by the transactions'
+            # outcomes, not a producer-fatal anomaly: it is logged as txn-fatal.)
+            "error_cb": lambda e: h.write(type="info", f="client-error", err=str(e), txn_fatal=e.fatal())}
+    deadline = time.monotonic() + a.seconds
+    give_up = deadline + a.flush_seconds
+
+    def retried(call, what):
+        """Call a transactional API again while it fails retriably (librdkafka allows that);
+        an abortable or fatal error, or no time left, is raised."""
+        while True:
+            try:
+                return call()
+            except KafkaException as e:
+                err = e.args[0]
+                if err.retriable() and not err.txn_requires_abort() and not err.fatal() and time.monotonic() < give_up:
+                    h.write(type="info", f="txn-retry", what=what, err=str(err))
+                    time.sleep(0.2)
+                    continue
+                raise
+
+    def fresh():
+        while True:
+            p = Producer(conf)
+            try:
+                retried(lambda: p.init_transactions(30), "init")
+                return p
+            except KafkaException as e:
+                h.write(type="info", f="client-error", err=f"init_transactions: {e}")
+                if time.monotonic() > give_up:
+                    sys.exit(f"init_transactions never succeeded: {e}")
+                time.sleep(1)
+
+    p = fresh()
+    i = 0
+    interval = 1.0 / a.rate
+    while time.monotonic() < deadline:
+        i += 1
+        values = [[rng.randrange(TXN_PARTITIONS), f"{h.process}-{i}-{j}"] for j in range(rng.randint(1, 4))]
+        commit = rng.random() < 0.75
+        h.write(type="invoke", f="txn", i=i, values=values, commit=commit)
+        state = "open"
+        try:
+            retried(p.begin_transaction, "begin")
+            for k, v in values:
+                p.produce(TXN_TOPIC, f"{v}:{pad}".encode(), partition=k)
+            if commit:
+                state = "committing"
+                retried(lambda: p.commit_transaction(30), "commit")
+                h.write(type="ok", f="txn", i=i, values=values)
+            else:
+                state = "aborting"
+                # Delivered first: abort_transaction would purge what is still queued, and an
+                # abort with nothing written tests nothing.
+                p.flush(15)
+                retried(lambda: p.abort_transaction(30), "abort")
+                h.write(type="fail", f="txn", i=i, values=values, err="aborted by the client")
+        except KafkaException as e:
+            err = e.args[0]
+            outcome = None
+            if err.txn_requires_abort() and not err.fatal():
+                try:
+                    retried(lambda: p.abort_transaction(30), "abort")
+                    outcome = "fail"
+                except KafkaException as e2:
+                    err = e2.args[0]
+            if outcome == "fail":
+                h.write(type="fail", f="txn", i=i, values=values, err=f"{state}: {e}; aborted")
+            else:
+                # Unknown (a commit may have been decided) or fatal: a new producer takes over.
+                h.write(type="info", f="txn", i=i, values=values, err=f"{state}: {err}", fatal=err.fatal())
+                p = fresh()
+        except BufferError as e:
+            h.write(type="info", f="txn", i=i, values=values, err=f"local queue full: {e}")
+            p = fresh()
+        time.sleep(interval)
+    p.flush(10)
+
+
+def txn_reader(a, h):
+    """A read_committed consumer of TXN_TOPIC by assign (f="txn-poll"). With --final (after the
+    heal): from the beginning until its position reaches each partition's high watermark — the
+    last stable offset reaches it once every transaction is decided (a producer that disappeared
+    leaves its open transaction to the coordinator's timeout)."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+    conf = consumer_conf(a, h, f"{h.process}-unused")
+    conf["isolation.level"] = "read_committed"
+    c = Consumer(conf)
+    keys = list(range(TXN_PARTITIONS))
+    c.assign([TopicPartition(TXN_TOPIC, k, OFFSET_BEGINNING) for k in keys])
+    h.write(type="ok", f="txn-assign", keys=keys, final=bool(a.final))
+    deadline = time.monotonic() + a.seconds
+    high = {}
+    while time.monotonic() < deadline:
+        record_poll(h, c.consume(500, 0.5), f="txn-poll", final=bool(a.final))
+        if not a.final:
+            continue
+        for k in keys:
+            if k not in high:
+                try:
+                    high[k] = c.get_watermark_offsets(TopicPartition(TXN_TOPIC, k), timeout=5)[1]
+                except KafkaException as e:
+                    h.write(type="info", f="watermarks", k=k, err=str(e))
+        pos = {tp.partition: tp.offset for tp in c.position([TopicPartition(TXN_TOPIC, k) for k in keys])}
+        # (An empty partition has no position to report: its high watermark is 0.)
+        if len(high) == len(keys) and all(high[k] == 0 or pos.get(k, -1) >= high[k] for k in keys):
+            h.write(type="ok", f="txn-final", high={str(k): v for k, v in high.items()}, reached={str(k): v for k, v in pos.items()})
+            c.close()
+            return
+    if a.final:
+        pos = {tp.partition: tp.offset for tp in c.position([TopicPartition(TXN_TOPIC, k) for k in keys])}
+        h.write(type="info", f="txn-final", high={str(k): v for k, v in high.items()}, reached={str(k): v for k, v in pos.items()})
+    c.close()
+
+
 # -- admin ----------------------------------------------------------------------------------------
 
 def admin(a, h):
@@ -367,20 +504,21 @@ def admin(a, h):
     ac = AdminClient({"bootstrap.servers": a.bootstrap, "client.id": h.process})
     deadline = time.monotonic() + a.seconds
     if a.action == "create":
-        while True:
-            f = ac.create_topics([NewTopic(TOPIC, a.partitions, 3, config={"segment.bytes": str(1 << 20)})])[TOPIC]
-            try:
-                f.result(timeout=30)
-                h.write(type="ok", f="create-topic", partitions=a.partitions)
-                return
-            except KafkaException as e:
-                if "TOPIC_ALREADY_EXISTS" in str(e):
-                    h.write(type="ok", f="create-topic", partitions=a.partitions, note=str(e))
-                    return
-                h.write(type="info", f="create-topic", err=str(e))
-                if time.monotonic() > deadline:
-                    sys.exit(f"could not create {TOPIC}: {e}")
-                time.sleep(1)
+        for topic, partitions in ((TOPIC, a.partitions), (TXN_TOPIC, TXN_PARTITIONS)):
+            while True:
+                f = ac.create_topics([NewTopic(topic, partitions, 3, config={"segment.bytes": str(1 << 20)})])[topic]
+                try:
+                    f.result(timeout=30)
+                    h.write(type="ok", f="create-topic", topic=topic, partitions=partitions)
+                    break
+                except KafkaException as e:
+                    if "TOPIC_ALREADY_EXISTS" in str(e):
+                        h.write(type="ok", f="create-topic", topic=topic, partitions=partitions, note=str(e))
+                        break
+                    h.write(type="info", f="create-topic", topic=topic, err=str(e))
+                    if time.monotonic() > deadline:
+                        sys.exit(f"could not create {topic}: {e}")
+                    time.sleep(1)
     elif a.action == "elect":
         from confluent_kafka import ElectionType, TopicPartition
         f = ac.elect_leaders(ElectionType.PREFERRED, [TopicPartition(TOPIC, k) for k in range(a.partitions)])
@@ -393,7 +531,8 @@ def admin(a, h):
 
 ROLES = {"producer-confluent": confluent_producer, "producer-kafka-python": kafka_python_producer,
          "producer-swift": swift_producer, "producer-java": java_producer,
-         "assign": assign_consumer, "group": group_consumer, "final": final_reader, "admin": admin}
+         "assign": assign_consumer, "group": group_consumer, "final": final_reader, "admin": admin,
+         "txn-producer": txn_producer, "txn-reader": txn_reader}
 
 
 def main():
@@ -411,6 +550,7 @@ def main():
     ap.add_argument("--flush-seconds", type=float, default=60)
     ap.add_argument("--group", default="nemesis-group")
     ap.add_argument("--action", default="create")
+    ap.add_argument("--final", type=int, default=0, help="txn-reader: 1 reads to the end after the heal")
     ap.add_argument("--rill", default="rill", help="the rill binary (producer-swift)")
     ap.add_argument("--java-classpath", default="", help="the Java client's jars and NemesisProducer (producer-java)")
     a = ap.parse_args()
