@@ -72,8 +72,9 @@ if RILL=.build/debug/rill bash ops/course.sh 2>&1 | tee "$LOGS/course.log"; then
 
 step "nemesis: the real binary in network namespaces under Jepsen's faults, histories checked"
 # The checker against one small history per anomaly; two short runs with every fault class between
-# them (the debug binary, as interop); and a run with a planted bug (a leader acknowledging acks=all
-# on its own append) that must be caught as lost writes. Needs root (namespaces, tmpfs mounts).
+# them (the debug binary, as interop); and two runs with a planted bug that must be caught: a
+# leader acknowledging acks=all on its own append (lost writes), and the last stable offset at the
+# high watermark (aborted transactions read). Needs root (namespaces, tmpfs mounts).
 if python3 -m unittest ops/nemesis/test_checker.py 2>&1 | tail -3; then ok "nemesis checker"; else bad "nemesis checker"; fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "not root: the nemesis runs are skipped (network namespaces need root)"
@@ -97,6 +98,20 @@ else
     ok "nemesis catches a planted bug (ack-on-append: acknowledged records lost)"
   else
     bad "nemesis missed the planted ack-on-append bug (exit $r; $LOGS/nemesis-planted.log)"
+  fi
+  # The transactional workload's checker: with the last stable offset at the high watermark,
+  # read_committed consumers read transactions that are then aborted.
+  set +e
+  RILL=.build/debug/rill bash ops/nemesis.sh --seed 3 --seconds 20 --faults leader-move --plant-bug lso-at-high-watermark \
+    --out .nemesis/ci-planted-txn >"$LOGS/nemesis-planted-txn.log" 2>&1
+  r=$?
+  set -e
+  grep -E "^(txn-|node-crash|verdict)" "$LOGS/nemesis-planted-txn.log" || true
+  if [ "$r" -eq 1 ] && grep -qE "^txn-aborted-read +[1-9]" "$LOGS/nemesis-planted-txn.log" \
+      && ! grep -qE "^node-crash +[1-9]|harness-error" "$LOGS/nemesis-planted-txn.log"; then
+    ok "nemesis catches a planted transaction bug (lso-at-high-watermark: aborted records read)"
+  else
+    bad "nemesis missed the planted lso-at-high-watermark bug (exit $r; $LOGS/nemesis-planted-txn.log)"
   fi
 fi
 
