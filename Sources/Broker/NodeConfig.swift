@@ -209,7 +209,12 @@ extension NodeConfig {
         }
         try atLeast("transactionStateReplicationFactor", transactionStateReplicationFactor, 1)
         try atLeast("transactionMaxTimeoutMs", transactionMaxTimeoutMs, 1)
-        try atLeast("transactionalIDExpirationMs", transactionalIDExpirationMs, 1)
+        // An id must outlive every retry its producer may still send: a commit whose answer was
+        // lost is retried for up to the transaction's timeout, and a retry finding the id gone
+        // would be told INVALID_PRODUCER_ID_MAPPING instead of its outcome.
+        if transactionalIDExpirationMs < Int64(transactionMaxTimeoutMs) {
+            throw bad("transactionalIDExpirationMs", "(\(transactionalIDExpirationMs)) must not be below transactionMaxTimeoutMs (\(transactionMaxTimeoutMs)): a producer's retry could find its id removed")
+        }
         try atLeast("groupInitialRebalanceDelayMs", groupInitialRebalanceDelayMs, 0)
         try atLeast("groupMinSessionTimeoutMs", groupMinSessionTimeoutMs, 1)
         if groupMaxSessionTimeoutMs < groupMinSessionTimeoutMs {

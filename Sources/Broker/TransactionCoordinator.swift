@@ -218,7 +218,7 @@ struct TransactionCoordinator {
                 // INVALID_PRODUCER_ID_MAPPING.
                 if m.idle(at: now, expirationMs: expiration) {
                     if propose(nil, id, in: g, node, code: .none, answer: nil) {
-                        notices.append("transactional id '\(LogText.safe(String(id.prefix(200))))' (producer \(m.producerID)) unused for over \(expiration) ms: removed")
+                        notices.append("transactional id '\(LogText.safe(String(id.prefix(200))))' (producer \(m.producerID), \(m.state)) unused for \(now - m.lastUpdateMs) ms, over transactional_id_expiration_ms (\(expiration)): removed")
                     }
                     continue
                 }

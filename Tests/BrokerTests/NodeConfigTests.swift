@@ -44,6 +44,9 @@ struct NodeConfigTests {
             ("groupInitialRebalanceDelayMs", { (c: inout NodeConfig) in c.groupInitialRebalanceDelayMs = -1 }),
             ("groupMinSessionTimeoutMs", { (c: inout NodeConfig) in c.groupMinSessionTimeoutMs = 0 }),
             ("groupMaxSessionTimeoutMs", { (c: inout NodeConfig) in c.groupMaxSessionTimeoutMs = 5999 }),
+            ("transactionStatePartitions", { (c: inout NodeConfig) in c.transactionStatePartitions = 0 }),
+            ("transactionMaxTimeoutMs", { (c: inout NodeConfig) in c.transactionMaxTimeoutMs = 0 }),
+            ("transactionalIDExpirationMs", { (c: inout NodeConfig) in c.transactionalIDExpirationMs = 899_999 }),
         ]
         for (field, change) in cases {
             var c = Self.config()

@@ -376,6 +376,12 @@ extension Simulator {
         c.offsetsReplicationFactor = nodes.count  // like the topic: every node replicates it
         c.transactionStatePartitions = 1
         c.transactionStateReplicationFactor = nodes.count
+        // Ids expire as soon as they may (after the longest transaction timeout, the client's
+        // 60 s): one idle that long is removed, its tombstone replayed and snapshotted like
+        // every record. (Shorter, a commit retried after a long stall would find its id gone —
+        // the reason NodeConfig refuses that.)
+        c.transactionMaxTimeoutMs = 60_000
+        c.transactionalIDExpirationMs = 60_000
         c.groupInitialRebalanceDelayMs = 300
         c.groupMinSessionTimeoutMs = 500
         c.plantedBug = config.plantedBug?.broker
