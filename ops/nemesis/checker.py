@@ -36,6 +36,11 @@ ANOMALIES = [
     "txn-duplicate",       # a transactional value at two offsets
     "txn-inconsistent-offset",  # one offset of the transactional topic, two values
     "txn-final-incomplete",  # the final read_committed read did not reach every high watermark
+    "ctp-lost",            # consume-transform-produce: an input below the committed offsets with no output
+    "ctp-duplicate",       # an input with two outputs (not exactly once)
+    "ctp-uncommitted-output",  # an output whose input is at or past the committed offsets
+    "ctp-wrong-value",     # an output naming an input offset that holds another value
+    "ctp-final-incomplete",  # no final committed offsets, or the output not read to its end
     "node-crash",          # a node exited without being told to (run.py adds these)
     "client-exit",         # a client process died (run.py adds these): its history stops early
 ]
@@ -205,6 +210,7 @@ def check(ops, extra=None):
     if not finals or any(op["type"] != "ok" for op in finals):
         found["final-read-incomplete"].append({"final": [{k: op.get(k) for k in ("high", "reached")} for op in finals]})
     check_transactions(ops, found, stats)
+    check_consume_transform_produce(ops, at, found, stats)
     for name, items in (extra or {}).items():
         found[name].extend(items)
     return {"anomalies": {a: found.get(a, []) for a in ANOMALIES}, "stats": dict(sorted(stats.items())),
@@ -268,6 +274,48 @@ def check_transactions(ops, found, stats):
         if v not in final:
             found["txn-aborted-read"].append(dict(ex, value=v, when="during the run"))
     stats["txn fatal errors"] = sum(1 for op in ops if op.get("f") == "client-error" and op.get("txn_fatal"))
+
+
+def check_consume_transform_produce(ops, at, found, stats):
+    """The exactly-once loop (workload.py's ctp): its output holds "<value>/<partition>/<offset>"
+    for each input it read, and the group's offsets were committed in the same transactions. So,
+    with the offsets it last committed and the output read to its end (read_committed): every
+    input below them has exactly one output, none at or past them has any, and each output names
+    the value its input offset holds (`at`: the input topic's offsets and values, as read)."""
+    if not any(op.get("f") == "ctp" for op in ops):
+        return
+    for t in ("ok", "fail", "info"):
+        stats[f"ctp txns {t}"] = sum(1 for op in ops if op.get("f") == "ctp" and op["type"] == t)
+    last = [op for op in ops if op.get("f") == "ctp-committed" and op["type"] == "ok"]
+    finals = [op for op in ops if op.get("f") == "txn-final" and op.get("topic") == "nemesis-ctp"]
+    if not last or not finals or any(op["type"] != "ok" for op in finals):
+        found["ctp-final-incomplete"].append({"committed": bool(last), "final": [op["type"] for op in finals]})
+        return
+    committed = {int(k): max(0, v) for k, v in last[-1]["offsets"].items()}
+    outputs = defaultdict(set)  # (input key, input offset) -> {(output key, output offset)}
+    named = {}                  # (input key, input offset) -> the value the output names
+    for op in ops:
+        if op.get("f") != "ctp-poll" or op["type"] != "ok" or not op.get("final"):
+            continue
+        for ks, pairs in op["value"].items():
+            for off, vid in pairs:
+                v, k, o = vid.rsplit("/", 2)
+                outputs[(int(k), int(o))].add((int(ks), off))
+                named[(int(k), int(o))] = v
+    stats["ctp outputs read"] = sum(len(x) for x in outputs.values())
+    for k in sorted(committed):
+        for o in sorted(at.get(k, {})):
+            if o >= committed[k]:
+                break
+            if not outputs.get((k, o)):
+                found["ctp-lost"].append({"k": k, "offset": o, "values": sorted(at[k][o]), "committed": committed[k]})
+    for (k, o), outs in sorted(outputs.items()):
+        if len(outs) > 1:
+            found["ctp-duplicate"].append({"k": k, "offset": o, "outputs": sorted(outs)})
+        if o >= committed.get(k, 0):
+            found["ctp-uncommitted-output"].append({"k": k, "offset": o, "committed": committed.get(k, 0)})
+        elif named[(k, o)] not in at.get(k, {}).get(o, set()):
+            found["ctp-wrong-value"].append({"k": k, "offset": o, "named": named[(k, o)], "holds": sorted(at.get(k, {}).get(o, set()))})
 
 
 def table(verdict):

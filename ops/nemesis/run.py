@@ -117,6 +117,8 @@ class Run:
                                          java_classpath=a.java_classpath))
         # Transactions on a topic of their own: a transactional producer, a read_committed reader.
         producers.append(self.client("txn-producer", "T1", seconds + 5, rate=a.txn_rate, value_bytes=200))
+        # Exactly-once consume-transform-produce from the main topic to one of its own.
+        producers.append(self.client("ctp", "C1", seconds + 5))
         consumers = [self.client("txn-reader", "TR", seconds + 10),
                      self.client("assign", "A1", seconds + 10),
                      self.client("group", "G1", seconds + 10),
@@ -129,8 +131,9 @@ class Run:
         self.say("clients done; final read")
         final = self.client("final", "F", 90)
         txn_final = self.client("txn-reader", "TF", 90, final=1)
-        final.wait(timeout=150)
-        txn_final.wait(timeout=150)
+        ctp_final = self.client("txn-reader", "TO", 90, final=1, topic="nemesis-ctp")
+        for p in (final, txn_final, ctp_final):
+            p.wait(timeout=150)
         for process, p in self.clients:
             # An ElectLeaders call that timed out under a fault is no finding; every other client
             # must end cleanly, or its history stops early.

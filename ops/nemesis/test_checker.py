@@ -252,6 +252,27 @@ class CheckerTests(unittest.TestCase):
         h.txn_final(ok=False)
         self.assertEqual(found(h.verdict()), {"txn-final-incomplete"})
 
+    def ctp(self, outputs, committed=2):
+        """Input P-1, P-2 at offsets 0, 1 of key 0 (read by C); the loop committed offset
+        `committed`; `outputs`: [(output offset, "<value>/<key>/<offset>")] read to the end."""
+        h, _, _ = self.clean()
+        h.final()
+        h.op(p="C1", f="ctp", type="ok", i=1, n=2, offsets={"0": committed})
+        h.op(p="C1", f="ctp-committed", type="ok", offsets={"0": committed})
+        for off, vid in outputs:
+            h.op(p="TO", f="ctp-poll", type="ok", value={"0": [[off, vid]]}, final=True)
+        return h.op(p="TO", f="txn-final", type="ok", topic="nemesis-ctp", high={}, reached={})
+
+    def test_ctp_exactly_once(self):
+        self.assertEqual(found(self.ctp([(0, "P-1/0/0"), (1, "P-2/0/1")]).verdict()), set())
+        self.assertEqual(found(self.ctp([(0, "P-1/0/0")]).verdict()), {"ctp-lost"})
+        self.assertEqual(found(self.ctp([(0, "P-1/0/0"), (1, "P-2/0/1"), (2, "P-2/0/1")]).verdict()), {"ctp-duplicate"})
+        self.assertEqual(found(self.ctp([(0, "P-1/0/0"), (1, "P-2/0/1")], committed=1).verdict()), {"ctp-uncommitted-output"})
+        self.assertEqual(found(self.ctp([(0, "P-1/0/0"), (1, "P-9/0/1")]).verdict()), {"ctp-wrong-value"})
+        h = self.ctp([(0, "P-1/0/0"), (1, "P-2/0/1")])
+        h.ops = [op for op in h.ops if op.get("f") != "ctp-committed"]
+        self.assertEqual(found(h.verdict()), {"ctp-final-incomplete"})
+
 
 if __name__ == "__main__":
     unittest.main()

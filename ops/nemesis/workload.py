@@ -14,7 +14,9 @@ its history as JSON lines (one operation's invocation or completion a line) for 
              transaction's outcome ok (committed), fail (certainly aborted) or info (unknown)
   txn-reader a read_committed consumer of that topic by assign; with --final, after the heal,
              reads it to its end (the last stable offset reaches the high watermark once every
-             transaction is decided)
+             transaction is decided); --topic nemesis-ctp reads the ctp's output instead
+  ctp        exactly-once consume-transform-produce: reads TOPIC, writes each value to CTP_TOPIC
+             and commits the offsets read in the same transaction (send_offsets_to_transaction)
   admin      creates the topics / asks for preferred leaders (ElectLeaders)
 
 Operation types follow Jepsen: invoke, then ok (it happened), fail (it certainly did not) or info
@@ -31,6 +33,8 @@ TOPIC = "nemesis"
 # The transactional workload's topic (txn-producer, txn-reader).
 TXN_TOPIC = "nemesis-txn"
 TXN_PARTITIONS = 3
+# Where the consume-transform-produce loop (ctp) writes what it read from TOPIC.
+CTP_TOPIC = "nemesis-ctp"
 KAFKA_BAD_MSG = -199  # librdkafka's RD_KAFKA_RESP_ERR__BAD_MSG: a corrupt message or batch
 
 
@@ -469,30 +473,119 @@ def txn_reader(a, h):
     conf = consumer_conf(a, h, f"{h.process}-unused")
     conf["isolation.level"] = "read_committed"
     c = Consumer(conf)
+    topic = a.topic or TXN_TOPIC
+    f = "ctp-poll" if topic == CTP_TOPIC else "txn-poll"
     keys = list(range(TXN_PARTITIONS))
-    c.assign([TopicPartition(TXN_TOPIC, k, OFFSET_BEGINNING) for k in keys])
-    h.write(type="ok", f="txn-assign", keys=keys, final=bool(a.final))
+    c.assign([TopicPartition(topic, k, OFFSET_BEGINNING) for k in keys])
+    h.write(type="ok", f="txn-assign", topic=topic, keys=keys, final=bool(a.final))
     deadline = time.monotonic() + a.seconds
     high = {}
     while time.monotonic() < deadline:
-        record_poll(h, c.consume(500, 0.5), f="txn-poll", final=bool(a.final))
+        record_poll(h, c.consume(500, 0.5), f=f, final=bool(a.final))
         if not a.final:
             continue
         for k in keys:
             if k not in high:
                 try:
-                    high[k] = c.get_watermark_offsets(TopicPartition(TXN_TOPIC, k), timeout=5)[1]
+                    high[k] = c.get_watermark_offsets(TopicPartition(topic, k), timeout=5)[1]
                 except KafkaException as e:
                     h.write(type="info", f="watermarks", k=k, err=str(e))
-        pos = {tp.partition: tp.offset for tp in c.position([TopicPartition(TXN_TOPIC, k) for k in keys])}
+        pos = {tp.partition: tp.offset for tp in c.position([TopicPartition(topic, k) for k in keys])}
         # (An empty partition has no position to report: its high watermark is 0.)
         if len(high) == len(keys) and all(high[k] == 0 or pos.get(k, -1) >= high[k] for k in keys):
-            h.write(type="ok", f="txn-final", high={str(k): v for k, v in high.items()}, reached={str(k): v for k, v in pos.items()})
+            h.write(type="ok", f="txn-final", topic=topic, high={str(k): v for k, v in high.items()}, reached={str(k): v for k, v in pos.items()})
             c.close()
             return
     if a.final:
-        pos = {tp.partition: tp.offset for tp in c.position([TopicPartition(TXN_TOPIC, k) for k in keys])}
-        h.write(type="info", f="txn-final", high={str(k): v for k, v in high.items()}, reached={str(k): v for k, v in pos.items()})
+        pos = {tp.partition: tp.offset for tp in c.position([TopicPartition(topic, k) for k in keys])}
+        h.write(type="info", f="txn-final", topic=topic, high={str(k): v for k, v in high.items()}, reached={str(k): v for k, v in pos.items()})
+    c.close()
+
+
+def ctp(a, h):
+    """Exactly-once consume-transform-produce, as Kafka Streams and the docs' loop do it: a
+    read_committed consumer of TOPIC (by assign, group "nemesis-ctp" holding its offsets) and a
+    transactional producer; each poll is one transaction that writes every value read, tagged with
+    where it was read ("<value>/<partition>/<offset>"), to CTP_TOPIC and commits the positions
+    with send_offsets_to_transaction. After anything but a commit (an abort, an unknown outcome, a
+    new producer) the consumer goes back to the group's committed offsets, which read_committed
+    asks for stably (they wait for a transaction in doubt). At the end it records them:
+    checker.py then needs each input below them in the output exactly once, and none above."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
+    conf = consumer_conf(a, h, "nemesis-ctp")
+    conf["isolation.level"] = "read_committed"
+    c = Consumer(conf)
+    tps = [TopicPartition(TOPIC, k) for k in range(a.partitions)]
+    pconf = {"bootstrap.servers": a.bootstrap, "transactional.id": f"nemesis-{h.process}", "transaction.timeout.ms": 20000,
+             "message.timeout.ms": 15000, "socket.timeout.ms": 10000, "linger.ms": 5, "client.id": h.process,
+             "error_cb": lambda e: h.write(type="info", f="client-error", err=str(e), txn_fatal=e.fatal())}
+    deadline = time.monotonic() + a.seconds
+    give_up = deadline + a.flush_seconds
+
+    def committed():
+        while True:
+            try:
+                got = c.committed(tps, timeout=10)
+                return {tp.partition: (tp.offset if tp.offset >= 0 else OFFSET_BEGINNING) for tp in got}
+            except KafkaException as e:
+                h.write(type="info", f="ctp-committed", err=str(e))
+                if time.monotonic() > give_up:
+                    raise
+                time.sleep(0.5)
+
+    def rewind():
+        at = committed()
+        c.assign([TopicPartition(TOPIC, k, at[k]) for k in range(a.partitions)])
+        h.write(type="ok", f="ctp-rewind", offsets={str(k): v for k, v in at.items()})
+
+    def fresh():
+        while True:
+            p = Producer(pconf)
+            try:
+                p.init_transactions(30)
+                return p
+            except KafkaException as e:
+                h.write(type="info", f="client-error", err=f"init_transactions: {e}")
+                if time.monotonic() > give_up:
+                    sys.exit(f"init_transactions never succeeded: {e}")
+                time.sleep(1)
+
+    p = fresh()
+    rewind()
+    i = 0
+    while time.monotonic() < deadline:
+        msgs = [m for m in c.consume(200, 0.5) if not m.error()]
+        if not msgs:
+            continue
+        i += 1
+        positions = {}
+        try:
+            p.begin_transaction()
+            for m in msgs:
+                out = f"{value_id(m.value())}/{m.partition()}/{m.offset()}:"
+                p.produce(CTP_TOPIC, out.encode(), partition=m.partition() % TXN_PARTITIONS)
+                positions[m.partition()] = m.offset() + 1
+            p.send_offsets_to_transaction([TopicPartition(TOPIC, k, o) for k, o in sorted(positions.items())],
+                                          c.consumer_group_metadata(), 30)
+            p.commit_transaction(30)
+            h.write(type="ok", f="ctp", i=i, n=len(msgs), offsets={str(k): v for k, v in positions.items()})
+            continue
+        except KafkaException as e:
+            err = e.args[0]
+            outcome = "info"
+            if err.txn_requires_abort() and not err.fatal():
+                try:
+                    p.abort_transaction(30)
+                    outcome = "fail"
+                except KafkaException as e2:
+                    err = e2.args[0]
+            h.write(type=outcome, f="ctp", i=i, n=len(msgs), err=str(err))
+            if outcome == "info":
+                p = fresh()  # fences the old producer; what it left open is aborted
+        rewind()
+    p.flush(10)
+    final = committed()
+    h.write(type="ok", f="ctp-committed", offsets={str(k): v for k, v in final.items()})
     c.close()
 
 
@@ -504,7 +597,7 @@ def admin(a, h):
     ac = AdminClient({"bootstrap.servers": a.bootstrap, "client.id": h.process})
     deadline = time.monotonic() + a.seconds
     if a.action == "create":
-        for topic, partitions in ((TOPIC, a.partitions), (TXN_TOPIC, TXN_PARTITIONS)):
+        for topic, partitions in ((TOPIC, a.partitions), (TXN_TOPIC, TXN_PARTITIONS), (CTP_TOPIC, TXN_PARTITIONS)):
             while True:
                 f = ac.create_topics([NewTopic(topic, partitions, 3, config={"segment.bytes": str(1 << 20)})])[topic]
                 try:
@@ -532,7 +625,7 @@ def admin(a, h):
 ROLES = {"producer-confluent": confluent_producer, "producer-kafka-python": kafka_python_producer,
          "producer-swift": swift_producer, "producer-java": java_producer,
          "assign": assign_consumer, "group": group_consumer, "final": final_reader, "admin": admin,
-         "txn-producer": txn_producer, "txn-reader": txn_reader}
+         "txn-producer": txn_producer, "txn-reader": txn_reader, "ctp": ctp}
 
 
 def main():
@@ -551,6 +644,7 @@ def main():
     ap.add_argument("--group", default="nemesis-group")
     ap.add_argument("--action", default="create")
     ap.add_argument("--final", type=int, default=0, help="txn-reader: 1 reads to the end after the heal")
+    ap.add_argument("--topic", default=None, help="txn-reader: the topic (default nemesis-txn)")
     ap.add_argument("--rill", default="rill", help="the rill binary (producer-swift)")
     ap.add_argument("--java-classpath", default="", help="the Java client's jars and NemesisProducer (producer-java)")
     a = ap.parse_args()
