@@ -86,33 +86,27 @@ else
         >"$LOGS/nemesis-$1.log" 2>&1; then ok "nemesis seed $1 ($2)"; else bad "nemesis seed $1 ($2)"; fi
     sed -n '/^faults:/,/^verdict/p' "$LOGS/nemesis-$1.log" | awk 'NR <= 2 || $2 > 0 || /verdict|sends|values/'
   done
-  set +e
-  RILL=.build/debug/rill bash ops/nemesis.sh --replay ops/nemesis/schedules/isolate-each.json --plant-bug ack-on-append \
-    --out .nemesis/ci-planted >"$LOGS/nemesis-planted.log" 2>&1
-  r=$?
-  set -e
-  # (Producers may also fail fatally against the broken broker: that is expected here.)
-  grep -E "^(lost-write|unseen|node-crash|verdict)" "$LOGS/nemesis-planted.log" || true
-  if [ "$r" -eq 1 ] && grep -qE "^(lost-write|unseen) +[1-9]" "$LOGS/nemesis-planted.log" \
-      && ! grep -qE "^node-crash +[1-9]|harness-error" "$LOGS/nemesis-planted.log"; then
-    ok "nemesis catches a planted bug (ack-on-append: acknowledged records lost)"
-  else
-    bad "nemesis missed the planted ack-on-append bug (exit $r; $LOGS/nemesis-planted.log)"
-  fi
-  # The transactional workload's checker: with the last stable offset at the high watermark,
-  # read_committed consumers read transactions that are then aborted.
-  set +e
-  RILL=.build/debug/rill bash ops/nemesis.sh --seed 3 --seconds 20 --faults leader-move --plant-bug lso-at-high-watermark \
-    --out .nemesis/ci-planted-txn >"$LOGS/nemesis-planted-txn.log" 2>&1
-  r=$?
-  set -e
-  grep -E "^(txn-|node-crash|verdict)" "$LOGS/nemesis-planted-txn.log" || true
-  if [ "$r" -eq 1 ] && grep -qE "^txn-aborted-read +[1-9]" "$LOGS/nemesis-planted-txn.log" \
-      && ! grep -qE "^node-crash +[1-9]|harness-error" "$LOGS/nemesis-planted-txn.log"; then
-    ok "nemesis catches a planted transaction bug (lso-at-high-watermark: aborted records read)"
-  else
-    bad "nemesis missed the planted lso-at-high-watermark bug (exit $r; $LOGS/nemesis-planted-txn.log)"
-  fi
+  # planted NAME ANOMALIES WHAT ARGS...: a run with bug NAME planted must fail (exit 1) with one
+  # of ANOMALIES (a regex) and no node crash. (Producers may also fail fatally against the broken
+  # broker: that is expected here.)
+  planted() {
+    local name=$1 anomalies=$2 what=$3 log="$LOGS/nemesis-planted-$1.log" r
+    shift 3
+    set +e
+    RILL=.build/debug/rill bash ops/nemesis.sh --plant-bug "$name" --out ".nemesis/ci-planted-$name" "$@" >"$log" 2>&1
+    r=$?
+    set -e
+    grep -E "^($anomalies|node-crash|verdict)" "$log" || true
+    if [ "$r" -eq 1 ] && grep -qE "^($anomalies) +[1-9]" "$log" && ! grep -qE "^node-crash +[1-9]|harness-error" "$log"; then
+      ok "nemesis catches a planted bug ($name: $what)"
+    else
+      bad "nemesis missed the planted $name bug (exit $r; $log)"
+    fi
+  }
+  planted ack-on-append "lost-write|unseen" "acknowledged records lost" --replay ops/nemesis/schedules/isolate-each.json
+  # With the last stable offset at the high watermark, read_committed consumers read transactions
+  # that are then aborted.
+  planted lso-at-high-watermark "txn-aborted-read" "aborted transactions read" --seed 3 --seconds 20 --faults leader-move
 fi
 
 step "fuzzing: libFuzzer over every target for a fixed budget, and a live fuzzer against real nodes"

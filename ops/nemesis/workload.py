@@ -374,6 +374,48 @@ def final_reader(a, h):
 
 # -- transactions ---------------------------------------------------------------------------------
 
+def transactional_conf(a, h):
+    """A transactional producer's settings: its id from the process name, a 20 s transaction
+    timeout (an abandoned transaction is aborted well within a run's final read)."""
+    return {"bootstrap.servers": a.bootstrap, "transactional.id": f"nemesis-{h.process}", "transaction.timeout.ms": 20000,
+            "message.timeout.ms": 15000, "socket.timeout.ms": 10000, "linger.ms": 5, "client.id": h.process,
+            # (A transactional producer's fatal error is the checker's to judge by the
+            # transactions' outcomes, not a producer-fatal anomaly: it is logged as txn_fatal.)
+            "error_cb": lambda e: h.write(type="info", f="client-error", err=str(e), txn_fatal=e.fatal())}
+
+
+def transactional_producer(conf, h, give_up):
+    """A producer of conf's transactional id once init_transactions succeeded: it fences any
+    earlier producer of the id and has the coordinator abort what that one left open."""
+    from confluent_kafka import KafkaException, Producer
+    p = Producer(conf)
+    while True:
+        try:
+            p.init_transactions(30)
+            return p
+        except KafkaException as e:
+            h.write(type="info", f="client-error", err=f"init_transactions: {e}")
+            if time.monotonic() > give_up:
+                sys.exit(f"init_transactions never succeeded: {e}")
+            time.sleep(1)
+            if not e.args[0].retriable():
+                p = Producer(conf)
+
+
+def abort_after(p, err):
+    """After a transactional call failed with `err`: "fail" if the error allowed an abort and
+    abort_transaction returned (the transaction certainly never commits), else "info" and the
+    error that left it unknown."""
+    from confluent_kafka import KafkaException
+    if err.txn_requires_abort() and not err.fatal():
+        try:
+            p.abort_transaction(30)
+            return "fail", err
+        except KafkaException as e:
+            return "info", e.args[0]
+    return "info", err
+
+
 def txn_producer(a, h):
     """librdkafka's transactional producer: one transaction after another, each 1-4 values to
     random partitions of TXN_TOPIC, committed (three in four) or aborted. A transaction is `ok`
@@ -381,14 +423,10 @@ def txn_producer(a, h):
     an abort only of an open transaction, so it certainly never commits), `info` otherwise (the
     commit's answer lost, a fatal error): then a new producer of the same transactional id takes
     over, and its init_transactions fences the old one and aborts whatever it left open."""
-    from confluent_kafka import KafkaException, Producer
+    from confluent_kafka import KafkaException
     rng = random.Random(a.seed * 7907 + 1)
     pad = "x" * max(0, a.value_bytes - 24)
-    conf = {"bootstrap.servers": a.bootstrap, "transactional.id": f"nemesis-{h.process}", "transaction.timeout.ms": 20000,
-            "message.timeout.ms": 15000, "socket.timeout.ms": 10000, "linger.ms": 5, "client.id": h.process,
-            # (A transactional producer's fatal error is the checker's to judge by the transactions'
-            # outcomes, not a producer-fatal anomaly: it is logged as txn-fatal.)
-            "error_cb": lambda e: h.write(type="info", f="client-error", err=str(e), txn_fatal=e.fatal())}
+    conf = transactional_conf(a, h)
     deadline = time.monotonic() + a.seconds
     give_up = deadline + a.flush_seconds
 
@@ -407,16 +445,7 @@ def txn_producer(a, h):
                 raise
 
     def fresh():
-        while True:
-            p = Producer(conf)
-            try:
-                retried(lambda: p.init_transactions(30), "init")
-                return p
-            except KafkaException as e:
-                h.write(type="info", f="client-error", err=f"init_transactions: {e}")
-                if time.monotonic() > give_up:
-                    sys.exit(f"init_transactions never succeeded: {e}")
-                time.sleep(1)
+        return transactional_producer(conf, h, give_up)
 
     p = fresh()
     i = 0
@@ -443,14 +472,7 @@ def txn_producer(a, h):
                 retried(lambda: p.abort_transaction(30), "abort")
                 h.write(type="fail", f="txn", i=i, values=values, err="aborted by the client")
         except KafkaException as e:
-            err = e.args[0]
-            outcome = None
-            if err.txn_requires_abort() and not err.fatal():
-                try:
-                    retried(lambda: p.abort_transaction(30), "abort")
-                    outcome = "fail"
-                except KafkaException as e2:
-                    err = e2.args[0]
+            outcome, err = abort_after(p, e.args[0])
             if outcome == "fail":
                 h.write(type="fail", f="txn", i=i, values=values, err=f"{state}: {e}; aborted")
             else:
@@ -511,14 +533,12 @@ def ctp(a, h):
     new producer) the consumer goes back to the group's committed offsets, which read_committed
     asks for stably (they wait for a transaction in doubt). At the end it records them:
     checker.py then needs each input below them in the output exactly once, and none above."""
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
     conf = consumer_conf(a, h, "nemesis-ctp")
     conf["isolation.level"] = "read_committed"
     c = Consumer(conf)
     tps = [TopicPartition(TOPIC, k) for k in range(a.partitions)]
-    pconf = {"bootstrap.servers": a.bootstrap, "transactional.id": f"nemesis-{h.process}", "transaction.timeout.ms": 20000,
-             "message.timeout.ms": 15000, "socket.timeout.ms": 10000, "linger.ms": 5, "client.id": h.process,
-             "error_cb": lambda e: h.write(type="info", f="client-error", err=str(e), txn_fatal=e.fatal())}
+    pconf = transactional_conf(a, h)
     deadline = time.monotonic() + a.seconds
     give_up = deadline + a.flush_seconds
 
@@ -539,16 +559,7 @@ def ctp(a, h):
         h.write(type="ok", f="ctp-rewind", offsets={str(k): v for k, v in at.items()})
 
     def fresh():
-        while True:
-            p = Producer(pconf)
-            try:
-                p.init_transactions(30)
-                return p
-            except KafkaException as e:
-                h.write(type="info", f="client-error", err=f"init_transactions: {e}")
-                if time.monotonic() > give_up:
-                    sys.exit(f"init_transactions never succeeded: {e}")
-                time.sleep(1)
+        return transactional_producer(pconf, h, give_up)
 
     p = fresh()
     rewind()
@@ -571,14 +582,7 @@ def ctp(a, h):
             h.write(type="ok", f="ctp", i=i, n=len(msgs), offsets={str(k): v for k, v in positions.items()})
             continue
         except KafkaException as e:
-            err = e.args[0]
-            outcome = "info"
-            if err.txn_requires_abort() and not err.fatal():
-                try:
-                    p.abort_transaction(30)
-                    outcome = "fail"
-                except KafkaException as e2:
-                    err = e2.args[0]
+            outcome, err = abort_after(p, e.args[0])
             h.write(type=outcome, f="ctp", i=i, n=len(msgs), err=str(err))
             if outcome == "info":
                 p = fresh()  # fences the old producer; what it left open is aborted
