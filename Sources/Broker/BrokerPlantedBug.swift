@@ -39,9 +39,12 @@ public enum BrokerPlantedBug: String, Sendable, CaseIterable {
     /// read_committed consumer reads records of transactions not decided yet, and of some that
     /// then abort.
     case lsoAtHighWatermark = "lso-at-high-watermark"
+    /// An abort marker applies the transaction's pending offsets (TxnOffsetCommit) as a commit
+    /// marker does: a consume-transform-produce loop skips input whose output was aborted.
+    case txnOffsetsOnAbort = "txn-offsets-on-abort"
 
     /// Whether the bug shows only with transactional clients (the simulator runs them then).
-    public var needsTransactions: Bool { self == .lsoAtHighWatermark }
+    public var needsTransactions: Bool { self == .lsoAtHighWatermark || self == .txnOffsetsOnAbort }
 
     /// Whether this bug turns a Produce refusal into an append.
     func appends(despite code: ErrorCode) -> Bool {

@@ -56,6 +56,8 @@ public final class NodeCore {
         /// For a partition of `__consumer_offsets`: the committed offsets and group metadata its
         /// records hold, as of the applied entries. Nil for every other group.
         public internal(set) var offsetStore: GroupOffsetStore?
+        /// Planted bug `txn-offsets-on-abort`: an abort marker applies the pending offsets.
+        var offsetsOnAbort = false
         /// For a partition of `__transaction_state`: each transactional id's record, as of the
         /// applied entries. Nil for every other group.
         public internal(set) var transactionStore: TransactionStateStore?
@@ -98,7 +100,7 @@ public final class NodeCore {
                 let mark = TransactionMark(epoch: h.producerEpoch, sequence: marker.coordinatorEpoch)
                 if offsetStore != nil && transactions.mayEnd(h.producerID, mark) {
                     do {
-                        try offsetStore?.endTransaction(producerID: h.producerID, commit: marker.commit)
+                        try offsetStore?.endTransaction(producerID: h.producerID, commit: marker.commit || offsetsOnAbort)
                     } catch {
                         committedStateUndecodable("transactional offsets", group: id, index: e.index, data: e.data, error)
                     }
@@ -943,6 +945,7 @@ public final class NodeCore {
         }
         let special = InternalTopic.allCases.first { controller.topic($0.name)?.partitions.contains { $0.group == gid } ?? false }
         let g = Group(id: gid, raft: raft, isKafkaPartition: isKafka, internalTopic: special)
+        g.offsetsOnAbort = config.plantedBug == .txnOffsetsOnAbort
         if raft.snapshotIndex > .zero { g.restore(raft.latestSnapshot) }
         let at = groups.firstIndex { $0.id > gid } ?? groups.endIndex
         groups.insert(g, at: at)

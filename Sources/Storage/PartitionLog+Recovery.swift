@@ -34,15 +34,18 @@ extension PartitionLog {
             let isLast = k == names.count - 1
             if let previous = segments.last, previous.lastIndex.next != base {
                 // (`emptyNextIndex` is still the caller's: the entry after the snapshot.)
-                let missingBelowSnapshot = previous.isEmpty && base <= emptyNextIndex
+                let missingBelowSnapshot = base <= emptyNextIndex
                 if (previousTailDamaged || missingBelowSnapshot) && previous.lastIndex.next < base {
                     // The damaged tail of a closed segment reaches to where the next one starts.
-                    // Or an empty closed segment ends where the snapshot does: it held only the
-                    // slots of entries an earlier recovery found missing below the snapshot
-                    // (`markMissing`), which are not on disk, and the log went on after the
-                    // snapshot in the next segment before a peer's copy mended them (simulator
-                    // seed 218). Damage to mend either way. A gap above the snapshot stays an
-                    // error: entries Raft may count on are gone, not known damaged.
+                    // Or a closed segment ends short of the next one, the gap below the snapshot:
+                    // it held slots of entries an earlier recovery found damaged or missing below
+                    // the snapshot, whose bytes are not on disk (`markMissing`, or a cut at the
+                    // snapshot point inside a damaged range, which takes the damaged entries'
+                    // bytes before it too), and the log went on after the snapshot in a new
+                    // segment before a peer's copy mended them (simulator seed 218, an empty
+                    // segment once and a shortened one since). Damage to mend either way. A gap
+                    // above the snapshot stays an error: entries Raft may count on are gone, not
+                    // known damaged.
                     let from = previous.lastIndex.next
                     while previous.lastIndex.next < base {
                         previous.positions.append(UInt32(previous.size))

@@ -92,6 +92,11 @@ struct SimulationTests {
         expectCaught(.broker(.lsoAtHighWatermark), seed: 1, as: "txn-no-aborted-read", transactions: true)
     }
 
+    @Test("transactions: offsets committed in a transaction applied by its abort marker are seen by a stable OffsetFetch (seed 1)")
+    func txnOffsetsOnAbortCaught() {
+        expectCaught(.broker(.txnOffsetsOnAbort), seed: 1, as: "txn-offsets-atomic", transactions: true)
+    }
+
     @Test("a seed that draws every client behaviour off runs the same with them forced off, and differently with one on: they draw only from their own stream")
     func behavioursOffKeepTimelines() {
         // A seed that draws all four off (seed 1: one in flight, no zombies, no stale members, no
@@ -158,7 +163,7 @@ struct SimulationTests {
         #expect(SimPlantedBug(rawValue: "sync-before-persist") == .broker(.syncBeforePersist))
         #expect(SimPlantedBug(rawValue: "ack-before-durable") == .raft(.ackBeforeDurable))
         #expect(SimPlantedBug(rawValue: "member-silent-in-rebalance") == .client(.memberSilentInRebalance))
-        #expect(SimPlantedBug.allCases.count == PlantedBug.allCases.count + 11)
+        #expect(SimPlantedBug.allCases.count == PlantedBug.allCases.count + 12)
     }
 
     /// `bug` planted, `seed` fails with the safety `property`; without it the same seed passes.

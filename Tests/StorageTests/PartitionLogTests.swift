@@ -128,18 +128,22 @@ struct PartitionLogTests {
         #expect(try log.read(22).entry.term == Term(2) && log.read(22).kafkaOffset.value == 21)
     }
 
+    /// A log of entries 1-25 in three segments, 1-10, 11-20 and 21-25, synced and closed.
+    static func threeSegments() throws -> SimFileSystem {
+        let fs = SimFileSystem()
+        let log = try PartitionLog(fs: fs, directory: "/d/log", config: PartitionLogConfig())
+        try log.append(entries(1...10))
+        try log.roll(ifOpenedBefore: 1)
+        try log.append(entries(11...20))
+        try log.roll(ifOpenedBefore: 1)
+        try log.append(entries(21...25))
+        try log.sync()
+        return fs
+    }
+
     @Test("an empty closed segment followed by a later one, below the snapshot: its entries are damage to mend, not a log that cannot open (the simulator's seed 218)")
     func emptyClosedSegmentBeforeALaterOne() throws {
-        let fs = SimFileSystem()
-        do {
-            let log = try PartitionLog(fs: fs, directory: "/d/log", config: PartitionLogConfig())
-            try log.append(entries(1...10))
-            try log.roll(ifOpenedBefore: 1)
-            try log.append(entries(11...20))
-            try log.roll(ifOpenedBefore: 1)
-            try log.append(entries(21...25))
-            try log.sync()
-        }
+        let fs = try Self.threeSegments()
         // The middle segment's bytes are gone (it held only slots of entries missing below a
         // snapshot when the node stopped).
         let middle = try fs.open("/d/log/00000000000000000011.log", create: false)
@@ -152,6 +156,21 @@ struct PartitionLogTests {
         #expect(reopened.report.badRanges == [LogIndex(11)...LogIndex(20)])
         #expect(reopened.firstIndex == 1 && reopened.lastIndex == 25)
         #expect(try reopened.read(21).entry.index == 21)
+    }
+
+    @Test("a closed segment that ends short of the next one, the gap below the snapshot: its missing entries are damage to mend (the simulator's seed 218 again: a cut at the snapshot point inside a damaged range)")
+    func shortenedClosedSegmentBeforeALaterOne() throws {
+        let fs = try Self.threeSegments()
+        // The middle segment keeps entries 11-15, whole; 16-20 are not on disk.
+        let middle = try fs.open("/d/log/00000000000000000011.log", create: false)
+        try fs.truncate(middle, to: try fs.size(middle) / 2)
+        fs.close(middle)
+        #expect(throws: StorageError.self) { _ = try PartitionLog(fs: fs, directory: "/d/log", config: PartitionLogConfig(), nextIndex: 20) }
+        let reopened = try PartitionLog(fs: fs, directory: "/d/log", config: PartitionLogConfig(), nextIndex: 21)
+        #expect(reopened.report.badRanges == [LogIndex(16)...LogIndex(20)])
+        #expect(reopened.firstIndex == 1 && reopened.lastIndex == 25)
+        #expect(try reopened.read(15).entry.index == 15 && reopened.read(21).entry.index == 21)
+        #expect(throws: StorageError.self) { _ = try reopened.read(16) }
     }
 
     @Test("records with old timestamps stay until their segment has existed as long as the retention, reopened segments counting from the reopening")

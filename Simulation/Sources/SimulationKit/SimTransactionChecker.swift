@@ -19,6 +19,10 @@ struct SimTransactionChecker {
     private var expiredBelow: Int64 = 0
     private(set) var committedCount = 0
     private(set) var abortedCount = 0
+    /// The group offsets its transactions committed (each its own number), as stable OffsetFetches
+    /// answered them: the last, and every one (none may be of a transaction that aborts).
+    private var lastFetched: Int64?
+    private var fetchedOffsets: Set<Int> = []
 
     mutating func fail(_ property: String, _ detail: String) {
         if failure == nil { failure = .safety(property: property, detail: detail) }
@@ -44,7 +48,31 @@ struct SimTransactionChecker {
         if !committed, let v = written[transaction]?.first(where: { readAt[$0] != nil }) {
             fail("txn-no-aborted-read", "transaction \(transaction) was aborted, but read_committed read its record \(text(v)) at offset \(readAt[v]!.offset) (G1a)")
         }
+        if !committed && fetchedOffsets.contains(transaction) {
+            fail("txn-offsets-atomic", "transaction \(transaction) was aborted, but a stable OffsetFetch answered the offset it committed")
+        }
     }
+
+    /// A stable OffsetFetch (RequireStable) answered the group's offset: only a transaction that
+    /// commits may have set it (-1: none yet).
+    mutating func offsetFetched(_ offset: Int64) {
+        lastFetched = offset
+        guard offset >= 0 else { return }
+        let t = Int(offset)
+        if written[t] == nil {
+            fail("txn-offsets-atomic", "a stable OffsetFetch answered offset \(offset), which no transaction committed")
+        } else if outcome[t] == false {
+            fail("txn-offsets-atomic", "a stable OffsetFetch answered offset \(offset), committed by transaction \(t), which aborted")
+        }
+        fetchedOffsets.insert(t)
+    }
+
+    /// The last committed transaction: the offset a stable fetch must find once all is decided.
+    private var lastCommitted: Int64 { Int64(outcome.filter(\.value).keys.max() ?? -1) }
+
+    /// Whether the group's offset, as last fetched, is the last committed transaction's (with no
+    /// transaction committed, there is none to find: a run whose topic never came up).
+    var offsetsSettled: Bool { lastCommitted < 0 ? (lastFetched ?? -1) < 0 : lastFetched == lastCommitted }
 
     /// A record the read_committed consumer read.
     mutating func read(_ value: [UInt8], offset: Int64) {
@@ -62,6 +90,10 @@ struct SimTransactionChecker {
     /// transaction read in part.
     func notConverged() -> String? {
         if let t = written.keys.sorted().first(where: { outcome[$0] == nil }) { return "transaction \(t) not decided yet" }
+        if !offsetsSettled {
+            let fetched = lastFetched.map { String($0) } ?? "not fetched"
+            return "group offset \(fetched), the last committed transaction's is \(lastCommitted)"
+        }
         for t in outcome.keys.sorted() where outcome[t] == true && !excused(t) {
             let missing = written[t]!.filter { readAt[$0] == nil }
             if !missing.isEmpty { return "committed transaction \(t): \(missing.count) of \(written[t]!.count) records not read yet" }

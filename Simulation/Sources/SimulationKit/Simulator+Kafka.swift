@@ -58,7 +58,13 @@ extension Simulator {
             client.inFlight = nil
             client.leaderGuess = nil
             if client.role == .member { Self.lostCoordinator(&client.group) }
-            if client.role == .transactional && client.txn.sent != .produce { client.txn.coordinator = nil }
+            if client.role == .transactional {
+                switch client.txn.sent {
+                case .produce: break
+                case .findGroupCoordinator, .commitOffsets, .fetchOffsets: client.txn.groupCoordinator = nil
+                default: client.txn.coordinator = nil
+                }
+            }
         }
         if client.role == .producer && phase == .liveness { return }
         if client.role != .admin && !kafkaTopicReady { return }

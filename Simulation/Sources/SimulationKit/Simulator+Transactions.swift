@@ -5,10 +5,16 @@ import Primitives
 
 /// The transactional producer's own state: Kafka's `TransactionManager`, one request at a time.
 struct SimTransactionalState {
-    enum Step { case findCoordinator, initProducer, addPartitions, produce, endTransaction }
+    enum Step {
+        case findCoordinator, initProducer, addPartitions, produce, addOffsets, commitOffsets, endTransaction
+        case findGroupCoordinator, fetchOffsets
+    }
     /// What it does next (FindCoordinator goes first whenever the coordinator is unknown).
     var step = Step.initProducer
     var coordinator: Int?
+    /// The coordinator of the group whose offsets its transactions commit (TxnOffsetCommit,
+    /// OffsetFetch go there).
+    var groupCoordinator: Int?
     var producerID: Int64 = -1
     var epoch: Int16 = -1
     /// The next sequence of its batches to the partition (from 0 in each epoch).
@@ -34,14 +40,19 @@ struct SimCommittedReaderState {
 
 /// Transactions under faults (`SwarmOptions.transactions`): a transactional producer writes
 /// transactions of 1-5 records to the Kafka partition — FindCoordinator, InitProducerId,
-/// AddPartitionsToTxn, a transactional Produce, EndTxn, three in four committed — through
+/// AddPartitionsToTxn, a transactional Produce, AddOffsetsToTxn and TxnOffsetCommit (as a
+/// consume-transform-produce loop commits what it read: here each transaction commits its own
+/// number as group `sim-txn-group`'s offset), EndTxn, three in four committed — through
 /// crashes, partitions and lost, late or duplicated client messages, retrying as Kafka's clients
-/// do and starting a new epoch when fenced; a read_committed consumer reads the partition. The
-/// checker (`SimTransactionChecker`): no aborted record read, no transaction read in part, every
-/// committed one read, each record once. The read_uncommitted consumer reads the same log and
+/// do and starting a new epoch when fenced; after each transaction it fetches the group's offset
+/// with RequireStable. A read_committed consumer reads the partition. The checker
+/// (`SimTransactionChecker`): no aborted record read, no transaction read in part, every
+/// committed one read, each record once; the group's offset only ever a committed transaction's,
+/// and in the end the last committed one's. The read_uncommitted consumer reads the same log and
 /// skips the markers.
 extension Simulator {
     static let transactionalID = "sim-txn"
+    static let transactionalGroup = "sim-txn-group"
 
     /// The next request of a transactional client (nil: nothing to send now).
     func transactionalRequest(_ c: Int, _ client: inout SimKafkaClient) -> (Int, ApiKey, Int16, KafkaWriter)? {
@@ -49,7 +60,19 @@ extension Simulator {
         defer { client.txn = t }
         var w = KafkaWriter()
         let anyNode = Int(kafkaRandom.below(UInt64(nodes.count)))
-        t.sent = t.coordinator == nil && t.step != .produce ? .findCoordinator : t.step
+        // Now and then a new instance of the producer takes over mid-transaction (the application
+        // restarted): its InitProducerId fences the old epoch and aborts the open transaction
+        // (EndTxn was not sent: it cannot have committed), whose late Produce copies must then be
+        // refused — the zombie.
+        if t.open && (t.step == .produce || t.step == .addOffsets || t.step == .commitOffsets) && kafkaRandom.chance(1, in: 30) {
+            trace("kafka: transaction \(t.transaction): a new instance of the producer takes over")
+            t.step = .initProducer
+        }
+        if t.step == .commitOffsets || t.step == .fetchOffsets {
+            t.sent = t.groupCoordinator == nil ? .findGroupCoordinator : t.step
+        } else {
+            t.sent = t.coordinator == nil && t.step != .produce ? .findCoordinator : t.step
+        }
         switch t.sent {
         case .findCoordinator:
             FindCoordinatorRequest(key: Self.transactionalID, keyType: 1).encode(&w, version: 2)
@@ -57,10 +80,18 @@ extension Simulator {
         case .initProducer:
             InitProducerIDRequest(transactionalID: Self.transactionalID, transactionTimeoutMs: 60_000).encode(&w, version: 1)
             return (t.coordinator!, .initProducerID, 1, w)
+        case .findGroupCoordinator:
+            FindCoordinatorRequest(key: Self.transactionalGroup, keyType: 0).encode(&w, version: 2)
+            return (anyNode, .findCoordinator, 2, w)
         case .addPartitions:
-            // No new transaction in the liveness phase: the last one is finished, then quiet.
+            // No new transaction in the liveness phase: the last one is finished, its offset
+            // fetched as the group holds it, then quiet.
             guard t.open || phase != .liveness else {
-                client.done = true
+                if checkerTransactions.offsetsSettled {
+                    client.done = true
+                    return nil
+                }
+                t.step = .fetchOffsets
                 return nil
             }
             if !t.open {
@@ -84,10 +115,24 @@ extension Simulator {
                            topicData: [.init(name: Self.kafkaTopic, partitionData: [.init(index: 0, records: batch.bytes)])])
                 .encode(&w, version: 8)
             return (client.leaderGuess ?? anyNode, .produce, 8, w)
+        case .addOffsets:
+            AddOffsetsToTxnRequest(transactionalID: Self.transactionalID, producerID: t.producerID, producerEpoch: t.epoch, groupID: Self.transactionalGroup)
+                .encode(&w, version: 2)
+            return (t.coordinator!, .addOffsetsToTxn, 2, w)
+        case .commitOffsets:
+            TxnOffsetCommitRequest(
+                transactionalID: Self.transactionalID, groupID: Self.transactionalGroup, producerID: t.producerID, producerEpoch: t.epoch,
+                topics: [.init(name: Self.kafkaTopic, partitions: [.init(partitionIndex: 0, committedOffset: Int64(t.transaction))])]
+            ).encode(&w, version: 2)
+            return (t.groupCoordinator!, .txnOffsetCommit, 2, w)
         case .endTransaction:
             EndTxnRequest(transactionalID: Self.transactionalID, producerID: t.producerID, producerEpoch: t.epoch, committed: t.commit)
                 .encode(&w, version: 2)
             return (t.coordinator!, .endTxn, 2, w)
+        case .fetchOffsets:
+            OffsetFetchRequest(groupID: Self.transactionalGroup, topics: [.init(name: Self.kafkaTopic, partitionIndexes: [0])], requireStable: true)
+                .encode(&w, version: 7)
+            return (t.groupCoordinator!, .offsetFetch, 7, w)
         }
     }
 
@@ -98,7 +143,7 @@ extension Simulator {
         trace("kafka: transaction \(t.transaction) \(committed ? "committed" : "aborted") (\(t.values.count) records, producer \(t.producerID) epoch \(t.epoch))")
         t.open = false
         t.values = []
-        t.step = .addPartitions
+        t.step = .fetchOffsets
     }
 
     /// Fenced, or its transaction aborted under it: a new epoch (InitProducerId aborts whatever
@@ -148,13 +193,54 @@ extension Simulator {
                 kafkaClients[c].leaderGuess = node
                 if p.baseOffset >= 0 { checkerTransactions.produced(t.transaction, at: p.baseOffset) }
                 t.sequence = t.sequence &+ Int32(t.values.count)
-                t.step = .endTransaction
+                t.step = .addOffsets
             case .producerFenced, .invalidProducerEpoch, .invalidTxnState:
                 // Fenced (a timeout's abort, or a new epoch), or no transaction open here any
                 // more: this transaction is over.
                 restart(&t)
             default:
                 kafkaClients[c].leaderGuess = nil  // not the leader, storage busy: again
+            }
+        case .findGroupCoordinator:
+            guard let f = try? FindCoordinatorResponse.decode(&r, version: 2) else { return failDecode("FindCoordinator") }
+            if f.errorCode == .none { t.groupCoordinator = Int(f.nodeID) - 1 }
+        case .addOffsets:
+            guard let a = try? AddOffsetsToTxnResponse.decode(&r, version: 2) else { return failDecode("AddOffsetsToTxn") }
+            trace("kafka: transaction \(t.transaction) AddOffsetsToTxn answered \(a.errorCode) by n\(node + 1)")
+            switch a.errorCode {
+            case .none: t.step = .commitOffsets
+            case .producerFenced, .invalidProducerEpoch, .invalidProducerIDMapping: restart(&t)
+            case .notCoordinator, .coordinatorNotAvailable: t.coordinator = nil
+            default: break  // CONCURRENT_TRANSACTIONS, loading: again
+            }
+        case .commitOffsets:
+            guard let resp = try? TxnOffsetCommitResponse.decode(&r, version: 2),
+                  let code = resp.topics.first?.partitions.first?.errorCode
+            else { return failDecode("TxnOffsetCommit") }
+            trace("kafka: transaction \(t.transaction) TxnOffsetCommit answered \(code) by n\(node + 1)")
+            switch code {
+            case .none: t.step = .endTransaction
+            case .producerFenced, .invalidProducerEpoch, .invalidTxnState:
+                // Fenced, or the transaction was ended under it (a timeout's abort): it is over.
+                restart(&t)
+            case .notCoordinator, .coordinatorNotAvailable, .coordinatorLoadInProgress: t.groupCoordinator = nil
+            default: break
+            }
+        case .fetchOffsets:
+            // (v7 is flexible: the response header has tagged fields.)
+            guard (try? r.skipTaggedFields()) != nil, let resp = try? OffsetFetchResponse.decode(&r, version: 7) else {
+                return failDecode("OffsetFetch")
+            }
+            let part = resp.topics.first?.partitions.first
+            let code = resp.errorCode != .none ? resp.errorCode : part?.errorCode ?? .none
+            switch code {
+            case .none:
+                guard let part else { return failDecode("OffsetFetch (no partition)") }
+                trace("kafka: group \(Self.transactionalGroup) offset \(part.committedOffset) (stable) from n\(node + 1)")
+                checkerTransactions.offsetFetched(part.committedOffset)
+                t.step = .addPartitions
+            case .notCoordinator, .coordinatorNotAvailable, .coordinatorLoadInProgress: t.groupCoordinator = nil
+            default: break  // UNSTABLE_OFFSET_COMMIT: a transaction's offsets await its marker; again
             }
         case .endTransaction:
             guard let e = try? EndTxnResponse.decode(&r, version: 2) else { return failDecode("EndTxn") }
