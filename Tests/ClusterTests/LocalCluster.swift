@@ -35,15 +35,28 @@ final class LocalCluster {
         throw TestError("the rill executable is not built next to \(bundle.path); run `swift build --build-tests`")
     }
 
-    /// A base port such that base..base+nodes-1, +100 and +200 are all free now.
+    /// Ports handed to clusters of this test process. The suites run in parallel: two clusters
+    /// created at once could both find a range free before either's nodes bind it, and a node
+    /// then fails to start or a status query reaches the other cluster's node (a cluster that
+    /// never settled in a CI run). Never handed out twice, even after a cluster stops.
+    private static let reservedLock = NSLock()
+    nonisolated(unsafe) private static var reserved: Set<Int> = []
+
+    /// A base port such that base..base+nodes-1, +100 and +200 are all free now and reserved for
+    /// this cluster alone.
     static func freePortBase(count: Int) throws -> Int {
+        reservedLock.lock()
+        defer { reservedLock.unlock() }
         for _ in 0..<50 {
             // Below Linux's ephemeral range (32768-60999): a port there that is free now can be
             // taken as a client connection's source port while a node is down, and its restart
             // then fails with "Address already in use" (an interop run hit it).
             let base = Int.random(in: 20_000...32_500)
             let ports = (0..<count).flatMap { [base + $0, base + 100 + $0, base + 200 + $0] }
-            if ports.allSatisfy(isFree) { return base }
+            if ports.allSatisfy({ !reserved.contains($0) && isFree($0) }) {
+                reserved.formUnion(ports)
+                return base
+            }
         }
         throw TestError("no free port range found")
     }
