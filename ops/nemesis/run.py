@@ -59,6 +59,17 @@ class Run:
         self.clients.append((process, p))
         return p
 
+    @staticmethod
+    def wait(p, timeout):
+        """A client that has not ended by `timeout` is killed: its non-zero exit is then a
+        client-exit anomaly, not a harness crash (a client stuck against a broker with a planted
+        bug hung a CI run's harness)."""
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
     def elect(self):
         p = self.client("admin", f"admin-elect-{int(time.monotonic() * 1000)}", 20, action="elect")
         try:
@@ -127,13 +138,13 @@ class Run:
         nemesis.heal()
         self.say("healed: every node up, links whole, disks free")
         for p in producers + consumers:
-            p.wait(timeout=seconds + 180)
+            self.wait(p, seconds + 180)
         self.say("clients done; final read")
         final = self.client("final", "F", 90)
         txn_final = self.client("txn-reader", "TF", 90, final=1)
         ctp_final = self.client("txn-reader", "TO", 90, final=1, topic="nemesis-ctp")
         for p in (final, txn_final, ctp_final):
-            p.wait(timeout=150)
+            self.wait(p, 150)
         for process, p in self.clients:
             # An ElectLeaders call that timed out under a fault is no finding; every other client
             # must end cleanly, or its history stops early.
@@ -169,6 +180,9 @@ class Run:
         return v
 
     def close(self):
+        # First: the monitor would take the teardown's kills for crashes and start the nodes
+        # again, outside any namespace left to stop them (a harness error once left three).
+        self.stop_monitor.set()
         for _, p in self.clients:
             if p.poll() is None:
                 p.kill()
