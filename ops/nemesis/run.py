@@ -63,12 +63,17 @@ class Run:
     def wait(p, timeout):
         """A client that has not ended by `timeout` is killed: its non-zero exit is then a
         client-exit anomaly, not a harness crash (a client stuck against a broker with a planted
-        bug hung a CI run's harness)."""
+        bug hung a CI run's harness). SIGUSR1 first: the client dumps its threads' stacks to its
+        stderr file (workload.py), which says where it was stuck."""
         try:
             p.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+            p.send_signal(signal.SIGUSR1)
+            try:
+                p.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
 
     def elect(self):
         p = self.client("admin", f"admin-elect-{int(time.monotonic() * 1000)}", 20, action="elect")

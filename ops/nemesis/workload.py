@@ -23,8 +23,10 @@ Operation types follow Jepsen: invoke, then ok (it happened), fail (it certainly
 (nobody knows: a timeout, NOT_LEADER, a lost connection).
 """
 import argparse
+import faulthandler
 import json
 import random
+import signal
 import sys
 import threading
 import time
@@ -652,6 +654,9 @@ def main():
     ap.add_argument("--rill", default="rill", help="the rill binary (producer-swift)")
     ap.add_argument("--java-classpath", default="", help="the Java client's jars and NemesisProducer (producer-java)")
     a = ap.parse_args()
+    # run.py sends SIGUSR1 to a client still running at its deadline before it kills it: every
+    # thread's Python stack goes to this client's stderr file, so a hang can be located.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     h = History(a.history, a.process, a.t0)
     ROLES[a.role](a, h)
 
