@@ -72,11 +72,15 @@ extension TransactionCoordinator {
     /// creates `__transaction_state` nor waits for a record in flight.
     private func record(of id: String, _ node: some CoordinatorContext) -> Described {
         guard !id.isEmpty else { return .refused(.invalidRequest) }
-        guard let a = CoordinatorPlacement.assignment(of: id, in: .transactionState, node) else { return .refused(.notCoordinator) }
-        guard let g = node.group(a.group), g.withRaft({ $0.role }) == .leader else { return .refused(.notCoordinator) }
-        guard loaded[g.id] != nil, let store = g.transactionStore else { return .refused(.coordinatorLoadInProgress) }
-        guard let m = store.transactions[id], m.state != .dead else { return .refused(.transactionalIDNotFound) }
-        return .found(m)
+        switch coordination(of: id, node) {
+        case .unplaced:
+            return .refused(.notCoordinator)
+        case .refused(let code):
+            return .refused(code)
+        case .serving(_, let store):
+            guard let m = store.transactions[id], m.state != .dead else { return .refused(.transactionalIDNotFound) }
+            return .found(m)
+        }
     }
 
     /// The transaction's partitions by topic; while it is being committed or aborted, only those

@@ -74,16 +74,38 @@ struct TransactionCoordinator {
         case refused(ErrorCode)
     }
 
+    /// A producer's request: it creates `__transaction_state` the first time an id needs it, and
+    /// waits (CONCURRENT_TRANSACTIONS, which the client retries) while the id has a record or
+    /// begins in flight.
     mutating func lookup(_ transactionalID: String, _ node: some CoordinatorContext) -> Lookup {
-        guard let a = CoordinatorPlacement.assignment(of: transactionalID, in: .transactionState, node) else {
+        refreshCoordination(node)
+        switch coordination(of: transactionalID, node) {
+        case .unplaced:
             actions += CoordinatorPlacement.creation(of: .transactionState, node)
             return .refused(.coordinatorNotAvailable)
+        case .refused(let code):
+            return .refused(code)
+        case .serving(let g, let store):
+            guard !isBusy(transactionalID) else { return .refused(.concurrentTransactions) }
+            return .serving(g, store.transactions[transactionalID])
         }
-        refreshCoordination(node)
+    }
+
+    /// Whether this node serves an id's `__transaction_state` partition now, as its leader with
+    /// every earlier record applied — shared by producers' requests (`lookup`) and tools' reads
+    /// (`describe`), after `refreshCoordination`.
+    enum Coordination {
+        /// `__transaction_state` does not exist yet.
+        case unplaced
+        case refused(ErrorCode)
+        case serving(NodeCore.Group, TransactionStateStore)
+    }
+
+    func coordination(of transactionalID: String, _ node: some CoordinatorContext) -> Coordination {
+        guard let a = CoordinatorPlacement.assignment(of: transactionalID, in: .transactionState, node) else { return .unplaced }
         guard let g = node.group(a.group), g.withRaft({ $0.role }) == .leader else { return .refused(.notCoordinator) }
         guard loaded[g.id] != nil, let store = g.transactionStore else { return .refused(.coordinatorLoadInProgress) }
-        guard !isBusy(transactionalID) else { return .refused(.concurrentTransactions) }
-        return .serving(g, store.transactions[transactionalID])
+        return .serving(g, store)
     }
 
     /// Serve the partitions this node has come to lead once it has applied an entry of its term

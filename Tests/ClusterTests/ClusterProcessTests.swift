@@ -60,7 +60,7 @@ struct ClusterProcessTests {
         let c = try LocalCluster()
         defer { c.stop() }
         try c.startAll()
-        try #require(await c.waitUntil(seconds: 20) { Self.settled(c, nodes: [1, 2, 3]) } != nil)
+        try await c.waitSettled()
         let leader = Int(try #require(c.status(1)?.controllerLeader))
         let survivors = [1, 2, 3].filter { $0 != leader }
         c.kill9(leader)
@@ -94,7 +94,7 @@ struct ClusterProcessTests {
         let c = try LocalCluster()
         defer { c.stop() }
         try c.startAll()
-        try #require(await c.waitUntil(seconds: 20) { Self.settled(c, nodes: [1, 2, 3]) } != nil)
+        try await c.waitSettled()
         let leader = Int(try #require(c.status(1)?.controllerLeader))
         let term = try #require(c.status(1)?.controllerTerm)
         let survivors = [1, 2, 3].filter { $0 != leader }
@@ -119,7 +119,7 @@ struct ClusterProcessTests {
         let c = try LocalCluster()
         defer { c.stop() }
         try c.startAll()
-        try #require(await c.waitUntil(seconds: 20) { Self.settled(c, nodes: [1, 2, 3]) } != nil)
+        try await c.waitSettled()
         let target = 3  // node 3 accepts connections from nodes 1 and 2
         let port = c.peerPort(target)
         let ca = try CertificateAuthority(

@@ -23,7 +23,7 @@ struct DiskFullTests {
         let config = try String(contentsOfFile: c.configPath(3), encoding: .utf8)
         try (config + "\n[storage]\nmin_free_bytes = 12582912\nwarn_free_bytes = 20971520\n").write(toFile: c.configPath(3), atomically: true, encoding: .utf8)
         try c.startAll()
-        try #require(await c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
+        try await c.waitSettled()
 
         let client = try KafkaClient(bootstrap: (0..<3).map { "127.0.0.1:\(c.kafkaPort + $0)" })
         try await Admin(client: client).createTopic("fill", partitions: 3)

@@ -132,6 +132,29 @@ final class LocalCluster {
         ((try? String(contentsOfFile: logPath(n), encoding: .utf8)) ?? "") + ((try? String(contentsOfFile: stderrPath(n), encoding: .utf8)) ?? "")
     }
 
+    /// Wait up to `seconds` until `nodes` (all by default) agree on a controller leader, see
+    /// every broker and each other (`ClusterProcessTests.settled`). If they never do, the error
+    /// carries what each node reported and the end of its log: a CI run's temporary directory is
+    /// gone by the time anyone looks (a cluster that never settled once left nothing to go on).
+    func waitSettled(nodes: [Int]? = nil, seconds: Double = 20) async throws {
+        let members = nodes ?? Array(1...self.nodes)
+        if await waitUntil(seconds: seconds, { ClusterProcessTests.settled(self, nodes: members) }) != nil { return }
+        throw TestError("the cluster did not settle within \(Int(seconds)) s\n" + members.map(diagnosis).joined(separator: "\n"))
+    }
+
+    /// Node `n`'s ports, its own view of the cluster, and the last lines of its log.
+    func diagnosis(_ n: Int) -> String {
+        let view: String
+        if let s = status(n) {
+            let peers = s.peers.map { "\($0.node) \($0.connected ? "up" : "down")" }.joined(separator: ", ")
+            view = "controller leader \(s.controllerLeader), \(s.brokers.count) brokers, peers: \(peers)"
+        } else {
+            view = "no answer on its status port"
+        }
+        let tail = log(n).split(separator: "\n", omittingEmptySubsequences: false).suffix(40).joined(separator: "\n")
+        return "node \(n) (kafka \(kafkaPort + n - 1), peer \(peerPort(n)), status \(statusPort(n)), running \(isRunning(n))): \(view)\n\(tail)"
+    }
+
     /// Poll `condition` every 50 ms for up to `seconds`; returns the seconds it took, or nil.
     /// It sleeps with `Task.sleep`: a blocking sleep would hold one of the few threads of Swift's
     /// cooperative pool (two on a 2-core machine) for the whole wait, and with the tests running

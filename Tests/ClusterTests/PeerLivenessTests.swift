@@ -19,7 +19,7 @@ struct PeerLivenessTests {
             try rerouted.write(toFile: path, atomically: true, encoding: .utf8)
         }
         try c.startAll()
-        try #require(await c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
+        try await c.waitSettled()
 
         proxy.blackhole = true
         let cut = Date()

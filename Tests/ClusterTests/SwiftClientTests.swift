@@ -24,7 +24,7 @@ struct SwiftClientTests {
         let c = try LocalCluster()
         defer { c.stop() }
         try c.startAll()
-        try #require(await c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
+        try await c.waitSettled()
         let client = try KafkaClient(bootstrap: bootstrap(c))
         let admin = Admin(client: client)
         try await admin.createTopic("swift-failover", partitions: 1)
@@ -111,7 +111,7 @@ struct SwiftClientTests {
             try config.write(toFile: c.configPath(n), atomically: true, encoding: .utf8)
         }
         try c.startAll()
-        try #require(await c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
+        try await c.waitSettled()
         let client = try KafkaClient(bootstrap: bootstrap(c))
         try await Admin(client: client).createTopic("catch-up", partitions: 1)
         let leader = try #require(await c.waitUntil(seconds: 15) { partitionLeader(c, "catch-up") != nil }.flatMap { _ in partitionLeader(c, "catch-up") })
@@ -151,7 +151,7 @@ struct SwiftClientTests {
         let c = try LocalCluster()
         defer { c.stop() }
         try c.startAll()
-        try #require(await c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
+        try await c.waitSettled()
         let client = try KafkaClient(bootstrap: bootstrap(c))
         try await Admin(client: client).createTopic("swift-keys", partitions: 3)
         let producer = try Producer(client: client)
@@ -198,7 +198,7 @@ struct SwiftClientTests {
         let c = try LocalCluster()
         defer { c.stop() }
         try c.startAll()
-        try #require(await c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
+        try await c.waitSettled()
         let brokers = bootstrap(c).joined(separator: ",")
         let lines = (0..<50).map { "k\($0 % 5):line \($0)" }.joined(separator: "\n") + "\n"
         let (status, output) = try await run(c.rill, ["produce", "-b", brokers, "cli-topic", "--key-separator", ":"], input: lines)
@@ -267,7 +267,7 @@ struct SwiftGroupTests {
         let c = try LocalCluster()
         defer { c.stop() }
         try c.startAll()
-        try #require(await c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
+        try await c.waitSettled()
         let client = try KafkaClient(bootstrap: (0..<3).map { "127.0.0.1:\(c.kafkaPort + $0)" })
         try await Admin(client: client).createTopic("late", partitions: 6)
         let events = EventLog()
@@ -303,7 +303,7 @@ struct SwiftGroupTests {
         let c = try LocalCluster()
         defer { c.stop() }
         try c.startAll()
-        try #require(await c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
+        try await c.waitSettled()
         let client = try KafkaClient(bootstrap: (0..<3).map { "127.0.0.1:\(c.kafkaPort + $0)" })
         try await Admin(client: client).createTopic("groups", partitions: 6)
         let producer = try Producer(client: client)
@@ -375,7 +375,7 @@ extension SwiftGroupTests {
         let c = try LocalCluster()
         defer { c.stop() }
         try c.startAll()
-        try #require(await c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
+        try await c.waitSettled()
         let brokers = (0..<3).map { "127.0.0.1:\(c.kafkaPort + $0)" }
         let client = try KafkaClient(bootstrap: brokers)
         try await Admin(client: client).createTopic("cli-groups", partitions: 2)

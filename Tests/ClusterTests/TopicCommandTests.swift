@@ -10,7 +10,7 @@ struct TopicCommandTests {
     /// Start the three nodes, wait until they are settled; the bootstrap list and a client.
     static func start(_ c: LocalCluster) async throws -> (String, KafkaClient, Admin) {
         try c.startAll()
-        try #require(await c.waitUntil(seconds: 20) { ClusterProcessTests.settled(c, nodes: [1, 2, 3]) } != nil)
+        try await c.waitSettled()
         let brokers = (0..<3).map { "127.0.0.1:\(c.kafkaPort + $0)" }.joined(separator: ",")
         let client = try KafkaClient(bootstrap: brokers.split(separator: ",").map(String.init))
         return (brokers, client, Admin(client: client))
