@@ -82,8 +82,13 @@ extension Simulator {
         if pending.isEmpty, let why = membershipNotSettled() { pending.append("membership: \(why)") }
         if pending.isEmpty {
             // Damaged entries of a Kafka partition are mended from a peer's copy (those below its
-            // snapshot included, which Raft never sends again).
-            for i in core where nodes[i].alive {
+            // snapshot included, which Raft never sends again) — on a copy the cluster counts. A
+            // removed node that restarted from an older controller snapshot hosts the partitions
+            // that snapshot gave it, and nobody sends it anything: cut off by membership, it
+            // serves and mends nothing (seed 2134: damage found by a read on such a copy). Every
+            // other node hosts exactly its replicas by now (`movesNotFinished`).
+            let controller = nodes.indices.first { nodes[$0].alive && nodes[$0].group(0)?.raft.role == .leader }.flatMap { nodes[$0].core?.controller }
+            for i in core where nodes[i].alive && !(controller?.removedNodes.contains(nodes[i].id) ?? false) {
                 for g in nodes[i].groups where g.isKafkaPartition && !g.damage.isEmpty {
                     // Unless retention already deleted those entries on every other node: then no
                     // copy exists (a known gap: the range stays out of service, docs/storage.md).
