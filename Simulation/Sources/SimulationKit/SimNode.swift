@@ -20,6 +20,9 @@ struct SimNode {
     var wasLeader: [Bool] = []
     /// Per group position: quiesced at the last observation.
     var wasQuiesced: [Bool] = []
+    /// When this node last stopped leading each group (stepped down, or crashed leading it):
+    /// whatever a leader kept only in memory for the group was gone from then on.
+    var leadershipLostAt: [GroupID: SimTime] = [:]
     var up = true
     var paused = false
     /// Bumped on every crash; events of an older incarnation are ignored.

@@ -37,6 +37,12 @@ struct SimGroupMemberState {
     /// at which the group was known not to be rebalancing (a rebalance that could drop this member
     /// for missing its deadline began later).
     var steady: (since: SimTime, calmSince: SimTime)?
+    /// When the JoinGroup that put the member in its generation reached the coordinator, and
+    /// when its SyncGroup of that generation was answered (nil until then): the generation
+    /// formed in between, and the coordinator keeps it only in memory until the rebalance's end
+    /// is written (a sync is answered after that write).
+    var joinDeliveredAt: SimTime?
+    var syncedAt: SimTime?
     /// Back from its pause, the member acts on the generation it had before it heartbeats
     /// (`SwarmOptions.staleMembers`): a consumer whose poll loop stalled commits what it
     /// processed, as a Java consumer's commitSync after a long GC pause does.
@@ -173,6 +179,13 @@ extension Simulator {
         return (coordinator, .syncGroup, 3, w)
     }
 
+    /// The last time node `i` stopped leading a partition of `__consumer_offsets` (the simulator
+    /// runs it with one partition, which holds the simulated group).
+    func offsetsLeadershipLost(at i: Int) -> SimTime? {
+        guard let topic = nodes[i].core?.controller.topic(InternalTopic.consumerOffsets.name) else { return nil }
+        return topic.partitions.compactMap { nodes[i].leadershipLostAt[$0.group] }.max()
+    }
+
     /// The simulated clients' planted bug, if the run plants one.
     var plantedBug: ClientPlantedBug? { config.plantedBug?.client }
 
@@ -201,6 +214,14 @@ extension Simulator {
         /// time — then two members may own the partition at once.
         func expelled(_ code: ErrorCode) {
             guard let s = m.steady, let delivered = m.deliveredAt else { return }
+            // The coordinator lost the offsets partition's leadership (stepped down, crashed)
+            // after the generation formed and before its end was written: as in Kafka, it
+            // reloads the last written generation and this one's members must rejoin (seed 2602:
+            // a join answer held back by the network, a coordinator that stepped down and was
+            // elected again on the same node meanwhile).
+            if let joined = m.joinDeliveredAt, let lost = offsetsLeadershipLost(at: node), lost >= joined, lost <= (m.syncedAt ?? now) {
+                return
+            }
             // A rebalance deadline (3 s, on a clock up to 5 % fast) cannot have passed yet.
             let deadlineSafe = delivered < s.calmSince + UInt64(Self.memberRebalanceMs) * SimDuration.millisecond * 9 / 10
             guard deadlineSafe else { return }
@@ -234,6 +255,8 @@ extension Simulator {
             m.members = j.leader == j.memberID ? j.members.map(\.memberID) : []
             m.phase = .sync
             m.steady = (now, now)
+            m.joinDeliveredAt = m.deliveredAt ?? now
+            m.syncedAt = nil
             trace("group: member \(c) joined generation \(j.generationID)\(m.members.isEmpty ? "" : " as leader of \(m.members.count)") via n\(node + 1)")
         case .syncGroup:
             guard let s = try? SyncGroupResponse.decode(&r, version: 3) else { return }
@@ -241,6 +264,7 @@ extension Simulator {
             guard code == .none else { return rejoin(code) }
             m.owns = Array(s.assignment.readableBytesView) == [1]
             m.lastHeartbeat = now
+            if m.syncedAt == nil { m.syncedAt = now }
             if let d = m.deliveredAt, let steady = m.steady { m.steady = (steady.since, max(steady.calmSince, d)) }
             if m.owns {
                 checkerGroups.assigned(generation: m.generation, member: c)

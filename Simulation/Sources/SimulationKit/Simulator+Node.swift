@@ -83,6 +83,9 @@ extension Simulator {
         }
         maybeFlipBit(i)
         maybeMisdirectWrite(i)
+        if let groups = nodes[i].core?.groups {
+            for (k, led) in nodes[i].wasLeader.enumerated() where led && k < groups.count { nodes[i].leadershipLostAt[groups[k].id] = now }
+        }
         nodes[i].core = nil
         nodes[i].storage = nil
         nodes[i].wasLeader = []
@@ -416,6 +419,7 @@ extension Simulator {
                 trace("n\(i + 1) g\(group.id) becomes leader in term \(term) (last \(last), commit \(commit))")
             } else if role != .leader && wasLeader {
                 trace("n\(i + 1) g\(group.id) steps down in term \(group.withRaft { $0.term })")
+                nodes[i].leadershipLostAt[group.id] = now
             }
             group.withRaft { checker.observeState(node: id, group: group.id, raft: $0, wasLeader: wasLeader) }
             nodes[i].wasLeader[k] = role == .leader
