@@ -16,6 +16,12 @@ struct PendingProduce {
         /// The leader's append time of a LogAppendTime topic's batches; -1 for CreateTime.
         var logAppendTimeMs: Int64 = -1
         var result: ProduceResponse.PartitionProduceResponse?
+        /// A producer check's refusal read from this leader's log (a sequence gap, an old retry, a
+        /// stale epoch), answered only once a leadership round begun after it confirms the log
+        /// held every committed entry then; a deposed leader that has not noticed yet would answer
+        /// from a stale log (simulator seed 3205: OUT_OF_ORDER_SEQUENCE_NUMBER for a batch whose
+        /// predecessors the new leader had committed).
+        var heldRefusal: (code: ErrorCode, round: UInt64, term: Term)?
     }
 
     var request: KafkaRequest
@@ -37,6 +43,9 @@ protocol PartitionContext: NodeContext {
     func propose(_ data: [UInt8], to g: GroupID) throws(RaftError) -> (index: LogIndex, term: Term)
     /// A token for a new storage read.
     func takeReadToken() -> UInt64
+    /// Start a leadership round on a group this node leads (`RaftNode.confirmLeadership`); nil
+    /// when it does not lead it.
+    func confirmLeadership(of g: GroupID) -> UInt64?
 }
 
 extension NodeCore: PartitionContext {
@@ -169,7 +178,9 @@ struct ProduceService {
                     }
                     continue
                 case .reject(let code):
-                    return fail(code)
+                    guard let round = node.confirmLeadership(of: gid) else { return fail(.notLeaderOrFollower) }
+                    part.heldRefusal = (code, round, term)
+                    return
                 }
             }
             var assigned = b.assigned(baseOffset: Int64(offset), leaderEpoch: Int32(truncatingIfNeeded: term.value))
@@ -198,6 +209,17 @@ struct ProduceService {
                 let part = pending[n].parts[k]
                 guard let g = node.group(part.group) else {
                     pending[n].parts[k].result = .failed(part.partition, .notLeaderOrFollower)
+                    continue
+                }
+                if let held = part.heldRefusal {
+                    let (role, term, confirmed) = g.withRaft { ($0.role, $0.term, $0.leadershipConfirmed(held.round)) }
+                    if role != .leader || term != held.term {
+                        pending[n].parts[k].result = .failed(part.partition, .notLeaderOrFollower, "leadership lost")
+                    } else if confirmed {
+                        pending[n].parts[k].result = .failed(part.partition, held.code)
+                    } else if expired && node.ticks >= pending[n].deadlineTick {
+                        pending[n].parts[k].result = .failed(part.partition, .requestTimedOut, "leadership not confirmed in time")
+                    }
                     continue
                 }
                 let (role, persisted, termAt) = g.withRaft { ($0.role, $0.persistedIndex, $0.term(at: part.lastIndex)) }

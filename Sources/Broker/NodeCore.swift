@@ -470,6 +470,12 @@ public final class NodeCore {
         return try groups[k].raft.propose(data)
     }
 
+    public func confirmLeadership(of g: GroupID) -> UInt64? {
+        guard let k = position(g) else { return nil }
+        touch(k)
+        return groups[k].raft.confirmLeadership()
+    }
+
     /// The output of changes made directly to groups (`propose`, `withRaft` on a group).
     public func drain() -> NodeOutput {
         touchAll()

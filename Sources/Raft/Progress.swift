@@ -83,6 +83,9 @@ struct Progress {
     /// quiesces again only on fresh answers (RaftNode+Quiescence). Unlike `recentActive`, not
     /// reset by CheckQuorum, whose period would otherwise cut every run of quiet ticks.
     var heardSinceWake = false
+    /// The latest leadership round (`RaftNode+LeadershipCheck`) this voter answered in the
+    /// leader's term.
+    var confirmedRound: UInt64 = 0
     var inflights: Inflights
 
     init(next: LogIndex, inflightMessagesMax: Int, inflightBytesMax: Int) {

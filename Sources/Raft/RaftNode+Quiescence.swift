@@ -81,7 +81,7 @@ extension RaftNode {
             // plain heartbeat: its answer wakes this leader, which catches it up (simulator
             // `--scale 2000` seed 2: a follower whose append was lost held exactly the clamped
             // commit, quiesced on it, and stayed empty while it knew its leader).
-            sendNow(Message(kind: .heartbeat, from: id, to: peer, term: term, commit: commit, quiesce: match == log.lastIndex))
+            sendNow(Message(kind: .heartbeat, from: id, to: peer, term: term, index: LogIndex(leadershipRound), commit: commit, quiesce: match == log.lastIndex))
         }
         isQuiesced = true
         return true

@@ -33,7 +33,7 @@ extension RaftNode {
         for peer in progress.ids {
             // Never tell a follower to commit past what it is known to hold.
             let commit = min(progress[peer]!.match, log.committed)
-            sendNow(Message(kind: .heartbeat, from: id, to: peer, term: term, commit: commit))
+            sendNow(Message(kind: .heartbeat, from: id, to: peer, term: term, index: LogIndex(leadershipRound), commit: commit))
         }
     }
 
@@ -123,6 +123,7 @@ extension RaftNode {
         pr.recentActive = true
         pr.heardSinceWake = true
         pr.probeSent = false
+        pr.confirmedRound = max(pr.confirmedRound, m.index.value)
         // A response proves the link works: free a slot in case MsgApps were lost.
         if pr.state == .replicate && pr.inflights.isFull { pr.inflights.freeFirst() }
         let behind = pr.match < log.lastIndex || pr.state == .probe
@@ -203,6 +204,7 @@ extension RaftNode {
     mutating func handleHeartbeat(_ m: Message) {
         log.commit(to: min(m.commit, log.lastIndex))
         if quiesceOnHeartbeat(m) { return }  // no answer: it would wake the leader
-        sendNow(Message(kind: .heartbeatResponse, from: id, to: m.from, term: term))
+        // The heartbeat's leadership round, echoed (`RaftNode+LeadershipCheck`).
+        sendNow(Message(kind: .heartbeatResponse, from: id, to: m.from, term: term, index: m.index))
     }
 }

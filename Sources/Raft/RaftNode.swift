@@ -51,6 +51,9 @@ public struct RaftNode: Sendable {
     var randomizedElectionTimeout = 0
     /// Leader: the node leadership is being transferred to.
     public internal(set) var transferee: NodeID = .none
+    /// The leader's latest leadership round (`RaftNode+LeadershipCheck`), carried by every
+    /// heartbeat it sends.
+    var leadershipRound: UInt64 = 0
     /// Leader: index of the latest membership entry it proposed (one change in flight at a time).
     var pendingMembershipIndex: LogIndex = .zero
 

@@ -50,24 +50,26 @@ struct SimulationTests {
         expectCaught(.broker(.snapshotLaggingFollowers), seed: 1, as: "replica-keeps-log")
     }
 
-    @Test("consumer groups: answering SyncGroup before the generation is written gives one partition two owners (seed 78)")
+    @Test("consumer groups: answering SyncGroup before the generation is written gives one partition two owners (seed 69)")
     func plantedGroupBugCaught() {
-        // Seed 78 of 1-300 catches it this way first (`rill-sim --seeds 300 --plant-bug
-        // sync-before-persist`; 91 and 168 too). Timelines move with the broker's behaviour and the
-        // clients': it was 158 until the clients misbehaved (drawn per seed, and a node that stood
+        // Seed 69 of 1-300 catches it this way first (`rill-sim --seeds 300 --plant-bug
+        // sync-before-persist`; 203 too). Timelines move with the broker's behaviour and the
+        // clients': it was 78 until heartbeats carried leadership rounds and a producer's refusal
+        // waited for one, 158 until the clients misbehaved (drawn per seed, and a node that stood
         // still stepped down), 467 until terms and votes went to one journal, new
         // partitions' first replicas campaigned first and idle partitions quiesced (with a
         // keepalive per node pair), 186 until repairing nodes voted, 6 until
         // compaction and offsets-partition trimming added storage work, 40 until acks=all waited
         // for the apply, 123 before that.
-        expectCaught(.broker(.syncBeforePersist), seed: 78, as: "group-exclusive-ownership")
+        expectCaught(.broker(.syncBeforePersist), seed: 69, as: "group-exclusive-ownership")
     }
 
-    @Test("consumer groups: a client that stops heartbeating while it waits to rejoin is expelled while it polls in time (seed 6)")
+    @Test("consumer groups: a client that stops heartbeating while it waits to rejoin is expelled while it polls in time (seed 9)")
     func plantedSilentMemberCaught() {
-        // The first of 1-60 that catches it since the clients misbehave (4 before, 1 before
-        // quiescence and keepalives moved timelines).
-        expectCaught(.client(.memberSilentInRebalance), seed: 6, as: "group-member-expelled-while-live")
+        // The first of 1-60 that catches it since heartbeats carry leadership rounds (19, 29, 35
+        // too; 6 before, 4 before the clients misbehaved, 1 before quiescence and keepalives
+        // moved timelines).
+        expectCaught(.client(.memberSilentInRebalance), seed: 9, as: "group-member-expelled-while-live")
     }
 
     @Test("misbehaving clients: a retry that arrives after newer batches, appended again instead of refused, is caught as a batch written twice (seed 2); well-behaved clients never send one")
@@ -112,11 +114,12 @@ struct SimulationTests {
         #expect(Simulator(config: c).run().traceHash != a.traceHash)
     }
 
-    @Test("quiescence: a failure detector that never wakes quiesced groups leaves an idle partition without a leader (seed 104)")
+    @Test("quiescence: a failure detector that never wakes quiesced groups leaves an idle partition without a leader (seed 21)")
     func plantedDeafDetectorCaught() {
-        // Seeds 104 and 150 of 1-200 catch it (`rill-sim --seeds 200 --plant-bug
-        // deaf-failure-detector`): a leader's node stays down through the liveness phase.
-        var c = SimConfig(seed: 104)
+        // Seeds 21, 40, 150, 157 and 168 of 1-200 catch it (`rill-sim --seeds 200 --plant-bug
+        // deaf-failure-detector`; 104 until heartbeats carried leadership rounds): a leader's
+        // node stays down through the liveness phase.
+        var c = SimConfig(seed: 21)
         c.plantedBug = .broker(.deafFailureDetector)
         guard case .liveness = Simulator(config: c).run().failure else {
             Issue.record("not caught")
